@@ -1,0 +1,41 @@
+# Thin wrapper over CMake. `make` = release build in build/, `make run` starts
+# the server with a generated var/wxscene.ini, `make test` = ASan+UBSan build
+# in build-test/ and every test through ctest.
+BUILD      ?= build
+TESTBUILD  ?= build-test
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_ARGS ?=
+
+.PHONY: all deps build run test bench fuzz format clean
+
+all: build
+
+deps:
+	@sh scripts/deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=OFF $(CMAKE_ARGS) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	@sh scripts/run.sh $(BUILD)
+
+test: deps
+	@cmake -S . -B $(TESTBUILD) -DCMAKE_BUILD_TYPE=Debug -DWXSCENE_ASAN=ON -DWXSCENE_UBSAN=ON \
+	    -DWXSCENE_WERROR=$(if $(CI),ON,OFF) -DBUILD_TESTING=ON $(CMAKE_ARGS) >/dev/null
+	@cmake --build $(TESTBUILD) -j $(JOBS)
+	@cd $(TESTBUILD) && ctest --output-on-failure -j $(JOBS)
+
+bench: build
+	@sh scripts/deps.sh --bench
+	@bash bench/bench.sh $(BUILD)
+
+fuzz:
+	@sh scripts/deps.sh --fuzz
+	@bash fuzz/run.sh long
+
+format:
+	@clang-format -i src/*.c src/*.h tests/unit/*.c
+
+clean:
+	rm -rf $(BUILD) $(TESTBUILD)

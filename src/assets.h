@@ -1,0 +1,13 @@
+/* Static files from src/assets/, embedded at build time (generated). */
+#ifndef WXS_ASSETS_H
+#define WXS_ASSETS_H
+#include <stddef.h>
+
+struct asset {
+    const char *name;
+    const unsigned char *data;
+    size_t size;
+};
+/* Terminated by a row with name NULL. */
+extern const struct asset assets[];
+#endif

@@ -1,0 +1,72 @@
+/* cfg: the INI configuration, validated in full at load time and read-only
+ * afterwards. Every key is one row of the table in cfg.c (section, name,
+ * type, offset, default, range); unknown keys, missing required keys and bad
+ * values are load errors naming the file, line and key. */
+#ifndef WXS_CFG_H
+#define WXS_CFG_H
+#include <stdbool.h>
+#include <stdint.h>
+#include "util.h"
+
+enum wx_mode { WX_MODE_PLAIN, WX_MODE_COMPAT, WX_MODE_SAFE };
+enum store_sync { STORE_SYNC_NORMAL, STORE_SYNC_FULL };
+
+struct cfg {
+    char *path; /* the file it was loaded from */
+
+    /* [server] */
+    char *listen;         /* host:port */
+    char *callback_path;  /* begins with '/' */
+    int64_t max_body_bytes;
+    int64_t timestamp_window; /* seconds, 0 = off */
+    int64_t request_timeout;  /* seconds; idle/slow connections are closed */
+    int64_t max_connections;  /* accepted at once; beyond it new ones wait in the backlog */
+    char *log_level;          /* debug | info | warn | error */
+
+    /* [wechat] */
+    char *appid;
+    char *appsecret;
+    char *token;
+    char *encoding_aes_key;
+    char *encoding_aes_key_prev; /* previous key, accepted for decrypt during rotation */
+    enum wx_mode mode;
+    char *api_base;
+    char *mp_base;
+    bool stable_token;      /* use cgi-bin/stable_token instead of cgi-bin/token */
+    int64_t api_timeout;    /* seconds per WeChat API call */
+
+    /* [store] */
+    char *store_path;
+    enum store_sync synchronous;
+
+    /* [reply] */
+    char *reply_subscribe;
+    char *reply_unknown_scene;
+
+    /* [admin] */
+    char *admin_listen; /* empty = no admin listener */
+    char *admin_token;  /* empty = /api/* disabled */
+
+    /* [stats] */
+    char *timezone;         /* account time zone, e.g. Asia/Shanghai */
+    int64_t retention_days; /* retained-after-N-days window for promoters */
+
+    /* [tag] */
+    bool tag_worker;          /* wxscened runs the tagging outbox worker */
+    int64_t tag_interval;     /* seconds between outbox sweeps */
+};
+
+/* Load and validate path (NULL: $WXSCENE_CONFIG, then ./wxscene.ini).
+ * On failure returns -1 and writes "FILE:LINE: [section] key: reason" into
+ * err. Environment secrets (WXSCENE_APPSECRET, WXSCENE_TOKEN,
+ * WXSCENE_ENCODING_AES_KEY, WXSCENE_ADMIN_TOKEN) override the file.
+ * The caller frees *out with cfg_free(). */
+int cfg_load(struct cfg **out, const char *path, char *err, size_t errlen) WXS_MUSTCHECK;
+void cfg_free(struct cfg *c);
+
+/* The path cfg_load would use for NULL. */
+const char *cfg_default_path(void);
+
+/* Split "host:port" (IPv4, [IPv6] or name) into host and port; -1 if bad. */
+int cfg_split_hostport(const char *s, char *host, size_t hostlen, uint16_t *port) WXS_MUSTCHECK;
+#endif

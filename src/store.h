@@ -1,0 +1,89 @@
+/* store: the SQLite database (WAL). Applies the embedded schema/NNN_*.sql
+ * migrations in order, recorded in PRAGMA user_version. Owns channels,
+ * events (deduplicated), fans (first-touch and latest attribution) and the
+ * group commit of callback events. Sibling modules in the same process
+ * (stats, wxapi token cache, tagging) use store_db() for their own tables,
+ * never for the tables above. One struct store per thread. */
+#ifndef WXS_STORE_H
+#define WXS_STORE_H
+#include <stdbool.h>
+#include <stdint.h>
+#include <sqlite3.h>
+#include "cfg.h"
+#include "util.h"
+
+struct store;
+
+int store_open(struct store **out, const char *path, enum store_sync sync, char *err,
+               size_t errlen) WXS_MUSTCHECK;
+void store_close(struct store *st);
+sqlite3 *store_db(struct store *st);
+/* The last SQLite error message of this handle (for the edge's log line). */
+const char *store_errmsg(struct store *st);
+/* True when the database accepts a write (healthz). */
+bool store_writable(struct store *st);
+
+/* Run fn inside BEGIN IMMEDIATE .. COMMIT (ROLLBACK when fn returns < 0). */
+int store_tx(struct store *st, int (*fn)(struct store *st, void *arg), void *arg) WXS_MUSTCHECK;
+
+/* ---- channels ---- */
+struct channel {
+    char *scene; /* EventKey text; numeric scene_id or scene_str */
+    char *name;
+    char *promoter; /* NULL = none */
+    char *reply;    /* subscribe reply template, NULL = [reply] default */
+    char *scan_reply; /* SCAN reply template, NULL = same as reply */
+    char *tag;      /* WeChat tag name, NULL = none */
+    int64_t created_at;
+};
+void channel_clear(struct channel *c);
+
+/* Validate a channel row (scene 1..64 bytes UTF-8, numeric scene range, name
+ * non-empty, lengths); on error returns -1 and names the field in err. */
+int channel_validate(const struct channel *c, char *err, size_t errlen) WXS_MUSTCHECK;
+
+/* 0 found (*out filled, caller channel_clear()s it), 1 not found, -1 error. */
+int store_channel_get(struct store *st, const char *scene, struct channel *out) WXS_MUSTCHECK;
+/* Insert; -1 with "channel SCENE exists" or the SQLite error in err. */
+int store_channel_add(struct store *st, const struct channel *c, char *err,
+                      size_t errlen) WXS_MUSTCHECK;
+/* All channels ordered by created_at, scene; fn returns < 0 to stop. */
+int store_channel_foreach(struct store *st, int (*fn)(const struct channel *c, void *arg),
+                          void *arg) WXS_MUSTCHECK;
+
+/* ---- events ---- */
+enum ev_kind {
+    EV_SUBSCRIBE,   /* subscribe; scene set when EventKey was qrscene_X */
+    EV_SCAN,        /* SCAN X by an existing fan */
+    EV_UNSUBSCRIBE, /* scene = the fan's latest subscribe scene (filled by the store) */
+    EV_MESSAGE,     /* any MsgType other than event */
+    EV_OTHER,       /* other events (CLICK, VIEW, LOCATION, ...) */
+};
+const char *ev_kind_name(enum ev_kind k);
+
+/* One callback push as it is committed. Strings are borrowed from the caller
+ * for the duration of store_commit_events(). */
+struct event_rec {
+    /* in */
+    const char *dedup_key; /* CONTRACT: events From+CreateTime+Event+EventKey; messages MsgId */
+    enum ev_kind kind;
+    const char *openid;
+    int64_t create_time;
+    const char *msg_type;
+    const char *event;     /* "" for messages */
+    const char *event_key; /* raw EventKey, "" if none */
+    const char *scene;     /* NULL = none (organic subscribe, messages) */
+    const char *reply;     /* reply text stored with the event, NULL = "success" */
+    int64_t received_at;
+    /* out */
+    bool duplicate;     /* already stored by an earlier delivery */
+    char *prior_reply;  /* duplicate: the reply stored the first time (malloc'd, may be NULL) */
+    int64_t event_id;   /* rowid of the stored event (first delivery) */
+};
+
+/* Commit n events in one transaction (group commit), in order: dedup,
+ * insert, update the fan's attribution and every same-transaction side
+ * effect (rollups, tag outbox). On failure nothing is stored and -1 is
+ * returned (the caller answers 503 to all of them). */
+int store_commit_events(struct store *st, struct event_rec *recs, size_t n) WXS_MUSTCHECK;
+#endif
