@@ -15,12 +15,11 @@ struct cfg {
     char *path; /* the file it was loaded from */
 
     /* [server] */
-    char *listen;         /* host:port */
-    char *callback_path;  /* begins with '/' */
+    char *listen;        /* host:port */
+    char *callback_path; /* begins with '/' */
     int64_t max_body_bytes;
     int64_t timestamp_window; /* seconds, 0 = off */
     int64_t request_timeout;  /* seconds; idle/slow connections are closed */
-    int64_t max_connections;  /* accepted at once; beyond it new ones wait in the backlog */
     char *log_level;          /* debug | info | warn | error */
 
     /* [wechat] */
@@ -32,8 +31,8 @@ struct cfg {
     enum wx_mode mode;
     char *api_base;
     char *mp_base;
-    bool stable_token;      /* use cgi-bin/stable_token instead of cgi-bin/token */
-    int64_t api_timeout;    /* seconds per WeChat API call */
+    bool stable_token;   /* use cgi-bin/stable_token instead of cgi-bin/token */
+    int64_t api_timeout; /* seconds per WeChat API call */
 
     /* [store] */
     char *store_path;
@@ -45,15 +44,15 @@ struct cfg {
 
     /* [admin] */
     char *admin_listen; /* empty = no admin listener */
-    char *admin_token;  /* empty = /api/* disabled */
+    char *admin_token;  /* empty = the /api/ endpoints are disabled */
 
     /* [stats] */
     char *timezone;         /* account time zone, e.g. Asia/Shanghai */
     int64_t retention_days; /* retained-after-N-days window for promoters */
 
     /* [tag] */
-    bool tag_worker;          /* wxscened runs the tagging outbox worker */
-    int64_t tag_interval;     /* seconds between outbox sweeps */
+    bool tag_worker;      /* wxscened runs the tagging outbox worker */
+    int64_t tag_interval; /* seconds between outbox sweeps */
 };
 
 /* Load and validate path (NULL: $WXSCENE_CONFIG, then ./wxscene.ini).

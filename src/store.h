@@ -30,10 +30,10 @@ int store_tx(struct store *st, int (*fn)(struct store *st, void *arg), void *arg
 struct channel {
     char *scene; /* EventKey text; numeric scene_id or scene_str */
     char *name;
-    char *promoter; /* NULL = none */
-    char *reply;    /* subscribe reply template, NULL = [reply] default */
+    char *promoter;   /* NULL = none */
+    char *reply;      /* subscribe reply template, NULL = [reply] default */
     char *scan_reply; /* SCAN reply template, NULL = same as reply */
-    char *tag;      /* WeChat tag name, NULL = none */
+    char *tag;        /* WeChat tag name, NULL = none */
     int64_t created_at;
 };
 void channel_clear(struct channel *c);
@@ -76,9 +76,9 @@ struct event_rec {
     const char *reply;     /* reply text stored with the event, NULL = "success" */
     int64_t received_at;
     /* out */
-    bool duplicate;     /* already stored by an earlier delivery */
-    char *prior_reply;  /* duplicate: the reply stored the first time (malloc'd, may be NULL) */
-    int64_t event_id;   /* rowid of the stored event (first delivery) */
+    bool duplicate;    /* already stored by an earlier delivery */
+    char *prior_reply; /* duplicate: the reply stored the first time (malloc'd, may be NULL) */
+    int64_t event_id;  /* rowid of the stored event (first delivery) */
 };
 
 /* Commit n events in one transaction (group commit), in order: dedup,

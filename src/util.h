@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define WXS_MUSTCHECK __attribute__((warn_unused_result))
+#define WXS_MUSTCHECK    __attribute__((warn_unused_result))
 #define WXS_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #define WXS_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 

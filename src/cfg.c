@@ -1,0 +1,344 @@
+#include "cfg.h"
+
+#include <ctype.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+#include "log.h"
+
+enum cfg_type { T_STR, T_INT, T_BOOL, T_MODE, T_SYNC };
+
+#define F_REQUIRED 0x1 /* must be set (file or environment) */
+
+/* One row per key (redis static_configs[], pgbouncer CfKey[]): the whole
+ * surface in one place, so a key is documented, defaulted and validated
+ * exactly once. */
+struct cfg_key {
+    const char *section;
+    const char *name;
+    enum cfg_type type;
+    size_t offset;
+    const char *def;  /* default as text, parsed like a file value; NULL = none */
+    int64_t min, max; /* T_INT range; T_STR byte length range */
+    int flags;
+    const char *env; /* environment variable that overrides the file */
+};
+
+#define OFF(f) offsetof(struct cfg, f)
+static const struct cfg_key cfg_keys[] = {
+    {"server", "listen", T_STR, OFF(listen), "127.0.0.1:8080", 3, 262, 0, NULL},
+    {"server", "callback_path", T_STR, OFF(callback_path), "/wx", 1, 256, 0, NULL},
+    {"server", "max_body_bytes", T_INT, OFF(max_body_bytes), "65536", 1024, 16777216, 0, NULL},
+    {"server", "timestamp_window", T_INT, OFF(timestamp_window), "300", 0, 86400 * 365, 0, NULL},
+    {"server", "request_timeout", T_INT, OFF(request_timeout), "10", 1, 3600, 0, NULL},
+    {"server", "log_level", T_STR, OFF(log_level), "info", 4, 5, 0, NULL},
+    {"wechat", "appid", T_STR, OFF(appid), "", 0, 64, 0, NULL},
+    {"wechat", "appsecret", T_STR, OFF(appsecret), "", 0, 128, 0, "WXSCENE_APPSECRET"},
+    {"wechat", "token", T_STR, OFF(token), NULL, 3, 32, F_REQUIRED, "WXSCENE_TOKEN"},
+    {"wechat", "encoding_aes_key", T_STR, OFF(encoding_aes_key), "", 0, 43, 0,
+     "WXSCENE_ENCODING_AES_KEY"},
+    {"wechat", "encoding_aes_key_prev", T_STR, OFF(encoding_aes_key_prev), "", 0, 43, 0,
+     "WXSCENE_ENCODING_AES_KEY_PREV"},
+    {"wechat", "mode", T_MODE, OFF(mode), "plain", 0, 0, 0, NULL},
+    {"wechat", "api_base", T_STR, OFF(api_base), "https://api.weixin.qq.com", 8, 512, 0, NULL},
+    {"wechat", "mp_base", T_STR, OFF(mp_base), "https://mp.weixin.qq.com", 8, 512, 0, NULL},
+    {"wechat", "stable_token", T_BOOL, OFF(stable_token), "false", 0, 0, 0, NULL},
+    {"wechat", "api_timeout", T_INT, OFF(api_timeout), "10", 1, 300, 0, NULL},
+    {"store", "path", T_STR, OFF(store_path), "var/wxscene.db", 1, 4096, 0, NULL},
+    {"store", "synchronous", T_SYNC, OFF(synchronous), "normal", 0, 0, 0, NULL},
+    {"reply", "subscribe", T_STR, OFF(reply_subscribe), "Welcome!", 0, 2048, 0, NULL},
+    {"reply", "unknown_scene", T_STR, OFF(reply_unknown_scene), "Welcome from channel {scene}", 0,
+     2048, 0, NULL},
+    {"admin", "listen", T_STR, OFF(admin_listen), "127.0.0.1:8081", 0, 262, 0, NULL},
+    {"admin", "token", T_STR, OFF(admin_token), "", 0, 256, 0, "WXSCENE_ADMIN_TOKEN"},
+    {"stats", "timezone", T_STR, OFF(timezone), "Asia/Shanghai", 1, 64, 0, NULL},
+    {"stats", "retention_days", T_INT, OFF(retention_days), "7", 1, 3650, 0, NULL},
+    {"tag", "worker", T_BOOL, OFF(tag_worker), "true", 0, 0, 0, NULL},
+    {"tag", "interval", T_INT, OFF(tag_interval), "5", 1, 3600, 0, NULL},
+};
+#undef OFF
+
+struct cfg_load_state {
+    struct cfg *cfg;
+    unsigned char seen[WXS_ARRAY_LEN(cfg_keys)];
+    char *err; /* first error message, without the line */
+    size_t errlen;
+    bool failed;
+};
+
+static const struct cfg_key *cfg_find(const char *section, const char *name, size_t *idx)
+{
+    for (size_t i = 0; i < WXS_ARRAY_LEN(cfg_keys); i++) {
+        if (strcmp(cfg_keys[i].section, section) == 0 && strcmp(cfg_keys[i].name, name) == 0) {
+            *idx = i;
+            return &cfg_keys[i];
+        }
+    }
+    return NULL;
+}
+
+static int parse_bool(const char *v, bool *out)
+{
+    static const char *const yes[] = {"true", "yes", "on", "1"};
+    static const char *const no[] = {"false", "no", "off", "0"};
+    for (size_t i = 0; i < WXS_ARRAY_LEN(yes); i++) {
+        if (strcasecmp(v, yes[i]) == 0)
+            return *out = true, 0;
+        if (strcasecmp(v, no[i]) == 0)
+            return *out = false, 0;
+    }
+    return -1;
+}
+
+/* Parse one value into its field; on error write the reason to why. */
+static int cfg_set(struct cfg *c, const struct cfg_key *k, const char *v, char *why, size_t wl)
+{
+    char *field = (char *)c + k->offset;
+    size_t len = strlen(v);
+    switch (k->type) {
+    case T_STR: {
+        if ((int64_t)len < k->min || (int64_t)len > k->max) {
+            snprintf(why, wl, "length %zu is outside %lld..%lld", len, (long long)k->min,
+                     (long long)k->max);
+            return -1;
+        }
+        char *dup = strdup(v);
+        if (!dup)
+            return snprintf(why, wl, "out of memory"), -1;
+        free(*(char **)field);
+        *(char **)field = dup;
+        return 0;
+    }
+    case T_INT:
+        if (util_parse_i64(v, k->min, k->max, (int64_t *)field) < 0) {
+            snprintf(why, wl, "'%s' is not an integer in %lld..%lld", v, (long long)k->min,
+                     (long long)k->max);
+            return -1;
+        }
+        return 0;
+    case T_BOOL:
+        if (parse_bool(v, (bool *)field) < 0)
+            return snprintf(why, wl, "'%s' is not true or false", v), -1;
+        return 0;
+    case T_MODE:
+        if (strcmp(v, "plain") == 0)
+            *(enum wx_mode *)field = WX_MODE_PLAIN;
+        else if (strcmp(v, "compat") == 0)
+            *(enum wx_mode *)field = WX_MODE_COMPAT;
+        else if (strcmp(v, "safe") == 0)
+            *(enum wx_mode *)field = WX_MODE_SAFE;
+        else
+            return snprintf(why, wl, "'%s' is not plain, compat or safe", v), -1;
+        return 0;
+    case T_SYNC:
+        if (strcmp(v, "normal") == 0)
+            *(enum store_sync *)field = STORE_SYNC_NORMAL;
+        else if (strcmp(v, "full") == 0)
+            *(enum store_sync *)field = STORE_SYNC_FULL;
+        else
+            return snprintf(why, wl, "'%s' is not normal or full", v), -1;
+        return 0;
+    }
+    return -1;
+}
+
+/* inih handler: returning 0 makes ini_parse report this line number. */
+static int cfg_ini_handler(void *user, const char *section, const char *name, const char *value)
+{
+    struct cfg_load_state *s = user;
+    size_t idx;
+    char why[256];
+    const struct cfg_key *k = cfg_find(section, name, &idx);
+    if (!k) {
+        snprintf(why, sizeof(why), "unknown key");
+    } else if (s->seen[idx]) {
+        snprintf(why, sizeof(why), "set twice");
+    } else if (cfg_set(s->cfg, k, value, why, sizeof(why)) == 0) {
+        s->seen[idx] = 1;
+        return 1;
+    }
+    if (!s->failed)
+        snprintf(s->err, s->errlen, "[%s] %s: %s", section, name, why);
+    s->failed = true;
+    return 0;
+}
+
+static bool str_is_alnum(const char *s)
+{
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s))
+            return false;
+    return true;
+}
+
+static bool str_is_base64ish(const char *s)
+{
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '+' && *s != '/')
+            return false;
+    return true;
+}
+
+/* Rules that span keys or need more than a range; the reason goes to err. */
+static int cfg_check(const struct cfg *c, const char **key, char *why, size_t wl)
+{
+    char host[256];
+    uint16_t port;
+    enum log_level lvl;
+    if ((*key = "[wechat] token", !str_is_alnum(c->token)))
+        return snprintf(why, wl, "must be 3..32 characters [A-Za-z0-9]"), -1;
+    if ((*key = "[server] listen", cfg_split_hostport(c->listen, host, sizeof(host), &port) < 0))
+        return snprintf(why, wl, "'%s' is not host:port", c->listen), -1;
+    if ((*key = "[admin] listen",
+         c->admin_listen[0] && cfg_split_hostport(c->admin_listen, host, sizeof(host), &port) < 0))
+        return snprintf(why, wl, "'%s' is not host:port", c->admin_listen), -1;
+    if ((*key = "[server] callback_path",
+         c->callback_path[0] != '/' || strpbrk(c->callback_path, "?# \t") != NULL))
+        return snprintf(why, wl, "must start with / and contain no ?, #, blanks"), -1;
+    if ((*key = "[server] log_level", log_parse_level(c->log_level, &lvl) < 0))
+        return snprintf(why, wl, "'%s' is not debug, info, warn or error", c->log_level), -1;
+    *key = "[wechat] encoding_aes_key";
+    if (c->encoding_aes_key[0] &&
+        (strlen(c->encoding_aes_key) != 43 || !str_is_base64ish(c->encoding_aes_key)))
+        return snprintf(why, wl, "must be 43 characters [A-Za-z0-9+/]"), -1;
+    if (c->mode != WX_MODE_PLAIN && !c->encoding_aes_key[0])
+        return snprintf(why, wl, "required when mode is compat or safe"), -1;
+    *key = "[wechat] encoding_aes_key_prev";
+    if (c->encoding_aes_key_prev[0] &&
+        (strlen(c->encoding_aes_key_prev) != 43 || !str_is_base64ish(c->encoding_aes_key_prev)))
+        return snprintf(why, wl, "must be 43 characters [A-Za-z0-9+/]"), -1;
+    if ((*key = "[wechat] appid", c->mode != WX_MODE_PLAIN && !c->appid[0]))
+        return snprintf(why, wl, "required when mode is compat or safe"), -1;
+    return 0;
+}
+
+/* Defaults first, so a file only states what differs. */
+static int cfg_defaults(struct cfg *c, char *err, size_t errlen)
+{
+    char why[256];
+    for (size_t i = 0; i < WXS_ARRAY_LEN(cfg_keys); i++) {
+        const struct cfg_key *k = &cfg_keys[i];
+        if (k->def && cfg_set(c, k, k->def, why, sizeof(why)) < 0) {
+            snprintf(err, errlen, "default of [%s] %s: %s", k->section, k->name, why);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Environment secrets win over the file, so they need not sit in it. */
+static int cfg_env(struct cfg_load_state *s, char *err, size_t errlen)
+{
+    char why[256];
+    for (size_t i = 0; i < WXS_ARRAY_LEN(cfg_keys); i++) {
+        const struct cfg_key *k = &cfg_keys[i];
+        const char *v = k->env ? getenv(k->env) : NULL;
+        if (!v || !*v)
+            continue;
+        if (cfg_set(s->cfg, k, v, why, sizeof(why)) < 0) {
+            snprintf(err, errlen, "environment %s ([%s] %s): %s", k->env, k->section, k->name, why);
+            return -1;
+        }
+        s->seen[i] = 1;
+    }
+    return 0;
+}
+
+static int cfg_required(const struct cfg_load_state *s, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < WXS_ARRAY_LEN(cfg_keys); i++) {
+        const struct cfg_key *k = &cfg_keys[i];
+        if ((k->flags & F_REQUIRED) && !s->seen[i]) {
+            snprintf(err, errlen, "%s: [%s] %s: missing (required%s%s)", s->cfg->path, k->section,
+                     k->name, k->env ? "; or set " : "", k->env ? k->env : "");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+const char *cfg_default_path(void)
+{
+    const char *p = getenv("WXSCENE_CONFIG");
+    return (p && *p) ? p : "./wxscene.ini";
+}
+
+int cfg_load(struct cfg **out, const char *path, char *err, size_t errlen)
+{
+    char msg[512] = "";
+    char why[256];
+    const char *key = NULL;
+    struct cfg_load_state s = {.err = msg, .errlen = sizeof(msg)};
+    struct cfg *c = calloc(1, sizeof(*c));
+    if (!c)
+        return snprintf(err, errlen, "out of memory"), -1;
+    s.cfg = c;
+    if (!path)
+        path = cfg_default_path();
+    if (!(c->path = strdup(path)) || cfg_defaults(c, err, errlen) < 0)
+        goto fail;
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot open: %m", path);
+        goto fail;
+    }
+    int line = ini_parse_file(f, cfg_ini_handler, &s);
+    fclose(f);
+    if (line != 0) {
+        snprintf(err, errlen, "%s:%d: %s", path, line, s.failed ? msg : "syntax error");
+        goto fail;
+    }
+    if (cfg_env(&s, err, errlen) < 0 || cfg_required(&s, err, errlen) < 0)
+        goto fail;
+    if (cfg_check(c, &key, why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "%s: %s: %s", path, key, why);
+        goto fail;
+    }
+    *out = c;
+    return 0;
+fail:
+    cfg_free(c);
+    return -1;
+}
+
+void cfg_free(struct cfg *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < WXS_ARRAY_LEN(cfg_keys); i++)
+        if (cfg_keys[i].type == T_STR)
+            free(*(char **)((char *)c + cfg_keys[i].offset));
+    free(c->path);
+    free(c);
+}
+
+int cfg_split_hostport(const char *s, char *host, size_t hostlen, uint16_t *port)
+{
+    const char *colon;
+    const char *h = s;
+    size_t hl;
+    uint64_t p;
+    if (s[0] == '[') {
+        const char *rb = strchr(s, ']');
+        if (!rb || rb[1] != ':')
+            return -1;
+        h = s + 1;
+        hl = (size_t)(rb - h);
+        colon = rb + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon)
+            return -1;
+        hl = (size_t)(colon - s);
+    }
+    if (hl == 0 || hl >= hostlen || util_parse_u64(colon + 1, 1, 65535, &p) < 0)
+        return -1;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    *port = (uint16_t)p;
+    return 0;
+}

@@ -1,0 +1,322 @@
+/* wxscene channel add|list|import */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+#include "csv.h"
+
+enum out_format { FMT_TABLE, FMT_CSV, FMT_JSON };
+
+static int parse_format(const char *s, enum out_format *f)
+{
+    if (strcmp(s, "table") == 0)
+        *f = FMT_TABLE;
+    else if (strcmp(s, "csv") == 0)
+        *f = FMT_CSV;
+    else if (strcmp(s, "json") == 0)
+        *f = FMT_JSON;
+    else
+        return -1;
+    return 0;
+}
+
+/* A scene of digits is a scene_id and must be in range; --str forces text. */
+static int check_scene_kind(const char *scene, char *err, size_t errlen)
+{
+    bool digits = scene[0] != '\0';
+    for (const char *p = scene; *p; p++)
+        digits = digits && *p >= '0' && *p <= '9';
+    if (digits && scene[0] != '0' && !util_scene_is_numeric(scene)) {
+        snprintf(err, errlen, "scene: %s is above 4294967295, the largest scene_id", scene);
+        return -1;
+    }
+    return 0;
+}
+
+static int channel_add(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {{"name", required_argument, NULL, 'n'},
+                                         {"promoter", required_argument, NULL, 'p'},
+                                         {"reply", required_argument, NULL, 'r'},
+                                         {"scan-reply", required_argument, NULL, 's'},
+                                         {"tag", required_argument, NULL, 't'},
+                                         {"str", no_argument, NULL, 'S'},
+                                         {NULL, 0, NULL, 0}};
+    struct channel c = {0};
+    bool force_str = false;
+    char err[512];
+    int o;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (o) {
+        case 'n':
+            c.name = optarg;
+            break;
+        case 'p':
+            c.promoter = optarg;
+            break;
+        case 'r':
+            c.reply = optarg;
+            break;
+        case 's':
+            c.scan_reply = optarg;
+            break;
+        case 't':
+            c.tag = optarg;
+            break;
+        case 'S':
+            force_str = true;
+            break;
+        default:
+            return 2;
+        }
+    }
+    if (optind + 1 != argc || !c.name) {
+        fprintf(stderr, "usage: wxscene channel add SCENE --name NAME [--promoter NAME] "
+                        "[--reply TEXT] [--scan-reply TEXT] [--tag TAGNAME] [--str]\n");
+        return 2;
+    }
+    c.scene = argv[optind];
+    if (channel_validate(&c, err, sizeof(err)) < 0 ||
+        (!force_str && check_scene_kind(c.scene, err, sizeof(err)) < 0)) {
+        fprintf(stderr, "wxscene: channel add: %s\n", err);
+        return 2;
+    }
+    if (store_channel_add(cli->store, &c, err, sizeof(err)) < 0) {
+        fprintf(stderr, "wxscene: channel add: %s\n", err);
+        return 1;
+    }
+    printf("channel %s added (%s)\n", c.scene, c.name);
+    return 0;
+}
+
+/* ---- list ---- */
+
+struct list_ctx {
+    enum out_format fmt;
+    json_t *arr;
+    struct buf line;
+};
+
+static const char *nz(const char *s)
+{
+    return s ? s : "";
+}
+
+static int list_row(const struct channel *c, void *arg)
+{
+    struct list_ctx *lc = arg;
+    if (lc->fmt == FMT_JSON) {
+        json_t *o =
+            json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:I}", "scene", c->scene, "name", c->name,
+                      "promoter", c->promoter, "reply", c->reply, "scan_reply", c->scan_reply,
+                      "tag", c->tag, "created_at", (json_int_t)c->created_at);
+        return (o && json_array_append_new(lc->arr, o) == 0) ? 0 : -1;
+    }
+    if (lc->fmt == FMT_CSV) {
+        const char *cols[] = {c->scene, c->name, c->promoter, c->reply, c->scan_reply, c->tag};
+        buf_reset(&lc->line);
+        for (size_t i = 0; i < WXS_ARRAY_LEN(cols); i++)
+            if ((i && buf_puts(&lc->line, ",") < 0) || csv_field(&lc->line, nz(cols[i])) < 0)
+                return -1;
+        printf("%s\n", lc->line.data);
+        return 0;
+    }
+    printf("%-20s %-24s %-16s %s\n", c->scene, c->name, nz(c->promoter), nz(c->tag));
+    return 0;
+}
+
+static int channel_list(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {{"format", required_argument, NULL, 'f'},
+                                         {NULL, 0, NULL, 0}};
+    struct list_ctx lc = {.fmt = FMT_TABLE};
+    int o, rc = 1;
+    while ((o = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+        if (o != 'f' || parse_format(optarg, &lc.fmt) < 0) {
+            fprintf(stderr, "usage: wxscene channel list [--format table|csv|json]\n");
+            return 2;
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "usage: wxscene channel list [--format table|csv|json]\n");
+        return 2;
+    }
+    if (lc.fmt == FMT_JSON && !(lc.arr = json_array()))
+        return 1;
+    if (lc.fmt == FMT_CSV)
+        printf("scene,name,promoter,reply,scan_reply,tag\n");
+    else if (lc.fmt == FMT_TABLE)
+        printf("%-20s %-24s %-16s %s\n", "SCENE", "NAME", "PROMOTER", "TAG");
+    if (store_channel_foreach(cli->store, list_row, &lc) < 0) {
+        fprintf(stderr, "wxscene: channel list: %s\n", store_errmsg(cli->store));
+        goto done;
+    }
+    if (lc.fmt == FMT_JSON) {
+        char *s = json_dumps(lc.arr, JSON_INDENT(2));
+        if (!s)
+            goto done;
+        printf("%s\n", s);
+        free(s);
+    }
+    rc = 0;
+done:
+    json_decref(lc.arr);
+    buf_free(&lc.line);
+    return rc;
+}
+
+/* ---- import ---- */
+
+static const char *const import_cols[] = {"scene", "name",       "promoter",
+                                          "reply", "scan_reply", "tag"};
+
+struct import_ctx {
+    struct channel *rows;
+    size_t n, cap;
+    const char *file;
+};
+
+static void import_free(struct import_ctx *ic)
+{
+    for (size_t i = 0; i < ic->n; i++)
+        channel_clear(&ic->rows[i]);
+    free(ic->rows);
+}
+
+static char *opt_dup(const char *s)
+{
+    return (s && *s) ? strdup(s) : NULL;
+}
+
+/* Validate and keep one data row; the error names the row and column. */
+static int import_row(struct import_ctx *ic, char **f, size_t nf, size_t line)
+{
+    char err[512];
+    if (nf < 5 || nf > 6) {
+        fprintf(stderr, "wxscene: %s:%zu: expected 5 or 6 columns (%s), got %zu\n", ic->file, line,
+                "scene,name,promoter,reply,scan_reply[,tag]", nf);
+        return -1;
+    }
+    if (ic->n == ic->cap) {
+        size_t cap = ic->cap ? ic->cap * 2 : 64;
+        struct channel *nr = realloc(ic->rows, cap * sizeof(*nr));
+        if (!nr)
+            return -1;
+        ic->rows = nr;
+        ic->cap = cap;
+    }
+    struct channel *c = &ic->rows[ic->n++];
+    memset(c, 0, sizeof(*c));
+    c->scene = strdup(f[0]);
+    c->name = strdup(f[1]);
+    c->promoter = opt_dup(f[2]);
+    c->reply = opt_dup(f[3]);
+    c->scan_reply = opt_dup(f[4]);
+    c->tag = nf > 5 ? opt_dup(f[5]) : NULL;
+    if (!c->scene || !c->name)
+        return -1;
+    if (channel_validate(c, err, sizeof(err)) < 0 ||
+        check_scene_kind(c->scene, err, sizeof(err)) < 0) {
+        fprintf(stderr, "wxscene: %s:%zu: %s\n", ic->file, line, err);
+        return -1;
+    }
+    for (size_t i = 0; i + 1 < ic->n; i++) {
+        if (strcmp(ic->rows[i].scene, c->scene) == 0) {
+            fprintf(stderr, "wxscene: %s:%zu: scene: %s appears twice in the file\n", ic->file,
+                    line, c->scene);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static bool is_header(char **f, size_t nf)
+{
+    return nf >= 2 && strcmp(f[0], import_cols[0]) == 0 && strcmp(f[1], import_cols[1]) == 0;
+}
+
+static int import_read(struct import_ctx *ic, FILE *fp)
+{
+    struct csv_reader *r;
+    char **f, err[256];
+    size_t nf, line;
+    int rc, bad = 0;
+    bool first = true;
+    if (csv_open(&r, fp) < 0)
+        return -1;
+    while ((rc = csv_next(r, &f, &nf, &line, err, sizeof(err))) == 1) {
+        if (first && is_header(f, nf)) {
+            first = false;
+            continue;
+        }
+        first = false;
+        if (import_row(ic, f, nf, line) < 0 && ++bad >= 20)
+            break;
+    }
+    if (rc < 0) {
+        fprintf(stderr, "wxscene: %s:%zu: %s\n", ic->file, line, err);
+        bad++;
+    }
+    csv_close(r);
+    return bad ? -1 : 0;
+}
+
+static int import_insert(struct store *st, void *arg)
+{
+    struct import_ctx *ic = arg;
+    char err[512];
+    for (size_t i = 0; i < ic->n; i++) {
+        if (store_channel_add(st, &ic->rows[i], err, sizeof(err)) < 0) {
+            fprintf(stderr, "wxscene: %s: data row %zu: %s\n", ic->file, i + 1, err);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int channel_import(struct cli *cli, int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: wxscene channel import FILE.csv\n");
+        return 2;
+    }
+    struct import_ctx ic = {.file = argv[1]};
+    int rc = 1;
+    FILE *fp = strcmp(argv[1], "-") == 0 ? stdin : fopen(argv[1], "r");
+    if (!fp) {
+        fprintf(stderr, "wxscene: %s: %m\n", argv[1]);
+        return 1;
+    }
+    if (import_read(&ic, fp) < 0) {
+        fprintf(stderr, "wxscene: channel import: nothing imported\n");
+        rc = 2;
+    } else if (store_tx(cli->store, import_insert, &ic) < 0) {
+        fprintf(stderr, "wxscene: channel import: nothing imported\n");
+    } else {
+        printf("imported %zu channels from %s\n", ic.n, ic.file);
+        rc = 0;
+    }
+    if (fp != stdin)
+        fclose(fp);
+    import_free(&ic);
+    return rc;
+}
+
+int cli_channel(struct cli *cli, int argc, char **argv)
+{
+    static const struct {
+        const char *name;
+        int (*fn)(struct cli *, int, char **);
+    } subs[] = {{"add", channel_add}, {"list", channel_list}, {"import", channel_import}};
+    if (argc >= 2) {
+        for (size_t i = 0; i < WXS_ARRAY_LEN(subs); i++)
+            if (strcmp(argv[1], subs[i].name) == 0)
+                return subs[i].fn(cli, argc - 1, argv + 1);
+    }
+    fprintf(stderr, "usage: wxscene channel add|list|import ...\n");
+    return 2;
+}

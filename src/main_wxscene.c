@@ -1,0 +1,112 @@
+/* wxscene: the operator CLI. Global options, then a verb dispatched through
+ * a table to cli_<verb>.c. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "cli.h"
+#include "log.h"
+#include "wx_xml.h"
+
+static const struct verb {
+    const char *name;
+    int (*fn)(struct cli *cli, int argc, char **argv);
+    const char *help;
+} verbs[] = {
+    {"channel", cli_channel,
+     "channel add SCENE --name NAME [--promoter NAME] [--reply TEXT] [--scan-reply TEXT] "
+     "[--tag TAGNAME]\n"
+     "  channel list [--format table|csv|json]\n"
+     "  channel import FILE.csv   (columns: scene,name,promoter,reply,scan_reply[,tag])"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: wxscene [--config FILE] VERB ...\n"
+               "  --config FILE  configuration (default $WXSCENE_CONFIG, then ./wxscene.ini)\n"
+               "  --help, --version\n\nverbs:\n");
+    for (size_t i = 0; i < WXS_ARRAY_LEN(verbs); i++)
+        fprintf(f, "  %s\n", verbs[i].help);
+}
+
+/* Global options stop at the verb: everything after it is the verb's. */
+static int parse_args(int argc, char **argv, const char **config, int *verb_at)
+{
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {"version", no_argument, NULL, 'V'},
+                                         {NULL, 0, NULL, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "+c:hV", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            *config = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 1;
+        case 'V':
+            printf("wxscene %s\n", WXSCENE_VERSION);
+            return 1;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        return 2;
+    }
+    *verb_at = optind;
+    return 0;
+}
+
+static const struct verb *find_verb(const char *name)
+{
+    for (size_t i = 0; i < WXS_ARRAY_LEN(verbs); i++)
+        if (strcmp(verbs[i].name, name) == 0)
+            return &verbs[i];
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    const char *config = NULL;
+    int verb_at = 0;
+    char err[1024];
+    struct cfg *cfg = NULL;
+    struct store *st = NULL;
+    int rc = parse_args(argc, argv, &config, &verb_at);
+    if (rc != 0)
+        return rc == 1 ? 0 : 2;
+    const struct verb *v = find_verb(argv[verb_at]);
+    if (!v) {
+        fprintf(stderr, "wxscene: unknown verb '%s'\n", argv[verb_at]);
+        usage(stderr);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    log_set_level(LOG_WARN);
+    if (cfg_load(&cfg, config, err, sizeof(err)) < 0) {
+        fprintf(stderr, "wxscene: %s\n", err);
+        return 2;
+    }
+    if (store_open(&st, cfg->store_path, cfg->synchronous, err, sizeof(err)) < 0) {
+        fprintf(stderr, "wxscene: store: %s\n", err);
+        cfg_free(cfg);
+        return 1;
+    }
+    wx_xml_global_init();
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    struct cli cli = {.cfg = cfg, .store = st, .prog = "wxscene"};
+    optind = 0; /* reset getopt for the verb's own options */
+    rc = v->fn(&cli, argc - verb_at, argv + verb_at);
+    curl_global_cleanup();
+    store_close(st);
+    cfg_free(cfg);
+    return rc;
+}

@@ -1,0 +1,163 @@
+/* wxscened: the callback server. Thin main over the library: parse the
+ * arguments, load the config, open the store, run the loop, clean up. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <event2/event.h>
+
+#include "cfg.h"
+#include "log.h"
+#include "server.h"
+#include "store.h"
+#include "wx_xml.h"
+
+struct app {
+    struct cfg *cfg;
+    struct store *st;
+    struct event_base *base;
+    struct server *srv;
+    struct event *sigterm, *sigint;
+    int signals;
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: wxscened [--config FILE] [--help] [--version]\n"
+               "  --config FILE  configuration (default $WXSCENE_CONFIG, then ./wxscene.ini)\n"
+               "Runs the WeChat callback server in the foreground; SIGTERM/SIGINT stop it\n"
+               "after answering the requests in flight.\n");
+}
+
+/* 0 = run with *config set, 1 = exit 0 (help/version), 2 = usage error. */
+static int parse_args(int argc, char **argv, const char **config)
+{
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {"version", no_argument, NULL, 'V'},
+                                         {NULL, 0, NULL, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            *config = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 1;
+        case 'V':
+            printf("wxscened %s\n", WXSCENE_VERSION);
+            return 1;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "wxscened: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+    return 0;
+}
+
+static void on_drained(void *arg)
+{
+    struct app *app = arg;
+    event_base_loopexit(app->base, NULL);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    struct app *app = arg;
+    if (app->signals++ > 0) {
+        log_warn("second signal: exiting now");
+        event_base_loopbreak(app->base);
+        return;
+    }
+    log_info("signal %d: draining", (int)sig);
+    server_drain(app->srv, on_drained, app);
+}
+
+static int app_init(struct app *app, const char *config)
+{
+    char err[1024];
+    enum log_level lvl;
+    if (cfg_load(&app->cfg, config, err, sizeof(err)) < 0) {
+        fprintf(stderr, "wxscened: %s\n", err);
+        return 2;
+    }
+    if (log_parse_level(app->cfg->log_level, &lvl) == 0)
+        log_set_level(lvl);
+    if (store_open(&app->st, app->cfg->store_path, app->cfg->synchronous, err, sizeof(err)) < 0) {
+        log_error("store: %s", err);
+        return 1;
+    }
+    app->base = event_base_new();
+    if (!app->base || event_base_priority_init(app->base, 3) < 0) {
+        log_error("cannot create the event loop");
+        return 1;
+    }
+    if (server_new(&app->srv, app->base, app->cfg, app->st, err, sizeof(err)) < 0) {
+        log_error("%s", err);
+        return strstr(err, "[wechat]") ? 2 : 1;
+    }
+    app->sigterm = evsignal_new(app->base, SIGTERM, on_signal, app);
+    app->sigint = evsignal_new(app->base, SIGINT, on_signal, app);
+    if (!app->sigterm || !app->sigint || evsignal_add(app->sigterm, NULL) < 0 ||
+        evsignal_add(app->sigint, NULL) < 0) {
+        log_error("cannot install signal handlers");
+        return 1;
+    }
+    return 0;
+}
+
+static int app_run(struct app *app)
+{
+    log_info("wxscened %s listening on %s%s (mode %s), store %s", WXSCENE_VERSION, app->cfg->listen,
+             app->cfg->callback_path,
+             app->cfg->mode == WX_MODE_PLAIN    ? "plain"
+             : app->cfg->mode == WX_MODE_COMPAT ? "compat"
+                                                : "safe",
+             app->cfg->store_path);
+    if (event_base_dispatch(app->base) < 0) {
+        log_error("event loop failed");
+        return 1;
+    }
+    log_info("stopped");
+    return 0;
+}
+
+static void app_free(struct app *app)
+{
+    server_free(app->srv);
+    if (app->sigterm)
+        event_free(app->sigterm);
+    if (app->sigint)
+        event_free(app->sigint);
+    if (app->base)
+        event_base_free(app->base);
+    store_close(app->st);
+    cfg_free(app->cfg);
+}
+
+int main(int argc, char **argv)
+{
+    const char *config = NULL;
+    struct app app = {0};
+    int rc = parse_args(argc, argv, &config);
+    if (rc != 0)
+        return rc == 1 ? 0 : 2;
+    signal(SIGPIPE, SIG_IGN);
+    wx_xml_global_init();
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    rc = app_init(&app, config);
+    if (rc == 0)
+        rc = app_run(&app);
+    app_free(&app);
+    curl_global_cleanup();
+    return rc;
+}

@@ -1,0 +1,140 @@
+#include "route.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "reply.h"
+
+#define QRSCENE_PREFIX "qrscene_"
+
+typedef int (*route_fn)(const struct cfg *cfg, struct store *st, const struct wx_msg *m,
+                        struct route_out *out);
+
+static int on_subscribe(const struct cfg *, struct store *, const struct wx_msg *,
+                        struct route_out *);
+static int on_scan(const struct cfg *, struct store *, const struct wx_msg *, struct route_out *);
+static int on_unsubscribe(const struct cfg *, struct store *, const struct wx_msg *,
+                          struct route_out *);
+static int on_other(const struct cfg *, struct store *, const struct wx_msg *, struct route_out *);
+static int on_message(const struct cfg *, struct store *, const struct wx_msg *,
+                      struct route_out *);
+
+/* NULL matches anything. Event names are matched case-insensitively: real
+ * pushes say "SCAN" but some relays lower-case it. */
+static const struct route_row {
+    const char *msg_type;
+    const char *event;
+    route_fn fn;
+} routes[] = {
+    {"event", "subscribe", on_subscribe},
+    {"event", "SCAN", on_scan},
+    {"event", "unsubscribe", on_unsubscribe},
+    {"event", NULL, on_other},
+    {NULL, NULL, on_message},
+};
+
+void route_dedup_key(const struct wx_msg *m, char *out, size_t outlen)
+{
+    if (strcmp(m->msg_type, "event") == 0)
+        snprintf(out, outlen, "e|%s|%lld|%s|%s", m->from, (long long)m->create_time, m->event,
+                 m->event_key);
+    else if (m->msg_id[0])
+        snprintf(out, outlen, "m|%s", m->msg_id);
+    else
+        snprintf(out, outlen, "m|%s|%lld", m->from, (long long)m->create_time);
+}
+
+/* Expand tmpl into the reply; an empty template means "say nothing". */
+static int set_reply(struct route_out *out, const char *tmpl, const char *scene, const char *name)
+{
+    if (!tmpl || !*tmpl)
+        return 0;
+    buf_reset(&out->reply);
+    if (reply_expand(&out->reply, tmpl, scene, name) < 0)
+        return -1;
+    out->has_reply = out->reply.len > 0;
+    return 0;
+}
+
+/* The reply for a scanned scene: the channel's own text (scan_reply for
+ * SCAN when set), else the [reply] defaults. */
+static int scene_reply(const struct cfg *cfg, struct store *st, const struct wx_msg *m,
+                       struct route_out *out, bool scan)
+{
+    const char *scene = route_scene(out, m);
+    struct channel ch;
+    int rc = store_channel_get(st, scene, &ch);
+    if (rc < 0)
+        return -1;
+    if (rc == 1) {
+        out->unknown_scene = true;
+        return set_reply(out, cfg->reply_unknown_scene, scene, NULL);
+    }
+    const char *tmpl = (scan && ch.scan_reply) ? ch.scan_reply : ch.reply;
+    if (!tmpl)
+        tmpl = cfg->reply_subscribe;
+    int ret = set_reply(out, tmpl, scene, ch.name);
+    channel_clear(&ch);
+    return ret;
+}
+
+static int on_subscribe(const struct cfg *cfg, struct store *st, const struct wx_msg *m,
+                        struct route_out *out)
+{
+    out->kind = EV_SUBSCRIBE;
+    size_t plen = strlen(QRSCENE_PREFIX);
+    if (strncmp(m->event_key, QRSCENE_PREFIX, plen) == 0 && m->event_key[plen]) {
+        out->scene_off = (int)plen;
+        return scene_reply(cfg, st, m, out, false);
+    }
+    return set_reply(out, cfg->reply_subscribe, NULL, NULL);
+}
+
+static int on_scan(const struct cfg *cfg, struct store *st, const struct wx_msg *m,
+                   struct route_out *out)
+{
+    if (!m->event_key[0])
+        return on_other(cfg, st, m, out);
+    out->kind = EV_SCAN;
+    out->scene_off = 0;
+    return scene_reply(cfg, st, m, out, true);
+}
+
+static int on_unsubscribe(const struct cfg *cfg, struct store *st, const struct wx_msg *m,
+                          struct route_out *out)
+{
+    out->kind = EV_UNSUBSCRIBE;
+    return 0;
+}
+
+static int on_other(const struct cfg *cfg, struct store *st, const struct wx_msg *m,
+                    struct route_out *out)
+{
+    out->kind = EV_OTHER;
+    return 0;
+}
+
+static int on_message(const struct cfg *cfg, struct store *st, const struct wx_msg *m,
+                      struct route_out *out)
+{
+    out->kind = EV_MESSAGE;
+    return 0;
+}
+
+int route_message(const struct cfg *cfg, struct store *st, const struct wx_msg *m,
+                  struct route_out *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->scene_off = -1;
+    route_dedup_key(m, out->dedup_key, sizeof(out->dedup_key));
+    for (size_t i = 0; i < WXS_ARRAY_LEN(routes); i++) {
+        const struct route_row *r = &routes[i];
+        if (r->msg_type && strcmp(r->msg_type, m->msg_type) != 0)
+            continue;
+        if (r->event && strcasecmp(r->event, m->event) != 0)
+            continue;
+        return r->fn(cfg, st, m, out);
+    }
+    return on_message(cfg, st, m, out);
+}

@@ -1,0 +1,558 @@
+#include "server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <sys/queue.h>
+#include <event2/keyvalq_struct.h>
+
+#include "log.h"
+#include "reply.h"
+#include "route.h"
+#include "wx_crypt.h"
+#include "wx_sign.h"
+#include "wx_xml.h"
+
+const double server_commit_bucket_bounds_s[12] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                                  0.01,   0.025,   0.05,   0.1,   0.5,    1e308};
+
+/* A push waiting for the group commit. Owned by the batch; the request
+ * stays valid until we answer it (evhttp keeps a request whose connection
+ * died until the user's reply, then frees it). */
+struct pending {
+    struct evhttp_request *req;
+    struct wx_msg msg;
+    struct route_out route;
+    bool encrypted; /* answer with an encrypted envelope */
+    uint64_t start_us;
+};
+
+struct server {
+    const struct cfg *cfg;
+    struct store *st;
+    struct event_base *base;
+    struct evhttp *http;
+    struct evhttp_bound_socket *sock;
+    struct wx_crypt *crypt; /* NULL in plain mode */
+    struct event *commit_ev;
+    struct event *drain_ev;
+    struct pending *batch;
+    size_t nbatch, capbatch;
+    struct event_rec *recs; /* scratch for store_commit_events, capbatch long */
+    uint64_t inflight;      /* requests accepted and not yet fully answered */
+    bool draining;
+    void (*drain_done)(void *);
+    void *drain_arg;
+    struct server_stats stats;
+};
+
+/* ---- the edge: one reply and one log line per request ---- */
+
+struct reqinfo {
+    const char *kind; /* event kind for the log, or "-" */
+    const char *why;  /* rejection reason for the log, or NULL */
+    uint64_t start_us;
+};
+
+static void on_request_done(struct evhttp_request *req, void *arg)
+{
+    struct server *srv = arg;
+    srv->inflight--;
+    if (srv->draining && srv->inflight == 0 && srv->drain_done) {
+        void (*done)(void *) = srv->drain_done;
+        srv->drain_done = NULL;
+        done(srv->drain_arg);
+    }
+}
+
+static void count_status(struct server *srv, int status)
+{
+    unsigned i = (unsigned)status / 100;
+    srv->stats.requests_by_status[i < 6 ? i : 0]++;
+}
+
+static void log_request(struct evhttp_request *req, int status, const struct reqinfo *ri)
+{
+    const char *m;
+    switch (evhttp_request_get_command(req)) {
+    case EVHTTP_REQ_GET:
+        m = "GET";
+        break;
+    case EVHTTP_REQ_POST:
+        m = "POST";
+        break;
+    default:
+        m = "OTHER";
+    }
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    log_info("%s %s %d %.3fms %s%s%s", m, path ? path : "?", status,
+             (double)(util_mono_us() - ri->start_us) / 1000.0, ri->kind, ri->why ? " " : "",
+             ri->why ? ri->why : "");
+}
+
+static void reply_body(struct server *srv, struct evhttp_request *req, int status,
+                       const char *ctype, const char *body, size_t len, const struct reqinfo *ri)
+{
+    struct evbuffer *out = evhttp_request_get_output_buffer(req);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Content-Type", ctype);
+    if (srv->draining)
+        evhttp_add_header(h, "Connection", "close");
+    evbuffer_add(out, body, len);
+    count_status(srv, status);
+    log_request(req, status, ri);
+    static const char *const reasons[] = {[200] = "OK",
+                                          [400] = "Bad Request",
+                                          [401] = "Unauthorized",
+                                          [404] = "Not Found",
+                                          [405] = "Method Not Allowed",
+                                          [413] = "Payload Too Large",
+                                          [503] = "Service Unavailable"};
+    const char *reason = status < (int)WXS_ARRAY_LEN(reasons) ? reasons[status] : NULL;
+    evhttp_send_reply(req, status, reason ? reason : "Error", NULL);
+}
+
+static void reply_error(struct server *srv, struct evhttp_request *req, int status, const char *why,
+                        struct reqinfo *ri)
+{
+    char body[320];
+    int n = snprintf(body, sizeof(body), "%s\n", why);
+    if (status == 401)
+        srv->stats.sig_failures++;
+    else if (status == 400)
+        srv->stats.bad_requests++;
+    ri->why = why;
+    reply_body(srv, req, status, "text/plain; charset=utf-8", body,
+               (size_t)(n < (int)sizeof(body) ? n : (int)sizeof(body) - 1), ri);
+}
+
+/* ---- query and signature ---- */
+
+struct query {
+    struct evkeyvalq kv;
+    const char *signature, *timestamp, *nonce, *echostr, *encrypt_type, *msg_signature;
+};
+
+static int query_parse(struct evhttp_request *req, struct query *q)
+{
+    memset(q, 0, sizeof(*q));
+    TAILQ_INIT(&q->kv);
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *qs = uri ? evhttp_uri_get_query(uri) : NULL;
+    if (qs && evhttp_parse_query_str(qs, &q->kv) < 0)
+        return -1;
+    q->signature = evhttp_find_header(&q->kv, "signature");
+    q->timestamp = evhttp_find_header(&q->kv, "timestamp");
+    q->nonce = evhttp_find_header(&q->kv, "nonce");
+    q->echostr = evhttp_find_header(&q->kv, "echostr");
+    q->encrypt_type = evhttp_find_header(&q->kv, "encrypt_type");
+    q->msg_signature = evhttp_find_header(&q->kv, "msg_signature");
+    return 0;
+}
+
+/* NULL when the URL signature and timestamp are acceptable, else why not. */
+static const char *check_signature(const struct server *srv, const struct query *q)
+{
+    int64_t ts;
+    if (!q->signature || !q->timestamp || !q->nonce || !*q->nonce)
+        return "missing signature, timestamp or nonce";
+    if (util_parse_i64(q->timestamp, 0, INT64_C(99999999999), &ts) < 0)
+        return "malformed timestamp";
+    if (!wx_sign_check(srv->cfg->token, q->timestamp, q->nonce, q->signature))
+        return "wrong signature";
+    int64_t skew = util_now() - ts;
+    if (srv->cfg->timestamp_window &&
+        (skew > srv->cfg->timestamp_window || -skew > srv->cfg->timestamp_window))
+        return "timestamp outside the window";
+    return NULL;
+}
+
+/* ---- GET: URL verification ---- */
+
+static void handle_get(struct server *srv, struct evhttp_request *req, const struct query *q,
+                       struct reqinfo *ri)
+{
+    ri->kind = "verify";
+    if (!q->echostr)
+        reply_error(srv, req, 400, "missing echostr", ri);
+    else
+        reply_body(srv, req, 200, "text/plain; charset=utf-8", q->echostr, strlen(q->echostr), ri);
+}
+
+/* ---- POST: pushes ---- */
+
+static void batch_schedule(struct server *srv)
+{
+    if (srv->nbatch == 1)
+        event_active(srv->commit_ev, EV_TIMEOUT, 0);
+}
+
+static int batch_push(struct server *srv, struct pending *p)
+{
+    if (srv->nbatch == srv->capbatch) {
+        size_t cap = srv->capbatch ? srv->capbatch * 2 : 64;
+        struct pending *nb = realloc(srv->batch, cap * sizeof(*nb));
+        if (!nb)
+            return -1;
+        srv->batch = nb;
+        struct event_rec *nr = realloc(srv->recs, cap * sizeof(*nr));
+        if (!nr)
+            return -1;
+        srv->recs = nr;
+        srv->capbatch = cap;
+    }
+    srv->batch[srv->nbatch++] = *p;
+    batch_schedule(srv);
+    return 0;
+}
+
+/* Decrypt a safe-mode envelope into m (a plaintext push parsed again).
+ * Returns 0, or the HTTP status to answer with why set. */
+static int unwrap_encrypted(struct server *srv, const struct query *q, struct wx_msg *m,
+                            const char **why)
+{
+    char *plain = NULL;
+    size_t plen = 0;
+    char err[256];
+    if (!srv->crypt)
+        return *why = "encrypted push but [wechat] mode = plain", 400;
+    if (!q->msg_signature)
+        return *why = "missing msg_signature", 401;
+    int rc = wx_crypt_decrypt(srv->crypt, q->msg_signature, q->timestamp, q->nonce, m->encrypt,
+                              m->encrypt_len, &plain, &plen);
+    if (rc != WXC_OK) {
+        log_info("decrypt failed: %d %s", rc, wx_crypt_strerror(rc)); /* the official code */
+        if (rc == WXC_VALIDATE_SIGNATURE)
+            return *why = "wrong msg_signature", 401;
+        return *why = "cannot decrypt the message", 400;
+    }
+    wx_msg_clear(m);
+    int ret = wx_xml_parse(plain, plen, true, m, err, sizeof(err));
+    free(plain);
+    if (ret < 0) {
+        log_info("decrypted XML rejected: %s", err);
+        return *why = "decrypted message is not a valid push", 400;
+    }
+    return 0;
+}
+
+/* Copy the body out of evhttp (bounded by evhttp_set_max_body_size). */
+static int read_body(struct evhttp_request *req, char **body, size_t *len)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    *len = evbuffer_get_length(in);
+    unsigned char *p = evbuffer_pullup(in, -1);
+    *body = (char *)p;
+    return (*len == 0 || p) ? 0 : -1;
+}
+
+static void handle_post(struct server *srv, struct evhttp_request *req, const struct query *q,
+                        struct reqinfo *ri)
+{
+    struct pending p = {.req = req, .start_us = ri->start_us};
+    char err[256];
+    const char *why = err;
+    int status = 400;
+    char *body;
+    size_t len;
+    bool encrypted = q->encrypt_type && strcmp(q->encrypt_type, "aes") == 0;
+    ri->kind = "push";
+    if ((size_t)srv->cfg->max_body_bytes <
+        evbuffer_get_length(evhttp_request_get_input_buffer(req)))
+        return reply_error(srv, req, 413, "body too large", ri);
+    if (read_body(req, &body, &len) < 0 || len == 0) {
+        snprintf(err, sizeof(err), "empty body");
+        goto fail;
+    }
+    if (srv->cfg->mode == WX_MODE_SAFE && !encrypted) {
+        snprintf(err, sizeof(err), "plaintext push but [wechat] mode = safe");
+        goto fail;
+    }
+    if (wx_xml_parse(body, len, !encrypted, &p.msg, err, sizeof(err)) < 0)
+        goto fail;
+    if (encrypted && (status = unwrap_encrypted(srv, q, &p.msg, &why)) != 0)
+        goto fail;
+    p.encrypted = encrypted;
+    if (route_message(srv->cfg, srv->st, &p.msg, &p.route) < 0) {
+        status = 503, why = "store unavailable";
+        goto fail;
+    }
+    ri->kind = ev_kind_name(p.route.kind);
+    if (batch_push(srv, &p) < 0) {
+        status = 503, why = "out of memory";
+        goto fail;
+    }
+    return;
+fail:
+    wx_msg_clear(&p.msg);
+    buf_free(&p.route.reply);
+    reply_error(srv, req, status ? status : 400, why, ri);
+}
+
+/* ---- group commit ---- */
+
+static void rec_from_pending(struct event_rec *r, const struct pending *p, int64_t now)
+{
+    memset(r, 0, sizeof(*r));
+    r->dedup_key = p->route.dedup_key;
+    r->kind = p->route.kind;
+    r->openid = p->msg.from;
+    r->create_time = p->msg.create_time;
+    r->msg_type = p->msg.msg_type;
+    r->event = p->msg.event;
+    r->event_key = p->msg.event_key;
+    r->scene = route_scene(&p->route, &p->msg);
+    r->reply = p->route.has_reply ? p->route.reply.data : NULL;
+    r->received_at = now;
+}
+
+/* The answer to one committed push: the passive text reply (encrypted when
+ * the push was), or "success". */
+static void answer_pending(struct server *srv, struct pending *p, const char *text)
+{
+    struct reqinfo ri = {.kind = ev_kind_name(p->route.kind), .start_us = p->start_us};
+    struct buf xml = {0}, env = {0};
+    if (!text || !*text) {
+        srv->stats.replies_success++;
+        reply_body(srv, p->req, 200, "text/plain; charset=utf-8", "success", 7, &ri);
+        return;
+    }
+    if (reply_text_xml(&xml, p->msg.from, p->msg.to, util_now(), text) < 0)
+        goto oom;
+    if (p->encrypted) {
+        char ts[24], nonce[11];
+        snprintf(ts, sizeof(ts), "%lld", (long long)util_now());
+        if (util_random_alnum(nonce, 10) < 0 ||
+            wx_crypt_encrypt_reply(srv->crypt, xml.data, xml.len, ts, nonce, NULL, &env) < 0)
+            goto oom;
+        reply_body(srv, p->req, 200, "application/xml; charset=utf-8", env.data, env.len, &ri);
+    } else {
+        reply_body(srv, p->req, 200, "application/xml; charset=utf-8", xml.data, xml.len, &ri);
+    }
+    srv->stats.replies_text++;
+    buf_free(&xml);
+    buf_free(&env);
+    return;
+oom:
+    buf_free(&xml);
+    buf_free(&env);
+    reply_error(srv, p->req, 503, "cannot build the reply", &ri);
+}
+
+static void observe_commit(struct server *srv, uint64_t us, size_t n, bool ok)
+{
+    struct server_stats *s = &srv->stats;
+    s->commits++;
+    s->commit_us_sum += us;
+    for (size_t i = 0; i < WXS_ARRAY_LEN(s->commit_us_buckets); i++)
+        if ((double)us / 1e6 <= server_commit_bucket_bounds_s[i])
+            s->commit_us_buckets[i]++;
+    if (!ok)
+        s->commit_failures++;
+    else
+        s->committed_events += n;
+}
+
+/* Runs once per loop turn after every read of the turn: one transaction
+ * for the whole batch, then the replies. */
+static void on_commit(evutil_socket_t fd, short what, void *arg)
+{
+    struct server *srv = arg;
+    size_t n = srv->nbatch;
+    int64_t now = util_now();
+    for (size_t i = 0; i < n; i++)
+        rec_from_pending(&srv->recs[i], &srv->batch[i], now);
+    uint64_t t0 = util_mono_us();
+    bool ok = store_commit_events(srv->st, srv->recs, n) == 0;
+    observe_commit(srv, util_mono_us() - t0, n, ok);
+    srv->nbatch = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct pending *p = &srv->batch[i];
+        struct event_rec *r = &srv->recs[i];
+        if (!ok) {
+            struct reqinfo ri = {.kind = ev_kind_name(p->route.kind), .start_us = p->start_us};
+            reply_error(srv, p->req, 503, "store unavailable", &ri);
+        } else if (r->duplicate) {
+            srv->stats.dedup_hits++;
+            answer_pending(srv, p, r->prior_reply);
+        } else {
+            srv->stats.events_by_kind[p->route.kind]++;
+            answer_pending(srv, p, r->reply);
+        }
+        free(r->prior_reply);
+        wx_msg_clear(&p->msg);
+        buf_free(&p->route.reply);
+    }
+}
+
+/* ---- dispatch ---- */
+
+int server_health(struct store *st, const char **body)
+{
+    bool ok = store_writable(st);
+    *body = ok ? "ok\n" : "store not writable\n";
+    return ok ? 200 : 503;
+}
+
+static void handle_health(struct server *srv, struct evhttp_request *req, struct reqinfo *ri)
+{
+    const char *body;
+    int status = server_health(srv->st, &body);
+    ri->kind = "health";
+    reply_body(srv, req, status, "text/plain; charset=utf-8", body, strlen(body), ri);
+}
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+    struct server *srv = arg;
+    struct reqinfo ri = {.kind = "-", .start_us = util_mono_us()};
+    struct query q;
+    const char *why;
+    srv->inflight++;
+    evhttp_request_set_on_complete_cb(req, on_request_done, srv);
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    if (path && strcmp(path, "/healthz") == 0 && cmd == EVHTTP_REQ_GET)
+        return handle_health(srv, req, &ri);
+    if (!path || strcmp(path, srv->cfg->callback_path) != 0)
+        return reply_error(srv, req, 404, "not found", &ri);
+    if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_POST)
+        return reply_error(srv, req, 405, "method not allowed", &ri);
+    if (query_parse(req, &q) < 0) {
+        reply_error(srv, req, 401, "malformed query string", &ri);
+    } else if ((why = check_signature(srv, &q)) != NULL) {
+        reply_error(srv, req, 401, why, &ri);
+    } else if (cmd == EVHTTP_REQ_GET) {
+        handle_get(srv, req, &q, &ri);
+    } else {
+        handle_post(srv, req, &q, &ri);
+    }
+    evhttp_clear_headers(&q.kv);
+}
+
+static int server_bind(struct server *srv, char *err, size_t errlen)
+{
+    char host[256];
+    uint16_t port;
+    if (cfg_split_hostport(srv->cfg->listen, host, sizeof(host), &port) < 0) {
+        snprintf(err, errlen, "[server] listen: bad address %s", srv->cfg->listen);
+        return -1;
+    }
+    srv->sock = evhttp_bind_socket_with_handle(srv->http, host, port);
+    if (!srv->sock) {
+        snprintf(err, errlen, "[server] listen: cannot bind %s: %m", srv->cfg->listen);
+        return -1;
+    }
+    return 0;
+}
+
+static int server_crypt(struct server *srv, char *err, size_t errlen)
+{
+    const struct cfg *c = srv->cfg;
+    if (c->mode == WX_MODE_PLAIN)
+        return 0;
+    char why[256];
+    if (wx_crypt_new(&srv->crypt, c->token, c->encoding_aes_key, c->encoding_aes_key_prev, c->appid,
+                     why, sizeof(why)) != WXC_OK) {
+        snprintf(err, errlen, "[wechat] encoding_aes_key: %s", why);
+        return -1;
+    }
+    return 0;
+}
+
+int server_new(struct server **out, struct event_base *base, const struct cfg *cfg,
+               struct store *st, char *err, size_t errlen)
+{
+    struct server *srv = calloc(1, sizeof(*srv));
+    if (!srv)
+        return snprintf(err, errlen, "out of memory"), -1;
+    srv->cfg = cfg;
+    srv->st = st;
+    srv->base = base;
+    if (server_crypt(srv, err, errlen) < 0)
+        goto fail;
+    srv->commit_ev = event_new(base, -1, 0, on_commit, srv);
+    srv->http = evhttp_new(base);
+    if (!srv->commit_ev || !srv->http || event_priority_set(srv->commit_ev, 2) < 0) {
+        snprintf(err, errlen, "cannot set up the event loop (priorities?)");
+        goto fail;
+    }
+    evhttp_set_max_body_size(srv->http, (ev_ssize_t)cfg->max_body_bytes);
+    evhttp_set_max_headers_size(srv->http, 16384);
+    evhttp_set_timeout(srv->http, (int)cfg->request_timeout);
+    evhttp_set_allowed_methods(srv->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+                                              EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD |
+                                              EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+    evhttp_set_gencb(srv->http, on_request, srv);
+    if (server_bind(srv, err, errlen) < 0)
+        goto fail;
+    *out = srv;
+    return 0;
+fail:
+    server_free(srv);
+    return -1;
+}
+
+static void on_drain_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct server *srv = arg;
+    if (srv->drain_done) {
+        log_warn("drain: %llu requests still open after %llds; closing",
+                 (unsigned long long)srv->inflight, (long long)srv->cfg->request_timeout);
+        void (*done)(void *) = srv->drain_done;
+        srv->drain_done = NULL;
+        done(srv->drain_arg);
+    }
+}
+
+void server_drain(struct server *srv, void (*done)(void *arg), void *arg)
+{
+    if (srv->draining)
+        return;
+    srv->draining = true;
+    if (srv->sock) {
+        evhttp_del_accept_socket(srv->http, srv->sock);
+        srv->sock = NULL;
+    }
+    srv->drain_done = done;
+    srv->drain_arg = arg;
+    if (srv->inflight == 0) {
+        srv->drain_done = NULL;
+        done(arg);
+        return;
+    }
+    struct timeval tv = {.tv_sec = srv->cfg->request_timeout};
+    srv->drain_ev = evtimer_new(srv->base, on_drain_timeout, srv);
+    if (srv->drain_ev)
+        evtimer_add(srv->drain_ev, &tv);
+}
+
+const struct server_stats *server_get_stats(const struct server *srv)
+{
+    return &srv->stats;
+}
+
+void server_free(struct server *srv)
+{
+    if (!srv)
+        return;
+    if (srv->http)
+        evhttp_free(srv->http);
+    if (srv->commit_ev)
+        event_free(srv->commit_ev);
+    if (srv->drain_ev)
+        event_free(srv->drain_ev);
+    for (size_t i = 0; i < srv->nbatch; i++) {
+        wx_msg_clear(&srv->batch[i].msg);
+        buf_free(&srv->batch[i].route.reply);
+    }
+    free(srv->batch);
+    free(srv->recs);
+    wx_crypt_free(srv->crypt);
+    free(srv);
+}

@@ -1,0 +1,484 @@
+#include "store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "schema.h"
+
+/* Statements prepared once per handle: the callback hot path must not
+ * re-parse SQL per request. */
+enum stmt_id {
+    S_CHANNEL_GET,
+    S_CHANNEL_ADD,
+    S_CHANNEL_ALL,
+    S_EVENT_FIND,
+    S_EVENT_ADD,
+    S_FAN_GET,
+    S_FAN_SUBSCRIBE,
+    S_FAN_UNSUBSCRIBE,
+    S_BEGIN,
+    S_COMMIT,
+    S_ROLLBACK,
+    S_COUNT
+};
+
+static const char *const stmt_sql[S_COUNT] = {
+    [S_CHANNEL_GET] = "SELECT scene, name, promoter, reply, scan_reply, tag, created_at "
+                      "FROM channels WHERE scene = ?1",
+    [S_CHANNEL_ADD] = "INSERT INTO channels(scene, name, promoter, reply, scan_reply, tag, "
+                      "created_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [S_CHANNEL_ALL] = "SELECT scene, name, promoter, reply, scan_reply, tag, created_at "
+                      "FROM channels WHERE archived_at IS NULL ORDER BY created_at, scene",
+    [S_EVENT_FIND] = "SELECT reply FROM events WHERE dedup_key = ?1",
+    [S_EVENT_ADD] = "INSERT INTO events(dedup_key, kind, openid, create_time, received_at, "
+                    "msg_type, event, event_key, scene, is_new_fan, reply) "
+                    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    [S_FAN_GET] = "SELECT first_sub_at IS NOT NULL, last_scene, subscribed FROM fans "
+                  "WHERE openid = ?1",
+    [S_FAN_SUBSCRIBE] =
+        "INSERT INTO fans(openid, first_scene, first_sub_at, last_scene, last_sub_at, "
+        "subscribed, subscribe_count) VALUES(?1, ?2, ?3, ?2, ?3, 1, 1) "
+        "ON CONFLICT(openid) DO UPDATE SET "
+        "first_scene = CASE WHEN first_sub_at IS NULL THEN ?2 ELSE first_scene END, "
+        "first_sub_at = COALESCE(first_sub_at, ?3), last_scene = ?2, last_sub_at = ?3, "
+        "subscribed = 1, unsub_at = NULL, subscribe_count = subscribe_count + 1",
+    [S_FAN_UNSUBSCRIBE] = "UPDATE fans SET subscribed = 0, unsub_at = ?2 WHERE openid = ?1",
+    [S_BEGIN] = "BEGIN IMMEDIATE",
+    [S_COMMIT] = "COMMIT",
+    [S_ROLLBACK] = "ROLLBACK",
+};
+
+struct store {
+    sqlite3 *db;
+    sqlite3_stmt *stmt[S_COUNT];
+};
+
+static const char *const ev_kind_names[] = {"subscribe", "SCAN", "unsubscribe", "message", "other"};
+
+const char *ev_kind_name(enum ev_kind k)
+{
+    return (unsigned)k < WXS_ARRAY_LEN(ev_kind_names) ? ev_kind_names[k] : "?";
+}
+
+sqlite3 *store_db(struct store *st)
+{
+    return st->db;
+}
+
+const char *store_errmsg(struct store *st)
+{
+    return sqlite3_errmsg(st->db);
+}
+
+static int exec_sql(sqlite3 *db, const char *sql, char *err, size_t errlen)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(err, errlen, "%s", msg ? msg : sqlite3_errmsg(db));
+        sqlite3_free(msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* Apply the embedded migrations newer than PRAGMA user_version, each in its
+ * own transaction with the version bump, so a crash never leaves a
+ * half-applied migration recorded as done. */
+static int store_migrate(sqlite3 *db, char *err, size_t errlen)
+{
+    sqlite3_stmt *s;
+    int version = 0;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
+        return snprintf(err, errlen, "%s", sqlite3_errmsg(db)), -1;
+    if (sqlite3_step(s) == SQLITE_ROW)
+        version = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    if ((size_t)version > schema_migration_count) {
+        snprintf(err, errlen, "database schema version %d is newer than this build (%zu)", version,
+                 schema_migration_count);
+        return -1;
+    }
+    for (size_t i = (size_t)version; i < schema_migration_count; i++) {
+        char sql[64], why[480];
+        snprintf(sql, sizeof(sql), "PRAGMA user_version = %zu", i + 1);
+        if (exec_sql(db, "BEGIN IMMEDIATE", why, sizeof(why)) < 0 ||
+            exec_sql(db, schema_migrations[i].sql, why, sizeof(why)) < 0 ||
+            exec_sql(db, sql, why, sizeof(why)) < 0 ||
+            exec_sql(db, "COMMIT", why, sizeof(why)) < 0) {
+            snprintf(err, errlen, "migration %s: %s", schema_migrations[i].name, why);
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+            return -1;
+        }
+        log_debug("store: applied migration %s", schema_migrations[i].name);
+    }
+    return 0;
+}
+
+int store_open(struct store **out, const char *path, enum store_sync sync, char *err, size_t errlen)
+{
+    struct store *st = calloc(1, sizeof(*st));
+    if (!st)
+        return snprintf(err, errlen, "out of memory"), -1;
+    char why[512];
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(path, &st->db, flags, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", path, st->db ? sqlite3_errmsg(st->db) : "cannot open");
+        goto fail;
+    }
+    sqlite3_busy_timeout(st->db, 5000);
+    sqlite3_extended_result_codes(st->db, 1);
+    if (exec_sql(st->db, "PRAGMA journal_mode = WAL", why, sizeof(why)) < 0 ||
+        exec_sql(st->db,
+                 sync == STORE_SYNC_FULL ? "PRAGMA synchronous = FULL"
+                                         : "PRAGMA synchronous = NORMAL",
+                 why, sizeof(why)) < 0 ||
+        exec_sql(st->db, "PRAGMA foreign_keys = ON", why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "%s: %s", path, why);
+        goto fail;
+    }
+    if (store_migrate(st->db, why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "%s: %s", path, why);
+        goto fail;
+    }
+    for (int i = 0; i < S_COUNT; i++) {
+        if (sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &st->stmt[i],
+                               NULL) != SQLITE_OK) {
+            snprintf(err, errlen, "%s: prepare: %s", path, sqlite3_errmsg(st->db));
+            goto fail;
+        }
+    }
+    *out = st;
+    return 0;
+fail:
+    store_close(st);
+    return -1;
+}
+
+void store_close(struct store *st)
+{
+    if (!st)
+        return;
+    for (int i = 0; i < S_COUNT; i++)
+        sqlite3_finalize(st->stmt[i]);
+    sqlite3_close(st->db);
+    free(st);
+}
+
+/* A write that changes nothing still needs the write lock and a journal:
+ * that is what healthz must prove. */
+bool store_writable(struct store *st)
+{
+    char why[256];
+    if (exec_sql(st->db, "BEGIN IMMEDIATE", why, sizeof(why)) < 0)
+        return false;
+    bool ok = exec_sql(st->db, "CREATE TEMP TABLE IF NOT EXISTS healthz(x); DELETE FROM healthz",
+                       why, sizeof(why)) == 0 &&
+              exec_sql(st->db, "PRAGMA main.quick_check(1)", why, sizeof(why)) == 0;
+    sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    return ok;
+}
+
+static int step_done(struct store *st, sqlite3_stmt *s)
+{
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        log_debug("store: %s", sqlite3_errmsg(st->db));
+        return -1;
+    }
+    return 0;
+}
+
+int store_tx(struct store *st, int (*fn)(struct store *st, void *arg), void *arg)
+{
+    if (step_done(st, st->stmt[S_BEGIN]) < 0)
+        return -1;
+    if (fn(st, arg) < 0 || step_done(st, st->stmt[S_COMMIT]) < 0) {
+        step_done(st, st->stmt[S_ROLLBACK]);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- channels ---- */
+
+void channel_clear(struct channel *c)
+{
+    free(c->scene);
+    free(c->name);
+    free(c->promoter);
+    free(c->reply);
+    free(c->scan_reply);
+    free(c->tag);
+    memset(c, 0, sizeof(*c));
+}
+
+static int check_text(const char *field, const char *v, size_t min, size_t max, char *err,
+                      size_t errlen)
+{
+    size_t n = v ? strlen(v) : 0;
+    if (n < min || n > max) {
+        snprintf(err, errlen, "%s: length %zu is outside %zu..%zu bytes", field, n, min, max);
+        return -1;
+    }
+    if (v && !util_utf8_valid(v, n)) {
+        snprintf(err, errlen, "%s: not valid UTF-8", field);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)v[i];
+        if (ch < 0x20 && ch != '\n' && ch != '\t') {
+            snprintf(err, errlen, "%s: control character at byte %zu", field, i + 1);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int channel_validate(const struct channel *c, char *err, size_t errlen)
+{
+    if (check_text("scene", c->scene, 1, 64, err, errlen) < 0 ||
+        check_text("name", c->name, 1, 128, err, errlen) < 0 ||
+        check_text("promoter", c->promoter, 0, 128, err, errlen) < 0 ||
+        check_text("reply", c->reply, 0, 2048, err, errlen) < 0 ||
+        check_text("scan_reply", c->scan_reply, 0, 2048, err, errlen) < 0 ||
+        check_text("tag", c->tag, 0, 30, err, errlen) < 0)
+        return -1;
+    for (const char *p = c->scene; *p; p++) {
+        if ((unsigned char)*p <= ' ') {
+            snprintf(err, errlen, "scene: blanks and control characters are not allowed");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static char *col_strdup(sqlite3_stmt *s, int i)
+{
+    const unsigned char *t = sqlite3_column_text(s, i);
+    return t ? strdup((const char *)t) : NULL;
+}
+
+static int channel_from_row(sqlite3_stmt *s, struct channel *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->scene = col_strdup(s, 0);
+    out->name = col_strdup(s, 1);
+    out->promoter = col_strdup(s, 2);
+    out->reply = col_strdup(s, 3);
+    out->scan_reply = col_strdup(s, 4);
+    out->tag = col_strdup(s, 5);
+    out->created_at = sqlite3_column_int64(s, 6);
+    if (!out->scene || !out->name) {
+        channel_clear(out);
+        return -1;
+    }
+    return 0;
+}
+
+int store_channel_get(struct store *st, const char *scene, struct channel *out)
+{
+    sqlite3_stmt *s = st->stmt[S_CHANNEL_GET];
+    int ret = 1;
+    sqlite3_bind_text(s, 1, scene, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        ret = channel_from_row(s, out);
+    else if (rc != SQLITE_DONE)
+        ret = -1;
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return ret;
+}
+
+static void bind_opt_text(sqlite3_stmt *s, int i, const char *v)
+{
+    if (v && *v)
+        sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, i);
+}
+
+int store_channel_add(struct store *st, const struct channel *c, char *err, size_t errlen)
+{
+    sqlite3_stmt *s = st->stmt[S_CHANNEL_ADD];
+    sqlite3_bind_text(s, 1, c->scene, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, c->name, -1, SQLITE_STATIC);
+    bind_opt_text(s, 3, c->promoter);
+    bind_opt_text(s, 4, c->reply);
+    bind_opt_text(s, 5, c->scan_reply);
+    bind_opt_text(s, 6, c->tag);
+    sqlite3_bind_int64(s, 7, c->created_at ? c->created_at : util_now());
+    int rc = sqlite3_step(s);
+    int xrc = sqlite3_extended_errcode(st->db);
+    if (rc != SQLITE_DONE) {
+        if (xrc == SQLITE_CONSTRAINT_PRIMARYKEY || xrc == SQLITE_CONSTRAINT_UNIQUE)
+            snprintf(err, errlen, "channel %s exists", c->scene);
+        else
+            snprintf(err, errlen, "%s", sqlite3_errmsg(st->db));
+    }
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_channel_foreach(struct store *st, int (*fn)(const struct channel *c, void *arg),
+                          void *arg)
+{
+    sqlite3_stmt *s = st->stmt[S_CHANNEL_ALL];
+    int rc, ret = 0;
+    while (ret == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct channel c;
+        if (channel_from_row(s, &c) < 0) {
+            ret = -1;
+            break;
+        }
+        ret = fn(&c, arg) < 0 ? -1 : 0;
+        channel_clear(&c);
+    }
+    if (ret == 0 && rc != SQLITE_DONE)
+        ret = -1;
+    sqlite3_reset(s);
+    return ret;
+}
+
+/* ---- events ---- */
+
+/* The fan as it was before this event: drives first-touch and unsubscribe
+ * attribution. */
+struct fan_state {
+    bool known;             /* has a fans row */
+    bool subscribed_before; /* a subscribe (or backfill) was recorded */
+    char *last_scene;       /* malloc'd, NULL = organic/unknown */
+};
+
+static int fan_load(struct store *st, const char *openid, struct fan_state *f)
+{
+    sqlite3_stmt *s = st->stmt[S_FAN_GET];
+    memset(f, 0, sizeof(*f));
+    sqlite3_bind_text(s, 1, openid, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        f->known = true;
+        f->subscribed_before = sqlite3_column_int(s, 0) != 0;
+        f->last_scene = col_strdup(s, 1);
+    }
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : -1;
+}
+
+/* 1 = already stored (prior reply copied out), 0 = new, -1 = error. */
+static int event_find(struct store *st, struct event_rec *r)
+{
+    sqlite3_stmt *s = st->stmt[S_EVENT_FIND];
+    sqlite3_bind_text(s, 1, r->dedup_key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s), ret = 0;
+    if (rc == SQLITE_ROW) {
+        r->duplicate = true;
+        r->prior_reply = col_strdup(s, 0);
+        ret = 1;
+    } else if (rc != SQLITE_DONE) {
+        ret = -1;
+    }
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return ret;
+}
+
+static int event_insert(struct store *st, struct event_rec *r, const char *scene, bool is_new)
+{
+    sqlite3_stmt *s = st->stmt[S_EVENT_ADD];
+    sqlite3_bind_text(s, 1, r->dedup_key, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 2, (int)r->kind);
+    sqlite3_bind_text(s, 3, r->openid, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, r->create_time);
+    sqlite3_bind_int64(s, 5, r->received_at);
+    sqlite3_bind_text(s, 6, r->msg_type, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 7, r->event ? r->event : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 8, r->event_key ? r->event_key : "", -1, SQLITE_STATIC);
+    if (scene)
+        sqlite3_bind_text(s, 9, scene, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, 9);
+    sqlite3_bind_int(s, 10, is_new);
+    if (r->reply)
+        sqlite3_bind_text(s, 11, r->reply, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, 11);
+    if (step_done(st, s) < 0)
+        return -1;
+    r->event_id = sqlite3_last_insert_rowid(st->db);
+    return 0;
+}
+
+static int fan_update(struct store *st, const struct event_rec *r)
+{
+    sqlite3_stmt *s;
+    if (r->kind == EV_SUBSCRIBE) {
+        s = st->stmt[S_FAN_SUBSCRIBE];
+        sqlite3_bind_text(s, 1, r->openid, -1, SQLITE_STATIC);
+        if (r->scene)
+            sqlite3_bind_text(s, 2, r->scene, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(s, 2);
+        sqlite3_bind_int64(s, 3, r->create_time);
+        return step_done(st, s);
+    }
+    if (r->kind == EV_UNSUBSCRIBE) {
+        s = st->stmt[S_FAN_UNSUBSCRIBE];
+        sqlite3_bind_text(s, 1, r->openid, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, r->create_time);
+        return step_done(st, s);
+    }
+    return 0;
+}
+
+/* One event inside the open transaction: dedup, attribution, insert, fan. */
+static int commit_one(struct store *st, struct event_rec *r)
+{
+    struct fan_state fan = {0};
+    int ret = -1;
+    int found = event_find(st, r);
+    if (found != 0)
+        return found < 0 ? -1 : 0;
+    if ((r->kind == EV_SUBSCRIBE || r->kind == EV_UNSUBSCRIBE) && fan_load(st, r->openid, &fan) < 0)
+        goto done;
+    bool is_new = r->kind == EV_SUBSCRIBE && !fan.subscribed_before;
+    const char *scene = r->kind == EV_UNSUBSCRIBE ? fan.last_scene : r->scene;
+    if (event_insert(st, r, scene, is_new) < 0 || fan_update(st, r) < 0)
+        goto done;
+    ret = 0;
+done:
+    free(fan.last_scene);
+    return ret;
+}
+
+int store_commit_events(struct store *st, struct event_rec *recs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        recs[i].duplicate = false;
+        recs[i].prior_reply = NULL;
+        recs[i].event_id = 0;
+    }
+    if (step_done(st, st->stmt[S_BEGIN]) < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (commit_one(st, &recs[i]) < 0)
+            goto fail;
+    if (step_done(st, st->stmt[S_COMMIT]) < 0)
+        goto fail;
+    return 0;
+fail:
+    log_warn("store: commit of %zu events failed: %s", n, sqlite3_errmsg(st->db));
+    step_done(st, st->stmt[S_ROLLBACK]);
+    for (size_t i = 0; i < n; i++) {
+        free(recs[i].prior_reply);
+        recs[i].prior_reply = NULL;
+        recs[i].duplicate = false;
+    }
+    return -1;
+}

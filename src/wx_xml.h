@@ -1,0 +1,46 @@
+/* wx_xml: the pushed XML, parsed safely into a plain struct. libxml2 with
+ * no DTD, no entities, no network; any DOCTYPE/ENTITY declaration is
+ * rejected before parsing; the tree is dropped before returning. */
+#ifndef WXS_WX_XML_H
+#define WXS_WX_XML_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "util.h"
+
+/* Field limits (bytes). A longer identity field is an error; a longer
+ * Content is truncated (we never need all of it). */
+#define WX_XML_ID_MAX      128  /* ToUserName, FromUserName */
+#define WX_XML_TYPE_MAX    32   /* MsgType */
+#define WX_XML_EVENT_MAX   64   /* Event */
+#define WX_XML_KEY_MAX     512  /* EventKey */
+#define WX_XML_TICKET_MAX  512  /* Ticket */
+#define WX_XML_CONTENT_MAX 2048 /* Content (truncated) */
+
+struct wx_msg {
+    char to[WX_XML_ID_MAX + 1];
+    char from[WX_XML_ID_MAX + 1];
+    int64_t create_time;
+    char msg_type[WX_XML_TYPE_MAX + 1];
+    char event[WX_XML_EVENT_MAX + 1];
+    char event_key[WX_XML_KEY_MAX + 1];
+    char ticket[WX_XML_TICKET_MAX + 1];
+    char content[WX_XML_CONTENT_MAX + 1];
+    char msg_id[24]; /* decimal MsgId, "" when absent */
+    char *encrypt;   /* Encrypt element (safe/compat), malloc'd or NULL */
+    size_t encrypt_len;
+    bool has_create_time;
+};
+
+/* Parse body. need_plain: ToUserName, FromUserName, CreateTime, MsgType are
+ * required (a plaintext push or a decrypted one); otherwise only Encrypt is
+ * (a safe-mode envelope). Returns 0, or -1 with a reason in err
+ * ("DOCTYPE not allowed", "not well-formed XML at line 3", "missing
+ * FromUserName", ...). Free with wx_msg_clear(). */
+int wx_xml_parse(const char *body, size_t len, bool need_plain, struct wx_msg *out, char *err,
+                 size_t errlen) WXS_MUSTCHECK;
+void wx_msg_clear(struct wx_msg *m);
+
+/* Once per process, before any parse (xmlInitParser + silenced errors). */
+void wx_xml_global_init(void);
+#endif
