@@ -1,0 +1,271 @@
+"""The callback server end to end: the real wxscened on 127.0.0.1 with a
+temp config and SQLite file, signed pushes from Python's stdlib, replies,
+status codes and database rows checked."""
+import concurrent.futures
+import os
+import signal
+import time
+import unittest
+import xml.etree.ElementTree as ET
+
+import wxs
+
+
+def reply_content(resp):
+    root = ET.fromstring(resp.body)
+    return {c.tag: (c.text or "") for c in root}
+
+
+class CallbackTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.env = wxs.Env()
+        e = cls.env
+        e.cli("channel", "add", "42", "--name", "Store 42", "--promoter", "Li",
+              "--reply", "Hi from {channel} (scene {scene})", "--scan-reply", "Welcome back to {channel}")
+        e.cli("channel", "add", "flyer", "--name", "Spring flyer", "--reply", "tricky ]]> text ]]]]> end")
+        e.cli("channel", "add", "007", "--str", "--name", "Agent")
+        e.start_server()
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.env.stop_server()
+        cls.env.cleanup()
+        assert rc == 0, rc
+
+    def events(self, where="1", *args):
+        return self.env.sql(f"SELECT openid, kind, scene, is_new_fan, reply FROM events WHERE {where}", *args)
+
+    # ---- URL verification ----
+    def test_get_echostr_returned_byte_for_byte(self):
+        q = wxs.signed_query(self.env.token, echostr="4375120948345356249")
+        r = wxs.request(self.env.port, "GET", "/wx?" + q)
+        self.assertEqual((r.status, r.body), (200, b"4375120948345356249"))
+
+    def test_get_official_vector_v1a(self):
+        # V1a: token AAAAA is not ours, so the same query must be rejected.
+        q = ("signature=f464b24fc39322e44b38aa78f5edd27bd1441696&timestamp=1714036504"
+             "&nonce=1514711492&echostr=4375120948345356249")
+        self.assertEqual(wxs.request(self.env.port, "GET", "/wx?" + q).status, 401)
+
+    def test_get_bad_signature_and_missing_params(self):
+        q = wxs.signed_query(self.env.token, echostr="x").replace("signature=", "signature=0")
+        self.assertEqual(wxs.request(self.env.port, "GET", "/wx?" + q).status, 401)
+        self.assertEqual(wxs.request(self.env.port, "GET", "/wx?echostr=x").status, 401)
+        self.assertEqual(wxs.request(self.env.port, "GET", "/wx").status, 401)
+
+    def test_stale_timestamp_rejected(self):
+        old = int(time.time()) - 3600
+        r = self.env.push(wxs.event_xml("oStale", 1700000001, "subscribe", "qrscene_42"), timestamp=old)
+        self.assertEqual(r.status, 401)
+        self.assertEqual(self.events("openid = 'oStale'"), [])
+
+    # ---- pushes ----
+    def test_subscribe_with_scene_gets_channel_reply(self):
+        r = self.env.push(wxs.event_xml("oSub1", 1700000100, "subscribe", "qrscene_42"))
+        self.assertEqual(r.status, 200, r)
+        c = reply_content(r)
+        self.assertEqual(c["Content"], "Hi from Store 42 (scene 42)")
+        self.assertEqual(c["ToUserName"], "oSub1")
+        self.assertEqual(c["FromUserName"], "gh_test")
+        self.assertEqual(c["MsgType"], "text")
+        self.assertEqual(self.events("openid = 'oSub1'"), [("oSub1", 0, "42", 1, "Hi from Store 42 (scene 42)")])
+        self.assertEqual(self.env.sql("SELECT first_scene, last_scene, subscribed FROM fans WHERE openid='oSub1'"),
+                         [("42", "42", 1)])
+
+    def test_reply_with_cdata_terminator_stays_valid_xml(self):
+        r = self.env.push(wxs.event_xml("oFly", 1700000200, "subscribe", "qrscene_flyer"))
+        self.assertEqual(r.status, 200)
+        self.assertEqual(reply_content(r)["Content"], "tricky ]]> text ]]]]> end")
+
+    def test_scan_uses_scan_reply(self):
+        r = self.env.push(wxs.event_xml("oScan", 1700000300, "SCAN", "42"))
+        self.assertEqual(reply_content(r)["Content"], "Welcome back to Store 42")
+        self.assertEqual(self.events("openid = 'oScan'"), [("oScan", 1, "42", 0, "Welcome back to Store 42")])
+
+    def test_string_scene_with_leading_zero(self):
+        r = self.env.push(wxs.event_xml("oAgent", 1700000350, "subscribe", "qrscene_007"))
+        self.assertEqual(reply_content(r)["Content"], "Welcome!")  # channel without reply -> [reply] subscribe
+        self.assertEqual(self.events("openid = 'oAgent'")[0][2], "007")
+
+    def test_organic_and_unknown_scene(self):
+        r = self.env.push(wxs.event_xml("oOrg", 1700000400, "subscribe"))
+        self.assertEqual(reply_content(r)["Content"], "Welcome!")
+        r = self.env.push(wxs.event_xml("oOrg2", 1700000400, "subscribe", ""))
+        self.assertEqual(reply_content(r)["Content"], "Welcome!")
+        r = self.env.push(wxs.event_xml("oUnk", 1700000401, "subscribe", "qrscene_999"))
+        self.assertEqual(reply_content(r)["Content"], "Welcome from channel 999")
+        self.assertEqual(self.events("openid IN ('oOrg','oUnk') ORDER BY openid")[0][2], None)
+        self.assertEqual(self.events("openid = 'oUnk'")[0][2], "999")
+
+    def test_last_trade_no_is_not_a_scene(self):
+        r = self.env.push(wxs.event_xml("oPay", 1700000450, "subscribe",
+                                        "last_trade_no_4008072001201701105817415015"))
+        self.assertEqual(reply_content(r)["Content"], "Welcome!")
+        self.assertIsNone(self.events("openid = 'oPay'")[0][2])
+
+    def test_unsubscribe_and_resubscribe_attribution(self):
+        e = self.env
+        self.assertEqual(e.push(wxs.event_xml("oRe", 1700000500, "subscribe", "qrscene_42")).status, 200)
+        r = e.push(wxs.event_xml("oRe", 1700000600, "unsubscribe"))
+        self.assertEqual((r.status, r.body), (200, b"success"))
+        r = e.push(wxs.event_xml("oRe", 1700000700, "subscribe", "qrscene_flyer"))
+        self.assertEqual(r.status, 200)
+        rows = self.events("openid = 'oRe' ORDER BY id")
+        self.assertEqual([(k, s, n) for _, k, s, n, _ in rows], [(0, "42", 1), (2, "42", 0), (0, "flyer", 0)])
+        self.assertEqual(e.sql("SELECT first_scene, last_scene, subscribed, subscribe_count FROM fans "
+                               "WHERE openid='oRe'"), [("42", "flyer", 1, 2)])
+
+    def test_text_message_success_and_dedup_by_msgid(self):
+        x = wxs.text_xml("oText", 1348831860, "this is a test", "1234567890123456")
+        for _ in range(3):
+            r = self.env.push(x)
+            self.assertEqual((r.status, r.body), (200, b"success"))
+        self.assertEqual(self.env.sql("SELECT count(*), min(dedup_key) FROM events WHERE openid='oText'"),
+                         [(1, "m|1234567890123456")])
+
+    def test_retry_answered_the_same_and_counted_once(self):
+        x = wxs.event_xml("oRetry", 1700000800, "subscribe", "qrscene_42")
+        first = self.env.push(x)
+        for _ in range(3):
+            again = self.env.push(x)
+            self.assertEqual(again.status, 200)
+            self.assertEqual(reply_content(again)["Content"], reply_content(first)["Content"])
+        self.assertEqual(len(self.events("openid = 'oRetry'")), 1)
+
+    def test_concurrent_retries_stored_once(self):
+        xs = [wxs.event_xml(f"oConc{i}", 1700000900 + i, "subscribe", "qrscene_42") for i in range(20)]
+        jobs = [x for x in xs for _ in range(4)]
+        with concurrent.futures.ThreadPoolExecutor(16) as ex:
+            res = list(ex.map(self.env.push, jobs))
+        self.assertTrue(all(r.status == 200 for r in res))
+        self.assertEqual({reply_content(r)["Content"] for r in res}, {"Hi from Store 42 (scene 42)"})
+        self.assertEqual(self.env.sql("SELECT count(*), sum(is_new_fan) FROM events WHERE openid LIKE 'oConc%'"),
+                         [(20, 20)])
+
+    def test_same_second_different_events_both_kept(self):
+        e = self.env
+        e.push(wxs.event_xml("oSame", 1700001000, "subscribe", "qrscene_42"))
+        e.push(wxs.event_xml("oSame", 1700001000, "SCAN", "flyer"))
+        self.assertEqual(len(self.events("openid = 'oSame'")), 2)
+
+    # ---- hostile and bad input: rejected, nothing recorded ----
+    def assert_rejected(self, body, status=400, marker="oEvil"):
+        before = self.env.sql("SELECT count(*) FROM events")[0][0]
+        r = self.env.push(body)
+        self.assertEqual(r.status, status, r)
+        self.assertEqual(self.env.sql("SELECT count(*) FROM events")[0][0], before)
+        return r
+
+    def test_doctype_rejected(self):
+        self.assert_rejected('<?xml version="1.0"?><!DOCTYPE xml [<!ELEMENT xml ANY>]>'
+                             + wxs.event_xml("oEvil", 1, "subscribe", "qrscene_42"))
+
+    def test_billion_laughs_rejected(self):
+        lol = ('<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+               + "".join(f'<!ENTITY lol{i} "{("&lol%s;" % (i - 1 if i > 1 else "")) * 10}">' for i in range(1, 10))
+               + ']><xml><ToUserName>&lol9;</ToUserName></xml>')
+        self.assert_rejected(lol)
+
+    def test_xxe_file_and_network_rejected(self):
+        for sysid in ("file:///etc/passwd", "http://127.0.0.1:1/evil.dtd"):
+            x = (f'<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY xxe SYSTEM "{sysid}">]>'
+                 '<xml><ToUserName><![CDATA[gh]]></ToUserName><FromUserName>&xxe;</FromUserName>'
+                 '<CreateTime>1</CreateTime><MsgType>event</MsgType><Event>subscribe</Event></xml>')
+            r = self.assert_rejected(x)
+            self.assertNotIn(b"root:", r.body)
+
+    def test_garbage_and_broken_xml_rejected(self):
+        self.assert_rejected(os.urandom(1024))
+        self.assert_rejected(b"<xml><ToUserName>unterminated")
+        self.assert_rejected(b"<notxml/>")
+        self.assert_rejected(b"")
+
+    def test_one_megabyte_garbage_is_413(self):
+        self.assert_rejected(b"A" * (1 << 20), status=413)
+
+    def test_missing_required_fields_rejected(self):
+        self.assert_rejected("<xml><ToUserName>gh</ToUserName><CreateTime>1</CreateTime>"
+                             "<MsgType>event</MsgType><Event>subscribe</Event></xml>")
+        self.assert_rejected("<xml><ToUserName>gh</ToUserName><FromUserName>o</FromUserName>"
+                             "<CreateTime>x</CreateTime><MsgType>event</MsgType><Event>subscribe</Event></xml>")
+
+    def test_invalid_utf8_and_huge_eventkey_rejected(self):
+        self.assert_rejected(wxs.event_xml("oEvil", 1, "subscribe", "qrscene_42").encode().replace(b"42", b"\xff\xfe"))
+        self.assert_rejected(wxs.event_xml("oEvil", 1, "subscribe", "qrscene_" + "9" * 5000))
+
+    def test_bad_signature_post_records_nothing(self):
+        q = wxs.signed_query(self.env.token).replace("signature=", "signature=0")
+        before = self.env.sql("SELECT count(*) FROM events")[0][0]
+        r = self.env.push(wxs.event_xml("oBadSig", 2, "subscribe", "qrscene_42"), query=q)
+        self.assertEqual(r.status, 401)
+        self.assertEqual(self.env.sql("SELECT count(*) FROM events")[0][0], before)
+
+    def test_encrypted_push_rejected_in_plain_mode(self):
+        q = wxs.signed_query(self.env.token, encrypt_type="aes", msg_signature="0" * 40)
+        r = self.env.push("<xml><ToUserName>gh</ToUserName><Encrypt>AAAA</Encrypt></xml>", query=q)
+        self.assertEqual(r.status, 400)
+
+    # ---- other answers ----
+    def test_paths_and_methods(self):
+        self.assertEqual(wxs.request(self.env.port, "GET", "/other").status, 404)
+        self.assertEqual(wxs.request(self.env.port, "PUT", "/wx", body=b"x").status, 405)
+        self.assertEqual(wxs.request(self.env.port, "DELETE", "/wx").status, 405)
+        r = wxs.request(self.env.port, "GET", "/healthz")
+        self.assertEqual((r.status, r.body), (200, b"ok\n"))
+
+    def test_token_never_logged(self):
+        self.env.push(wxs.event_xml("oLog", 1700002000, "subscribe", "qrscene_42"))
+        self.assertNotIn(self.env.token, self.env.server_log())
+        self.assertIn("POST /wx 200", self.env.server_log())
+
+
+class DurabilityTest(unittest.TestCase):
+    def setUp(self):
+        self.env = wxs.Env()
+
+    def tearDown(self):
+        self.env.cleanup()
+
+    def test_kill9_after_200_loses_nothing(self):
+        e = self.env
+        for round_ in range(3):
+            e.start_server()
+            acked = []
+            for i in range(50):
+                oid = f"oK{round_}_{i}"
+                if e.push(wxs.event_xml(oid, 1700000000 + i, "subscribe", "qrscene_1")).status == 200:
+                    acked.append(oid)
+            e.stop_server(signal.SIGKILL)
+            stored = {r[0] for r in e.sql(f"SELECT openid FROM events WHERE openid LIKE 'oK{round_}_%'")}
+            self.assertEqual(len(acked), 50)
+            self.assertTrue(set(acked) <= stored, set(acked) - stored)
+
+    def test_sigterm_drains_and_exits_zero(self):
+        e = self.env
+        e.start_server()
+        with concurrent.futures.ThreadPoolExecutor(8) as ex:
+            futs = [ex.submit(e.push, wxs.event_xml(f"oT{i}", 1700000000 + i, "subscribe", "qrscene_5"))
+                    for i in range(40)]
+            time.sleep(0.01)
+            rc = e.stop_server(signal.SIGTERM)
+            results = []
+            for f in futs:
+                try:
+                    results.append(f.result().status)
+                except OSError:
+                    results.append(None)
+        self.assertEqual(rc, 0)
+        acked = sum(1 for s in results if s == 200)
+        self.assertGreaterEqual(e.sql("SELECT count(*) FROM events")[0][0], acked)
+
+    def test_synchronous_full_works(self):
+        e = self.env
+        e.write_config(store={"synchronous": "full"})
+        e.start_server()
+        self.assertEqual(e.push(wxs.event_xml("oFull", 1700000000, "subscribe", "qrscene_1")).status, 200)
+        self.assertEqual(e.sql("SELECT count(*) FROM events"), [(1,)])
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,194 @@
+"""Configuration errors: exit 2 naming the key and the file line; secrets
+from the environment; both binaries' --help and --version."""
+import os
+import subprocess
+import unittest
+
+import wxs
+
+
+class ConfigTest(unittest.TestCase):
+    def setUp(self):
+        self.env = wxs.Env()
+
+    def tearDown(self):
+        self.env.cleanup()
+
+    def run_both(self, env=None):
+        e = dict(os.environ)
+        e.update(env or {})
+        out = []
+        for binary, args in ((wxs.WXSCENED, []), (wxs.WXSCENE, ["channel", "list"])):
+            p = subprocess.run([binary, "--config", self.env.config, *args], capture_output=True,
+                               text=True, env=e, timeout=20)
+            out.append(p)
+        return out
+
+    def write(self, text):
+        with open(self.env.config, "w") as f:
+            f.write(text)
+
+    def base(self):
+        return f"[wechat]\ntoken = abc123\n[store]\npath = {self.env.db}\n[server]\nlisten = 127.0.0.1:{self.env.port}\n"
+
+    def assert_config_error(self, text, *needles, env=None):
+        self.write(text)
+        for p in self.run_both(env):
+            self.assertEqual(p.returncode, 2, p.stderr)
+            for n in needles:
+                self.assertIn(n, p.stderr)
+
+    def test_unknown_key_names_key_and_line(self):
+        self.assert_config_error(self.base() + "bogus = 1\n", "wxscene.ini:7:", "[server] bogus", "unknown key")
+
+    def test_unknown_section(self):
+        self.assert_config_error(self.base() + "[nope]\nx = 1\n", ":8:", "[nope] x")
+
+    def test_bad_values(self):
+        cases = [
+            ("max_body_bytes = lots\n", "[server] max_body_bytes"),
+            ("max_body_bytes = 10\n", "[server] max_body_bytes"),
+            ("timestamp_window = -5\n", "[server] timestamp_window"),
+            ("listen2 = x\n", "[server] listen2"),
+        ]
+        for line, needle in cases:
+            with self.subTest(line=line):
+                self.assert_config_error(self.base() + line, needle, ":7:")
+
+    def test_token_rules(self):
+        self.assert_config_error(f"[wechat]\ntoken = ab\n[store]\npath = {self.env.db}\n", "[wechat] token", ":2:")
+        self.assert_config_error(f"[wechat]\ntoken = has-dash\n[store]\npath = {self.env.db}\n",
+                                 "[wechat] token", "[A-Za-z0-9]")
+        self.assert_config_error(f"[store]\npath = {self.env.db}\n", "[wechat] token", "missing")
+
+    def test_mode_needs_key(self):
+        self.assert_config_error(self.base().replace("token = abc123", "token = abc123\nmode = safe"),
+                                 "[wechat] encoding_aes_key", "required")
+        self.assert_config_error(self.base().replace("token = abc123", "token = abc123\nmode = fancy"),
+                                 "[wechat] mode", ":3:")
+        self.assert_config_error(self.base().replace("token = abc123", "token = abc123\nencoding_aes_key = short"),
+                                 "[wechat] encoding_aes_key")
+
+    def test_duplicate_key(self):
+        self.assert_config_error(self.base() + "listen = 127.0.0.1:1\n", ":7:", "set twice")
+
+    def test_missing_file(self):
+        p = subprocess.run([wxs.WXSCENED, "--config", "/nonexistent/x.ini"], capture_output=True, text=True)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("/nonexistent/x.ini", p.stderr)
+
+    def test_token_from_environment(self):
+        self.write(f"[store]\npath = {self.env.db}\n[server]\nlisten = 127.0.0.1:{self.env.port}\n")
+        p = subprocess.run([wxs.WXSCENE, "--config", self.env.config, "channel", "list"], capture_output=True,
+                           text=True, env=dict(os.environ, WXSCENE_TOKEN="fromenv1"))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.env.token = "fromenv1"
+        self.env.start_server(env={"WXSCENE_TOKEN": "fromenv1"})
+        r = self.env.push(wxs.event_xml("oEnv", 1700000000, "subscribe"))
+        self.assertEqual(r.status, 200)
+        self.assertEqual(self.env.push(wxs.event_xml("oEnv", 1700000001, "subscribe"),
+                                       query=wxs.signed_query("abc123")).status, 401)
+        self.assertEqual(self.env.stop_server(), 0)
+
+    def test_env_config_path_and_help_version(self):
+        p = subprocess.run([wxs.WXSCENE, "channel", "list"], capture_output=True, text=True,
+                           env=dict(os.environ, WXSCENE_CONFIG=self.env.config))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        for b in (wxs.WXSCENED, wxs.WXSCENE):
+            for flag in ("--help", "--version"):
+                p = subprocess.run([b, flag], capture_output=True, text=True)
+                self.assertEqual(p.returncode, 0)
+                self.assertTrue(p.stdout.strip())
+            p = subprocess.run([b, "--bogus"], capture_output=True, text=True)
+            self.assertEqual(p.returncode, 2)
+
+    def test_listen_port_in_use_is_runtime_error(self):
+        import socket
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", self.env.port))
+            s.listen()
+            p = subprocess.run([wxs.WXSCENED, "--config", self.env.config], capture_output=True, text=True,
+                               timeout=20)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("cannot bind", p.stderr)
+
+
+class ChannelCliTest(unittest.TestCase):
+    def setUp(self):
+        self.env = wxs.Env()
+
+    def tearDown(self):
+        self.env.cleanup()
+
+    def csv(self, text):
+        path = os.path.join(self.env.dir, "ch.csv")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        return path
+
+    def test_add_list_formats(self):
+        e = self.env
+        e.cli("channel", "add", "42", "--name", "Store 42", "--promoter", "Li", "--tag", "store42")
+        e.cli("channel", "add", "shop,a", "--name", 'Quote "q"')
+        import csv
+        import io
+        import json
+        rows = json.loads(e.cli("channel", "list", "--format", "json").stdout)
+        self.assertEqual([(r["scene"], r["name"], r["promoter"]) for r in rows],
+                         [("42", "Store 42", "Li"), ("shop,a", 'Quote "q"', None)])
+        got = list(csv.reader(io.StringIO(e.cli("channel", "list", "--format", "csv").stdout)))
+        self.assertEqual(got[0], ["scene", "name", "promoter", "reply", "scan_reply", "tag"])
+        self.assertEqual(got[2][:2], ["shop,a", 'Quote "q"'])
+        self.assertIn("Store 42", e.cli("channel", "list").stdout)
+
+    def test_add_errors(self):
+        e = self.env
+        e.cli("channel", "add", "42", "--name", "A")
+        p = e.cli("channel", "add", "42", "--name", "B", check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("exists", p.stderr)
+        p = e.cli("channel", "add", "4294967296", "--name", "B", check=False)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("scene", p.stderr)
+        p = e.cli("channel", "add", "x" * 65, "--name", "B", check=False)
+        self.assertEqual(p.returncode, 2)
+        p = e.cli("channel", "add", "43", check=False)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("usage", p.stderr)
+
+    def test_import_all_or_nothing(self):
+        e = self.env
+        bad = self.csv("scene,name,promoter,reply,scan_reply,tag\n"
+                       "1,One,Li,Hi,,t1\n"
+                       "2,,Li,Hi,,\n"
+                       '"3","Three, Inc","Wang","multi\nline",,\n'
+                       "4,Four\n"
+                       "5,Five,,,,this-tag-name-is-way-longer-than-thirty-bytes\n")
+        p = e.cli("channel", "import", bad, check=False)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("ch.csv:3: name", p.stderr)
+        self.assertIn("ch.csv:6: expected 5 or 6 columns", p.stderr)
+        self.assertIn("ch.csv:7: tag", p.stderr)
+        self.assertIn("nothing imported", p.stderr)
+        self.assertEqual(e.sql("SELECT count(*) FROM channels"), [(0,)])
+        good = self.csv("\ufeffscene,name,promoter,reply,scan_reply\n1,One,Li,Hi,\n"
+                        '"3","Three, Inc","Wang","multi\nline",\n')
+        p = e.cli("channel", "import", good)
+        self.assertIn("imported 2", p.stdout)
+        self.assertEqual(e.sql("SELECT scene, name, reply FROM channels ORDER BY scene"),
+                         [("1", "One", "Hi"), ("3", "Three, Inc", "multi\nline")])
+        # a row clashing with the database aborts the whole import
+        clash = self.csv("scene,name,promoter,reply,scan_reply\n7,Seven,,,\n1,Again,,,\n")
+        p = e.cli("channel", "import", clash, check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("exists", p.stderr)
+        self.assertEqual(e.sql("SELECT count(*) FROM channels"), [(2,)])
+
+    def test_import_duplicate_scene_in_file(self):
+        p = self.env.cli("channel", "import", self.csv("9,A,,,\n9,B,,,\n"), check=False)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn(":2: scene: 9 appears twice", p.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()

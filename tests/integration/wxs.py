@@ -1,0 +1,195 @@
+"""Shared helpers for the integration tests: a temp config and database,
+the real binaries started the way users start them, signed requests.
+
+Only the Python standard library (plus Debian python3-* packages where a
+test needs them). Binaries come from $WXSCENED / $WXSCENE (set by ctest),
+else from build/.
+"""
+import hashlib
+import http.client
+import os
+import random
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import tempfile
+import time
+import urllib.parse
+
+SRC = os.environ.get("WXS_SRC", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+WXSCENED = os.environ.get("WXSCENED", os.path.join(SRC, "build", "wxscened"))
+WXSCENE = os.environ.get("WXSCENE", os.path.join(SRC, "build", "wxscene"))
+TOKEN = "testtoken123"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def signature(*parts):
+    return hashlib.sha1("".join(sorted(parts)).encode()).hexdigest()
+
+
+def signed_query(token=TOKEN, timestamp=None, nonce=None, **extra):
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    nonce = nonce or str(random.randint(1, 2**31))
+    q = {"signature": signature(token, ts, nonce), "timestamp": ts, "nonce": nonce, "openid": "oQUERY"}
+    q.update(extra)
+    return urllib.parse.urlencode(q)
+
+
+def event_xml(openid, create_time, event, event_key=None, to="gh_test", ticket="TICKET"):
+    key = "" if event_key is None else f"<EventKey><![CDATA[{event_key}]]></EventKey>"
+    tk = f"<Ticket><![CDATA[{ticket}]]></Ticket>" if event_key else ""
+    return (f"<xml><ToUserName><![CDATA[{to}]]></ToUserName>"
+            f"<FromUserName><![CDATA[{openid}]]></FromUserName>"
+            f"<CreateTime>{create_time}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+            f"<Event><![CDATA[{event}]]></Event>{key}{tk}</xml>")
+
+
+def text_xml(openid, create_time, content, msg_id, to="gh_test"):
+    return (f"<xml><ToUserName><![CDATA[{to}]]></ToUserName>"
+            f"<FromUserName><![CDATA[{openid}]]></FromUserName>"
+            f"<CreateTime>{create_time}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+            f"<Content><![CDATA[{content}]]></Content><MsgId>{msg_id}</MsgId></xml>")
+
+
+class Response:
+    def __init__(self, status, body, headers):
+        self.status, self.body, self.headers = status, body, headers
+
+    @property
+    def text(self):
+        return self.body.decode("utf-8", "replace")
+
+    def __repr__(self):
+        return f"<Response {self.status} {self.body[:200]!r}>"
+
+
+def request(port, method, path, body=None, headers=None, timeout=10):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        r = conn.getresponse()
+        return Response(r.status, r.read(), dict(r.getheaders()))
+    finally:
+        conn.close()
+
+
+DEFAULT_CONFIG = {
+    "server": {"listen": None, "callback_path": "/wx", "max_body_bytes": "65536",
+               "timestamp_window": "300"},
+    "wechat": {"appid": "wx0123456789abcdef", "appsecret": "secret", "token": TOKEN, "mode": "plain"},
+    "store": {"path": None, "synchronous": "normal"},
+    "reply": {"subscribe": "Welcome!", "unknown_scene": "Welcome from channel {scene}"},
+    "admin": {"listen": None, "token": "admintoken"},
+}
+
+
+class Env:
+    """A temp directory with a config, a database path and free ports."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="wxs-test-")
+        self.port = free_port()
+        self.admin_port = free_port()
+        self.db = os.path.join(self.dir, "wxscene.db")
+        self.config = os.path.join(self.dir, "wxscene.ini")
+        self.proc = None
+        self.log = os.path.join(self.dir, "server.log")
+        self.write_config()
+
+    def write_config(self, **sections):
+        cfg = {s: dict(v) for s, v in DEFAULT_CONFIG.items()}
+        cfg["server"]["listen"] = f"127.0.0.1:{self.port}"
+        cfg["store"]["path"] = self.db
+        cfg["admin"]["listen"] = f"127.0.0.1:{self.admin_port}"
+        for sec, kv in sections.items():
+            cfg.setdefault(sec, {})
+            for k, v in kv.items():
+                if v is None:
+                    cfg[sec].pop(k, None)
+                else:
+                    cfg[sec][k] = str(v)
+        with open(self.config, "w") as f:
+            for sec, kv in cfg.items():
+                f.write(f"[{sec}]\n")
+                for k, v in kv.items():
+                    f.write(f"{k} = {v}\n")
+        self.token = cfg["wechat"].get("token", TOKEN)
+        self.callback_path = cfg["server"].get("callback_path", "/wx")
+        return self.config
+
+    def cli(self, *args, check=True, input=None, env=None, timeout=60):
+        e = dict(os.environ)
+        e.update(env or {})
+        p = subprocess.run([WXSCENE, "--config", self.config, *args], input=input,
+                           capture_output=True, text=True, env=e, timeout=timeout)
+        if check and p.returncode != 0:
+            raise AssertionError(f"wxscene {' '.join(args)} -> {p.returncode}\n{p.stdout}\n{p.stderr}")
+        return p
+
+    def start_server(self, env=None, wait=True, extra_args=()):
+        e = dict(os.environ)
+        e.update(env or {})
+        self.logf = open(self.log, "ab")
+        self.proc = subprocess.Popen([WXSCENED, "--config", self.config, *extra_args],
+                                     stdout=self.logf, stderr=subprocess.STDOUT, env=e)
+        if wait:
+            self.wait_ready()
+        return self.proc
+
+    def wait_ready(self, timeout=15):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"wxscened exited {self.proc.returncode}:\n{self.server_log()}")
+            try:
+                if request(self.port, "GET", "/healthz", timeout=1).status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError("wxscened did not become ready:\n" + self.server_log())
+
+    def stop_server(self, sig=signal.SIGTERM, timeout=15):
+        if not self.proc:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait()
+        self.proc = None
+        self.logf.close()
+        return rc
+
+    def server_log(self):
+        try:
+            with open(self.log, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def push(self, xml, query=None, **qextra):
+        q = query if query is not None else signed_query(self.token, **qextra)
+        body = xml.encode() if isinstance(xml, str) else xml
+        return request(self.port, "POST", f"{self.callback_path}?{q}", body=body,
+                       headers={"Content-Type": "text/xml"})
+
+    def sql(self, query, *args):
+        con = sqlite3.connect(self.db, timeout=10)
+        try:
+            return con.execute(query, args).fetchall()
+        finally:
+            con.close()
+
+    def cleanup(self):
+        self.stop_server(signal.SIGKILL)
+        shutil.rmtree(self.dir, ignore_errors=True)
