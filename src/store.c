@@ -302,14 +302,22 @@ static void bind_opt_text(sqlite3_stmt *s, int i, const char *v)
         sqlite3_bind_null(s, i);
 }
 
+static void bind_text_or_null(sqlite3_stmt *s, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, i);
+}
+
 int store_channel_add(struct store *st, const struct channel *c, char *err, size_t errlen)
 {
     sqlite3_stmt *s = st->stmt[S_CHANNEL_ADD];
     sqlite3_bind_text(s, 1, c->scene, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, c->name, -1, SQLITE_STATIC);
     bind_opt_text(s, 3, c->promoter);
-    bind_opt_text(s, 4, c->reply);
-    bind_opt_text(s, 5, c->scan_reply);
+    bind_text_or_null(s, 4, c->reply); /* "" = answer "success", NULL = default */
+    bind_text_or_null(s, 5, c->scan_reply);
     bind_opt_text(s, 6, c->tag);
     sqlite3_bind_int64(s, 7, c->created_at ? c->created_at : util_now());
     int rc = sqlite3_step(s);

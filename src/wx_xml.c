@@ -50,7 +50,8 @@ static const char *find_forbidden(const char *p, size_t len)
             }
             return "DOCTYPE/DTD declarations are not allowed";
         }
-        if (q[1] == '?' && !(q == p && left >= 5 && memcmp(q, "<?xml", 5) == 0))
+        if (q[1] == '?' &&
+            !(q == p && left >= 6 && memcmp(q, "<?xml", 5) == 0 && strchr(" \t\r\n", q[5]) != NULL))
             return "processing instructions are not allowed";
         if (left < 2)
             break;

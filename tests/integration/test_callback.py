@@ -182,7 +182,18 @@ class CallbackTest(unittest.TestCase):
         self.assert_rejected(b"")
 
     def test_one_megabyte_garbage_is_413(self):
-        self.assert_rejected(b"A" * (1 << 20), status=413)
+        before = self.env.sql("SELECT count(*) FROM events")[0][0]
+        body = b"A" * (1 << 20)
+        head = (f"POST /wx?{wxs.signed_query(self.env.token)} HTTP/1.1\r\nHost: x\r\n"
+                f"Content-Type: text/xml\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+        self.assertEqual(wxs.status_of(wxs.raw_request(self.env.port, head + body)), 413)
+        # just over the limit, body fully sent
+        small = b"<xml>" + b"A" * 65536 + b"</xml>"
+        head = (f"POST /wx?{wxs.signed_query(self.env.token)} HTTP/1.1\r\nHost: x\r\n"
+                f"Content-Length: {len(small)}\r\n\r\n").encode()
+        self.assertEqual(wxs.status_of(wxs.raw_request(self.env.port, head + small)), 413)
+        self.assertEqual(self.env.sql("SELECT count(*) FROM events")[0][0], before)
+        self.assertEqual(wxs.request(self.env.port, "GET", "/healthz").status, 200)
 
     def test_missing_required_fields_rejected(self):
         self.assert_rejected("<xml><ToUserName>gh</ToUserName><CreateTime>1</CreateTime>"

@@ -80,6 +80,35 @@ def request(port, method, path, body=None, headers=None, timeout=10):
         conn.close()
 
 
+def raw_request(port, data, timeout=10, shut=False):
+    """Send raw bytes, return what the server answers before closing. A
+    server may answer (413) and close before reading everything we send."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        try:
+            s.sendall(data)
+            if shut:
+                s.shutdown(socket.SHUT_WR)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        out = b""
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                out += chunk
+        except (ConnectionResetError, socket.timeout):
+            pass
+        return out
+
+
+def status_of(raw):
+    try:
+        return int(raw.split(b" ", 2)[1])
+    except (IndexError, ValueError):
+        return None
+
+
 DEFAULT_CONFIG = {
     "server": {"listen": None, "callback_path": "/wx", "max_body_bytes": "65536",
                "timestamp_window": "300"},

@@ -1,0 +1,145 @@
+/* util, csv and cfg helpers: table-driven. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "cfg.h"
+#include "csv.h"
+#include "util.h"
+
+static void test_parse_u64(void **state)
+{
+    static const struct {
+        const char *s;
+        uint64_t min, max;
+        int rc;
+        uint64_t v;
+    } cases[] = {
+        {"0", 0, 10, 0, 0},
+        {"10", 0, 10, 0, 10},
+        {"11", 0, 10, -1, 0},
+        {"", 0, 10, -1, 0},
+        {" 1", 0, 10, -1, 0},
+        {"1 ", 0, 10, -1, 0},
+        {"-1", 0, 10, -1, 0},
+        {"+1", 0, 10, -1, 0},
+        {"1x", 0, 10, -1, 0},
+        {"18446744073709551616", 0, UINT64_MAX, -1, 0},
+        {"4294967295", 1, 4294967295u, 0, 4294967295u},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint64_t v = 0;
+        assert_int_equal(util_parse_u64(cases[i].s, cases[i].min, cases[i].max, &v), cases[i].rc);
+        if (cases[i].rc == 0)
+            assert_int_equal(v, cases[i].v);
+    }
+}
+
+static void test_scene_numeric(void **state)
+{
+    static const struct {
+        const char *s;
+        bool numeric;
+    } cases[] = {{"1", true},      {"4294967295", true}, {"4294967296", false}, {"007", false},
+                 {"0", false},     {"12a", false},       {"", false},           {"-1", false},
+                 {"100000", true}, {"中", false}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        assert_int_equal(util_scene_is_numeric(cases[i].s), cases[i].numeric);
+}
+
+static void test_utf8(void **state)
+{
+    assert_true(util_utf8_valid("abc", 3));
+    assert_true(util_utf8_valid("\xe4\xbd\xa0", 3));
+    assert_false(util_utf8_valid("\xc0\xaf", 2));         /* overlong */
+    assert_false(util_utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
+    assert_false(util_utf8_valid("\xe4\xbd", 2));         /* truncated */
+    assert_false(util_utf8_valid("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
+}
+
+static void test_secure_eq_and_random(void **state)
+{
+    assert_true(util_secure_eq("abc", 3, "abc", 3));
+    assert_false(util_secure_eq("abc", 3, "abd", 3));
+    assert_false(util_secure_eq("abc", 3, "ab", 2));
+    char a[33], b[33];
+    assert_int_equal(util_random_alnum(a, 32), 0);
+    assert_int_equal(util_random_alnum(b, 32), 0);
+    assert_int_equal(strlen(a), 32);
+    assert_string_not_equal(a, b);
+}
+
+static void test_hostport(void **state)
+{
+    char host[64];
+    uint16_t port;
+    assert_int_equal(cfg_split_hostport("127.0.0.1:8080", host, sizeof(host), &port), 0);
+    assert_string_equal(host, "127.0.0.1");
+    assert_int_equal(port, 8080);
+    assert_int_equal(cfg_split_hostport("[::1]:81", host, sizeof(host), &port), 0);
+    assert_string_equal(host, "::1");
+    assert_int_equal(cfg_split_hostport("localhost", host, sizeof(host), &port), -1);
+    assert_int_equal(cfg_split_hostport("h:0", host, sizeof(host), &port), -1);
+    assert_int_equal(cfg_split_hostport("h:65536", host, sizeof(host), &port), -1);
+    assert_int_equal(cfg_split_hostport(":80", host, sizeof(host), &port), -1);
+}
+
+static void test_csv(void **state)
+{
+    const char *in = "\xef\xbb\xbf"
+                     "a,b,c\r\n"
+                     "\"x,1\",\"say \"\"hi\"\"\",\"multi\nline\"\n"
+                     "\n"
+                     "last,,\n";
+    FILE *f = fmemopen((void *)in, strlen(in), "r");
+    struct csv_reader *r;
+    char **fl, err[128];
+    size_t n, line;
+    assert_int_equal(csv_open(&r, f), 0);
+    assert_int_equal(csv_next(r, &fl, &n, &line, err, sizeof(err)), 1);
+    assert_int_equal(n, 3);
+    assert_string_equal(fl[0], "a");
+    assert_int_equal(line, 1);
+    assert_int_equal(csv_next(r, &fl, &n, &line, err, sizeof(err)), 1);
+    assert_string_equal(fl[0], "x,1");
+    assert_string_equal(fl[1], "say \"hi\"");
+    assert_string_equal(fl[2], "multi\nline");
+    assert_int_equal(line, 2);
+    assert_int_equal(csv_next(r, &fl, &n, &line, err, sizeof(err)), 1);
+    assert_int_equal(line, 5);
+    assert_int_equal(n, 3);
+    assert_string_equal(fl[1], "");
+    assert_int_equal(csv_next(r, &fl, &n, &line, err, sizeof(err)), 0);
+    csv_close(r);
+    fclose(f);
+
+    static const char *const bad[] = {"a\"b,c\n", "\"open,\n", "\"x\"y,1\n"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        f = fmemopen((void *)bad[i], strlen(bad[i]), "r");
+        assert_int_equal(csv_open(&r, f), 0);
+        assert_int_equal(csv_next(r, &fl, &n, &line, err, sizeof(err)), -1);
+        csv_close(r);
+        fclose(f);
+    }
+
+    struct buf b = {0};
+    assert_int_equal(csv_field(&b, "plain"), 0);
+    assert_int_equal(csv_field(&b, "a,\"b\""), 0);
+    assert_string_equal(b.data, "plain\"a,\"\"b\"\"\"");
+    buf_free(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse_u64), cmocka_unit_test(test_scene_numeric),
+        cmocka_unit_test(test_utf8),      cmocka_unit_test(test_secure_eq_and_random),
+        cmocka_unit_test(test_hostport),  cmocka_unit_test(test_csv),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

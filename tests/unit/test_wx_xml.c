@@ -1,0 +1,200 @@
+/* wx_xml: protocol vectors V7 and hostile inputs (table-driven). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "route.h"
+#include "wx_xml.h"
+
+#define SUB_QR                                                                                     \
+    "<xml><ToUserName><![CDATA[toUser]]></ToUserName>\n"                                           \
+    "<FromUserName><![CDATA[FromUser]]></FromUserName>\n"                                          \
+    "<CreateTime>123456789</CreateTime>\n"                                                         \
+    "<MsgType><![CDATA[event]]></MsgType>\n"                                                       \
+    "<Event><![CDATA[subscribe]]></Event>\n"                                                       \
+    "<EventKey><![CDATA[qrscene_123123]]></EventKey>\n"                                            \
+    "<Ticket><![CDATA[TICKET]]></Ticket>\n"                                                        \
+    "</xml>"
+#define SCAN                                                                                       \
+    "<xml>\n<ToUserName><![CDATA[toUser]]></ToUserName>\n"                                         \
+    "<FromUserName><![CDATA[FromUser]]></FromUserName>\n"                                          \
+    "<CreateTime>123456789</CreateTime>\n"                                                         \
+    "<MsgType><![CDATA[event]]></MsgType>\n"                                                       \
+    "<Event><![CDATA[SCAN]]></Event>\n"                                                            \
+    "<EventKey><![CDATA[123123]]></EventKey>\n"                                                    \
+    "<Ticket><![CDATA[TICKET]]></Ticket>\n"                                                        \
+    "</xml>"
+#define SUB_PLAIN                                                                                  \
+    "<xml>\n<ToUserName><![CDATA[toUser]]></ToUserName>\n"                                         \
+    "<FromUserName><![CDATA[FromUser]]></FromUserName>\n"                                          \
+    "<CreateTime>123456789</CreateTime>\n"                                                         \
+    "<MsgType><![CDATA[event]]></MsgType>\n"                                                       \
+    "<Event><![CDATA[subscribe]]></Event>\n"                                                       \
+    "</xml>"
+#define TEXT                                                                                       \
+    "<xml>\n<ToUserName><![CDATA[toUser]]></ToUserName>\n"                                         \
+    "<FromUserName><![CDATA[fromUser]]></FromUserName>\n"                                          \
+    "<CreateTime>1348831860</CreateTime>\n"                                                        \
+    "<MsgType><![CDATA[text]]></MsgType>\n"                                                        \
+    "<Content><![CDATA[this is a test]]></Content>\n"                                              \
+    "<MsgId>1234567890123456</MsgId>\n"                                                            \
+    "</xml>"
+
+static const struct good_case {
+    const char *name, *xml;
+    const char *from, *msg_type, *event, *event_key, *msg_id, *dedup;
+    int64_t create_time;
+} good[] = {
+    {"subscribe qrscene", SUB_QR, "FromUser", "event", "subscribe", "qrscene_123123", "",
+     "e|FromUser|123456789|subscribe|qrscene_123123", 123456789},
+    {"SCAN", SCAN, "FromUser", "event", "SCAN", "123123", "", "e|FromUser|123456789|SCAN|123123",
+     123456789},
+    {"plain subscribe", SUB_PLAIN, "FromUser", "event", "subscribe", "", "",
+     "e|FromUser|123456789|subscribe|", 123456789},
+    {"text", TEXT, "fromUser", "text", "", "", "1234567890123456", "m|1234567890123456",
+     1348831860},
+    {"xml declaration and comment",
+     "<?xml version=\"1.0\" encoding=\"UTF-8\"?><!-- hi --><xml><ToUserName>a</ToUserName>"
+     "<FromUserName>b</FromUserName><CreateTime>5</CreateTime><MsgType>event</MsgType>"
+     "<Event>unsubscribe</Event><Unknown>x</Unknown></xml>",
+     "b", "event", "unsubscribe", "", "", "e|b|5|unsubscribe|", 5},
+    {"text without MsgId",
+     "<xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName><CreateTime>7</CreateTime>"
+     "<MsgType>image</MsgType></xml>",
+     "b", "image", "", "", "", "m|b|7", 7},
+};
+
+static void test_good(void **state)
+{
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        const struct good_case *c = &good[i];
+        struct wx_msg m;
+        char err[256] = "", key[ROUTE_DEDUP_MAX];
+        print_message("case: %s\n", c->name);
+        assert_int_equal(wx_xml_parse(c->xml, strlen(c->xml), true, &m, err, sizeof(err)), 0);
+        assert_string_equal(m.from, c->from);
+        assert_string_equal(m.msg_type, c->msg_type);
+        assert_string_equal(m.event, c->event);
+        assert_string_equal(m.event_key, c->event_key);
+        assert_string_equal(m.msg_id, c->msg_id);
+        assert_int_equal(m.create_time, c->create_time);
+        route_dedup_key(&m, key, sizeof(key));
+        assert_string_equal(key, c->dedup);
+        wx_msg_clear(&m);
+    }
+}
+
+static const struct bad_case {
+    const char *name, *xml, *reason;
+} bad[] = {
+    {"doctype", "<!DOCTYPE xml><xml/>", "DOCTYPE"},
+    {"internal subset",
+     "<?xml version=\"1.0\"?><!DOCTYPE x [<!ENTITY a "
+     "\"b\">]><xml><ToUserName>&a;</ToUserName></xml>",
+     "DOCTYPE"},
+    {"entity decl after comment", "<!-- c --><!ENTITY x SYSTEM \"file:///etc/passwd\"><xml/>",
+     "DOCTYPE"},
+    {"xxe system", "<!DOCTYPE r [<!ENTITY x SYSTEM \"file:///etc/passwd\">]><xml>&x;</xml>",
+     "DOCTYPE"},
+    {"stylesheet PI", "<?xml-stylesheet href=\"http://x/\"?><xml/>", "processing"},
+    {"not well-formed", "<xml><ToUserName>a</xml>", "not well-formed"},
+    {"undeclared entity", "<xml><ToUserName>&x;</ToUserName></xml>", "not well-formed"},
+    {"wrong root", "<foo><ToUserName>a</ToUserName></foo>", "root"},
+    {"missing from",
+     "<xml><ToUserName>a</ToUserName><CreateTime>1</CreateTime><MsgType>text</MsgType></xml>",
+     "missing FromUserName"},
+    {"missing event",
+     "<xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName><CreateTime>1</CreateTime>"
+     "<MsgType>event</MsgType></xml>",
+     "missing Event"},
+    {"negative time",
+     "<xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName><CreateTime>-1</CreateTime>"
+     "<MsgType>text</MsgType></xml>",
+     "CreateTime"},
+    {"overflowing time",
+     "<xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName>"
+     "<CreateTime>99999999999999999999999</CreateTime><MsgType>text</MsgType></xml>",
+     "CreateTime"},
+    {"bad msgid",
+     "<xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName><CreateTime>1</CreateTime>"
+     "<MsgType>text</MsgType><MsgId>12x</MsgId></xml>",
+     "MsgId"},
+    {"invalid utf-8", "<xml><ToUserName>\xff\xfe</ToUserName></xml>", "not well-formed"},
+    {"empty", "", "not well-formed"},
+};
+
+static void test_bad(void **state)
+{
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct wx_msg m;
+        char err[256] = "";
+        print_message("case: %s\n", bad[i].name);
+        assert_int_equal(wx_xml_parse(bad[i].xml, strlen(bad[i].xml), true, &m, err, sizeof(err)),
+                         -1);
+        assert_non_null(strstr(err, bad[i].reason));
+    }
+}
+
+static void test_limits(void **state)
+{
+    char xml[4096], err[256];
+    struct wx_msg m;
+    char key[WX_XML_KEY_MAX + 2];
+    memset(key, '7', sizeof(key) - 1);
+    key[sizeof(key) - 1] = '\0';
+    snprintf(
+        xml, sizeof(xml),
+        "<xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName><CreateTime>1"
+        "</CreateTime><MsgType>event</MsgType><Event>SCAN</Event><EventKey>%s</EventKey></xml>",
+        key);
+    assert_int_equal(wx_xml_parse(xml, strlen(xml), true, &m, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "EventKey longer"));
+
+    /* Content is truncated at a UTF-8 boundary instead of rejected. */
+    struct buf b = {0};
+    assert_int_equal(buf_puts(&b, "<xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName>"
+                                  "<CreateTime>1</CreateTime><MsgType>text</MsgType><Content>"),
+                     0);
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(buf_puts(&b, "\xe4\xbd\xa0"), 0); /* 3000 bytes */
+    assert_int_equal(buf_puts(&b, "</Content></xml>"), 0);
+    assert_int_equal(wx_xml_parse(b.data, b.len, true, &m, err, sizeof(err)), 0);
+    assert_int_equal(strlen(m.content) % 3, 0);
+    assert_true(strlen(m.content) <= WX_XML_CONTENT_MAX);
+    assert_true(util_utf8_valid(m.content, strlen(m.content)));
+    buf_free(&b);
+}
+
+static void test_envelope(void **state)
+{
+    const char *env = "<xml><ToUserName><![CDATA[gh_1]]></ToUserName><Encrypt><![CDATA[abc+/=]]>"
+                      "</Encrypt></xml>";
+    struct wx_msg m;
+    char err[256];
+    assert_int_equal(wx_xml_parse(env, strlen(env), false, &m, err, sizeof(err)), 0);
+    assert_string_equal(m.encrypt, "abc+/=");
+    assert_int_equal(m.encrypt_len, 6);
+    wx_msg_clear(&m);
+    assert_int_equal(wx_xml_parse(env, strlen(env), true, &m, err, sizeof(err)), -1);
+    const char *noenc = "<xml><ToUserName>gh</ToUserName></xml>";
+    assert_int_equal(wx_xml_parse(noenc, strlen(noenc), false, &m, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "missing Encrypt"));
+}
+
+int main(void)
+{
+    wx_xml_global_init();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_good),
+        cmocka_unit_test(test_bad),
+        cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_envelope),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
