@@ -35,8 +35,8 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_EVENT_ADD] = "INSERT INTO events(dedup_key, kind, openid, create_time, received_at, "
                     "msg_type, event, event_key, scene, is_new_fan, reply) "
                     "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-    [S_FAN_GET] = "SELECT first_sub_at IS NOT NULL, last_scene, subscribed FROM fans "
-                  "WHERE openid = ?1",
+    [S_FAN_GET] = "SELECT first_sub_at IS NOT NULL, last_scene, subscribed, last_sub_at "
+                  "FROM fans WHERE openid = ?1",
     [S_FAN_SUBSCRIBE] =
         "INSERT INTO fans(openid, first_scene, first_sub_at, last_scene, last_sub_at, "
         "subscribed, subscribe_count) VALUES(?1, ?2, ?3, ?2, ?3, 1, 1) "
@@ -360,7 +360,15 @@ int store_channel_foreach(struct store *st, int (*fn)(const struct channel *c, v
 struct fan_state {
     bool known;             /* has a fans row */
     bool subscribed_before; /* a subscribe (or backfill) was recorded */
+    bool subscribed;        /* subscribed as of the last event */
     char *last_scene;       /* malloc'd, NULL = organic/unknown */
+    int64_t last_sub_at;
+};
+
+/* Same-transaction side effects of a stored event, in order. A module adds
+ * its row here; each gets every first-delivered event. */
+static const store_event_hook event_hooks[] = {
+    NULL, /* keeps the array non-empty */
 };
 
 static int fan_load(struct store *st, const char *openid, struct fan_state *f)
@@ -373,6 +381,8 @@ static int fan_load(struct store *st, const char *openid, struct fan_state *f)
         f->known = true;
         f->subscribed_before = sqlite3_column_int(s, 0) != 0;
         f->last_scene = col_strdup(s, 1);
+        f->subscribed = sqlite3_column_int(s, 2) != 0;
+        f->last_sub_at = sqlite3_column_int64(s, 3);
     }
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
@@ -459,6 +469,16 @@ static int commit_one(struct store *st, struct event_rec *r)
     const char *scene = r->kind == EV_UNSUBSCRIBE ? fan.last_scene : r->scene;
     if (event_insert(st, r, scene, is_new) < 0 || fan_update(st, r) < 0)
         goto done;
+    struct event_applied ev = {.rec = r,
+                               .scene = scene,
+                               .is_new_fan = is_new,
+                               .fan_known = fan.known,
+                               .fan_was_subscribed = fan.known && fan.subscribed,
+                               .prev_last_scene = fan.last_scene,
+                               .prev_last_sub_at = fan.last_sub_at};
+    for (size_t i = 0; i < WXS_ARRAY_LEN(event_hooks); i++)
+        if (event_hooks[i] && event_hooks[i](st->db, &ev) < 0)
+            goto done;
     ret = 0;
 done:
     free(fan.last_scene);

@@ -81,6 +81,23 @@ struct event_rec {
     int64_t event_id;  /* rowid of the stored event (first delivery) */
 };
 
+/* What the commit decided for one first-delivered event, handed to the
+ * same-transaction hooks (rollups, tag outbox) listed in store.c
+ * event_hooks[]. Valid only during the call. */
+struct event_applied {
+    const struct event_rec *rec;
+    const char *scene;       /* attributed scene (unsubscribe: the fan's latest), NULL = organic */
+    bool is_new_fan;         /* subscribe by an openid never seen subscribing */
+    bool fan_known;          /* the fan had a row before this event */
+    bool fan_was_subscribed; /* ... and was subscribed */
+    const char *prev_last_scene; /* the fan's latest scene before this event */
+    int64_t prev_last_sub_at;    /* ... and when (0 = never) */
+};
+
+/* A hook runs inside the commit's transaction; < 0 rolls the whole batch
+ * back (and the batch is answered 503). */
+typedef int (*store_event_hook)(sqlite3 *db, const struct event_applied *ev);
+
 /* Commit n events in one transaction (group commit), in order: dedup,
  * insert, update the fan's attribution and every same-transaction side
  * effect (rollups, tag outbox). On failure nothing is stored and -1 is
