@@ -7,8 +7,8 @@ build=${1:-build}
 mkdir -p var
 ini=var/wxscene.ini
 if [ ! -f "$ini" ]; then
-    token=$(head -c 64 /dev/urandom | tr -dc 'A-Za-z0-9' | head -c 32)
-    admin=$(head -c 64 /dev/urandom | tr -dc 'A-Za-z0-9' | head -c 32)
+    token=$(head -c 512 /dev/urandom | tr -dc 'A-Za-z0-9' | head -c 32)
+    admin=$(head -c 512 /dev/urandom | tr -dc 'A-Za-z0-9' | head -c 32)
     umask 077
     sed -e "s/^token = CHANGE_ME_TOKEN/token = $token/" \
         -e "s/^token = CHANGE_ME_ADMIN/token = $admin/" \
