@@ -211,7 +211,10 @@ static int batch_push(struct server *srv, struct pending *p)
 }
 
 /* Decrypt a safe-mode envelope into m (a plaintext push parsed again).
- * Returns 0, or the HTTP status to answer with why set. */
+ * Returns 0, or the HTTP status to answer with why set. Once msg_signature
+ * holds, every later failure (base64, length, padding, AppID, the decrypted
+ * XML) gets the same 400 body, so the answer is no oracle for any of them;
+ * the official code goes to the log only. */
 static int unwrap_encrypted(struct server *srv, const struct query *q, struct wx_msg *m,
                             const char **why)
 {
@@ -234,8 +237,9 @@ static int unwrap_encrypted(struct server *srv, const struct query *q, struct wx
     int ret = wx_xml_parse(plain, plen, true, m, err, sizeof(err));
     free(plain);
     if (ret < 0) {
-        log_info("decrypted XML rejected: %s", err);
-        return *why = "decrypted message is not a valid push", 400;
+        log_info("decrypt failed: %d %s: decrypted XML rejected: %s", WXC_PARSE_XML,
+                 wx_crypt_strerror(WXC_PARSE_XML), err);
+        return *why = "cannot decrypt the message", 400;
     }
     return 0;
 }
