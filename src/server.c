@@ -478,6 +478,9 @@ int server_new(struct server **out, struct event_base *base, const struct cfg *c
     srv->cfg = cfg;
     srv->st = st;
     srv->base = base;
+    /* Waiting for another writer (the CLI, the tag worker) blocks the whole
+     * loop: wait at most 1 s, then answer 503 and let WeChat retry. */
+    sqlite3_busy_timeout(store_db(st), 1000);
     if (server_crypt(srv, err, errlen) < 0)
         goto fail;
     srv->commit_ev = event_new(base, -1, 0, on_commit, srv);
