@@ -40,9 +40,11 @@ import argparse
 import base64
 import json
 import os
+import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -277,6 +279,15 @@ CONTROL = {
 }
 
 
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # a client killed mid-request (the resumable batch test) is expected
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "fake-wechat/1"
@@ -367,6 +378,71 @@ class Handler(BaseHTTPRequestHandler):
         self.send_json(out)
 
 
+class Fake:
+    """The fake as a subprocess, for tests: Fake().start(), then fake.url,
+    fake.calls(), fake.fault(...), fake.stop(). A real process on loopback,
+    so the binaries under test talk real HTTP to it."""
+
+    def __init__(self, appid=APP["appid"], secret=APP["secret"], faults=()):
+        self.args = ["--appid", appid, "--secret", secret]
+        for f in faults:
+            self.args += ["--fault", json.dumps(f)]
+        self.proc = None
+        self.port = None
+
+    def start(self):
+        self.proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), *self.args],
+                                     stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        if not line.startswith("READY "):
+            self.stop()
+            raise RuntimeError("fake_wechat did not start: %r" % line)
+        self.port = int(line.split()[1])
+        self.url = "http://127.0.0.1:%d" % self.port
+        return self
+
+    def control(self, path, body=None):
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + path, data=data,
+                                     method="GET" if body is None else "POST")
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.loads(r.read())
+
+    def calls(self):
+        """{"counts": {endpoint: n}, "log": [...], "current": {...}, "tickets": {...}}"""
+        return self.control("/_fake/calls")
+
+    def count(self, endpoint):
+        return self.calls()["counts"].get(endpoint, 0)
+
+    def fault(self, endpoint, **spec):
+        return self.control("/_fake/fault", dict(spec, endpoint=endpoint))
+
+    def rotate(self, source="token"):
+        return self.control("/_fake/rotate", {"source": source})
+
+    def expire(self, source="token"):
+        return self.control("/_fake/expire", {"source": source})
+
+    def reset(self):
+        return self.control("/_fake/reset", {})
+
+    def release(self):
+        return self.control("/_fake/release", {})
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc and self.proc.stdout:
+            self.proc.stdout.close()
+        self.proc = None
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--port", type=int, default=0)
@@ -376,8 +452,7 @@ def main(argv=None):
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args(argv)
     APP.update(appid=args.appid, secret=args.secret)
-    srv = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
-    srv.daemon_threads = True
+    srv = Server(("127.0.0.1", args.port), Handler)
     srv.state = State()
     srv.verbose = args.verbose
     for f in args.fault:

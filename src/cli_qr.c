@@ -1,0 +1,637 @@
+/* wxscene qr create|batch|list|image|perm-ids|archive */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+#include "csv.h"
+#include "qr.h"
+#include "qr_batch.h"
+#include "wxapi.h"
+
+#define QR_DEFAULT_SCALE 8
+
+static int exit_code(const struct qr_error *e)
+{
+    return e->rc == QR_EINVALID ? 2 : 1;
+}
+
+/* The command-line spelling of a qr_error field. */
+static const char *cli_field(const char *field)
+{
+    static const struct {
+        const char *field, *arg;
+    } names[] = {
+        {"scene", "SCENE"}, {"expire_seconds", "--temp"}, {"name", "--name"}, {"out", "--out"}};
+    for (size_t i = 0; field && i < WXS_ARRAY_LEN(names); i++)
+        if (strcmp(field, names[i].field) == 0)
+            return names[i].arg;
+    return NULL;
+}
+
+static int report(const char *verb, const struct qr_error *e)
+{
+    const char *arg = e->rc == QR_EINVALID ? cli_field(e->field) : NULL;
+    fprintf(stderr, "wxscene: qr %s: %s%s%s\n", verb, arg ? arg : "", arg ? ": " : "", e->msg);
+    return exit_code(e);
+}
+
+static void iso_time(int64_t t, char *out, size_t outlen)
+{
+    struct tm tm;
+    time_t tt = (time_t)t;
+    if (!gmtime_r(&tt, &tm) || !strftime(out, outlen, "%Y-%m-%dT%H:%M:%SZ", &tm))
+        snprintf(out, outlen, "%lld", (long long)t);
+}
+
+/* The QR commands that talk to WeChat need the account's credentials. */
+static int need_api(struct cli *cli, const char *verb, struct wxapi **api)
+{
+    char err[256];
+    const char *missing = !cli->cfg->appid[0]       ? "appid"
+                          : !cli->cfg->appsecret[0] ? "appsecret"
+                                                    : NULL;
+    if (missing) {
+        fprintf(stderr,
+                "wxscene: qr %s: %s: [wechat] %s is empty; the QR commands call the "
+                "WeChat API\n",
+                verb, cli->cfg->path, missing);
+        return 2;
+    }
+    if (wxapi_new(api, cli->cfg, cli->store, err, sizeof(err)) < 0) {
+        fprintf(stderr, "wxscene: qr %s: %s\n", verb, err);
+        return 1;
+    }
+    return 0;
+}
+
+static int parse_scale(const char *s, int *out)
+{
+    uint64_t v;
+    if (util_parse_u64(s, 1, 64, &v) < 0) {
+        fprintf(stderr, "wxscene: qr: --scale: \"%s\" is not 1..64 pixels per module\n", s);
+        return 2;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+/* ---- qr create ---- */
+
+struct create_args {
+    struct qr_request rq;
+    bool temp, perm, json;
+    const char *out;
+    int scale;
+};
+
+static void create_usage(void)
+{
+    fprintf(stderr,
+            "usage: wxscene qr create SCENE (--temp SECONDS | --perm) [--str] "
+            "[--out FILE.png|FILE.svg|FILE.jpg]\n"
+            "                         [--name NAME [--promoter NAME]] [--scale N] [--json]\n"
+            "       wxscene qr create --perm --alloc --name NAME ...  (next free scene id)\n"
+            "  SECONDS: 1..2592000, or Nd / Nh / Nm (at most 30d)\n");
+}
+
+static int create_opt(struct create_args *a, int o)
+{
+    switch (o) {
+    case 't':
+        a->temp = true;
+        if (qr_parse_expire(optarg, &a->rq.expire_seconds) < 0) {
+            fprintf(stderr,
+                    "wxscene: qr create: --temp: \"%s\" is not 1..%d seconds (or Nd, "
+                    "Nh, Nm up to 30d)\n",
+                    optarg, QR_EXPIRE_MAX);
+            return 2;
+        }
+        return 0;
+    case 'p':
+        a->perm = true;
+        return 0;
+    case 'S':
+        a->rq.force_str = true;
+        return 0;
+    case 'a':
+        a->rq.allocate = true;
+        return 0;
+    case 'o':
+        a->out = optarg;
+        return 0;
+    case 'n':
+        a->rq.name = optarg;
+        return 0;
+    case 'P':
+        a->rq.promoter = optarg;
+        return 0;
+    case 'x':
+        return parse_scale(optarg, &a->scale);
+    case 'j':
+        a->json = true;
+        return 0;
+    default:
+        create_usage();
+        return 2;
+    }
+}
+
+static int create_parse(int argc, char **argv, struct create_args *a)
+{
+    static const struct option opts[] = {{"temp", required_argument, NULL, 't'},
+                                         {"perm", no_argument, NULL, 'p'},
+                                         {"str", no_argument, NULL, 'S'},
+                                         {"alloc", no_argument, NULL, 'a'},
+                                         {"out", required_argument, NULL, 'o'},
+                                         {"name", required_argument, NULL, 'n'},
+                                         {"promoter", required_argument, NULL, 'P'},
+                                         {"scale", required_argument, NULL, 'x'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {NULL, 0, NULL, 0}};
+    int o, rc;
+    enum qr_image_format fmt;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1)
+        if ((rc = create_opt(a, o)) != 0)
+            return rc;
+    a->rq.temporary = a->temp;
+    if (a->temp == a->perm || optind + (a->rq.allocate ? 0 : 1) != argc) {
+        if (a->temp && a->perm)
+            fprintf(stderr, "wxscene: qr create: --temp and --perm exclude each other\n");
+        create_usage();
+        return 2;
+    }
+    a->rq.scene = a->rq.allocate ? NULL : argv[optind];
+    if (a->rq.promoter && !a->rq.name) {
+        fprintf(stderr, "wxscene: qr create: --promoter needs --name (it describes the new "
+                        "channel)\n");
+        return 2;
+    }
+    if (a->out && qr_image_format_of(a->out, &fmt) < 0) {
+        fprintf(stderr,
+                "wxscene: qr create: --out: %s: the name must end in .png, .svg or "
+                ".jpg\n",
+                a->out);
+        return 2;
+    }
+    return 0;
+}
+
+static void print_code(const struct qr_code *c, const char *image)
+{
+    char at[32];
+    printf("scene    %s\nkind     %s\nticket   %s\nurl      %s\n", c->scene, qr_kind_name(c->kind),
+           c->ticket, c->url);
+    if (qr_kind_is_temp(c->kind)) {
+        iso_time(c->expires_at, at, sizeof(at));
+        printf("expires  %s (%lld s)\n", at, (long long)c->expire_seconds);
+    } else {
+        printf("expires  never\n");
+    }
+    if (c->reused)
+        printf("note     this permanent code existed already: no new code was asked of WeChat\n");
+    if (image)
+        printf("image    %s\n", image);
+}
+
+static void print_json(const struct qr_code *c, const char *image)
+{
+    json_t *o = qr_code_to_json(c);
+    if (o && image)
+        json_object_set_new(o, "image", json_string(image));
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    if (s)
+        printf("%s\n", s);
+    free(s);
+    json_decref(o);
+}
+
+static void print_perm_left(struct store *st)
+{
+    struct qr_perm_usage u;
+    if (qr_perm_usage(st, &u) == 0)
+        printf("left     %lld permanent codes of %u (as recorded in this database)\n",
+               (long long)u.codes_left, QR_PERM_ID_MAX);
+}
+
+static int qr_cmd_create(struct cli *cli, int argc, char **argv)
+{
+    struct create_args a = {.scale = QR_DEFAULT_SCALE};
+    struct qr_spec spec;
+    struct qr_error e = {0};
+    struct qr_code c = {0};
+    struct wxapi *api = NULL;
+    int rc = create_parse(argc, argv, &a);
+    if (rc != 0)
+        return rc;
+    if (qr_validate(&a.rq, &spec, &e) < 0) /* before even looking at the credentials */
+        return report("create", &e);
+    if ((rc = need_api(cli, "create", &api)) != 0)
+        return rc;
+    if (qr_create(cli->store, api, &a.rq, NULL, &c, &e) < 0 ||
+        (a.out && qr_write_image(api, &c, a.out, a.scale, &e) < 0)) {
+        rc = report("create", &e);
+        goto done;
+    }
+    if (a.json) {
+        print_json(&c, a.out);
+    } else {
+        print_code(&c, a.out);
+        if (!qr_kind_is_temp(c.kind))
+            print_perm_left(cli->store);
+    }
+done:
+    qr_code_clear(&c);
+    wxapi_free(api);
+    return rc;
+}
+
+/* ---- qr batch ---- */
+
+static int batch_parse(int argc, char **argv, struct qr_batch_opts *o)
+{
+    static const struct option opts[] = {{"out", required_argument, NULL, 'o'},
+                                         {"format", required_argument, NULL, 'f'},
+                                         {"scale", required_argument, NULL, 'x'},
+                                         {NULL, 0, NULL, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c == 'o') {
+            o->out_dir = optarg;
+        } else if (c == 'f' && (strcmp(optarg, "png") == 0 || strcmp(optarg, "svg") == 0)) {
+            o->format = optarg[0] == 's' ? QR_IMG_SVG : QR_IMG_PNG;
+        } else if (c == 'x') {
+            if (parse_scale(optarg, &o->scale) != 0)
+                return 2;
+        } else {
+            goto usage;
+        }
+    }
+    if (optind + 1 != argc || !o->out_dir)
+        goto usage;
+    o->csv_path = argv[optind];
+    return 0;
+usage:
+    fprintf(stderr, "usage: wxscene qr batch FILE.csv --out DIR [--format png|svg] [--scale N]\n"
+                    "  FILE.csv columns: scene,name,promoter,kind,expire  (kind: temp | perm, "
+                    "or temp_id, temp_str, perm_id, perm_str)\n"
+                    "  re-running with the same --out DIR resumes an interrupted batch\n");
+    return 2;
+}
+
+static int qr_cmd_batch(struct cli *cli, int argc, char **argv)
+{
+    struct qr_batch_opts o = {
+        .format = QR_IMG_PNG, .scale = QR_DEFAULT_SCALE, .report = stdout, .errors = stderr};
+    struct qr_batch_result res;
+    struct qr_error e;
+    struct wxapi *api = NULL;
+    int rc = batch_parse(argc, argv, &o);
+    if (rc != 0 || (rc = need_api(cli, "batch", &api)) != 0)
+        return rc;
+    rc = qr_batch_run(cli->store, api, &o, &res, &e);
+    fflush(stdout);
+    if (rc < 0) {
+        rc = report("batch", &e);
+        if (e.rc != QR_EINVALID)
+            fprintf(stderr,
+                    "wxscene: qr batch: %zu created, %zu done before; re-run the same "
+                    "command to resume\n",
+                    res.created, res.skipped);
+    } else {
+        printf("%zu rows: %zu created (%zu re-sent after an interruption), %zu done before; "
+               "index: %s/index.csv\n",
+               res.rows, res.created, res.resent, res.skipped, o.out_dir);
+    }
+    wxapi_free(api);
+    return rc;
+}
+
+/* ---- qr list ---- */
+
+enum list_format { LIST_TABLE, LIST_CSV, LIST_JSON };
+
+struct list_ctx {
+    struct store *st;
+    enum list_format fmt;
+    json_t *arr;
+    size_t n;
+};
+
+static void left_text(const struct qr_code *c, char *out, size_t outlen)
+{
+    int64_t left = c->expires_at - util_now();
+    if (!qr_kind_is_temp(c->kind))
+        snprintf(out, outlen, "-");
+    else if (left <= 0)
+        snprintf(out, outlen, "expired");
+    else
+        snprintf(out, outlen, "%lldd%02lldh", (long long)(left / 86400),
+                 (long long)(left % 86400 / 3600));
+}
+
+static int list_row_text(const struct list_ctx *x, const struct qr_code *c, const char *name)
+{
+    char at[32] = "never", left[32];
+    struct buf line = {0};
+    if (qr_kind_is_temp(c->kind))
+        iso_time(c->expires_at, at, sizeof(at));
+    left_text(c, left, sizeof(left));
+    if (x->fmt == LIST_TABLE) {
+        printf("%-20s %-9s %-21s %-9s %-24s %s\n", c->scene, qr_kind_name(c->kind), at, left,
+               name ? name : "-", c->url);
+        return 0;
+    }
+    const char *vals[] = {c->scene,
+                          qr_kind_name(c->kind),
+                          qr_kind_is_temp(c->kind) ? at : "",
+                          name ? name : "",
+                          c->ticket,
+                          c->url};
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < WXS_ARRAY_LEN(vals); i++)
+        rc = (i && buf_puts(&line, ",") < 0) || csv_field(&line, vals[i]) < 0 ? -1 : 0;
+    if (rc == 0)
+        printf("%s\n", line.data);
+    buf_free(&line);
+    return rc;
+}
+
+static int list_row(const struct qr_code *c, void *arg)
+{
+    struct list_ctx *x = arg;
+    struct channel ch = {0};
+    int found = store_channel_get(x->st, c->scene, &ch);
+    int rc = 0;
+    if (found < 0)
+        return -1;
+    x->n++;
+    if (x->fmt == LIST_JSON) {
+        json_t *o = qr_code_to_json(c);
+        if (!o ||
+            json_object_set_new(o, "channel", found == 0 ? json_string(ch.name) : json_null()) <
+                0 ||
+            json_array_append_new(x->arr, o) < 0)
+            rc = -1;
+    } else {
+        rc = list_row_text(x, c, found == 0 ? ch.name : NULL);
+    }
+    channel_clear(&ch);
+    return rc;
+}
+
+static int list_parse(int argc, char **argv, struct qr_filter *f, enum list_format *fmt)
+{
+    static const struct option opts[] = {{"expiring", required_argument, NULL, 'e'},
+                                         {"expired", no_argument, NULL, 'x'},
+                                         {"format", required_argument, NULL, 'f'},
+                                         {NULL, 0, NULL, 0}};
+    static const char *const fmts[] = {"table", "csv", "json"};
+    uint64_t days;
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c == 'e' && util_parse_u64(optarg, 1, 30, &days) == 0) {
+            f->expiring_within = (int64_t)days * 86400;
+        } else if (c == 'x') {
+            f->include_expired = true;
+        } else if (c == 'f') {
+            size_t i = 0;
+            while (i < WXS_ARRAY_LEN(fmts) && strcmp(optarg, fmts[i]) != 0)
+                i++;
+            if (i == WXS_ARRAY_LEN(fmts))
+                goto usage;
+            *fmt = (enum list_format)i;
+        } else {
+            goto usage;
+        }
+    }
+    if (optind == argc)
+        return 0;
+usage:
+    fprintf(stderr, "usage: wxscene qr list [--expiring DAYS] [--expired] "
+                    "[--format table|csv|json]\n"
+                    "  --expiring DAYS  temporary codes expiring within 1..30 days, soonest "
+                    "first\n  --expired        also temporary codes already expired\n");
+    return 2;
+}
+
+static int qr_cmd_list(struct cli *cli, int argc, char **argv)
+{
+    struct qr_filter f = {0};
+    struct list_ctx x = {.st = cli->store};
+    int rc = list_parse(argc, argv, &f, &x.fmt);
+    if (rc != 0)
+        return rc;
+    if (x.fmt == LIST_JSON && !(x.arr = json_array()))
+        return 1;
+    if (x.fmt == LIST_TABLE)
+        printf("%-20s %-9s %-21s %-9s %-24s %s\n", "SCENE", "KIND", "EXPIRES", "LEFT", "CHANNEL",
+               "URL");
+    else if (x.fmt == LIST_CSV)
+        printf("scene,kind,expires_at,channel,ticket,url\n");
+    if (qr_foreach(cli->store, &f, list_row, &x) < 0) {
+        fprintf(stderr, "wxscene: qr list: %s\n", store_errmsg(cli->store));
+        rc = 1;
+    } else if (x.fmt == LIST_JSON) {
+        json_dumpf(x.arr, stdout, JSON_INDENT(1));
+        printf("\n");
+    }
+    json_decref(x.arr);
+    return rc;
+}
+
+/* ---- qr image ---- */
+
+static int qr_cmd_image(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {{"out", required_argument, NULL, 'o'},
+                                         {"scale", required_argument, NULL, 'x'},
+                                         {NULL, 0, NULL, 0}};
+    const char *out = NULL;
+    int scale = QR_DEFAULT_SCALE, c, rc = 0;
+    struct qr_code code = {0};
+    struct qr_error e;
+    struct wxapi *api = NULL;
+    enum qr_image_format fmt;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c == 'o')
+            out = optarg;
+        else if (c != 'x' || parse_scale(optarg, &scale) != 0)
+            goto usage;
+    }
+    if (optind + 1 != argc || !out || qr_image_format_of(out, &fmt) < 0)
+        goto usage;
+    int found = qr_code_latest(cli->store, argv[optind], &code);
+    if (found != 0) {
+        fprintf(stderr, "wxscene: qr image: %s\n",
+                found < 0 ? store_errmsg(cli->store) : "no code for this scene (qr create first)");
+        return 1;
+    }
+    if (fmt == QR_IMG_JPG && (rc = need_api(cli, "image", &api)) != 0)
+        goto done;
+    if (qr_write_image(api, &code, out, scale, &e) < 0)
+        rc = report("image", &e);
+    else
+        printf("%s: %s (%s)\n", out, code.url, qr_kind_name(code.kind));
+done:
+    qr_code_clear(&code);
+    wxapi_free(api);
+    return rc;
+usage:
+    fprintf(stderr, "usage: wxscene qr image SCENE --out FILE.png|FILE.svg|FILE.jpg [--scale N]\n"
+                    "  the newest code of SCENE; .png/.svg are rendered here, .jpg is "
+                    "downloaded from showqrcode\n");
+    return 2;
+}
+
+/* ---- qr perm-ids ---- */
+
+static int print_retired(uint64_t id, int64_t at, void *arg)
+{
+    char when[32];
+    (void)arg;
+    iso_time(at, when, sizeof(when));
+    printf("  %-8llu retired %s\n", (unsigned long long)id, when);
+    return 0;
+}
+
+static int perm_show(struct cli *cli)
+{
+    struct qr_perm_usage u;
+    uint64_t next = 0;
+    if (qr_perm_usage(cli->store, &u) < 0 || qr_perm_next_free(cli->store, &next) < 0) {
+        fprintf(stderr, "wxscene: qr perm-ids: %s\n", store_errmsg(cli->store));
+        return 1;
+    }
+    printf("permanent codes per account: %u (as recorded in this database)\n"
+           "scene ids used     %lld\nscene ids retired  %lld\nstring codes       %lld\n"
+           "left               %lld\nnext free id       %llu\n",
+           QR_PERM_ID_MAX, (long long)u.ids_used, (long long)u.ids_retired, (long long)u.str_codes,
+           (long long)u.codes_left, (unsigned long long)next);
+    if (u.ids_retired > 0) {
+        printf("retired ids (channel archived; free one with --release ID --yes once its "
+               "printed codes are gone):\n");
+        if (qr_perm_foreach_retired(cli->store, print_retired, NULL) < 0)
+            return 1;
+    }
+    return 0;
+}
+
+static int perm_release(struct cli *cli, const char *arg, bool yes)
+{
+    uint64_t id;
+    struct qr_error e;
+    if (util_parse_u64(arg, 1, QR_PERM_ID_MAX, &id) < 0) {
+        fprintf(stderr,
+                "wxscene: qr perm-ids: --release: \"%s\" is not a permanent scene id "
+                "(1..%u)\n",
+                arg, QR_PERM_ID_MAX);
+        return 2;
+    }
+    if (!yes) {
+        fprintf(stderr,
+                "wxscene: qr perm-ids: freeing scene_id %llu lets a new channel take it;"
+                " every printed code for it would then count for that channel.\n"
+                "Confirm that its codes are gone with: wxscene qr perm-ids --release "
+                "%llu --yes\n",
+                (unsigned long long)id, (unsigned long long)id);
+        return 2;
+    }
+    if (qr_perm_release(cli->store, id, &e) < 0)
+        return report("perm-ids", &e);
+    printf("permanent scene_id %llu is free\n", (unsigned long long)id);
+    return 0;
+}
+
+static int qr_cmd_perm_ids(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {{"release", required_argument, NULL, 'r'},
+                                         {"yes", no_argument, NULL, 'y'},
+                                         {NULL, 0, NULL, 0}};
+    const char *release = NULL;
+    bool yes = false;
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c == 'r')
+            release = optarg;
+        else if (c == 'y')
+            yes = true;
+        else
+            goto usage;
+    }
+    if (optind != argc || (yes && !release))
+        goto usage;
+    return release ? perm_release(cli, release, yes) : perm_show(cli);
+usage:
+    fprintf(stderr, "usage: wxscene qr perm-ids [--release ID --yes]\n");
+    return 2;
+}
+
+/* ---- qr archive (channel archive) ---- */
+
+int cli_qr_channel_archive(struct cli *cli, int argc, char **argv)
+{
+    struct qr_error e;
+    uint64_t retired = 0;
+    if (argc != 2 || argv[1][0] == '-') {
+        fprintf(stderr,
+                "usage: wxscene %s SCENE\n  archive a channel: it keeps its history; "
+                "its permanent scene id is retired until you free it\n",
+                argv[0]);
+        return 2;
+    }
+    if (qr_channel_archive(cli->store, argv[1], &retired, &e) < 0) {
+        fprintf(stderr, "wxscene: %s: %s\n", argv[0], e.msg);
+        return exit_code(&e);
+    }
+    printf("channel %s archived\n", argv[1]);
+    if (retired)
+        printf("permanent scene_id %llu is retired, not free: printed codes may still be out "
+               "there.\nOnce they are gone, free it with: wxscene qr perm-ids --release %llu "
+               "--yes\n",
+               (unsigned long long)retired, (unsigned long long)retired);
+    return 0;
+}
+
+/* ---- dispatch ---- */
+
+static const struct qr_verb {
+    const char *name;
+    int (*fn)(struct cli *cli, int argc, char **argv);
+    const char *usage;
+} qr_verbs[] = {
+    {"create", qr_cmd_create,
+     "qr create SCENE (--temp SECONDS | --perm) [--str] [--out FILE.png|FILE.svg|FILE.jpg] "
+     "[--name NAME [--promoter NAME]] [--json]"},
+    {"batch", qr_cmd_batch, "qr batch FILE.csv --out DIR [--format png|svg] [--scale N]"},
+    {"list", qr_cmd_list, "qr list [--expiring DAYS] [--expired] [--format table|csv|json]"},
+    {"image", qr_cmd_image, "qr image SCENE --out FILE.png|FILE.svg|FILE.jpg"},
+    {"perm-ids", qr_cmd_perm_ids, "qr perm-ids [--release ID --yes]"},
+    {"archive", cli_qr_channel_archive, "qr archive SCENE  (same as channel archive)"},
+};
+
+static int qr_usage(void)
+{
+    fprintf(stderr, "usage:\n");
+    for (size_t i = 0; i < WXS_ARRAY_LEN(qr_verbs); i++)
+        fprintf(stderr, "  wxscene %s\n", qr_verbs[i].usage);
+    return 2;
+}
+
+int cli_qr(struct cli *cli, int argc, char **argv)
+{
+    if (argc < 2)
+        return qr_usage();
+    for (size_t i = 0; i < WXS_ARRAY_LEN(qr_verbs); i++) {
+        if (strcmp(argv[1], qr_verbs[i].name) == 0) {
+            optind = 0; /* the subcommand's own options */
+            return qr_verbs[i].fn(cli, argc - 1, argv + 1);
+        }
+    }
+    fprintf(stderr, "wxscene: qr: unknown command \"%s\"\n", argv[1]);
+    return qr_usage();
+}
