@@ -1,0 +1,244 @@
+/* qr's pure parts: the validation table of the four kinds, lifetimes as
+ * operators write them, batch image names, the admin API's JSON request,
+ * and the image encoders. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "qr.h"
+#include "qr_batch.h"
+
+#define S65 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+#define S64 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+
+/* Each request, and the kind it validates to or the field that is wrong. */
+static const struct vcase {
+    const char *scene;
+    bool temporary;
+    int64_t expire;
+    bool force_str;
+    bool allocate;
+    int rc;            /* 0 or QR_EINVALID */
+    enum qr_kind kind; /* rc == 0 */
+    uint64_t id;       /* rc == 0, *_ID kinds */
+    const char *field; /* rc != 0 */
+} vcases[] = {
+    {"1", true, 60, false, false, 0, QR_TEMP_ID, 1, NULL},
+    {"4294967295", true, 2592000, false, false, 0, QR_TEMP_ID, 4294967295u, NULL},
+    {"4294967296", true, 60, false, false, QR_EINVALID, 0, 0, "scene"},
+    {"99999999999999999999999", true, 60, false, false, QR_EINVALID, 0, 0, "scene"},
+    {"4294967296", true, 60, true, false, 0, QR_TEMP_STR, 0, NULL},
+    {"100000", false, 0, false, false, 0, QR_PERM_ID, 100000, NULL},
+    {"100001", false, 0, false, false, QR_EINVALID, 0, 0, "scene"},
+    {"1", false, 0, false, false, 0, QR_PERM_ID, 1, NULL},
+    {"0", true, 60, false, false, 0, QR_TEMP_STR, 0, NULL},   /* not id spelling: a string */
+    {"007", false, 0, false, false, 0, QR_PERM_STR, 0, NULL}, /* leading zero: a string */
+    {"42", false, 0, true, false, 0, QR_PERM_STR, 0, NULL},
+    {"shop-1", true, 60, false, false, 0, QR_TEMP_STR, 0, NULL},
+    {S64, false, 0, false, false, 0, QR_PERM_STR, 0, NULL},
+    {S65, false, 0, false, false, QR_EINVALID, 0, 0, "scene"},
+    {"", true, 60, false, false, QR_EINVALID, 0, 0, "scene"},
+    {NULL, true, 60, false, false, QR_EINVALID, 0, 0, "scene"},
+    {"a b", true, 60, false, false, QR_EINVALID, 0, 0, "scene"},
+    {"a\tb", true, 60, false, false, QR_EINVALID, 0, 0, "scene"},
+    {"\xff\xfe", true, 60, false, false, QR_EINVALID, 0, 0, "scene"},
+    {"\xe9\x97\xa8\xe5\xba\x97", true, 60, false, false, 0, QR_TEMP_STR, 0, NULL},
+    {"1", true, 0, false, false, QR_EINVALID, 0, 0, "expire_seconds"},
+    {"1", true, -1, false, false, QR_EINVALID, 0, 0, "expire_seconds"},
+    {"1", true, 2592001, false, false, QR_EINVALID, 0, 0, "expire_seconds"},
+    {"1", false, 60, false, false, QR_EINVALID, 0, 0, "expire_seconds"},
+    {NULL, false, 0, false, true, 0, QR_PERM_ID, 0, NULL},
+    {"", false, 0, false, true, 0, QR_PERM_ID, 0, NULL},
+    {"5", false, 0, false, true, QR_EINVALID, 0, 0, "scene"},
+    {NULL, true, 60, false, true, QR_EINVALID, 0, 0, "scene"},
+    {NULL, false, 0, true, true, QR_EINVALID, 0, 0, "scene"},
+};
+
+static void test_validation_table(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < WXS_ARRAY_LEN(vcases); i++) {
+        const struct vcase *c = &vcases[i];
+        struct qr_request rq = {.scene = c->scene,
+                                .temporary = c->temporary,
+                                .expire_seconds = c->expire,
+                                .force_str = c->force_str,
+                                .allocate = c->allocate};
+        struct qr_spec spec;
+        struct qr_error e = {0};
+        int rc = qr_validate(&rq, &spec, &e);
+        if (rc != c->rc)
+            fail_msg("case %zu (%s): rc %d want %d: %s", i, c->scene ? c->scene : "NULL", rc, c->rc,
+                     e.msg);
+        if (rc == 0) {
+            assert_int_equal(spec.kind, c->kind);
+            assert_true(spec.scene_id == c->id);
+            assert_int_equal(spec.expire_seconds, c->temporary ? c->expire : 0);
+            if (!c->allocate)
+                assert_string_equal(spec.scene, c->scene);
+        } else {
+            assert_non_null(e.field);
+            assert_string_equal(e.field, c->field);
+            assert_true(e.msg[0] != '\0');
+        }
+    }
+}
+
+static void test_parse_expire(void **state)
+{
+    static const struct {
+        const char *in;
+        int64_t out; /* -1 = rejected */
+    } cases[] = {
+        {"60", 60},     {"1", 1},       {"2592000", 2592000}, {"30d", 2592000},
+        {"7d", 604800}, {"12h", 43200}, {"90m", 5400},        {"45s", 45},
+        {"0", -1},      {"31d", -1},    {"2592001", -1},      {"", -1},
+        {"d", -1},      {"-5", -1},     {"5x", -1},           {" 5", -1},
+        {"5 ", -1},     {"1.5h", -1},   {"720h", 2592000},    {"721h", -1},
+    };
+    (void)state;
+    for (size_t i = 0; i < WXS_ARRAY_LEN(cases); i++) {
+        int64_t v = 0;
+        int rc = qr_parse_expire(cases[i].in, &v);
+        if (cases[i].out < 0 ? rc == 0 : (rc != 0 || v != cases[i].out))
+            fail_msg("\"%s\": rc %d value %lld", cases[i].in, rc, (long long)v);
+    }
+}
+
+static void test_kind_names(void **state)
+{
+    enum qr_kind k;
+    (void)state;
+    for (int i = QR_TEMP_ID; i <= QR_PERM_STR; i++) {
+        assert_int_equal(qr_kind_parse(qr_kind_name((enum qr_kind)i), &k), 0);
+        assert_int_equal(k, i);
+    }
+    assert_int_equal(qr_kind_parse("temp", &k), -1);
+    assert_true(qr_kind_is_temp(QR_TEMP_STR));
+    assert_false(qr_kind_is_temp(QR_PERM_ID));
+}
+
+static void test_image_names(void **state)
+{
+    char a[128], b[128];
+    (void)state;
+    assert_int_equal(qr_batch_image_name("shop-42_a.b", "png", a, sizeof(a)), 0);
+    assert_string_equal(a, "shop-42_a.b.png");
+    /* unsafe bytes are replaced, and a hash keeps distinct scenes apart */
+    assert_int_equal(qr_batch_image_name("a/b", "png", a, sizeof(a)), 0);
+    assert_int_equal(qr_batch_image_name("a:b", "png", b, sizeof(b)), 0);
+    assert_null(strchr(a, '/'));
+    assert_string_not_equal(a, b);
+    assert_int_equal(strncmp(a, "a_b-", 4), 0);
+    assert_int_equal(qr_batch_image_name("..", "svg", a, sizeof(a)), 0);
+    assert_true(a[0] != '.');
+    assert_int_equal(qr_batch_image_name(".hidden", "png", a, sizeof(a)), 0);
+    assert_true(a[0] != '.');
+    assert_int_equal(qr_batch_image_name("x", "png", a, 4), -1);
+}
+
+static void test_request_from_json(void **state)
+{
+    static const struct {
+        const char *json;
+        int rc;
+        const char *field;
+    } cases[] = {
+        {"{\"scene\":\"42\",\"kind\":\"temp\",\"expire_seconds\":600}", 0, NULL},
+        {"{\"scene\":42,\"kind\":\"perm\"}", 0, NULL},
+        {"{\"kind\":\"perm\",\"allocate\":true,\"name\":\"A\"}", 0, NULL},
+        {"{\"scene\":\"42\",\"kind\":\"weekly\"}", QR_EINVALID, "kind"},
+        {"{\"scene\":\"42\"}", QR_EINVALID, "kind"},
+        {"{\"scene\":true,\"kind\":\"perm\"}", QR_EINVALID, "scene"},
+        {"{\"scene\":-3,\"kind\":\"perm\"}", QR_EINVALID, "scene"},
+        {"{\"scene\":\"1\",\"kind\":\"temp\",\"expire_seconds\":\"60\"}", QR_EINVALID,
+         "expire_seconds"},
+        {"{\"scene\":\"1\",\"kind\":\"perm\",\"str\":1}", QR_EINVALID, "str"},
+        {"{\"scene\":\"1\",\"kind\":\"perm\",\"name\":5}", QR_EINVALID, "name"},
+        {"[1]", QR_EINVALID, NULL},
+    };
+    (void)state;
+    for (size_t i = 0; i < WXS_ARRAY_LEN(cases); i++) {
+        json_t *o = json_loads(cases[i].json, 0, NULL);
+        struct qr_request rq;
+        struct qr_error e = {0};
+        assert_non_null(o);
+        int rc = qr_request_from_json(o, &rq, &e);
+        if (rc != cases[i].rc)
+            fail_msg("case %zu: rc %d (%s)", i, rc, e.msg);
+        if (rc != 0 && cases[i].field)
+            assert_string_equal(e.field, cases[i].field);
+        if (i == 1) {
+            assert_string_equal(rq.scene, "42");
+            assert_false(rq.temporary);
+        }
+        json_decref(o);
+    }
+}
+
+static void test_code_to_json(void **state)
+{
+    struct qr_code c = {.id = 3,
+                        .scene = "42",
+                        .kind = QR_PERM_ID,
+                        .ticket = "t+/=",
+                        .url = "http://weixin.qq.com/q/x",
+                        .created_at = 100};
+    (void)state;
+    json_t *o = qr_code_to_json(&c);
+    assert_non_null(o);
+    assert_string_equal(json_string_value(json_object_get(o, "kind")), "perm_id");
+    assert_true(json_is_null(json_object_get(o, "expires_at")));
+    assert_true(json_is_null(json_object_get(o, "expire_seconds")));
+    json_decref(o);
+    c.kind = QR_TEMP_STR;
+    c.expire_seconds = 60;
+    c.expires_at = 160;
+    o = qr_code_to_json(&c);
+    assert_int_equal(json_integer_value(json_object_get(o, "expires_at")), 160);
+    json_decref(o);
+}
+
+static void test_png_and_svg(void **state)
+{
+    struct buf png = {0}, svg = {0};
+    char err[128];
+    (void)state;
+    assert_int_equal(qr_png_encode("http://weixin.qq.com/q/abc", 4, &png, err, sizeof(err)), 0);
+    assert_true(png.len > 8);
+    assert_memory_equal(png.data, "\x89PNG\r\n\x1a\n", 8);
+    assert_int_equal(qr_png_encode("x", 0, &png, err, sizeof(err)), -1);
+    assert_int_equal(qr_svg_encode("http://weixin.qq.com/q/abc", 4, &svg, err, sizeof(err)), 0);
+    assert_non_null(strstr(svg.data, "<svg"));
+    assert_non_null(strstr(svg.data, "M4 4h1v1h-1z")); /* finder pattern corner past the border */
+    buf_free(&png);
+    buf_free(&svg);
+}
+
+static void test_image_format(void **state)
+{
+    enum qr_image_format f;
+    (void)state;
+    assert_int_equal(qr_image_format_of("a/b.PNG", &f), 0);
+    assert_int_equal(f, QR_IMG_PNG);
+    assert_int_equal(qr_image_format_of("b.svg", &f), 0);
+    assert_int_equal(f, QR_IMG_SVG);
+    assert_int_equal(qr_image_format_of("b.jpeg", &f), 0);
+    assert_int_equal(f, QR_IMG_JPG);
+    assert_int_equal(qr_image_format_of("b.gif", &f), -1);
+    assert_int_equal(qr_image_format_of("png", &f), -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_validation_table),  cmocka_unit_test(test_parse_expire),
+        cmocka_unit_test(test_kind_names),        cmocka_unit_test(test_image_names),
+        cmocka_unit_test(test_request_from_json), cmocka_unit_test(test_code_to_json),
+        cmocka_unit_test(test_png_and_svg),       cmocka_unit_test(test_image_format),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
