@@ -59,6 +59,10 @@ static const struct cfg_key cfg_keys[] = {
     {"stats", "retention_days", T_INT, OFF(retention_days), "7", 1, 3650, 0, NULL},
     {"tag", "worker", T_BOOL, OFF(tag_worker), "true", 0, 0, 0, NULL},
     {"tag", "interval", T_INT, OFF(tag_interval), "5", 1, 3600, 0, NULL},
+    {"tag", "batch_size", T_INT, OFF(tag_batch_size), "50", 1, 50, 0, NULL},
+    {"tag", "retry_base", T_INT, OFF(tag_retry_base), "30", 1, 86400, 0, NULL},
+    {"tag", "retry_max", T_INT, OFF(tag_retry_max), "3600", 1, 604800, 0, NULL},
+    {"backfill", "rate", T_INT, OFF(backfill_rate), "10", 1, 1000, 0, NULL},
 };
 #undef OFF
 

@@ -53,6 +53,12 @@ struct cfg {
     /* [tag] */
     bool tag_worker;      /* wxscened runs the tagging outbox worker */
     int64_t tag_interval; /* seconds between outbox sweeps */
+    int64_t tag_batch_size; /* openids per batchtagging call, 1..50 */
+    int64_t tag_retry_base; /* seconds before the first retry; doubled per attempt */
+    int64_t tag_retry_max;  /* cap of the retry delay, seconds */
+
+    /* [backfill] */
+    int64_t backfill_rate; /* WeChat API calls per second */
 };
 
 /* Load and validate path (NULL: $WXSCENE_CONFIG, then ./wxscene.ini).

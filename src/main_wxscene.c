@@ -22,6 +22,7 @@ static const struct verb {
      "[--tag TAGNAME]\n"
      "  channel list [--format table|csv|json]\n"
      "  channel import FILE.csv   (columns: scene,name,promoter,reply,scan_reply[,tag])"},
+    {"tag", cli_tag, "tag sync [--retry-parked] | tag status   (push channel tags to WeChat)"},
 };
 
 static void usage(FILE *f)

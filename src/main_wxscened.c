@@ -13,6 +13,7 @@
 #include "log.h"
 #include "server.h"
 #include "store.h"
+#include "tagworker.h"
 #include "wx_xml.h"
 
 struct app {
@@ -22,6 +23,7 @@ struct app {
     struct server *srv;
     struct event *sigterm, *sigint;
     int signals;
+    struct tagworker *tagger; /* NULL when [tag] worker = false */
 };
 
 static void usage(FILE *f)
@@ -79,6 +81,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         return;
     }
     log_info("signal %d: draining", (int)sig);
+    tagworker_stop(app->tagger);
     server_drain(app->srv, on_drained, app);
 }
 
@@ -112,6 +115,10 @@ static int app_init(struct app *app, const char *config)
         log_error("cannot install signal handlers");
         return 1;
     }
+    if (app->cfg->tag_worker && tagworker_start(&app->tagger, app->cfg, err, sizeof(err)) < 0) {
+        log_error("%s", err);
+        return 1;
+    }
     return 0;
 }
 
@@ -133,6 +140,7 @@ static int app_run(struct app *app)
 
 static void app_free(struct app *app)
 {
+    tagworker_free(app->tagger);
     server_free(app->srv);
     if (app->sigterm)
         event_free(app->sigterm);

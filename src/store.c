@@ -6,6 +6,7 @@
 
 #include "log.h"
 #include "schema.h"
+#include "tag.h"
 
 /* Statements prepared once per handle: the callback hot path must not
  * re-parse SQL per request. */
@@ -381,6 +382,7 @@ struct fan_state {
  * its row here; each gets every first-delivered event. */
 static const store_event_hook event_hooks[] = {
     NULL, /* keeps the array non-empty */
+    tag_outbox_hook, /* tag.c: tag outbox rows for tagged channels */
 };
 
 static int fan_load(struct store *st, const char *openid, struct fan_state *f)

@@ -48,6 +48,8 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+import fake_users  # tags, followers, user info (issue 7)
+
 TOKEN_TTL = 7200
 QR_KINDS = {
     "QR_SCENE": ("scene_id", True),
@@ -225,6 +227,7 @@ ENDPOINTS = {
     "cgi-bin/qrcode/create": Endpoint("POST", h_qr_create),
     "cgi-bin/showqrcode": Endpoint("GET", h_showqrcode, needs_token=False),
 }
+ENDPOINTS.update(fake_users.endpoints(Endpoint, ApiError, errmsg_with_rid))
 
 APP = {"appid": "wx0123456789abcdef", "secret": "0123456789abcdef0123456789abcdef"}
 

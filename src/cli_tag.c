@@ -1,0 +1,118 @@
+/* wxscene tag sync|status: the tag outbox from the command line. sync runs
+ * the same work as the wxscened worker once, without waiting for backoff
+ * times (the operator asked now), and says what was tagged, parked and left. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "tag.h"
+
+static void print_park(void *arg, const char *openid, const char *tag, const char *reason)
+{
+    (void)arg;
+    if (strcmp(openid, "*") == 0)
+        printf("parked all pending fans of tag '%s': %s\n", tag, reason);
+    else
+        printf("parked %s (tag '%s'): %s\n", openid, tag, reason);
+}
+
+static void print_summary(const struct tag_report *r)
+{
+    printf("tagged %llu fans in %llu batchtagging calls, parked %llu, %llu left pending\n",
+           (unsigned long long)r->tagged, (unsigned long long)r->calls,
+           (unsigned long long)r->parked, (unsigned long long)r->pending);
+    if (r->reclaimed)
+        printf("took back %llu fans from an interrupted run (sent again; tagging is "
+               "idempotent)\n",
+               (unsigned long long)r->reclaimed);
+    if (r->parked_total)
+        printf("%llu fans parked in all; after fixing the cause, 'wxscene tag sync "
+               "--retry-parked' queues them again\n",
+               (unsigned long long)r->parked_total);
+}
+
+static int tag_sync(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {{"retry-parked", no_argument, NULL, 'r'},
+                                         {NULL, 0, NULL, 0}};
+    struct tag_runner_opts o = {.ignore_backoff = true, .on_park = print_park};
+    struct tag_runner *tr = NULL;
+    struct tag_report rep;
+    bool retry_parked = false;
+    char err[1024];
+    int c, rc = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c != 'r')
+            return 2;
+        retry_parked = true;
+    }
+    if (optind != argc) {
+        fprintf(stderr, "usage: wxscene tag sync [--retry-parked]\n");
+        return 2;
+    }
+    int64_t requeued = 0;
+    if (retry_parked && tag_requeue_parked(cli->store, &requeued) < 0) {
+        fprintf(stderr, "%s: tag sync: %s\n", cli->prog, store_errmsg(cli->store));
+        return 1;
+    }
+    if (retry_parked)
+        printf("queued %lld parked fans again\n", (long long)requeued);
+    if (tag_runner_new(&tr, cli->cfg, cli->store, &o, err, sizeof(err)) < 0) {
+        fprintf(stderr, "%s: tag sync: %s\n", cli->prog, err);
+        return 1;
+    }
+    if (tag_run(tr, NULL, &rep) == 0) {
+        print_summary(&rep);
+        rc = 0;
+    }
+    if (rep.error[0]) {
+        fprintf(stderr, "%s: tag sync: %s\n", cli->prog, rep.error);
+        rc = 1;
+    }
+    tag_runner_free(tr);
+    return rc;
+}
+
+/* Counts per tag and state, and tags WeChat would not give an id for. */
+static int tag_status(struct cli *cli, int argc, char **argv)
+{
+    static const char sql[] =
+        "SELECT o.tag, t.tag_id, sum(o.state = 'pending') + sum(o.state = 'sending'), "
+        "sum(o.state = 'done'), sum(o.state = 'parked'), sum(o.state = 'cancelled'), t.error "
+        "FROM tag_outbox o LEFT JOIN tag_ids t ON t.name = o.tag GROUP BY o.tag ORDER BY o.tag";
+    sqlite3_stmt *s = NULL;
+    int rc;
+    (void)argv;
+    if (argc != 1) {
+        fprintf(stderr, "usage: wxscene tag status\n");
+        return 2;
+    }
+    if (sqlite3_prepare_v2(store_db(cli->store), sql, -1, &s, NULL) != SQLITE_OK) {
+        fprintf(stderr, "%s: tag status: %s\n", cli->prog, store_errmsg(cli->store));
+        return 1;
+    }
+    printf("%-30s %8s %8s %8s %8s %9s\n", "tag", "id", "pending", "done", "parked", "cancelled");
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *id = (const char *)sqlite3_column_text(s, 1);
+        const char *why = (const char *)sqlite3_column_text(s, 6);
+        printf("%-30s %8s %8lld %8lld %8lld %9lld\n", sqlite3_column_text(s, 0), id ? id : "-",
+               (long long)sqlite3_column_int64(s, 2), (long long)sqlite3_column_int64(s, 3),
+               (long long)sqlite3_column_int64(s, 4), (long long)sqlite3_column_int64(s, 5));
+        if (why)
+            printf("  %s\n", why);
+    }
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0 : 1;
+}
+
+int cli_tag(struct cli *cli, int argc, char **argv)
+{
+    if (argc >= 2 && strcmp(argv[1], "sync") == 0)
+        return tag_sync(cli, argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "status") == 0)
+        return tag_status(cli, argc - 1, argv + 1);
+    fprintf(stderr, "usage: wxscene tag sync [--retry-parked]\n"
+                    "       wxscene tag status\n");
+    return 2;
+}
