@@ -181,9 +181,11 @@ static int create_parse(int argc, char **argv, struct create_args *a)
     return 0;
 }
 
-static void print_code(const struct qr_code *c, const char *image)
+static void print_code(struct store *st, const struct qr_code *c, const char *image)
 {
     char at[32];
+    struct channel ch = {0};
+    int found = store_channel_get(st, c->scene, &ch);
     printf("scene    %s\nkind     %s\nticket   %s\nurl      %s\n", c->scene, qr_kind_name(c->kind),
            c->ticket, c->url);
     if (qr_kind_is_temp(c->kind)) {
@@ -194,6 +196,14 @@ static void print_code(const struct qr_code *c, const char *image)
     }
     if (c->reused)
         printf("note     this permanent code existed already: no new code was asked of WeChat\n");
+    if (found == 0)
+        printf("channel  %s%s%s\n", ch.name, ch.promoter ? ", promoter " : "",
+               ch.promoter ? ch.promoter : "");
+    else if (found == 1)
+        printf("channel  none yet: scans count under the bare scene until you run\n"
+               "         wxscene channel add %s --name NAME\n",
+               c->scene);
+    channel_clear(&ch);
     if (image)
         printf("image    %s\n", image);
 }
@@ -240,7 +250,7 @@ static int qr_cmd_create(struct cli *cli, int argc, char **argv)
     if (a.json) {
         print_json(&c, a.out);
     } else {
-        print_code(&c, a.out);
+        print_code(cli->store, &c, a.out);
         if (!qr_kind_is_temp(c.kind))
             print_perm_left(cli->store);
     }
@@ -329,6 +339,8 @@ static void left_text(const struct qr_code *c, char *out, size_t outlen)
         snprintf(out, outlen, "-");
     else if (left <= 0)
         snprintf(out, outlen, "expired");
+    else if (left < 3600)
+        snprintf(out, outlen, "%lldm", (long long)(left + 59) / 60);
     else
         snprintf(out, outlen, "%lldd%02lldh", (long long)(left / 86400),
                  (long long)(left % 86400 / 3600));
@@ -573,19 +585,20 @@ usage:
 
 /* ---- qr archive (channel archive) ---- */
 
+/* Reached as "channel archive SCENE" or "qr archive SCENE"; argv[0] is
+ * "archive" either way. */
 int cli_qr_channel_archive(struct cli *cli, int argc, char **argv)
 {
     struct qr_error e;
     uint64_t retired = 0;
     if (argc != 2 || argv[1][0] == '-') {
-        fprintf(stderr,
-                "usage: wxscene %s SCENE\n  archive a channel: it keeps its history; "
-                "its permanent scene id is retired until you free it\n",
-                argv[0]);
+        fprintf(stderr, "usage: wxscene channel archive SCENE\n  the channel keeps its "
+                        "history and gets no new codes; its permanent scene id is retired "
+                        "until you free it (qr perm-ids --release)\n");
         return 2;
     }
     if (qr_channel_archive(cli->store, argv[1], &retired, &e) < 0) {
-        fprintf(stderr, "wxscene: %s: %s\n", argv[0], e.msg);
+        fprintf(stderr, "wxscene: channel archive: %s\n", e.msg);
         return exit_code(&e);
     }
     printf("channel %s archived\n", argv[1]);

@@ -288,6 +288,32 @@ static int row_cmp(const void *a, const void *b)
     return c ? c : (ra->line > rb->line) - (ra->line < rb->line);
 }
 
+/* A re-run must ask for what the first run asked for: a done row with
+ * another kind or expiry would otherwise be skipped silently. */
+static void check_earlier_run(struct store *st, struct batch *b, struct row *r)
+{
+    struct qr_spec spec;
+    struct qr_error e;
+    if (!b->id[0] || qr_validate(&r->rq, &spec, &e) < 0)
+        return;
+    sqlite3_stmt *s = qr_prep(st, "SELECT kind, expire_seconds FROM qr_codes "
+                                  "WHERE batch = ?1 AND scene = ?2");
+    if (!s)
+        return;
+    sqlite3_bind_text(s, 1, b->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, spec.scene, -1, SQLITE_STATIC);
+    if (sqlite3_step(s) == SQLITE_ROW &&
+        (strcmp((const char *)sqlite3_column_text(s, 0), qr_kind_name(spec.kind)) != 0 ||
+         sqlite3_column_int64(s, 1) != spec.expire_seconds))
+        row_error(b, r->line, "kind",
+                  "scene %s was created in this output directory as %s "
+                  "(expire %lld); the CSV now asks for %s (expire %lld): use a new --out DIR",
+                  spec.scene, (const char *)sqlite3_column_text(s, 0),
+                  (long long)sqlite3_column_int64(s, 1), qr_kind_name(spec.kind),
+                  (long long)spec.expire_seconds);
+    sqlite3_finalize(s);
+}
+
 /* Scenes are the batch's keys: the same one twice is a mistake. */
 static int check_duplicates(struct batch *b)
 {
@@ -314,6 +340,8 @@ static int validate_all(struct store *st, struct batch *b)
         return -1;
     for (size_t i = 0; b->invalid == before && i < b->n; i++)
         check_stored(st, b, &b->rows[i]);
+    for (size_t i = 0; b->invalid == before && i < b->n; i++)
+        check_earlier_run(st, b, &b->rows[i]);
     if (b->n == 0 && b->invalid == 0)
         row_error(b, 1, NULL, "no rows");
     return b->invalid ? -1 : 0;
@@ -514,6 +542,8 @@ int qr_batch_run(struct store *st, struct wxapi *api, const struct qr_batch_opts
         return qr_fail(err, QR_EINVALID, "csv", "%s: %s", o->csv_path, strerror(errno));
     if (read_rows(&b, f, err) < 0)
         goto done;
+    if (!realpath(o->out_dir, b.id)) /* an existing directory: this may be a re-run */
+        b.id[0] = '\0';
     if (validate_all(st, &b) == 0 && check_perm_budget(st, &b) < 0)
         rc = qr_db_fail(st, err);
     res->rows = b.n;

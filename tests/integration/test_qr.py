@@ -77,6 +77,9 @@ class TestCreate(QrTestCase):
         self.assertEqual(zbar(out), url)
         self.assertEqual(self.env.sql("SELECT name FROM channels WHERE scene = '42'"),
                          [("Shop 42",)])
+        self.assertIn("channel  Shop 42", p.stdout)
+        p = self.qr("create", "43", "--temp", "60")
+        self.assertIn("wxscene channel add 43 --name NAME", p.stdout)
 
     def test_four_kinds_send_explicit_bodies(self):
         self.qr("create", "4294967295", "--temp", "7d")
@@ -399,6 +402,17 @@ class TestBatch(QrTestCase):
         self.assertIn("5 done before", p.stdout)
         self.assertEqual(self.fake.count("cgi-bin/qrcode/create"), 5)
         self.assertEqual(self.read_index(out), index)
+
+    def test_rerun_with_changed_expiry_is_refused(self):
+        out = self.path("out")
+        self.qr("batch", self.write_csv([["31", "A", "", "temp", "7d"]]), "--out", out)
+        p = self.qr("batch", self.write_csv([["31", "A", "", "temp", "1d"]]), "--out", out,
+                    check=False)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("use a new --out DIR", p.stderr)
+        self.qr("batch", self.write_csv([["31", "A", "", "temp", "1d"]]), "--out",
+                self.path("out2"))  # a renewal goes to a new directory
+        self.assertEqual(self.fake.count("cgi-bin/qrcode/create"), 2)
 
     def test_svg_format_and_positional_columns(self):
         path = self.write_csv([["21", "A", "", "temp", "1h"]], header=False)
