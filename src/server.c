@@ -9,6 +9,7 @@
 #include <sys/queue.h>
 #include <event2/keyvalq_struct.h>
 
+#include "http_deadline.h"
 #include "log.h"
 #include "reply.h"
 #include "route.h"
@@ -35,6 +36,7 @@ struct server {
     struct store *st;
     struct event_base *base;
     struct evhttp *http;
+    struct http_deadline *deadline; /* request_timeout as a whole-request limit */
     struct evhttp_bound_socket *sock;
     struct wx_crypt *crypt; /* NULL in plain mode */
     struct event *commit_ev;
@@ -492,6 +494,10 @@ int server_new(struct server **out, struct event_base *base, const struct cfg *c
     evhttp_set_max_body_size(srv->http, (ev_ssize_t)cfg->max_body_bytes);
     evhttp_set_max_headers_size(srv->http, 16384);
     evhttp_set_timeout(srv->http, (int)cfg->request_timeout);
+    if (http_deadline_attach(&srv->deadline, base, srv->http, cfg->request_timeout) < 0) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     evhttp_set_allowed_methods(srv->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
                                               EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD |
                                               EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
@@ -550,6 +556,7 @@ void server_free(struct server *srv)
         return;
     if (srv->http)
         evhttp_free(srv->http);
+    http_deadline_free(srv->deadline); /* after evhttp_free: its close callbacks */
     if (srv->commit_ev)
         event_free(srv->commit_ev);
     if (srv->drain_ev)
