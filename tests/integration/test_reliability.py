@@ -1,0 +1,529 @@
+"""Reliability of the real wxscened on 127.0.0.1: crash safety under load
+(kill -9 at a random moment, every acknowledged event stored exactly once),
+concurrent retries (stored once, answered the same), a catalogue of hostile
+input after each of which the server still answers a valid push, and a
+store whose filesystem fills up (503, nothing acknowledged lost, recovery)
+or is read-only at start.
+
+Every test is bounded in time and talks to loopback only. The filesystem
+tests mount a small tmpfs (we run as root in CI); they skip, saying why,
+when mount is refused.
+"""
+import concurrent.futures
+import http.client
+import os
+import random
+import signal
+import socket
+import subprocess
+import threading
+import time
+import unittest
+import xml.etree.ElementTree as ET
+
+import wxs
+
+REQUEST_TIMEOUT = 2  # [server] request_timeout in these tests (seconds)
+
+
+def content_of(resp):
+    """The passive reply's Content, or the plain body ("success")."""
+    if resp.body.startswith(b"<xml>"):
+        return ET.fromstring(resp.body).findtext("Content")
+    return resp.body.decode("utf-8", "replace")
+
+
+def welcome(scene):
+    return f"Welcome from channel {scene}"
+
+
+class Pusher:
+    """One keep-alive connection that pushes signed events."""
+
+    def __init__(self, env, timeout=5):
+        self.env = env
+        self.conn = http.client.HTTPConnection("127.0.0.1", env.port, timeout=timeout)
+
+    def push(self, xml):
+        q = wxs.signed_query(self.env.token)
+        self.conn.request("POST", f"/wx?{q}", body=xml.encode(), headers={"Content-Type": "text/xml"})
+        r = self.conn.getresponse()
+        return wxs.Response(r.status, r.read(), dict(r.getheaders()))
+
+    def close(self):
+        self.conn.close()
+
+
+class ServerCase(unittest.TestCase):
+    """A fresh Env per test class; helpers shared by the tests below."""
+
+    server_config = {}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.env = wxs.Env()
+        cls.env.write_config(server={"request_timeout": REQUEST_TIMEOUT, **cls.server_config})
+        cls.env.start_server()
+        cls.seq = 0
+
+    @classmethod
+    def tearDownClass(cls):
+        # A clean exit (0) also means no sanitizer report in the ASan build.
+        rc = cls.env.stop_server()
+        log = cls.env.server_log()
+        cls.env.cleanup()
+        if rc != 0:
+            raise AssertionError(f"wxscened exited {rc}:\n{log[-4000:]}")
+
+    @classmethod
+    def next_id(cls):
+        cls.seq += 1
+        return cls.seq
+
+    def assert_serving(self, what=""):
+        """The server is up and answers a fresh valid push correctly."""
+        self.assertIsNone(self.env.proc.poll(), f"wxscened died after {what}:\n{self.env.server_log()[-3000:]}")
+        n = self.next_id()
+        openid = f"oAlive{n}"
+        r = self.env.push(wxs.event_xml(openid, 1700000000 + n, "subscribe", f"qrscene_{n}"))
+        self.assertEqual(r.status, 200, f"after {what}: {r}")
+        self.assertEqual(content_of(r), welcome(n), f"after {what}")
+        self.assertEqual(self.env.sql("SELECT count(*) FROM events WHERE openid = ?", openid), [(1,)])
+
+
+# ---------------------------------------------------------------- crash safety
+
+class CrashSafetyTest(unittest.TestCase):
+    ROUNDS = 4
+    THREADS = 4
+
+    def setUp(self):
+        self.env = wxs.Env()
+        self.env.write_config(server={"request_timeout": REQUEST_TIMEOUT})
+
+    def tearDown(self):
+        self.env.cleanup()
+
+    def load(self, rnd, acked, stop):
+        """Client threads push distinct events until the server dies or
+        stop is set; acked[openid] = reply content of every 200."""
+        lock = threading.Lock()
+
+        def worker(tid):
+            p = Pusher(self.env)
+            try:
+                for n in range(100000):
+                    if stop.is_set():
+                        return
+                    openid = f"oK{rnd}_{tid}_{n}"
+                    scene = n % 100 + 1
+                    kind, key = ("subscribe", f"qrscene_{scene}") if n % 10 < 7 else ("SCAN", str(scene))
+                    r = p.push(wxs.event_xml(openid, 1700000000 + n, kind, key))
+                    if r.status == 200:
+                        with lock:
+                            acked[openid] = (content_of(r), scene, kind, key, 1700000000 + n)
+            except (OSError, http.client.HTTPException):
+                return  # the server was killed under us
+            finally:
+                p.close()
+
+        threads = [threading.Thread(target=worker, args=(t,)) for t in range(self.THREADS)]
+        for t in threads:
+            t.start()
+        return threads
+
+    def test_kill9_under_load_loses_no_acknowledged_event(self):
+        rng = random.Random()
+        total = 0
+        for rnd in range(self.ROUNDS):
+            self.env.start_server()
+            acked, stop = {}, threading.Event()
+            threads = self.load(rnd, acked, stop)
+            time.sleep(rng.uniform(0.3, 1.5))
+            self.env.proc.send_signal(signal.SIGKILL)
+            self.env.proc.wait(timeout=10)
+            stop.set()
+            for t in threads:
+                t.join(timeout=15)
+                self.assertFalse(t.is_alive())
+            self.env.stop_server()
+            self.assertGreater(len(acked), 0, "no event was acknowledged before the kill")
+            total += len(acked)
+            rows = dict(self.env.sql(
+                "SELECT openid, count(*) FROM events WHERE openid LIKE ? GROUP BY openid", f"oK{rnd}_%"))
+            missing = [o for o in acked if rows.get(o) != 1]
+            self.assertEqual(missing, [], f"round {rnd}: acknowledged but not stored exactly once")
+            self.assertTrue(all(c == 1 for c in rows.values()))
+            # After the restart every acknowledged event is a duplicate answered
+            # with its first reply, and nothing new is stored.
+            self.env.start_server()
+            for openid in rng.sample(sorted(acked), min(5, len(acked))):
+                content, scene, kind, key, ct = acked[openid]
+                self.assertEqual(content, welcome(scene))
+                r = self.env.push(wxs.event_xml(openid, ct, kind, key))
+                self.assertEqual((r.status, content_of(r)), (200, content), openid)
+                self.assertEqual(self.env.sql("SELECT count(*) FROM events WHERE openid = ?", openid), [(1,)])
+            self.assertEqual(self.env.stop_server(), 0)
+        self.assertGreater(total, 4 * self.ROUNDS)
+
+
+# --------------------------------------------------------------------- retries
+
+class RetryTest(ServerCase):
+    def test_concurrent_retries_stored_once_and_answered_the_same(self):
+        rng = random.Random(8)
+        events, deliveries = {}, []
+        for i in range(80):
+            openid, ct = f"oRetry{i}", 1700100000 + i
+            scene = i % 13 + 1
+            if i % 8 == 7:
+                xml, want = wxs.event_xml(openid, ct, "unsubscribe"), "success"
+            elif i % 8 == 6:
+                xml, want = wxs.text_xml(openid, ct, "hello", 7000000000000000000 + i), "success"
+            elif i % 3 == 0:
+                xml, want = wxs.event_xml(openid, ct, "SCAN", str(scene)), welcome(scene)
+            else:
+                xml, want = wxs.event_xml(openid, ct, "subscribe", f"qrscene_{scene}"), welcome(scene)
+            events[openid] = want
+            deliveries += [(openid, xml)] * rng.randint(1, 4)
+        rng.shuffle(deliveries)
+
+        def deliver(d):
+            return d[0], self.env.push(d[1])
+
+        answers = {}
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            for openid, r in pool.map(deliver, deliveries):
+                self.assertEqual(r.status, 200, r)
+                answers.setdefault(openid, set()).add(content_of(r))
+        for openid, want in events.items():
+            self.assertEqual(answers[openid], {want}, openid)
+        rows = dict(self.env.sql("SELECT openid, count(*) FROM events WHERE openid LIKE 'oRetry%' GROUP BY openid"))
+        self.assertEqual(rows, {o: 1 for o in events})
+
+    def test_retry_after_channel_change_gets_the_first_reply(self):
+        xml = wxs.event_xml("oRetryFirst", 1700200000, "subscribe", "qrscene_7777")
+        r1 = self.env.push(xml)
+        self.assertEqual((r1.status, content_of(r1)), (200, welcome(7777)))
+        self.env.cli("channel", "add", "7777", "--name", "Late", "--reply", "A different reply")
+        r2 = self.env.push(xml)
+        self.assertEqual((r2.status, content_of(r2)), (200, welcome(7777)))
+        r3 = self.env.push(wxs.event_xml("oRetryFirst2", 1700200001, "subscribe", "qrscene_7777"))
+        self.assertEqual(content_of(r3), "A different reply")
+
+
+# ------------------------------------------------------------- hostile input
+
+def head(method, path, extra=b"", body=b"", length=None):
+    n = len(body) if length is None else length
+    return (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/xml\r\n"
+            f"Content-Length: {n}\r\n").encode() + extra + b"\r\n" + body
+
+
+class HostileInputTest(ServerCase):
+    """Each case checks its own answer, then that the server still serves."""
+
+    def path(self):
+        return f"/wx?{wxs.signed_query(self.env.token)}"
+
+    def raw(self, data, **kw):
+        """The status answered to raw bytes; None when the server closed the
+        connection without answering (also while we were still sending)."""
+        try:
+            return wxs.status_of(wxs.raw_request(self.env.port, data, **kw))
+        except OSError:
+            return None
+
+    def push_status(self, body, query=None):
+        r = self.env.push(body, query=query)
+        return r.status
+
+    def test_oversized_bodies(self):
+        big = b"<xml>" + b"A" * 70000 + b"</xml>"
+        self.assertEqual(self.raw(head("POST", self.path(), body=big)), 413)
+        # A Content-Length far beyond the limit, with no body behind it.
+        self.assertEqual(self.raw(head("POST", self.path(), length=10**12)), 413)
+        # Chunked, growing past the limit.
+        chunks = b"".join(b"%x\r\n%s\r\n" % (8192, b"B" * 8192) for _ in range(10)) + b"0\r\n\r\n"
+        data = (f"POST {self.path()} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n").encode() + chunks
+        self.assertIn(self.raw(data), (413, None))
+        self.assert_serving("oversized bodies")
+
+    def test_malformed_and_truncated_xml(self):
+        full = wxs.event_xml("oBadXml", 1700300000, "subscribe", "qrscene_5")
+        cases = [full[:n] for n in (1, 10, 40, len(full) // 2, len(full) - 1)]
+        cases += ["", "<xml>", "<xml></xml>", "not xml at all", "<xml><a></b></xml>",
+                  "<XML>" + full[5:-6] + "</XML>", full.replace("<xml>", "<xml><xml>"),
+                  full + "<trailing/>", "\x00" * 100, "<xml><ToUserName><![CDATA[x", full.replace("]]>", "")]
+        for body in cases:
+            with self.subTest(body=body[:60]):
+                self.assertEqual(self.push_status(body), 400)
+        self.assertEqual(self.env.sql("SELECT count(*) FROM events WHERE openid = 'oBadXml'"), [(0,)])
+        self.assert_serving("malformed XML")
+
+    def test_dtd_xxe_and_billion_laughs(self):
+        laughs = ('<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY a "aaaaaaaaaa">'
+                  + "".join(f'<!ENTITY {c} "{("&" + p + ";") * 10}">' for p, c in zip("abcdefgh", "bcdefghi"))
+                  + ']><xml><ToUserName>&i;</ToUserName></xml>')
+        cases = {
+            "billion laughs": laughs,
+            "xxe file": '<!DOCTYPE xml [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+                        '<xml><ToUserName>&x;</ToUserName><FromUserName>o</FromUserName>'
+                        '<CreateTime>1</CreateTime><MsgType>text</MsgType></xml>',
+            "xxe network": '<!DOCTYPE xml SYSTEM "http://127.0.0.1:9/x.dtd"><xml/>',
+            "parameter entity": '<!DOCTYPE xml [<!ENTITY % p SYSTEM "file:///etc/hostname"> %p;]><xml/>',
+            "doctype late": wxs.event_xml("oDtd", 1, "subscribe").replace("<xml>", "<xml><!DOCTYPE x>"),
+            "stylesheet pi": '<?xml-stylesheet href="http://127.0.0.1:9/x"?>'
+                             + wxs.event_xml("oDtd", 2, "subscribe"),
+            "undeclared entity": wxs.event_xml("oDtd", 3, "subscribe").replace(
+                "<CreateTime>3</CreateTime>", "<CreateTime>&ent;</CreateTime>"),
+        }
+        for name, body in cases.items():
+            with self.subTest(name):
+                t0 = time.monotonic()
+                self.assertEqual(self.push_status(body), 400)
+                self.assertLess(time.monotonic() - t0, 5)
+        self.assertNotIn("root:", self.env.server_log())
+        self.assert_serving("DTD/XXE")
+
+    def test_invalid_utf8_and_control_bytes(self):
+        base = wxs.event_xml("oUtf", 1700300100, "subscribe", "qrscene_9").encode()
+        for bad in (b"\xff\xfe", b"\xc0\xaf", b"\xed\xa0\x80", b"\xe2\x82", b"\x01\x02", b"\xf8\x88\x80\x80\x80"):
+            with self.subTest(bad=bad):
+                self.assertEqual(self.push_status(base.replace(b"oUtf", b"oUtf" + bad)), 400)
+                self.assertEqual(self.push_status(base.replace(b"qrscene_9", b"qrscene_9" + bad)), 400)
+        self.assertEqual(self.env.sql("SELECT count(*) FROM events WHERE openid LIKE 'oUtf%'"), [(0,)])
+        self.assert_serving("invalid UTF-8")
+
+    def test_huge_fields(self):
+        for field, body in (
+            ("EventKey", wxs.event_xml("oHuge", 1700300200, "subscribe", "qrscene_" + "9" * 60000)),
+            ("EventKey 513", wxs.event_xml("oHuge", 1700300201, "SCAN", "7" * 513)),
+            ("FromUserName", wxs.event_xml("o" * 5000, 1700300202, "subscribe")),
+            ("Event", wxs.event_xml("oHuge", 1700300203, "subscribe" * 200)),
+            ("many elements", "<xml>" + "<X>1</X>" * 7000 + "</xml>"),
+            ("deep nesting", "<xml>" + "<a>" * 5000 + "</a>" * 5000 + "</xml>"),
+        ):
+            with self.subTest(field):
+                self.assertIn(self.push_status(body), (400, 413))
+        self.assertEqual(self.env.sql("SELECT count(*) FROM events WHERE openid LIKE 'oHuge%' OR length(openid) > 200"),
+                         [(0,)])
+        # A long scene_str within the limit is stored and answered.
+        key = "s" * 64
+        r = self.env.push(wxs.event_xml("oLongScene", 1700300204, "SCAN", key))
+        self.assertEqual((r.status, content_of(r)), (200, welcome(key)))
+        self.assert_serving("huge fields")
+
+    def test_negative_and_overflowing_numbers(self):
+        for ct in ("-1", "-1700000000", "99999999999999999999", "18446744073709551616", "1e9", "0x10",
+                   " 1700000000", "1700000000abc", "", "+1700000000"):
+            with self.subTest(create_time=ct):
+                body = wxs.event_xml("oNum", 1, "subscribe").replace("<CreateTime>1<", f"<CreateTime>{ct}<")
+                self.assertEqual(self.push_status(body), 400)
+        for msgid in ("-5", "99999999999999999999999", "12ab"):
+            with self.subTest(msgid=msgid):
+                self.assertEqual(self.push_status(wxs.text_xml("oNum", 1700300300, "x", msgid)), 400)
+        for ts in ("-1", "99999999999999999999", "", "1e9", str(2**63)):
+            with self.subTest(timestamp=ts):
+                q = f"signature={wxs.signature(self.env.token, ts, '123')}&timestamp={ts}&nonce=123"
+                self.assertEqual(self.push_status(wxs.event_xml("oNum", 1700300301, "subscribe"), query=q), 401)
+        self.assertEqual(self.env.sql("SELECT count(*) FROM events WHERE openid = 'oNum'"), [(0,)])
+        self.assert_serving("numbers")
+
+    def test_wrong_methods_paths_and_queries(self):
+        p = self.path()
+        for method in ("PUT", "DELETE", "PATCH", "OPTIONS"):
+            with self.subTest(method=method):
+                self.assertEqual(wxs.request(self.env.port, method, p).status, 405)
+        for path in ("/", "/wx/", "/wxx", "/WX", "/wx/../wx", "/healthz/x", "/%00", "/wx%00", "//wx"):
+            with self.subTest(path=path):
+                self.assertEqual(wxs.request(self.env.port, "GET", path + "?" + p.split("?")[1]).status, 404)
+        body = wxs.event_xml("oQuery", 1700300400, "subscribe")
+        for q in ("", "signature", "signature=&timestamp=&nonce=", "%zz=1", "signature=%ZZ",
+                  "a=" + "b" * 8000, "&&&&", "signature=" + "0" * 40 + "&timestamp=1&nonce=1",
+                  "signature=" + "0" * 40 + "&" + p.split("?")[1]):
+            with self.subTest(query=q[:40]):
+                self.assertIn(self.push_status(body, query=q), (400, 401))
+        self.assertEqual(self.env.sql("SELECT count(*) FROM events WHERE openid = 'oQuery'"), [(0,)])
+        self.assert_serving("methods and paths")
+
+    def test_garbage_request_lines_and_huge_header(self):
+        cases = [
+            b"GARBAGE\r\n\r\n", b"\x00\x01\x02\x03\r\n\r\n", b"GET\r\n\r\n", b"GET /wx HTTP/9.9\r\n\r\n",
+            b"GET /wx HTTP/1.1\r\nNoColonHeader\r\n\r\n", b"FOO /wx HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET " + b"/" * 20000 + b" HTTP/1.1\r\n\r\n",
+            b"POST /wx HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
+            b"POST /wx HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+            b"POST /wx HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            b"GET /wx HTTP/1.1\r\nHost: x\r\nX-Big: " + b"h" * 20000 + b"\r\n\r\n",
+            b"GET /wx HTTP/1.1\r\n" + b"X-Many: y\r\n" * 3000 + b"\r\n",
+            os.urandom(4096),
+        ]
+        for data in cases:
+            with self.subTest(data=data[:40]):
+                status = self.raw(data, shut=True)
+                self.assertTrue(status is None or 400 <= status <= 501, status)
+        # Body shorter than its Content-Length, then the client goes away.
+        self.raw(head("POST", self.path(), body=b"<xml>", length=500), shut=True)
+        self.assert_serving("garbage request lines")
+
+    def test_slowloris_does_not_block_and_is_closed(self):
+        """A client sending one header byte per second must not hold up
+        others and is cut off by [server] request_timeout."""
+        slow = socket.create_connection(("127.0.0.1", self.env.port))
+        slow.settimeout(0.1)
+        data = b"POST /wx HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"s" * 64
+        t0, closed_after = time.monotonic(), None
+        try:
+            for i, byte in enumerate(data):
+                try:
+                    slow.send(bytes([byte]))
+                    if slow.recv(1024) == b"":
+                        closed_after = time.monotonic() - t0
+                        break
+                except socket.timeout:
+                    pass
+                except OSError:
+                    closed_after = time.monotonic() - t0
+                    break
+                if i == 20:
+                    self.assert_serving("slowloris in progress")
+                if time.monotonic() - t0 > 4 * REQUEST_TIMEOUT + 3:
+                    break
+                if i >= 16:
+                    time.sleep(0.9)  # first part fast, then a byte per second
+        finally:
+            slow.close()
+        self.assertIsNotNone(closed_after, "the slow connection was never closed")
+        self.assertLess(closed_after, 2 * REQUEST_TIMEOUT + 2.5)
+        self.assertIn("request took over", self.env.server_log())
+        self.assert_serving("slowloris")
+
+    def test_many_idle_connections(self):
+        idle = []
+        try:
+            for _ in range(300):
+                idle.append(socket.create_connection(("127.0.0.1", self.env.port)))
+            # half of them sent a partial request line
+            for s in idle[::2]:
+                s.send(b"POST /wx?sig")
+            self.assert_serving("300 idle connections")
+            deadline = time.monotonic() + 3 * REQUEST_TIMEOUT + 3
+            closed = 0
+            for s in idle:
+                s.settimeout(max(0.05, deadline - time.monotonic()))
+                try:
+                    if s.recv(1024) == b"":
+                        closed += 1
+                except ConnectionResetError:
+                    closed += 1
+                except socket.timeout:
+                    pass
+            self.assertEqual(closed, len(idle), "idle connections are closed by request_timeout")
+        finally:
+            for s in idle:
+                s.close()
+        self.assert_serving("idle connections closed")
+
+
+# --------------------------------------------------------- store full / read-only
+
+class StoreFilesystemTest(unittest.TestCase):
+    def setUp(self):
+        self.env = wxs.Env()
+        self.mnt = os.path.join(self.env.dir, "mnt")
+        os.mkdir(self.mnt)
+        p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m,mode=0755", "wxs-test", self.mnt],
+                           capture_output=True, text=True)
+        if p.returncode != 0:
+            self.skipTest(f"cannot mount a test tmpfs (needs root): {p.stderr.strip()}")
+        self.env.db = os.path.join(self.mnt, "wxscene.db")
+        self.env.write_config(server={"request_timeout": REQUEST_TIMEOUT}, store={"path": self.env.db})
+
+    def tearDown(self):
+        self.env.stop_server(signal.SIGKILL)
+        subprocess.run(["umount", "-l", self.mnt], capture_output=True)
+        self.env.cleanup()
+
+    def fill(self):
+        """Take every free block of the tmpfs; returns the filler's path."""
+        path = os.path.join(self.mnt, "filler")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while True:
+                os.write(fd, b"\0" * 65536)
+        except OSError:
+            try:
+                while True:
+                    os.write(fd, b"\0" * 512)
+            except OSError:
+                pass
+        finally:
+            os.close(fd)
+        return path
+
+    def push(self, i):
+        return self.env.push(wxs.event_xml(f"oFull{i}", 1700400000 + i, "subscribe", f"qrscene_{i % 50 + 1}"))
+
+    def healthz(self):
+        return wxs.request(self.env.port, "GET", "/healthz").status
+
+    def test_disk_full_answers_503_keeps_acknowledged_and_recovers(self):
+        env = self.env
+        env.start_server()
+        acked, refused = set(), []
+        for i in range(20):
+            self.assertEqual(self.push(i).status, 200)
+            acked.add(f"oFull{i}")
+        filler = self.fill()
+        for i in range(20, 2000):
+            r = self.push(i)
+            if r.status == 200:
+                acked.add(f"oFull{i}")
+            else:
+                self.assertEqual(r.status, 503, r)
+                refused.append(i)
+                if len(refused) >= 5:
+                    break
+        self.assertEqual(len(refused), 5, "a full filesystem never produced 503")
+        self.assertEqual(self.healthz(), 503)
+        self.assertIn("full", env.server_log())
+        self.assertIsNone(env.proc.poll())
+        # Space returns: healthz and pushes recover, the refused events can be retried.
+        os.unlink(filler)
+        deadline = time.monotonic() + 10
+        while self.healthz() != 200 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.assertEqual(self.healthz(), 200)
+        for i in refused:
+            r = self.push(i)
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(content_of(r), welcome(i % 50 + 1))
+            acked.add(f"oFull{i}")
+        self.assertEqual(env.stop_server(), 0)
+        rows = dict(env.sql("SELECT openid, count(*) FROM events GROUP BY openid"))
+        self.assertEqual({o: rows.get(o) for o in acked}, {o: 1 for o in acked})
+
+    def test_read_only_store_at_start_is_a_clear_error(self):
+        env = self.env
+        env.start_server()
+        for i in range(5):
+            self.assertEqual(self.push(i).status, 200)
+        self.assertEqual(env.stop_server(), 0)
+        p = subprocess.run(["mount", "-o", "remount,ro", self.mnt], capture_output=True, text=True)
+        if p.returncode != 0:
+            self.skipTest(f"cannot remount the test tmpfs read-only: {p.stderr.strip()}")
+        env.start_server(wait=False)
+        self.assertEqual(env.proc.wait(timeout=15), 1)
+        self.assertIn(env.db, env.server_log())
+        env.stop_server()
+        subprocess.run(["mount", "-o", "remount,rw", self.mnt], check=True)
+        env.start_server()
+        self.assertEqual(self.healthz(), 200)
+        self.assertEqual(self.push(5).status, 200)
+        self.assertEqual(env.stop_server(), 0)
+        self.assertEqual(env.sql("SELECT count(*) FROM events"), [(6,)])
+
+
+if __name__ == "__main__":
+    unittest.main()
