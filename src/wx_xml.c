@@ -6,6 +6,7 @@
 
 #include <libxml/parser.h>
 #include <libxml/tree.h>
+#include <libxml/parserInternals.h>
 
 /* libxml2 reports through its own callbacks; we report through err. */
 static void xml_silent(void *ctx, const char *msg, ...)
@@ -126,26 +127,16 @@ static int set_encrypt(struct wx_msg *m, const char *v, char *err, size_t errlen
 
 /* Copy one child element's text into the struct; unknown elements are
  * ignored (WeChat adds fields over time). */
-static int take_element(struct wx_msg *m, xmlNode *n, char *err, size_t errlen)
+static int take_element(struct wx_msg *m, const char *name, const char *v, char *err, size_t errlen)
 {
-    const char *name = (const char *)n->name;
-    xmlChar *text = xmlNodeGetContent(n);
-    const char *v = text ? (const char *)text : "";
-    int ret = 0;
-    if (strcmp(name, "CreateTime") == 0) {
-        ret = set_create_time(m, v, err, errlen);
-    } else if (strcmp(name, "Encrypt") == 0) {
-        ret = set_encrypt(m, v, err, errlen);
-    } else {
-        for (size_t i = 0; i < WXS_ARRAY_LEN(fields); i++) {
-            if (strcmp(name, fields[i].name) == 0) {
-                ret = set_field(m, &fields[i], v, err, errlen);
-                break;
-            }
-        }
-    }
-    xmlFree(text);
-    return ret;
+    if (strcmp(name, "CreateTime") == 0)
+        return set_create_time(m, v, err, errlen);
+    if (strcmp(name, "Encrypt") == 0)
+        return set_encrypt(m, v, err, errlen);
+    for (size_t i = 0; i < WXS_ARRAY_LEN(fields); i++)
+        if (strcmp(name, fields[i].name) == 0)
+            return set_field(m, &fields[i], v, err, errlen);
+    return 0;
 }
 
 static int check_required(const struct wx_msg *m, bool need_plain, char *err, size_t errlen)
@@ -179,10 +170,148 @@ static int check_required(const struct wx_msg *m, bool need_plain, char *err, si
     return 0;
 }
 
-int wx_xml_parse(const char *body, size_t len, bool need_plain, struct wx_msg *out, char *err,
-                 size_t errlen)
+/* ---- SAX: fill the struct while parsing, never build a tree ---- */
+
+/* Parse state, reached from the libxml2 context's _private. */
+struct sax_state {
+    struct wx_msg *m;
+    int depth;       /* 1 = <xml>, 2 = a field */
+    char name[32];   /* the field being read ("" = unknown/too long name) */
+    struct buf text; /* its text so far (all text and CDATA inside it) */
+    size_t text_cap; /* accumulation bound: the body length */
+    char *err;
+    size_t errlen;
+    bool failed;
+};
+
+struct wx_xml_parser {
+    xmlParserCtxtPtr ctxt;
+    xmlSAXHandler sax;
+    struct sax_state state;
+};
+
+static struct sax_state *sax_of(void *ctx)
 {
-    xmlDoc *doc = NULL;
+    return ((xmlParserCtxtPtr)ctx)->_private;
+}
+
+static void sax_fail(void *ctx, struct sax_state *st)
+{
+    st->failed = true;
+    xmlStopParser((xmlParserCtxtPtr)ctx);
+}
+
+static void sax_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
+                      const xmlChar *uri, int nns, const xmlChar **ns, int nattr, int ndef,
+                      const xmlChar **attrs)
+{
+    struct sax_state *st = sax_of(ctx);
+    const char *name = (const char *)localname;
+    st->depth++;
+    if (st->depth == 1 && strcmp(name, "xml") != 0) {
+        snprintf(st->err, st->errlen, "root element is not <xml>");
+        sax_fail(ctx, st);
+    } else if (st->depth == 2) {
+        if (util_strlcpy(st->name, name, sizeof(st->name)) >= sizeof(st->name))
+            st->name[0] = '\0';
+        buf_reset(&st->text);
+    }
+}
+
+static void sax_text(void *ctx, const xmlChar *ch, int len)
+{
+    struct sax_state *st = sax_of(ctx);
+    if (st->depth < 2 || !st->name[0] || st->failed)
+        return;
+    if (st->text.len + (size_t)len > st->text_cap || buf_append(&st->text, ch, (size_t)len) < 0) {
+        snprintf(st->err, st->errlen, "%s too long", st->name);
+        sax_fail(ctx, st);
+    }
+}
+
+static void sax_end(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri)
+{
+    struct sax_state *st = sax_of(ctx);
+    if (st->depth == 2 && st->name[0] && !st->failed &&
+        take_element(st->m, st->name, st->text.data ? st->text.data : "", st->err, st->errlen) < 0)
+        sax_fail(ctx, st);
+    st->depth--;
+}
+
+/* Belt and braces: find_forbidden() already refused any DTD. */
+static void sax_subset(void *ctx, const xmlChar *name, const xmlChar *eid, const xmlChar *sid)
+{
+    struct sax_state *st = sax_of(ctx);
+    snprintf(st->err, st->errlen, "DOCTYPE/DTD declarations are not allowed");
+    sax_fail(ctx, st);
+}
+
+int wx_xml_parser_new(struct wx_xml_parser **out)
+{
+    struct wx_xml_parser *p = calloc(1, sizeof(*p));
+    if (!p)
+        return -1;
+    xmlSAXVersion(&p->sax, 2);
+    p->sax.startDocument = NULL; /* no document object */
+    p->sax.endDocument = NULL;
+    p->sax.internalSubset = sax_subset;
+    p->sax.externalSubset = sax_subset;
+    p->sax.entityDecl = NULL;
+    p->sax.resolveEntity = NULL;
+    p->sax.startElementNs = sax_start;
+    p->sax.endElementNs = sax_end;
+    p->sax.characters = sax_text;
+    p->sax.cdataBlock = sax_text;
+    p->sax.ignorableWhitespace = sax_text;
+    p->sax.processingInstruction = NULL;
+    p->sax.comment = NULL;
+    p->ctxt = xmlNewParserCtxt();
+    if (!p->ctxt) {
+        free(p);
+        return -1;
+    }
+    *p->ctxt->sax = p->sax;
+    p->ctxt->userData = p->ctxt;
+    p->ctxt->_private = &p->state;
+    *out = p;
+    return 0;
+}
+
+void wx_xml_parser_free(struct wx_xml_parser *p)
+{
+    if (!p)
+        return;
+    xmlFreeParserCtxt(p->ctxt);
+    buf_free(&p->state.text);
+    free(p);
+}
+
+/* Run libxml2 over body with our SAX callbacks; 0 when well-formed and every
+ * field was accepted. */
+static int sax_run(struct wx_xml_parser *p, const char *body, size_t len)
+{
+    struct sax_state *st = &p->state;
+    xmlCtxtReadMemory(p->ctxt, body, (int)len, NULL, NULL,
+                      XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |
+                          XML_PARSE_NOCDATA);
+    p->ctxt->_private = st; /* reset keeps it; restated so the invariant is local */
+    if (st->failed)
+        return -1;
+    if (!p->ctxt->wellFormed || st->depth != 0) {
+        const xmlError *e = xmlCtxtGetLastError(p->ctxt);
+        if (e && e->line > 0)
+            snprintf(st->err, st->errlen, "not well-formed XML at line %d", e->line);
+        else
+            snprintf(st->err, st->errlen, "not well-formed XML");
+        return -1;
+    }
+    return 0;
+}
+
+int wx_xml_parser_parse(struct wx_xml_parser *p, const char *body, size_t len, bool need_plain,
+                        struct wx_msg *out, char *err, size_t errlen)
+{
+    struct sax_state *st = &p->state;
     int ret = -1;
     memset(out, 0, sizeof(*out));
     const char *bad = find_forbidden(body, len);
@@ -190,36 +319,36 @@ int wx_xml_parse(const char *body, size_t len, bool need_plain, struct wx_msg *o
         snprintf(err, errlen, "%s", bad);
         return -1;
     }
-    if (len > INT32_MAX) {
-        snprintf(err, errlen, "body too large");
+    if (len == 0 || len > INT32_MAX) {
+        snprintf(err, errlen, len ? "body too large" : "not well-formed XML: empty body");
         return -1;
     }
-    doc = xmlReadMemory(body, (int)len, NULL, NULL,
-                        XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |
-                            XML_PARSE_NOCDATA);
-    if (!doc) {
-        const xmlError *e = xmlGetLastError();
-        snprintf(err, errlen, "not well-formed XML%s%d", e ? " at line " : "", e ? e->line : 0);
-        if (!e)
-            snprintf(err, errlen, "not well-formed XML");
-        goto done;
-    }
-    if (doc->intSubset || doc->extSubset) {
-        snprintf(err, errlen, "DOCTYPE/DTD declarations are not allowed");
-        goto done;
-    }
-    xmlNode *root = xmlDocGetRootElement(doc);
-    if (!root || strcmp((const char *)root->name, "xml") != 0) {
-        snprintf(err, errlen, "root element is not <xml>");
-        goto done;
-    }
-    for (xmlNode *n = root->children; n; n = n->next)
-        if (n->type == XML_ELEMENT_NODE && take_element(out, n, err, errlen) < 0)
-            goto done;
-    ret = check_required(out, need_plain, err, errlen);
-done:
-    xmlFreeDoc(doc);
+    st->m = out;
+    st->depth = 0;
+    st->name[0] = '\0';
+    st->text_cap = len;
+    st->err = err;
+    st->errlen = errlen;
+    st->failed = false;
+    buf_reset(&st->text);
+    if (sax_run(p, body, len) == 0)
+        ret = check_required(out, need_plain, err, errlen);
+    st->m = NULL;
     if (ret < 0)
         wx_msg_clear(out);
+    return ret;
+}
+
+int wx_xml_parse(const char *body, size_t len, bool need_plain, struct wx_msg *out, char *err,
+                 size_t errlen)
+{
+    struct wx_xml_parser *p;
+    memset(out, 0, sizeof(*out));
+    if (wx_xml_parser_new(&p) < 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int ret = wx_xml_parser_parse(p, body, len, need_plain, out, err, errlen);
+    wx_xml_parser_free(p);
     return ret;
 }

@@ -41,6 +41,14 @@ int wx_xml_parse(const char *body, size_t len, bool need_plain, struct wx_msg *o
                  size_t errlen) WXS_MUSTCHECK;
 void wx_msg_clear(struct wx_msg *m);
 
+/* A reusable parser (one libxml2 context, no tree built): the server keeps
+ * one per thread. wx_xml_parse() above is the same with a temporary one. */
+struct wx_xml_parser;
+int wx_xml_parser_new(struct wx_xml_parser **out) WXS_MUSTCHECK;
+void wx_xml_parser_free(struct wx_xml_parser *p);
+int wx_xml_parser_parse(struct wx_xml_parser *p, const char *body, size_t len, bool need_plain,
+                        struct wx_msg *out, char *err, size_t errlen) WXS_MUSTCHECK;
+
 /* Once per process, before any parse (xmlInitParser + silenced errors). */
 void wx_xml_global_init(void);
 #endif
