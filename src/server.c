@@ -39,6 +39,7 @@ struct server {
     struct http_deadline *deadline; /* request_timeout as a whole-request limit */
     struct evhttp_bound_socket *sock;
     struct wx_crypt *crypt; /* NULL in plain mode */
+    struct wx_xml_parser *xml; /* one reusable libxml2 context */
     struct event *commit_ev;
     struct event *drain_ev;
     struct pending *batch;
@@ -236,7 +237,7 @@ static int unwrap_encrypted(struct server *srv, const struct query *q, struct wx
         return *why = "cannot decrypt the message", 400;
     }
     wx_msg_clear(m);
-    int ret = wx_xml_parse(plain, plen, true, m, err, sizeof(err));
+    int ret = wx_xml_parser_parse(srv->xml, plain, plen, true, m, err, sizeof(err));
     free(plain);
     if (ret < 0) {
         log_info("decrypt failed: %d %s: decrypted XML rejected: %s", WXC_PARSE_XML,
@@ -278,7 +279,7 @@ static void handle_post(struct server *srv, struct evhttp_request *req, const st
         snprintf(err, sizeof(err), "plaintext push but [wechat] mode = safe");
         goto fail;
     }
-    if (wx_xml_parse(body, len, !encrypted, &p.msg, err, sizeof(err)) < 0)
+    if (wx_xml_parser_parse(srv->xml, body, len, !encrypted, &p.msg, err, sizeof(err)) < 0)
         goto fail;
     if (encrypted && (status = unwrap_encrypted(srv, q, &p.msg, &why)) != 0)
         goto fail;
@@ -485,6 +486,10 @@ int server_new(struct server **out, struct event_base *base, const struct cfg *c
     sqlite3_busy_timeout(store_db(st), 1000);
     if (server_crypt(srv, err, errlen) < 0)
         goto fail;
+    if (wx_xml_parser_new(&srv->xml) < 0) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     srv->commit_ev = event_new(base, -1, 0, on_commit, srv);
     srv->http = evhttp_new(base);
     if (!srv->commit_ev || !srv->http || event_priority_set(srv->commit_ev, 2) < 0) {
@@ -568,5 +573,6 @@ void server_free(struct server *srv)
     free(srv->batch);
     free(srv->recs);
     wx_crypt_free(srv->crypt);
+    wx_xml_parser_free(srv->xml);
     free(srv);
 }
