@@ -93,15 +93,19 @@ static int migration_version(const struct schema_migration *m)
     return v;
 }
 
-/* Apply the embedded migrations numbered above PRAGMA user_version, each in
- * its own transaction with the version bump, so a crash never leaves a
- * half-applied migration recorded as done. */
+/* Apply the embedded migrations numbered above PRAGMA user_version in one
+ * write transaction with the version bump: a crash never leaves a
+ * half-applied migration recorded as done, and several processes opening a
+ * fresh database at once serialise on the write lock instead of racing. */
 static int store_migrate(sqlite3 *db, char *err, size_t errlen)
 {
-    sqlite3_stmt *s;
+    sqlite3_stmt *s = NULL;
     int version = 0, newest = 0;
+    char sql[64], why[480];
+    if (exec_sql(db, "BEGIN IMMEDIATE", why, sizeof(why)) < 0)
+        return snprintf(err, errlen, "migrations: %s", why), -1;
     if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
-        return snprintf(err, errlen, "%s", sqlite3_errmsg(db)), -1;
+        goto fail_db;
     if (sqlite3_step(s) == SQLITE_ROW)
         version = sqlite3_column_int(s, 0);
     sqlite3_finalize(s);
@@ -111,26 +115,31 @@ static int store_migrate(sqlite3 *db, char *err, size_t errlen)
     if (version > newest) {
         snprintf(err, errlen, "database schema version %d is newer than this build (%d)", version,
                  newest);
-        return -1;
+        goto fail;
     }
     for (size_t i = 0; i < schema_migration_count; i++) {
         const struct schema_migration *m = &schema_migrations[i];
         int v = migration_version(m);
-        char sql[64], why[480];
         if (v <= version)
             continue;
         snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v);
-        if (exec_sql(db, "BEGIN IMMEDIATE", why, sizeof(why)) < 0 ||
-            exec_sql(db, m->sql, why, sizeof(why)) < 0 || exec_sql(db, sql, why, sizeof(why)) < 0 ||
-            exec_sql(db, "COMMIT", why, sizeof(why)) < 0) {
+        if (exec_sql(db, m->sql, why, sizeof(why)) < 0 || exec_sql(db, sql, why, sizeof(why)) < 0) {
             snprintf(err, errlen, "migration %s: %s", m->name, why);
-            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-            return -1;
+            goto fail;
         }
         version = v;
         log_debug("store: applied migration %s", m->name);
     }
+    if (exec_sql(db, "COMMIT", why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "migrations: %s", why);
+        goto fail;
+    }
     return 0;
+fail_db:
+    snprintf(err, errlen, "migrations: %s", sqlite3_errmsg(db));
+fail:
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return -1;
 }
 
 int store_open(struct store **out, const char *path, enum store_sync sync, char *err, size_t errlen)
