@@ -16,6 +16,8 @@ struct cli {
 /* argv[0] is the verb itself ("channel", "qr", ...). */
 int cli_channel(struct cli *cli, int argc, char **argv);
 int cli_qr(struct cli *cli, int argc, char **argv);
+/* channel archive SCENE (in cli_qr.c: archiving frees a permanent scene id). */
+int cli_qr_channel_archive(struct cli *cli, int argc, char **argv);
 int cli_stats(struct cli *cli, int argc, char **argv);
 int cli_tag(struct cli *cli, int argc, char **argv);
 int cli_backfill(struct cli *cli, int argc, char **argv);

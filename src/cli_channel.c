@@ -311,12 +311,15 @@ int cli_channel(struct cli *cli, int argc, char **argv)
     static const struct {
         const char *name;
         int (*fn)(struct cli *, int, char **);
-    } subs[] = {{"add", channel_add}, {"list", channel_list}, {"import", channel_import}};
+    } subs[] = {{"add", channel_add},
+                {"list", channel_list},
+                {"import", channel_import},
+                {"archive", cli_qr_channel_archive}};
     if (argc >= 2) {
         for (size_t i = 0; i < WXS_ARRAY_LEN(subs); i++)
             if (strcmp(argv[1], subs[i].name) == 0)
                 return subs[i].fn(cli, argc - 1, argv + 1);
     }
-    fprintf(stderr, "usage: wxscene channel add|list|import ...\n");
+    fprintf(stderr, "usage: wxscene channel add|list|import|archive ...\n");
     return 2;
 }

@@ -22,6 +22,10 @@ static const struct verb {
      "[--tag TAGNAME]\n"
      "  channel list [--format table|csv|json]\n"
      "  channel import FILE.csv   (columns: scene,name,promoter,reply,scan_reply[,tag])"},
+    {"qr", cli_qr,
+     "qr create SCENE (--temp SECONDS | --perm) [--str] [--out FILE.png|FILE.svg]\n"
+     "  qr batch FILE.csv --out DIR   (columns: scene,name,promoter,kind,expire)\n"
+     "  qr list [--expiring DAYS] | qr image SCENE --out FILE | qr perm-ids | qr archive SCENE"},
     {"tag", cli_tag, "tag sync [--retry-parked] | tag status   (push channel tags to WeChat)"},
 };
 
