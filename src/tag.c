@@ -714,29 +714,33 @@ static int run_tag(struct tag_runner *tr, const char *tag)
 {
     struct tag_batch b = {0};
     long id;
-    int rc = resolve_tag(tr, tag, &id);
-    if (rc != 0)
-        return rc < 0 ? -1 : 0; /* blocked tags are skipped by pick_tag */
+    int ret = resolve_tag(tr, tag, &id);
+    if (ret != 0)
+        return ret < 0 ? -1 : 0; /* blocked tags are skipped by pick_tag */
     for (;;) {
-        if (tr->stop && atomic_load(tr->stop))
-            return 1;
         batch_clear(&b);
+        if (tr->stop && atomic_load(tr->stop)) {
+            ret = 1;
+            break;
+        }
         util_strlcpy(b.tag, tag, sizeof(b.tag));
         b.tag_id = id;
-        if (claim(tr, &b) < 0)
-            return -1;
+        if (claim(tr, &b) < 0) {
+            ret = -1;
+            break;
+        }
         if (b.n == 0)
             break;
         enum slice_rc s = send_slice(tr, &b, 0, b.n, false);
         id = b.tag_id;
         if (s != SLICE_OK) {
-            batch_clear(&b);
             release_rest(tr);
-            return s == SLICE_DB ? -1 : 1;
+            ret = s == SLICE_DB ? -1 : 1;
+            break;
         }
     }
     batch_clear(&b);
-    return 0;
+    return ret;
 }
 
 static int64_t count_of(struct tag_runner *tr, enum rstmt i)
