@@ -59,7 +59,7 @@ CREATE TABLE stats_churn (
 -- stats_scan_days: the days on which an openid scanned a scene ('' = any
 -- scene), one row per (scene, openid, day). stats_scan_first counts, per
 -- (day, scene), the scanners whose previous scan day of that scene was
--- prev_day (-9223372036854775808 = none). The distinct scanners of a range
+-- prev_day (-2147483648 = none). The distinct scanners of a range
 -- [s, u] are then SUM(n) over day in [s, u] with prev_day < s: each scanner
 -- is counted on its first scan day inside the range, once.
 CREATE TABLE stats_scan_days (

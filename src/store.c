@@ -6,6 +6,7 @@
 
 #include "log.h"
 #include "schema.h"
+#include "stats.h"
 #include "tag.h"
 
 /* Statements prepared once per handle: the callback hot path must not
@@ -51,9 +52,12 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_ROLLBACK] = "ROLLBACK",
 };
 
+#define STORE_MAX_HOOKS 8
+
 struct store {
     sqlite3 *db;
     sqlite3_stmt *stmt[S_COUNT];
+    struct store_hook_slot hook_slot[STORE_MAX_HOOKS]; /* one per event_hooks[] row */
 };
 
 static const char *const ev_kind_names[] = {"subscribe", "SCAN", "unsubscribe", "message", "other"};
@@ -186,6 +190,9 @@ void store_close(struct store *st)
 {
     if (!st)
         return;
+    for (size_t i = 0; i < STORE_MAX_HOOKS; i++)
+        if (st->hook_slot[i].free_state)
+            st->hook_slot[i].free_state(st->hook_slot[i].state);
     for (int i = 0; i < S_COUNT; i++)
         sqlite3_finalize(st->stmt[i]);
     sqlite3_close(st->db);
@@ -390,9 +397,11 @@ struct fan_state {
 /* Same-transaction side effects of a stored event, in order. A module adds
  * its row here; each gets every first-delivered event. */
 static const store_event_hook event_hooks[] = {
-    NULL, /* keeps the array non-empty */
-    tag_outbox_hook, /* tag.c: tag outbox rows for tagged channels */
+    NULL,             /* keeps the array non-empty */
+    tag_outbox_hook,  /* tag.c: tag outbox rows for tagged channels */
+    stats_event_hook, /* stats.c: statistics rollups */
 };
+_Static_assert(WXS_ARRAY_LEN(event_hooks) <= STORE_MAX_HOOKS, "raise STORE_MAX_HOOKS");
 
 static int fan_load(struct store *st, const char *openid, struct fan_state *f)
 {
@@ -499,9 +508,11 @@ static int commit_one(struct store *st, struct event_rec *r)
                                .fan_was_subscribed = fan.known && fan.subscribed,
                                .prev_last_scene = fan.last_scene,
                                .prev_last_sub_at = fan.last_sub_at};
-    for (size_t i = 0; i < WXS_ARRAY_LEN(event_hooks); i++)
+    for (size_t i = 0; i < WXS_ARRAY_LEN(event_hooks); i++) {
+        ev.slot = &st->hook_slot[i];
         if (event_hooks[i] && event_hooks[i](st->db, &ev) < 0)
             goto done;
+    }
     ret = 0;
 done:
     free(fan.last_scene);

@@ -81,6 +81,14 @@ struct event_rec {
     int64_t event_id;  /* rowid of the stored event (first delivery) */
 };
 
+/* Per-handle state a hook may keep across events (e.g. its prepared
+ * statements, which must not be re-parsed per event): NULL until the hook
+ * sets it; store_close() calls free_state(state) before closing the db. */
+struct store_hook_slot {
+    void *state;
+    void (*free_state)(void *state);
+};
+
 /* What the commit decided for one first-delivered event, handed to the
  * same-transaction hooks (rollups, tag outbox) listed in store.c
  * event_hooks[]. Valid only during the call. */
@@ -92,6 +100,7 @@ struct event_applied {
     bool fan_was_subscribed; /* ... and was subscribed */
     const char *prev_last_scene; /* the fan's latest scene before this event */
     int64_t prev_last_sub_at;    /* ... and when (0 = never) */
+    struct store_hook_slot *slot; /* the running hook's per-handle state */
 };
 
 /* A hook runs inside the commit's transaction; < 0 rolls the whole batch

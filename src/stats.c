@@ -1,0 +1,1198 @@
+#include "stats.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "csv.h"
+#include "log.h"
+#include "tz.h"
+
+#define NO_DAY           (-2147483648LL) /* stats_scan_first.prev_day: no earlier scan */
+#define QUICK_UNSUB_SECS 600             /* "subscribe-unsubscribe pair within minutes" */
+#define DEFAULT_DAYS     30
+
+struct stats {
+    struct store *st;
+    sqlite3 *db;
+    struct tz *tz;
+    char *tzname;
+    int64_t retention_days;
+};
+
+/* ==== the hook: rollups inside the commit transaction ==== */
+
+enum hook_stmt { H_OFFSET, H_DAILY, H_CHURN, H_SCAN_ADD, H_SCAN_NEIGH, H_FIRST, H_COUNT };
+
+static const char *const hook_sql[H_COUNT] = {
+    [H_OFFSET] = "SELECT utc_offset FROM stats_tz WHERE from_utc <= ?1 "
+                 "ORDER BY from_utc DESC LIMIT 1",
+    [H_DAILY] = "INSERT INTO stats_daily(day, scene, scans, new_fans, returning_fans, "
+                "unsubscribes, quick_unsubs, retained) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+                "ON CONFLICT(day, scene) DO UPDATE SET scans = scans + excluded.scans, "
+                "new_fans = new_fans + excluded.new_fans, "
+                "returning_fans = returning_fans + excluded.returning_fans, "
+                "unsubscribes = unsubscribes + excluded.unsubscribes, "
+                "quick_unsubs = quick_unsubs + excluded.quick_unsubs, "
+                "retained = retained + excluded.retained",
+    [H_CHURN] = "INSERT INTO stats_churn(sub_day, scene, unsub_day, n) VALUES(?1, ?2, ?3, 1) "
+                "ON CONFLICT(sub_day, scene, unsub_day) DO UPDATE SET n = n + 1",
+    [H_SCAN_ADD] = "INSERT OR IGNORE INTO stats_scan_days(scene, openid, day) VALUES(?1, ?2, ?3)",
+    [H_SCAN_NEIGH] = "SELECT (SELECT max(day) FROM stats_scan_days WHERE scene = ?1 AND "
+                     "openid = ?2 AND day < ?3), (SELECT min(day) FROM stats_scan_days "
+                     "WHERE scene = ?1 AND openid = ?2 AND day > ?3)",
+    [H_FIRST] = "INSERT INTO stats_scan_first(day, scene, prev_day, n) VALUES(?1, ?2, ?3, ?4) "
+                "ON CONFLICT(day, scene, prev_day) DO UPDATE SET n = n + excluded.n",
+};
+
+/* Statements prepared once per store handle (kept in the hook's slot). */
+struct hook_state {
+    sqlite3 *db;
+    sqlite3_stmt *s[H_COUNT];
+};
+
+struct daily_delta {
+    int64_t scans, new_fans, returning_fans, unsubscribes, quick_unsubs, retained;
+};
+
+static void hook_state_free(void *p)
+{
+    struct hook_state *hs = p;
+    if (!hs)
+        return;
+    for (int i = 0; i < H_COUNT; i++)
+        sqlite3_finalize(hs->s[i]);
+    free(hs);
+}
+
+static int hook_state_new(sqlite3 *db, struct hook_state **out)
+{
+    struct hook_state *hs = calloc(1, sizeof(*hs));
+    if (!hs)
+        return -1;
+    hs->db = db;
+    for (int i = 0; i < H_COUNT; i++) {
+        if (sqlite3_prepare_v3(db, hook_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &hs->s[i], NULL) !=
+            SQLITE_OK) {
+            hook_state_free(hs);
+            return -1;
+        }
+    }
+    *out = hs;
+    return 0;
+}
+
+/* The slot's statements, prepared on the first event of this handle. */
+static struct hook_state *hook_state_get(sqlite3 *db, struct store_hook_slot *slot)
+{
+    struct hook_state *hs;
+    if (!slot)
+        return NULL;
+    if (slot->state)
+        return slot->state;
+    if (hook_state_new(db, &hs) < 0)
+        return NULL;
+    slot->state = hs;
+    slot->free_state = hook_state_free;
+    return hs;
+}
+
+static int run(sqlite3_stmt *s)
+{
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -1;
+}
+
+/* 0 = *day set, 1 = rollups not maintained (stats_tz empty), -1 = error. */
+static int hook_day(struct hook_state *hs, int64_t t, int64_t *day)
+{
+    sqlite3_stmt *s = hs->s[H_OFFSET];
+    t = tz_clamp(t);
+    sqlite3_bind_int64(s, 1, t);
+    int rc = sqlite3_step(s), ret = rc == SQLITE_DONE ? 1 : -1;
+    if (rc == SQLITE_ROW) {
+        *day = tz_local_day(t, sqlite3_column_int(s, 0));
+        ret = 0;
+    }
+    sqlite3_reset(s);
+    return ret;
+}
+
+static int daily_add(struct hook_state *hs, int64_t day, const char *scene,
+                     const struct daily_delta *d)
+{
+    sqlite3_stmt *s = hs->s[H_DAILY];
+    sqlite3_bind_int64(s, 1, day);
+    sqlite3_bind_text(s, 2, scene, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, d->scans);
+    sqlite3_bind_int64(s, 4, d->new_fans);
+    sqlite3_bind_int64(s, 5, d->returning_fans);
+    sqlite3_bind_int64(s, 6, d->unsubscribes);
+    sqlite3_bind_int64(s, 7, d->quick_unsubs);
+    sqlite3_bind_int64(s, 8, d->retained);
+    return run(s);
+}
+
+static int first_add(struct hook_state *hs, int64_t day, const char *scene, int64_t prev, int n)
+{
+    sqlite3_stmt *s = hs->s[H_FIRST];
+    sqlite3_bind_int64(s, 1, day);
+    sqlite3_bind_text(s, 2, scene, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, prev);
+    sqlite3_bind_int(s, 4, n);
+    return run(s);
+}
+
+/* Record that openid scanned scene on day. Only a new (scene, openid, day)
+ * changes anything: it becomes the first scan day after its predecessor,
+ * and, when the event arrived out of order, its successor's predecessor. */
+static int scan_add(struct hook_state *hs, const char *scene, const char *openid, int64_t day)
+{
+    sqlite3_stmt *s = hs->s[H_SCAN_ADD], *nb = hs->s[H_SCAN_NEIGH];
+    sqlite3_bind_text(s, 1, scene, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, openid, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, day);
+    if (run(s) < 0)
+        return -1;
+    if (sqlite3_changes(hs->db) == 0)
+        return 0;
+    sqlite3_bind_text(nb, 1, scene, -1, SQLITE_STATIC);
+    sqlite3_bind_text(nb, 2, openid, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(nb, 3, day);
+    if (sqlite3_step(nb) != SQLITE_ROW) {
+        sqlite3_reset(nb);
+        return -1;
+    }
+    int64_t pred = sqlite3_column_type(nb, 0) == SQLITE_NULL ? NO_DAY : sqlite3_column_int64(nb, 0);
+    bool has_succ = sqlite3_column_type(nb, 1) != SQLITE_NULL;
+    int64_t succ = sqlite3_column_int64(nb, 1);
+    sqlite3_reset(nb);
+    if (first_add(hs, day, scene, pred, 1) < 0)
+        return -1;
+    if (has_succ &&
+        (first_add(hs, succ, scene, pred, -1) < 0 || first_add(hs, succ, scene, day, 1) < 0))
+        return -1;
+    return 0;
+}
+
+static const char *scene_key(const char *scene)
+{
+    return scene ? scene : ""; /* '' = organic in stats_daily / stats_churn */
+}
+
+static bool has_scene(const char *scene)
+{
+    return scene && *scene;
+}
+
+/* A scan of a scene: per scene and for the any-scene total. */
+static int count_scan(struct hook_state *hs, const char *scene, const char *openid, int64_t day)
+{
+    return scan_add(hs, scene, openid, day) < 0 || scan_add(hs, "", openid, day) < 0 ? -1 : 0;
+}
+
+/* The fan's previous latest subscribe no longer counts as retained. */
+static int retained_drop(struct hook_state *hs, const char *scene, int64_t sub_at)
+{
+    int64_t day;
+    int rc = hook_day(hs, sub_at, &day);
+    if (rc != 0)
+        return rc < 0 ? -1 : 0;
+    return daily_add(hs, day, scene_key(scene), &(struct daily_delta){.retained = -1});
+}
+
+static int on_subscribe(struct hook_state *hs, const struct event_applied *ev, int64_t day)
+{
+    const struct event_rec *r = ev->rec;
+    bool scanned = has_scene(r->scene);
+    struct daily_delta d = {.scans = scanned,
+                            .new_fans = ev->is_new_fan,
+                            .returning_fans = !ev->is_new_fan,
+                            .retained = 1};
+    if (daily_add(hs, day, scanned ? r->scene : "", &d) < 0)
+        return -1;
+    if (scanned && count_scan(hs, r->scene, r->openid, day) < 0)
+        return -1;
+    if (ev->fan_was_subscribed && ev->prev_last_sub_at != 0)
+        return retained_drop(hs, ev->prev_last_scene, ev->prev_last_sub_at);
+    return 0;
+}
+
+static int on_scan(struct hook_state *hs, const struct event_applied *ev, int64_t day)
+{
+    const struct event_rec *r = ev->rec;
+    if (!has_scene(r->scene))
+        return 0;
+    if (daily_add(hs, day, r->scene, &(struct daily_delta){.scans = 1}) < 0)
+        return -1;
+    return count_scan(hs, r->scene, r->openid, day);
+}
+
+/* Only the unsubscribe of a fan who was subscribed (through a subscribe we
+ * saw) counts: it ends that subscribe, which is charged to its scene. */
+static int on_unsubscribe(struct hook_state *hs, const struct event_applied *ev, int64_t day)
+{
+    const struct event_rec *r = ev->rec;
+    int64_t sub_day;
+    if (!ev->fan_was_subscribed || ev->prev_last_sub_at == 0)
+        return 0;
+    const char *key = scene_key(ev->prev_last_scene);
+    int64_t held = r->create_time - ev->prev_last_sub_at;
+    int rc = hook_day(hs, ev->prev_last_sub_at, &sub_day);
+    if (rc != 0)
+        return rc < 0 ? -1 : 0;
+    struct daily_delta quit = {.unsubscribes = 1};
+    struct daily_delta lost = {.retained = -1,
+                               .quick_unsubs = held >= 0 && held < QUICK_UNSUB_SECS};
+    sqlite3_stmt *s = hs->s[H_CHURN];
+    if (daily_add(hs, day, key, &quit) < 0 || daily_add(hs, sub_day, key, &lost) < 0)
+        return -1;
+    sqlite3_bind_int64(s, 1, sub_day);
+    sqlite3_bind_text(s, 2, key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, day);
+    return run(s);
+}
+
+typedef int (*kind_handler)(struct hook_state *hs, const struct event_applied *ev, int64_t day);
+
+static const kind_handler kind_handlers[] = {
+    [EV_SUBSCRIBE] = on_subscribe, [EV_SCAN] = on_scan, [EV_UNSUBSCRIBE] = on_unsubscribe,
+    [EV_MESSAGE] = NULL,           [EV_OTHER] = NULL,
+};
+
+/* Runs for every first-delivered event inside the commit: a few indexed
+ * upserts on small tables (measured in docs/stats-benchmark.md). */
+int stats_event_hook(sqlite3 *db, const struct event_applied *ev)
+{
+    unsigned kind = (unsigned)ev->rec->kind;
+    int64_t day;
+    if (kind >= WXS_ARRAY_LEN(kind_handlers) || !kind_handlers[kind])
+        return 0;
+    struct hook_state *hs = hook_state_get(db, ev->slot);
+    if (!hs)
+        return -1;
+    int rc = hook_day(hs, ev->rec->create_time, &day);
+    if (rc != 0)
+        return rc < 0 ? -1 : 0;
+    return kind_handlers[kind](hs, ev, day);
+}
+
+int stats_fan_changed(sqlite3 *db, const char *old_scene, int64_t old_sub_at, bool old_subscribed,
+                      const char *new_scene, int64_t new_sub_at, bool new_subscribed)
+{
+    struct hook_state *hs;
+    int64_t day;
+    int ret = -1;
+    if (hook_state_new(db, &hs) < 0)
+        return -1;
+    if (old_subscribed && old_sub_at != 0 && retained_drop(hs, old_scene, old_sub_at) < 0)
+        goto done;
+    if (new_subscribed && new_sub_at != 0) {
+        int rc = hook_day(hs, new_sub_at, &day);
+        if (rc < 0 || (rc == 0 && daily_add(hs, day, scene_key(new_scene),
+                                            &(struct daily_delta){.retained = 1}) < 0))
+            goto done;
+    }
+    ret = 0;
+done:
+    hook_state_free(hs);
+    return ret;
+}
+
+/* ==== rebuild ==== */
+
+/* The same numbers as the hook, computed set-wise from the tables: the
+ * unsubscribes that count are those whose previous subscribe/unsubscribe
+ * event of the openid (in commit order) was a subscribe; retained comes
+ * from the fans table itself. wxs_stats_day() is the zone's day number. */
+static const char *const rebuild_sql[] = {
+    "DELETE FROM stats_daily",
+    "DELETE FROM stats_churn",
+    "DELETE FROM stats_scan_days",
+    "DELETE FROM stats_scan_first",
+    "INSERT INTO stats_daily(day, scene, scans, new_fans, returning_fans) "
+    "SELECT wxs_stats_day(create_time), coalesce(scene, ''), sum(coalesce(scene, '') <> ''), "
+    "sum(kind = 0 AND is_new_fan <> 0), sum(kind = 0 AND is_new_fan = 0) FROM events "
+    "WHERE kind = 0 OR (kind = 1 AND coalesce(scene, '') <> '') GROUP BY 1, 2",
+    "CREATE TEMP TABLE stats_rebuild_unsub AS "
+    "SELECT coalesce(scene, '') AS scene, wxs_stats_day(create_time) AS day, "
+    "wxs_stats_day(ptime) AS sub_day, (create_time - ptime BETWEEN 0 AND 599) AS quick "
+    "FROM (SELECT kind, scene, create_time, lag(kind) OVER w AS pkind, "
+    "lag(create_time) OVER w AS ptime FROM events WHERE kind IN (0, 2) "
+    "WINDOW w AS (PARTITION BY openid ORDER BY id)) "
+    "WHERE kind = 2 AND pkind = 0 AND ptime <> 0",
+    "INSERT INTO stats_daily(day, scene, unsubscribes) SELECT day, scene, count(*) "
+    "FROM temp.stats_rebuild_unsub WHERE 1 GROUP BY 1, 2 ON CONFLICT(day, scene) "
+    "DO UPDATE SET unsubscribes = unsubscribes + excluded.unsubscribes",
+    "INSERT INTO stats_daily(day, scene, quick_unsubs) SELECT sub_day, scene, count(*) "
+    "FROM temp.stats_rebuild_unsub WHERE quick GROUP BY 1, 2 ON CONFLICT(day, scene) "
+    "DO UPDATE SET quick_unsubs = quick_unsubs + excluded.quick_unsubs",
+    "INSERT INTO stats_churn(sub_day, scene, unsub_day, n) SELECT sub_day, scene, day, count(*) "
+    "FROM temp.stats_rebuild_unsub GROUP BY 1, 2, 3",
+    "DROP TABLE temp.stats_rebuild_unsub",
+    "INSERT INTO stats_daily(day, scene, retained) "
+    "SELECT wxs_stats_day(last_sub_at), coalesce(last_scene, ''), count(*) FROM fans "
+    "WHERE subscribed <> 0 AND coalesce(last_sub_at, 0) <> 0 GROUP BY 1, 2 "
+    "ON CONFLICT(day, scene) DO UPDATE SET retained = retained + excluded.retained",
+    "INSERT OR IGNORE INTO stats_scan_days(scene, openid, day) "
+    "SELECT scene, openid, wxs_stats_day(create_time) FROM events "
+    "WHERE kind IN (0, 1) AND coalesce(scene, '') <> ''",
+    "INSERT OR IGNORE INTO stats_scan_days(scene, openid, day) "
+    "SELECT '', openid, wxs_stats_day(create_time) FROM events "
+    "WHERE kind IN (0, 1) AND coalesce(scene, '') <> ''",
+    "INSERT INTO stats_scan_first(day, scene, prev_day, n) SELECT day, scene, prev, count(*) "
+    "FROM (SELECT day, scene, coalesce(lag(day) OVER (PARTITION BY scene, openid ORDER BY day), "
+    "-2147483648) AS prev FROM stats_scan_days) GROUP BY 1, 2, 3",
+};
+
+static void sql_day(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    const struct tz *z = sqlite3_user_data(ctx);
+    if (sqlite3_value_type(argv[0]) == SQLITE_NULL)
+        sqlite3_result_null(ctx);
+    else
+        sqlite3_result_int64(ctx, tz_day(z, sqlite3_value_int64(argv[0])));
+}
+
+static int exec(sqlite3 *db, const char *sql)
+{
+    return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+}
+
+/* Replace stats_tz with the zone's table and record the zone's name. */
+static int write_zone(struct stats *s)
+{
+    sqlite3_stmt *ins = NULL, *meta = NULL;
+    int ret = -1;
+    if (exec(s->db, "DELETE FROM stats_tz") < 0 ||
+        sqlite3_prepare_v2(s->db, "INSERT INTO stats_tz(from_utc, utc_offset) VALUES(?1, ?2)", -1,
+                           &ins, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(s->db, "UPDATE stats_meta SET value = ?1 WHERE key = 'timezone'", -1,
+                           &meta, NULL) != SQLITE_OK)
+        goto done;
+    for (size_t i = 0; i < tz_count(s->tz); i++) {
+        int64_t from;
+        int32_t off;
+        tz_transition(s->tz, i, &from, &off);
+        sqlite3_bind_int64(ins, 1, from);
+        sqlite3_bind_int(ins, 2, off);
+        if (run(ins) < 0)
+            goto done;
+    }
+    sqlite3_bind_text(meta, 1, s->tzname, -1, SQLITE_STATIC);
+    ret = run(meta);
+done:
+    sqlite3_finalize(ins);
+    sqlite3_finalize(meta);
+    return ret;
+}
+
+/* True when the rollups were built for exactly this zone table. */
+static bool zone_current(struct stats *s)
+{
+    sqlite3_stmt *q = NULL;
+    bool same = false;
+    size_t i = 0;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT from_utc, utc_offset, (SELECT value FROM stats_meta WHERE "
+                           "key = 'timezone') FROM stats_tz ORDER BY from_utc",
+                           -1, &q, NULL) != SQLITE_OK)
+        return false;
+    same = true;
+    while (same && sqlite3_step(q) == SQLITE_ROW) {
+        int64_t from;
+        int32_t off;
+        const unsigned char *name = sqlite3_column_text(q, 2);
+        if (i >= tz_count(s->tz) || !name || strcmp((const char *)name, s->tzname) != 0) {
+            same = false;
+            break;
+        }
+        tz_transition(s->tz, i++, &from, &off);
+        same = from == sqlite3_column_int64(q, 0) && off == sqlite3_column_int(q, 1);
+    }
+    sqlite3_finalize(q);
+    return same && i == tz_count(s->tz);
+}
+
+struct rebuild_arg {
+    struct stats *s;
+    bool only_if_stale;
+    bool done;
+};
+
+static int rebuild_tx(struct store *st, void *p)
+{
+    struct rebuild_arg *a = p;
+    struct stats *s = a->s;
+    if (a->only_if_stale && zone_current(s))
+        return 0; /* someone else rebuilt it while we waited for the lock */
+    if (sqlite3_create_function_v2(s->db, "wxs_stats_day", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+                                   s->tz, sql_day, NULL, NULL, NULL) != SQLITE_OK)
+        return -1;
+    int ret = write_zone(s);
+    for (size_t i = 0; ret == 0 && i < WXS_ARRAY_LEN(rebuild_sql); i++)
+        ret = exec(s->db, rebuild_sql[i]);
+    if (ret < 0)
+        log_warn("stats: rebuild: %s", sqlite3_errmsg(s->db));
+    sqlite3_exec(s->db, "DROP TABLE IF EXISTS temp.stats_rebuild_unsub", NULL, NULL, NULL);
+    sqlite3_create_function_v2(s->db, "wxs_stats_day", 1, SQLITE_UTF8, NULL, NULL, NULL, NULL,
+                               NULL);
+    a->done = ret == 0;
+    return ret;
+}
+
+static int rebuild(struct stats *s, bool only_if_stale, bool *done, char *err, size_t errlen)
+{
+    struct rebuild_arg a = {.s = s, .only_if_stale = only_if_stale};
+    uint64_t t0 = util_mono_us();
+    if (store_tx(s->st, rebuild_tx, &a) < 0) {
+        snprintf(err, errlen, "rebuilding the statistics rollups: %s", sqlite3_errmsg(s->db));
+        return -1;
+    }
+    if (a.done)
+        log_info("stats: rollups rebuilt for time zone %s in %.1f ms", s->tzname,
+                 (double)(util_mono_us() - t0) / 1000.0);
+    if (done)
+        *done = a.done;
+    return 0;
+}
+
+int stats_rebuild(struct stats *s, char *err, size_t errlen)
+{
+    return rebuild(s, false, NULL, err, errlen);
+}
+
+int stats_disable(struct store *st)
+{
+    if (exec(store_db(st), "BEGIN IMMEDIATE; DELETE FROM stats_tz; "
+                           "UPDATE stats_meta SET value = '' WHERE key = 'timezone'; COMMIT") == 0)
+        return 0;
+    exec(store_db(st), "ROLLBACK");
+    return -1;
+}
+
+void stats_close(struct stats *s)
+{
+    if (!s)
+        return;
+    tz_free(s->tz);
+    free(s->tzname);
+    free(s);
+}
+
+int stats_open(struct stats **out, struct store *st, const char *tzname, int64_t retention_days,
+               bool *rebuilt, char *err, size_t errlen)
+{
+    char why[256];
+    bool done = false;
+    struct stats *s = calloc(1, sizeof(*s));
+    if (!s || !(s->tzname = strdup(tzname))) {
+        free(s);
+        return snprintf(err, errlen, "out of memory"), -1;
+    }
+    s->st = st;
+    s->db = store_db(st);
+    s->retention_days = retention_days;
+    if (tz_load(&s->tz, tzname, why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "[stats] timezone: %s", why);
+        goto fail;
+    }
+    if (!zone_current(s) && rebuild(s, true, &done, err, errlen) < 0)
+        goto fail;
+    if (rebuilt)
+        *rebuilt = done;
+    *out = s;
+    return 0;
+fail:
+    stats_close(s);
+    return -1;
+}
+
+/* ==== ranges ==== */
+
+static const char *const by_names[] = {
+    [STATS_BY_CHANNEL] = "channel",
+    [STATS_BY_PROMOTER] = "promoter",
+    [STATS_BY_DAY] = "day",
+};
+
+int stats_parse_by(const char *s, enum stats_by *out)
+{
+    for (size_t i = 0; i < WXS_ARRAY_LEN(by_names); i++) {
+        if (strcmp(s, by_names[i]) == 0) {
+            *out = (enum stats_by)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+const char *stats_by_name(enum stats_by by)
+{
+    return (unsigned)by < WXS_ARRAY_LEN(by_names) ? by_names[by] : "?";
+}
+
+int64_t stats_today(const struct stats *s)
+{
+    return tz_day(s->tz, util_now());
+}
+
+static int parse_day(const char *what, const char *v, int64_t *day, char *err, size_t errlen)
+{
+    if (tz_parse_date(v, day) == 0)
+        return 0;
+    snprintf(err, errlen, "%s: '%s' is not a date as YYYY-MM-DD (a real day, 1970 or later)", what,
+             v);
+    return -1;
+}
+
+int stats_range(const struct stats *s, const char *since, const char *until, const char *what_since,
+                const char *what_until, int64_t *d0, int64_t *d1, char *err, size_t errlen)
+{
+    int64_t a, b = stats_today(s);
+    if (until && parse_day(what_until, until, &b, err, errlen) < 0)
+        return -1;
+    a = b - (DEFAULT_DAYS - 1);
+    if (since && parse_day(what_since, since, &a, err, errlen) < 0)
+        return -1;
+    if (a > b) {
+        char as[16], bs[16];
+        tz_format_date(a, as, sizeof(as));
+        tz_format_date(b, bs, sizeof(bs));
+        snprintf(err, errlen, "%s %s is after %s %s", what_since, as, what_until, bs);
+        return -1;
+    }
+    if (b - a + 1 > STATS_MAX_RANGE_DAYS) {
+        snprintf(err, errlen, "the range %s..%s spans %lld days; at most %d are allowed",
+                 since ? since : "", until ? until : "", (long long)(b - a + 1),
+                 STATS_MAX_RANGE_DAYS);
+        return -1;
+    }
+    *d0 = a;
+    *d1 = b;
+    return 0;
+}
+
+/* ==== queries ==== */
+
+/* Per scene: the daily counters, distinct scanners (prev_day < since),
+ * and for retention the subscribes old enough (day <= ?3) and those of
+ * them lost within retention_days (?4). '' is the organic row in
+ * stats_daily and the any-scene scanners in stats_scan_first. */
+static const char scene_sql[] =
+    "WITH d AS (SELECT scene, sum(scans) AS sc, sum(new_fans) AS nf, sum(returning_fans) AS rf, "
+    "sum(unsubscribes) AS un, sum(retained) AS rt, sum(quick_unsubs) AS q, "
+    "sum(CASE WHEN day <= ?3 THEN new_fans + returning_fans ELSE 0 END) AS el "
+    "FROM stats_daily WHERE day BETWEEN ?1 AND ?2 GROUP BY scene), "
+    "u AS (SELECT scene, sum(n) AS n FROM stats_scan_first "
+    "WHERE day BETWEEN ?1 AND ?2 AND prev_day < ?1 GROUP BY scene), "
+    "l AS (SELECT scene, sum(n) AS n FROM stats_churn WHERE sub_day BETWEEN ?1 AND ?3 "
+    "AND unsub_day - sub_day < ?4 GROUP BY scene), "
+    "k AS (SELECT scene FROM d UNION SELECT scene FROM u UNION "
+    "SELECT scene FROM channels WHERE archived_at IS NULL UNION SELECT '') "
+    "SELECT k.scene, c.name, c.promoter, coalesce(d.sc, 0), coalesce(u.n, 0), "
+    "coalesce(d.nf, 0), coalesce(d.rf, 0), coalesce(d.un, 0), coalesce(d.rt, 0), "
+    "coalesce(d.q, 0), coalesce(d.el, 0), coalesce(l.n, 0) FROM k "
+    "LEFT JOIN d ON d.scene = k.scene LEFT JOIN u ON u.scene = k.scene "
+    "LEFT JOIN l ON l.scene = k.scene LEFT JOIN channels c ON c.scene = k.scene";
+
+static const char day_sql[] =
+    "SELECT day, sum(scans), sum(new_fans), sum(returning_fans), sum(unsubscribes), "
+    "sum(retained) FROM stats_daily WHERE day BETWEEN ?1 AND ?2 GROUP BY day";
+
+static const char day_unique_sql[] =
+    "SELECT day, sum(n) FROM stats_scan_first WHERE day BETWEEN ?1 AND ?2 AND scene = '' "
+    "GROUP BY day";
+
+static const char total_unique_sql[] =
+    "SELECT coalesce(sum(n), 0) FROM stats_scan_first "
+    "WHERE day BETWEEN ?1 AND ?2 AND prev_day < ?1 AND scene = ''";
+
+static void row_clear(struct stats_row *r)
+{
+    free(r->scene);
+    free(r->name);
+    free(r->promoter);
+}
+
+void stats_report_free(struct stats_report *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->nrows; i++)
+        row_clear(&r->rows[i]);
+    free(r->rows);
+    free(r);
+}
+
+static struct stats_row *row_new(struct stats_report *r, size_t *cap)
+{
+    if (r->nrows == *cap) {
+        size_t n = *cap ? *cap * 2 : 64;
+        struct stats_row *rows = realloc(r->rows, n * sizeof(*rows));
+        if (!rows)
+            return NULL;
+        r->rows = rows;
+        *cap = n;
+    }
+    struct stats_row *row = &r->rows[r->nrows++];
+    memset(row, 0, sizeof(*row));
+    return row;
+}
+
+static int dup_col(sqlite3_stmt *q, int i, char **out)
+{
+    const unsigned char *t = sqlite3_column_text(q, i);
+    *out = NULL;
+    if (!t)
+        return 0;
+    return (*out = strdup((const char *)t)) ? 0 : -1;
+}
+
+static void counts_add(struct stats_counts *to, const struct stats_counts *c)
+{
+    to->scans += c->scans;
+    to->unique_scanners += c->unique_scanners;
+    to->new_fans += c->new_fans;
+    to->returning_fans += c->returning_fans;
+    to->unsubscribes += c->unsubscribes;
+    to->net_fans += c->net_fans;
+    to->retained_fans += c->retained_fans;
+}
+
+/* One row of scene_sql; the '' row is organic and carries the any-scene
+ * distinct scanners in *all_unique instead. */
+static int scene_row(sqlite3_stmt *q, struct stats_row *row, int64_t *all_unique)
+{
+    const char *scene = (const char *)sqlite3_column_text(q, 0);
+    bool organic = !scene || !*scene;
+    if ((!organic && dup_col(q, 0, &row->scene) < 0) || dup_col(q, 1, &row->name) < 0 ||
+        dup_col(q, 2, &row->promoter) < 0)
+        return -1;
+    struct stats_counts *c = &row->c;
+    c->scans = sqlite3_column_int64(q, 3);
+    c->unique_scanners = organic ? 0 : sqlite3_column_int64(q, 4);
+    if (organic)
+        *all_unique = sqlite3_column_int64(q, 4);
+    c->new_fans = sqlite3_column_int64(q, 5);
+    c->returning_fans = sqlite3_column_int64(q, 6);
+    c->unsubscribes = sqlite3_column_int64(q, 7);
+    c->net_fans = c->new_fans + c->returning_fans - c->unsubscribes;
+    c->retained_fans = sqlite3_column_int64(q, 8);
+    row->quick_unsubs = sqlite3_column_int64(q, 9);
+    row->retention_eligible = sqlite3_column_int64(q, 10);
+    row->retention_retained = row->retention_eligible - sqlite3_column_int64(q, 11);
+    return 0;
+}
+
+static int prepare(struct stats *s, const char *sql, sqlite3_stmt **q, char *err, size_t errlen)
+{
+    if (sqlite3_prepare_v2(s->db, sql, -1, q, NULL) == SQLITE_OK)
+        return 0;
+    snprintf(err, errlen, "statistics query: %s", sqlite3_errmsg(s->db));
+    return -1;
+}
+
+static int step_error(struct stats *s, sqlite3_stmt *q, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "statistics query: %s", sqlite3_errmsg(s->db));
+    sqlite3_finalize(q);
+    return -1;
+}
+
+/* Every scene row of the range (channel view; the promoter view folds them). */
+static int query_scenes(struct stats *s, struct stats_report *r, int64_t *all_unique, char *err,
+                        size_t errlen)
+{
+    sqlite3_stmt *q;
+    size_t cap = 0;
+    int rc;
+    int64_t matured = stats_today(s) - r->retention_days;
+    if (prepare(s, scene_sql, &q, err, errlen) < 0)
+        return -1;
+    sqlite3_bind_int64(q, 1, r->since);
+    sqlite3_bind_int64(q, 2, r->until);
+    sqlite3_bind_int64(q, 3, matured < r->until ? matured : r->until);
+    sqlite3_bind_int64(q, 4, r->retention_days);
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        struct stats_row *row = row_new(r, &cap);
+        if (!row || scene_row(q, row, all_unique) < 0) {
+            sqlite3_finalize(q);
+            return snprintf(err, errlen, "out of memory"), -1;
+        }
+    }
+    if (rc != SQLITE_DONE)
+        return step_error(s, q, err, errlen);
+    sqlite3_finalize(q);
+    return 0;
+}
+
+/* Ranking: most net fans first, then new fans, scans, scene. */
+static int cmp_rank(const void *a, const void *b)
+{
+    const struct stats_row *x = a, *y = b;
+    if (x->c.net_fans != y->c.net_fans)
+        return x->c.net_fans > y->c.net_fans ? -1 : 1;
+    if (x->c.new_fans != y->c.new_fans)
+        return x->c.new_fans > y->c.new_fans ? -1 : 1;
+    if (x->c.scans != y->c.scans)
+        return x->c.scans > y->c.scans ? -1 : 1;
+    const char *xs = x->scene ? x->scene : x->promoter, *ys = y->scene ? y->scene : y->promoter;
+    if (!xs || !ys)
+        return xs ? -1 : ys ? 1 : 0;
+    return strcmp(xs, ys);
+}
+
+static int by_channel(struct stats *s, struct stats_report *r, char *err, size_t errlen)
+{
+    int64_t all_unique = 0;
+    if (query_scenes(s, r, &all_unique, err, errlen) < 0)
+        return -1;
+    for (size_t i = 0; i < r->nrows; i++)
+        counts_add(&r->totals, &r->rows[i].c);
+    r->totals.unique_scanners = all_unique;
+    qsort(r->rows, r->nrows, sizeof(*r->rows), cmp_rank);
+    return 0;
+}
+
+/* ---- promoters ---- */
+
+static int64_t flag_quick(const struct stats_row *r)
+{
+    return r->quick_unsubs;
+}
+
+static int64_t flag_returning(const struct stats_row *r)
+{
+    return r->c.returning_fans;
+}
+
+/* Patterns that deserve a look before paying a promoter: a share of the
+ * fans brought (new + returning subscribes) of at least min_pct, and at
+ * least min_count of them so one odd fan does not flag anyone. */
+static const struct flag_rule {
+    const char *name;
+    int64_t (*count)(const struct stats_row *r);
+    int64_t min_count, min_pct;
+    const char *what;
+} flag_rules[STATS_FLAG_COUNT] = {
+    {"quick_unsubscribes", flag_quick, 5, 20, "were undone within 10 minutes"},
+    {"resubscribe_cycling", flag_returning, 5, 50, "came from fans who had subscribed before"},
+};
+
+const char *stats_flag_name(unsigned i)
+{
+    return i < STATS_FLAG_COUNT ? flag_rules[i].name : "?";
+}
+
+static int64_t fans_brought(const struct stats_row *r)
+{
+    return r->c.new_fans + r->c.returning_fans;
+}
+
+static unsigned flags_of(const struct stats_row *r)
+{
+    unsigned flags = 0;
+    for (unsigned i = 0; i < STATS_FLAG_COUNT; i++) {
+        int64_t n = flag_rules[i].count(r);
+        if (n >= flag_rules[i].min_count && n * 100 >= flag_rules[i].min_pct * fans_brought(r))
+            flags |= 1u << i;
+    }
+    return flags;
+}
+
+int stats_flag_reasons(const struct stats_report *r, const struct stats_row *row, struct buf *out)
+{
+    for (unsigned i = 0; i < STATS_FLAG_COUNT; i++) {
+        if (!(row->flags & (1u << i)))
+            continue;
+        if (buf_printf(out, "%s%lld of %lld subscribes %s", out->len ? "; " : "",
+                       (long long)flag_rules[i].count(row), (long long)fans_brought(row),
+                       flag_rules[i].what) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int cmp_promoter(const void *a, const void *b)
+{
+    const struct stats_row *x = a, *y = b;
+    if (!x->promoter || !y->promoter)
+        return x->promoter ? -1 : y->promoter ? 1 : 0;
+    return strcmp(x->promoter, y->promoter);
+}
+
+/* Fold scene rows (sorted by promoter) into one row per promoter, in
+ * place; scenes without a promoter (organic, unknown, none set) drop out. */
+static void fold_promoters(struct stats_report *r)
+{
+    size_t out = 0;
+    qsort(r->rows, r->nrows, sizeof(*r->rows), cmp_promoter);
+    for (size_t i = 0; i < r->nrows; i++) {
+        struct stats_row *in = &r->rows[i];
+        struct stats_row *acc = out ? &r->rows[out - 1] : NULL;
+        if (!in->promoter || !in->scene) {
+            row_clear(in);
+            continue;
+        }
+        if (acc && strcmp(acc->promoter, in->promoter) == 0) {
+            counts_add(&acc->c, &in->c);
+            acc->channels++;
+            acc->quick_unsubs += in->quick_unsubs;
+            acc->retention_eligible += in->retention_eligible;
+            acc->retention_retained += in->retention_retained;
+            row_clear(in);
+            continue;
+        }
+        free(in->scene);
+        free(in->name);
+        in->scene = in->name = NULL;
+        in->channels = 1;
+        in->c.unique_scanners = 0; /* not additive across channels: not reported */
+        r->rows[out++] = *in;
+    }
+    r->nrows = out;
+}
+
+static int by_promoter(struct stats *s, struct stats_report *r, char *err, size_t errlen)
+{
+    int64_t all_unique = 0;
+    if (query_scenes(s, r, &all_unique, err, errlen) < 0)
+        return -1;
+    fold_promoters(r);
+    for (size_t i = 0; i < r->nrows; i++) {
+        struct stats_row *row = &r->rows[i];
+        row->flags = flags_of(row);
+        counts_add(&r->totals, &row->c);
+        r->quick_unsubs += row->quick_unsubs;
+        r->retention_eligible += row->retention_eligible;
+        r->retention_retained += row->retention_retained;
+    }
+    qsort(r->rows, r->nrows, sizeof(*r->rows), cmp_rank);
+    return 0;
+}
+
+/* ---- days ---- */
+
+static int day_counts(struct stats *s, struct stats_report *r, char *err, size_t errlen)
+{
+    sqlite3_stmt *q;
+    int rc;
+    if (prepare(s, day_sql, &q, err, errlen) < 0)
+        return -1;
+    sqlite3_bind_int64(q, 1, r->since);
+    sqlite3_bind_int64(q, 2, r->until);
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        struct stats_counts *c = &r->rows[sqlite3_column_int64(q, 0) - r->since].c;
+        c->scans = sqlite3_column_int64(q, 1);
+        c->new_fans = sqlite3_column_int64(q, 2);
+        c->returning_fans = sqlite3_column_int64(q, 3);
+        c->unsubscribes = sqlite3_column_int64(q, 4);
+        c->net_fans = c->new_fans + c->returning_fans - c->unsubscribes;
+        c->retained_fans = sqlite3_column_int64(q, 5);
+    }
+    if (rc != SQLITE_DONE)
+        return step_error(s, q, err, errlen);
+    sqlite3_finalize(q);
+    return 0;
+}
+
+static int day_uniques(struct stats *s, struct stats_report *r, char *err, size_t errlen)
+{
+    sqlite3_stmt *q;
+    int rc;
+    if (prepare(s, day_unique_sql, &q, err, errlen) < 0)
+        return -1;
+    sqlite3_bind_int64(q, 1, r->since);
+    sqlite3_bind_int64(q, 2, r->until);
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+        r->rows[sqlite3_column_int64(q, 0) - r->since].c.unique_scanners =
+            sqlite3_column_int64(q, 1);
+    if (rc != SQLITE_DONE)
+        return step_error(s, q, err, errlen);
+    sqlite3_finalize(q);
+    return 0;
+}
+
+static int total_unique(struct stats *s, struct stats_report *r, char *err, size_t errlen)
+{
+    sqlite3_stmt *q;
+    if (prepare(s, total_unique_sql, &q, err, errlen) < 0)
+        return -1;
+    sqlite3_bind_int64(q, 1, r->since);
+    sqlite3_bind_int64(q, 2, r->until);
+    if (sqlite3_step(q) != SQLITE_ROW)
+        return step_error(s, q, err, errlen);
+    r->totals.unique_scanners = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    return 0;
+}
+
+static int by_day(struct stats *s, struct stats_report *r, char *err, size_t errlen)
+{
+    size_t n = (size_t)(r->until - r->since + 1);
+    if (!(r->rows = calloc(n, sizeof(*r->rows))))
+        return snprintf(err, errlen, "out of memory"), -1;
+    r->nrows = n;
+    for (size_t i = 0; i < n; i++)
+        r->rows[i].day = r->since + (int64_t)i;
+    if (day_counts(s, r, err, errlen) < 0 || day_uniques(s, r, err, errlen) < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        counts_add(&r->totals, &r->rows[i].c);
+    return total_unique(s, r, err, errlen);
+}
+
+static int (*const by_query[])(struct stats *s, struct stats_report *r, char *err,
+                               size_t errlen) = {
+    [STATS_BY_CHANNEL] = by_channel,
+    [STATS_BY_PROMOTER] = by_promoter,
+    [STATS_BY_DAY] = by_day,
+};
+
+int stats_query(struct stats *s, enum stats_by by, int64_t since, int64_t until,
+                struct stats_report **out, char *err, size_t errlen)
+{
+    if ((unsigned)by >= WXS_ARRAY_LEN(by_query) || since > until ||
+        until - since + 1 > STATS_MAX_RANGE_DAYS)
+        return snprintf(err, errlen, "bad statistics range"), -1;
+    struct stats_report *r = calloc(1, sizeof(*r));
+    if (!r)
+        return snprintf(err, errlen, "out of memory"), -1;
+    r->by = by;
+    r->since = since;
+    r->until = until;
+    r->retention_days = s->retention_days;
+    /* one read transaction: every query of the report sees the same commit */
+    if (exec(s->db, "BEGIN") < 0) {
+        snprintf(err, errlen, "statistics query: %s", sqlite3_errmsg(s->db));
+        stats_report_free(r);
+        return -1;
+    }
+    int rc = by_query[by](s, r, err, errlen);
+    exec(s->db, "COMMIT");
+    if (rc < 0) {
+        stats_report_free(r);
+        return -1;
+    }
+    *out = r;
+    return 0;
+}
+
+/* ==== output ==== */
+
+static const struct count_field {
+    const char *name;
+    size_t off;
+} count_fields[] = {
+    {"scans", offsetof(struct stats_counts, scans)},
+    {"unique_scanners", offsetof(struct stats_counts, unique_scanners)},
+    {"new_fans", offsetof(struct stats_counts, new_fans)},
+    {"returning_fans", offsetof(struct stats_counts, returning_fans)},
+    {"unsubscribes", offsetof(struct stats_counts, unsubscribes)},
+    {"net_fans", offsetof(struct stats_counts, net_fans)},
+    {"retained_fans", offsetof(struct stats_counts, retained_fans)},
+};
+
+static int64_t count_at(const struct stats_counts *c, size_t i)
+{
+    return *(const int64_t *)((const char *)c + count_fields[i].off);
+}
+
+/* Promoters have no unique_scanners (a fan scanning two of a promoter's
+ * codes would count twice in a sum; the exact figure is per channel). */
+static bool field_shown(enum stats_by by, size_t i)
+{
+    return !(by == STATS_BY_PROMOTER &&
+             count_fields[i].off == offsetof(struct stats_counts, unique_scanners));
+}
+
+static int counts_json(json_t *o, enum stats_by by, const struct stats_counts *c)
+{
+    for (size_t i = 0; i < WXS_ARRAY_LEN(count_fields); i++)
+        if (field_shown(by, i) &&
+            json_object_set_new(o, count_fields[i].name, json_integer(count_at(c, i))) < 0)
+            return -1;
+    return 0;
+}
+
+static json_t *jstr(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+static json_t *retention_json(int64_t days, int64_t eligible, int64_t retained)
+{
+    return json_pack("{s:I, s:I, s:I, s:o}", "days", (json_int_t)days, "eligible",
+                     (json_int_t)eligible, "retained", (json_int_t)retained, "rate",
+                     eligible ? json_real((double)retained / (double)eligible) : json_null());
+}
+
+static json_t *flags_json(const struct stats_row *row)
+{
+    json_t *a = json_array();
+    for (unsigned i = 0; a && i < STATS_FLAG_COUNT; i++)
+        if ((row->flags & (1u << i)) && json_array_append_new(a, json_string(flag_rules[i].name)))
+            return json_decref(a), NULL;
+    return a;
+}
+
+static json_t *row_json(const struct stats_report *r, const struct stats_row *row)
+{
+    char date[16];
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    int bad = 0;
+    if (r->by == STATS_BY_CHANNEL) {
+        bad |= json_object_set_new(o, "scene", jstr(row->scene));
+        bad |= json_object_set_new(o, "name", jstr(row->name));
+        bad |= json_object_set_new(o, "promoter", jstr(row->promoter));
+    } else if (r->by == STATS_BY_PROMOTER) {
+        bad |= json_object_set_new(o, "promoter", jstr(row->promoter));
+        bad |= json_object_set_new(o, "channels", json_integer(row->channels));
+    } else {
+        tz_format_date(row->day, date, sizeof(date));
+        bad |= json_object_set_new(o, "date", json_string(date));
+    }
+    bad |= counts_json(o, r->by, &row->c);
+    if (r->by == STATS_BY_PROMOTER) {
+        struct buf why = {0};
+        bad |= json_object_set_new(o, "fans_brought", json_integer(fans_brought(row)));
+        bad |= json_object_set_new(o, "quick_unsubscribes", json_integer(row->quick_unsubs));
+        bad |= json_object_set_new(
+            o, "retention",
+            retention_json(r->retention_days, row->retention_eligible, row->retention_retained));
+        bad |= json_object_set_new(o, "suspicious", json_boolean(row->flags != 0));
+        bad |= json_object_set_new(o, "flags", flags_json(row));
+        bad |= stats_flag_reasons(r, row, &why);
+        bad |= json_object_set_new(o, "flag_reasons", json_string(why.len ? why.data : ""));
+        buf_free(&why);
+    }
+    if (bad)
+        return json_decref(o), NULL;
+    return o;
+}
+
+static const char *const rows_key[] = {
+    [STATS_BY_CHANNEL] = "channels",
+    [STATS_BY_PROMOTER] = "promoters",
+    [STATS_BY_DAY] = "days",
+};
+
+json_t *stats_report_json(const struct stats_report *r)
+{
+    char since[16], until[16];
+    tz_format_date(r->since, since, sizeof(since));
+    tz_format_date(r->until, until, sizeof(until));
+    json_t *o = json_pack("{s:s, s:s}", "since", since, "until", until);
+    json_t *rows = json_array(), *totals = json_object();
+    int bad = !o || !rows || !totals;
+    for (size_t i = 0; !bad && i < r->nrows; i++)
+        bad = json_array_append_new(rows, row_json(r, &r->rows[i])) < 0;
+    bad = bad || counts_json(totals, r->by, &r->totals) < 0;
+    if (!bad && r->by == STATS_BY_PROMOTER)
+        bad =
+            json_object_set_new(o, "retention_days", json_integer(r->retention_days)) < 0 ||
+            json_object_set_new(totals, "fans_brought",
+                                json_integer(r->totals.new_fans + r->totals.returning_fans)) < 0 ||
+            json_object_set_new(totals, "quick_unsubscribes", json_integer(r->quick_unsubs)) < 0 ||
+            json_object_set_new(totals, "retention",
+                                retention_json(r->retention_days, r->retention_eligible,
+                                               r->retention_retained)) < 0;
+    if (!bad && json_object_set(o, rows_key[r->by], rows) == 0 &&
+        json_object_set(o, "totals", totals) == 0) {
+        json_decref(rows);
+        json_decref(totals);
+        return o;
+    }
+    json_decref(rows);
+    json_decref(totals);
+    json_decref(o);
+    return NULL;
+}
+
+/* ---- CSV ---- */
+
+static int csv_str(struct buf *b, bool first, const char *s)
+{
+    return (!first && buf_puts(b, ",") < 0) || csv_field(b, s ? s : "") < 0 ? -1 : 0;
+}
+
+static int csv_int(struct buf *b, int64_t v)
+{
+    return buf_printf(b, ",%lld", (long long)v);
+}
+
+static int csv_header(const struct stats_report *r, struct buf *b)
+{
+    static const char *const lead[] = {
+        [STATS_BY_CHANNEL] = "scene,name,promoter",
+        [STATS_BY_PROMOTER] = "promoter,channels",
+        [STATS_BY_DAY] = "date",
+    };
+    if (buf_puts(b, lead[r->by]) < 0)
+        return -1;
+    for (size_t i = 0; i < WXS_ARRAY_LEN(count_fields); i++)
+        if (field_shown(r->by, i) && buf_printf(b, ",%s", count_fields[i].name) < 0)
+            return -1;
+    if (r->by == STATS_BY_PROMOTER &&
+        buf_puts(b, ",fans_brought,quick_unsubscribes,retention_days,retention_eligible,"
+                    "retention_retained,retention_rate,suspicious,flags") < 0)
+        return -1;
+    return buf_puts(b, "\r\n");
+}
+
+static int csv_promoter_tail(const struct stats_report *r, const struct stats_row *row,
+                             struct buf *b)
+{
+    struct buf flags = {0};
+    int bad = 0;
+    for (unsigned i = 0; !bad && i < STATS_FLAG_COUNT; i++)
+        if (row->flags & (1u << i))
+            bad = buf_printf(&flags, "%s%s", flags.len ? " " : "", flag_rules[i].name) < 0;
+    bad = bad || csv_int(b, fans_brought(row)) < 0 || csv_int(b, row->quick_unsubs) < 0 ||
+          csv_int(b, r->retention_days) < 0 || csv_int(b, row->retention_eligible) < 0 ||
+          csv_int(b, row->retention_retained) < 0;
+    if (!bad && row->retention_eligible)
+        bad = buf_printf(b, ",%.4f",
+                         (double)row->retention_retained / (double)row->retention_eligible) < 0;
+    else if (!bad)
+        bad = buf_puts(b, ",") < 0;
+    bad = bad || buf_puts(b, row->flags ? ",yes" : ",no") < 0 ||
+          csv_str(b, false, flags.len ? flags.data : "") < 0;
+    buf_free(&flags);
+    return bad ? -1 : 0;
+}
+
+static int csv_row(const struct stats_report *r, const struct stats_row *row, struct buf *b)
+{
+    char date[16];
+    int bad;
+    if (r->by == STATS_BY_CHANNEL)
+        bad = csv_str(b, true, row->scene) < 0 ||
+              csv_str(b, false, row->scene ? row->name : "(organic)") < 0 ||
+              csv_str(b, false, row->promoter) < 0;
+    else if (r->by == STATS_BY_PROMOTER)
+        bad = csv_str(b, true, row->promoter) < 0 || csv_int(b, row->channels) < 0;
+    else
+        bad = (tz_format_date(row->day, date, sizeof(date)), csv_str(b, true, date) < 0);
+    for (size_t i = 0; !bad && i < WXS_ARRAY_LEN(count_fields); i++)
+        bad = field_shown(r->by, i) && csv_int(b, count_at(&row->c, i)) < 0;
+    if (!bad && r->by == STATS_BY_PROMOTER)
+        bad = csv_promoter_tail(r, row, b) < 0;
+    return bad || buf_puts(b, "\r\n") < 0 ? -1 : 0;
+}
+
+int stats_report_csv(const struct stats_report *r, bool bom, struct buf *out)
+{
+    if (bom && buf_puts(out, "\xEF\xBB\xBF") < 0)
+        return -1;
+    if (csv_header(r, out) < 0)
+        return -1;
+    for (size_t i = 0; i < r->nrows; i++)
+        if (csv_row(r, &r->rows[i], out) < 0)
+            return -1;
+    return 0;
+}

@@ -1,0 +1,119 @@
+/* stats: channel statistics as the CONTRACT defines them (scans,
+ * unique_scanners, new/returning fans, unsubscribes, net and retained fans),
+ * by channel, by promoter and by day over a date range of the account time
+ * zone ([stats] timezone).
+ *
+ * The numbers come from rollup tables (schema/003_stats.sql) that
+ * stats_event_hook() maintains inside the store's commit transaction, so
+ * they count exactly the committed events (each once, however often WeChat
+ * retried it) and a query reads O(scenes x days) rows, never the events.
+ * stats_rebuild() recomputes every rollup from events and fans; stats_open()
+ * runs it when the rollups were built for another zone or not at all. */
+#ifndef WXS_STATS_H
+#define WXS_STATS_H
+#include <stdbool.h>
+#include <stdint.h>
+#include <jansson.h>
+#include "store.h"
+#include "util.h"
+
+struct stats;
+
+/* Prepare statistics for st in zone tzname (e.g. "Asia/Shanghai") with
+ * retention_days for the promoter retention. Rebuilds the rollups first
+ * when they are not built for this zone (that takes the write lock for as
+ * long as it runs; *rebuilt says whether it happened). Borrowed: st must
+ * outlive the handle. On error err says why (a bad zone names it). */
+int stats_open(struct stats **out, struct store *st, const char *tzname, int64_t retention_days,
+               bool *rebuilt, char *err, size_t errlen) WXS_MUSTCHECK;
+void stats_close(struct stats *s);
+
+/* Recompute every rollup from the events and fans tables in one
+ * transaction (for a zone change, or after fans were written outside the
+ * event path, e.g. a bulk import). */
+int stats_rebuild(struct stats *s, char *err, size_t errlen) WXS_MUSTCHECK;
+
+/* Stop maintaining the rollups (the hook then costs one lookup per event);
+ * the next stats_open() rebuilds them. For bulk loads and the benchmark. */
+int stats_disable(struct store *st) WXS_MUSTCHECK;
+
+/* The store hook (one row of store.c event_hooks[]). */
+int stats_event_hook(sqlite3 *db, const struct event_applied *ev);
+
+/* For a writer of the fans table outside store_commit_events() (backfill):
+ * call inside the same transaction with the fan's row before and after the
+ * write, so retained_fans stays exact. last_sub_at 0 = no subscribe known;
+ * scene NULL = organic. */
+int stats_fan_changed(sqlite3 *db, const char *old_scene, int64_t old_sub_at, bool old_subscribed,
+                      const char *new_scene, int64_t new_sub_at, bool new_subscribed) WXS_MUSTCHECK;
+
+/* ---- queries ---- */
+
+enum stats_by { STATS_BY_CHANNEL, STATS_BY_PROMOTER, STATS_BY_DAY };
+int stats_parse_by(const char *s, enum stats_by *out) WXS_MUSTCHECK;
+const char *stats_by_name(enum stats_by by);
+
+/* Longest range a query accepts, in days. */
+#define STATS_MAX_RANGE_DAYS 3700
+
+/* The range of since/until (YYYY-MM-DD, NULL = default: the 30 days
+ * ending today in the account zone) as day numbers; -1 with a message
+ * naming the bad argument (what_since / what_until, e.g. "--since"). */
+int stats_range(const struct stats *s, const char *since, const char *until, const char *what_since,
+                const char *what_until, int64_t *d0, int64_t *d1, char *err,
+                size_t errlen) WXS_MUSTCHECK;
+/* Today's day number in the account zone. */
+int64_t stats_today(const struct stats *s);
+
+struct stats_counts {
+    int64_t scans, unique_scanners, new_fans, returning_fans, unsubscribes, net_fans, retained_fans;
+};
+
+/* Suspicion rules for promoters (bits of stats_row.flags). */
+enum stats_flag { STATS_FLAG_QUICK_UNSUBS = 1u << 0, STATS_FLAG_RESUB_CYCLING = 1u << 1 };
+#define STATS_FLAG_COUNT 2
+/* Rule i's name ("quick_unsubscribes", ...) and a sentence for row r. */
+const char *stats_flag_name(unsigned i);
+
+struct stats_row {
+    char *scene;    /* by channel: scene, NULL = organic */
+    char *name;     /* by channel: channel name, NULL = no channel row */
+    char *promoter; /* by channel: the channel's promoter; by promoter: the promoter */
+    int64_t day;    /* by day */
+    struct stats_counts c;
+    /* by promoter */
+    int64_t channels;           /* channels of the promoter */
+    int64_t quick_unsubs;       /* subscribes undone within 10 minutes */
+    int64_t retention_eligible; /* subscribes in range at least retention_days old */
+    int64_t retention_retained; /* ... whose fan had not unsubscribed by then */
+    unsigned flags;             /* enum stats_flag bits */
+};
+
+struct stats_report {
+    enum stats_by by;
+    int64_t since, until; /* day numbers, inclusive */
+    int64_t retention_days;
+    struct stats_row *rows;
+    size_t nrows;
+    struct stats_counts totals;
+    int64_t quick_unsubs, retention_eligible, retention_retained; /* by promoter totals */
+};
+
+/* Run a query. Rows: by channel every active channel plus every scene with
+ * activity and the organic row, ranked by net_fans; by promoter the
+ * promoters of channels, ranked by net_fans; by day every day of the range.
+ * The caller frees *out with stats_report_free(). */
+int stats_query(struct stats *s, enum stats_by by, int64_t since, int64_t until,
+                struct stats_report **out, char *err, size_t errlen) WXS_MUSTCHECK;
+void stats_report_free(struct stats_report *r);
+
+/* The report as the CONTRACT's JSON object (by channel) or its analogues
+ * ("promoters", "days"). New reference, NULL when out of memory. */
+json_t *stats_report_json(const struct stats_report *r);
+/* The report as CSV (RFC 4180, CRLF), header row first; bom prepends a
+ * UTF-8 BOM so spreadsheets read the text as UTF-8. */
+int stats_report_csv(const struct stats_report *r, bool bom, struct buf *out) WXS_MUSTCHECK;
+/* One sentence about why row r is flagged (empty when it is not). */
+int stats_flag_reasons(const struct stats_report *r, const struct stats_row *row,
+                       struct buf *out) WXS_MUSTCHECK;
+#endif
