@@ -56,18 +56,21 @@ CREATE TABLE fan_backfill (
     qr_scene        INTEGER,                 -- NULL when 0 / absent
     qr_scene_str    TEXT,                    -- NULL when "" / absent
     subscribe_time  INTEGER NOT NULL,
-    recorded_at     INTEGER NOT NULL
+    recorded_at     INTEGER NOT NULL,
+    walk            INTEGER NOT NULL          -- backfill_state.walk that recorded it
 ) WITHOUT ROWID;
+CREATE INDEX fan_backfill_walk ON fan_backfill(walk);
 
 -- One row: the follower walk. cursor is the next_openid to ask user/get for
 -- (NULL = from the start), committed after each page, so a killed run
 -- resumes where it stopped.
 CREATE TABLE backfill_state (
     id          INTEGER PRIMARY KEY CHECK (id = 1),
+    walk        INTEGER NOT NULL DEFAULT 1, -- bumped by each new walk
     cursor      TEXT,
     total       INTEGER NOT NULL DEFAULT 0, -- followers WeChat reported
     seen        INTEGER NOT NULL DEFAULT 0, -- openids walked so far (this walk)
-    added       INTEGER NOT NULL DEFAULT 0, -- fans rows written (this walk)
+    added       INTEGER NOT NULL DEFAULT 0, -- fans rows written (this walk; as of the cursor)
     known       INTEGER NOT NULL DEFAULT 0, -- already known from events or earlier runs
     gone        INTEGER NOT NULL DEFAULT 0, -- unsubscribed between user/get and user/info
     started_at  INTEGER,

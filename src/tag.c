@@ -34,24 +34,56 @@ static const char cancel_sql[] =
     "UPDATE tag_outbox SET state = 'cancelled', reason = 'unsubscribed', updated_at = ?2 "
     "WHERE openid = ?1 AND state = 'pending'";
 
-/* The hook gets a bare connection (no per-handle cache to keep a statement
- * in), so its statement is prepared per event: ~4 us, and only for the
- * events that can need it (subscribe/SCAN with a scene, unsubscribe). */
+/* The hook's statements, prepared once per store handle and kept in the
+ * handle's hook slot (store_close() finalizes them), so an event costs a
+ * bind and a step, not a parse. */
+struct hook_stmts {
+    sqlite3_stmt *arm, *cancel;
+};
+
+static void hook_stmts_free(void *p)
+{
+    struct hook_stmts *h = p;
+    if (!h)
+        return;
+    sqlite3_finalize(h->arm);
+    sqlite3_finalize(h->cancel);
+    free(h);
+}
+
+static struct hook_stmts *hook_stmts_get(sqlite3 *db, struct store_hook_slot *slot)
+{
+    struct hook_stmts *h;
+    if (slot && slot->state)
+        return slot->state;
+    if (!slot || !(h = calloc(1, sizeof(*h))))
+        return NULL;
+    if (sqlite3_prepare_v3(db, arm_sql, -1, SQLITE_PREPARE_PERSISTENT, &h->arm, NULL) !=
+            SQLITE_OK ||
+        sqlite3_prepare_v3(db, cancel_sql, -1, SQLITE_PREPARE_PERSISTENT, &h->cancel, NULL) !=
+            SQLITE_OK) {
+        log_warn("tag: outbox: %s", sqlite3_errmsg(db));
+        hook_stmts_free(h);
+        return NULL;
+    }
+    slot->state = h;
+    slot->free_state = hook_stmts_free;
+    return h;
+}
+
 static int hook_step(sqlite3 *db, sqlite3_stmt *s)
 {
     int rc = sqlite3_step(s);
     if (rc != SQLITE_DONE)
         log_warn("tag: outbox: %s", sqlite3_errmsg(db));
-    sqlite3_finalize(s);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
-static int hook_arm(sqlite3 *db, const struct event_applied *ev)
+static int hook_arm(sqlite3 *db, sqlite3_stmt *s, const struct event_applied *ev)
 {
     const struct event_rec *r = ev->rec;
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(db, arm_sql, -1, &s, NULL) != SQLITE_OK)
-        return hook_step(db, s);
     sqlite3_bind_text(s, 1, r->openid, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, ev->scene, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 3, r->event_id);
@@ -62,11 +94,8 @@ static int hook_arm(sqlite3 *db, const struct event_applied *ev)
 
 /* Tagging someone who left would keep their openid in the outbox for
  * nothing: pending work is dropped with the reason. */
-static int hook_cancel(sqlite3 *db, const struct event_applied *ev)
+static int hook_cancel(sqlite3 *db, sqlite3_stmt *s, const struct event_applied *ev)
 {
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(db, cancel_sql, -1, &s, NULL) != SQLITE_OK)
-        return hook_step(db, s);
     sqlite3_bind_text(s, 1, ev->rec->openid, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, ev->rec->received_at);
     return hook_step(db, s);
@@ -74,15 +103,14 @@ static int hook_cancel(sqlite3 *db, const struct event_applied *ev)
 
 int tag_outbox_hook(sqlite3 *db, const struct event_applied *ev)
 {
-    switch (ev->rec->kind) {
-    case EV_SUBSCRIBE:
-    case EV_SCAN:
-        return ev->scene ? hook_arm(db, ev) : 0; /* organic: no channel, no tag */
-    case EV_UNSUBSCRIBE:
-        return hook_cancel(db, ev);
-    default:
+    enum ev_kind k = ev->rec->kind;
+    bool arm = (k == EV_SUBSCRIBE || k == EV_SCAN) && ev->scene; /* organic: no channel */
+    if (!arm && k != EV_UNSUBSCRIBE)
         return 0;
-    }
+    struct hook_stmts *h = hook_stmts_get(db, ev->slot);
+    if (!h)
+        return -1;
+    return arm ? hook_arm(db, h->arm, ev) : hook_cancel(db, h->cancel, ev);
 }
 
 /* ---- pure rules ---- */

@@ -48,8 +48,9 @@
 #define TAG_45159_ATTEMPTS 3  /* calls a row may see 45159 before it is parked */
 
 /* store_event_hook for store.c event_hooks[]: same-transaction outbox writer.
- * Costs one prepared statement for subscribe/SCAN with a scene and for
- * unsubscribe; nothing for other events. */
+ * One cached statement step (statements live in ev->slot) for subscribe/SCAN
+ * with a scene (a primary-key look-up of the channel's tag, an insert only
+ * when it has one) and for unsubscribe; nothing for other events. */
 int tag_outbox_hook(sqlite3 *db, const struct event_applied *ev);
 
 /* What one batchtagging answer means for the rows it carried. */
