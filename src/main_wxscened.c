@@ -9,9 +9,11 @@
 #include <curl/curl.h>
 #include <event2/event.h>
 
+#include "admin.h"
 #include "cfg.h"
 #include "log.h"
 #include "server.h"
+#include "stats.h"
 #include "store.h"
 #include "tagworker.h"
 #include "wx_xml.h"
@@ -21,6 +23,8 @@ struct app {
     struct store *st;
     struct event_base *base;
     struct server *srv;
+    struct stats *stats; /* keeps the rollups built for [stats] timezone */
+    struct admin *admin; /* NULL when [admin] listen is empty */
     struct event *sigterm, *sigint;
     int signals;
     struct tagworker *tagger; /* NULL when [tag] worker = false */
@@ -99,6 +103,11 @@ static int app_init(struct app *app, const char *config)
         log_error("store: %s", err);
         return 1;
     }
+    if (stats_open(&app->stats, app->st, app->cfg->timezone, app->cfg->retention_days, NULL, err,
+                   sizeof(err)) < 0) {
+        log_error("%s", err);
+        return strstr(err, "[stats]") ? 2 : 1;
+    }
     app->base = event_base_new();
     if (!app->base || event_base_priority_init(app->base, 3) < 0) {
         log_error("cannot create the event loop");
@@ -107,6 +116,11 @@ static int app_init(struct app *app, const char *config)
     if (server_new(&app->srv, app->base, app->cfg, app->st, err, sizeof(err)) < 0) {
         log_error("%s", err);
         return strstr(err, "[wechat]") ? 2 : 1;
+    }
+    if (admin_new(&app->admin, app->base, app->cfg, app->st, app->stats, app->srv, err,
+                  sizeof(err)) < 0) {
+        log_error("%s", err);
+        return 1;
     }
     app->sigterm = evsignal_new(app->base, SIGTERM, on_signal, app);
     app->sigint = evsignal_new(app->base, SIGINT, on_signal, app);
@@ -141,6 +155,7 @@ static int app_run(struct app *app)
 static void app_free(struct app *app)
 {
     tagworker_free(app->tagger);
+    admin_free(app->admin);
     server_free(app->srv);
     if (app->sigterm)
         event_free(app->sigterm);
@@ -148,6 +163,7 @@ static void app_free(struct app *app)
         event_free(app->sigint);
     if (app->base)
         event_base_free(app->base);
+    stats_close(app->stats);
     store_close(app->st);
     cfg_free(app->cfg);
 }

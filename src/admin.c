@@ -1,0 +1,561 @@
+#include "admin.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include <sys/queue.h>
+
+#include "assets.h"
+#include "http_deadline.h"
+#include "log.h"
+#include "tz.h"
+
+#define ADMIN_MAX_BODY    65536
+#define ADMIN_MAX_HEADERS 16384
+
+struct admin {
+    const struct cfg *cfg;
+    struct store *st;
+    struct stats *stats;
+    const struct server *srv;
+    struct evhttp *http;
+    struct http_deadline *deadline;
+    uint64_t requests_by_status[6]; /* this listener's answers, index status/100 */
+};
+
+/* One request at the edge: every handler ends in exactly one reply(). */
+struct areq {
+    struct admin *a;
+    struct evhttp_request *req;
+    const char *method;
+    const char *path;
+    uint64_t start_us;
+};
+
+/* ---- replies ---- */
+
+static const struct {
+    int status;
+    const char *reason;
+} reasons[] = {
+    {200, "OK"},
+    {201, "Created"},
+    {400, "Bad Request"},
+    {401, "Unauthorized"},
+    {403, "Forbidden"},
+    {404, "Not Found"},
+    {405, "Method Not Allowed"},
+    {409, "Conflict"},
+    {413, "Payload Too Large"},
+    {500, "Internal Server Error"},
+    {503, "Service Unavailable"},
+};
+
+static const char *reason_of(int status)
+{
+    for (size_t i = 0; i < WXS_ARRAY_LEN(reasons); i++)
+        if (reasons[i].status == status)
+            return reasons[i].reason;
+    return "Error";
+}
+
+static void reply(struct areq *r, int status, const char *ctype, const char *body, size_t len)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+    unsigned cls = (unsigned)status / 100;
+    evhttp_add_header(h, "Content-Type", ctype);
+    evhttp_add_header(h, "Cache-Control", "no-store");
+    evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+    evbuffer_add(evhttp_request_get_output_buffer(r->req), body, len);
+    r->a->requests_by_status[cls < 6 ? cls : 0]++;
+    log_info("admin: %s %s %d %.3fms", r->method, r->path ? r->path : "?", status,
+             (double)(util_mono_us() - r->start_us) / 1000.0);
+    evhttp_send_reply(r->req, status, reason_of(status), NULL);
+}
+
+static void reply_json(struct areq *r, int status, json_t *j)
+{
+    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    if (!s) {
+        static const char oom[] = "{\"error\":\"out of memory\"}";
+        reply(r, 500, "application/json", oom, sizeof(oom) - 1);
+    } else {
+        reply(r, status, "application/json", s, strlen(s));
+    }
+    free(s);
+    json_decref(j);
+}
+
+static void reply_error(struct areq *r, int status, const char *msg)
+{
+    reply_json(r, status, json_pack("{s:s}", "error", msg));
+}
+
+/* ---- open endpoints ---- */
+
+static void h_health(struct areq *r)
+{
+    const char *body;
+    int status = server_health(r->a->st, &body);
+    reply(r, status, "text/plain; charset=utf-8", body, strlen(body));
+}
+
+static void h_index(struct areq *r)
+{
+    for (const struct asset *as = assets; as->name; as++) {
+        if (strcmp(as->name, "index.html") != 0)
+            continue;
+        struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+        /* the page talks only to this origin and runs only its own inline code */
+        evhttp_add_header(h, "Content-Security-Policy",
+                          "default-src 'none'; script-src 'unsafe-inline'; "
+                          "style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; "
+                          "base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
+        evhttp_add_header(h, "Referrer-Policy", "no-referrer");
+        return reply(r, 200, "text/html; charset=utf-8", (const char *)as->data, as->size);
+    }
+    reply(r, 404, "text/plain; charset=utf-8", "no dashboard in this build\n", 27);
+}
+
+/* ---- /metrics ---- */
+
+static const char *const status_labels[6] = {"other", "1xx", "2xx", "3xx", "4xx", "5xx"};
+static const char *const kind_labels[5] = {"subscribe", "scan", "unsubscribe", "message", "other"};
+
+static const struct counter {
+    const char *name, *help;
+    size_t off;
+} counters[] = {
+    {"wxscene_dedup_hits_total", "Retried deliveries answered from the store.",
+     offsetof(struct server_stats, dedup_hits)},
+    {"wxscene_store_commit_failures_total", "Group commits that failed (answered 503).",
+     offsetof(struct server_stats, commit_failures)},
+    {"wxscene_store_committed_events_total", "Events in successful group commits.",
+     offsetof(struct server_stats, committed_events)},
+    {"wxscene_signature_failures_total", "Requests rejected for their signature.",
+     offsetof(struct server_stats, sig_failures)},
+    {"wxscene_bad_requests_total", "Requests rejected as malformed.",
+     offsetof(struct server_stats, bad_requests)},
+};
+
+static int metric_head(struct buf *b, const char *name, const char *type, const char *help)
+{
+    return buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static int metrics_requests(struct buf *b, const char *name, const char *help,
+                            const uint64_t by_status[6])
+{
+    if (metric_head(b, name, "counter", help) < 0)
+        return -1;
+    for (size_t i = 0; i < 6; i++)
+        if (buf_printf(b, "%s{code=\"%s\"} %llu\n", name, status_labels[i],
+                       (unsigned long long)by_status[i]) < 0)
+            return -1;
+    return 0;
+}
+
+static int metrics_server(struct buf *b, const struct server_stats *s)
+{
+    static const char ev[] = "wxscene_events_total", rp[] = "wxscene_replies_total";
+    int bad =
+        metrics_requests(b, "wxscene_http_requests_total",
+                         "Callback listener answers by status class.", s->requests_by_status) < 0 ||
+        metric_head(b, ev, "counter", "Events stored (first deliveries) by kind.") < 0;
+    for (size_t i = 0; !bad && i < WXS_ARRAY_LEN(kind_labels); i++)
+        bad = buf_printf(b, "%s{kind=\"%s\"} %llu\n", ev, kind_labels[i],
+                         (unsigned long long)s->events_by_kind[i]) < 0;
+    bad = bad || metric_head(b, rp, "counter", "Answers to pushes by type.") < 0 ||
+          buf_printf(b, "%s{type=\"text\"} %llu\n%s{type=\"success\"} %llu\n", rp,
+                     (unsigned long long)s->replies_text, rp,
+                     (unsigned long long)s->replies_success) < 0;
+    for (size_t i = 0; !bad && i < WXS_ARRAY_LEN(counters); i++)
+        bad = metric_head(b, counters[i].name, "counter", counters[i].help) < 0 ||
+              buf_printf(
+                  b, "%s %llu\n", counters[i].name,
+                  (unsigned long long)*(const uint64_t *)((const char *)s + counters[i].off)) < 0;
+    return bad ? -1 : 0;
+}
+
+static int metrics_histogram(struct buf *b, const struct server_stats *s)
+{
+    static const char h[] = "wxscene_store_commit_duration_seconds";
+    int bad = metric_head(b, h, "histogram", "Group commit latency of the store.") < 0;
+    size_t n = WXS_ARRAY_LEN(s->commit_us_buckets);
+    for (size_t i = 0; !bad && i < n; i++) {
+        char le[32];
+        if (i + 1 == n)
+            snprintf(le, sizeof(le), "+Inf");
+        else
+            snprintf(le, sizeof(le), "%g", server_commit_bucket_bounds_s[i]);
+        bad = buf_printf(b, "%s_bucket{le=\"%s\"} %llu\n", h, le,
+                         (unsigned long long)s->commit_us_buckets[i]) < 0;
+    }
+    return bad || buf_printf(b, "%s_sum %.6f\n%s_count %llu\n", h, (double)s->commit_us_sum / 1e6,
+                             h, (unsigned long long)s->commits) < 0
+               ? -1
+               : 0;
+}
+
+static void h_metrics(struct areq *r)
+{
+    struct buf b = {0};
+    int bad = 0;
+    if (r->a->srv) {
+        const struct server_stats *s = server_get_stats(r->a->srv);
+        bad = metrics_server(&b, s) < 0 || metrics_histogram(&b, s) < 0;
+    }
+    bad = bad || metrics_requests(&b, "wxscene_admin_http_requests_total",
+                                  "Admin listener answers by status class (before this one).",
+                                  r->a->requests_by_status) < 0;
+    if (bad)
+        reply(r, 500, "text/plain; charset=utf-8", "out of memory\n", 14);
+    else
+        reply(r, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len);
+    buf_free(&b);
+}
+
+/* ---- /api/stats ---- */
+
+/* A query parameter, NULL when absent or empty (the form sends empties). */
+static const char *qparam(const struct evkeyvalq *q, const char *name)
+{
+    const char *v = evhttp_find_header(q, name);
+    return v && *v ? v : NULL;
+}
+
+static void stats_csv_reply(struct areq *r, const struct stats_report *rep, bool bom)
+{
+    struct buf b = {0};
+    char disp[128], since[16], until[16];
+    if (stats_report_csv(rep, bom, &b) < 0) {
+        buf_free(&b);
+        return reply_error(r, 500, "out of memory");
+    }
+    tz_format_date(rep->since, since, sizeof(since));
+    tz_format_date(rep->until, until, sizeof(until));
+    snprintf(disp, sizeof(disp), "attachment; filename=\"wxscene-%s-%s-%s.csv\"",
+             stats_by_name(rep->by), since, until);
+    evhttp_add_header(evhttp_request_get_output_headers(r->req), "Content-Disposition", disp);
+    reply(r, 200, "text/csv; charset=utf-8", b.data ? b.data : "", b.len);
+    buf_free(&b);
+}
+
+static void h_stats(struct areq *r)
+{
+    struct evkeyvalq q = {0};
+    struct stats_report *rep = NULL;
+    enum stats_by by = STATS_BY_CHANNEL;
+    char err[512];
+    int64_t d0, d1;
+    const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(r->req));
+    if (evhttp_parse_query_str(query ? query : "", &q) < 0) {
+        reply_error(r, 400, "the query string is malformed");
+        goto done;
+    }
+    const char *by_s = qparam(&q, "by"), *fmt = qparam(&q, "format"), *bom = qparam(&q, "bom");
+    if (by_s && stats_parse_by(by_s, &by) < 0) {
+        snprintf(err, sizeof(err), "by: '%s' is not channel, promoter or day", by_s);
+        reply_error(r, 400, err);
+    } else if (fmt && strcmp(fmt, "json") != 0 && strcmp(fmt, "csv") != 0) {
+        snprintf(err, sizeof(err), "format: '%s' is not json or csv", fmt);
+        reply_error(r, 400, err);
+    } else if (stats_range(r->a->stats, qparam(&q, "since"), qparam(&q, "until"), "since", "until",
+                           &d0, &d1, err, sizeof(err)) < 0) {
+        reply_error(r, 400, err);
+    } else if (stats_query(r->a->stats, by, d0, d1, &rep, err, sizeof(err)) < 0) {
+        log_warn("admin: %s", err);
+        reply_error(r, 500, "the statistics query failed (see the server log)");
+    } else if (fmt && strcmp(fmt, "csv") == 0) {
+        stats_csv_reply(r, rep, bom && strcmp(bom, "0") != 0);
+    } else {
+        reply_json(r, 200, stats_report_json(rep));
+    }
+done:
+    stats_report_free(rep);
+    evhttp_clear_headers(&q);
+}
+
+/* ---- /api/channels ---- */
+
+static json_t *channel_json(const struct channel *c)
+{
+    return json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:I}", "scene", c->scene, "name", c->name,
+                     "promoter", c->promoter, "reply", c->reply, "scan_reply", c->scan_reply, "tag",
+                     c->tag, "created_at", (json_int_t)c->created_at);
+}
+
+static int list_one(const struct channel *c, void *arg)
+{
+    return json_array_append_new(arg, channel_json(c));
+}
+
+static void h_channels_list(struct areq *r)
+{
+    json_t *arr = json_array();
+    if (!arr || store_channel_foreach(r->a->st, list_one, arr) < 0) {
+        log_warn("admin: channel list: %s", store_errmsg(r->a->st));
+        json_decref(arr);
+        return reply_error(r, 500, "cannot list the channels (see the server log)");
+    }
+    reply_json(r, 200, arr);
+}
+
+/* The JSON fields a new channel may carry, as rows. */
+static const struct chan_field {
+    const char *name;
+    size_t off; /* char * member of struct channel */
+    bool required;
+} chan_fields[] = {
+    {"scene", offsetof(struct channel, scene), true},
+    {"name", offsetof(struct channel, name), true},
+    {"promoter", offsetof(struct channel, promoter), false},
+    {"reply", offsetof(struct channel, reply), false},
+    {"scan_reply", offsetof(struct channel, scan_reply), false},
+    {"tag", offsetof(struct channel, tag), false},
+};
+
+/* Read one field into c (strings borrowed from the JSON; a numeric scene
+ * is spelled into sbuf). */
+static int chan_field_set(const struct chan_field *f, json_t *v, struct channel *c, char *sbuf,
+                          size_t slen, char *err, size_t errlen)
+{
+    char **dst = (char **)((char *)c + f->off);
+    if (json_is_null(v) && !f->required)
+        return 0;
+    if (f->off == offsetof(struct channel, scene) && json_is_integer(v)) {
+        snprintf(sbuf, slen, "%lld", (long long)json_integer_value(v));
+        *dst = sbuf;
+        return 0;
+    }
+    if (!json_is_string(v)) {
+        snprintf(err, errlen, "%s: must be a string%s", f->name, f->required ? "" : " or null");
+        return -1;
+    }
+    if (strlen(json_string_value(v)) != json_string_length(v)) {
+        snprintf(err, errlen, "%s: contains a NUL character", f->name);
+        return -1;
+    }
+    *dst = (char *)json_string_value(v);
+    return 0;
+}
+
+static int chan_from_json(json_t *o, struct channel *c, bool *force_str, char *sbuf, size_t slen,
+                          char *err, size_t errlen)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(o, key, v)
+    {
+        const struct chan_field *f = NULL;
+        for (size_t i = 0; i < WXS_ARRAY_LEN(chan_fields); i++)
+            if (strcmp(key, chan_fields[i].name) == 0)
+                f = &chan_fields[i];
+        if (!f && strcmp(key, "str") == 0 && json_is_boolean(v)) {
+            *force_str = json_is_true(v);
+            continue;
+        }
+        if (!f) {
+            snprintf(err, errlen,
+                     "unknown field '%.64s' (expected scene, name, promoter, reply, scan_reply, "
+                     "tag, str)",
+                     key);
+            return -1;
+        }
+        if (chan_field_set(f, v, c, sbuf, slen, err, errlen) < 0)
+            return -1;
+    }
+    for (size_t i = 0; i < WXS_ARRAY_LEN(chan_fields); i++)
+        if (chan_fields[i].required && !*(char **)((char *)c + chan_fields[i].off))
+            return snprintf(err, errlen, "%s: required", chan_fields[i].name), -1;
+    return 0;
+}
+
+/* Same rule as `wxscene channel add`: digits are a scene_id and must fit. */
+static int chan_scene_kind(const char *scene, bool force_str, char *err, size_t errlen)
+{
+    bool digits = scene[0] != '\0';
+    for (const char *p = scene; *p; p++)
+        digits = digits && *p >= '0' && *p <= '9';
+    if (force_str || !digits || scene[0] == '0' || util_scene_is_numeric(scene))
+        return 0;
+    snprintf(err, errlen,
+             "scene: %.64s is not a scene_id 1..4294967295 (send \"str\": true for a "
+             "scene_str)",
+             scene);
+    return -1;
+}
+
+static json_t *read_json_body(struct areq *r, char *err, size_t errlen)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
+    size_t len = evbuffer_get_length(in);
+    json_error_t jerr;
+    if (len == 0)
+        return snprintf(err, errlen, "empty body: send a JSON object"), NULL;
+    const char *p = (const char *)evbuffer_pullup(in, -1);
+    json_t *j = p ? json_loadb(p, len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+    if (!j)
+        snprintf(err, errlen, "body is not valid JSON: %s (line %d, column %d)", jerr.text,
+                 jerr.line, jerr.column);
+    else if (!json_is_object(j))
+        snprintf(err, errlen, "body must be a JSON object"), json_decref(j), j = NULL;
+    return j;
+}
+
+static void h_channels_add(struct areq *r)
+{
+    struct channel c = {0}, got = {0};
+    bool force_str = false;
+    char err[512], sbuf[32];
+    json_t *body = read_json_body(r, err, sizeof(err));
+    if (!body) {
+        reply_error(r, 400, err);
+    } else if (chan_from_json(body, &c, &force_str, sbuf, sizeof(sbuf), err, sizeof(err)) < 0 ||
+               channel_validate(&c, err, sizeof(err)) < 0 ||
+               chan_scene_kind(c.scene, force_str, err, sizeof(err)) < 0) {
+        reply_error(r, 400, err);
+    } else if (store_channel_get(r->a->st, c.scene, &got) == 0) {
+        snprintf(err, sizeof(err), "channel %s exists", c.scene);
+        reply_error(r, 409, err);
+    } else if (store_channel_add(r->a->st, &c, err, sizeof(err)) < 0) {
+        log_warn("admin: channel add: %s", err);
+        reply_error(r, strstr(err, "exists") ? 409 : 500, err);
+    } else if (store_channel_get(r->a->st, c.scene, &got) != 0) {
+        reply_error(r, 500, "the channel was added but cannot be read back");
+    } else {
+        reply_json(r, 201, channel_json(&got));
+    }
+    channel_clear(&got);
+    json_decref(body);
+}
+
+/* ---- dispatch ---- */
+
+static const struct route {
+    enum evhttp_cmd_type method;
+    const char *path;
+    void (*fn)(struct areq *r);
+} routes[] = {
+    {EVHTTP_REQ_GET, "/healthz", h_health},
+    {EVHTTP_REQ_GET, "/metrics", h_metrics},
+    {EVHTTP_REQ_GET, "/", h_index},
+    {EVHTTP_REQ_GET, "/api/stats", h_stats},
+    {EVHTTP_REQ_GET, "/api/channels", h_channels_list},
+    {EVHTTP_REQ_POST, "/api/channels", h_channels_add},
+};
+
+static const char *method_name(enum evhttp_cmd_type m)
+{
+    return m == EVHTTP_REQ_GET ? "GET" : m == EVHTTP_REQ_POST ? "POST" : "OTHER";
+}
+
+/* "Authorization: Bearer TOKEN", the token compared in constant time. */
+static bool authorized(const struct admin *a, struct evhttp_request *req)
+{
+    const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+        return false;
+    const char *tok = h + 7;
+    while (*tok == ' ')
+        tok++;
+    return util_secure_eq(tok, strlen(tok), a->cfg->admin_token, strlen(a->cfg->admin_token));
+}
+
+/* Routes by path then method; /api/... is checked for the token first, so an
+ * unauthenticated client learns nothing about which API paths exist. */
+static void on_request(struct evhttp_request *req, void *arg)
+{
+    struct admin *a = arg;
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    enum evhttp_cmd_type m = evhttp_request_get_command(req);
+    struct areq r = {.a = a,
+                     .req = req,
+                     .method = method_name(m),
+                     .path = uri ? evhttp_uri_get_path(uri) : NULL,
+                     .start_us = util_mono_us()};
+    bool path_known = false;
+    if (!r.path || !*r.path)
+        return reply_error(&r, 400, "no path");
+    if (strncmp(r.path, "/api/", 5) == 0) {
+        if (!a->cfg->admin_token[0])
+            return reply_error(&r, 403, "the admin API is disabled: set [admin] token");
+        if (!authorized(a, req)) {
+            evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+                              "Bearer realm=\"wxscene\"");
+            return reply_error(&r, 401, "missing or wrong bearer token");
+        }
+    }
+    for (size_t i = 0; i < WXS_ARRAY_LEN(routes); i++) {
+        if (strcmp(routes[i].path, r.path) != 0)
+            continue;
+        path_known = true;
+        if (routes[i].method == m)
+            return routes[i].fn(&r);
+    }
+    if (path_known)
+        return reply_error(&r, 405, "method not allowed");
+    reply_error(&r, 404, "not found");
+}
+
+void admin_free(struct admin *a)
+{
+    if (!a)
+        return;
+    if (a->http)
+        evhttp_free(a->http);
+    http_deadline_free(a->deadline);
+    free(a);
+}
+
+static int admin_bind(struct admin *a, char *err, size_t errlen)
+{
+    char host[256];
+    uint16_t port;
+    if (cfg_split_hostport(a->cfg->admin_listen, host, sizeof(host), &port) < 0)
+        return snprintf(err, errlen, "[admin] listen: bad address %s", a->cfg->admin_listen), -1;
+    if (!evhttp_bind_socket_with_handle(a->http, host, port))
+        return snprintf(err, errlen, "[admin] listen: cannot bind %s: %m", a->cfg->admin_listen),
+               -1;
+    return 0;
+}
+
+int admin_new(struct admin **out, struct event_base *base, const struct cfg *cfg, struct store *st,
+              struct stats *stats, const struct server *srv, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (!cfg->admin_listen[0])
+        return 0;
+    struct admin *a = calloc(1, sizeof(*a));
+    if (!a)
+        return snprintf(err, errlen, "out of memory"), -1;
+    *a = (struct admin){.cfg = cfg, .st = st, .stats = stats, .srv = srv};
+    if (!(a->http = evhttp_new(base)) ||
+        http_deadline_attach(&a->deadline, base, a->http, cfg->request_timeout) < 0) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    evhttp_set_max_body_size(a->http, ADMIN_MAX_BODY);
+    evhttp_set_max_headers_size(a->http, ADMIN_MAX_HEADERS);
+    evhttp_set_timeout(a->http, (int)cfg->request_timeout);
+    evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD |
+                                            EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+    evhttp_set_gencb(a->http, on_request, a);
+    if (admin_bind(a, err, errlen) < 0)
+        goto fail;
+    if (!cfg->admin_token[0])
+        log_warn("admin: [admin] token is empty: /api/... answers 403");
+    *out = a;
+    return 0;
+fail:
+    admin_free(a);
+    return -1;
+}

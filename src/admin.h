@@ -1,0 +1,24 @@
+/* admin: the private admin listener ([admin] listen), a second evhttp on
+ * the callback server's event_base. GET /healthz, GET /metrics (Prometheus
+ * text), GET / (the dashboard, src/assets/index.html), and behind a bearer
+ * token ([admin] token, compared in constant time) GET /api/stats,
+ * GET|POST /api/channels. With an empty token /api/... answers 403 (disabled);
+ * a missing or wrong token is 401. One log line per request. */
+#ifndef WXS_ADMIN_H
+#define WXS_ADMIN_H
+#include <event2/event.h>
+#include "cfg.h"
+#include "server.h"
+#include "stats.h"
+#include "store.h"
+
+struct admin;
+
+/* Bind [admin] listen on base; an empty listen sets *out = NULL and
+ * returns 0 (no admin listener). Borrowed: cfg, st, stats and srv must
+ * outlive the admin listener; it runs on the loop thread and uses st. */
+int admin_new(struct admin **out, struct event_base *base, const struct cfg *cfg, struct store *st,
+              struct stats *stats, const struct server *srv, char *err,
+              size_t errlen) WXS_MUSTCHECK;
+void admin_free(struct admin *a);
+#endif
