@@ -21,6 +21,7 @@ run: build
 	@sh scripts/run.sh $(BUILD)
 
 test: deps
+	@sh scripts/deps.sh --fuzz || echo "make test: clang/libFuzzer not installable; fuzz.short will skip" >&2
 	@cmake -S . -B $(TESTBUILD) -DCMAKE_BUILD_TYPE=Debug -DWXSCENE_ASAN=ON -DWXSCENE_UBSAN=ON \
 	    -DWXSCENE_WERROR=$(if $(CI),ON,OFF) -DBUILD_TESTING=ON $(CMAKE_ARGS) >/dev/null
 	@cmake --build $(TESTBUILD) -j $(JOBS)
