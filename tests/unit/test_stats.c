@@ -1,0 +1,403 @@
+/* stats and tz: the zone table against glibc's own reading of the TZ
+ * database, civil dates, and the rollups on a real SQLite file: what the
+ * store hook maintains event by event equals what stats_rebuild() computes
+ * set-wise, in a zone with DST, for events arriving in any order. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "stats.h"
+#include "store.h"
+#include "tz.h"
+
+/* ---- tz ---- */
+
+static const char *const zones[] = {
+    "Asia/Shanghai",    "America/New_York", "Europe/London",     "Australia/Sydney", "Asia/Kolkata",
+    "America/Santiago", "Pacific/Chatham",  "Africa/Casablanca", "America/St_Johns", "UTC",
+};
+
+/* glibc's localtime_r under TZ=zone is the reference (this test process is
+ * single-threaded, so switching TZ here is fine; the library never does). */
+static void test_tz_matches_glibc(void **state)
+{
+    unsigned seed = 6;
+    for (size_t z = 0; z < sizeof(zones) / sizeof(zones[0]); z++) {
+        struct tz *tz;
+        char err[256];
+        assert_int_equal(tz_load(&tz, zones[z], err, sizeof(err)), 0);
+        setenv("TZ", zones[z], 1);
+        tzset();
+        for (int i = 0; i < 20000; i++) {
+            /* 1902..2200, with extra weight on the years people use */
+            int64_t t = i % 2 ? (int64_t)(rand_r(&seed) % 400000000) + 1600000000
+                              : (int64_t)rand_r(&seed) * 4 - 2100000000;
+            time_t tt = (time_t)t;
+            struct tm tm;
+            assert_non_null(localtime_r(&tt, &tm));
+            if (tz_offset(tz, t) != tm.tm_gmtoff)
+                fail_msg("%s at %lld: tz %d, glibc %ld", zones[z], (long long)t, tz_offset(tz, t),
+                         tm.tm_gmtoff);
+            int64_t day = tz_days_from_civil(tm.tm_year + 1900, (unsigned)tm.tm_mon + 1,
+                                             (unsigned)tm.tm_mday);
+            assert_int_equal(tz_day(tz, t), day);
+        }
+        tz_free(tz);
+    }
+    unsetenv("TZ");
+    tzset();
+}
+
+static void test_tz_bad_names(void **state)
+{
+    static const char *const bad[] = {
+        "", "Mars/Olympus", "../etc/passwd", "/etc/localtime", "Asia/Shang hai", "Asia/../../etc"};
+    char err[256];
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct tz *tz = NULL;
+        assert_int_equal(tz_load(&tz, bad[i], err, sizeof(err)), -1);
+        assert_null(tz);
+        assert_true(strlen(err) > 0);
+    }
+    unsigned char junk[64] = "TZif2 but not really";
+    struct tz *tz = NULL;
+    assert_int_equal(tz_from_tzif(&tz, junk, sizeof(junk), err, sizeof(err)), -1);
+}
+
+static void put32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)(v >> 24), p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8), p[3] = (unsigned char)v;
+}
+
+/* A v2 file with no transitions at all: the footer rule is everything. */
+static void test_tz_footer_only(void **state)
+{
+    static const char footer[] = "\nEST5EDT,M3.2.0,M11.1.0\n";
+    unsigned char f[256] = {0};
+    size_t n = 0;
+    for (int part = 0; part < 2; part++) { /* v1 header+data, then v2 header+data */
+        memcpy(f + n, "TZif2", 5);
+        put32(f + n + 36, 1); /* typecnt */
+        put32(f + n + 40, 4); /* charcnt */
+        n += 44;
+        put32(f + n, (uint32_t)-18000); /* type 0: -5h, std */
+        n += 6;
+        memcpy(f + n, "EST", 4);
+        n += 4;
+    }
+    memcpy(f + n, footer, sizeof(footer) - 1);
+    n += sizeof(footer) - 1;
+    struct tz *tz;
+    char err[128];
+    assert_int_equal(tz_from_tzif(&tz, f, n, err, sizeof(err)), 0);
+    /* 2026-03-08 06:59:59Z is 01:59:59 EST, one second later 03:00 EDT */
+    assert_int_equal(tz_offset(tz, 1772953199), -18000);
+    assert_int_equal(tz_offset(tz, 1772953200), -14400);
+    /* 2026-11-01 05:59:59Z is 01:59:59 EDT, then 01:00 EST */
+    assert_int_equal(tz_offset(tz, 1793512799), -14400);
+    assert_int_equal(tz_offset(tz, 1793512800), -18000);
+    assert_int_equal(tz_offset(tz, 0), -18000);
+    tz_free(tz);
+}
+
+static void test_dates(void **state)
+{
+    static const struct {
+        const char *s;
+        int rc;
+        int64_t day;
+    } cases[] = {
+        {"1970-01-01", 0, 0},  {"2026-11-24", 0, 20781},   {"2024-02-29", 0, 19782},
+        {"2026-02-29", -1, 0}, {"2026-02-30", -1, 0},      {"2026-13-01", -1, 0},
+        {"2026-00-10", -1, 0}, {"2026-1-01", -1, 0},       {"2026-01-01 ", -1, 0},
+        {"1969-12-31", -1, 0}, {"9999-12-31", 0, 2932896}, {"", -1, 0},
+        {"2026/01/01", -1, 0}, {"+026-01-01", -1, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int64_t d = -1;
+        char back[16];
+        assert_int_equal(tz_parse_date(cases[i].s, &d), cases[i].rc);
+        if (cases[i].rc != 0)
+            continue;
+        assert_int_equal(d, cases[i].day);
+        tz_format_date(d, back, sizeof(back));
+        assert_string_equal(back, cases[i].s);
+    }
+    for (int64_t d = -800000; d < 3000000; d += 997) {
+        int64_t y;
+        unsigned m, dd;
+        tz_civil_from_days(d, &y, &m, &dd);
+        assert_int_equal(tz_days_from_civil(y, m, dd), d);
+    }
+}
+
+/* ---- rollups on a real database ---- */
+
+struct fixture {
+    char dir[64], path[96];
+    struct store *st;
+    struct stats *stats;
+};
+
+static int fx_setup(void **state)
+{
+    struct fixture *fx = calloc(1, sizeof(*fx));
+    char err[256];
+    snprintf(fx->dir, sizeof(fx->dir), "/tmp/wxs-test-stats-XXXXXX");
+    assert_non_null(mkdtemp(fx->dir));
+    snprintf(fx->path, sizeof(fx->path), "%s/t.db", fx->dir);
+    assert_int_equal(store_open(&fx->st, fx->path, STORE_SYNC_NORMAL, err, sizeof(err)), 0);
+    bool rebuilt = false;
+    assert_int_equal(
+        stats_open(&fx->stats, fx->st, "America/New_York", 7, &rebuilt, err, sizeof(err)), 0);
+    assert_true(rebuilt); /* a new database is built for the zone once */
+    *state = fx;
+    return 0;
+}
+
+static int fx_teardown(void **state)
+{
+    struct fixture *fx = *state;
+    char p[128];
+    stats_close(fx->stats);
+    store_close(fx->st);
+    const char *sfx[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof(p), "%s%s", fx->path, sfx[i]);
+        unlink(p);
+    }
+    rmdir(fx->dir);
+    free(fx);
+    return 0;
+}
+
+struct ev {
+    const char *openid;
+    int64_t t;
+    enum ev_kind kind;
+    const char *scene;
+};
+
+static int commit(struct store *st, const struct ev *evs, size_t n)
+{
+    struct event_rec recs[64];
+    char keys[64][96];
+    assert_true(n <= 64);
+    for (size_t i = 0; i < n; i++) {
+        static const char *const names[] = {"subscribe", "SCAN", "unsubscribe", "", "CLICK"};
+        snprintf(keys[i], sizeof(keys[i]), "%s|%lld|%s|%s", evs[i].openid, (long long)evs[i].t,
+                 names[evs[i].kind], evs[i].scene ? evs[i].scene : "");
+        recs[i] = (struct event_rec){.dedup_key = keys[i],
+                                     .kind = evs[i].kind,
+                                     .openid = evs[i].openid,
+                                     .create_time = evs[i].t,
+                                     .msg_type = "event",
+                                     .event = names[evs[i].kind],
+                                     .event_key = "",
+                                     .scene = evs[i].scene,
+                                     .received_at = evs[i].t};
+    }
+    int rc = store_commit_events(st, recs, n);
+    for (size_t i = 0; i < n; i++)
+        free(recs[i].prior_reply);
+    return rc;
+}
+
+/* Every non-zero rollup row as text, in key order. */
+static char *snapshot(sqlite3 *db)
+{
+    static const char *const q[] = {
+        "SELECT 'd', day, scene, scans, new_fans, returning_fans, unsubscribes, quick_unsubs, "
+        "retained FROM stats_daily WHERE scans OR new_fans OR returning_fans OR unsubscribes OR "
+        "quick_unsubs OR retained ORDER BY 2, 3",
+        "SELECT 'c', sub_day, scene, unsub_day, n FROM stats_churn WHERE n ORDER BY 2, 3, 4",
+        "SELECT 's', scene, openid, day FROM stats_scan_days ORDER BY 2, 3, 4",
+        "SELECT 'f', day, scene, prev_day, n FROM stats_scan_first WHERE n ORDER BY 2, 3, 4",
+    };
+    size_t cap = 1 << 20, len = 0;
+    char *out = calloc(1, cap);
+    for (size_t i = 0; i < sizeof(q) / sizeof(q[0]); i++) {
+        sqlite3_stmt *s;
+        assert_int_equal(sqlite3_prepare_v2(db, q[i], -1, &s, NULL), SQLITE_OK);
+        while (sqlite3_step(s) == SQLITE_ROW) {
+            for (int c = 0; c < sqlite3_column_count(s); c++) {
+                const char *v = (const char *)sqlite3_column_text(s, c);
+                len += (size_t)snprintf(out + len, cap - len, "%s%c", v ? v : "NULL",
+                                        c + 1 < sqlite3_column_count(s) ? ',' : '\n');
+                assert_true(len < cap);
+            }
+        }
+        sqlite3_finalize(s);
+    }
+    return out;
+}
+
+/* Random subscribe/SCAN/unsubscribe traffic over 10 days around the 2026
+ * DST change in New York, committed in batches in shuffled time order. */
+static void test_hook_equals_rebuild(void **state)
+{
+    struct fixture *fx = *state;
+    static const char *const scenes[] = {"1", "2", "shop-a", NULL};
+    char openids[30][8];
+    bool sub[30] = {0};
+    unsigned seed = 42;
+    int64_t base = 1772600000; /* 2026-03-04 */
+    for (int i = 0; i < 30; i++)
+        snprintf(openids[i], sizeof(openids[i]), "o%d", i);
+    for (int batch = 0; batch < 40; batch++) {
+        struct ev evs[16];
+        for (int i = 0; i < 16; i++) {
+            int who = rand_r(&seed) % 30;
+            const char *scene = scenes[rand_r(&seed) % 4];
+            int64_t t = base + rand_r(&seed) % (10 * 86400);
+            enum ev_kind k = !sub[who]           ? EV_SUBSCRIBE
+                             : rand_r(&seed) % 3 ? EV_SCAN
+                                                 : EV_UNSUBSCRIBE;
+            if (k == EV_SCAN && !scene)
+                scene = "1";
+            if (k == EV_UNSUBSCRIBE)
+                scene = NULL;
+            if (rand_r(&seed) % 10 == 0)
+                k = EV_OTHER;
+            sub[who] = k == EV_SUBSCRIBE ? true : k == EV_UNSUBSCRIBE ? false : sub[who];
+            evs[i] = (struct ev){openids[who], t, k, scene};
+        }
+        assert_int_equal(commit(fx->st, evs, 16), 0);
+    }
+    char *hook = snapshot(store_db(fx->st)), err[256];
+    assert_true(strlen(hook) > 1000);
+    assert_int_equal(stats_rebuild(fx->stats, err, sizeof(err)), 0);
+    char *rebuilt = snapshot(store_db(fx->st));
+    assert_string_equal(hook, rebuilt);
+    free(hook);
+    free(rebuilt);
+}
+
+static const struct stats_row *find_row(const struct stats_report *r, const char *promoter)
+{
+    for (size_t i = 0; i < r->nrows; i++)
+        if (r->rows[i].promoter && strcmp(r->rows[i].promoter, promoter) == 0)
+            return &r->rows[i];
+    return NULL;
+}
+
+/* Promoter flags: one promoter whose fans come and go within minutes, one
+ * whose fans keep re-subscribing, one with ordinary fans. */
+static void test_promoter_flags(void **state)
+{
+    struct fixture *fx = *state;
+    char err[256], id[16];
+    const struct channel chans[] = {
+        {.scene = "q", .name = "Quick", .promoter = "P-quick"},
+        {.scene = "c", .name = "Cycle", .promoter = "P-cycle"},
+        {.scene = "n", .name = "Normal", .promoter = "P-normal"},
+    };
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(store_channel_add(fx->st, &chans[i], err, sizeof(err)), 0);
+    int64_t t = 1780000000; /* 2026-05-28 */
+    for (int i = 0; i < 8; i++) {
+        char *o = strdup((snprintf(id, sizeof(id), "q%d", i), id));
+        struct ev evs[] = {{o, t + i * 1000, EV_SUBSCRIBE, "q"},
+                           {o, t + i * 1000 + 120, EV_UNSUBSCRIBE, NULL}};
+        assert_int_equal(commit(fx->st, evs, i < 6 ? 2 : 1), 0);
+        free(o);
+    }
+    for (int round = 0; round < 4; round++) {
+        for (int i = 0; i < 2; i++) {
+            char *o = strdup((snprintf(id, sizeof(id), "c%d", i), id));
+            struct ev evs[] = {{o, t + round * 86400 + i * 10, EV_SUBSCRIBE, "c"},
+                               {o, t + round * 86400 + 40000 + i * 10, EV_UNSUBSCRIBE, NULL}};
+            assert_int_equal(commit(fx->st, evs, 2), 0);
+            free(o);
+        }
+    }
+    for (int i = 0; i < 10; i++) {
+        char *o = strdup((snprintf(id, sizeof(id), "n%d", i), id));
+        struct ev evs[] = {{o, t + i * 100, EV_SUBSCRIBE, "n"}};
+        assert_int_equal(commit(fx->st, evs, 1), 0);
+        free(o);
+    }
+    struct stats_report *r;
+    int64_t d0, d1;
+    assert_int_equal(stats_range(fx->stats, "2026-05-20", "2026-06-10", "since", "until", &d0, &d1,
+                                 err, sizeof(err)),
+                     0);
+    assert_int_equal(stats_query(fx->stats, STATS_BY_PROMOTER, d0, d1, &r, err, sizeof(err)), 0);
+    const struct stats_row *q = find_row(r, "P-quick"), *c = find_row(r, "P-cycle"),
+                           *n = find_row(r, "P-normal");
+    assert_non_null(q);
+    assert_non_null(c);
+    assert_non_null(n);
+    assert_int_equal(q->quick_unsubs, 6);
+    assert_int_equal(q->c.new_fans, 8);
+    assert_int_equal(q->flags, STATS_FLAG_QUICK_UNSUBS);
+    assert_int_equal(c->c.new_fans, 2);
+    assert_int_equal(c->c.returning_fans, 6);
+    assert_int_equal(c->quick_unsubs, 0);
+    assert_int_equal(c->flags, STATS_FLAG_RESUB_CYCLING);
+    assert_int_equal(n->flags, 0);
+    assert_int_equal(n->c.retained_fans, 10);
+    assert_int_equal(n->retention_eligible, 10);
+    assert_int_equal(n->retention_retained, 10);
+    /* all 8 cycle subscribes ended the same day: none retained after 7 days */
+    assert_int_equal(c->retention_eligible, 8);
+    assert_int_equal(c->retention_retained, 0);
+    assert_string_equal(r->rows[0].promoter, "P-normal"); /* ranked by net fans */
+    struct buf why = {0};
+    assert_int_equal(stats_flag_reasons(r, q, &why), 0);
+    assert_string_equal(why.data, "6 of 8 subscribes were undone within 10 minutes");
+    buf_free(&why);
+    stats_report_free(r);
+}
+
+/* A disabled hook writes nothing; reopening rebuilds to the same numbers. */
+static void test_disable_then_reopen(void **state)
+{
+    struct fixture *fx = *state;
+    char err[256];
+    struct ev a[] = {{"x1", 1780000000, EV_SUBSCRIBE, "9"}, {"x2", 1780000100, EV_SCAN, "9"}};
+    assert_int_equal(commit(fx->st, a, 2), 0);
+    char *before = snapshot(store_db(fx->st));
+    assert_int_equal(stats_disable(fx->st), 0);
+    char *off = snapshot(store_db(fx->st));
+    struct ev b[] = {{"x3", 1780000200, EV_SUBSCRIBE, "9"}};
+    assert_int_equal(commit(fx->st, b, 1), 0);
+    char *still = snapshot(store_db(fx->st));
+    assert_string_equal(before, off);
+    assert_string_equal(off, still);
+    free(still);
+    stats_close(fx->stats);
+    bool rebuilt = false;
+    assert_int_equal(
+        stats_open(&fx->stats, fx->st, "America/New_York", 7, &rebuilt, err, sizeof(err)), 0);
+    assert_true(rebuilt);
+    char *after = snapshot(store_db(fx->st));
+    assert_string_not_equal(before, after); /* x3 is in now */
+    assert_non_null(strstr(after, "s,9,x3,"));
+    free(before);
+    free(off);
+    free(after);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tz_matches_glibc),
+        cmocka_unit_test(test_tz_bad_names),
+        cmocka_unit_test(test_tz_footer_only),
+        cmocka_unit_test(test_dates),
+        cmocka_unit_test_setup_teardown(test_hook_equals_rebuild, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_promoter_flags, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_disable_then_reopen, fx_setup, fx_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
