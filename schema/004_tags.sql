@@ -46,6 +46,7 @@ CREATE TABLE tag_outbox (
 );
 CREATE INDEX tag_outbox_pending ON tag_outbox(tag, id) WHERE state = 'pending';
 CREATE INDEX tag_outbox_sending ON tag_outbox(owner_pid) WHERE state = 'sending';
+CREATE INDEX tag_outbox_parked ON tag_outbox(tag) WHERE state = 'parked';
 
 -- Attribution of followers who subscribed before wxscene saw them, as
 -- user/info reported it. The fans row (source 'backfill') carries the scene;

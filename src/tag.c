@@ -217,7 +217,8 @@ static const char *const rstmt_sql[R_N] = {
     [R_TAGID_FORGET] = "UPDATE tag_ids SET tag_id = NULL WHERE name = ?1",
     [R_PARK_TAG] = "UPDATE tag_outbox SET state = 'parked', reason = ?2, updated_at = ?3 "
                    "WHERE tag = ?1 AND state = 'pending'",
-    [R_COUNT_PENDING] = "SELECT count(*) FROM tag_outbox WHERE state IN ('pending', 'sending')",
+    [R_COUNT_PENDING] = "SELECT (SELECT count(*) FROM tag_outbox WHERE state = 'pending') + "
+                        "(SELECT count(*) FROM tag_outbox WHERE state = 'sending')",
     [R_COUNT_PARKED] = "SELECT count(*) FROM tag_outbox WHERE state = 'parked'",
 };
 
@@ -742,6 +743,11 @@ static int run_tag(struct tag_runner *tr, const char *tag)
 {
     struct tag_batch b = {0};
     long id;
+    if (!tr->cfg->appid[0] || !tr->cfg->appsecret[0]) {
+        snprintf(tr->rep->error, sizeof(tr->rep->error),
+                 "fans wait to be tagged '%s': [wechat] appid and appsecret are not set", tag);
+        return 1;
+    }
     int ret = resolve_tag(tr, tag, &id);
     if (ret != 0)
         return ret < 0 ? -1 : 0; /* blocked tags are skipped by pick_tag */

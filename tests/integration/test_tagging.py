@@ -255,6 +255,19 @@ class SyncTest(TagCase):
         self.stop_clean()
 
 
+    def test_without_api_credentials_fans_wait_and_it_says_why(self):
+        self.env.write_config(wechat={"appsecret": "", "api_base": self.fake.url},
+                              tag={"worker": "false"})
+        self.env.start_server()
+        self.subscribe(["oWait"])
+        p = self.env.cli("tag", "sync", check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("appid and appsecret are not set", p.stderr)
+        self.assertEqual(self.outbox(), {"pending": 1})
+        self.assertEqual(self.fake.calls()["counts"], {})
+        self.stop_clean()
+
+
 class FreshTagTest(TagCase):
     def test_45159_right_after_creation_is_retried_not_parked(self):
         self.users(fresh_tag_glitch=2)
