@@ -38,7 +38,7 @@ struct server {
     struct evhttp *http;
     struct http_deadline *deadline; /* request_timeout as a whole-request limit */
     struct evhttp_bound_socket *sock;
-    struct wx_crypt *crypt; /* NULL in plain mode */
+    struct wx_crypt *crypt;    /* NULL in plain mode */
     struct wx_xml_parser *xml; /* one reusable libxml2 context */
     struct event *commit_ev;
     struct event *drain_ev;
