@@ -333,34 +333,47 @@ static int reclaim_owner(struct tag_runner *tr, const char *host, int64_t pid, i
     return sqlite3_changes(tr->db);
 }
 
+struct owner {
+    char host[256];
+    int64_t pid;
+};
+
+/* The owners of rows in flight whose process is gone, into gone[]; returns
+ * how many rows are in flight at all (0 = nothing to look at: an idle sweep
+ * takes no write lock), or -1. */
+static int gone_owners(struct tag_runner *tr, struct owner *gone, size_t max, size_t *ngone)
+{
+    sqlite3_stmt *s = R(tr, R_RECLAIM_OWNERS);
+    int rc, owners = 0;
+    *ngone = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *h = (const char *)sqlite3_column_text(s, 0);
+        int64_t pid = sqlite3_column_int64(s, 1);
+        owners++;
+        if (*ngone < max && owner_gone(tr, h, pid)) {
+            util_strlcpy(gone[*ngone].host, h, sizeof(gone[*ngone].host));
+            gone[(*ngone)++].pid = pid;
+        }
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? owners : db_fail(tr, "reclaim");
+}
+
 /* Take back the claims of dead owners and lapsed leases (kill -9 mid-batch):
  * those rows go back to pending and are sent again. */
 static int reclaim(struct tag_runner *tr)
 {
+    struct owner gone[16];
+    size_t ngone;
     int64_t now = util_now();
-    int ret = begin(tr);
-    if (ret < 0)
+    int owners = gone_owners(tr, gone, WXS_ARRAY_LEN(gone), &ngone);
+    if (owners <= 0)
+        return owners;
+    if (begin(tr) < 0)
         return -1;
     /* lapsed leases of anyone: a host/pid pair that matches no row */
-    int n = reclaim_owner(tr, "", -1, now);
-    ret = n < 0 ? -1 : 0;
+    int n = reclaim_owner(tr, "", -1, now), ret = n < 0 ? -1 : 0;
     tr->rep->reclaimed += n > 0 ? (uint64_t)n : 0;
-    sqlite3_stmt *s = R(tr, R_RECLAIM_OWNERS);
-    struct {
-        char host[256];
-        int64_t pid;
-    } gone[16];
-    size_t ngone = 0;
-    int rc;
-    while (ret == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW && ngone < WXS_ARRAY_LEN(gone)) {
-        const char *h = (const char *)sqlite3_column_text(s, 0);
-        int64_t pid = sqlite3_column_int64(s, 1);
-        if (owner_gone(tr, h, pid)) {
-            util_strlcpy(gone[ngone].host, h, sizeof(gone[ngone].host));
-            gone[ngone++].pid = pid;
-        }
-    }
-    sqlite3_reset(s);
     for (size_t i = 0; ret == 0 && i < ngone; i++) {
         n = reclaim_owner(tr, gone[i].host, gone[i].pid, now);
         ret = n < 0 ? -1 : 0;
