@@ -47,26 +47,28 @@ CREATE TABLE stats_daily (
 
 -- Subscribes made on sub_day through scene that ended with an unsubscribe
 -- on unsub_day (retention after N days: unsub_day - sub_day < N = lost).
+-- Keyed by unsub_day first: the writes of a commit land on today's pages.
 CREATE TABLE stats_churn (
-    sub_day   INTEGER NOT NULL,
-    scene     TEXT NOT NULL,
     unsub_day INTEGER NOT NULL,
+    scene     TEXT NOT NULL,
+    sub_day   INTEGER NOT NULL,
     n         INTEGER NOT NULL,
-    PRIMARY KEY (sub_day, scene, unsub_day)
+    PRIMARY KEY (unsub_day, scene, sub_day)
 ) WITHOUT ROWID;
 
 -- Exact distinct scanners over any range without reading the events.
 -- stats_scan_days: the days on which an openid scanned a scene ('' = any
--- scene), one row per (scene, openid, day). stats_scan_first counts, per
+-- scene), one row per (openid, scene, day); keyed by openid first so that
+-- both rows a scan writes (its scene and '') share a page. stats_scan_first counts, per
 -- (day, scene), the scanners whose previous scan day of that scene was
 -- prev_day (-2147483648 = none). The distinct scanners of a range
 -- [s, u] are then SUM(n) over day in [s, u] with prev_day < s: each scanner
 -- is counted on its first scan day inside the range, once.
 CREATE TABLE stats_scan_days (
-    scene  TEXT NOT NULL,
     openid TEXT NOT NULL,
+    scene  TEXT NOT NULL,
     day    INTEGER NOT NULL,
-    PRIMARY KEY (scene, openid, day)
+    PRIMARY KEY (openid, scene, day)
 ) WITHOUT ROWID;
 
 CREATE TABLE stats_scan_first (
@@ -76,3 +78,26 @@ CREATE TABLE stats_scan_first (
     n        INTEGER NOT NULL,
     PRIMARY KEY (day, scene, prev_day)
 ) WITHOUT ROWID;
+
+-- A new scan day's bookkeeping, inside the insert itself (one statement per
+-- scan event for both scopes): it is the first scan after its predecessor,
+-- and when it arrived out of order its successor now follows it instead.
+CREATE TRIGGER stats_scan_days_first AFTER INSERT ON stats_scan_days BEGIN
+    INSERT INTO stats_scan_first(day, scene, prev_day, n)
+    SELECT NEW.day, NEW.scene, coalesce(max(day), -2147483648), 1 FROM stats_scan_days
+    WHERE openid = NEW.openid AND scene = NEW.scene AND day < NEW.day
+    ON CONFLICT(day, scene, prev_day) DO UPDATE SET n = n + 1;
+    INSERT INTO stats_scan_first(day, scene, prev_day, n)
+    SELECT succ, NEW.scene, prev, -1 FROM (SELECT
+        (SELECT min(day) FROM stats_scan_days
+         WHERE openid = NEW.openid AND scene = NEW.scene AND day > NEW.day) AS succ,
+        (SELECT coalesce(max(day), -2147483648) FROM stats_scan_days
+         WHERE openid = NEW.openid AND scene = NEW.scene AND day < NEW.day) AS prev)
+    WHERE succ IS NOT NULL
+    ON CONFLICT(day, scene, prev_day) DO UPDATE SET n = n - 1;
+    INSERT INTO stats_scan_first(day, scene, prev_day, n)
+    SELECT succ, NEW.scene, NEW.day, 1 FROM (SELECT min(day) AS succ FROM stats_scan_days
+        WHERE openid = NEW.openid AND scene = NEW.scene AND day > NEW.day)
+    WHERE succ IS NOT NULL
+    ON CONFLICT(day, scene, prev_day) DO UPDATE SET n = n + 1;
+END;

@@ -8,8 +8,7 @@
 #include "log.h"
 #include "tz.h"
 
-#define NO_DAY           (-2147483648LL) /* stats_scan_first.prev_day: no earlier scan */
-#define QUICK_UNSUB_SECS 600             /* "subscribe-unsubscribe pair within minutes" */
+#define QUICK_UNSUB_SECS 600 /* "subscribe-unsubscribe pair within minutes" */
 #define DEFAULT_DAYS     30
 
 struct stats {
@@ -22,10 +21,11 @@ struct stats {
 
 /* ==== the hook: rollups inside the commit transaction ==== */
 
-enum hook_stmt { H_OFFSET, H_DAILY, H_CHURN, H_SCAN_ADD, H_SCAN_NEIGH, H_FIRST, H_COUNT };
+enum hook_stmt { H_OFFSET, H_DAILY, H_CHURN, H_SCAN, H_COUNT };
 
 static const char *const hook_sql[H_COUNT] = {
-    [H_OFFSET] = "SELECT utc_offset FROM stats_tz WHERE from_utc <= ?1 "
+    [H_OFFSET] = "SELECT utc_offset, from_utc, (SELECT min(from_utc) FROM stats_tz "
+                 "WHERE from_utc > ?1) FROM stats_tz WHERE from_utc <= ?1 "
                  "ORDER BY from_utc DESC LIMIT 1",
     [H_DAILY] = "INSERT INTO stats_daily(day, scene, scans, new_fans, returning_fans, "
                 "unsubscribes, quick_unsubs, retained) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
@@ -36,19 +36,29 @@ static const char *const hook_sql[H_COUNT] = {
                 "quick_unsubs = quick_unsubs + excluded.quick_unsubs, "
                 "retained = retained + excluded.retained",
     [H_CHURN] = "INSERT INTO stats_churn(sub_day, scene, unsub_day, n) VALUES(?1, ?2, ?3, 1) "
-                "ON CONFLICT(sub_day, scene, unsub_day) DO UPDATE SET n = n + 1",
-    [H_SCAN_ADD] = "INSERT OR IGNORE INTO stats_scan_days(scene, openid, day) VALUES(?1, ?2, ?3)",
-    [H_SCAN_NEIGH] = "SELECT (SELECT max(day) FROM stats_scan_days WHERE scene = ?1 AND "
-                     "openid = ?2 AND day < ?3), (SELECT min(day) FROM stats_scan_days "
-                     "WHERE scene = ?1 AND openid = ?2 AND day > ?3)",
-    [H_FIRST] = "INSERT INTO stats_scan_first(day, scene, prev_day, n) VALUES(?1, ?2, ?3, ?4) "
-                "ON CONFLICT(day, scene, prev_day) DO UPDATE SET n = n + excluded.n",
+                "ON CONFLICT(unsub_day, scene, sub_day) DO UPDATE SET n = n + 1",
+    /* the scene and the any-scene scope; the trigger stats_scan_days_first
+     * keeps stats_scan_first for each row really inserted */
+    [H_SCAN] = "INSERT OR IGNORE INTO stats_scan_days(openid, scene, day) "
+               "VALUES(?1, ?2, ?3), (?1, '', ?3)",
+};
+
+/* The zone's offset around the last event: events of a commit are close in
+ * time, so one lookup per commit serves them all. Valid while the
+ * database's data version (which moves on every commit, ours or another
+ * process's: a rebuild or stats_disable) is the one it was read at. */
+struct tz_memo {
+    bool valid, off_rollups; /* off_rollups: stats_tz is empty (rollups switched off) */
+    unsigned version;
+    int64_t lo, hi; /* offset holds for lo <= t < hi */
+    int32_t offset;
 };
 
 /* Statements prepared once per store handle (kept in the hook's slot). */
 struct hook_state {
     sqlite3 *db;
     sqlite3_stmt *s[H_COUNT];
+    struct tz_memo memo;
 };
 
 struct daily_delta {
@@ -104,19 +114,38 @@ static int run(sqlite3_stmt *s)
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -1;
 }
 
+static int memo_load(struct hook_state *hs, int64_t t, unsigned version)
+{
+    sqlite3_stmt *s = hs->s[H_OFFSET];
+    struct tz_memo *m = &hs->memo;
+    sqlite3_bind_int64(s, 1, t);
+    int rc = sqlite3_step(s);
+    *m = (struct tz_memo){.valid = rc == SQLITE_ROW || rc == SQLITE_DONE,
+                          .off_rollups = rc == SQLITE_DONE,
+                          .version = version};
+    if (rc == SQLITE_ROW) {
+        m->offset = sqlite3_column_int(s, 0);
+        m->lo = sqlite3_column_int64(s, 1);
+        m->hi = sqlite3_column_type(s, 2) == SQLITE_NULL ? INT64_MAX : sqlite3_column_int64(s, 2);
+    }
+    sqlite3_reset(s);
+    return m->valid ? 0 : -1;
+}
+
 /* 0 = *day set, 1 = rollups not maintained (stats_tz empty), -1 = error. */
 static int hook_day(struct hook_state *hs, int64_t t, int64_t *day)
 {
-    sqlite3_stmt *s = hs->s[H_OFFSET];
+    struct tz_memo *m = &hs->memo;
+    unsigned version = 0;
     t = tz_clamp(t);
-    sqlite3_bind_int64(s, 1, t);
-    int rc = sqlite3_step(s), ret = rc == SQLITE_DONE ? 1 : -1;
-    if (rc == SQLITE_ROW) {
-        *day = tz_local_day(t, sqlite3_column_int(s, 0));
-        ret = 0;
-    }
-    sqlite3_reset(s);
-    return ret;
+    sqlite3_file_control(hs->db, "main", SQLITE_FCNTL_DATA_VERSION, &version);
+    bool fresh = m->valid && m->version == version;
+    if (!(fresh && (m->off_rollups || (t >= m->lo && t < m->hi))) && memo_load(hs, t, version) < 0)
+        return -1;
+    if (m->off_rollups)
+        return 1;
+    *day = tz_local_day(t, m->offset);
+    return 0;
 }
 
 static int daily_add(struct hook_state *hs, int64_t day, const char *scene,
@@ -134,48 +163,6 @@ static int daily_add(struct hook_state *hs, int64_t day, const char *scene,
     return run(s);
 }
 
-static int first_add(struct hook_state *hs, int64_t day, const char *scene, int64_t prev, int n)
-{
-    sqlite3_stmt *s = hs->s[H_FIRST];
-    sqlite3_bind_int64(s, 1, day);
-    sqlite3_bind_text(s, 2, scene, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 3, prev);
-    sqlite3_bind_int(s, 4, n);
-    return run(s);
-}
-
-/* Record that openid scanned scene on day. Only a new (scene, openid, day)
- * changes anything: it becomes the first scan day after its predecessor,
- * and, when the event arrived out of order, its successor's predecessor. */
-static int scan_add(struct hook_state *hs, const char *scene, const char *openid, int64_t day)
-{
-    sqlite3_stmt *s = hs->s[H_SCAN_ADD], *nb = hs->s[H_SCAN_NEIGH];
-    sqlite3_bind_text(s, 1, scene, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, openid, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 3, day);
-    if (run(s) < 0)
-        return -1;
-    if (sqlite3_changes(hs->db) == 0)
-        return 0;
-    sqlite3_bind_text(nb, 1, scene, -1, SQLITE_STATIC);
-    sqlite3_bind_text(nb, 2, openid, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(nb, 3, day);
-    if (sqlite3_step(nb) != SQLITE_ROW) {
-        sqlite3_reset(nb);
-        return -1;
-    }
-    int64_t pred = sqlite3_column_type(nb, 0) == SQLITE_NULL ? NO_DAY : sqlite3_column_int64(nb, 0);
-    bool has_succ = sqlite3_column_type(nb, 1) != SQLITE_NULL;
-    int64_t succ = sqlite3_column_int64(nb, 1);
-    sqlite3_reset(nb);
-    if (first_add(hs, day, scene, pred, 1) < 0)
-        return -1;
-    if (has_succ &&
-        (first_add(hs, succ, scene, pred, -1) < 0 || first_add(hs, succ, scene, day, 1) < 0))
-        return -1;
-    return 0;
-}
-
 static const char *scene_key(const char *scene)
 {
     return scene ? scene : ""; /* '' = organic in stats_daily / stats_churn */
@@ -186,10 +173,15 @@ static bool has_scene(const char *scene)
     return scene && *scene;
 }
 
-/* A scan of a scene: per scene and for the any-scene total. */
+/* A scan of a scene: the (openid, scene, day) and (openid, '', day) rows;
+ * only a new one changes the distinct counts (see the schema's trigger). */
 static int count_scan(struct hook_state *hs, const char *scene, const char *openid, int64_t day)
 {
-    return scan_add(hs, scene, openid, day) < 0 || scan_add(hs, "", openid, day) < 0 ? -1 : 0;
+    sqlite3_stmt *s = hs->s[H_SCAN];
+    sqlite3_bind_text(s, 1, openid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, scene, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, day);
+    return run(s);
 }
 
 /* The fan's previous latest subscribe no longer counts as retained. */
@@ -310,7 +302,7 @@ static const char *const rebuild_sql[] = {
     "DELETE FROM stats_daily",
     "DELETE FROM stats_churn",
     "DELETE FROM stats_scan_days",
-    "DELETE FROM stats_scan_first",
+    "DELETE FROM stats_scan_first", /* refilled by the trigger of the inserts below */
     "INSERT INTO stats_daily(day, scene, scans, new_fans, returning_fans) "
     "SELECT wxs_stats_day(create_time), coalesce(scene, ''), sum(coalesce(scene, '') <> ''), "
     "sum(kind = 0 AND is_new_fan <> 0), sum(kind = 0 AND is_new_fan = 0) FROM events "
@@ -341,9 +333,6 @@ static const char *const rebuild_sql[] = {
     "INSERT OR IGNORE INTO stats_scan_days(scene, openid, day) "
     "SELECT '', openid, wxs_stats_day(create_time) FROM events "
     "WHERE kind IN (0, 1) AND coalesce(scene, '') <> ''",
-    "INSERT INTO stats_scan_first(day, scene, prev_day, n) SELECT day, scene, prev, count(*) "
-    "FROM (SELECT day, scene, coalesce(lag(day) OVER (PARTITION BY scene, openid ORDER BY day), "
-    "-2147483648) AS prev FROM stats_scan_days) GROUP BY 1, 2, 3",
 };
 
 static void sql_day(sqlite3_context *ctx, int argc, sqlite3_value **argv)
@@ -587,8 +576,8 @@ static const char scene_sql[] =
     "FROM stats_daily WHERE day BETWEEN ?1 AND ?2 GROUP BY scene), "
     "u AS (SELECT scene, sum(n) AS n FROM stats_scan_first "
     "WHERE day BETWEEN ?1 AND ?2 AND prev_day < ?1 GROUP BY scene), "
-    "l AS (SELECT scene, sum(n) AS n FROM stats_churn WHERE sub_day BETWEEN ?1 AND ?3 "
-    "AND unsub_day - sub_day < ?4 GROUP BY scene), "
+    "l AS (SELECT scene, sum(n) AS n FROM stats_churn WHERE unsub_day BETWEEN ?1 AND ?3 + ?4 "
+    "AND sub_day BETWEEN ?1 AND ?3 AND unsub_day - sub_day < ?4 GROUP BY scene), "
     "k AS (SELECT scene FROM d UNION SELECT scene FROM u UNION "
     "SELECT scene FROM channels WHERE archived_at IS NULL UNION SELECT '') "
     "SELECT k.scene, c.name, c.promoter, coalesce(d.sc, 0), coalesce(u.n, 0), "
