@@ -80,24 +80,29 @@ CREATE TABLE stats_scan_first (
 ) WITHOUT ROWID;
 
 -- A new scan day's bookkeeping, inside the insert itself (one statement per
--- scan event for both scopes): it is the first scan after its predecessor,
--- and when it arrived out of order its successor now follows it instead.
+-- scan event for both scopes): it is the first scan after its predecessor;
+-- and when it arrived out of order (a later day is already there), its
+-- successor now follows it instead of the predecessor.
 CREATE TRIGGER stats_scan_days_first AFTER INSERT ON stats_scan_days BEGIN
     INSERT INTO stats_scan_first(day, scene, prev_day, n)
     SELECT NEW.day, NEW.scene, coalesce(max(day), -2147483648), 1 FROM stats_scan_days
     WHERE openid = NEW.openid AND scene = NEW.scene AND day < NEW.day
     ON CONFLICT(day, scene, prev_day) DO UPDATE SET n = n + 1;
+END;
+
+CREATE TRIGGER stats_scan_days_reorder AFTER INSERT ON stats_scan_days
+WHEN EXISTS (SELECT 1 FROM stats_scan_days
+             WHERE openid = NEW.openid AND scene = NEW.scene AND day > NEW.day) BEGIN
     INSERT INTO stats_scan_first(day, scene, prev_day, n)
     SELECT succ, NEW.scene, prev, -1 FROM (SELECT
         (SELECT min(day) FROM stats_scan_days
          WHERE openid = NEW.openid AND scene = NEW.scene AND day > NEW.day) AS succ,
         (SELECT coalesce(max(day), -2147483648) FROM stats_scan_days
          WHERE openid = NEW.openid AND scene = NEW.scene AND day < NEW.day) AS prev)
-    WHERE succ IS NOT NULL
+    WHERE 1
     ON CONFLICT(day, scene, prev_day) DO UPDATE SET n = n - 1;
     INSERT INTO stats_scan_first(day, scene, prev_day, n)
-    SELECT succ, NEW.scene, NEW.day, 1 FROM (SELECT min(day) AS succ FROM stats_scan_days
-        WHERE openid = NEW.openid AND scene = NEW.scene AND day > NEW.day)
-    WHERE succ IS NOT NULL
+    SELECT min(day), NEW.scene, NEW.day, 1 FROM stats_scan_days
+    WHERE openid = NEW.openid AND scene = NEW.scene AND day > NEW.day
     ON CONFLICT(day, scene, prev_day) DO UPDATE SET n = n + 1;
 END;

@@ -461,6 +461,50 @@ static int read_file(const char *path, unsigned char **out, size_t *n)
     return 0;
 }
 
+/* Current rules of common zones, for machines without tzdata (minimal
+ * containers): right for today's events, not for past rule changes. */
+static const struct {
+    const char *name, *rule;
+} builtin_zones[] = {
+    {"Asia/Shanghai", "CST-8"},
+    {"Asia/Chongqing", "CST-8"},
+    {"Asia/Harbin", "CST-8"},
+    {"PRC", "CST-8"},
+    {"Asia/Hong_Kong", "HKT-8"},
+    {"Asia/Macau", "CST-8"},
+    {"Asia/Taipei", "CST-8"},
+    {"Asia/Singapore", "<+08>-8"},
+    {"Asia/Tokyo", "JST-9"},
+    {"Asia/Seoul", "KST-9"},
+    {"UTC", "UTC0"},
+    {"Etc/UTC", "UTC0"},
+    {"GMT", "GMT0"},
+    {"Etc/GMT", "GMT0"},
+    {"Europe/London", "GMT0BST,M3.5.0/1,M10.5.0"},
+    {"Europe/Berlin", "CET-1CEST,M3.5.0,M10.5.0/3"},
+    {"America/New_York", "EST5EDT,M3.2.0,M11.1.0"},
+    {"America/Los_Angeles", "PST8PDT,M3.2.0,M11.1.0"},
+    {"Australia/Sydney", "AEST-10AEDT,M10.1.0,M4.1.0/3"},
+};
+
+static int tz_from_builtin(struct tz **out, const char *name)
+{
+    struct posix_tz p;
+    for (size_t i = 0; i < sizeof(builtin_zones) / sizeof(builtin_zones[0]); i++) {
+        if (strcmp(builtin_zones[i].name, name) != 0)
+            continue;
+        struct tz *z = calloc(1, sizeof(*z));
+        if (!z || posix_parse(builtin_zones[i].rule, &p) < 0 ||
+            tz_push(z, INT64_MIN, p.std_off) < 0 || expand_rule(z, &p, INT64_MIN) < 0) {
+            tz_free(z);
+            return -1;
+        }
+        *out = z;
+        return 0;
+    }
+    return -1;
+}
+
 int tz_load(struct tz **out, const char *name, char *err, size_t errlen)
 {
     char path[512], why[128];
@@ -473,6 +517,8 @@ int tz_load(struct tz **out, const char *name, char *err, size_t errlen)
     }
     snprintf(path, sizeof(path), "%s/%s", dir && *dir ? dir : "/usr/share/zoneinfo", name);
     if (read_file(path, &data, &n) < 0) {
+        if (tz_from_builtin(out, name) == 0)
+            return 0;
         snprintf(err, errlen, "unknown time zone '%s' (cannot read %s; is tzdata installed?)", name,
                  path);
         return -1;

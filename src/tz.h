@@ -12,7 +12,8 @@
 struct tz;
 
 /* Load zone name (e.g. "Asia/Shanghai") from $TZDIR or /usr/share/zoneinfo.
- * Transitions are expanded from the zone's rule up to the year 2200. The
+ * Transitions are expanded from the zone's rule up to the year 2200.
+ * Without tzdata, a few common zones fall back to their current rules. The
  * caller frees *out with tz_free(). On error err names the zone and why. */
 int tz_load(struct tz **out, const char *name, char *err, size_t errlen) WXS_MUSTCHECK;
 /* The same from a TZif image in memory (tests). */

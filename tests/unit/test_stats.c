@@ -72,6 +72,24 @@ static void test_tz_bad_names(void **state)
     assert_int_equal(tz_from_tzif(&tz, junk, sizeof(junk), err, sizeof(err)), -1);
 }
 
+/* Without tzdata, common zones still load with today's rules. */
+static void test_tz_builtin_fallback(void **state)
+{
+    struct tz *sh, *ny;
+    char err[256];
+    setenv("TZDIR", "/nonexistent", 1);
+    assert_int_equal(tz_load(&sh, "Asia/Shanghai", err, sizeof(err)), 0);
+    assert_int_equal(tz_load(&ny, "America/New_York", err, sizeof(err)), 0);
+    assert_int_equal(tz_load(&sh, "Europe/Paris", err, sizeof(err)) == 0, 0); /* not built in */
+    unsetenv("TZDIR");
+    assert_int_equal(tz_offset(sh, 1780000000), 8 * 3600);
+    assert_int_equal(tz_offset(ny, 1772953199), -18000); /* 2026-03-08 01:59:59 EST */
+    assert_int_equal(tz_offset(ny, 1772953200), -14400); /* 03:00 EDT */
+    assert_int_equal(tz_offset(ny, 1793512800), -18000); /* 2026-11-01 01:00 EST */
+    tz_free(sh);
+    tz_free(ny);
+}
+
 static void put32(unsigned char *p, uint32_t v)
 {
     p[0] = (unsigned char)(v >> 24), p[1] = (unsigned char)(v >> 16);
@@ -394,6 +412,7 @@ int main(void)
         cmocka_unit_test(test_tz_matches_glibc),
         cmocka_unit_test(test_tz_bad_names),
         cmocka_unit_test(test_tz_footer_only),
+        cmocka_unit_test(test_tz_builtin_fallback),
         cmocka_unit_test(test_dates),
         cmocka_unit_test_setup_teardown(test_hook_equals_rebuild, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_promoter_flags, fx_setup, fx_teardown),
