@@ -22,6 +22,7 @@ run: build
 
 test: deps
 	@sh scripts/deps.sh --fuzz || echo "make test: clang/libFuzzer not installable; fuzz.short will skip" >&2
+	@sh scripts/deps.sh --browser || echo "make test: chromium not installable; the dashboard test will skip" >&2
 	@cmake -S . -B $(TESTBUILD) -DCMAKE_BUILD_TYPE=Debug -DWXSCENE_ASAN=ON -DWXSCENE_UBSAN=ON \
 	    -DWXSCENE_WERROR=$(if $(CI),ON,OFF) -DBUILD_TESTING=ON $(CMAKE_ARGS) >/dev/null
 	@cmake --build $(TESTBUILD) -j $(JOBS)
