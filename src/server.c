@@ -13,6 +13,7 @@
 #include "log.h"
 #include "reply.h"
 #include "route.h"
+#include "store_ckpt.h"
 #include "wx_crypt.h"
 #include "wx_sign.h"
 #include "wx_xml.h"
@@ -40,6 +41,7 @@ struct server {
     struct evhttp_bound_socket *sock;
     struct wx_crypt *crypt;    /* NULL in plain mode */
     struct wx_xml_parser *xml; /* one reusable libxml2 context */
+    struct store_ckpt *ckpt;   /* WAL checkpoints on a helper thread, or NULL */
     struct event *commit_ev;
     struct event *drain_ev;
     struct pending *batch;
@@ -484,6 +486,9 @@ int server_new(struct server **out, struct event_base *base, const struct cfg *c
     /* Waiting for another writer (the CLI, the tag worker) blocks the whole
      * loop: wait at most 1 s, then answer 503 and let WeChat retry. */
     sqlite3_busy_timeout(store_db(st), 1000);
+    char why[256];
+    if (store_ckpt_start(&srv->ckpt, st, why, sizeof(why)) < 0)
+        log_warn("%s; checkpoints stay on the event loop", why);
     if (server_crypt(srv, err, errlen) < 0)
         goto fail;
     if (wx_xml_parser_new(&srv->xml) < 0) {
@@ -562,6 +567,7 @@ void server_free(struct server *srv)
     if (srv->http)
         evhttp_free(srv->http);
     http_deadline_free(srv->deadline); /* after evhttp_free: its close callbacks */
+    store_ckpt_stop(srv->ckpt);
     if (srv->commit_ev)
         event_free(srv->commit_ev);
     if (srv->drain_ev)
