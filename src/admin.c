@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <sys/queue.h>
 
+#include "admin_qr.h"
 #include "assets.h"
 #include "http_deadline.h"
 #include "log.h"
@@ -27,6 +28,7 @@ struct admin {
     const struct server *srv;
     struct evhttp *http;
     struct http_deadline *deadline;
+    struct admin_qr *qr;            /* POST /api/qrcodes worker */
     uint64_t requests_by_status[6]; /* this listener's answers, index status/100 */
 };
 
@@ -437,6 +439,34 @@ static void h_channels_add(struct areq *r)
     json_decref(body);
 }
 
+/* POST /api/qrcodes: the WeChat API call runs on the admin_qr worker; the
+ * request waits in a heap copy of its areq until the worker's answer comes
+ * back on this thread. */
+static void qrcode_done(void *arg, int status, json_t *body)
+{
+    struct areq *r = arg;
+    reply_json(r, status, body);
+    free(r);
+}
+
+static void h_qrcodes_add(struct areq *r)
+{
+    char err[512];
+    json_t *body = read_json_body(r, err, sizeof(err));
+    struct areq *held = body ? malloc(sizeof(*held)) : NULL;
+    if (!body)
+        return reply_error(r, 400, err);
+    if (!held) {
+        json_decref(body);
+        return reply_error(r, 500, "out of memory");
+    }
+    *held = *r;
+    if (admin_qr_submit(r->a->qr, body, qrcode_done, held) == 0) {
+        free(held);
+        reply_error(r, 503, "too many QR code requests in progress; retry later");
+    }
+}
+
 /* ---- dispatch ---- */
 
 static const struct route {
@@ -450,6 +480,7 @@ static const struct route {
     {EVHTTP_REQ_GET, "/api/stats", h_stats},
     {EVHTTP_REQ_GET, "/api/channels", h_channels_list},
     {EVHTTP_REQ_POST, "/api/channels", h_channels_add},
+    {EVHTTP_REQ_POST, "/api/qrcodes", h_qrcodes_add},
 };
 
 static const char *method_name(enum evhttp_cmd_type m)
@@ -509,6 +540,7 @@ void admin_free(struct admin *a)
 {
     if (!a)
         return;
+    admin_qr_free(a->qr); /* answers its held requests before evhttp frees them */
     if (a->http)
         evhttp_free(a->http);
     http_deadline_free(a->deadline);
@@ -549,7 +581,7 @@ int admin_new(struct admin **out, struct event_base *base, const struct cfg *cfg
                                             EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD |
                                             EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
     evhttp_set_gencb(a->http, on_request, a);
-    if (admin_bind(a, err, errlen) < 0)
+    if (admin_bind(a, err, errlen) < 0 || admin_qr_new(&a->qr, base, cfg, err, errlen) < 0)
         goto fail;
     if (!cfg->admin_token[0])
         log_warn("admin: [admin] token is empty: /api/... answers 403");
