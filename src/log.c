@@ -24,27 +24,69 @@ int log_parse_level(const char *s, enum log_level *out)
     return -1;
 }
 
-/* One write(2)-sized line per call so concurrent processes do not interleave. */
-void log_msg(enum log_level lvl, const char *fmt, ...)
+/* Format one line, newline included, into line[LOG_LINE_MAX]; 0 = none. */
+#define LOG_LINE_MAX 2048
+static size_t log_format(char *line, enum log_level lvl, const char *fmt, va_list ap)
 {
-    static const char *const tags[] = {"DEBUG", "INFO", "WARN", "ERROR"};
-    if (lvl < log_threshold)
-        return;
-    char line[2048];
+    static const char *const tags[] = {"DEBUG ", "INFO ", "WARN ", "ERROR "};
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
-    size_t n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%SZ ", &tm);
-    n += (size_t)snprintf(line + n, sizeof(line) - n, "%s ", tags[lvl]);
+    size_t n = strftime(line, LOG_LINE_MAX, "%Y-%m-%dT%H:%M:%SZ ", &tm);
+    size_t t = strlen(tags[lvl]);
+    memcpy(line + n, tags[lvl], t);
+    n += t;
+    int m = vsnprintf(line + n, LOG_LINE_MAX - n, fmt, ap);
+    if (m < 0)
+        return 0;
+    n += (size_t)m;
+    if (n > LOG_LINE_MAX - 2)
+        n = LOG_LINE_MAX - 2;
+    line[n++] = '\n';
+    return n;
+}
+
+/* One write(2)-sized line per call so concurrent processes do not interleave. */
+void log_msg(enum log_level lvl, const char *fmt, ...)
+{
+    if (lvl < log_threshold)
+        return;
+    char line[LOG_LINE_MAX];
     va_list ap;
     va_start(ap, fmt);
-    int m = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+    size_t n = log_format(line, lvl, fmt, ap);
     va_end(ap);
-    if (m < 0)
+    if (n)
+        fwrite(line, 1, n, stderr);
+}
+
+void log_batch_add(struct log_batch *b, enum log_level lvl, const char *fmt, ...)
+{
+    if (lvl < log_threshold)
         return;
-    n += (size_t)m;
-    if (n > sizeof(line) - 2)
-        n = sizeof(line) - 2;
-    line[n++] = '\n';
-    fwrite(line, 1, n, stderr);
+    char line[LOG_LINE_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    size_t n = log_format(line, lvl, fmt, ap);
+    va_end(ap);
+    if (n == 0)
+        return;
+    if (b->lines.len + n > LOG_BATCH_MAX)
+        log_batch_flush(b);
+    if (buf_append(&b->lines, line, n) < 0)
+        fwrite(line, 1, n, stderr); /* out of memory: the line still goes out */
+}
+
+void log_batch_flush(struct log_batch *b)
+{
+    if (b->lines.len == 0)
+        return;
+    fwrite(b->lines.data, 1, b->lines.len, stderr);
+    buf_reset(&b->lines);
+}
+
+void log_batch_free(struct log_batch *b)
+{
+    log_batch_flush(b);
+    buf_free(&b->lines);
 }

@@ -13,4 +13,17 @@ void log_msg(enum log_level lvl, const char *fmt, ...) WXS_PRINTF(2, 3);
 #define log_info(...)  log_msg(LOG_INFO, __VA_ARGS__)
 #define log_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
+
+/* Lines gathered during one event-loop turn and written together by
+ * log_batch_flush(), in one write(2) when they fit LOG_BATCH_MAX: the
+ * server's one line per request would otherwise cost a system call each.
+ * Lines stay whole and in order; the caller owns the batch, zero-initialised,
+ * and frees it with log_batch_free(). */
+#define LOG_BATCH_MAX 65536
+struct log_batch {
+    struct buf lines;
+};
+void log_batch_add(struct log_batch *b, enum log_level lvl, const char *fmt, ...) WXS_PRINTF(3, 4);
+void log_batch_flush(struct log_batch *b);
+void log_batch_free(struct log_batch *b);
 #endif

@@ -52,6 +52,8 @@ struct server {
     void (*drain_done)(void *);
     void *drain_arg;
     struct server_stats stats;
+    struct log_batch logs; /* the commit's request lines, written after its replies */
+    bool answering_batch;  /* inside on_commit's reply loop */
 };
 
 /* ---- the edge: one reply and one log line per request ---- */
@@ -79,7 +81,8 @@ static void count_status(struct server *srv, int status)
     srv->stats.requests_by_status[i < 6 ? i : 0]++;
 }
 
-static void log_request(struct evhttp_request *req, int status, const struct reqinfo *ri)
+static void log_request(struct server *srv, struct evhttp_request *req, int status,
+                        const struct reqinfo *ri)
 {
     const char *m;
     switch (evhttp_request_get_command(req)) {
@@ -94,9 +97,10 @@ static void log_request(struct evhttp_request *req, int status, const struct req
     }
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
-    log_info("%s %s %d %.3fms %s%s%s", m, path ? path : "?", status,
-             (double)(util_mono_us() - ri->start_us) / 1000.0, ri->kind, ri->why ? " " : "",
-             ri->why ? ri->why : "");
+    unsigned long long us = util_mono_us() - ri->start_us;
+    log_batch_add(&srv->logs, LOG_INFO, "%s %s %d %llu.%03llums %s%s%s", m, path ? path : "?",
+                  status, us / 1000, us % 1000, ri->kind, ri->why ? " " : "",
+                  ri->why ? ri->why : "");
 }
 
 static void reply_body(struct server *srv, struct evhttp_request *req, int status,
@@ -109,7 +113,9 @@ static void reply_body(struct server *srv, struct evhttp_request *req, int statu
         evhttp_add_header(h, "Connection", "close");
     evbuffer_add(out, body, len);
     count_status(srv, status);
-    log_request(req, status, ri);
+    log_request(srv, req, status, ri);
+    if (!srv->answering_batch)
+        log_batch_flush(&srv->logs);
     static const char *const reasons[] = {[200] = "OK",
                                           [400] = "Bad Request",
                                           [401] = "Unauthorized",
@@ -379,6 +385,7 @@ static void on_commit(evutil_socket_t fd, short what, void *arg)
     bool ok = store_commit_events(srv->st, srv->recs, n) == 0;
     observe_commit(srv, util_mono_us() - t0, n, ok);
     srv->nbatch = 0;
+    srv->answering_batch = true;
     for (size_t i = 0; i < n; i++) {
         struct pending *p = &srv->batch[i];
         struct event_rec *r = &srv->recs[i];
@@ -396,6 +403,8 @@ static void on_commit(evutil_socket_t fd, short what, void *arg)
         wx_msg_clear(&p->msg);
         buf_free(&p->route.reply);
     }
+    srv->answering_batch = false;
+    log_batch_flush(&srv->logs); /* the batch's lines in one write */
 }
 
 /* ---- dispatch ---- */
@@ -568,6 +577,7 @@ void server_free(struct server *srv)
         evhttp_free(srv->http);
     http_deadline_free(srv->deadline); /* after evhttp_free: its close callbacks */
     store_ckpt_stop(srv->ckpt);
+    log_batch_free(&srv->logs);
     if (srv->commit_ev)
         event_free(srv->commit_ev);
     if (srv->drain_ev)
