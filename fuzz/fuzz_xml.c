@@ -1,10 +1,13 @@
-/* libFuzzer target for wx_xml_parse, the parser every pushed body meets
+/* libFuzzer target for the push parser, the code every pushed body meets
  * first. Each input is parsed both ways (a plaintext push and a safe-mode
- * envelope). On success the struct must hold NUL-terminated fields within
- * their limits, and a plaintext push must survive the trip the server makes
- * with it: its fields go into a passive reply (reply_text_xml), which must
- * itself parse back to the same values (CDATA splitting, "]]>" in
- * EventKey, UTF-8 cut points). Any violation aborts.
+ * envelope) by the server's long-lived reusable parser (wx_xml_parser_parse,
+ * one libxml2 context for every input, as in the server) and by a fresh one
+ * (wx_xml_parse): both must agree, so no state leaks from one input into the
+ * next. On success the struct must hold NUL-terminated fields within their
+ * limits, and a plaintext push must survive the trip the server makes with
+ * it: its fields go into a passive reply (reply_text_xml), which must itself
+ * parse back to the same values (CDATA splitting, "]]>" in EventKey, UTF-8
+ * cut points). Any violation aborts.
  * Build: fuzz/run.sh (CMake target fuzz_xml in build-fuzz/), or by hand:
  *   clang -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Isrc fuzz/fuzz_xml.c
  *   src/wx_xml.c src/reply.c src/util.c $(pkg-config --cflags --libs libxml-2.0 libcrypto)
@@ -69,18 +72,47 @@ static void check_reply_roundtrip(const struct wx_msg *m)
     buf_free(&xml);
 }
 
+static int same_msg(const struct wx_msg *a, const struct wx_msg *b)
+{
+    return strcmp(a->to, b->to) == 0 && strcmp(a->from, b->from) == 0 &&
+           a->create_time == b->create_time && a->has_create_time == b->has_create_time &&
+           strcmp(a->msg_type, b->msg_type) == 0 && strcmp(a->event, b->event) == 0 &&
+           strcmp(a->event_key, b->event_key) == 0 && strcmp(a->ticket, b->ticket) == 0 &&
+           strcmp(a->content, b->content) == 0 && strcmp(a->msg_id, b->msg_id) == 0 &&
+           a->encrypt_len == b->encrypt_len &&
+           (!a->encrypt || memcmp(a->encrypt, b->encrypt, a->encrypt_len) == 0);
+}
+
+/* The long-lived parser and a fresh one must give the same answer. */
+static void check_reuse(struct wx_xml_parser *p, const uint8_t *data, size_t size, bool plain)
+{
+    struct wx_msg a, b;
+    char err[256];
+    int ra = wx_xml_parser_parse(p, (const char *)data, size, plain, &a, err, sizeof(err));
+    int rb = wx_xml_parse((const char *)data, size, plain, &b, err, sizeof(err));
+    if (ra != rb || (ra == 0 && !same_msg(&a, &b)))
+        abort();
+    if (ra == 0) {
+        wx_msg_clear(&a);
+        wx_msg_clear(&b);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static int inited;
+    static struct wx_xml_parser *parser;
     struct wx_msg m;
     char err[256];
-    if (!inited) {
+    if (!parser) {
         wx_xml_global_init();
-        inited = 1;
+        if (wx_xml_parser_new(&parser) < 0)
+            abort();
     }
     if (size > FUZZ_MAX_INPUT)
         return 0;
-    if (wx_xml_parse((const char *)data, size, true, &m, err, sizeof(err)) == 0) {
+    check_reuse(parser, data, size, true);
+    check_reuse(parser, data, size, false);
+    if (wx_xml_parser_parse(parser, (const char *)data, size, true, &m, err, sizeof(err)) == 0) {
         check_msg(&m);
         if (!m.to[0] || !m.from[0] || !m.msg_type[0] || !m.has_create_time)
             abort();
@@ -89,7 +121,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else if (!err[0] || !memchr(err, '\0', sizeof(err))) {
         abort(); /* a rejection always says why */
     }
-    if (wx_xml_parse((const char *)data, size, false, &m, err, sizeof(err)) == 0) {
+    if (wx_xml_parser_parse(parser, (const char *)data, size, false, &m, err, sizeof(err)) == 0) {
         check_msg(&m);
         if (!m.encrypt || !m.encrypt_len)
             abort();
