@@ -7,12 +7,12 @@ set -eu
 pkgs="build-essential cmake pkg-config
 libevent-dev libxml2-dev libcurl4-openssl-dev libsqlite3-dev libssl-dev
 libinih-dev libjansson-dev libqrencode-dev libpng-dev libcmocka-dev
-python3 python3-cryptography zbar-tools sqlite3 curl"
+python3 python3-cryptography zbar-tools sqlite3 curl tzdata"
 case "${1:-}" in
   --bench) pkgs="$pkgs wrk nginx-light linux-perf valgrind"
            command -v npm >/dev/null || pkgs="$pkgs nodejs npm" ;;
   --fuzz)  pkgs="$pkgs clang libclang-rt-14-dev" ;;
-  --browser) pkgs="$pkgs chromium" ;;
+  --browser) pkgs="$pkgs chromium fonts-wqy-microhei" ;;
 esac
 missing=""
 for p in $pkgs; do
