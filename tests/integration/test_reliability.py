@@ -165,6 +165,7 @@ class CrashSafetyTest(unittest.TestCase):
                 self.assertEqual(self.env.sql("SELECT count(*) FROM events WHERE openid = ?", openid), [(1,)])
             self.assertEqual(self.env.stop_server(), 0)
         self.assertGreater(total, 4 * self.ROUNDS)
+        self.assertEqual(self.env.sql("PRAGMA integrity_check"), [("ok",)])
 
 
 # --------------------------------------------------------------------- retries
