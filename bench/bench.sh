@@ -9,7 +9,8 @@
 # env: ROUNDS=3 and the harness's THREADS CONNS DURATION WARMUP (see
 #      ../shared/bench/README.md); BENCH_OUT=bench/out (work copy of the
 #      harness, node_modules, logs); BENCH_DOC=docs/benchmarks.md
-#      (BENCH_DOC= prints the section instead of editing the file).
+#      (BENCH_DOC= prints the section instead of editing the file);
+#      WXS_BENCH_SYNC=full ([store] synchronous for wxscened, default normal).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${1:-$root/build}" && pwd)

@@ -203,7 +203,8 @@ def build_section(rows, extras, info, params):
     r_ok = None if ours.get("vs_limit") is None else ours["vs_limit"] >= TARGET_RATIO
     p_ok = None if ours.get("p99") is None else ours["p99"] < TARGET_P99_MS
     m_ok = None if hwm is None else hwm / 1024 < TARGET_RSS_MB
-    out += ["### Targets (64 connections, group commit with synchronous=normal)", "",
+    out += [f"### Targets ({os.environ.get('CONNS', '64')} connections, group commit with "
+            f"synchronous={os.environ.get('WXS_BENCH_SYNC', 'normal')})", "",
             "| target | measured | |", "|---|---|---|",
             f"| req/s >= {TARGET_RATIO:.0%} of limit-evhttp | {fmt(ours.get('vs_limit'), '{:.0%}')} | {verdict(r_ok)} |",
             f"| p99 < {TARGET_P99_MS:.0f} ms | {fmt(ours.get('p99'), '{:.2f} ms')} | {verdict(p_ok)} |",
