@@ -36,7 +36,8 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_EVENT_FIND] = "SELECT reply FROM events WHERE dedup_key = ?1",
     [S_EVENT_ADD] = "INSERT INTO events(dedup_key, kind, openid, create_time, received_at, "
                     "msg_type, event, event_key, scene, is_new_fan, reply) "
-                    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
+                    "ON CONFLICT(dedup_key) DO NOTHING",
     [S_FAN_GET] = "SELECT first_sub_at IS NOT NULL, last_scene, subscribed, last_sub_at "
                   "FROM fans WHERE openid = ?1",
     [S_FAN_SUBSCRIBE] =
@@ -439,6 +440,8 @@ static int event_find(struct store *st, struct event_rec *r)
     return ret;
 }
 
+/* 0 = inserted, 1 = the dedup key was already stored (nothing written),
+ * -1 = error. */
 static int event_insert(struct store *st, struct event_rec *r, const char *scene, bool is_new)
 {
     sqlite3_stmt *s = st->stmt[S_EVENT_ADD];
@@ -461,6 +464,8 @@ static int event_insert(struct store *st, struct event_rec *r, const char *scene
         sqlite3_bind_null(s, 11);
     if (step_done(st, s) < 0)
         return -1;
+    if (sqlite3_changes(st->db) == 0)
+        return 1;
     r->event_id = sqlite3_last_insert_rowid(st->db);
     return 0;
 }
@@ -487,19 +492,25 @@ static int fan_update(struct store *st, const struct event_rec *r)
     return 0;
 }
 
-/* One event inside the open transaction: dedup, attribution, insert, fan. */
+/* One event inside the open transaction: attribution, insert, fan. The
+ * insert is its own dedup check (ON CONFLICT DO NOTHING on the UNIQUE
+ * dedup_key): a SELECT before it cost every push 1.7 % (callgrind), while
+ * a retry, the rare case, only pays a fan lookup before reading the first
+ * delivery's reply. */
 static int commit_one(struct store *st, struct event_rec *r)
 {
     struct fan_state fan = {0};
     int ret = -1;
-    int found = event_find(st, r);
-    if (found != 0)
-        return found < 0 ? -1 : 0;
     if ((r->kind == EV_SUBSCRIBE || r->kind == EV_UNSUBSCRIBE) && fan_load(st, r->openid, &fan) < 0)
         goto done;
     bool is_new = r->kind == EV_SUBSCRIBE && !fan.subscribed_before;
     const char *scene = r->kind == EV_UNSUBSCRIBE ? fan.last_scene : r->scene;
-    if (event_insert(st, r, scene, is_new) < 0 || fan_update(st, r) < 0)
+    int ins = event_insert(st, r, scene, is_new);
+    if (ins == 1) {
+        ret = event_find(st, r) == 1 ? 0 : -1; /* a retry: answer with the first reply */
+        goto done;
+    }
+    if (ins < 0 || fan_update(st, r) < 0)
         goto done;
     struct event_applied ev = {.rec = r,
                                .scene = scene,
