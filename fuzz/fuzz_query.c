@@ -5,6 +5,10 @@
  * looked up, the timestamp goes through util_parse_i64 and the signature
  * through wx_sign_check / wx_sign_verify.
  *
+ * wx_query_parse (the callback's own reader of the query) must agree with
+ * evhttp_parse_query_str + evhttp_find_header on every input: same
+ * accept/reject, the same six values.
+ *
  * Invariants checked on every input:
  *   - a signature computed by wx_sign_compute over the fuzzed fields always
  *     verifies, in lower and in upper case, and never with one digit changed;
@@ -26,6 +30,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "util.h"
+#include "wx_query.h"
 #include "wx_sign.h"
 
 #define TOKEN          "fuzztoken"
@@ -60,6 +65,30 @@ static void check_signature_fields(const char *ts, const char *nonce, const char
         abort();
 }
 
+static bool same_value(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* wx_query_parse against evhttp's reader of the same query string. */
+static void check_wx_query(const char *qs, int evhttp_rc, struct evkeyvalq *kv)
+{
+    static const char *const names[] = {"signature", "timestamp",    "nonce",
+                                        "echostr",   "encrypt_type", "msg_signature"};
+    struct wx_query q;
+    int rc = wx_query_parse(&q, qs);
+    if ((rc == 0) != (evhttp_rc == 0))
+        abort();
+    if (rc == 0) {
+        const char *mine[] = {q.signature, q.timestamp,    q.nonce,
+                              q.echostr,   q.encrypt_type, q.msg_signature};
+        for (size_t i = 0; i < 6; i++)
+            if (!same_value(mine[i], evhttp_find_header(kv, names[i])))
+                abort();
+    }
+    wx_query_clear(&q);
+}
+
 /* The query string as the server sees it. */
 static void fuzz_uri(const char *s)
 {
@@ -67,7 +96,10 @@ static void fuzz_uri(const char *s)
     const char *qs = uri ? evhttp_uri_get_query(uri) : NULL;
     struct evkeyvalq kv;
     TAILQ_INIT(&kv);
-    if (qs && evhttp_parse_query_str(qs, &kv) == 0) {
+    int rc = qs ? evhttp_parse_query_str(qs, &kv) : 0;
+    if (qs)
+        check_wx_query(qs, rc, &kv);
+    if (qs && rc == 0) {
         const char *sig = evhttp_find_header(&kv, "signature");
         const char *ts = evhttp_find_header(&kv, "timestamp");
         const char *nonce = evhttp_find_header(&kv, "nonce");
