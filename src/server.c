@@ -15,6 +15,7 @@
 #include "route.h"
 #include "store_ckpt.h"
 #include "wx_crypt.h"
+#include "wx_query.h"
 #include "wx_sign.h"
 #include "wx_xml.h"
 
@@ -144,24 +145,21 @@ static void reply_error(struct server *srv, struct evhttp_request *req, int stat
 /* ---- query and signature ---- */
 
 struct query {
-    struct evkeyvalq kv;
+    struct wx_query wq; /* owns the decoded values */
     const char *signature, *timestamp, *nonce, *echostr, *encrypt_type, *msg_signature;
 };
 
 static int query_parse(struct evhttp_request *req, struct query *q)
 {
-    memset(q, 0, sizeof(*q));
-    TAILQ_INIT(&q->kv);
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-    const char *qs = uri ? evhttp_uri_get_query(uri) : NULL;
-    if (qs && evhttp_parse_query_str(qs, &q->kv) < 0)
+    if (wx_query_parse(&q->wq, uri ? evhttp_uri_get_query(uri) : NULL) < 0)
         return -1;
-    q->signature = evhttp_find_header(&q->kv, "signature");
-    q->timestamp = evhttp_find_header(&q->kv, "timestamp");
-    q->nonce = evhttp_find_header(&q->kv, "nonce");
-    q->echostr = evhttp_find_header(&q->kv, "echostr");
-    q->encrypt_type = evhttp_find_header(&q->kv, "encrypt_type");
-    q->msg_signature = evhttp_find_header(&q->kv, "msg_signature");
+    q->signature = q->wq.signature;
+    q->timestamp = q->wq.timestamp;
+    q->nonce = q->wq.nonce;
+    q->echostr = q->wq.echostr;
+    q->encrypt_type = q->wq.encrypt_type;
+    q->msg_signature = q->wq.msg_signature;
     return 0;
 }
 
@@ -450,7 +448,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     } else {
         handle_post(srv, req, &q, &ri);
     }
-    evhttp_clear_headers(&q.kv);
+    wx_query_clear(&q.wq);
 }
 
 static int server_bind(struct server *srv, char *err, size_t errlen)
