@@ -10,7 +10,8 @@
 #      ../shared/bench/README.md); BENCH_OUT=bench/out (work copy of the
 #      harness, node_modules, logs); BENCH_DOC=docs/benchmarks.md
 #      (BENCH_DOC= prints the section instead of editing the file);
-#      WXS_BENCH_SYNC=full ([store] synchronous for wxscened, default normal).
+#      WXS_BENCH_SYNC=full ([store] synchronous for wxscened, default normal);
+#      BENCH_COMMIT=what BUILD was built from (default: git describe of the tree).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${1:-$root/build}" && pwd)

@@ -110,7 +110,7 @@ def machine(build, root, when):
             osname = next(l.split("=", 1)[1].strip().strip('"') for l in f if l.startswith("PRETTY_NAME"))
     except (OSError, StopIteration):
         pass
-    commit = cmd_out("git", "-C", root, "describe", "--always", "--dirty")
+    commit = os.environ.get("BENCH_COMMIT") or cmd_out("git", "-C", root, "describe", "--always", "--dirty")
     pkg = lambda m: cmd_out("pkg-config", "--modversion", m)
     return [
         ("date (UTC)", when or datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%MZ")),
