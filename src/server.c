@@ -13,6 +13,7 @@
 #include "log.h"
 #include "reply.h"
 #include "route.h"
+#include "gcommit.h"
 #include "store_ckpt.h"
 #include "wx_crypt.h"
 #include "wx_query.h"
@@ -45,10 +46,17 @@ struct server {
     struct store_ckpt *ckpt;   /* WAL checkpoints on a helper thread, or NULL */
     struct event *commit_ev;
     struct event *drain_ev;
-    struct pending *batch;
-    size_t nbatch, capbatch;
-    struct event_rec *recs; /* scratch for store_commit_events, capbatch long */
-    uint64_t inflight;      /* requests accepted and not yet fully answered */
+    /* Two batches: the loop fills b[fill] while the commit thread may be
+     * committing the other one. */
+    struct batch {
+        struct pending *p;
+        struct event_rec *recs; /* handed to the commit thread, cap long */
+        size_t n, cap;
+    } b[2];
+    int fill;
+    struct gcommit *gc; /* the commit thread and its connection */
+    bool closing;       /* server_free: answer, never submit again */
+    uint64_t inflight;  /* requests accepted and not yet fully answered */
     bool draining;
     void (*drain_done)(void *);
     void *drain_arg;
@@ -194,28 +202,24 @@ static void handle_get(struct server *srv, struct evhttp_request *req, const str
 
 /* ---- POST: pushes ---- */
 
-static void batch_schedule(struct server *srv)
-{
-    if (srv->nbatch == 1)
-        event_active(srv->commit_ev, EV_TIMEOUT, 0);
-}
-
 static int batch_push(struct server *srv, struct pending *p)
 {
-    if (srv->nbatch == srv->capbatch) {
-        size_t cap = srv->capbatch ? srv->capbatch * 2 : 64;
-        struct pending *nb = realloc(srv->batch, cap * sizeof(*nb));
-        if (!nb)
+    struct batch *b = &srv->b[srv->fill]; /* never the one being committed */
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 64;
+        struct pending *np = realloc(b->p, cap * sizeof(*np));
+        if (!np)
             return -1;
-        srv->batch = nb;
-        struct event_rec *nr = realloc(srv->recs, cap * sizeof(*nr));
+        b->p = np;
+        struct event_rec *nr = realloc(b->recs, cap * sizeof(*nr));
         if (!nr)
             return -1;
-        srv->recs = nr;
-        srv->capbatch = cap;
+        b->recs = nr;
+        b->cap = cap;
     }
-    srv->batch[srv->nbatch++] = *p;
-    batch_schedule(srv);
+    b->p[b->n++] = *p;
+    if (b->n == 1) /* commit after this loop turn's reads */
+        event_active(srv->commit_ev, EV_TIMEOUT, 0);
     return 0;
 }
 
@@ -290,11 +294,7 @@ static void handle_post(struct server *srv, struct evhttp_request *req, const st
     if (encrypted && (status = unwrap_encrypted(srv, q, &p.msg, &why)) != 0)
         goto fail;
     p.encrypted = encrypted;
-    if (route_message(srv->cfg, srv->st, &p.msg, &p.route) < 0) {
-        status = 503, why = "store unavailable";
-        goto fail;
-    }
-    ri->kind = ev_kind_name(p.route.kind);
+    p.route.scene_off = -1; /* routed on the commit thread */
     if (batch_push(srv, &p) < 0) {
         status = 503, why = "out of memory";
         goto fail;
@@ -370,23 +370,57 @@ static void observe_commit(struct server *srv, uint64_t us, size_t n, bool ok)
         s->committed_events += n;
 }
 
-/* Runs once per loop turn after every read of the turn: one transaction
- * for the whole batch, then the replies. */
+/* Hand the filling batch to the commit thread and start filling the other. */
+static void batch_submit(struct server *srv)
+{
+    struct batch *b = &srv->b[srv->fill];
+    if (b->n == 0 || srv->closing || gcommit_busy(srv->gc))
+        return;
+    srv->fill ^= 1;
+    gcommit_submit(srv->gc, b);
+}
+
+/* Commit thread: route every push of the batch (channel lookups inside one
+ * read transaction: one lock round trip per batch, not per push), then
+ * commit the batch. Touches only the batch, the read-only config and the
+ * thread's own connection. */
+static bool commit_work(void *arg, struct store *st, void *batch)
+{
+    const struct server *srv = arg;
+    struct batch *b = batch;
+    sqlite3 *db = store_db(st);
+    int64_t now = util_now();
+    bool ok = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK;
+    for (size_t i = 0; ok && i < b->n; i++)
+        ok = route_message(srv->cfg, st, &b->p[i].msg, &b->p[i].route) == 0;
+    if (sqlite3_exec(db, ok ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK || !ok)
+        return false;
+    for (size_t i = 0; i < b->n; i++)
+        rec_from_pending(&b->recs[i], &b->p[i], now);
+    return store_commit_events(st, b->recs, b->n) == 0;
+}
+
+/* Runs once per loop turn after every read of the turn: the batch goes to
+ * the commit thread now, or when the batch before it is done. */
 static void on_commit(evutil_socket_t fd, short what, void *arg)
 {
+    batch_submit(arg);
+}
+
+/* The commit thread is done with a batch (loop thread): answer every push
+ * of it (the reply, or 503 when nothing was stored), then submit what
+ * gathered meanwhile. */
+static void on_committed(void *arg, void *batch, bool ok, uint64_t us)
+{
     struct server *srv = arg;
-    size_t n = srv->nbatch;
-    int64_t now = util_now();
-    for (size_t i = 0; i < n; i++)
-        rec_from_pending(&srv->recs[i], &srv->batch[i], now);
-    uint64_t t0 = util_mono_us();
-    bool ok = store_commit_events(srv->st, srv->recs, n) == 0;
-    observe_commit(srv, util_mono_us() - t0, n, ok);
-    srv->nbatch = 0;
+    struct batch *b = batch;
+    struct event_rec *recs = b->recs;
+    size_t n = b->n;
+    observe_commit(srv, us, n, ok);
     srv->answering_batch = true;
     for (size_t i = 0; i < n; i++) {
-        struct pending *p = &srv->batch[i];
-        struct event_rec *r = &srv->recs[i];
+        struct pending *p = &b->p[i];
+        struct event_rec *r = &recs[i];
         if (!ok) {
             struct reqinfo ri = {.kind = ev_kind_name(p->route.kind), .start_us = p->start_us};
             reply_error(srv, p->req, 503, "store unavailable", &ri);
@@ -397,12 +431,15 @@ static void on_commit(evutil_socket_t fd, short what, void *arg)
             srv->stats.events_by_kind[p->route.kind]++;
             answer_pending(srv, p, r->reply);
         }
-        free(r->prior_reply);
+        if (ok)
+            free(r->prior_reply);
         wx_msg_clear(&p->msg);
         buf_free(&p->route.reply);
     }
+    b->n = 0;
     srv->answering_batch = false;
     log_batch_flush(&srv->logs); /* the batch's lines in one write */
+    batch_submit(srv);
 }
 
 /* ---- dispatch ---- */
@@ -493,9 +530,13 @@ int server_new(struct server **out, struct event_base *base, const struct cfg *c
     /* Waiting for another writer (the CLI, the tag worker) blocks the whole
      * loop: wait at most 1 s, then answer 503 and let WeChat retry. */
     sqlite3_busy_timeout(store_db(st), 1000);
+    struct store *commit_st;
+    if (gcommit_new(&srv->gc, base, cfg, commit_work, on_committed, srv, &commit_st, err, errlen) <
+        0)
+        goto fail;
     char why[256];
-    if (store_ckpt_start(&srv->ckpt, st, why, sizeof(why)) < 0)
-        log_warn("%s; checkpoints stay on the event loop", why);
+    if (store_ckpt_start(&srv->ckpt, commit_st, why, sizeof(why)) < 0)
+        log_warn("%s; checkpoints stay on the commit thread", why);
     if (server_crypt(srv, err, errlen) < 0)
         goto fail;
     if (wx_xml_parser_new(&srv->xml) < 0) {
@@ -571,21 +612,26 @@ void server_free(struct server *srv)
 {
     if (!srv)
         return;
+    srv->closing = true;
+    gcommit_stop(srv->gc);      /* answers a batch in flight while its requests live */
+    store_ckpt_stop(srv->ckpt); /* detaches from the commit connection */
+    gcommit_free(srv->gc);
     if (srv->http)
         evhttp_free(srv->http);
     http_deadline_free(srv->deadline); /* after evhttp_free: its close callbacks */
-    store_ckpt_stop(srv->ckpt);
     log_batch_free(&srv->logs);
     if (srv->commit_ev)
         event_free(srv->commit_ev);
     if (srv->drain_ev)
         event_free(srv->drain_ev);
-    for (size_t i = 0; i < srv->nbatch; i++) {
-        wx_msg_clear(&srv->batch[i].msg);
-        buf_free(&srv->batch[i].route.reply);
+    for (int k = 0; k < 2; k++) {
+        for (size_t i = 0; i < srv->b[k].n; i++) { /* never committed, never answered */
+            wx_msg_clear(&srv->b[k].p[i].msg);
+            buf_free(&srv->b[k].p[i].route.reply);
+        }
+        free(srv->b[k].p);
+        free(srv->b[k].recs);
     }
-    free(srv->batch);
-    free(srv->recs);
     wx_crypt_free(srv->crypt);
     wx_xml_parser_free(srv->xml);
     free(srv);

@@ -1,0 +1,165 @@
+#include "gcommit.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct gcommit {
+    struct store *st; /* the thread's connection */
+    struct event *wake_ev;
+    int pipefd[2];
+    pthread_t thread;
+    bool started;
+    gcommit_work_fn work;
+    gcommit_done_fn done;
+    void *arg;
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    void *batch;   /* set by the loop, worked on by the thread */
+    bool busy;     /* submitted, not yet delivered (the loop's view) */
+    bool pending;  /* submitted, not yet taken by the thread */
+    bool finished; /* worked on, not yet delivered */
+    bool ok;
+    uint64_t us;
+    bool stopping;
+};
+
+static void *gcommit_main(void *arg)
+{
+    struct gcommit *g = arg;
+    pthread_mutex_lock(&g->mu);
+    for (;;) {
+        while (!g->pending && !g->stopping)
+            pthread_cond_wait(&g->cond, &g->mu);
+        if (!g->pending)
+            break;
+        g->pending = false;
+        void *batch = g->batch;
+        pthread_mutex_unlock(&g->mu);
+        uint64_t t0 = util_mono_us();
+        bool ok = g->work(g->arg, g->st, batch);
+        uint64_t us = util_mono_us() - t0;
+        pthread_mutex_lock(&g->mu);
+        g->ok = ok;
+        g->us = us;
+        g->finished = true;
+        pthread_cond_broadcast(&g->cond);
+        ssize_t w = write(g->pipefd[1], "c", 1);
+        (void)w; /* a full pipe already wakes the loop */
+    }
+    pthread_mutex_unlock(&g->mu);
+    return NULL;
+}
+
+/* Loop thread: hand a finished batch to done(); done may submit the next. */
+static void deliver(struct gcommit *g)
+{
+    pthread_mutex_lock(&g->mu);
+    bool finished = g->finished;
+    void *batch = g->batch;
+    bool ok = g->ok;
+    uint64_t us = g->us;
+    g->finished = false;
+    pthread_mutex_unlock(&g->mu);
+    if (!finished)
+        return;
+    g->busy = false;
+    g->done(g->arg, batch, ok, us);
+}
+
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+    char drain[64];
+    while (read(fd, drain, sizeof(drain)) > 0)
+        ;
+    deliver(arg);
+}
+
+int gcommit_new(struct gcommit **out, struct event_base *base, const struct cfg *cfg,
+                gcommit_work_fn work, gcommit_done_fn done, void *arg, struct store **st_out,
+                char *err, size_t errlen)
+{
+    struct gcommit *g = calloc(1, sizeof(*g));
+    if (!g)
+        return snprintf(err, errlen, "out of memory"), -1;
+    g->work = work;
+    g->done = done;
+    g->arg = arg;
+    g->pipefd[0] = g->pipefd[1] = -1;
+    pthread_mutex_init(&g->mu, NULL);
+    pthread_cond_init(&g->cond, NULL);
+    if (store_open(&g->st, cfg->store_path, cfg->synchronous, err, errlen) < 0)
+        goto fail;
+    sqlite3_busy_timeout(store_db(g->st), 1000);
+    if (pipe2(g->pipefd, O_NONBLOCK | O_CLOEXEC) < 0) {
+        snprintf(err, errlen, "group commit: pipe: %s", strerror(errno));
+        goto fail;
+    }
+    g->wake_ev = event_new(base, g->pipefd[0], EV_READ | EV_PERSIST, on_wake, g);
+    if (!g->wake_ev || event_add(g->wake_ev, NULL) < 0) {
+        snprintf(err, errlen, "group commit: cannot watch the pipe");
+        goto fail;
+    }
+    if (pthread_create(&g->thread, NULL, gcommit_main, g) != 0) {
+        snprintf(err, errlen, "group commit: cannot start the thread");
+        goto fail;
+    }
+    g->started = true;
+    *st_out = g->st;
+    *out = g;
+    return 0;
+fail:
+    gcommit_free(g);
+    return -1;
+}
+
+bool gcommit_busy(const struct gcommit *g)
+{
+    return g->busy;
+}
+
+void gcommit_submit(struct gcommit *g, void *batch)
+{
+    pthread_mutex_lock(&g->mu);
+    g->batch = batch;
+    g->pending = true;
+    g->busy = true;
+    pthread_cond_signal(&g->cond);
+    pthread_mutex_unlock(&g->mu);
+}
+
+void gcommit_stop(struct gcommit *g)
+{
+    if (!g || !g->started)
+        return;
+    pthread_mutex_lock(&g->mu);
+    while (g->busy && !g->finished)
+        pthread_cond_wait(&g->cond, &g->mu);
+    g->stopping = true;
+    pthread_cond_signal(&g->cond);
+    pthread_mutex_unlock(&g->mu);
+    pthread_join(g->thread, NULL);
+    g->started = false;
+    if (g->busy)
+        deliver(g);
+}
+
+void gcommit_free(struct gcommit *g)
+{
+    if (!g)
+        return;
+    gcommit_stop(g);
+    if (g->wake_ev)
+        event_free(g->wake_ev);
+    for (int i = 0; i < 2; i++)
+        if (g->pipefd[i] >= 0)
+            close(g->pipefd[i]);
+    store_close(g->st);
+    pthread_cond_destroy(&g->cond);
+    pthread_mutex_destroy(&g->mu);
+    free(g);
+}
