@@ -51,8 +51,8 @@ struct cfg {
     int64_t retention_days; /* retained-after-N-days window for promoters */
 
     /* [tag] */
-    bool tag_worker;      /* wxscened runs the tagging outbox worker */
-    int64_t tag_interval; /* seconds between outbox sweeps */
+    bool tag_worker;        /* wxscened runs the tagging outbox worker */
+    int64_t tag_interval;   /* seconds between outbox sweeps */
     int64_t tag_batch_size; /* openids per batchtagging call, 1..50 */
     int64_t tag_retry_base; /* seconds before the first retry; doubled per attempt */
     int64_t tag_retry_max;  /* cap of the retry delay, seconds */

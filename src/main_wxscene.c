@@ -27,7 +27,8 @@ static const struct verb {
      "  qr batch FILE.csv --out DIR   (columns: scene,name,promoter,kind,expire)\n"
      "  qr list [--expiring DAYS] | qr image SCENE --out FILE | qr perm-ids | qr archive SCENE"},
     {"tag", cli_tag, "tag sync [--retry-parked] | tag status   (push channel tags to WeChat)"},
-    {"backfill", cli_backfill, "backfill [--restart]   (attribution of existing fans from user/info)"},
+    {"backfill", cli_backfill,
+     "backfill [--restart]   (attribution of existing fans from user/info)"},
     {"stats", cli_stats,
      "stats [--since YYYY-MM-DD] [--until YYYY-MM-DD] [--by channel|promoter|day] "
      "[--format table|csv|json] [--bom] [--rebuild]"},

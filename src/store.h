@@ -98,8 +98,8 @@ struct event_applied {
     bool is_new_fan;         /* subscribe by an openid never seen subscribing */
     bool fan_known;          /* the fan had a row before this event */
     bool fan_was_subscribed; /* ... and was subscribed */
-    const char *prev_last_scene; /* the fan's latest scene before this event */
-    int64_t prev_last_sub_at;    /* ... and when (0 = never) */
+    const char *prev_last_scene;  /* the fan's latest scene before this event */
+    int64_t prev_last_sub_at;     /* ... and when (0 = never) */
     struct store_hook_slot *slot; /* the running hook's per-handle state */
 };
 

@@ -54,8 +54,8 @@ int wx_crypt_decrypt(const struct wx_crypt *c, const char *msg_signature, const 
  * </xml>, appended to out. random16 NULL = 16 fresh CSPRNG bytes (tests pass
  * fixed ones). */
 int wx_crypt_encrypt_reply(const struct wx_crypt *c, const char *msg, size_t msglen,
-                           const char *timestamp, const char *nonce,
-                           const unsigned char *random16, struct buf *out) WXS_MUSTCHECK;
+                           const char *timestamp, const char *nonce, const unsigned char *random16,
+                           struct buf *out) WXS_MUSTCHECK;
 
 /* The bare Encrypt value (base64) for msg; appended to out. */
 int wx_crypt_encrypt(const struct wx_crypt *c, const char *msg, size_t msglen,
