@@ -186,7 +186,7 @@ def build_section(rows, extras, info, params):
     starved = [n for n in rounds if (LIMIT, n) in by and (by[(LIMIT, n)]["srvcpu"] or 0) < STARVED_CPU]
     clean = [n for n in rounds if n not in starved]
     if starved:
-        line = (f"Rounds {', '.join(map(str, starved))}: limit-evhttp got only "
+        line = (f"{'Rounds' if len(starved) > 1 else 'Round'} {', '.join(map(str, starved))}: limit-evhttp got only "
                 f"{', '.join(fmt(by[(LIMIT, n)]['srvcpu'], '{}%') for n in starved)} of a core (it takes a full "
                 f"core when the machine is undisturbed), so the VM was starved then and the ratios to it are "
                 f"flattering (the harness's RESULTS.md discards such rounds).")
