@@ -1,6 +1,7 @@
 /* wxscened: the callback server. Thin main over the library: parse the
  * arguments, load the config, open the store, run the loop, clean up. */
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -176,6 +177,10 @@ int main(int argc, char **argv)
     if (rc != 0)
         return rc == 1 ? 0 : 2;
     signal(SIGPIPE, SIG_IGN);
+    /* A handful of threads (loop, commit, checkpoint, tagging, QR worker)
+     * each get a glibc arena by default; two arenas keep the resident set
+     * about 0.6 MB smaller with no measurable cost (docs/benchmarks.md). */
+    mallopt(M_ARENA_MAX, 2);
     wx_xml_global_init();
     curl_global_init(CURL_GLOBAL_DEFAULT);
     rc = app_init(&app, config);
