@@ -102,6 +102,23 @@ class ConfigTest(unittest.TestCase):
             p = subprocess.run([b, "--bogus"], capture_output=True, text=True)
             self.assertEqual(p.returncode, 2)
 
+    def test_example_config_is_valid_and_complete(self):
+        """etc/wxscene.ini.example lists every key with its default: it loads once
+        the two placeholders are filled, and a placeholder left in is an error."""
+        with open(os.path.join(wxs.SRC, "etc", "wxscene.ini.example")) as f:
+            text = f.read()
+        filled = (text.replace("CHANGE_ME_TOKEN", "abc123").replace("CHANGE_ME_ADMIN", "adm")
+                  .replace("path = var/wxscene.db", f"path = {self.env.db}"))
+        self.write(filled)
+        p = subprocess.run([wxs.WXSCENE, "--config", self.env.config, "channel", "list"],
+                           capture_output=True, text=True, timeout=20)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.write(text.replace("path = var/wxscene.db", f"path = {self.env.db}"))
+        p = subprocess.run([wxs.WXSCENE, "--config", self.env.config, "channel", "list"],
+                           capture_output=True, text=True, timeout=20)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("[wechat] token", p.stderr)
+
     def test_listen_port_in_use_is_runtime_error(self):
         import socket
         with socket.socket() as s:
