@@ -16,7 +16,6 @@ struct route_out {
     bool has_reply;   /* false: answer "success" */
     struct buf reply; /* the reply text when has_reply; caller buf_free()s */
     char dedup_key[ROUTE_DEDUP_MAX];
-    bool unknown_scene; /* a scene with no channel row */
 };
 
 /* Classify m, look up its channel and build the reply text. -1 only on a
