@@ -417,6 +417,9 @@ static void on_committed(void *arg, void *batch, bool ok, uint64_t us)
     struct event_rec *recs = b->recs;
     size_t n = b->n;
     observe_commit(srv, us, n, ok);
+    /* What gathered meanwhile goes to the commit thread before this batch
+     * is answered: the thread works while the loop writes replies. */
+    batch_submit(srv);
     srv->answering_batch = true;
     for (size_t i = 0; i < n; i++) {
         struct pending *p = &b->p[i];
@@ -436,7 +439,13 @@ static void on_committed(void *arg, void *batch, bool ok, uint64_t us)
         wx_msg_clear(&p->msg);
         buf_free(&p->route.reply);
     }
-    b->n = 0;
+    /* b may be the filling batch again (batch_submit above): keep what a
+     * push appended while it was being answered. */
+    size_t extra = b->n - n;
+    if (extra) {
+        memmove(b->p, b->p + n, extra * sizeof(*b->p));
+    }
+    b->n = extra;
     srv->answering_batch = false;
     log_batch_flush(&srv->logs); /* the batch's lines in one write */
     batch_submit(srv);

@@ -21,7 +21,16 @@ struct stats {
 
 /* ==== the hook: rollups inside the commit transaction ==== */
 
-enum hook_stmt { H_OFFSET, H_DAILY, H_CHURN, H_SCAN, H_COUNT };
+enum hook_stmt {
+    H_OFFSET,
+    H_DAILY,
+    H_CHURN,
+    H_SCAN_LAST,
+    H_SCAN_AROUND,
+    H_SCAN_ADD,
+    H_FIRST,
+    H_COUNT
+};
 
 static const char *const hook_sql[H_COUNT] = {
     [H_OFFSET] = "SELECT utc_offset, from_utc, (SELECT min(from_utc) FROM stats_tz "
@@ -37,11 +46,18 @@ static const char *const hook_sql[H_COUNT] = {
                 "retained = retained + excluded.retained",
     [H_CHURN] = "INSERT INTO stats_churn(sub_day, scene, unsub_day, n) VALUES(?1, ?2, ?3, 1) "
                 "ON CONFLICT(unsub_day, scene, sub_day) DO UPDATE SET n = n + 1",
-    /* the scene and the any-scene scope; the trigger stats_scan_days_first
-     * keeps stats_scan_first for each row really inserted */
-    [H_SCAN] = "INSERT OR IGNORE INTO stats_scan_days(openid, scene, day) "
-               "VALUES(?1, ?2, ?3), (?1, '', ?3)",
+    /* the scanner's latest scan day of the scope (one seek on the key) */
+    [H_SCAN_LAST] = "SELECT max(day) FROM stats_scan_days WHERE openid = ?1 AND scene = ?2",
+    /* an out-of-order scan day: its predecessor, and its successor or itself */
+    [H_SCAN_AROUND] = "SELECT (SELECT max(day) FROM stats_scan_days WHERE openid = ?1 AND "
+                      "scene = ?2 AND day < ?3), (SELECT min(day) FROM stats_scan_days "
+                      "WHERE openid = ?1 AND scene = ?2 AND day >= ?3)",
+    [H_SCAN_ADD] = "INSERT INTO stats_scan_days(openid, scene, day) VALUES(?1, ?2, ?3)",
+    [H_FIRST] = "INSERT INTO stats_scan_first(day, scene, prev_day, n) VALUES(?1, ?2, ?3, ?4) "
+                "ON CONFLICT(day, scene, prev_day) DO UPDATE SET n = n + excluded.n",
 };
+
+#define NO_SCAN_DAY INT64_C(-2147483648) /* stats_scan_first.prev_day: none before */
 
 /* The zone's offset around the last event: events of a commit are close in
  * time, so one lookup per commit serves them all. Valid while the
@@ -173,15 +189,77 @@ static bool has_scene(const char *scene)
     return scene && *scene;
 }
 
-/* A scan of a scene: the (openid, scene, day) and (openid, '', day) rows;
- * only a new one changes the distinct counts (see the schema's trigger). */
-static int count_scan(struct hook_state *hs, const char *scene, const char *openid, int64_t day)
+static int first_add(struct hook_state *hs, int64_t day, const char *scene, int64_t prev_day,
+                     int64_t n)
 {
-    sqlite3_stmt *s = hs->s[H_SCAN];
+    sqlite3_stmt *s = hs->s[H_FIRST];
+    sqlite3_bind_int64(s, 1, day);
+    sqlite3_bind_text(s, 2, scene, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, prev_day);
+    sqlite3_bind_int64(s, 4, n);
+    return run(s);
+}
+
+/* One value of a one-row query, NO_SCAN_DAY when NULL; -1 on error. */
+static int scan_query(sqlite3_stmt *s, const char *openid, const char *scene, int64_t day,
+                      int64_t *out)
+{
     sqlite3_bind_text(s, 1, openid, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, scene, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 3, day);
-    return run(s);
+    if (sqlite3_bind_parameter_count(s) >= 3)
+        sqlite3_bind_int64(s, 3, day);
+    int rc = sqlite3_step(s);
+    for (int i = 0; rc == SQLITE_ROW && i < sqlite3_column_count(s); i++)
+        out[i] =
+            sqlite3_column_type(s, i) == SQLITE_NULL ? NO_SCAN_DAY : sqlite3_column_int64(s, i);
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? 0 : -1;
+}
+
+/* Record that openid scanned in scope (a scene, or '' for any scene) on day.
+ * stats_scan_first counts each scan day under the scanner's previous scan
+ * day of the scope; a day arriving after a later one (events committed out
+ * of order) moves its successor from the predecessor to itself.
+ * *added = false when the day was already recorded. */
+static int scan_day(struct hook_state *hs, const char *scope, const char *openid, int64_t day,
+                    bool *added)
+{
+    int64_t last[1] = {NO_SCAN_DAY}, around[2] = {NO_SCAN_DAY, NO_SCAN_DAY};
+    sqlite3_stmt *add = hs->s[H_SCAN_ADD];
+    *added = false;
+    if (scan_query(hs->s[H_SCAN_LAST], openid, scope, day, last) < 0)
+        return -1;
+    if (last[0] == day)
+        return 0;
+    around[0] = last[0];
+    if (last[0] > day && scan_query(hs->s[H_SCAN_AROUND], openid, scope, day, around) < 0)
+        return -1;
+    if (last[0] > day && around[1] == day)
+        return 0;
+    sqlite3_bind_text(add, 1, openid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(add, 2, scope, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(add, 3, day);
+    if (run(add) < 0 || first_add(hs, day, scope, around[0], 1) < 0)
+        return -1;
+    *added = true;
+    if (last[0] > day) /* around[1]: the successor, now after this day */
+        return first_add(hs, around[1], scope, around[0], -1) < 0 ||
+                       first_add(hs, around[1], scope, day, 1) < 0
+                   ? -1
+                   : 0;
+    return 0;
+}
+
+/* A scan of a scene: the (openid, scene, day) and (openid, '', day) rows,
+ * and the distinct-scanner counts they move. A scanner seen on this scene
+ * this day was seen on any scene this day too: the second scope is only
+ * looked at when the first was new. */
+static int count_scan(struct hook_state *hs, const char *scene, const char *openid, int64_t day)
+{
+    bool added;
+    if (scan_day(hs, scene, openid, day, &added) < 0)
+        return -1;
+    return added ? scan_day(hs, "", openid, day, &added) : 0;
 }
 
 /* The fan's previous latest subscribe no longer counts as retained. */
@@ -302,7 +380,7 @@ static const char *const rebuild_sql[] = {
     "DELETE FROM stats_daily",
     "DELETE FROM stats_churn",
     "DELETE FROM stats_scan_days",
-    "DELETE FROM stats_scan_first", /* refilled by the trigger of the inserts below */
+    "DELETE FROM stats_scan_first",
     "INSERT INTO stats_daily(day, scene, scans, new_fans, returning_fans) "
     "SELECT wxs_stats_day(create_time), coalesce(scene, ''), sum(coalesce(scene, '') <> ''), "
     "sum(kind = 0 AND is_new_fan <> 0), sum(kind = 0 AND is_new_fan = 0) FROM events "
@@ -333,6 +411,11 @@ static const char *const rebuild_sql[] = {
     "INSERT OR IGNORE INTO stats_scan_days(scene, openid, day) "
     "SELECT '', openid, wxs_stats_day(create_time) FROM events "
     "WHERE kind IN (0, 1) AND coalesce(scene, '') <> ''",
+    /* each scan day counted under the scanner's previous one (scan_day()) */
+    "INSERT INTO stats_scan_first(day, scene, prev_day, n) "
+    "SELECT day, scene, prev, count(*) FROM (SELECT day, scene, coalesce(lag(day) OVER "
+    "(PARTITION BY openid, scene ORDER BY day), -2147483648) AS prev FROM stats_scan_days) "
+    "GROUP BY 1, 2, 3",
 };
 
 static void sql_day(sqlite3_context *ctx, int argc, sqlite3_value **argv)
