@@ -4,6 +4,9 @@
  * exit code (0 ok, 1 runtime failure, 2 usage error). */
 #ifndef WXS_CLI_H
 #define WXS_CLI_H
+#include <stdbool.h>
+#include <stdio.h>
+
 #include "cfg.h"
 #include "store.h"
 
@@ -12,6 +15,14 @@ struct cli {
     struct store *store;
     const char *prog; /* argv[0] for messages */
 };
+
+/* The global options of both binaries: --config FILE, --help, --version.
+ * With operands_ok, parsing stops at the first operand (wxscene's verb,
+ * whose own options follow it) and *first_operand is its index; without,
+ * any operand is a usage error. Returns 0 to go on, 1 to exit 0 (help or
+ * version printed), 2 on a usage error (usage(stderr) printed). */
+int cli_global_args(int argc, char **argv, const char *prog, void (*usage)(FILE *f),
+                    bool operands_ok, const char **config, int *first_operand);
 
 /* argv[0] is the verb itself ("channel", "qr", ...). */
 int cli_channel(struct cli *cli, int argc, char **argv);

@@ -43,38 +43,6 @@ static void usage(FILE *f)
         fprintf(f, "  %s\n", verbs[i].help);
 }
 
-/* Global options stop at the verb: everything after it is the verb's. */
-static int parse_args(int argc, char **argv, const char **config, int *verb_at)
-{
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {"version", no_argument, NULL, 'V'},
-                                         {NULL, 0, NULL, 0}};
-    int c;
-    while ((c = getopt_long(argc, argv, "+c:hV", opts, NULL)) != -1) {
-        switch (c) {
-        case 'c':
-            *config = optarg;
-            break;
-        case 'h':
-            usage(stdout);
-            return 1;
-        case 'V':
-            printf("wxscene %s\n", WXSCENE_VERSION);
-            return 1;
-        default:
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (optind >= argc) {
-        usage(stderr);
-        return 2;
-    }
-    *verb_at = optind;
-    return 0;
-}
-
 static const struct verb *find_verb(const char *name)
 {
     for (size_t i = 0; i < WXS_ARRAY_LEN(verbs); i++)
@@ -90,9 +58,13 @@ int main(int argc, char **argv)
     char err[1024];
     struct cfg *cfg = NULL;
     struct store *st = NULL;
-    int rc = parse_args(argc, argv, &config, &verb_at);
+    int rc = cli_global_args(argc, argv, "wxscene", usage, true, &config, &verb_at);
     if (rc != 0)
         return rc == 1 ? 0 : 2;
+    if (verb_at >= argc) {
+        usage(stderr);
+        return 2;
+    }
     const struct verb *v = find_verb(argv[verb_at]);
     if (!v) {
         fprintf(stderr, "wxscene: unknown verb '%s'\n", argv[verb_at]);

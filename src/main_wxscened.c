@@ -1,6 +1,5 @@
 /* wxscened: the callback server. Thin main over the library: parse the
  * arguments, load the config, open the store, run the loop, clean up. */
-#include <getopt.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
@@ -12,6 +11,7 @@
 
 #include "admin.h"
 #include "cfg.h"
+#include "cli.h"
 #include "log.h"
 #include "server.h"
 #include "stats.h"
@@ -37,38 +37,6 @@ static void usage(FILE *f)
                "  --config FILE  configuration (default $WXSCENE_CONFIG, then ./wxscene.ini)\n"
                "Runs the WeChat callback server in the foreground; SIGTERM/SIGINT stop it\n"
                "after answering the requests in flight.\n");
-}
-
-/* 0 = run with *config set, 1 = exit 0 (help/version), 2 = usage error. */
-static int parse_args(int argc, char **argv, const char **config)
-{
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {"version", no_argument, NULL, 'V'},
-                                         {NULL, 0, NULL, 0}};
-    int c;
-    while ((c = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
-        switch (c) {
-        case 'c':
-            *config = optarg;
-            break;
-        case 'h':
-            usage(stdout);
-            return 1;
-        case 'V':
-            printf("wxscened %s\n", WXSCENE_VERSION);
-            return 1;
-        default:
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (optind != argc) {
-        fprintf(stderr, "wxscened: unexpected argument '%s'\n", argv[optind]);
-        usage(stderr);
-        return 2;
-    }
-    return 0;
 }
 
 static void on_drained(void *arg)
@@ -173,7 +141,7 @@ int main(int argc, char **argv)
 {
     const char *config = NULL;
     struct app app = {0};
-    int rc = parse_args(argc, argv, &config);
+    int rc = cli_global_args(argc, argv, "wxscened", usage, false, &config, NULL);
     if (rc != 0)
         return rc == 1 ? 0 : 2;
     signal(SIGPIPE, SIG_IGN);

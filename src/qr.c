@@ -195,26 +195,20 @@ void qr_code_clear(struct qr_code *c)
     memset(c, 0, sizeof(*c));
 }
 
-static char *col_dup(sqlite3_stmt *s, int i)
-{
-    const unsigned char *v = sqlite3_column_text(s, i);
-    return v ? strdup((const char *)v) : NULL;
-}
-
 /* Columns as QR_CODE_COLUMNS lists them. */
 int qr_code_from_row(sqlite3_stmt *s, struct qr_code *c)
 {
     memset(c, 0, sizeof(*c));
     c->id = sqlite3_column_int64(s, 0);
-    c->scene = col_dup(s, 1);
+    c->scene = store_col_strdup(s, 1);
     if (qr_kind_parse((const char *)sqlite3_column_text(s, 2), &c->kind) < 0)
         c->kind = QR_TEMP_ID;
     c->expire_seconds = sqlite3_column_int64(s, 3);
-    c->ticket = col_dup(s, 4);
-    c->url = col_dup(s, 5);
+    c->ticket = store_col_strdup(s, 4);
+    c->url = store_col_strdup(s, 5);
     c->created_at = sqlite3_column_int64(s, 6);
     c->expires_at = sqlite3_column_int64(s, 7);
-    c->batch = col_dup(s, 8);
+    c->batch = store_col_strdup(s, 8);
     c->attempts = sqlite3_column_int(s, 9);
     if (!c->scene || (sqlite3_column_type(s, 4) != SQLITE_NULL && !c->ticket) ||
         (sqlite3_column_type(s, 5) != SQLITE_NULL && !c->url)) {

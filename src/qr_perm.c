@@ -153,12 +153,7 @@ int qr_perm_next_free(struct store *st, uint64_t *out)
 
 int qr_perm_reclaim_scene(struct store *st, const char *scene)
 {
-    sqlite3_stmt *s =
-        qr_prep(st, "UPDATE channels SET scene = scene || '~archived-' || archived_at "
-                    "WHERE scene = ?1 AND archived_at IS NOT NULL");
-    if (s)
-        sqlite3_bind_text(s, 1, scene, -1, SQLITE_TRANSIENT);
-    return qr_exec(s);
+    return store_channel_rename_archived(st, scene);
 }
 
 struct archive_ctx {
@@ -199,13 +194,7 @@ static int archive_tx(struct store *st, void *arg)
         return qr_fail(a->err, QR_EINVALID, "scene", "no channel %s", a->scene);
     if (state == 1)
         return qr_fail(a->err, QR_ECONFLICT, "scene", "channel %s is already archived", a->scene);
-    /* channels.archived_at is store's column; store.h has no archive call yet */
-    sqlite3_stmt *s = qr_prep(st, "UPDATE channels SET archived_at = ?2 WHERE scene = ?1");
-    if (s) {
-        sqlite3_bind_text(s, 1, a->scene, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 2, util_now());
-    }
-    if (qr_exec(s) < 0)
+    if (store_channel_archive(st, a->scene, util_now()) < 0)
         return qr_db_fail(st, a->err);
     return retire_id(st, a);
 }

@@ -380,24 +380,33 @@ static void batch_submit(struct server *srv)
     gcommit_submit(srv->gc, b);
 }
 
-/* Commit thread: route every push of the batch (channel lookups inside one
- * read transaction: one lock round trip per batch, not per push), then
- * commit the batch. Touches only the batch, the read-only config and the
- * thread's own connection. */
+struct commit_job {
+    const struct server *srv;
+    struct batch *b;
+};
+
+/* Commit thread, inside the commit's transaction: route every push of the
+ * batch (the channel lookups read what this transaction sees) and fill the
+ * event records. */
+static int route_batch(void *arg, struct store *st)
+{
+    const struct commit_job *j = arg;
+    struct batch *b = j->b;
+    int64_t now = util_now();
+    for (size_t i = 0; i < b->n; i++) {
+        if (route_message(j->srv->cfg, st, &b->p[i].msg, &b->p[i].route) < 0)
+            return -1;
+        rec_from_pending(&b->recs[i], &b->p[i], now);
+    }
+    return 0;
+}
+
+/* Commit thread: route and commit the batch in one transaction. Touches
+ * only the batch, the read-only config and the thread's own connection. */
 static bool commit_work(void *arg, struct store *st, void *batch)
 {
-    const struct server *srv = arg;
-    struct batch *b = batch;
-    sqlite3 *db = store_db(st);
-    int64_t now = util_now();
-    bool ok = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK;
-    for (size_t i = 0; ok && i < b->n; i++)
-        ok = route_message(srv->cfg, st, &b->p[i].msg, &b->p[i].route) == 0;
-    if (sqlite3_exec(db, ok ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK || !ok)
-        return false;
-    for (size_t i = 0; i < b->n; i++)
-        rec_from_pending(&b->recs[i], &b->p[i], now);
-    return store_commit_events(st, b->recs, b->n) == 0;
+    struct commit_job j = {.srv = arg, .b = batch};
+    return store_commit_batch(st, route_batch, &j, j.b->recs, j.b->n) == 0;
 }
 
 /* Runs once per loop turn after every read of the turn: the batch goes to

@@ -286,7 +286,7 @@ int channel_validate(const struct channel *c, char *err, size_t errlen)
     return 0;
 }
 
-static char *col_strdup(sqlite3_stmt *s, int i)
+char *store_col_strdup(sqlite3_stmt *s, int i)
 {
     const unsigned char *t = sqlite3_column_text(s, i);
     return t ? strdup((const char *)t) : NULL;
@@ -295,12 +295,12 @@ static char *col_strdup(sqlite3_stmt *s, int i)
 static int channel_from_row(sqlite3_stmt *s, struct channel *out)
 {
     memset(out, 0, sizeof(*out));
-    out->scene = col_strdup(s, 0);
-    out->name = col_strdup(s, 1);
-    out->promoter = col_strdup(s, 2);
-    out->reply = col_strdup(s, 3);
-    out->scan_reply = col_strdup(s, 4);
-    out->tag = col_strdup(s, 5);
+    out->scene = store_col_strdup(s, 0);
+    out->name = store_col_strdup(s, 1);
+    out->promoter = store_col_strdup(s, 2);
+    out->reply = store_col_strdup(s, 3);
+    out->scan_reply = store_col_strdup(s, 4);
+    out->tag = store_col_strdup(s, 5);
     out->created_at = sqlite3_column_int64(s, 6);
     if (!out->scene || !out->name) {
         channel_clear(out);
@@ -363,6 +363,33 @@ int store_channel_add(struct store *st, const struct channel *c, char *err, size
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
+/* A one-off statement with a text ?1 and an optional integer ?2. */
+static int exec_text_int(struct store *st, const char *sql, const char *text, int64_t n)
+{
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(s, 1, text, -1, SQLITE_STATIC);
+    if (sqlite3_bind_parameter_count(s) >= 2)
+        sqlite3_bind_int64(s, 2, n);
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_channel_archive(struct store *st, const char *scene, int64_t at)
+{
+    return exec_text_int(st, "UPDATE channels SET archived_at = ?2 WHERE scene = ?1", scene, at);
+}
+
+int store_channel_rename_archived(struct store *st, const char *scene)
+{
+    return exec_text_int(st,
+                         "UPDATE channels SET scene = scene || '~archived-' || archived_at "
+                         "WHERE scene = ?1 AND archived_at IS NOT NULL",
+                         scene, 0);
+}
+
 int store_channel_foreach(struct store *st, int (*fn)(const struct channel *c, void *arg),
                           void *arg)
 {
@@ -413,7 +440,7 @@ static int fan_load(struct store *st, const char *openid, struct fan_state *f)
     if (rc == SQLITE_ROW) {
         f->known = true;
         f->subscribed_before = sqlite3_column_int(s, 0) != 0;
-        f->last_scene = col_strdup(s, 1);
+        f->last_scene = store_col_strdup(s, 1);
         f->subscribed = sqlite3_column_int(s, 2) != 0;
         f->last_sub_at = sqlite3_column_int64(s, 3);
     }
@@ -430,7 +457,7 @@ static int event_find(struct store *st, struct event_rec *r)
     int rc = sqlite3_step(s), ret = 0;
     if (rc == SQLITE_ROW) {
         r->duplicate = true;
-        r->prior_reply = col_strdup(s, 0);
+        r->prior_reply = store_col_strdup(s, 0);
         ret = 1;
     } else if (rc != SQLITE_DONE) {
         ret = -1;
@@ -532,13 +559,24 @@ done:
 
 int store_commit_events(struct store *st, struct event_rec *recs, size_t n)
 {
+    return store_commit_batch(st, NULL, NULL, recs, n);
+}
+
+int store_commit_batch(struct store *st, store_prepare_fn prepare, void *arg,
+                       struct event_rec *recs, size_t n)
+{
+    if (step_done(st, st->stmt[S_BEGIN]) < 0)
+        return -1;
+    if (prepare && prepare(arg, st) < 0) {
+        log_warn("store: preparing a commit of %zu events failed: %s", n, sqlite3_errmsg(st->db));
+        step_done(st, st->stmt[S_ROLLBACK]);
+        return -1;
+    }
     for (size_t i = 0; i < n; i++) {
         recs[i].duplicate = false;
         recs[i].prior_reply = NULL;
         recs[i].event_id = 0;
     }
-    if (step_done(st, st->stmt[S_BEGIN]) < 0)
-        return -1;
     for (size_t i = 0; i < n; i++)
         if (commit_one(st, &recs[i]) < 0)
             goto fail;

@@ -47,6 +47,14 @@ int store_channel_get(struct store *st, const char *scene, struct channel *out) 
 /* Insert; -1 with "channel SCENE exists" or the SQLite error in err. */
 int store_channel_add(struct store *st, const struct channel *c, char *err,
                       size_t errlen) WXS_MUSTCHECK;
+/* Mark the channel archived at `at` (it keeps its history); 0, or -1 with
+ * the SQLite error on the handle. */
+int store_channel_archive(struct store *st, const char *scene, int64_t at) WXS_MUSTCHECK;
+/* Free an archived channel's scene for reuse: the archived row's scene
+ * becomes "SCENE~archived-AT". 0 (also when there is none) or -1. */
+int store_channel_rename_archived(struct store *st, const char *scene) WXS_MUSTCHECK;
+/* A text column as a malloc'd copy, NULL for NULL (or out of memory). */
+char *store_col_strdup(sqlite3_stmt *s, int i);
 /* All channels ordered by created_at, scene; fn returns < 0 to stop. */
 int store_channel_foreach(struct store *st, int (*fn)(const struct channel *c, void *arg),
                           void *arg) WXS_MUSTCHECK;
@@ -112,4 +120,12 @@ typedef int (*store_event_hook)(sqlite3 *db, const struct event_applied *ev);
  * effect (rollups, tag outbox). On failure nothing is stored and -1 is
  * returned (the caller answers 503 to all of them). */
 int store_commit_events(struct store *st, struct event_rec *recs, size_t n) WXS_MUSTCHECK;
+
+/* The same, with prepare(arg, st) called first inside the transaction (the
+ * callback server routes its pushes there: the channel lookups and the
+ * inserts share one lock and one transaction). prepare fills recs[0..n);
+ * < 0 rolls back and fails the batch. */
+typedef int (*store_prepare_fn)(void *arg, struct store *st);
+int store_commit_batch(struct store *st, store_prepare_fn prepare, void *arg,
+                       struct event_rec *recs, size_t n) WXS_MUSTCHECK;
 #endif
