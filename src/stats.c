@@ -29,6 +29,8 @@ enum hook_stmt {
     H_SCAN_AROUND,
     H_SCAN_ADD,
     H_FIRST,
+    H_DAILY_UPD,
+    H_FIRST_UPD,
     H_COUNT
 };
 
@@ -55,6 +57,14 @@ static const char *const hook_sql[H_COUNT] = {
     [H_SCAN_ADD] = "INSERT INTO stats_scan_days(openid, scene, day) VALUES(?1, ?2, ?3)",
     [H_FIRST] = "INSERT INTO stats_scan_first(day, scene, prev_day, n) VALUES(?1, ?2, ?3, ?4) "
                 "ON CONFLICT(day, scene, prev_day) DO UPDATE SET n = n + excluded.n",
+    /* the row is usually there already: a plain UPDATE first is half the
+     * work of the upsert (which tries the insert, then updates) */
+    [H_DAILY_UPD] = "UPDATE stats_daily SET scans = scans + ?3, new_fans = new_fans + ?4, "
+                    "returning_fans = returning_fans + ?5, unsubscribes = unsubscribes + ?6, "
+                    "quick_unsubs = quick_unsubs + ?7, retained = retained + ?8 "
+                    "WHERE day = ?1 AND scene = ?2",
+    [H_FIRST_UPD] = "UPDATE stats_scan_first SET n = n + ?4 "
+                    "WHERE day = ?1 AND scene = ?2 AND prev_day = ?3",
 };
 
 #define NO_SCAN_DAY INT64_C(-2147483648) /* stats_scan_first.prev_day: none before */
@@ -70,16 +80,110 @@ struct tz_memo {
     int32_t offset;
 };
 
+struct daily_delta {
+    int64_t scans, new_fans, returning_fans, unsubscribes, quick_unsubs, retained;
+};
+
+/* The counter deltas of one commit, summed per row before they are written:
+ * the events of a batch share rows (today's row of a scene, and above all
+ * the any-scene row of stats_scan_first that every new scanner of the day
+ * moves), so the batch pays one upsert per row instead of one per event.
+ * An open-addressing table keyed by (table, day, scene, prev_day). */
+enum agg_table { AGG_DAILY, AGG_FIRST };
+
+struct agg_ent {
+    bool used;
+    uint8_t table;
+    int64_t day, prev_day; /* prev_day: AGG_FIRST only */
+    char *scene;
+    struct daily_delta d; /* AGG_FIRST: d.scans is n */
+};
+
+struct agg {
+    struct agg_ent *e;
+    size_t cap, n; /* cap: a power of two, or 0 */
+};
+
 /* Statements prepared once per store handle (kept in the hook's slot). */
 struct hook_state {
     sqlite3 *db;
     sqlite3_stmt *s[H_COUNT];
     struct tz_memo memo;
+    bool batched; /* the store's event hook: deltas wait in agg for end_batch */
+    struct agg agg;
 };
 
-struct daily_delta {
-    int64_t scans, new_fans, returning_fans, unsubscribes, quick_unsubs, retained;
-};
+static void agg_clear(struct agg *a)
+{
+    for (size_t i = 0; i < a->cap && a->n; i++) {
+        if (a->e[i].used) {
+            free(a->e[i].scene);
+            a->n--;
+        }
+        a->e[i].used = false;
+    }
+    a->n = 0;
+}
+
+static uint64_t agg_hash(uint8_t table, int64_t day, const char *scene, int64_t prev_day)
+{
+    uint64_t h = 1469598103934665603u ^ table;
+    for (const unsigned char *p = (const unsigned char *)scene; *p; p++)
+        h = (h ^ *p) * 1099511628211u;
+    h = (h ^ (uint64_t)day) * 1099511628211u;
+    h = (h ^ (uint64_t)prev_day) * 1099511628211u;
+    return h ^ (h >> 29);
+}
+
+static struct agg_ent *agg_find(struct agg *a, uint8_t table, int64_t day, const char *scene,
+                                int64_t prev_day, uint64_t h)
+{
+    size_t mask = a->cap - 1;
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+        struct agg_ent *e = &a->e[i];
+        if (!e->used || (e->table == table && e->day == day && e->prev_day == prev_day &&
+                         strcmp(e->scene, scene) == 0))
+            return e;
+    }
+}
+
+static int agg_grow(struct agg *a)
+{
+    size_t cap = a->cap ? a->cap * 2 : 64;
+    struct agg_ent *old = a->e, *e = calloc(cap, sizeof(*e));
+    if (!e)
+        return -1;
+    size_t old_cap = a->cap;
+    a->e = e;
+    a->cap = cap;
+    for (size_t i = 0; i < old_cap; i++) {
+        struct agg_ent *o = &old[i];
+        if (o->used)
+            *agg_find(a, o->table, o->day, o->scene, o->prev_day,
+                      agg_hash(o->table, o->day, o->scene, o->prev_day)) = *o;
+    }
+    free(old);
+    return 0;
+}
+
+/* The entry for the row, created with zero deltas; NULL when out of memory. */
+static struct agg_ent *agg_get(struct agg *a, uint8_t table, int64_t day, const char *scene,
+                               int64_t prev_day)
+{
+    if ((a->n + 1) * 2 > a->cap && agg_grow(a) < 0)
+        return NULL;
+    struct agg_ent *e =
+        agg_find(a, table, day, scene, prev_day, agg_hash(table, day, scene, prev_day));
+    if (!e->used) {
+        char *copy = strdup(scene);
+        if (!copy)
+            return NULL;
+        *e = (struct agg_ent){
+            .used = true, .table = table, .day = day, .prev_day = prev_day, .scene = copy};
+        a->n++;
+    }
+    return e;
+}
 
 static void hook_state_free(void *p)
 {
@@ -88,6 +192,8 @@ static void hook_state_free(void *p)
         return;
     for (int i = 0; i < H_COUNT; i++)
         sqlite3_finalize(hs->s[i]);
+    agg_clear(&hs->agg);
+    free(hs->agg.e);
     free(hs);
 }
 
@@ -108,6 +214,8 @@ static int hook_state_new(sqlite3 *db, struct hook_state **out)
     return 0;
 }
 
+static int hook_end_batch(void *state, bool commit);
+
 /* The slot's statements, prepared on the first event of this handle. */
 static struct hook_state *hook_state_get(sqlite3 *db, struct store_hook_slot *slot)
 {
@@ -118,8 +226,10 @@ static struct hook_state *hook_state_get(sqlite3 *db, struct store_hook_slot *sl
         return slot->state;
     if (hook_state_new(db, &hs) < 0)
         return NULL;
+    hs->batched = true;
     slot->state = hs;
     slot->free_state = hook_state_free;
+    slot->end_batch = hook_end_batch;
     return hs;
 }
 
@@ -164,19 +274,92 @@ static int hook_day(struct hook_state *hs, int64_t t, int64_t *day)
     return 0;
 }
 
+/* Add to a counter row: UPDATE, and the upsert when nothing was updated. */
+static int bump(struct hook_state *hs, enum hook_stmt upd, enum hook_stmt ins, const int64_t *v,
+                int nv, const char *scene)
+{
+    for (int k = 0; k < 2; k++) {
+        sqlite3_stmt *s = hs->s[k ? ins : upd];
+        sqlite3_bind_int64(s, 1, v[0]);
+        sqlite3_bind_text(s, 2, scene, -1, SQLITE_STATIC);
+        for (int i = 1; i < nv; i++)
+            sqlite3_bind_int64(s, i + 2, v[i]);
+        if (run(s) < 0)
+            return -1;
+        if (sqlite3_changes(hs->db) > 0)
+            return 0;
+    }
+    return 0;
+}
+
+static int daily_write(struct hook_state *hs, int64_t day, const char *scene,
+                       const struct daily_delta *d)
+{
+    const int64_t v[] = {
+        day,        d->scans, d->new_fans, d->returning_fans, d->unsubscribes, d->quick_unsubs,
+        d->retained};
+    return bump(hs, H_DAILY_UPD, H_DAILY, v, 7, scene);
+}
+
+static int first_write(struct hook_state *hs, int64_t day, const char *scene, int64_t prev_day,
+                       int64_t n)
+{
+    const int64_t v[] = {day, prev_day, n};
+    return bump(hs, H_FIRST_UPD, H_FIRST, v, 3, scene);
+}
+
 static int daily_add(struct hook_state *hs, int64_t day, const char *scene,
                      const struct daily_delta *d)
 {
-    sqlite3_stmt *s = hs->s[H_DAILY];
-    sqlite3_bind_int64(s, 1, day);
-    sqlite3_bind_text(s, 2, scene, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 3, d->scans);
-    sqlite3_bind_int64(s, 4, d->new_fans);
-    sqlite3_bind_int64(s, 5, d->returning_fans);
-    sqlite3_bind_int64(s, 6, d->unsubscribes);
-    sqlite3_bind_int64(s, 7, d->quick_unsubs);
-    sqlite3_bind_int64(s, 8, d->retained);
-    return run(s);
+    if (!hs->batched)
+        return daily_write(hs, day, scene, d);
+    struct agg_ent *e = agg_get(&hs->agg, AGG_DAILY, day, scene, 0);
+    if (!e)
+        return -1;
+    e->d.scans += d->scans;
+    e->d.new_fans += d->new_fans;
+    e->d.returning_fans += d->returning_fans;
+    e->d.unsubscribes += d->unsubscribes;
+    e->d.quick_unsubs += d->quick_unsubs;
+    e->d.retained += d->retained;
+    return 0;
+}
+
+static int first_add(struct hook_state *hs, int64_t day, const char *scene, int64_t prev_day,
+                     int64_t n)
+{
+    if (!hs->batched)
+        return first_write(hs, day, scene, prev_day, n);
+    struct agg_ent *e = agg_get(&hs->agg, AGG_FIRST, day, scene, prev_day);
+    if (!e)
+        return -1;
+    e->d.scans += n;
+    return 0;
+}
+
+/* Store, at the end of a batch: write the summed deltas (commit) or drop
+ * them (the batch is rolled back). Rows whose deltas cancel out are not
+ * written (a rebuild would not have them either). */
+static int hook_end_batch(void *state, bool commit)
+{
+    struct hook_state *hs = state;
+    struct agg *a = &hs->agg;
+    int ret = 0;
+    for (size_t i = 0; commit && ret == 0 && i < a->cap && a->n; i++) {
+        const struct agg_ent *e = &a->e[i];
+        const struct daily_delta *d = &e->d;
+        if (!e->used)
+            continue;
+        if (e->table == AGG_FIRST) {
+            if (d->scans)
+                ret = first_write(hs, e->day, e->scene, e->prev_day, d->scans);
+        } else if (d->scans || d->new_fans || d->returning_fans || d->unsubscribes ||
+                   d->quick_unsubs || d->retained) {
+            ret = daily_write(hs, e->day, e->scene, d);
+        }
+    }
+    agg_clear(a);
+    return ret;
 }
 
 static const char *scene_key(const char *scene)
@@ -187,17 +370,6 @@ static const char *scene_key(const char *scene)
 static bool has_scene(const char *scene)
 {
     return scene && *scene;
-}
-
-static int first_add(struct hook_state *hs, int64_t day, const char *scene, int64_t prev_day,
-                     int64_t n)
-{
-    sqlite3_stmt *s = hs->s[H_FIRST];
-    sqlite3_bind_int64(s, 1, day);
-    sqlite3_bind_text(s, 2, scene, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 3, prev_day);
-    sqlite3_bind_int64(s, 4, n);
-    return run(s);
 }
 
 /* One value of a one-row query, NO_SCAN_DAY when NULL; -1 on error. */

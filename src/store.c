@@ -557,6 +557,18 @@ done:
     return ret;
 }
 
+/* Every hook's end of batch (see struct store_hook_slot). */
+static int hooks_end_batch(struct store *st, bool commit)
+{
+    int ret = 0;
+    for (size_t i = 0; i < WXS_ARRAY_LEN(event_hooks); i++) {
+        struct store_hook_slot *slot = &st->hook_slot[i];
+        if (slot->end_batch && slot->state && slot->end_batch(slot->state, commit) < 0)
+            ret = -1, commit = false; /* the rest only drop theirs */
+    }
+    return ret;
+}
+
 int store_commit_events(struct store *st, struct event_rec *recs, size_t n)
 {
     return store_commit_batch(st, NULL, NULL, recs, n);
@@ -580,11 +592,12 @@ int store_commit_batch(struct store *st, store_prepare_fn prepare, void *arg,
     for (size_t i = 0; i < n; i++)
         if (commit_one(st, &recs[i]) < 0)
             goto fail;
-    if (step_done(st, st->stmt[S_COMMIT]) < 0)
+    if (hooks_end_batch(st, true) < 0 || step_done(st, st->stmt[S_COMMIT]) < 0)
         goto fail;
     return 0;
 fail:
     log_warn("store: commit of %zu events failed: %s", n, sqlite3_errmsg(st->db));
+    hooks_end_batch(st, false);
     step_done(st, st->stmt[S_ROLLBACK]);
     for (size_t i = 0; i < n; i++) {
         free(recs[i].prior_reply);

@@ -91,10 +91,14 @@ struct event_rec {
 
 /* Per-handle state a hook may keep across events (e.g. its prepared
  * statements, which must not be re-parsed per event): NULL until the hook
- * sets it; store_close() calls free_state(state) before closing the db. */
+ * sets it; store_close() calls free_state(state) before closing the db.
+ * end_batch, when set, runs once per batch with a state: before COMMIT with
+ * commit = true (the hook writes what it held back; < 0 fails the batch),
+ * or with commit = false when the batch is rolled back (drop it). */
 struct store_hook_slot {
     void *state;
     void (*free_state)(void *state);
+    int (*end_batch)(void *state, bool commit);
 };
 
 /* What the commit decided for one first-delivered event, handed to the

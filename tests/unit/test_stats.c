@@ -300,6 +300,37 @@ static void test_hook_equals_rebuild(void **state)
     free(rebuilt);
 }
 
+/* Deltas summed for a batch that is rolled back must not reach the next
+ * batch: the rollups stay what a rebuild computes from what was stored. */
+static void test_rolled_back_batch_leaves_no_deltas(void **state)
+{
+    struct fixture *fx = *state;
+    sqlite3 *db = store_db(fx->st);
+    int64_t t = 1780000000;
+    struct ev ok1[] = {{"r1", t, EV_SUBSCRIBE, "a"}, {"r2", t + 5, EV_SUBSCRIBE, "a"}};
+    assert_int_equal(commit(fx->st, ok1, 2), 0);
+    /* the third event of this batch fails after two were applied */
+    assert_int_equal(sqlite3_exec(db,
+                                  "CREATE TEMP TRIGGER boom BEFORE INSERT ON main.events "
+                                  "WHEN NEW.openid = 'rbad' BEGIN SELECT RAISE(ABORT, 'boom'); END",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    struct ev bad[] = {{"r3", t + 10, EV_SUBSCRIBE, "a"},
+                       {"r1", t + 11, EV_SCAN, "b"},
+                       {"rbad", t + 12, EV_SUBSCRIBE, "a"}};
+    assert_int_equal(commit(fx->st, bad, 3), -1);
+    assert_int_equal(sqlite3_exec(db, "DROP TRIGGER temp.boom", NULL, NULL, NULL), SQLITE_OK);
+    struct ev ok2[] = {{"r4", t + 20, EV_SUBSCRIBE, "a"}, {"r2", t + 21, EV_SCAN, "b"}};
+    assert_int_equal(commit(fx->st, ok2, 2), 0);
+    char *hook = snapshot(db), err[256];
+    assert_non_null(strstr(hook, "d,")); /* the rows are there */
+    assert_int_equal(stats_rebuild(fx->stats, err, sizeof(err)), 0);
+    char *rebuilt = snapshot(db);
+    assert_string_equal(hook, rebuilt);
+    free(hook);
+    free(rebuilt);
+}
+
 static const struct stats_row *find_row(const struct stats_report *r, const char *promoter)
 {
     for (size_t i = 0; i < r->nrows; i++)
@@ -415,6 +446,8 @@ int main(void)
         cmocka_unit_test(test_tz_builtin_fallback),
         cmocka_unit_test(test_dates),
         cmocka_unit_test_setup_teardown(test_hook_equals_rebuild, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_rolled_back_batch_leaves_no_deltas, fx_setup,
+                                        fx_teardown),
         cmocka_unit_test_setup_teardown(test_promoter_flags, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_disable_then_reopen, fx_setup, fx_teardown),
     };
