@@ -67,6 +67,7 @@ static int scene_reply(const struct cfg *cfg, struct store *st, const struct wx_
     int rc = store_channel_get(st, scene, &ch);
     if (rc < 0)
         return -1;
+    out->untagged = rc == 1 || !ch.tag || !*ch.tag;
     if (rc == 1) /* a scene with no channel row */
         return set_reply(out, cfg->reply_unknown_scene, scene, NULL);
     const char *tmpl = (scan && ch.scan_reply) ? ch.scan_reply : ch.reply;

@@ -14,6 +14,7 @@ struct route_out {
     enum ev_kind kind;
     int scene_off;    /* offset of the scene in the message's EventKey, -1 = none */
     bool has_reply;   /* false: answer "success" */
+    bool untagged;    /* the scene's channel was looked up: none, or no tag */
     struct buf reply; /* the reply text when has_reply; caller buf_free()s */
     char dedup_key[ROUTE_DEDUP_MAX];
 };

@@ -321,6 +321,7 @@ static void rec_from_pending(struct event_rec *r, const struct pending *p, int64
     r->scene = route_scene(&p->route, &p->msg);
     r->reply = p->route.has_reply ? p->route.reply.data : NULL;
     r->received_at = now;
+    r->untagged = p->route.untagged;
 }
 
 /* The answer to one committed push: the passive text reply (encrypted when

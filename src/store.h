@@ -83,6 +83,9 @@ struct event_rec {
     const char *scene;     /* NULL = none (organic subscribe, messages) */
     const char *reply;     /* reply text stored with the event, NULL = "success" */
     int64_t received_at;
+    bool untagged; /* the caller saw, in this transaction, that the scene's
+                      channel has no tag (or does not exist): no outbox row.
+                      false = unknown, the tag hook looks itself */
     /* out */
     bool duplicate;    /* already stored by an earlier delivery */
     char *prior_reply; /* duplicate: the reply stored the first time (malloc'd, may be NULL) */

@@ -104,7 +104,8 @@ static int hook_cancel(sqlite3 *db, sqlite3_stmt *s, const struct event_applied 
 int tag_outbox_hook(sqlite3 *db, const struct event_applied *ev)
 {
     enum ev_kind k = ev->rec->kind;
-    bool arm = (k == EV_SUBSCRIBE || k == EV_SCAN) && ev->scene; /* organic: no channel */
+    /* organic: no channel; untagged: the router already found no tag */
+    bool arm = (k == EV_SUBSCRIBE || k == EV_SCAN) && ev->scene && !ev->rec->untagged;
     if (!arm && k != EV_UNSUBSCRIBE)
         return 0;
     struct hook_stmts *h = hook_stmts_get(db, ev->slot);
