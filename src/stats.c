@@ -28,6 +28,7 @@ enum hook_stmt {
     H_SCAN_LAST,
     H_SCAN_AROUND,
     H_SCAN_ADD,
+    H_SCAN_ADD2,
     H_FIRST,
     H_DAILY_UPD,
     H_FIRST_UPD,
@@ -48,13 +49,18 @@ static const char *const hook_sql[H_COUNT] = {
                 "retained = retained + excluded.retained",
     [H_CHURN] = "INSERT INTO stats_churn(sub_day, scene, unsub_day, n) VALUES(?1, ?2, ?3, 1) "
                 "ON CONFLICT(unsub_day, scene, sub_day) DO UPDATE SET n = n + 1",
-    /* the scanner's latest scan day of the scope (one seek on the key) */
-    [H_SCAN_LAST] = "SELECT max(day) FROM stats_scan_days WHERE openid = ?1 AND scene = ?2",
+    /* the scanner's latest scan day of the scene and of any scene (a seek
+     * each, on the same page: the key starts with the openid) */
+    [H_SCAN_LAST] = "SELECT (SELECT max(day) FROM stats_scan_days WHERE openid = ?1 AND "
+                    "scene = ?2), (SELECT max(day) FROM stats_scan_days WHERE openid = ?1 AND "
+                    "scene = '')",
     /* an out-of-order scan day: its predecessor, and its successor or itself */
     [H_SCAN_AROUND] = "SELECT (SELECT max(day) FROM stats_scan_days WHERE openid = ?1 AND "
                       "scene = ?2 AND day < ?3), (SELECT min(day) FROM stats_scan_days "
                       "WHERE openid = ?1 AND scene = ?2 AND day >= ?3)",
     [H_SCAN_ADD] = "INSERT INTO stats_scan_days(openid, scene, day) VALUES(?1, ?2, ?3)",
+    [H_SCAN_ADD2] = "INSERT INTO stats_scan_days(openid, scene, day) "
+                    "VALUES(?1, ?2, ?3), (?1, '', ?3)",
     [H_FIRST] = "INSERT INTO stats_scan_first(day, scene, prev_day, n) VALUES(?1, ?2, ?3, ?4) "
                 "ON CONFLICT(day, scene, prev_day) DO UPDATE SET n = n + excluded.n",
     /* the row is usually there already: a plain UPDATE first is half the
@@ -388,50 +394,64 @@ static int scan_query(sqlite3_stmt *s, const char *openid, const char *scene, in
     return rc == SQLITE_ROW ? 0 : -1;
 }
 
-/* Record that openid scanned in scope (a scene, or '' for any scene) on day.
- * stats_scan_first counts each scan day under the scanner's previous scan
- * day of the scope; a day arriving after a later one (events committed out
- * of order) moves its successor from the predecessor to itself.
- * *added = false when the day was already recorded. */
-static int scan_day(struct hook_state *hs, const char *scope, const char *openid, int64_t day,
-                    bool *added)
+/* Where a scan day goes in a scope (a scene, or '' for any scene) whose
+ * latest recorded day is last: 0 = already recorded; 1 = to add, counted
+ * in stats_scan_first under *prev, and when it arrived after a later day
+ * (events committed out of order) its successor *succ moves from *prev to
+ * it (*succ = NO_SCAN_DAY otherwise). -1 on error. */
+static int scan_plan(struct hook_state *hs, const char *scope, const char *openid, int64_t day,
+                     int64_t last, int64_t *prev, int64_t *succ)
 {
-    int64_t last[1] = {NO_SCAN_DAY}, around[2] = {NO_SCAN_DAY, NO_SCAN_DAY};
-    sqlite3_stmt *add = hs->s[H_SCAN_ADD];
-    *added = false;
-    if (scan_query(hs->s[H_SCAN_LAST], openid, scope, day, last) < 0)
-        return -1;
-    if (last[0] == day)
+    int64_t around[2] = {NO_SCAN_DAY, NO_SCAN_DAY};
+    *prev = last;
+    *succ = NO_SCAN_DAY;
+    if (last == day)
         return 0;
-    around[0] = last[0];
-    if (last[0] > day && scan_query(hs->s[H_SCAN_AROUND], openid, scope, day, around) < 0)
+    if (last < day)
+        return 1;
+    if (scan_query(hs->s[H_SCAN_AROUND], openid, scope, day, around) < 0)
         return -1;
-    if (last[0] > day && around[1] == day)
+    if (around[1] == day)
         return 0;
-    sqlite3_bind_text(add, 1, openid, -1, SQLITE_STATIC);
-    sqlite3_bind_text(add, 2, scope, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(add, 3, day);
-    if (run(add) < 0 || first_add(hs, day, scope, around[0], 1) < 0)
-        return -1;
-    *added = true;
-    if (last[0] > day) /* around[1]: the successor, now after this day */
-        return first_add(hs, around[1], scope, around[0], -1) < 0 ||
-                       first_add(hs, around[1], scope, day, 1) < 0
-                   ? -1
-                   : 0;
-    return 0;
+    *prev = around[0];
+    *succ = around[1];
+    return 1;
 }
 
-/* A scan of a scene: the (openid, scene, day) and (openid, '', day) rows,
- * and the distinct-scanner counts they move. A scanner seen on this scene
- * this day was seen on any scene this day too: the second scope is only
- * looked at when the first was new. */
+static int scan_counted(struct hook_state *hs, const char *scope, int64_t day, int64_t prev,
+                        int64_t succ)
+{
+    if (first_add(hs, day, scope, prev, 1) < 0)
+        return -1;
+    if (succ == NO_SCAN_DAY)
+        return 0;
+    return first_add(hs, succ, scope, prev, -1) < 0 || first_add(hs, succ, scope, day, 1) < 0 ? -1
+                                                                                              : 0;
+}
+
+/* A scan of a scene: the (openid, scene, day) and (openid, '', day) rows
+ * of stats_scan_days and the distinct-scanner counts they move. Both
+ * scopes' latest days come from one statement, and a scanner new to both
+ * (the common case) gets both rows from one insert. A scanner already
+ * recorded on this scene this day is recorded on any scene too. */
 static int count_scan(struct hook_state *hs, const char *scene, const char *openid, int64_t day)
 {
-    bool added;
-    if (scan_day(hs, scene, openid, day, &added) < 0)
+    int64_t last[2] = {NO_SCAN_DAY, NO_SCAN_DAY}, prev[2], succ[2];
+    if (scan_query(hs->s[H_SCAN_LAST], openid, scene, day, last) < 0)
         return -1;
-    return added ? scan_day(hs, "", openid, day, &added) : 0;
+    int add_scene = scan_plan(hs, scene, openid, day, last[0], &prev[0], &succ[0]);
+    if (add_scene <= 0)
+        return add_scene;
+    int add_any = scan_plan(hs, "", openid, day, last[1], &prev[1], &succ[1]);
+    if (add_any < 0)
+        return -1;
+    sqlite3_stmt *add = hs->s[add_any ? H_SCAN_ADD2 : H_SCAN_ADD];
+    sqlite3_bind_text(add, 1, openid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(add, 2, scene, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(add, 3, day);
+    if (run(add) < 0 || scan_counted(hs, scene, day, prev[0], succ[0]) < 0)
+        return -1;
+    return add_any ? scan_counted(hs, "", day, prev[1], succ[1]) : 0;
 }
 
 /* The fan's previous latest subscribe no longer counts as retained. */
