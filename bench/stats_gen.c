@@ -83,7 +83,8 @@ static void make_event(struct gen *g, unsigned long i, int64_t t0, struct slot *
              has_scene ? s->scene : "");
     if (!has_scene)
         s->event_key[0] = '\0';
-    snprintf(s->key, sizeof(s->key), "%s|%lld|%s|%s|%lu", s->openid, (long long)t, names[k],
+    /* the server's key shape (route_dedup_key: time first), made unique */
+    snprintf(s->key, sizeof(s->key), "e|%lld|%s|%s|%s|%lu", (long long)t, s->openid, names[k],
              s->event_key, i);
     *r = (struct event_rec){.dedup_key = s->key,
                             .kind = k,

@@ -37,7 +37,7 @@ static const struct route_row {
 void route_dedup_key(const struct wx_msg *m, char *out, size_t outlen)
 {
     if (strcmp(m->msg_type, "event") == 0)
-        snprintf(out, outlen, "e|%s|%lld|%s|%s", m->from, (long long)m->create_time, m->event,
+        snprintf(out, outlen, "e|%lld|%s|%s|%s", (long long)m->create_time, m->from, m->event,
                  m->event_key);
     else if (m->msg_id[0])
         snprintf(out, outlen, "m|%s", m->msg_id);

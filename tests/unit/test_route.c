@@ -238,6 +238,55 @@ static void test_reopen_keeps_schema(void **state)
     store_close(again);
 }
 
+/* A database written before migration 007 (event keys From-first, the
+ * fans_last_scene index): on open its event keys are rewritten to the
+ * time-first form route_dedup_key() builds now, so a WeChat retry of an
+ * event stored before the upgrade is still answered from the first
+ * delivery and stored once; message keys stay as they were. */
+static void test_upgrade_rewrites_event_keys(void **state)
+{
+    struct fixture *f = *state;
+    sqlite3 *db = store_db(f->st);
+    char err[256];
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "INSERT INTO events(dedup_key, kind, openid, create_time, received_at, "
+                     "msg_type, event, event_key, scene, reply) VALUES "
+                     "('e|oOld|1700000000|subscribe|qrscene_42', 0, 'oOld', 1700000000, "
+                     "1700000001, 'event', 'subscribe', 'qrscene_42', '42', 'Hi Store 42'), "
+                     "('m|99887766', 3, 'oOld', 1700000005, 1700000005, 'text', '', '', NULL, "
+                     "NULL); "
+                     "CREATE INDEX fans_last_scene ON fans(last_scene, subscribed); "
+                     "PRAGMA user_version = 6",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    store_close(f->st);
+    assert_int_equal(store_open(&f->st, f->path, STORE_SYNC_NORMAL, err, sizeof(err)), 0);
+    db = store_db(f->st);
+    assert_int_equal(count(f->st, "SELECT count(*) FROM events WHERE dedup_key = "
+                                  "'e|1700000000|oOld|subscribe|qrscene_42'"),
+                     1);
+    assert_int_equal(count(f->st, "SELECT count(*) FROM events WHERE dedup_key = 'm|99887766'"), 1);
+    assert_int_equal(count(f->st, "SELECT count(*) FROM sqlite_schema WHERE name = "
+                                  "'fans_last_scene'"),
+                     0);
+    /* the retry, keyed as the router keys it now */
+    struct wx_msg m;
+    struct route_out out;
+    msg(&m, "event", "subscribe", "qrscene_42");
+    strcpy(m.from, "oOld");
+    m.create_time = 1700000000;
+    assert_int_equal(route_message(&f->cfg, f->st, &m, &out), 0);
+    assert_string_equal(out.dedup_key, "e|1700000000|oOld|subscribe|qrscene_42");
+    struct event_rec r = rec(out.dedup_key, EV_SUBSCRIBE, "oOld", 1700000000, "42", "other");
+    assert_int_equal(store_commit_events(f->st, &r, 1), 0);
+    assert_true(r.duplicate);
+    assert_string_equal(r.prior_reply, "Hi Store 42");
+    free(r.prior_reply);
+    buf_free(&out.reply);
+    assert_int_equal(count(f->st, "SELECT count(*) FROM events WHERE openid = 'oOld'"), 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -246,6 +295,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failed_commit_stores_nothing, setup, teardown),
         cmocka_unit_test(test_channel_validate),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_schema, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_upgrade_rewrites_event_keys, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -52,18 +52,18 @@ static const struct good_case {
     int64_t create_time;
 } good[] = {
     {"subscribe qrscene", SUB_QR, "FromUser", "event", "subscribe", "qrscene_123123", "",
-     "e|FromUser|123456789|subscribe|qrscene_123123", 123456789},
-    {"SCAN", SCAN, "FromUser", "event", "SCAN", "123123", "", "e|FromUser|123456789|SCAN|123123",
+     "e|123456789|FromUser|subscribe|qrscene_123123", 123456789},
+    {"SCAN", SCAN, "FromUser", "event", "SCAN", "123123", "", "e|123456789|FromUser|SCAN|123123",
      123456789},
     {"plain subscribe", SUB_PLAIN, "FromUser", "event", "subscribe", "", "",
-     "e|FromUser|123456789|subscribe|", 123456789},
+     "e|123456789|FromUser|subscribe|", 123456789},
     {"text", TEXT, "fromUser", "text", "", "", "1234567890123456", "m|1234567890123456",
      1348831860},
     {"xml declaration and comment",
      "<?xml version=\"1.0\" encoding=\"UTF-8\"?><!-- hi --><xml><ToUserName>a</ToUserName>"
      "<FromUserName>b</FromUserName><CreateTime>5</CreateTime><MsgType>event</MsgType>"
      "<Event>unsubscribe</Event><Unknown>x</Unknown></xml>",
-     "b", "event", "unsubscribe", "", "", "e|b|5|unsubscribe|", 5},
+     "b", "event", "unsubscribe", "", "", "e|5|b|unsubscribe|", 5},
     {"text without MsgId",
      "<xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName><CreateTime>7</CreateTime>"
      "<MsgType>image</MsgType></xml>",
