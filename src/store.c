@@ -1,6 +1,7 @@
 #include "store.h"
 
 #include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -147,8 +148,19 @@ fail:
     return -1;
 }
 
+/* Before SQLite's first use: no global memory statistics (they take a
+ * process-wide mutex around every allocation SQLite makes, on every
+ * thread; nothing here reads them). Refused once SQLite is initialised. */
+static pthread_once_t sqlite_once = PTHREAD_ONCE_INIT;
+
+static void sqlite_configure(void)
+{
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int store_open(struct store **out, const char *path, enum store_sync sync, char *err, size_t errlen)
 {
+    pthread_once(&sqlite_once, sqlite_configure);
     struct store *st = calloc(1, sizeof(*st));
     if (!st)
         return snprintf(err, errlen, "out of memory"), -1;
