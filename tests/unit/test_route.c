@@ -239,7 +239,7 @@ static void test_reopen_keeps_schema(void **state)
 }
 
 /* A database written before migration 007 (event keys From-first, the
- * fans_last_scene index): on open its event keys are rewritten to the
+ * fans_last_scene and events_time indexes): on open its event keys are rewritten to the
  * time-first form route_dedup_key() builds now, so a WeChat retry of an
  * event stored before the upgrade is still answered from the first
  * delivery and stored once; message keys stay as they were. */
@@ -257,6 +257,7 @@ static void test_upgrade_rewrites_event_keys(void **state)
                      "('m|99887766', 3, 'oOld', 1700000005, 1700000005, 'text', '', '', NULL, "
                      "NULL); "
                      "CREATE INDEX fans_last_scene ON fans(last_scene, subscribed); "
+                     "CREATE INDEX events_time ON events(create_time); "
                      "PRAGMA user_version = 6",
                      NULL, NULL, NULL),
         SQLITE_OK);
@@ -267,8 +268,8 @@ static void test_upgrade_rewrites_event_keys(void **state)
                                   "'e|1700000000|oOld|subscribe|qrscene_42'"),
                      1);
     assert_int_equal(count(f->st, "SELECT count(*) FROM events WHERE dedup_key = 'm|99887766'"), 1);
-    assert_int_equal(count(f->st, "SELECT count(*) FROM sqlite_schema WHERE name = "
-                                  "'fans_last_scene'"),
+    assert_int_equal(count(f->st, "SELECT count(*) FROM sqlite_schema WHERE name IN "
+                                  "('fans_last_scene', 'events_time')"),
                      0);
     /* the retry, keyed as the router keys it now */
     struct wx_msg m;
