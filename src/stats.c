@@ -40,13 +40,15 @@ static const char *const hook_sql[H_COUNT] = {
                  "WHERE from_utc > ?1) FROM stats_tz WHERE from_utc <= ?1 "
                  "ORDER BY from_utc DESC LIMIT 1",
     [H_DAILY] = "INSERT INTO stats_daily(day, scene, scans, new_fans, returning_fans, "
-                "unsubscribes, quick_unsubs, retained) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+                "unsubscribes, quick_unsubs, retained, first_scanners) "
+                "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
                 "ON CONFLICT(day, scene) DO UPDATE SET scans = scans + excluded.scans, "
                 "new_fans = new_fans + excluded.new_fans, "
                 "returning_fans = returning_fans + excluded.returning_fans, "
                 "unsubscribes = unsubscribes + excluded.unsubscribes, "
                 "quick_unsubs = quick_unsubs + excluded.quick_unsubs, "
-                "retained = retained + excluded.retained",
+                "retained = retained + excluded.retained, "
+                "first_scanners = first_scanners + excluded.first_scanners",
     [H_CHURN] = "INSERT INTO stats_churn(sub_day, scene, unsub_day, n) VALUES(?1, ?2, ?3, 1) "
                 "ON CONFLICT(unsub_day, scene, sub_day) DO UPDATE SET n = n + 1",
     /* the scanner's latest scan day of the scene and of any scene (a seek
@@ -67,7 +69,8 @@ static const char *const hook_sql[H_COUNT] = {
      * work of the upsert (which tries the insert, then updates) */
     [H_DAILY_UPD] = "UPDATE stats_daily SET scans = scans + ?3, new_fans = new_fans + ?4, "
                     "returning_fans = returning_fans + ?5, unsubscribes = unsubscribes + ?6, "
-                    "quick_unsubs = quick_unsubs + ?7, retained = retained + ?8 "
+                    "quick_unsubs = quick_unsubs + ?7, retained = retained + ?8, "
+                    "first_scanners = first_scanners + ?9 "
                     "WHERE day = ?1 AND scene = ?2",
     [H_FIRST_UPD] = "UPDATE stats_scan_first SET n = n + ?4 "
                     "WHERE day = ?1 AND scene = ?2 AND prev_day = ?3",
@@ -88,6 +91,7 @@ struct tz_memo {
 
 struct daily_delta {
     int64_t scans, new_fans, returning_fans, unsubscribes, quick_unsubs, retained;
+    int64_t first_scanners; /* see first_add() */
 };
 
 /* The counter deltas of one commit, summed per row before they are written:
@@ -301,10 +305,15 @@ static int bump(struct hook_state *hs, enum hook_stmt upd, enum hook_stmt ins, c
 static int daily_write(struct hook_state *hs, int64_t day, const char *scene,
                        const struct daily_delta *d)
 {
-    const int64_t v[] = {
-        day,        d->scans, d->new_fans, d->returning_fans, d->unsubscribes, d->quick_unsubs,
-        d->retained};
-    return bump(hs, H_DAILY_UPD, H_DAILY, v, 7, scene);
+    const int64_t v[] = {day,
+                         d->scans,
+                         d->new_fans,
+                         d->returning_fans,
+                         d->unsubscribes,
+                         d->quick_unsubs,
+                         d->retained,
+                         d->first_scanners};
+    return bump(hs, H_DAILY_UPD, H_DAILY, v, 8, scene);
 }
 
 static int first_write(struct hook_state *hs, int64_t day, const char *scene, int64_t prev_day,
@@ -328,12 +337,19 @@ static int daily_add(struct hook_state *hs, int64_t day, const char *scene,
     e->d.unsubscribes += d->unsubscribes;
     e->d.quick_unsubs += d->quick_unsubs;
     e->d.retained += d->retained;
+    e->d.first_scanners += d->first_scanners;
     return 0;
 }
 
+/* A scanner counted on day under its previous scan day of the scope. A
+ * scene's scanners with no earlier day (prev_day = NO_SCAN_DAY) are
+ * counted in that scene's stats_daily row (first_scanners), which the batch
+ * writes anyway, rather than in a stats_scan_first row of their own. */
 static int first_add(struct hook_state *hs, int64_t day, const char *scene, int64_t prev_day,
                      int64_t n)
 {
+    if (prev_day == NO_SCAN_DAY && *scene)
+        return daily_add(hs, day, scene, &(struct daily_delta){.first_scanners = n});
     if (!hs->batched)
         return first_write(hs, day, scene, prev_day, n);
     struct agg_ent *e = agg_get(&hs->agg, AGG_FIRST, day, scene, prev_day);
@@ -360,7 +376,7 @@ static int hook_end_batch(void *state, bool commit)
             if (d->scans)
                 ret = first_write(hs, e->day, e->scene, e->prev_day, d->scans);
         } else if (d->scans || d->new_fans || d->returning_fans || d->unsubscribes ||
-                   d->quick_unsubs || d->retained) {
+                   d->quick_unsubs || d->retained || d->first_scanners) {
             ret = daily_write(hs, e->day, e->scene, d);
         }
     }
@@ -603,11 +619,16 @@ static const char *const rebuild_sql[] = {
     "INSERT OR IGNORE INTO stats_scan_days(scene, openid, day) "
     "SELECT '', openid, wxs_stats_day(create_time) FROM events "
     "WHERE kind IN (0, 1) AND coalesce(scene, '') <> ''",
-    /* each scan day counted under the scanner's previous one (scan_day()) */
+    /* each scan day counted under the scanner's previous one (first_add()):
+     * a scene's first days in stats_daily, the rest in stats_scan_first */
     "INSERT INTO stats_scan_first(day, scene, prev_day, n) "
     "SELECT day, scene, prev, count(*) FROM (SELECT day, scene, coalesce(lag(day) OVER "
     "(PARTITION BY openid, scene ORDER BY day), -2147483648) AS prev FROM stats_scan_days) "
-    "GROUP BY 1, 2, 3",
+    "WHERE scene = '' OR prev <> -2147483648 GROUP BY 1, 2, 3",
+    "INSERT INTO stats_daily(day, scene, first_scanners) "
+    "SELECT day, scene, count(*) FROM (SELECT min(day) AS day, scene FROM stats_scan_days "
+    "WHERE scene <> '' GROUP BY openid, scene) GROUP BY 1, 2 ON CONFLICT(day, scene) "
+    "DO UPDATE SET first_scanners = first_scanners + excluded.first_scanners",
 };
 
 static void sql_day(sqlite3_context *ctx, int argc, sqlite3_value **argv)
@@ -840,13 +861,16 @@ int stats_range(const struct stats *s, const char *since, const char *until, con
 
 /* ==== queries ==== */
 
-/* Per scene: the daily counters, distinct scanners (prev_day < since),
- * and for retention the subscribes old enough (day <= ?3) and those of
- * them lost within retention_days (?4). '' is the organic row in
- * stats_daily and the any-scene scanners in stats_scan_first. */
+/* Per scene: the daily counters, distinct scanners (the scene's first-ever
+ * scanners of the range in stats_daily, plus its stats_scan_first rows
+ * with prev_day < since), and for retention the subscribes old enough
+ * (day <= ?3) and those of them lost within retention_days (?4). '' is the
+ * organic row in stats_daily and the any-scene scanners in
+ * stats_scan_first (which keeps all of that scope's rows). */
 static const char scene_sql[] =
     "WITH d AS (SELECT scene, sum(scans) AS sc, sum(new_fans) AS nf, sum(returning_fans) AS rf, "
     "sum(unsubscribes) AS un, sum(retained) AS rt, sum(quick_unsubs) AS q, "
+    "sum(first_scanners) AS fs, "
     "sum(CASE WHEN day <= ?3 THEN new_fans + returning_fans ELSE 0 END) AS el "
     "FROM stats_daily WHERE day BETWEEN ?1 AND ?2 GROUP BY scene), "
     "u AS (SELECT scene, sum(n) AS n FROM stats_scan_first "
@@ -855,7 +879,7 @@ static const char scene_sql[] =
     "AND sub_day BETWEEN ?1 AND ?3 AND unsub_day - sub_day < ?4 GROUP BY scene), "
     "k AS (SELECT scene FROM d UNION SELECT scene FROM u UNION "
     "SELECT scene FROM channels WHERE archived_at IS NULL UNION SELECT '') "
-    "SELECT k.scene, c.name, c.promoter, coalesce(d.sc, 0), coalesce(u.n, 0), "
+    "SELECT k.scene, c.name, c.promoter, coalesce(d.sc, 0), coalesce(u.n, 0) + coalesce(d.fs, 0), "
     "coalesce(d.nf, 0), coalesce(d.rf, 0), coalesce(d.un, 0), coalesce(d.rt, 0), "
     "coalesce(d.q, 0), coalesce(d.el, 0), coalesce(l.n, 0) FROM k "
     "LEFT JOIN d ON d.scene = k.scene LEFT JOIN u ON u.scene = k.scene "

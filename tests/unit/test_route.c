@@ -239,10 +239,10 @@ static void test_reopen_keeps_schema(void **state)
 }
 
 /* A database written before migration 007 (event keys From-first, the
- * fans_last_scene and events_time indexes): on open its event keys are rewritten to the
- * time-first form route_dedup_key() builds now, so a WeChat retry of an
- * event stored before the upgrade is still answered from the first
- * delivery and stored once; message keys stay as they were. */
+ * fans_last_scene and events_time indexes, no first_scanners): on open its event keys are rewritten
+ * to the time-first form route_dedup_key() builds now, so a WeChat retry of an event stored before
+ * the upgrade is still answered from the first delivery and stored once; message keys stay as they
+ * were. */
 static void test_upgrade_rewrites_event_keys(void **state)
 {
     struct fixture *f = *state;
@@ -258,10 +258,12 @@ static void test_upgrade_rewrites_event_keys(void **state)
                      "NULL); "
                      "CREATE INDEX fans_last_scene ON fans(last_scene, subscribed); "
                      "CREATE INDEX events_time ON events(create_time); "
+                     "ALTER TABLE stats_daily DROP COLUMN first_scanners; "
                      "PRAGMA user_version = 6",
                      NULL, NULL, NULL),
         SQLITE_OK);
     store_close(f->st);
+    f->st = NULL;
     assert_int_equal(store_open(&f->st, f->path, STORE_SYNC_NORMAL, err, sizeof(err)), 0);
     db = store_db(f->st);
     assert_int_equal(count(f->st, "SELECT count(*) FROM events WHERE dedup_key = "

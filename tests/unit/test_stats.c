@@ -235,8 +235,8 @@ static char *snapshot(sqlite3 *db)
 {
     static const char *const q[] = {
         "SELECT 'd', day, scene, scans, new_fans, returning_fans, unsubscribes, quick_unsubs, "
-        "retained FROM stats_daily WHERE scans OR new_fans OR returning_fans OR unsubscribes OR "
-        "quick_unsubs OR retained ORDER BY 2, 3",
+        "retained, first_scanners FROM stats_daily WHERE scans OR new_fans OR returning_fans OR "
+        "unsubscribes OR quick_unsubs OR retained OR first_scanners ORDER BY 2, 3",
         "SELECT 'c', sub_day, scene, unsub_day, n FROM stats_churn WHERE n ORDER BY 2, 3, 4",
         "SELECT 's', scene, openid, day FROM stats_scan_days ORDER BY 2, 3, 4",
         "SELECT 'f', day, scene, prev_day, n FROM stats_scan_first WHERE n ORDER BY 2, 3, 4",
@@ -298,6 +298,42 @@ static void test_hook_equals_rebuild(void **state)
     assert_string_equal(hook, rebuilt);
     free(hook);
     free(rebuilt);
+}
+
+/* A database from before migration 009 kept a scene's first-ever scanners
+ * as stats_scan_first rows (prev_day = -2147483648); the migration moves
+ * them into stats_daily.first_scanners, and the rollups are then the ones
+ * the hook writes today. */
+static void test_upgrade_moves_first_scanners(void **state)
+{
+    struct fixture *fx = *state;
+    int64_t t = 1780000000, d = 86400;
+    struct ev evs[] = {
+        {"f1", t, EV_SUBSCRIBE, "a"},          {"f2", t + 5, EV_SUBSCRIBE, "a"},
+        {"f1", t + d, EV_SCAN, "a"},           {"f3", t + d, EV_SCAN, "b"},
+        {"f1", t + 2 * d, EV_SCAN, "b"},       {"f2", t + 3 * d, EV_UNSUBSCRIBE, NULL},
+        {"f4", t + 3 * d, EV_SUBSCRIBE, NULL}, {"f3", t - d, EV_SCAN, "b"}};
+    assert_int_equal(commit(fx->st, evs, 8), 0);
+    char *now = snapshot(store_db(fx->st)), err[256];
+    assert_non_null(strstr(now, ",a,")); /* rows for both scenes are there */
+    assert_int_equal(
+        sqlite3_exec(store_db(fx->st),
+                     "INSERT INTO stats_scan_first(day, scene, prev_day, n) SELECT day, scene, "
+                     "-2147483648, first_scanners FROM stats_daily WHERE first_scanners <> 0; "
+                     "ALTER TABLE stats_daily DROP COLUMN first_scanners; PRAGMA user_version = 8",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    stats_close(fx->stats);
+    store_close(fx->st);
+    fx->stats = NULL;
+    fx->st = NULL;
+    assert_int_equal(store_open(&fx->st, fx->path, STORE_SYNC_NORMAL, err, sizeof(err)), 0);
+    assert_int_equal(stats_open(&fx->stats, fx->st, "America/New_York", 7, NULL, err, sizeof(err)),
+                     0);
+    char *migrated = snapshot(store_db(fx->st));
+    assert_string_equal(now, migrated);
+    free(now);
+    free(migrated);
 }
 
 /* Deltas summed for a batch that is rolled back must not reach the next
@@ -448,6 +484,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hook_equals_rebuild, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_rolled_back_batch_leaves_no_deltas, fx_setup,
                                         fx_teardown),
+        cmocka_unit_test_setup_teardown(test_upgrade_moves_first_scanners, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_promoter_flags, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_disable_then_reopen, fx_setup, fx_teardown),
     };
