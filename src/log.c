@@ -29,10 +29,19 @@ int log_parse_level(const char *s, enum log_level *out)
 static size_t log_format(char *line, enum log_level lvl, const char *fmt, va_list ap)
 {
     static const char *const tags[] = {"DEBUG ", "INFO ", "WARN ", "ERROR "};
+    /* the stamp changes once a second: formatted again only then, per thread */
+    static _Thread_local time_t stamp_at = -1;
+    static _Thread_local char stamp[32];
+    static _Thread_local size_t stamp_len;
     time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    size_t n = strftime(line, LOG_LINE_MAX, "%Y-%m-%dT%H:%M:%SZ ", &tm);
+    if (now != stamp_at) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        stamp_len = strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ ", &tm);
+        stamp_at = now;
+    }
+    size_t n = stamp_len;
+    memcpy(line, stamp, n);
     size_t t = strlen(tags[lvl]);
     memcpy(line + n, tags[lvl], t);
     n += t;
