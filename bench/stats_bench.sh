@@ -105,14 +105,17 @@ $OFF
 ## How to read it
 
 - A query reads only rollup rows: \`stats_daily\` (one row per local day and scene with
-  activity), \`stats_scan_first\` (distinct scanners: one row per day, scene and previous
-  scan day) and \`stats_churn\`; never \`events\`. Its cost grows with channels x days in
+  activity, with the scene's first-ever scanners of the day), \`stats_scan_first\`
+  (the other distinct-scanner counts: one row per day, scene and previous scan day) and
+  \`stats_churn\`; never \`events\`. Its cost grows with channels x days in
   the range, not with the number of events.
 - \`unique_scanners\` is exact for any range: each (scene, openid, day) is kept once in
   \`stats_scan_days\` (about the size of the scan events' openid column) and the
   scanner's previous scan day is counted in \`stats_scan_first\`, so the distinct count of
   a range is one indexed sum. That table is the price of exactness: per scan event one
-  insert-or-ignore per scope (the scene and "any scene") plus one neighbour lookup.
+  lookup of the scanner's latest day of the scene and of any scene, and for a new scan
+  day one insert of its row(s). The counters of \`stats_daily\` and \`stats_scan_first\`
+  are summed per batch in memory and written once per row before the COMMIT.
 - The "without rollups" baseline still runs the hook's first statement (the zone
   lookup that finds the rollups switched off) and the tag outbox hook, so the difference
   is the rollup work itself.
