@@ -6,8 +6,10 @@
 -- random page each (a WAL frame per event per commit, and again in the
 -- checkpoint). Message keys ("m|MsgId") are unchanged. The stored event
 -- keys are rewritten so that a WeChat retry of an event stored before the
--- upgrade still finds it.
-UPDATE events SET dedup_key = 'e|' || create_time || '|' || openid || '|' || event || '|' || event_key
+-- upgrade still finds it. (OR IGNORE: a pathological pair, an Event value
+-- containing '|', could map to one new key; such a row keeps its old key
+-- rather than stop the upgrade.)
+UPDATE OR IGNORE events SET dedup_key = 'e|' || create_time || '|' || openid || '|' || event || '|' || event_key
 WHERE dedup_key LIKE 'e|%';
 
 -- fans_last_scene served no query (the statistics read their rollups, the
