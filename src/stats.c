@@ -123,6 +123,8 @@ struct hook_state {
     struct agg agg;
 };
 
+#define AGG_KEEP_CAP 1024 /* a table grown past this by one big batch is let go */
+
 static void agg_clear(struct agg *a)
 {
     for (size_t i = 0; i < a->cap && a->n; i++) {
@@ -133,6 +135,11 @@ static void agg_clear(struct agg *a)
         a->e[i].used = false;
     }
     a->n = 0;
+    if (a->cap > AGG_KEEP_CAP) {
+        free(a->e);
+        a->e = NULL;
+        a->cap = 0;
+    }
 }
 
 static uint64_t agg_hash(uint8_t table, int64_t day, const char *scene, int64_t prev_day)
@@ -367,11 +374,12 @@ static int hook_end_batch(void *state, bool commit)
     struct hook_state *hs = state;
     struct agg *a = &hs->agg;
     int ret = 0;
-    for (size_t i = 0; commit && ret == 0 && i < a->cap && a->n; i++) {
+    for (size_t i = 0, left = a->n; commit && ret == 0 && i < a->cap && left; i++) {
         const struct agg_ent *e = &a->e[i];
         const struct daily_delta *d = &e->d;
         if (!e->used)
             continue;
+        left--;
         if (e->table == AGG_FIRST) {
             if (d->scans)
                 ret = first_write(hs, e->day, e->scene, e->prev_day, d->scans);
