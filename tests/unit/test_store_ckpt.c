@@ -102,11 +102,22 @@ static int wal_frames(struct store *st)
     return log;
 }
 
+/* Until the helper has made at_least passes and then stayed idle for
+ * 100 ms: a pass that was already running during the last commit is
+ * followed by one that sees it, and only a pass that copied everything lets
+ * the next commit start the WAL over. A loaded CI machine can take seconds
+ * per pass: while passes keep coming, wait up to 20 s; when none is due
+ * (a WAL under the helper's threshold), give up after 3 quiet seconds. */
 static void wait_for_passes(struct store_ckpt *c, uint64_t at_least)
 {
-    for (int i = 0; i < 300 && store_ckpt_passes(c) < at_least; i++) {
+    uint64_t last = store_ckpt_passes(c);
+    int quiet = 0;
+    for (int i = 0; i < 2000 && (last < at_least || quiet < 10) && quiet < 300; i++) {
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);
+        uint64_t now = store_ckpt_passes(c);
+        quiet = now == last ? quiet + 1 : 0;
+        last = now;
     }
 }
 
