@@ -220,15 +220,22 @@ static int hook_state_new(sqlite3 *db, struct hook_state **out)
     if (!hs)
         return -1;
     hs->db = db;
-    for (int i = 0; i < H_COUNT; i++) {
-        if (sqlite3_prepare_v3(db, hook_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &hs->s[i], NULL) !=
-            SQLITE_OK) {
-            hook_state_free(hs);
-            return -1;
-        }
-    }
     *out = hs;
     return 0;
+}
+
+/* A hook statement, prepared on its first use: the store's hook keeps them
+ * for the connection's life, while a one-off state (stats_fan_changed, once
+ * per backfilled fan) prepares only the two or three it runs. NULL on
+ * error (SQLite reports NULL statements as misuse, never touches them). */
+static sqlite3_stmt *stmt(struct hook_state *hs, enum hook_stmt i)
+{
+    if (!hs->s[i] && sqlite3_prepare_v3(hs->db, hook_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                                        &hs->s[i], NULL) != SQLITE_OK) {
+        sqlite3_finalize(hs->s[i]);
+        hs->s[i] = NULL;
+    }
+    return hs->s[i];
 }
 
 static int hook_end_batch(void *state, bool commit);
@@ -252,6 +259,8 @@ static struct hook_state *hook_state_get(sqlite3 *db, struct store_hook_slot *sl
 
 static int run(sqlite3_stmt *s)
 {
+    if (!s)
+        return -1;
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -1;
@@ -259,8 +268,10 @@ static int run(sqlite3_stmt *s)
 
 static int memo_load(struct hook_state *hs, int64_t t, unsigned version)
 {
-    sqlite3_stmt *s = hs->s[H_OFFSET];
+    sqlite3_stmt *s = stmt(hs, H_OFFSET);
     struct tz_memo *m = &hs->memo;
+    if (!s)
+        return -1;
     sqlite3_bind_int64(s, 1, t);
     int rc = sqlite3_step(s);
     *m = (struct tz_memo){.valid = rc == SQLITE_ROW || rc == SQLITE_DONE,
@@ -296,7 +307,7 @@ static int bump(struct hook_state *hs, enum hook_stmt upd, enum hook_stmt ins, c
                 int nv, const char *scene)
 {
     for (int k = 0; k < 2; k++) {
-        sqlite3_stmt *s = hs->s[k ? ins : upd];
+        sqlite3_stmt *s = stmt(hs, k ? ins : upd);
         sqlite3_bind_int64(s, 1, v[0]);
         sqlite3_bind_text(s, 2, scene, -1, SQLITE_STATIC);
         for (int i = 1; i < nv; i++)
@@ -406,6 +417,8 @@ static bool has_scene(const char *scene)
 static int scan_query(sqlite3_stmt *s, const char *openid, const char *scene, int64_t day,
                       int64_t *out)
 {
+    if (!s)
+        return -1;
     sqlite3_bind_text(s, 1, openid, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, scene, -1, SQLITE_STATIC);
     if (sqlite3_bind_parameter_count(s) >= 3)
@@ -433,7 +446,7 @@ static int scan_plan(struct hook_state *hs, const char *scope, const char *openi
         return 0;
     if (last < day)
         return 1;
-    if (scan_query(hs->s[H_SCAN_AROUND], openid, scope, day, around) < 0)
+    if (scan_query(stmt(hs, H_SCAN_AROUND), openid, scope, day, around) < 0)
         return -1;
     if (around[1] == day)
         return 0;
@@ -461,7 +474,7 @@ static int scan_counted(struct hook_state *hs, const char *scope, int64_t day, i
 static int count_scan(struct hook_state *hs, const char *scene, const char *openid, int64_t day)
 {
     int64_t last[2] = {NO_SCAN_DAY, NO_SCAN_DAY}, prev[2], succ[2];
-    if (scan_query(hs->s[H_SCAN_LAST], openid, scene, day, last) < 0)
+    if (scan_query(stmt(hs, H_SCAN_LAST), openid, scene, day, last) < 0)
         return -1;
     int add_scene = scan_plan(hs, scene, openid, day, last[0], &prev[0], &succ[0]);
     if (add_scene <= 0)
@@ -469,7 +482,7 @@ static int count_scan(struct hook_state *hs, const char *scene, const char *open
     int add_any = scan_plan(hs, "", openid, day, last[1], &prev[1], &succ[1]);
     if (add_any < 0)
         return -1;
-    sqlite3_stmt *add = hs->s[add_any ? H_SCAN_ADD2 : H_SCAN_ADD];
+    sqlite3_stmt *add = stmt(hs, add_any ? H_SCAN_ADD2 : H_SCAN_ADD);
     sqlite3_bind_text(add, 1, openid, -1, SQLITE_STATIC);
     sqlite3_bind_text(add, 2, scene, -1, SQLITE_STATIC);
     sqlite3_bind_int64(add, 3, day);
@@ -531,7 +544,7 @@ static int on_unsubscribe(struct hook_state *hs, const struct event_applied *ev,
     struct daily_delta quit = {.unsubscribes = 1};
     struct daily_delta lost = {.retained = -1,
                                .quick_unsubs = held >= 0 && held < QUICK_UNSUB_SECS};
-    sqlite3_stmt *s = hs->s[H_CHURN];
+    sqlite3_stmt *s = stmt(hs, H_CHURN);
     if (daily_add(hs, day, key, &quit) < 0 || daily_add(hs, sub_day, key, &lost) < 0)
         return -1;
     sqlite3_bind_int64(s, 1, sub_day);
