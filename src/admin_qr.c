@@ -1,15 +1,13 @@
 #include "admin_qr.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "log.h"
+#include "loop_wake.h"
 #include "qr.h"
 #include "store.h"
 #include "wxapi.h"
@@ -33,8 +31,7 @@ struct job_list {
 
 struct admin_qr {
     const struct cfg *cfg;
-    struct event *wake_ev; /* read end of the pipe, on the loop */
-    int pipefd[2];
+    struct loop_wake wake; /* "a job is done", to the loop */
     pthread_t thread;
     bool started;
     pthread_mutex_t mu;
@@ -152,8 +149,7 @@ static void *worker_main(void *arg)
         pthread_mutex_lock(&q->mu);
         q->in_flight--;
         list_push(&q->done, j);
-        ssize_t w = write(q->pipefd[1], "x", 1); /* a full pipe already wakes the loop */
-        (void)w;
+        loop_wake_signal(&q->wake);
     }
     pthread_mutex_unlock(&q->mu);
     return NULL;
@@ -171,12 +167,9 @@ static void deliver(struct qr_job *j)
 }
 
 /* Loop thread: hand every finished job to its callback. */
-static void on_wake(evutil_socket_t fd, short what, void *arg)
+static void on_wake(void *arg)
 {
     struct admin_qr *q = arg;
-    char drain[64];
-    while (read(fd, drain, sizeof(drain)) > 0)
-        ;
     for (;;) {
         pthread_mutex_lock(&q->mu);
         struct qr_job *j = list_pop(&q->done);
@@ -194,18 +187,11 @@ int admin_qr_new(struct admin_qr **out, struct event_base *base, const struct cf
     if (!q)
         return snprintf(err, errlen, "out of memory"), -1;
     q->cfg = cfg;
-    q->pipefd[0] = q->pipefd[1] = -1;
+    loop_wake_clear(&q->wake);
     pthread_mutex_init(&q->mu, NULL);
     pthread_cond_init(&q->cond, NULL);
-    if (pipe2(q->pipefd, O_NONBLOCK | O_CLOEXEC) < 0) {
-        snprintf(err, errlen, "admin qr: pipe: %s", strerror(errno));
+    if (loop_wake_init(&q->wake, base, -1, on_wake, q, "admin qr", err, errlen) < 0)
         goto fail;
-    }
-    q->wake_ev = event_new(base, q->pipefd[0], EV_READ | EV_PERSIST, on_wake, q);
-    if (!q->wake_ev || event_add(q->wake_ev, NULL) < 0) {
-        snprintf(err, errlen, "admin qr: cannot watch the pipe");
-        goto fail;
-    }
     if (pthread_create(&q->thread, NULL, worker_main, q) != 0) {
         snprintf(err, errlen, "admin qr: cannot start the worker thread");
         goto fail;
@@ -277,11 +263,7 @@ void admin_qr_free(struct admin_qr *q)
     }
     answer_unavailable(&q->done); /* finished: their real answer */
     answer_unavailable(&q->todo); /* never started: 503 */
-    if (q->wake_ev)
-        event_free(q->wake_ev);
-    for (int i = 0; i < 2; i++)
-        if (q->pipefd[i] >= 0)
-            close(q->pipefd[i]);
+    loop_wake_free(&q->wake);
     wxapi_free(q->api);
     store_close(q->st);
     pthread_cond_destroy(&q->cond);

@@ -1,17 +1,15 @@
 #include "gcommit.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+
+#include "loop_wake.h"
 
 struct gcommit {
-    struct store *st; /* the thread's connection */
-    struct event *wake_ev;
-    int pipefd[2];
+    struct store *st;      /* the thread's connection */
+    struct loop_wake wake; /* "a batch is done", to the loop */
     pthread_t thread;
     bool started;
     gcommit_work_fn work;
@@ -48,16 +46,16 @@ static void *gcommit_main(void *arg)
         g->us = us;
         g->finished = true;
         pthread_cond_broadcast(&g->cond);
-        ssize_t w = write(g->pipefd[1], "c", 1);
-        (void)w; /* a full pipe already wakes the loop */
+        loop_wake_signal(&g->wake);
     }
     pthread_mutex_unlock(&g->mu);
     return NULL;
 }
 
 /* Loop thread: hand a finished batch to done(); done may submit the next. */
-static void deliver(struct gcommit *g)
+static void deliver(void *arg)
 {
+    struct gcommit *g = arg;
     pthread_mutex_lock(&g->mu);
     bool finished = g->finished;
     void *batch = g->batch;
@@ -71,14 +69,6 @@ static void deliver(struct gcommit *g)
     g->done(g->arg, batch, ok, us);
 }
 
-static void on_wake(evutil_socket_t fd, short what, void *arg)
-{
-    char drain[64];
-    while (read(fd, drain, sizeof(drain)) > 0)
-        ;
-    deliver(arg);
-}
-
 int gcommit_new(struct gcommit **out, struct event_base *base, const struct cfg *cfg,
                 gcommit_work_fn work, gcommit_done_fn done, void *arg, struct store **st_out,
                 char *err, size_t errlen)
@@ -89,27 +79,18 @@ int gcommit_new(struct gcommit **out, struct event_base *base, const struct cfg 
     g->work = work;
     g->done = done;
     g->arg = arg;
-    g->pipefd[0] = g->pipefd[1] = -1;
+    loop_wake_clear(&g->wake);
     pthread_mutex_init(&g->mu, NULL);
     pthread_cond_init(&g->cond, NULL);
     if (store_open(&g->st, cfg->store_path, cfg->synchronous, err, errlen) < 0)
         goto fail;
     sqlite3_busy_timeout(store_db(g->st), 1000);
-    if (pipe2(g->pipefd, O_NONBLOCK | O_CLOEXEC) < 0) {
-        snprintf(err, errlen, "group commit: pipe: %s", strerror(errno));
-        goto fail;
-    }
-    g->wake_ev = event_new(base, g->pipefd[0], EV_READ | EV_PERSIST, on_wake, g);
     /* Highest priority: a durable batch is answered before the loop turn's
      * other reads are handled, so its senders' next pushes come sooner (the
      * clients wait for their replies; the batch's round trip is the limit).
      * Measured: +2.5 % req/s under wrk -c64. */
-    if (g->wake_ev)
-        event_priority_set(g->wake_ev, 0);
-    if (!g->wake_ev || event_add(g->wake_ev, NULL) < 0) {
-        snprintf(err, errlen, "group commit: cannot watch the pipe");
+    if (loop_wake_init(&g->wake, base, 0, deliver, g, "group commit", err, errlen) < 0)
         goto fail;
-    }
     if (pthread_create(&g->thread, NULL, gcommit_main, g) != 0) {
         snprintf(err, errlen, "group commit: cannot start the thread");
         goto fail;
@@ -159,11 +140,7 @@ void gcommit_free(struct gcommit *g)
     if (!g)
         return;
     gcommit_stop(g);
-    if (g->wake_ev)
-        event_free(g->wake_ev);
-    for (int i = 0; i < 2; i++)
-        if (g->pipefd[i] >= 0)
-            close(g->pipefd[i]);
+    loop_wake_free(&g->wake);
     store_close(g->st);
     pthread_cond_destroy(&g->cond);
     pthread_mutex_destroy(&g->mu);
