@@ -175,27 +175,16 @@ static void reply_error(struct server *srv, struct evhttp_request *req, int stat
 
 /* ---- query and signature ---- */
 
-struct query {
-    struct wx_query wq; /* owns the decoded values */
-    const char *signature, *timestamp, *nonce, *echostr, *encrypt_type, *msg_signature;
-};
-
-static int query_parse(struct evhttp_request *req, struct query *q)
+/* The query string's six values (wx_query: evhttp's decoding rules, no
+ * allocation for a short query). */
+static int query_parse(struct evhttp_request *req, struct wx_query *q)
 {
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-    if (wx_query_parse(&q->wq, uri ? evhttp_uri_get_query(uri) : NULL) < 0)
-        return -1;
-    q->signature = q->wq.signature;
-    q->timestamp = q->wq.timestamp;
-    q->nonce = q->wq.nonce;
-    q->echostr = q->wq.echostr;
-    q->encrypt_type = q->wq.encrypt_type;
-    q->msg_signature = q->wq.msg_signature;
-    return 0;
+    return wx_query_parse(q, uri ? evhttp_uri_get_query(uri) : NULL);
 }
 
 /* NULL when the URL signature and timestamp are acceptable, else why not. */
-static const char *check_signature(const struct server *srv, const struct query *q)
+static const char *check_signature(const struct server *srv, const struct wx_query *q)
 {
     int64_t ts;
     if (!q->signature || !q->timestamp || !q->nonce || !*q->nonce)
@@ -213,7 +202,7 @@ static const char *check_signature(const struct server *srv, const struct query 
 
 /* ---- GET: URL verification ---- */
 
-static void handle_get(struct server *srv, struct evhttp_request *req, const struct query *q,
+static void handle_get(struct server *srv, struct evhttp_request *req, const struct wx_query *q,
                        struct reqinfo *ri)
 {
     ri->kind = "verify";
@@ -251,7 +240,7 @@ static int batch_push(struct server *srv, struct pending *p)
  * holds, every later failure (base64, length, padding, AppID, the decrypted
  * XML) gets the same 400 body, so the answer is no oracle for any of them;
  * the official code goes to the log only. */
-static int unwrap_encrypted(struct server *srv, const struct query *q, struct wx_msg *m,
+static int unwrap_encrypted(struct server *srv, const struct wx_query *q, struct wx_msg *m,
                             const char **why)
 {
     char *plain = NULL;
@@ -290,7 +279,7 @@ static int read_body(struct evhttp_request *req, char **body, size_t *len)
     return (*len == 0 || p) ? 0 : -1;
 }
 
-static void handle_post(struct server *srv, struct evhttp_request *req, const struct query *q,
+static void handle_post(struct server *srv, struct evhttp_request *req, const struct wx_query *q,
                         struct reqinfo *ri)
 {
     struct pending p = {.req = req, .start_us = ri->start_us};
@@ -505,7 +494,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 {
     struct server *srv = arg;
     struct reqinfo ri = {.kind = "-", .start_us = util_mono_us()};
-    struct query q;
+    struct wx_query q;
     const char *why;
     srv->inflight++;
     evhttp_request_set_on_complete_cb(req, on_request_done, srv);
@@ -527,7 +516,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     } else {
         handle_post(srv, req, &q, &ri);
     }
-    wx_query_clear(&q.wq);
+    wx_query_clear(&q);
 }
 
 static int server_bind(struct server *srv, char *err, size_t errlen)
