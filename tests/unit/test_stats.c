@@ -382,6 +382,40 @@ static void test_big_batch_then_small(void **state)
     free(scenes);
 }
 
+/* A writer of the fans table outside the event path (the backfill) keeps
+ * retained exact through stats_fan_changed(): a new fan, a fan moved to
+ * another scene and day, and one moved to the same row (the deltas cancel)
+ * leave the rollups a rebuild computes. */
+static void test_fan_changed_equals_rebuild(void **state)
+{
+    struct fixture *fx = *state;
+    sqlite3 *db = store_db(fx->st);
+    int64_t t = 1780000000, d = 86400;
+    struct ev evs[] = {{"g1", t, EV_SUBSCRIBE, "a"}, {"g2", t + 5, EV_SUBSCRIBE, "a"}};
+    assert_int_equal(commit(fx->st, evs, 2), 0);
+    assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "INSERT INTO fans(openid, first_scene, first_sub_at, last_scene, "
+                     "last_sub_at, subscribed, source) VALUES ('g3', 'b', 1779900000, 'b', "
+                     "1779900000, 1, 'backfill'); "
+                     "UPDATE fans SET last_scene = 'b', last_sub_at = 1779800000 WHERE openid = "
+                     "'g1'; UPDATE fans SET last_sub_at = 1780000006 WHERE openid = 'g2'",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    assert_int_equal(stats_fan_changed(db, NULL, 0, false, "b", 1779900000, true), 0);
+    assert_int_equal(stats_fan_changed(db, "a", t, true, "b", t - 2 * d, true), 0);
+    assert_int_equal(stats_fan_changed(db, "a", t + 5, true, "a", t + 6, true), 0);
+    assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    char *hook = snapshot(db), err[256];
+    assert_non_null(strstr(hook, ",b,"));
+    assert_int_equal(stats_rebuild(fx->stats, err, sizeof(err)), 0);
+    char *rebuilt = snapshot(db);
+    assert_string_equal(hook, rebuilt);
+    free(hook);
+    free(rebuilt);
+}
+
 /* Deltas summed for a batch that is rolled back must not reach the next
  * batch: the rollups stay what a rebuild computes from what was stored. */
 static void test_rolled_back_batch_leaves_no_deltas(void **state)
@@ -532,6 +566,7 @@ int main(void)
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_upgrade_moves_first_scanners, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_big_batch_then_small, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_fan_changed_equals_rebuild, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_promoter_flags, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_disable_then_reopen, fx_setup, fx_teardown),
     };
