@@ -119,7 +119,6 @@ struct hook_state {
     sqlite3 *db;
     sqlite3_stmt *s[H_COUNT];
     struct tz_memo memo;
-    bool batched; /* the store's event hook: deltas wait in agg for end_batch */
     struct agg agg;
 };
 
@@ -250,7 +249,6 @@ static struct hook_state *hook_state_get(sqlite3 *db, struct store_hook_slot *sl
         return slot->state;
     if (hook_state_new(db, &hs) < 0)
         return NULL;
-    hs->batched = true;
     slot->state = hs;
     slot->free_state = hook_state_free;
     slot->end_batch = hook_end_batch;
@@ -344,8 +342,6 @@ static int first_write(struct hook_state *hs, int64_t day, const char *scene, in
 static int daily_add(struct hook_state *hs, int64_t day, const char *scene,
                      const struct daily_delta *d)
 {
-    if (!hs->batched)
-        return daily_write(hs, day, scene, d);
     struct agg_ent *e = agg_get(&hs->agg, AGG_DAILY, day, scene, 0);
     if (!e)
         return -1;
@@ -368,8 +364,6 @@ static int first_add(struct hook_state *hs, int64_t day, const char *scene, int6
 {
     if (prev_day == NO_SCAN_DAY && *scene)
         return daily_add(hs, day, scene, &(struct daily_delta){.first_scanners = n});
-    if (!hs->batched)
-        return first_write(hs, day, scene, prev_day, n);
     struct agg_ent *e = agg_get(&hs->agg, AGG_FIRST, day, scene, prev_day);
     if (!e)
         return -1;
@@ -593,7 +587,7 @@ int stats_fan_changed(sqlite3 *db, const char *old_scene, int64_t old_sub_at, bo
                                             &(struct daily_delta){.retained = 1}) < 0))
             goto done;
     }
-    ret = 0;
+    ret = hook_end_batch(hs, true); /* the same write-out as a batch of events */
 done:
     hook_state_free(hs);
     return ret;
