@@ -63,7 +63,7 @@ struct server {
     void *drain_arg;
     struct server_stats stats;
     struct log_batch logs; /* the commit's request lines, written after its replies */
-    bool answering_batch;  /* inside on_commit's reply loop */
+    bool answering_batch;  /* inside on_committed's reply loop */
     time_t date_at;        /* the second date[] was formatted for */
     char date[40];         /* RFC 1123, for the Date header */
 };
