@@ -21,19 +21,7 @@ struct stats {
 
 /* ==== the hook: rollups inside the commit transaction ==== */
 
-enum hook_stmt {
-    H_OFFSET,
-    H_DAILY,
-    H_CHURN,
-    H_SCAN_LAST,
-    H_SCAN_AROUND,
-    H_SCAN_ADD,
-    H_SCAN_ADD2,
-    H_FIRST,
-    H_DAILY_UPD,
-    H_FIRST_UPD,
-    H_COUNT
-};
+enum hook_stmt { H_OFFSET, H_DAILY, H_CHURN, H_SCAN, H_FIRST, H_DAILY_UPD, H_FIRST_UPD, H_COUNT };
 
 static const char *const hook_sql[H_COUNT] = {
     [H_OFFSET] = "SELECT utc_offset, from_utc, (SELECT min(from_utc) FROM stats_tz "
@@ -51,18 +39,10 @@ static const char *const hook_sql[H_COUNT] = {
                 "first_scanners = first_scanners + excluded.first_scanners",
     [H_CHURN] = "INSERT INTO stats_churn(sub_day, scene, unsub_day, n) VALUES(?1, ?2, ?3, 1) "
                 "ON CONFLICT(unsub_day, scene, sub_day) DO UPDATE SET n = n + 1",
-    /* the scanner's latest scan day of the scene and of any scene (a seek
-     * each, on the same page: the key starts with the openid) */
-    [H_SCAN_LAST] = "SELECT (SELECT max(day) FROM stats_scan_days WHERE openid = ?1 AND "
-                    "scene = ?2), (SELECT max(day) FROM stats_scan_days WHERE openid = ?1 AND "
-                    "scene = '')",
-    /* an out-of-order scan day: its predecessor, and its successor or itself */
-    [H_SCAN_AROUND] = "SELECT (SELECT max(day) FROM stats_scan_days WHERE openid = ?1 AND "
-                      "scene = ?2 AND day < ?3), (SELECT min(day) FROM stats_scan_days "
-                      "WHERE openid = ?1 AND scene = ?2 AND day >= ?3)",
-    [H_SCAN_ADD] = "INSERT INTO stats_scan_days(openid, scene, day) VALUES(?1, ?2, ?3)",
-    [H_SCAN_ADD2] = "INSERT INTO stats_scan_days(openid, scene, day) "
-                    "VALUES(?1, ?2, ?3), (?1, '', ?3)",
+    /* a scan day: a new scanner's row, or wxs_scan_add() on the scanner's
+     * row (one seek, one write; see count_scan()) */
+    [H_SCAN] = "INSERT INTO stats_scanners(openid, days) VALUES(?1, ?2) "
+               "ON CONFLICT(openid) DO UPDATE SET days = wxs_scan_add(days, ?3, ?4)",
     [H_FIRST] = "INSERT INTO stats_scan_first(day, scene, prev_day, n) VALUES(?1, ?2, ?3, ?4) "
                 "ON CONFLICT(day, scene, prev_day) DO UPDATE SET n = n + excluded.n",
     /* the row is usually there already: a plain UPDATE first is half the
@@ -120,6 +100,8 @@ struct hook_state {
     sqlite3_stmt *s[H_COUNT];
     struct tz_memo memo;
     struct agg agg;
+    bool scan_seen;      /* wxs_scan_add() ran: the scanner had a row */
+    struct buf scan_row; /* a new scanner's row */
 };
 
 #define AGG_KEEP_CAP 1024 /* a table grown past this by one big batch is let go */
@@ -210,6 +192,7 @@ static void hook_state_free(void *p)
         sqlite3_finalize(hs->s[i]);
     agg_clear(&hs->agg);
     free(hs->agg.e);
+    buf_free(&hs->scan_row);
     free(hs);
 }
 
@@ -238,6 +221,7 @@ static sqlite3_stmt *stmt(struct hook_state *hs, enum hook_stmt i)
 }
 
 static int hook_end_batch(void *state, bool commit);
+static void sql_scan_add(sqlite3_context *ctx, int argc, sqlite3_value **argv);
 
 /* The slot's statements, prepared on the first event of this handle. */
 static struct hook_state *hook_state_get(sqlite3 *db, struct store_hook_slot *slot)
@@ -249,6 +233,11 @@ static struct hook_state *hook_state_get(sqlite3 *db, struct store_hook_slot *sl
         return slot->state;
     if (hook_state_new(db, &hs) < 0)
         return NULL;
+    if (sqlite3_create_function_v2(db, "wxs_scan_add", 3, SQLITE_UTF8 | SQLITE_DIRECTONLY, NULL,
+                                   sql_scan_add, NULL, NULL, NULL) != SQLITE_OK) {
+        hook_state_free(hs);
+        return NULL;
+    }
     slot->state = hs;
     slot->free_state = hook_state_free;
     slot->end_batch = hook_end_batch;
@@ -407,48 +396,6 @@ static bool has_scene(const char *scene)
     return scene && *scene;
 }
 
-/* One value of a one-row query, NO_SCAN_DAY when NULL; -1 on error. */
-static int scan_query(sqlite3_stmt *s, const char *openid, const char *scene, int64_t day,
-                      int64_t *out)
-{
-    if (!s)
-        return -1;
-    sqlite3_bind_text(s, 1, openid, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, scene, -1, SQLITE_STATIC);
-    if (sqlite3_bind_parameter_count(s) >= 3)
-        sqlite3_bind_int64(s, 3, day);
-    int rc = sqlite3_step(s);
-    for (int i = 0; rc == SQLITE_ROW && i < sqlite3_column_count(s); i++)
-        out[i] =
-            sqlite3_column_type(s, i) == SQLITE_NULL ? NO_SCAN_DAY : sqlite3_column_int64(s, i);
-    sqlite3_reset(s);
-    return rc == SQLITE_ROW ? 0 : -1;
-}
-
-/* Where a scan day goes in a scope (a scene, or '' for any scene) whose
- * latest recorded day is last: 0 = already recorded; 1 = to add, counted
- * in stats_scan_first under *prev, and when it arrived after a later day
- * (events committed out of order) its successor *succ moves from *prev to
- * it (*succ = NO_SCAN_DAY otherwise). -1 on error. */
-static int scan_plan(struct hook_state *hs, const char *scope, const char *openid, int64_t day,
-                     int64_t last, int64_t *prev, int64_t *succ)
-{
-    int64_t around[2] = {NO_SCAN_DAY, NO_SCAN_DAY};
-    *prev = last;
-    *succ = NO_SCAN_DAY;
-    if (last == day)
-        return 0;
-    if (last < day)
-        return 1;
-    if (scan_query(stmt(hs, H_SCAN_AROUND), openid, scope, day, around) < 0)
-        return -1;
-    if (around[1] == day)
-        return 0;
-    *prev = around[0];
-    *succ = around[1];
-    return 1;
-}
-
 static int scan_counted(struct hook_state *hs, const char *scope, int64_t day, int64_t prev,
                         int64_t succ)
 {
@@ -460,29 +407,198 @@ static int scan_counted(struct hook_state *hs, const char *scope, int64_t day, i
                                                                                               : 0;
 }
 
-/* A scan of a scene: the (openid, scene, day) and (openid, '', day) rows
- * of stats_scan_days and the distinct-scanner counts they move. Both
- * scopes' latest days come from one statement, and a scanner new to both
- * (the common case) gets both rows from one insert. A scanner already
- * recorded on this scene this day is recorded on any scene too. */
+/* ---- a scanner's scan days: stats_scanners.days ----
+ * One row per openid: per scope (a scene, or '' for any scene), in scope
+ * order (bytes, shorter first: '' leads), "<bytes>:<scope>", then
+ * ",<day>" for each day the openid scanned it, ascending, then ";".
+ * Migration 010 and the rebuild write the same text with SQL. */
+
+struct scan_scope {
+    size_t at, end;   /* the scope's text "<bytes>:<scope>,<day>...", end at its ';' */
+    size_t days;      /* where its ",<day>" list starts */
+    const char *name; /* its name (not NUL-terminated) */
+    size_t len;
+};
+
+/* The next scope of t at *at; 1 = one read, 0 = end, -1 = malformed. */
+static int scope_next(const char *t, size_t n, size_t *at, struct scan_scope *sc)
+{
+    size_t i = *at, len = 0;
+    if (i == n)
+        return 0;
+    if (t[i] < '0' || t[i] > '9')
+        return -1;
+    while (i < n && t[i] >= '0' && t[i] <= '9' && len < 1000000)
+        len = len * 10 + (size_t)(t[i++] - '0');
+    if (i == n || t[i] != ':' || n - i - 1 < len)
+        return -1;
+    sc->at = *at;
+    sc->name = t + i + 1;
+    sc->len = len;
+    i += 1 + len;
+    sc->days = i;
+    while (i < n && t[i] == ',') {
+        i++;
+        if (i < n && t[i] == '-')
+            i++;
+        size_t digits = i;
+        while (i < n && t[i] >= '0' && t[i] <= '9')
+            i++;
+        if (i == digits || i - digits > 18)
+            return -1;
+    }
+    if (i == n || t[i] != ';')
+        return -1;
+    sc->end = i;
+    *at = i + 1;
+    return 1;
+}
+
+/* Where day goes in the scope's day list: found (already there), its
+ * predecessor and successor (NO_SCAN_DAY: none) and the offset to insert
+ * ",<day>" at (before its successor, so a sorted list stays sorted). */
+static void scope_place(const char *t, const struct scan_scope *sc, int64_t day, bool *found,
+                        int64_t *prev, int64_t *succ, size_t *ins)
+{
+    *found = false;
+    *prev = *succ = NO_SCAN_DAY;
+    *ins = sc->end;
+    for (size_t i = sc->days; i < sc->end;) {
+        size_t item = i++; /* the ',' (scope_next checked the digits) */
+        bool neg = t[i] == '-';
+        int64_t d = 0;
+        for (i += neg; i < sc->end && t[i] >= '0' && t[i] <= '9'; i++)
+            d = d * 10 + (t[i] - '0');
+        if (neg)
+            d = -d;
+        if (d == day)
+            *found = true;
+        else if (d < day && (*prev == NO_SCAN_DAY || d > *prev))
+            *prev = d;
+        else if (d > day && (*succ == NO_SCAN_DAY || d < *succ)) {
+            *succ = d;
+            if (*ins == sc->end)
+                *ins = item;
+        }
+    }
+}
+
+static int scope_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+    return c ? c : (alen > blen) - (alen < blen);
+}
+
+/* Add day to scope in t (n bytes) into out, and count it (scan_counted).
+ * 0 = added, 1 = the day was there already (out untouched), -1 = error. */
+static int scan_add(struct hook_state *hs, const char *t, size_t n, const char *scope, int64_t day,
+                    struct buf *out)
+{
+    size_t slen = strlen(scope), at = 0, ins = n;
+    struct scan_scope sc;
+    int rc;
+    char add[64];
+    int alen;
+    while ((rc = scope_next(t, n, &at, &sc)) == 1) {
+        int c = scope_cmp(sc.name, sc.len, scope, slen);
+        if (c == 0) {
+            bool found;
+            int64_t prev, succ;
+            scope_place(t, &sc, day, &found, &prev, &succ, &ins);
+            if (found)
+                return 1;
+            alen = snprintf(add, sizeof(add), ",%lld", (long long)day);
+            buf_reset(out);
+            if (buf_append(out, t, ins) < 0 || buf_append(out, add, (size_t)alen) < 0 ||
+                buf_append(out, t + ins, n - ins) < 0)
+                return -1;
+            return scan_counted(hs, scope, day, prev, succ);
+        }
+        if (c > 0 && ins == n)
+            ins = sc.at; /* a new scope goes before the first one after it */
+    }
+    if (rc < 0)
+        return -1;
+    buf_reset(out);
+    alen = snprintf(add, sizeof(add), "%zu:", slen);
+    if (buf_append(out, t, ins) < 0 || buf_append(out, add, (size_t)alen) < 0 ||
+        buf_append(out, scope, slen) < 0)
+        return -1;
+    alen = snprintf(add, sizeof(add), ",%lld;", (long long)day);
+    if (buf_append(out, add, (size_t)alen) < 0 || buf_append(out, t + ins, n - ins) < 0)
+        return -1;
+    return scan_counted(hs, scope, day, NO_SCAN_DAY, NO_SCAN_DAY);
+}
+
+/* The statistics hook whose count_scan() is stepping H_SCAN on this thread:
+ * wxs_scan_add() counts into it. */
+static _Thread_local struct hook_state *scan_hs;
+
+/* SQL wxs_scan_add(days, scene, day): the scanner's row with day added to
+ * the scene and to any scene, the moved distinct-scanner counts summed
+ * into the running hook. A day the scanner already has on the scene is on
+ * any scene too: the row stays as it is. */
+static void sql_scan_add(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    struct hook_state *hs = scan_hs;
+    const char *t = (const char *)sqlite3_value_text(argv[0]);
+    size_t n = (size_t)sqlite3_value_bytes(argv[0]);
+    const char *scene = (const char *)sqlite3_value_text(argv[1]);
+    int64_t day = sqlite3_value_int64(argv[2]);
+    struct buf one = {0}, two = {0};
+    int rc;
+    (void)argc;
+    if (!hs || !t || !scene) {
+        sqlite3_result_error(ctx, "wxs_scan_add: outside the statistics hook", -1);
+        return;
+    }
+    hs->scan_seen = true;
+    rc = scan_add(hs, t, n, scene, day, &one);
+    if (rc == 0) {
+        rc = scan_add(hs, one.data, one.len, "", day, &two);
+        if (rc == 1)
+            sqlite3_result_text(ctx, one.data, (int)one.len, SQLITE_TRANSIENT);
+        else if (rc == 0)
+            sqlite3_result_text(ctx, two.data, (int)two.len, SQLITE_TRANSIENT);
+    } else if (rc == 1) {
+        sqlite3_result_value(ctx, argv[0]);
+    }
+    if (rc < 0)
+        sqlite3_result_error(ctx, "stats_scanners: malformed days (or out of memory)", -1);
+    buf_free(&one);
+    buf_free(&two);
+}
+
+/* A scan of a scene: its day added to the scanner's stats_scanners row, for
+ * the scene and for any scene, and the distinct-scanner counts it moves
+ * (under the scanner's previous day of each; a day that arrives after a
+ * later one, events committed out of order, moves its successor too). One
+ * upsert: a new scanner's row is inserted whole (first days of both), a
+ * known scanner's is updated by wxs_scan_add(). */
 static int count_scan(struct hook_state *hs, const char *scene, const char *openid, int64_t day)
 {
-    int64_t last[2] = {NO_SCAN_DAY, NO_SCAN_DAY}, prev[2], succ[2];
-    if (scan_query(stmt(hs, H_SCAN_LAST), openid, scene, day, last) < 0)
+    sqlite3_stmt *s = stmt(hs, H_SCAN);
+    struct buf *row = &hs->scan_row;
+    buf_reset(row);
+    if (!s || buf_printf(row, "0:,%lld;%zu:%s,%lld;", (long long)day, strlen(scene), scene,
+                         (long long)day) < 0)
         return -1;
-    int add_scene = scan_plan(hs, scene, openid, day, last[0], &prev[0], &succ[0]);
-    if (add_scene <= 0)
-        return add_scene;
-    int add_any = scan_plan(hs, "", openid, day, last[1], &prev[1], &succ[1]);
-    if (add_any < 0)
+    sqlite3_bind_text(s, 1, openid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, row->data, (int)row->len, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, scene, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, day);
+    hs->scan_seen = false;
+    scan_hs = hs;
+    int rc = run(s);
+    scan_hs = NULL;
+    if (rc < 0)
         return -1;
-    sqlite3_stmt *add = stmt(hs, add_any ? H_SCAN_ADD2 : H_SCAN_ADD);
-    sqlite3_bind_text(add, 1, openid, -1, SQLITE_STATIC);
-    sqlite3_bind_text(add, 2, scene, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(add, 3, day);
-    if (run(add) < 0 || scan_counted(hs, scene, day, prev[0], succ[0]) < 0)
-        return -1;
-    return add_any ? scan_counted(hs, "", day, prev[1], succ[1]) : 0;
+    if (hs->scan_seen)
+        return 0;
+    return scan_counted(hs, scene, day, NO_SCAN_DAY, NO_SCAN_DAY) < 0 ||
+                   scan_counted(hs, "", day, NO_SCAN_DAY, NO_SCAN_DAY) < 0
+               ? -1
+               : 0;
 }
 
 /* The fan's previous latest subscribe no longer counts as retained. */
@@ -602,7 +718,7 @@ done:
 static const char *const rebuild_sql[] = {
     "DELETE FROM stats_daily",
     "DELETE FROM stats_churn",
-    "DELETE FROM stats_scan_days",
+    "DELETE FROM stats_scanners",
     "DELETE FROM stats_scan_first",
     "INSERT INTO stats_daily(day, scene, scans, new_fans, returning_fans) "
     "SELECT wxs_stats_day(create_time), coalesce(scene, ''), sum(coalesce(scene, '') <> ''), "
@@ -628,22 +744,32 @@ static const char *const rebuild_sql[] = {
     "SELECT wxs_stats_day(last_sub_at), coalesce(last_scene, ''), count(*) FROM fans "
     "WHERE subscribed <> 0 AND coalesce(last_sub_at, 0) <> 0 GROUP BY 1, 2 "
     "ON CONFLICT(day, scene) DO UPDATE SET retained = retained + excluded.retained",
-    "INSERT OR IGNORE INTO stats_scan_days(scene, openid, day) "
+    /* every (openid, scope, day) scanned once, for the three below */
+    "CREATE TEMP TABLE stats_rebuild_scan(openid TEXT, scene TEXT, day INTEGER, "
+    "PRIMARY KEY (openid, scene, day)) WITHOUT ROWID",
+    "INSERT OR IGNORE INTO temp.stats_rebuild_scan(scene, openid, day) "
     "SELECT scene, openid, wxs_stats_day(create_time) FROM events "
     "WHERE kind IN (0, 1) AND coalesce(scene, '') <> ''",
-    "INSERT OR IGNORE INTO stats_scan_days(scene, openid, day) "
+    "INSERT OR IGNORE INTO temp.stats_rebuild_scan(scene, openid, day) "
     "SELECT '', openid, wxs_stats_day(create_time) FROM events "
     "WHERE kind IN (0, 1) AND coalesce(scene, '') <> ''",
+    /* the rows in the hook's format (as migration 010 writes them) */
+    "INSERT INTO stats_scanners(openid, days) "
+    "SELECT openid, group_concat(scope, '') FROM (SELECT openid, scene, "
+    "length(CAST(scene AS BLOB)) || ':' || scene || group_concat(',' || day, '') || ';' AS scope "
+    "FROM (SELECT openid, scene, day FROM temp.stats_rebuild_scan ORDER BY openid, scene, day) "
+    "GROUP BY openid, scene ORDER BY openid, scene) GROUP BY openid",
     /* each scan day counted under the scanner's previous one (first_add()):
      * a scene's first days in stats_daily, the rest in stats_scan_first */
     "INSERT INTO stats_scan_first(day, scene, prev_day, n) "
     "SELECT day, scene, prev, count(*) FROM (SELECT day, scene, coalesce(lag(day) OVER "
-    "(PARTITION BY openid, scene ORDER BY day), -2147483648) AS prev FROM stats_scan_days) "
+    "(PARTITION BY openid, scene ORDER BY day), -2147483648) AS prev FROM temp.stats_rebuild_scan) "
     "WHERE scene = '' OR prev <> -2147483648 GROUP BY 1, 2, 3",
     "INSERT INTO stats_daily(day, scene, first_scanners) "
-    "SELECT day, scene, count(*) FROM (SELECT min(day) AS day, scene FROM stats_scan_days "
+    "SELECT day, scene, count(*) FROM (SELECT min(day) AS day, scene FROM temp.stats_rebuild_scan "
     "WHERE scene <> '' GROUP BY openid, scene) GROUP BY 1, 2 ON CONFLICT(day, scene) "
     "DO UPDATE SET first_scanners = first_scanners + excluded.first_scanners",
+    "DROP TABLE temp.stats_rebuild_scan",
 };
 
 static void sql_day(sqlite3_context *ctx, int argc, sqlite3_value **argv)
@@ -736,6 +862,7 @@ static int rebuild_tx(struct store *st, void *p)
     if (ret < 0)
         log_warn("stats: rebuild: %s", sqlite3_errmsg(s->db));
     sqlite3_exec(s->db, "DROP TABLE IF EXISTS temp.stats_rebuild_unsub", NULL, NULL, NULL);
+    sqlite3_exec(s->db, "DROP TABLE IF EXISTS temp.stats_rebuild_scan", NULL, NULL, NULL);
     sqlite3_create_function_v2(s->db, "wxs_stats_day", 1, SQLITE_UTF8, NULL, NULL, NULL, NULL,
                                NULL);
     a->done = ret == 0;

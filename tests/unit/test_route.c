@@ -239,10 +239,10 @@ static void test_reopen_keeps_schema(void **state)
 }
 
 /* A database written before migration 007 (event keys From-first, the
- * fans_last_scene and events_time indexes, no first_scanners): on open its event keys are rewritten
- * to the time-first form route_dedup_key() builds now, so a WeChat retry of an event stored before
- * the upgrade is still answered from the first delivery and stored once; message keys stay as they
- * were. */
+ * fans_last_scene and events_time indexes, no first_scanners, stats_scan_days): on open its event
+ * keys are rewritten to the time-first form route_dedup_key() builds now, so a WeChat retry of an
+ * event stored before the upgrade is still answered from the first delivery and stored once;
+ * message keys stay as they were. */
 static void test_upgrade_rewrites_event_keys(void **state)
 {
     struct fixture *f = *state;
@@ -259,6 +259,9 @@ static void test_upgrade_rewrites_event_keys(void **state)
                      "CREATE INDEX fans_last_scene ON fans(last_scene, subscribed); "
                      "CREATE INDEX events_time ON events(create_time); "
                      "ALTER TABLE stats_daily DROP COLUMN first_scanners; "
+                     "DROP TABLE stats_scanners; CREATE TABLE stats_scan_days(openid TEXT NOT "
+                     "NULL, scene TEXT NOT NULL, day INTEGER NOT NULL, PRIMARY KEY (openid, "
+                     "scene, day)) WITHOUT ROWID; "
                      "PRAGMA user_version = 6",
                      NULL, NULL, NULL),
         SQLITE_OK);

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,6 +231,106 @@ static int commit(struct store *st, const struct ev *evs, size_t n)
     return rc;
 }
 
+/* stats_scanners decoded by its documented format ("<bytes>:<scope>", then
+ * ",<day>" per day, then ";", per scope): fn(arg, scope, openid, day) per
+ * day, each scope's days checked ascending and unique. */
+static void scanners_decode(sqlite3 *db, void (*fn)(void *, const char *, const char *, long long),
+                            void *arg)
+{
+    sqlite3_stmt *s;
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "SELECT openid, days FROM stats_scanners", -1, &s, NULL), SQLITE_OK);
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        const char *openid = (const char *)sqlite3_column_text(s, 0);
+        const char *t = (const char *)sqlite3_column_text(s, 1);
+        size_t n = (size_t)sqlite3_column_bytes(s, 1), i = 0;
+        while (i < n) {
+            char *end, scope[128];
+            size_t slen = strtoul(t + i, &end, 10);
+            assert_true(*end == ':' && slen < sizeof(scope));
+            i = (size_t)(end - t) + 1;
+            memcpy(scope, t + i, slen);
+            scope[slen] = 0;
+            i += slen;
+            long long prev = LLONG_MIN;
+            assert_true(i < n && t[i] == ',');
+            while (i < n && t[i] == ',') {
+                long long d = strtoll(t + i + 1, &end, 10);
+                i = (size_t)(end - t);
+                assert_true(d > prev);
+                prev = d;
+                fn(arg, scope, openid, d);
+            }
+            assert_true(i < n && t[i] == ';');
+            i++;
+        }
+    }
+    sqlite3_finalize(s);
+}
+
+struct lines {
+    char *v[4096];
+    size_t n;
+};
+
+static void add_line(void *arg, const char *scope, const char *openid, long long day)
+{
+    struct lines *l = arg;
+    char line[256];
+    snprintf(line, sizeof(line), "s,%s,%s,%lld\n", scope, openid, day);
+    assert_true(l->n < sizeof(l->v) / sizeof(l->v[0]));
+    l->v[l->n++] = strdup(line);
+}
+
+static int cmp_line(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* stats_scanners as sorted "s,<scope>,<openid>,<day>" lines. */
+static size_t scanners_text(sqlite3 *db, char *out, size_t cap)
+{
+    struct lines l = {.n = 0};
+    size_t len = 0;
+    scanners_decode(db, add_line, &l);
+    qsort(l.v, l.n, sizeof(l.v[0]), cmp_line);
+    for (size_t k = 0; k < l.n; k++) {
+        len += (size_t)snprintf(out + len, cap - len, "%s", l.v[k]);
+        assert_true(len < cap);
+        free(l.v[k]);
+    }
+    return len;
+}
+
+static void add_scan_day(void *arg, const char *scope, const char *openid, long long day)
+{
+    sqlite3_stmt *ins = arg;
+    sqlite3_bind_text(ins, 1, openid, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(ins, 2, scope, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(ins, 3, day);
+    assert_int_equal(sqlite3_step(ins), SQLITE_DONE);
+    sqlite3_reset(ins);
+}
+
+/* Back to the layout before migration 010: a row per (openid, scope, day)
+ * in stats_scan_days. */
+static void scanners_downgrade(sqlite3 *db)
+{
+    sqlite3_stmt *ins;
+    assert_int_equal(sqlite3_exec(db,
+                                  "CREATE TABLE stats_scan_days (openid TEXT NOT NULL, scene TEXT "
+                                  "NOT NULL, day INTEGER NOT NULL, PRIMARY KEY (openid, scene, "
+                                  "day)) WITHOUT ROWID",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "INSERT INTO stats_scan_days VALUES(?, ?, ?)", -1, &ins, NULL),
+        SQLITE_OK);
+    scanners_decode(db, add_scan_day, ins);
+    sqlite3_finalize(ins);
+    assert_int_equal(sqlite3_exec(db, "DROP TABLE stats_scanners", NULL, NULL, NULL), SQLITE_OK);
+}
+
 /* Every non-zero rollup row as text, in key order. */
 static char *snapshot(sqlite3 *db)
 {
@@ -238,7 +339,6 @@ static char *snapshot(sqlite3 *db)
         "retained, first_scanners FROM stats_daily WHERE scans OR new_fans OR returning_fans OR "
         "unsubscribes OR quick_unsubs OR retained OR first_scanners ORDER BY 2, 3",
         "SELECT 'c', sub_day, scene, unsub_day, n FROM stats_churn WHERE n ORDER BY 2, 3, 4",
-        "SELECT 's', scene, openid, day FROM stats_scan_days ORDER BY 2, 3, 4",
         "SELECT 'f', day, scene, prev_day, n FROM stats_scan_first WHERE n ORDER BY 2, 3, 4",
     };
     size_t cap = 1 << 20, len = 0;
@@ -256,6 +356,7 @@ static char *snapshot(sqlite3 *db)
         }
         sqlite3_finalize(s);
     }
+    len += scanners_text(db, out + len, cap - len);
     return out;
 }
 
@@ -301,9 +402,10 @@ static void test_hook_equals_rebuild(void **state)
 }
 
 /* A database from before migration 009 kept a scene's first-ever scanners
- * as stats_scan_first rows (prev_day = -2147483648); the migration moves
- * them into stats_daily.first_scanners, and the rollups are then the ones
- * the hook writes today. */
+ * as stats_scan_first rows (prev_day = -2147483648), and before 010 a row
+ * per scan day in stats_scan_days; the migrations move them into
+ * stats_daily.first_scanners and stats_scanners, and the rollups are then
+ * the ones the hook writes today. */
 static void test_upgrade_moves_first_scanners(void **state)
 {
     struct fixture *fx = *state;
@@ -316,6 +418,7 @@ static void test_upgrade_moves_first_scanners(void **state)
     assert_int_equal(commit(fx->st, evs, 8), 0);
     char *now = snapshot(store_db(fx->st)), err[256];
     assert_non_null(strstr(now, ",a,")); /* rows for both scenes are there */
+    scanners_downgrade(store_db(fx->st));
     assert_int_equal(
         sqlite3_exec(store_db(fx->st),
                      "INSERT INTO stats_scan_first(day, scene, prev_day, n) SELECT day, scene, "
