@@ -62,7 +62,7 @@ SORTED=$(printf '%s\n' "${CLI_MS[@]}" | sort -n | tr '\n' ' ')
 DB_MB=$(du -m "$WORK/on.db" | cut -f1)
 ROWS=$(sqlite3 "$WORK/on.db" "SELECT (SELECT count(*) FROM events) || ' events, ' ||
   (SELECT count(*) FROM stats_daily) || ' stats_daily, ' || (SELECT count(*) FROM stats_scan_first)
-  || ' stats_scan_first, ' || (SELECT count(*) FROM stats_scan_days) || ' stats_scan_days, ' ||
+  || ' stats_scan_first, ' || (SELECT count(*) FROM stats_scanners) || ' stats_scanners, ' ||
   (SELECT count(*) FROM stats_churn) || ' stats_churn rows'" 2>/dev/null || echo "(sqlite3 CLI absent)")
 
 field() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -1; }
@@ -109,13 +109,13 @@ $OFF
   (the other distinct-scanner counts: one row per day, scene and previous scan day) and
   \`stats_churn\`; never \`events\`. Its cost grows with channels x days in
   the range, not with the number of events.
-- \`unique_scanners\` is exact for any range: each (scene, openid, day) is kept once in
-  \`stats_scan_days\` (about the size of the scan events' openid column) and the
-  scanner's previous scan day is counted in \`stats_scan_first\`, so the distinct count of
-  a range is one indexed sum. That table is the price of exactness: per scan event one
-  lookup of the scanner's latest day of the scene and of any scene, and for a new scan
-  day one insert of its row(s). The counters of \`stats_daily\` and \`stats_scan_first\`
-  are summed per batch in memory and written once per row before the COMMIT.
+- \`unique_scanners\` is exact for any range: every day an openid scanned a scene (and
+  any scene) is kept in the openid's one \`stats_scanners\` row, and each new scan day is
+  counted in \`stats_scan_first\` under the scanner's previous one, so the distinct count
+  of a range is one indexed sum. That row is the price of exactness: per scan event one
+  upsert of the scanner's row (a new scanner's row inserted, a known one's edited in C by
+  \`wxs_scan_add()\`). The counters of \`stats_daily\` and \`stats_scan_first\` are summed
+  per batch in memory and written once per row before the COMMIT.
 - The "without rollups" baseline still runs the hook's first statement (the zone
   lookup that finds the rollups switched off) and the tag outbox hook, so the difference
   is the rollup work itself.
