@@ -26,7 +26,7 @@ int log_parse_level(const char *s, enum log_level *out)
 
 /* Format one line, newline included, into line[LOG_LINE_MAX]; 0 = none. */
 #define LOG_LINE_MAX 2048
-static size_t log_format(char *line, enum log_level lvl, const char *fmt, va_list ap)
+static size_t log_prefix(char *line, enum log_level lvl)
 {
     static const char *const tags[] = {"DEBUG ", "INFO ", "WARN ", "ERROR "};
     /* the stamp changes once a second: formatted again only then, per thread */
@@ -44,7 +44,12 @@ static size_t log_format(char *line, enum log_level lvl, const char *fmt, va_lis
     memcpy(line, stamp, n);
     size_t t = strlen(tags[lvl]);
     memcpy(line + n, tags[lvl], t);
-    n += t;
+    return n + t;
+}
+
+static size_t log_format(char *line, enum log_level lvl, const char *fmt, va_list ap)
+{
+    size_t n = log_prefix(line, lvl);
     int m = vsnprintf(line + n, LOG_LINE_MAX - n, fmt, ap);
     if (m < 0)
         return 0;
@@ -80,6 +85,23 @@ void log_batch_add(struct log_batch *b, enum log_level lvl, const char *fmt, ...
     va_end(ap);
     if (n == 0)
         return;
+    if (b->lines.len + n > LOG_BATCH_MAX)
+        log_batch_flush(b);
+    if (buf_append(&b->lines, line, n) < 0)
+        fwrite(line, 1, n, stderr); /* out of memory: the line still goes out */
+}
+
+void log_batch_addn(struct log_batch *b, enum log_level lvl, const char *msg, size_t len)
+{
+    if (lvl < log_threshold)
+        return;
+    char line[LOG_LINE_MAX];
+    size_t n = log_prefix(line, lvl);
+    if (len > LOG_LINE_MAX - 1 - n)
+        len = LOG_LINE_MAX - 1 - n;
+    memcpy(line + n, msg, len);
+    n += len;
+    line[n++] = '\n';
     if (b->lines.len + n > LOG_BATCH_MAX)
         log_batch_flush(b);
     if (buf_append(&b->lines, line, n) < 0)

@@ -24,6 +24,8 @@ struct log_batch {
     struct buf lines;
 };
 void log_batch_add(struct log_batch *b, enum log_level lvl, const char *fmt, ...) WXS_PRINTF(3, 4);
+/* The same for a message the caller built (no format). */
+void log_batch_addn(struct log_batch *b, enum log_level lvl, const char *msg, size_t len);
 void log_batch_flush(struct log_batch *b);
 void log_batch_free(struct log_batch *b);
 #endif

@@ -53,10 +53,12 @@ int reply_cdata(struct buf *out, const char *s)
 int reply_text_xml(struct buf *out, const char *to, const char *from, int64_t create_time,
                    const char *content)
 {
+    char t[24];
+    size_t tlen = (size_t)(util_put_i64(t, t + sizeof(t), create_time) - t);
     if (buf_puts(out, "<xml><ToUserName>") < 0 || reply_cdata(out, to) < 0 ||
         buf_puts(out, "</ToUserName><FromUserName>") < 0 || reply_cdata(out, from) < 0 ||
-        buf_printf(out, "</FromUserName><CreateTime>%lld</CreateTime>", (long long)create_time) <
-            0 ||
+        buf_puts(out, "</FromUserName><CreateTime>") < 0 || buf_append(out, t, tlen) < 0 ||
+        buf_puts(out, "</CreateTime>") < 0 ||
         buf_puts(out, "<MsgType><![CDATA[text]]></MsgType><Content>") < 0 ||
         reply_cdata(out, content) < 0 || buf_puts(out, "</Content></xml>") < 0)
         return -1;

@@ -36,13 +36,20 @@ static const struct route_row {
 
 void route_dedup_key(const struct wx_msg *m, char *out, size_t outlen)
 {
-    if (strcmp(m->msg_type, "event") == 0)
-        snprintf(out, outlen, "e|%lld|%s|%s|%s", (long long)m->create_time, m->from, m->event,
-                 m->event_key);
-    else if (m->msg_id[0])
-        snprintf(out, outlen, "m|%s", m->msg_id);
-    else
-        snprintf(out, outlen, "m|%s|%lld", m->from, (long long)m->create_time);
+    /* as snprintf would write them (cut at outlen - 1), without its cost */
+    char *p = out, *end = out + outlen - 1;
+    if (strcmp(m->msg_type, "event") == 0) {
+        p = util_put_i64(util_puts(p, end, "e|"), end, m->create_time);
+        p = util_puts(util_puts(p, end, "|"), end, m->from);
+        p = util_puts(util_puts(p, end, "|"), end, m->event);
+        p = util_puts(util_puts(p, end, "|"), end, m->event_key);
+    } else if (m->msg_id[0]) {
+        p = util_puts(util_puts(p, end, "m|"), end, m->msg_id);
+    } else {
+        p = util_puts(util_puts(p, end, "m|"), end, m->from);
+        p = util_put_i64(util_puts(p, end, "|"), end, m->create_time);
+    }
+    *p = '\0';
 }
 
 /* Expand tmpl into the reply; an empty template means "say nothing". */

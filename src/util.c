@@ -109,6 +109,32 @@ int util_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
     return 0;
 }
 
+char *util_put(char *p, char *end, const char *s, size_t n)
+{
+    size_t room = (size_t)(end - p);
+    if (n > room)
+        n = room;
+    memcpy(p, s, n);
+    return p + n;
+}
+
+char *util_puts(char *p, char *end, const char *s)
+{
+    return util_put(p, end, s, strlen(s));
+}
+
+char *util_put_i64(char *p, char *end, int64_t v)
+{
+    char tmp[24], *t = tmp + sizeof(tmp);
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do
+        *--t = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    if (v < 0)
+        *--t = '-';
+    return util_put(p, end, t, (size_t)(tmp + sizeof(tmp) - t));
+}
+
 size_t util_strlcpy(char *dst, const char *src, size_t dstlen)
 {
     size_t n = strlen(src);

@@ -34,6 +34,14 @@ int util_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out) WXS_MU
  * caller can detect truncation (like strlcpy). */
 size_t util_strlcpy(char *dst, const char *src, size_t dstlen);
 
+/* Building a short string on a hot path without printf (a vsnprintf is a
+ * few thousand instructions): each appends at p, never writes at or past
+ * end, and returns the new p (end when it was cut short). The caller
+ * terminates the string. */
+char *util_put(char *p, char *end, const char *s, size_t n);
+char *util_puts(char *p, char *end, const char *s);
+char *util_put_i64(char *p, char *end, int64_t v);
+
 /* Constant-time equality of two byte strings of possibly different length
  * (the length difference itself is not secret). */
 bool util_secure_eq(const char *a, size_t alen, const char *b, size_t blen);

@@ -40,6 +40,29 @@ static void test_parse_u64(void **state)
     }
 }
 
+/* util_put*: what snprintf would write, cut at the end given. */
+static void test_put(void **state)
+{
+    (void)state;
+    static const int64_t v[] = {0, 7, -7, 1700000000, INT64_MAX, INT64_MIN};
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        char want[32], got[32];
+        snprintf(want, sizeof(want), "x%lldy", (long long)v[i]);
+        char *p = util_put_i64(util_puts(got, got + sizeof(got), "x"), got + sizeof(got), v[i]);
+        p = util_puts(p, got + sizeof(got), "y");
+        *p = '\0';
+        assert_string_equal(got, want);
+    }
+    char small[6];
+    char *end = small + sizeof(small) - 1;
+    char *p = util_put_i64(util_puts(small, end, "ab"), end, -12345);
+    assert_ptr_equal(p, end);
+    *p = '\0';
+    assert_string_equal(small, "ab-12"); /* as snprintf cuts "ab-12345" into 6 bytes */
+    p = util_puts(p, end, "more");
+    assert_ptr_equal(p, end);
+}
+
 static void test_scene_numeric(void **state)
 {
     static const struct {
@@ -137,9 +160,13 @@ static void test_csv(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_u64), cmocka_unit_test(test_scene_numeric),
-        cmocka_unit_test(test_utf8),      cmocka_unit_test(test_secure_eq_and_random),
-        cmocka_unit_test(test_hostport),  cmocka_unit_test(test_csv),
+        cmocka_unit_test(test_parse_u64),
+        cmocka_unit_test(test_put),
+        cmocka_unit_test(test_scene_numeric),
+        cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_secure_eq_and_random),
+        cmocka_unit_test(test_hostport),
+        cmocka_unit_test(test_csv),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
