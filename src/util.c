@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -165,11 +166,47 @@ uint64_t util_mono_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+/* RAND_bytes is ~6,000 instructions a call whatever the size (OpenSSL 3's
+ * DRBG behind a provider and locks), and a safe-mode reply asks for 16 +
+ * 32 bytes. Small requests are served from a per-thread pool of RAND_bytes
+ * output, refilled 512 bytes at a time: the same generator's bytes, each
+ * handed out once and wiped from the pool as it goes. A forked child starts
+ * with an empty pool, so it never repeats its parent's bytes. */
+#define RAND_POOL_BYTES 512
+static _Thread_local unsigned char rand_pool[RAND_POOL_BYTES];
+static _Thread_local size_t rand_left; /* the unused bytes are the last rand_left */
+static pthread_once_t rand_fork_once = PTHREAD_ONCE_INIT;
+
+static void rand_pool_drop(void)
+{
+    OPENSSL_cleanse(rand_pool, sizeof(rand_pool));
+    rand_left = 0;
+}
+
+static void rand_fork_hook(void)
+{
+    pthread_atfork(NULL, NULL, rand_pool_drop);
+}
+
 int util_random(void *p, size_t n)
 {
     if (n > INT_MAX)
         return -1;
-    return RAND_bytes(p, (int)n) == 1 ? 0 : -1;
+    if (n > RAND_POOL_BYTES / 8)
+        return RAND_bytes(p, (int)n) == 1 ? 0 : -1;
+    pthread_once(&rand_fork_once, rand_fork_hook);
+    if (rand_left < n) {
+        if (RAND_bytes(rand_pool, RAND_POOL_BYTES) != 1) {
+            rand_pool_drop();
+            return -1;
+        }
+        rand_left = RAND_POOL_BYTES;
+    }
+    unsigned char *from = rand_pool + RAND_POOL_BYTES - rand_left;
+    memcpy(p, from, n);
+    OPENSSL_cleanse(from, n);
+    rand_left -= n;
+    return 0;
 }
 
 int util_random_alnum(char *out, size_t n)

@@ -50,7 +50,8 @@ bool util_secure_eq(const char *a, size_t alen, const char *b, size_t blen);
 int64_t util_now(void);
 uint64_t util_mono_us(void);
 
-/* Fill p with n bytes from the OpenSSL CSPRNG; -1 on failure. */
+/* Fill p with n bytes from the OpenSSL CSPRNG (small requests through a
+ * per-thread pool of its output); -1 on failure. */
 int util_random(void *p, size_t n) WXS_MUSTCHECK;
 /* n random characters from [A-Za-z0-9], NUL-terminated (out has n+1). */
 int util_random_alnum(char *out, size_t n) WXS_MUSTCHECK;

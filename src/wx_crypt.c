@@ -27,6 +27,10 @@ struct wx_crypt {
     char *appid;
     size_t appid_len;
     EVP_CIPHER *cipher; /* fetched once: no per-request provider lookup */
+    /* Set up on first use and reused (a fresh context and key schedule
+     * per call was ~4,500 instructions): [0] encrypts with key, [1]
+     * decrypts with key, [2] decrypts with prev_key. */
+    EVP_CIPHER_CTX *ctx[3];
     unsigned char key[WXC_KEY_BYTES];
     unsigned char prev_key[WXC_KEY_BYTES];
     bool has_prev;
@@ -138,6 +142,8 @@ void wx_crypt_free(struct wx_crypt *c)
         return;
     OPENSSL_cleanse(c->key, sizeof(c->key));
     OPENSSL_cleanse(c->prev_key, sizeof(c->prev_key));
+    for (size_t i = 0; i < WXS_ARRAY_LEN(c->ctx); i++)
+        EVP_CIPHER_CTX_free(c->ctx[i]);
     EVP_CIPHER_free(c->cipher);
     free(c->token);
     free(c->appid);
@@ -204,23 +210,28 @@ done:
 static int aes_cbc(const struct wx_crypt *c, const unsigned char *key, int enc,
                    const unsigned char *in, size_t n, unsigned char *out)
 {
-    int rc = -1;
     int len = 0;
     int fin = 0;
-    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    /* the contexts are a cache, not part of the value (c is heap memory) */
+    EVP_CIPHER_CTX **slot = (EVP_CIPHER_CTX **)&c->ctx[enc ? 0 : key == c->key ? 1 : 2];
 
-    if (!ctx || n > INT32_MAX)
-        goto done;
-    if (EVP_CipherInit_ex(ctx, c->cipher, NULL, key, key, enc) != 1 ||
-        EVP_CIPHER_CTX_set_padding(ctx, 0) != 1)
-        goto done;
-    if (EVP_CipherUpdate(ctx, out, &len, in, (int)n) != 1 ||
-        EVP_CipherFinal_ex(ctx, out + len, &fin) != 1 || (size_t)len + (size_t)fin != n)
-        goto done;
-    rc = 0;
-done:
-    EVP_CIPHER_CTX_free(ctx);
-    return rc;
+    if (n > INT32_MAX)
+        return -1;
+    if (!*slot) { /* the key schedule, once */
+        EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+        if (!ctx || EVP_CipherInit_ex(ctx, c->cipher, NULL, key, key, enc) != 1) {
+            EVP_CIPHER_CTX_free(ctx);
+            return -1;
+        }
+        *slot = ctx;
+    } else if (EVP_CipherInit_ex(*slot, NULL, NULL, NULL, key, enc) != 1) { /* the IV again */
+        return -1;
+    }
+    if (EVP_CIPHER_CTX_set_padding(*slot, 0) != 1 ||
+        EVP_CipherUpdate(*slot, out, &len, in, (int)n) != 1 ||
+        EVP_CipherFinal_ex(*slot, out + len, &fin) != 1 || (size_t)len + (size_t)fin != n)
+        return -1;
+    return 0;
 }
 
 /* PKCS#7 with block size 32: the pad length N is 1..32 and all N bytes
@@ -456,8 +467,8 @@ int wx_crypt_encrypt_reply(const struct wx_crypt *c, const char *msg, size_t msg
 {
     int rc = WXC_GEN_RETURN_XML;
     struct buf enc = {0};
-    struct buf xml = {0};
     char sig[WX_SIGN_HEX_LEN + 1];
+    size_t mark = out ? out->len : 0;
     const char *parts[4];
 
     if (!c || !out || !reply_fields_ok(timestamp, nonce))
@@ -473,17 +484,21 @@ int wx_crypt_encrypt_reply(const struct wx_crypt *c, const char *msg, size_t msg
     if (wx_sign_compute(parts, WXS_ARRAY_LEN(parts), sig) != 0)
         goto done;
     rc = WXC_GEN_RETURN_XML;
-    if (buf_printf(&xml,
-                   "<xml>\n<Encrypt><![CDATA[%s]]></Encrypt>\n"
-                   "<MsgSignature><![CDATA[%s]]></MsgSignature>\n"
-                   "<TimeStamp>%s</TimeStamp>\n<Nonce><![CDATA[%s]]></Nonce>\n</xml>",
-                   enc.data, sig, timestamp, nonce) != 0)
+    /* appended piece by piece: a printf of the ~600-byte Encrypt was
+     * ~16,000 instructions */
+    if (buf_puts(out, "<xml>\n<Encrypt><![CDATA[") != 0 ||
+        buf_append(out, enc.data, enc.len) != 0 ||
+        buf_puts(out, "]]></Encrypt>\n<MsgSignature><![CDATA[") != 0 || buf_puts(out, sig) != 0 ||
+        buf_puts(out, "]]></MsgSignature>\n<TimeStamp>") != 0 || buf_puts(out, timestamp) != 0 ||
+        buf_puts(out, "</TimeStamp>\n<Nonce><![CDATA[") != 0 || buf_puts(out, nonce) != 0 ||
+        buf_puts(out, "]]></Nonce>\n</xml>") != 0) {
+        out->len = mark; /* out as it was */
+        if (out->data)
+            out->data[mark] = '\0';
         goto done;
-    if (buf_append(out, xml.data, xml.len) != 0)
-        goto done;
+    }
     rc = WXC_OK;
 done:
     buf_free(&enc);
-    buf_free(&xml);
     return rc;
 }

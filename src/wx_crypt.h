@@ -4,7 +4,8 @@
  * block size 32 (every pad byte checked); plaintext = random(16) ||
  * len(BE32) || msg || appid. OpenSSL EVP only. Errors are the official
  * codes below, for logs; callers map them to HTTP 401/400 without telling a
- * padding failure from an AppID failure. */
+ * padding failure from an AppID failure. A context keeps its AES contexts
+ * between calls: one thread at a time. */
 #ifndef WXS_WX_CRYPT_H
 #define WXS_WX_CRYPT_H
 #include <stddef.h>

@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -61,6 +63,39 @@ static void test_put(void **state)
     assert_string_equal(small, "ab-12"); /* as snprintf cuts "ab-12345" into 6 bytes */
     p = util_puts(p, end, "more");
     assert_ptr_equal(p, end);
+}
+
+/* util_random: small requests come from a per-thread pool; bytes are never
+ * handed out twice, and a forked child does not get its parent's next
+ * bytes (it starts with an empty pool). */
+static void test_random_pool(void **state)
+{
+    (void)state;
+    unsigned char seen[100][16], zero[16] = {0};
+    for (int i = 0; i < 100; i++) {
+        assert_int_equal(util_random(seen[i], 16), 0);
+        assert_memory_not_equal(seen[i], zero, 16);
+        for (int k = 0; k < i; k++)
+            assert_memory_not_equal(seen[i], seen[k], 16);
+    }
+    int fd[2];
+    assert_int_equal(pipe(fd), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        unsigned char c[16];
+        int ok = util_random(c, sizeof(c)) == 0 && write(fd[1], c, sizeof(c)) == sizeof(c);
+        _exit(ok ? 0 : 1);
+    }
+    unsigned char mine[16], child[16];
+    assert_int_equal(util_random(mine, sizeof(mine)), 0);
+    assert_int_equal(read(fd[0], child, sizeof(child)), (ssize_t)sizeof(child));
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_memory_not_equal(mine, child, 16);
+    close(fd[0]);
+    close(fd[1]);
 }
 
 static void test_scene_numeric(void **state)
@@ -160,13 +195,10 @@ static void test_csv(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_u64),
-        cmocka_unit_test(test_put),
-        cmocka_unit_test(test_scene_numeric),
-        cmocka_unit_test(test_utf8),
-        cmocka_unit_test(test_secure_eq_and_random),
-        cmocka_unit_test(test_hostport),
-        cmocka_unit_test(test_csv),
+        cmocka_unit_test(test_parse_u64),   cmocka_unit_test(test_put),
+        cmocka_unit_test(test_random_pool), cmocka_unit_test(test_scene_numeric),
+        cmocka_unit_test(test_utf8),        cmocka_unit_test(test_secure_eq_and_random),
+        cmocka_unit_test(test_hostport),    cmocka_unit_test(test_csv),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
