@@ -111,7 +111,7 @@ static void log_request(struct server *srv, struct evhttp_request *req, int stat
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
     uint64_t us = util_mono_us() - ri->start_us;
     /* "%s %s %d %llu.%03llums %s%s%s" by hand: once per request */
-    char line[1024], *p = line, *end = line + sizeof(line);
+    char line[2048], *p = line, *end = line + sizeof(line);
     char frac[3] = {(char)('0' + us % 1000 / 100), (char)('0' + us % 100 / 10),
                     (char)('0' + us % 10)};
     p = util_puts(util_puts(p, end, m), end, " ");

@@ -21,7 +21,17 @@ struct stats {
 
 /* ==== the hook: rollups inside the commit transaction ==== */
 
-enum hook_stmt { H_OFFSET, H_DAILY, H_CHURN, H_SCAN, H_FIRST, H_DAILY_UPD, H_FIRST_UPD, H_COUNT };
+enum hook_stmt {
+    H_OFFSET,
+    H_DAILY,
+    H_CHURN,
+    H_SCAN,
+    H_FIRST,
+    H_DAILY_UPD,
+    H_FIRST_UPD,
+    H_STALE,
+    H_COUNT
+};
 
 static const char *const hook_sql[H_COUNT] = {
     [H_OFFSET] = "SELECT utc_offset, from_utc, (SELECT min(from_utc) FROM stats_tz "
@@ -54,6 +64,9 @@ static const char *const hook_sql[H_COUNT] = {
                     "WHERE day = ?1 AND scene = ?2",
     [H_FIRST_UPD] = "UPDATE stats_scan_first SET n = n + ?4 "
                     "WHERE day = ?1 AND scene = ?2 AND prev_day = ?3",
+    /* the rollups no longer match the events: the next stats_open rebuilds
+     * them (zone_current() compares this name with the configured zone) */
+    [H_STALE] = "UPDATE stats_meta SET value = '(rebuild)' WHERE key = 'timezone'",
 };
 
 #define NO_SCAN_DAY INT64_C(-2147483648) /* stats_scan_first.prev_day: none before */
@@ -101,6 +114,7 @@ struct hook_state {
     struct tz_memo memo;
     struct agg agg;
     bool scan_seen;      /* wxs_scan_add() ran: the scanner had a row */
+    bool scan_damaged;   /* ... which it could not read, and replaced */
     struct buf scan_row; /* a new scanner's row */
 };
 
@@ -489,8 +503,20 @@ static int scope_cmp(const char *a, size_t alen, const char *b, size_t blen)
     return c ? c : (alen > blen) - (alen < blen);
 }
 
-/* Add day to scope in t (n bytes) into out, and count it (scan_counted).
- * 0 = added, 1 = the day was there already (out untouched), -1 = error. */
+/* The whole row reads as the format says. */
+static bool row_valid(const char *t, size_t n)
+{
+    size_t at = 0;
+    struct scan_scope sc;
+    int rc;
+    while ((rc = scope_next(t, n, &at, &sc)) == 1)
+        ;
+    return rc == 0;
+}
+
+/* Add day to scope in t (n bytes, row_valid) into out, and count it
+ * (scan_counted). 0 = added, 1 = the day was there already (out
+ * untouched), -1 = out of memory. */
 static int scan_add(struct hook_state *hs, const char *t, size_t n, const char *scope, int64_t day,
                     struct buf *out)
 {
@@ -548,11 +574,24 @@ static void sql_scan_add(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     struct buf one = {0}, two = {0};
     int rc;
     (void)argc;
-    if (!hs || !t || !scene) {
+    if (!hs || !scene) {
         sqlite3_result_error(ctx, "wxs_scan_add: outside the statistics hook", -1);
         return;
     }
     hs->scan_seen = true;
+    if (!t || !row_valid(t, n)) {
+        /* A row this code did not write (a hand edit, a bad restore): the
+         * event is still stored. The row becomes this scan's alone, the scan
+         * counts as the scanner's first, and count_scan() marks the rollups
+         * for a rebuild from the events. */
+        hs->scan_damaged = true;
+        if (scan_counted(hs, scene, day, NO_SCAN_DAY, NO_SCAN_DAY) < 0 ||
+            scan_counted(hs, "", day, NO_SCAN_DAY, NO_SCAN_DAY) < 0)
+            sqlite3_result_error_nomem(ctx);
+        else
+            sqlite3_result_text(ctx, hs->scan_row.data, (int)hs->scan_row.len, SQLITE_TRANSIENT);
+        return;
+    }
     rc = scan_add(hs, t, n, scene, day, &one);
     if (rc == 0) {
         rc = scan_add(hs, one.data, one.len, "", day, &two);
@@ -564,7 +603,7 @@ static void sql_scan_add(sqlite3_context *ctx, int argc, sqlite3_value **argv)
         sqlite3_result_value(ctx, argv[0]);
     }
     if (rc < 0)
-        sqlite3_result_error(ctx, "stats_scanners: malformed days (or out of memory)", -1);
+        sqlite3_result_error_nomem(ctx);
     buf_free(&one);
     buf_free(&two);
 }
@@ -587,12 +626,19 @@ static int count_scan(struct hook_state *hs, const char *scene, const char *open
     sqlite3_bind_text(s, 2, row->data, (int)row->len, SQLITE_STATIC);
     sqlite3_bind_text(s, 3, scene, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 4, day);
-    hs->scan_seen = false;
+    hs->scan_seen = hs->scan_damaged = false;
     scan_hs = hs;
     int rc = run(s);
     scan_hs = NULL;
     if (rc < 0)
         return -1;
+    if (hs->scan_damaged) {
+        log_warn("stats: the scan days of %s could not be read and were replaced; the "
+                 "statistics are rebuilt from the events at the next start (or `wxscene stats "
+                 "--rebuild`)",
+                 openid);
+        return run(stmt(hs, H_STALE));
+    }
     if (hs->scan_seen)
         return 0;
     return scan_counted(hs, scene, day, NO_SCAN_DAY, NO_SCAN_DAY) < 0 ||

@@ -441,6 +441,60 @@ static void test_upgrade_moves_first_scanners(void **state)
     free(migrated);
 }
 
+static long long one_value(sqlite3 *db, const char *sql, char *text, size_t textlen)
+{
+    sqlite3_stmt *s;
+    long long v = -1;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        v = sqlite3_column_int64(s, 0);
+        if (text)
+            snprintf(text, textlen, "%s", (const char *)sqlite3_column_text(s, 0));
+    }
+    sqlite3_finalize(s);
+    return v;
+}
+
+/* A stats_scanners row this code did not write (a hand edit, a bad restore)
+ * does not stop events from being stored: the batch commits, the row is
+ * replaced by a readable one, the rollups are marked, and the next
+ * stats_open rebuilds them from the events. */
+static void test_damaged_scanner_row(void **state)
+{
+    struct fixture *fx = *state;
+    sqlite3 *db = store_db(fx->st);
+    int64_t t = 1780000000, d = 86400;
+    char err[256], zone[64];
+    struct ev first[] = {{"victim", t, EV_SCAN, "a"}, {"other", t, EV_SCAN, "a"}};
+    assert_int_equal(commit(fx->st, first, 2), 0);
+    assert_int_equal(sqlite3_exec(db,
+                                  "UPDATE stats_scanners SET days = days || '9x' "
+                                  "WHERE openid = 'victim'",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    struct ev next[] = {{"other", t + d, EV_SCAN, "b"}, {"victim", t + d, EV_SCAN, "zzz"}};
+    assert_int_equal(commit(fx->st, next, 2), 0);
+    assert_int_equal(one_value(db, "SELECT count(*) FROM events", NULL, 0), 4);
+    one_value(db, "SELECT value FROM stats_meta WHERE key = 'timezone'", zone, sizeof(zone));
+    assert_string_equal(zone, "(rebuild)");
+    struct ev more[] = {{"victim", t + 2 * d, EV_SCAN, "a"}};
+    assert_int_equal(commit(fx->st, more, 1), 0); /* the replaced row reads again */
+    free(snapshot(db));                           /* every row decodes */
+    stats_close(fx->stats);
+    fx->stats = NULL;
+    bool rebuilt = false;
+    assert_int_equal(
+        stats_open(&fx->stats, fx->st, "America/New_York", 7, &rebuilt, err, sizeof(err)), 0);
+    assert_true(rebuilt);
+    char *reopened = snapshot(db);
+    assert_int_equal(stats_rebuild(fx->stats, err, sizeof(err)), 0);
+    char *again = snapshot(db);
+    assert_string_equal(reopened, again);
+    assert_non_null(strstr(again, "s,a,victim,")); /* the first scan is back */
+    free(reopened);
+    free(again);
+}
+
 /* One batch with more distinct rollup rows than the delta table keeps
  * between batches (it grows, is let go after the batch, and grows again):
  * the rollups still equal the rebuild's. */
@@ -669,6 +723,7 @@ int main(void)
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_upgrade_moves_first_scanners, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_big_batch_then_small, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_damaged_scanner_row, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_fan_changed_equals_rebuild, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_promoter_flags, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_disable_then_reopen, fx_setup, fx_teardown),
