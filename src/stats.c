@@ -503,6 +503,28 @@ static int scope_cmp(const char *a, size_t alen, const char *b, size_t blen)
     return c ? c : (alen > blen) - (alen < blen);
 }
 
+/* One scope of the format with a single day: "<bytes>:<scope>,<day>;"
+ * (without printf: a new scanner's row is two of these per scan event). */
+static int scope_append(struct buf *out, const char *scope, int64_t day)
+{
+    char num[48], *end = num + sizeof(num);
+    size_t slen = strlen(scope);
+    char *p = util_puts(util_put_i64(num, end, (int64_t)slen), end, ":");
+    if (buf_append(out, num, (size_t)(p - num)) < 0 || buf_append(out, scope, slen) < 0)
+        return -1;
+    p = util_puts(util_put_i64(util_puts(num, end, ","), end, day), end, ";");
+    return buf_append(out, num, (size_t)(p - num));
+}
+
+/* A scanner with no earlier day of the scene nor of any scene. */
+static int count_first_scan(struct hook_state *hs, const char *scene, int64_t day)
+{
+    return scan_counted(hs, scene, day, NO_SCAN_DAY, NO_SCAN_DAY) < 0 ||
+                   scan_counted(hs, "", day, NO_SCAN_DAY, NO_SCAN_DAY) < 0
+               ? -1
+               : 0;
+}
+
 /* The whole row reads as the format says. */
 static bool row_valid(const char *t, size_t n)
 {
@@ -523,8 +545,6 @@ static int scan_add(struct hook_state *hs, const char *t, size_t n, const char *
     size_t slen = strlen(scope), at = 0, ins = n;
     struct scan_scope sc;
     int rc;
-    char add[64];
-    int alen;
     while ((rc = scope_next(t, n, &at, &sc)) == 1) {
         int c = scope_cmp(sc.name, sc.len, scope, slen);
         if (c == 0) {
@@ -533,9 +553,8 @@ static int scan_add(struct hook_state *hs, const char *t, size_t n, const char *
             scope_place(t, &sc, day, &found, &prev, &succ, &ins);
             if (found)
                 return 1;
-            alen = snprintf(add, sizeof(add), ",%lld", (long long)day);
             buf_reset(out);
-            if (buf_append(out, t, ins) < 0 || buf_append(out, add, (size_t)alen) < 0 ||
+            if (buf_append(out, t, ins) < 0 || buf_printf(out, ",%lld", (long long)day) < 0 ||
                 buf_append(out, t + ins, n - ins) < 0)
                 return -1;
             return scan_counted(hs, scope, day, prev, succ);
@@ -546,12 +565,8 @@ static int scan_add(struct hook_state *hs, const char *t, size_t n, const char *
     if (rc < 0)
         return -1;
     buf_reset(out);
-    alen = snprintf(add, sizeof(add), "%zu:", slen);
-    if (buf_append(out, t, ins) < 0 || buf_append(out, add, (size_t)alen) < 0 ||
-        buf_append(out, scope, slen) < 0)
-        return -1;
-    alen = snprintf(add, sizeof(add), ",%lld;", (long long)day);
-    if (buf_append(out, add, (size_t)alen) < 0 || buf_append(out, t + ins, n - ins) < 0)
+    if (buf_append(out, t, ins) < 0 || scope_append(out, scope, day) < 0 ||
+        buf_append(out, t + ins, n - ins) < 0)
         return -1;
     return scan_counted(hs, scope, day, NO_SCAN_DAY, NO_SCAN_DAY);
 }
@@ -585,8 +600,7 @@ static void sql_scan_add(sqlite3_context *ctx, int argc, sqlite3_value **argv)
          * counts as the scanner's first, and count_scan() marks the rollups
          * for a rebuild from the events. */
         hs->scan_damaged = true;
-        if (scan_counted(hs, scene, day, NO_SCAN_DAY, NO_SCAN_DAY) < 0 ||
-            scan_counted(hs, "", day, NO_SCAN_DAY, NO_SCAN_DAY) < 0)
+        if (count_first_scan(hs, scene, day) < 0)
             sqlite3_result_error_nomem(ctx);
         else
             sqlite3_result_text(ctx, hs->scan_row.data, (int)hs->scan_row.len, SQLITE_TRANSIENT);
@@ -619,8 +633,7 @@ static int count_scan(struct hook_state *hs, const char *scene, const char *open
     sqlite3_stmt *s = stmt(hs, H_SCAN);
     struct buf *row = &hs->scan_row;
     buf_reset(row);
-    if (!s || buf_printf(row, "0:,%lld;%zu:%s,%lld;", (long long)day, strlen(scene), scene,
-                         (long long)day) < 0)
+    if (!s || scope_append(row, "", day) < 0 || scope_append(row, scene, day) < 0)
         return -1;
     sqlite3_bind_text(s, 1, openid, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, row->data, (int)row->len, SQLITE_STATIC);
@@ -639,12 +652,7 @@ static int count_scan(struct hook_state *hs, const char *scene, const char *open
                  openid);
         return run(stmt(hs, H_STALE));
     }
-    if (hs->scan_seen)
-        return 0;
-    return scan_counted(hs, scene, day, NO_SCAN_DAY, NO_SCAN_DAY) < 0 ||
-                   scan_counted(hs, "", day, NO_SCAN_DAY, NO_SCAN_DAY) < 0
-               ? -1
-               : 0;
+    return hs->scan_seen ? 0 : count_first_scan(hs, scene, day);
 }
 
 /* The fan's previous latest subscribe no longer counts as retained. */
