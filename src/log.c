@@ -74,6 +74,15 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
         fwrite(line, 1, n, stderr);
 }
 
+/* One finished line into the batch (flushed first when it would overflow). */
+static void batch_put(struct log_batch *b, const char *line, size_t n)
+{
+    if (b->lines.len + n > LOG_BATCH_MAX)
+        log_batch_flush(b);
+    if (buf_append(&b->lines, line, n) < 0)
+        fwrite(line, 1, n, stderr); /* out of memory: the line still goes out */
+}
+
 void log_batch_add(struct log_batch *b, enum log_level lvl, const char *fmt, ...)
 {
     if (lvl < log_threshold)
@@ -85,10 +94,7 @@ void log_batch_add(struct log_batch *b, enum log_level lvl, const char *fmt, ...
     va_end(ap);
     if (n == 0)
         return;
-    if (b->lines.len + n > LOG_BATCH_MAX)
-        log_batch_flush(b);
-    if (buf_append(&b->lines, line, n) < 0)
-        fwrite(line, 1, n, stderr); /* out of memory: the line still goes out */
+    batch_put(b, line, n);
 }
 
 void log_batch_addn(struct log_batch *b, enum log_level lvl, const char *msg, size_t len)
@@ -102,10 +108,7 @@ void log_batch_addn(struct log_batch *b, enum log_level lvl, const char *msg, si
     memcpy(line + n, msg, len);
     n += len;
     line[n++] = '\n';
-    if (b->lines.len + n > LOG_BATCH_MAX)
-        log_batch_flush(b);
-    if (buf_append(&b->lines, line, n) < 0)
-        fwrite(line, 1, n, stderr); /* out of memory: the line still goes out */
+    batch_put(b, line, n);
 }
 
 void log_batch_flush(struct log_batch *b)
