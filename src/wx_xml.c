@@ -27,6 +27,8 @@ void wx_msg_clear(struct wx_msg *m)
     free(m->encrypt);
     m->encrypt = NULL;
     m->encrypt_len = 0;
+    free(m->content);
+    m->content = NULL;
 }
 
 /* Any markup declaration ("<!" other than a comment or CDATA section) means
@@ -64,19 +66,17 @@ static const char *find_forbidden(const char *p, size_t len)
 struct field {
     const char *name;
     size_t offset;
-    size_t cap; /* array size; 0 = special */
-    bool truncate;
+    size_t cap; /* array size */
 };
 
-#define FIELD(n, f, t)                                                                             \
+#define FIELD(n, f)                                                                                \
     {                                                                                              \
-        n, offsetof(struct wx_msg, f), sizeof(((struct wx_msg *)0)->f), t                          \
+        n, offsetof(struct wx_msg, f), sizeof(((struct wx_msg *)0)->f)                             \
     }
 static const struct field fields[] = {
-    FIELD("ToUserName", to, false),      FIELD("FromUserName", from, false),
-    FIELD("MsgType", msg_type, false),   FIELD("Event", event, false),
-    FIELD("EventKey", event_key, false), FIELD("Ticket", ticket, false),
-    FIELD("Content", content, true),     FIELD("MsgId", msg_id, false),
+    FIELD("ToUserName", to), FIELD("FromUserName", from),  FIELD("MsgType", msg_type),
+    FIELD("Event", event),   FIELD("EventKey", event_key), FIELD("Ticket", ticket),
+    FIELD("MsgId", msg_id),
 };
 #undef FIELD
 
@@ -94,11 +94,8 @@ static int set_field(struct wx_msg *m, const struct field *f, const char *v, cha
     char *dst = (char *)m + f->offset;
     size_t n = strlen(v);
     if (n >= f->cap) {
-        if (!f->truncate) {
-            snprintf(err, errlen, "%s longer than %zu bytes", f->name, f->cap - 1);
-            return -1;
-        }
-        n = utf8_cut(v, f->cap - 1);
+        snprintf(err, errlen, "%s longer than %zu bytes", f->name, f->cap - 1);
+        return -1;
     }
     memcpy(dst, v, n);
     dst[n] = '\0';
@@ -112,6 +109,21 @@ static int set_create_time(struct wx_msg *m, const char *v, char *err, size_t er
         return -1;
     }
     m->has_create_time = true;
+    return 0;
+}
+
+/* Content is kept off the struct (a text message's is up to 2 KB; events
+ * have none), cut at a UTF-8 boundary so it stays valid text. */
+static int set_content(struct wx_msg *m, const char *v, char *err, size_t errlen)
+{
+    size_t n = strlen(v);
+    if (n > WX_XML_CONTENT_MAX)
+        n = utf8_cut(v, WX_XML_CONTENT_MAX);
+    free(m->content);
+    if (!(m->content = strndup(v, n))) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     return 0;
 }
 
@@ -134,6 +146,8 @@ static int take_element(struct wx_msg *m, const char *name, const char *v, char 
         return set_create_time(m, v, err, errlen);
     if (strcmp(name, "Encrypt") == 0)
         return set_encrypt(m, v, err, errlen);
+    if (strcmp(name, "Content") == 0)
+        return set_content(m, v, err, errlen);
     for (size_t i = 0; i < WXS_ARRAY_LEN(fields); i++)
         if (strcmp(name, fields[i].name) == 0)
             return set_field(m, &fields[i], v, err, errlen);

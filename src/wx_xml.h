@@ -25,7 +25,7 @@ struct wx_msg {
     char event[WX_XML_EVENT_MAX + 1];
     char event_key[WX_XML_KEY_MAX + 1];
     char ticket[WX_XML_TICKET_MAX + 1];
-    char content[WX_XML_CONTENT_MAX + 1];
+    char *content;   /* Content cut to WX_XML_CONTENT_MAX bytes, malloc'd or NULL */
     char msg_id[24]; /* decimal MsgId, "" when absent */
     char *encrypt;   /* Encrypt element (safe/compat), malloc'd or NULL */
     size_t encrypt_len;

@@ -165,9 +165,11 @@ static void test_limits(void **state)
         assert_int_equal(buf_puts(&b, "\xe4\xbd\xa0"), 0); /* 3000 bytes */
     assert_int_equal(buf_puts(&b, "</Content></xml>"), 0);
     assert_int_equal(wx_xml_parse(b.data, b.len, true, &m, err, sizeof(err)), 0);
+    assert_non_null(m.content);
     assert_int_equal(strlen(m.content) % 3, 0);
     assert_true(strlen(m.content) <= WX_XML_CONTENT_MAX);
     assert_true(util_utf8_valid(m.content, strlen(m.content)));
+    wx_msg_clear(&m);
     buf_free(&b);
 }
 
