@@ -8,6 +8,7 @@
 #include "log.h"
 #include "schema.h"
 #include "stats.h"
+#include "store_vfs.h"
 #include "tag.h"
 
 /* Statements prepared once per handle: the callback hot path must not
@@ -166,7 +167,8 @@ int store_open(struct store **out, const char *path, enum store_sync sync, char 
         return snprintf(err, errlen, "out of memory"), -1;
     char why[512];
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-    if (sqlite3_open_v2(path, &st->db, flags, NULL) != SQLITE_OK) {
+    const char *vfs = store_vfs_register() == SQLITE_OK ? STORE_VFS_NAME : NULL;
+    if (sqlite3_open_v2(path, &st->db, flags, vfs) != SQLITE_OK) {
         snprintf(err, errlen, "%s: %s", path, st->db ? sqlite3_errmsg(st->db) : "cannot open");
         goto fail;
     }
@@ -586,10 +588,39 @@ int store_commit_events(struct store *st, struct event_rec *recs, size_t n)
     return store_commit_batch(st, NULL, NULL, recs, n);
 }
 
+int store_batch_begin(struct store *st)
+{
+    return step_done(st, st->stmt[S_BEGIN]);
+}
+
+int store_batch_add(struct store *st, struct event_rec *r)
+{
+    r->duplicate = false;
+    r->prior_reply = NULL;
+    r->event_id = 0;
+    return commit_one(st, r);
+}
+
+int store_batch_flush(struct store *st)
+{
+    return hooks_end_batch(st, true);
+}
+
+int store_batch_commit(struct store *st)
+{
+    return hooks_end_batch(st, true) < 0 || step_done(st, st->stmt[S_COMMIT]) < 0 ? -1 : 0;
+}
+
+void store_batch_abort(struct store *st)
+{
+    hooks_end_batch(st, false);
+    step_done(st, st->stmt[S_ROLLBACK]);
+}
+
 int store_commit_batch(struct store *st, store_prepare_fn prepare, void *arg,
                        struct event_rec *recs, size_t n)
 {
-    if (step_done(st, st->stmt[S_BEGIN]) < 0)
+    if (store_batch_begin(st) < 0)
         return -1;
     if (prepare && prepare(arg, st) < 0) {
         log_warn("store: preparing a commit of %zu events failed: %s", n, sqlite3_errmsg(st->db));
@@ -602,15 +633,14 @@ int store_commit_batch(struct store *st, store_prepare_fn prepare, void *arg,
         recs[i].event_id = 0;
     }
     for (size_t i = 0; i < n; i++)
-        if (commit_one(st, &recs[i]) < 0)
+        if (store_batch_add(st, &recs[i]) < 0)
             goto fail;
-    if (hooks_end_batch(st, true) < 0 || step_done(st, st->stmt[S_COMMIT]) < 0)
+    if (store_batch_commit(st) < 0)
         goto fail;
     return 0;
 fail:
     log_warn("store: commit of %zu events failed: %s", n, sqlite3_errmsg(st->db));
-    hooks_end_batch(st, false);
-    step_done(st, st->stmt[S_ROLLBACK]);
+    store_batch_abort(st);
     for (size_t i = 0; i < n; i++) {
         free(recs[i].prior_reply);
         recs[i].prior_reply = NULL;

@@ -135,4 +135,19 @@ int store_commit_events(struct store *st, struct event_rec *recs, size_t n) WXS_
 typedef int (*store_prepare_fn)(void *arg, struct store *st);
 int store_commit_batch(struct store *st, store_prepare_fn prepare, void *arg,
                        struct event_rec *recs, size_t n) WXS_MUSTCHECK;
+
+/* The same transaction built one event at a time (the callback server's
+ * commit thread stores each push as the loop hands it over): begin, add
+ * each event (its outputs as above), then commit. After any -1 but
+ * begin's, the batch must be aborted (sqlite3_errmsg() still says why
+ * until then); nothing of it is stored and the caller frees every
+ * prior_reply it was given. */
+int store_batch_begin(struct store *st) WXS_MUSTCHECK;
+int store_batch_add(struct store *st, struct event_rec *r) WXS_MUSTCHECK;
+int store_batch_commit(struct store *st) WXS_MUSTCHECK;
+/* Write what the hooks held back for the events added so far (rollup
+ * deltas summed over them), so the commit has less to write; any number
+ * of times before store_batch_commit(). */
+int store_batch_flush(struct store *st) WXS_MUSTCHECK;
+void store_batch_abort(struct store *st);
 #endif
