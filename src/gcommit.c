@@ -7,6 +7,11 @@
 
 #include "loop_wake.h"
 
+/* A waiting thread is woken once this many items are ready (or at the
+ * seal): a wake-up costs the loop a futex call and the thread a switch, so
+ * items are handed over a few at a time. */
+#define GCOMMIT_WAKE_EVERY 8
+
 struct gcommit {
     struct store *st;      /* the thread's connection */
     struct loop_wake wake; /* "a batch is done", to the loop */
@@ -15,44 +20,61 @@ struct gcommit {
     gcommit_work_fn work;
     gcommit_done_fn done;
     void *arg;
-    pthread_mutex_t mu;
+    bool busy;          /* opened, not yet delivered (the loop's view) */
+    pthread_mutex_t mu; /* guards the rest */
     pthread_cond_t cond;
-    void *batch;   /* set by the loop, worked on by the thread */
-    bool busy;     /* submitted, not yet delivered (the loop's view) */
-    bool pending;  /* submitted, not yet taken by the thread */
-    bool finished; /* worked on, not yet delivered */
+    void *batch;   /* the open or committing batch */
+    bool open;     /* batch is the thread's until it is finished */
+    size_t ready;  /* items the loop has handed over */
+    size_t taken;  /* items the thread has worked on or is working on */
+    bool sealed;   /* no more items */
+    bool waiting;  /* the thread sleeps on cond */
+    bool finished; /* worked on and sealed, not yet delivered */
     bool ok;
-    uint64_t us;
+    uint64_t us; /* the thread's time on the batch */
     bool stopping;
 };
+
+static bool has_work(const struct gcommit *g)
+{
+    return g->open && (g->ready > g->taken || g->sealed);
+}
 
 static void *gcommit_main(void *arg)
 {
     struct gcommit *g = arg;
     pthread_mutex_lock(&g->mu);
     for (;;) {
-        while (!g->pending && !g->stopping)
+        while (!has_work(g) && !g->stopping) {
+            g->waiting = true;
             pthread_cond_wait(&g->cond, &g->mu);
-        if (!g->pending)
+            g->waiting = false;
+        }
+        if (!has_work(g))
             break;
-        g->pending = false;
+        size_t from = g->taken, to = g->ready;
+        bool sealed = g->sealed;
         void *batch = g->batch;
+        g->taken = to;
         pthread_mutex_unlock(&g->mu);
         uint64_t t0 = util_mono_us();
-        bool ok = g->work(g->arg, g->st, batch);
+        bool ok = g->work(g->arg, g->st, batch, from, to, sealed);
         uint64_t us = util_mono_us() - t0;
         pthread_mutex_lock(&g->mu);
-        g->ok = ok;
-        g->us = us;
-        g->finished = true;
-        pthread_cond_broadcast(&g->cond);
-        loop_wake_signal(&g->wake);
+        g->us += us;
+        if (sealed) {
+            g->open = false;
+            g->ok = ok;
+            g->finished = true;
+            pthread_cond_broadcast(&g->cond);
+            loop_wake_signal(&g->wake);
+        }
     }
     pthread_mutex_unlock(&g->mu);
     return NULL;
 }
 
-/* Loop thread: hand a finished batch to done(); done may submit the next. */
+/* Loop thread: hand a finished batch to done(); done may open the next. */
 static void deliver(void *arg)
 {
     struct gcommit *g = arg;
@@ -109,12 +131,33 @@ bool gcommit_busy(const struct gcommit *g)
     return g->busy;
 }
 
-void gcommit_submit(struct gcommit *g, void *batch)
+void gcommit_open(struct gcommit *g, void *batch, size_t n)
 {
     pthread_mutex_lock(&g->mu);
     g->batch = batch;
-    g->pending = true;
+    g->open = true;
+    g->ready = n;
+    g->taken = 0;
+    g->sealed = false;
+    g->us = 0;
     g->busy = true;
+    pthread_cond_signal(&g->cond);
+    pthread_mutex_unlock(&g->mu);
+}
+
+void gcommit_more(struct gcommit *g, size_t n)
+{
+    pthread_mutex_lock(&g->mu);
+    g->ready = n;
+    if (g->waiting && n - g->taken >= GCOMMIT_WAKE_EVERY)
+        pthread_cond_signal(&g->cond);
+    pthread_mutex_unlock(&g->mu);
+}
+
+void gcommit_seal(struct gcommit *g)
+{
+    pthread_mutex_lock(&g->mu);
+    g->sealed = true;
     pthread_cond_signal(&g->cond);
     pthread_mutex_unlock(&g->mu);
 }
@@ -124,6 +167,9 @@ void gcommit_stop(struct gcommit *g)
     if (!g || !g->started)
         return;
     pthread_mutex_lock(&g->mu);
+    if (g->open)
+        g->sealed = true;
+    pthread_cond_signal(&g->cond);
     while (g->busy && !g->finished)
         pthread_cond_wait(&g->cond, &g->mu);
     g->stopping = true;

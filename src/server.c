@@ -35,6 +35,27 @@ struct pending {
     uint64_t start_us;
 };
 
+/* A batch's pushes sit in chunks that never move: the commit thread works
+ * on the first ones while the loop appends more. Chunks are kept for the
+ * next batch. */
+#define BATCH_CHUNK 16
+struct batch_chunk {
+    struct batch_chunk *next;
+    struct pending p[BATCH_CHUNK];
+    struct event_rec recs[BATCH_CHUNK];
+};
+
+struct batch {
+    struct batch_chunk *head; /* NULL until the first push */
+    struct batch_chunk *tail; /* the chunk the next push goes into */
+    size_t n;
+    /* the commit thread's own, reset by the loop before gcommit_open() */
+    struct batch_chunk *cur; /* the chunk of item `at` */
+    size_t at;
+    bool begun, failed;
+    int64_t now;
+};
+
 struct server {
     const struct cfg *cfg;
     struct store *st;
@@ -47,14 +68,12 @@ struct server {
     struct store_ckpt *ckpt;   /* WAL checkpoints on a helper thread, or NULL */
     struct event *commit_ev;
     struct event *drain_ev;
-    /* Two batches: the loop fills b[fill] while the commit thread may be
-     * committing the other one. */
-    struct batch {
-        struct pending *p;
-        struct event_rec *recs; /* handed to the commit thread, cap long */
-        size_t n, cap;
-    } b[2];
+    /* Two batches: the loop fills b[fill] (handing each push to the commit
+     * thread when the batch is open there) while the other one may be
+     * committing. */
+    struct batch b[2];
     int fill;
+    struct batch *open; /* b[fill] while it is open on the commit thread */
     struct gcommit *gc; /* the commit thread and its connection */
     bool closing;       /* server_free: answer, never submit again */
     uint64_t inflight;  /* requests accepted and not yet fully answered */
@@ -224,24 +243,41 @@ static void handle_get(struct server *srv, struct evhttp_request *req, const str
 
 /* ---- POST: pushes ---- */
 
+/* Open b on the commit thread with the pushes it holds. */
+static void batch_open(struct server *srv, struct batch *b)
+{
+    b->cur = b->head;
+    b->at = 0;
+    b->begun = b->failed = false;
+    srv->open = b;
+    gcommit_open(srv->gc, b, b->n);
+    /* sealed after this loop turn's reads */
+    event_active(srv->commit_ev, EV_TIMEOUT, 0);
+}
+
 static int batch_push(struct server *srv, struct pending *p)
 {
-    struct batch *b = &srv->b[srv->fill]; /* never the one being committed */
-    if (b->n == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 64;
-        struct pending *np = realloc(b->p, cap * sizeof(*np));
-        if (!np)
-            return -1;
-        b->p = np;
-        struct event_rec *nr = realloc(b->recs, cap * sizeof(*nr));
-        if (!nr)
-            return -1;
-        b->recs = nr;
-        b->cap = cap;
+    struct batch *b = &srv->b[srv->fill]; /* never the one committing */
+    size_t k = b->n % BATCH_CHUNK;
+    if (!b->head || (k == 0 && b->n > 0)) {
+        struct batch_chunk *c = b->head ? b->tail->next : NULL;
+        if (!c) {
+            if (!(c = malloc(sizeof(*c))))
+                return -1;
+            c->next = NULL;
+            if (b->head)
+                b->tail->next = c;
+            else
+                b->head = c;
+        }
+        b->tail = c;
     }
-    b->p[b->n++] = *p;
-    if (b->n == 1) /* commit after this loop turn's reads */
-        event_active(srv->commit_ev, EV_TIMEOUT, 0);
+    b->tail->p[k] = *p;
+    b->n++;
+    if (b->n == 1 && !gcommit_busy(srv->gc) && !srv->closing)
+        batch_open(srv, b);
+    else if (srv->open == b)
+        gcommit_more(srv->gc, b->n);
     return 0;
 }
 
@@ -393,94 +429,109 @@ static void observe_commit(struct server *srv, uint64_t us, size_t n, bool ok)
         s->committed_events += n;
 }
 
-/* Hand the filling batch to the commit thread and start filling the other. */
-static void batch_submit(struct server *srv)
+/* End of a loop turn: seal the open batch (the commit thread commits it)
+ * and fill the other one meanwhile. */
+static void batch_seal(struct server *srv)
 {
-    struct batch *b = &srv->b[srv->fill];
-    if (b->n == 0 || srv->closing || gcommit_busy(srv->gc))
+    if (!srv->open)
         return;
-    srv->fill ^= 1;
-    gcommit_submit(srv->gc, b);
+    gcommit_seal(srv->gc);
+    srv->open = NULL;
+    srv->fill ^= 1; /* answered and empty: one batch is in flight at most */
 }
 
-struct commit_job {
-    const struct server *srv;
-    struct batch *b;
-};
-
-/* Commit thread, inside the commit's transaction: route every push of the
- * batch (the channel lookups read what this transaction sees) and fill the
- * event records. */
-static int route_batch(void *arg, struct store *st)
+/* Commit thread: the batch failed (nothing of it is stored): roll back
+ * what it wrote, once. */
+static void batch_fail(struct batch *b, struct store *st, const char *what, size_t i)
 {
-    const struct commit_job *j = arg;
-    struct batch *b = j->b;
-    int64_t now = util_now();
-    for (size_t i = 0; i < b->n; i++) {
-        if (route_message(j->srv->cfg, st, &b->p[i].msg, &b->p[i].route) < 0)
-            return -1;
-        rec_from_pending(&b->recs[i], &b->p[i], now);
+    if (b->failed)
+        return;
+    log_warn("store: a batch failed (%s, at its push %zu): %s", what, i,
+             sqlite3_errmsg(store_db(st)));
+    if (b->begun)
+        store_batch_abort(st);
+    b->begun = false;
+    b->failed = true;
+}
+
+/* Commit thread: route and store items [from, to) of the batch in its
+ * transaction (the channel lookups read what this transaction sees); at
+ * the seal, commit. After a failure the rest is only recorded (each push
+ * is answered 503). Touches only the batch's items, its own fields, the
+ * read-only config and the thread's own connection. */
+static bool commit_work(void *arg, struct store *st, void *batch, size_t from, size_t to,
+                        bool sealed)
+{
+    const struct server *srv = arg;
+    struct batch *b = batch;
+    if (from == 0)
+        b->now = util_now();
+    for (size_t i = from; i < to; i++, b->at++) {
+        if (b->at == BATCH_CHUNK)
+            b->cur = b->cur->next, b->at = 0;
+        struct pending *p = &b->cur->p[b->at];
+        struct event_rec *r = &b->cur->recs[b->at];
+        if (!b->failed && !b->begun && !(b->begun = store_batch_begin(st) == 0))
+            batch_fail(b, st, "BEGIN", i + 1);
+        if (!b->failed && route_message(srv->cfg, st, &p->msg, &p->route) < 0)
+            batch_fail(b, st, "routing", i + 1);
+        rec_from_pending(r, p, b->now);
+        if (!b->failed && store_batch_add(st, r) < 0)
+            batch_fail(b, st, "storing", i + 1);
     }
-    return 0;
+    /* The rollup rows of the pushes so far are written now, while the loop
+     * still parses: the seal leaves the commit less to do. */
+    if (!sealed && !b->failed && store_batch_flush(st) < 0)
+        batch_fail(b, st, "writing the rollups", to);
+    if (sealed && !b->failed && store_batch_commit(st) < 0)
+        batch_fail(b, st, "COMMIT", to);
+    return !b->failed;
 }
 
-/* Commit thread: route and commit the batch in one transaction. Touches
- * only the batch, the read-only config and the thread's own connection. */
-static bool commit_work(void *arg, struct store *st, void *batch)
-{
-    struct commit_job j = {.srv = arg, .b = batch};
-    return store_commit_batch(st, route_batch, &j, j.b->recs, j.b->n) == 0;
-}
-
-/* Runs once per loop turn after every read of the turn: the batch goes to
- * the commit thread now, or when the batch before it is done. */
+/* Runs once per loop turn after every read of the turn. */
 static void on_commit(evutil_socket_t fd, short what, void *arg)
 {
-    batch_submit(arg);
+    batch_seal(arg);
 }
 
 /* The commit thread is done with a batch (loop thread): answer every push
- * of it (the reply, or 503 when nothing was stored), then submit what
- * gathered meanwhile. */
+ * of it (the reply, or 503 when nothing was stored). */
 static void on_committed(void *arg, void *batch, bool ok, uint64_t us)
 {
     struct server *srv = arg;
     struct batch *b = batch;
-    struct event_rec *recs = b->recs;
     size_t n = b->n;
     observe_commit(srv, us, n, ok);
     /* What gathered meanwhile goes to the commit thread before this batch
      * is answered: the thread works while the loop writes replies. */
-    batch_submit(srv);
+    struct batch *next = &srv->b[srv->fill];
+    if (next->n && !srv->closing)
+        batch_open(srv, next);
     srv->answering_batch = true;
-    for (size_t i = 0; i < n; i++) {
-        struct pending *p = &b->p[i];
-        struct event_rec *r = &recs[i];
-        if (!ok) {
-            struct reqinfo ri = {.kind = ev_kind_name(p->route.kind), .start_us = p->start_us};
-            reply_error(srv, p->req, 503, "store unavailable", &ri);
-        } else if (r->duplicate) {
-            srv->stats.dedup_hits++;
-            answer_pending(srv, p, r->prior_reply);
-        } else {
-            srv->stats.events_by_kind[p->route.kind]++;
-            answer_pending(srv, p, r->reply);
-        }
-        if (ok)
+    size_t i = 0;
+    for (struct batch_chunk *c = b->head; i < n; c = c->next) {
+        for (size_t k = 0; k < BATCH_CHUNK && i < n; k++, i++) {
+            struct pending *p = &c->p[k];
+            struct event_rec *r = &c->recs[k];
+            if (!ok) {
+                struct reqinfo ri = {.kind = ev_kind_name(p->route.kind), .start_us = p->start_us};
+                reply_error(srv, p->req, 503, "store unavailable", &ri);
+            } else if (r->duplicate) {
+                srv->stats.dedup_hits++;
+                answer_pending(srv, p, r->prior_reply);
+            } else {
+                srv->stats.events_by_kind[p->route.kind]++;
+                answer_pending(srv, p, r->reply);
+            }
             free(r->prior_reply);
-        wx_msg_clear(&p->msg);
-        buf_free(&p->route.reply);
+            wx_msg_clear(&p->msg);
+            buf_free(&p->route.reply);
+        }
     }
-    /* b may be the filling batch again (batch_submit above): keep what a
-     * push appended while it was being answered. */
-    size_t extra = b->n - n;
-    if (extra) {
-        memmove(b->p, b->p + n, extra * sizeof(*b->p));
-    }
-    b->n = extra;
+    b->n = 0;
+    b->tail = b->head;
     srv->answering_batch = false;
     log_batch_flush(&srv->logs); /* the batch's lines in one write */
-    batch_submit(srv);
 }
 
 /* ---- dispatch ---- */
@@ -654,6 +705,8 @@ void server_free(struct server *srv)
     if (!srv)
         return;
     srv->closing = true;
+    if (srv->gc)
+        batch_seal(srv);
     gcommit_stop(srv->gc);      /* answers a batch in flight while its requests live */
     store_ckpt_stop(srv->ckpt); /* detaches from the commit connection */
     gcommit_free(srv->gc);
@@ -666,12 +719,15 @@ void server_free(struct server *srv)
     if (srv->drain_ev)
         event_free(srv->drain_ev);
     for (int k = 0; k < 2; k++) {
-        for (size_t i = 0; i < srv->b[k].n; i++) { /* never committed, never answered */
-            wx_msg_clear(&srv->b[k].p[i].msg);
-            buf_free(&srv->b[k].p[i].route.reply);
+        size_t i = 0, n = srv->b[k].n; /* never committed, never answered */
+        for (struct batch_chunk *c = srv->b[k].head, *next; c; c = next, i += BATCH_CHUNK) {
+            for (size_t j = 0; j < BATCH_CHUNK && i + j < n; j++) {
+                wx_msg_clear(&c->p[j].msg);
+                buf_free(&c->p[j].route.reply);
+            }
+            next = c->next;
+            free(c);
         }
-        free(srv->b[k].p);
-        free(srv->b[k].recs);
     }
     wx_crypt_free(srv->crypt);
     wx_xml_parser_free(srv->xml);
