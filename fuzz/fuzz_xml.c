@@ -100,20 +100,39 @@ static void check_reuse(struct wx_xml_parser *p, const uint8_t *data, size_t siz
     }
 }
 
+/* An envelope through the shortcut and through the full parse: the same
+ * answer, the same value, the same error. */
+static void check_shortcut(struct wx_xml_parser *p, struct wx_xml_parser *full, const uint8_t *data,
+                           size_t size)
+{
+    struct wx_msg a, b;
+    char ea[256], eb[256];
+    int ra = wx_xml_parser_parse(p, (const char *)data, size, false, &a, ea, sizeof(ea));
+    int rb = wx_xml_parser_parse(full, (const char *)data, size, false, &b, eb, sizeof(eb));
+    if (ra != rb || (ra == 0 && !same_msg(&a, &b)) || (ra < 0 && strcmp(ea, eb) != 0))
+        abort();
+    if (ra == 0) {
+        wx_msg_clear(&a);
+        wx_msg_clear(&b);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static struct wx_xml_parser *parser;
+    static struct wx_xml_parser *parser, *full;
     struct wx_msg m;
     char err[256];
     if (!parser) {
         wx_xml_global_init();
-        if (wx_xml_parser_new(&parser) < 0)
+        if (wx_xml_parser_new(&parser) < 0 || wx_xml_parser_new(&full) < 0)
             abort();
+        wx_xml_parser_full_only(full, true);
     }
     if (size > FUZZ_MAX_INPUT)
         return 0;
     check_reuse(parser, data, size, true);
     check_reuse(parser, data, size, false);
+    check_shortcut(parser, full, data, size);
     if (wx_xml_parser_parse(parser, (const char *)data, size, true, &m, err, sizeof(err)) == 0) {
         check_msg(&m);
         if (!m.to[0] || !m.from[0] || !m.msg_type[0] || !m.has_create_time)

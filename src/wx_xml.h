@@ -46,6 +46,10 @@ void wx_msg_clear(struct wx_msg *m);
 struct wx_xml_parser;
 int wx_xml_parser_new(struct wx_xml_parser **out) WXS_MUSTCHECK;
 void wx_xml_parser_free(struct wx_xml_parser *p);
+/* on: never take the envelope shortcut (tests compare the two); how many
+ * envelopes took it. */
+void wx_xml_parser_full_only(struct wx_xml_parser *p, bool on);
+size_t wx_xml_parser_shortcuts(const struct wx_xml_parser *p);
 int wx_xml_parser_parse(struct wx_xml_parser *p, const char *body, size_t len, bool need_plain,
                         struct wx_msg *out, char *err, size_t errlen) WXS_MUSTCHECK;
 

@@ -189,6 +189,71 @@ static void test_envelope(void **state)
     assert_non_null(strstr(err, "missing Encrypt"));
 }
 
+/* Envelopes through the shortcut (Encrypt's base64 not fed to libxml2)
+ * and through the full parse give the same answer, value and error; the
+ * shortcut is taken for WeChat's form and not for look-alikes. */
+static void test_envelope_shortcut(void **state)
+{
+    static const struct {
+        const char *xml;
+        bool shortcut;
+    } cases[] = {
+        {"<xml><ToUserName><![CDATA[gh_1]]></ToUserName><Encrypt><![CDATA[QUJD+/9=]]></Encrypt>"
+         "<AgentID><![CDATA[1]]></AgentID></xml>",
+         true},
+        {"<xml><Encrypt><![CDATA[QUJD]]></Encrypt></xml>", true},
+        /* the value must come back as the placeholder: here it does not */
+        {"<xml><!--<Encrypt><![CDATA[QUJD]]></Encrypt>--><a:Encrypt xmlns:a=\"u\">x</a:Encrypt>"
+         "</xml>",
+         false},
+        {"<xml><Encrypt><![CDATA[QUJD]]></Encrypt><Encrypt>x</Encrypt></xml>", false},
+        {"<xml><Encrypt>x</Encrypt><Encrypt><![CDATA[QUJD]]></Encrypt></xml>", false},
+        {"<xml><![CDATA[<Encrypt><![CDATA[QUJD]]></Encrypt></xml>", false},
+        /* not the shortcut's form: the full parse decides */
+        {"<xml><!--<Encrypt><![CDATA[QUJD]]></Encrypt>--><a:Encrypt xmlns:a=\"u\">&#64;</a:Encrypt>"
+         "</xml>",
+         false},
+        {"<xml><!--<Encrypt><![CDATA[QUJD]]></Encrypt>--><a:Encrypt xmlns:a=\"u\">@</a:Encrypt>"
+         "</xml>",
+         false},
+        {"<xml><Encrypt><![CDATA[QU JD]]></Encrypt></xml>", false},
+        {"<xml><Encrypt><![CDATA[QUJD\r\n]]></Encrypt></xml>", false},
+        {"<?xml version=\"1.0\"?><xml><Encrypt><![CDATA[QUJD]]></Encrypt></xml>", false},
+        {"<xml><Encrypt><![CDATA[]]></Encrypt></xml>", false},
+        {"<xml><Encrypt><![CDATA[QUJD]]></Encrypt>", false},
+        {"<xml><Encrypt><![CDATA[QUJD]]></Encrypt></xml><x/>", false},
+        {"<xml><Encrypt><![CDATA[QUJD]]></Encrypt></xmL>", false},
+        {"<xml><a>@</a><Encrypt><![CDATA[QUJD]]></Encrypt></xml>", false},
+    };
+    struct wx_xml_parser *p, *full;
+    assert_int_equal(wx_xml_parser_new(&p), 0);
+    assert_int_equal(wx_xml_parser_new(&full), 0);
+    wx_xml_parser_full_only(full, true);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *x = cases[i].xml;
+        struct wx_msg a, b;
+        char ea[256] = "", eb[256] = "";
+        size_t before = wx_xml_parser_shortcuts(p);
+        int ra = wx_xml_parser_parse(p, x, strlen(x), false, &a, ea, sizeof(ea));
+        int rb = wx_xml_parser_parse(full, x, strlen(x), false, &b, eb, sizeof(eb));
+        print_message("case %zu: %d %s\n", i, ra, ra ? ea : a.encrypt);
+        assert_int_equal(ra, rb);
+        assert_int_equal(wx_xml_parser_shortcuts(p) - before, cases[i].shortcut ? 1 : 0);
+        if (ra == 0) {
+            assert_int_equal(a.encrypt_len, b.encrypt_len);
+            assert_memory_equal(a.encrypt, b.encrypt, a.encrypt_len);
+            assert_string_equal(a.to, b.to);
+        } else {
+            assert_string_equal(ea, eb);
+        }
+        wx_msg_clear(&a);
+        wx_msg_clear(&b);
+    }
+    assert_int_equal(wx_xml_parser_shortcuts(full), 0);
+    wx_xml_parser_free(p);
+    wx_xml_parser_free(full);
+}
+
 int main(void)
 {
     wx_xml_global_init();
@@ -197,6 +262,7 @@ int main(void)
         cmocka_unit_test(test_bad),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_envelope),
+        cmocka_unit_test(test_envelope_shortcut),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
