@@ -397,7 +397,7 @@ static void answer_pending(struct server *srv, struct pending *p, const char *te
         goto oom;
     if (p->encrypted) {
         char ts[24], nonce[11];
-        snprintf(ts, sizeof(ts), "%lld", (long long)util_now());
+        *util_put_i64(ts, ts + sizeof(ts) - 1, util_now()) = '\0';
         if (util_random_alnum(nonce, 10) < 0 ||
             wx_crypt_encrypt_reply(srv->crypt, xml.data, xml.len, ts, nonce, NULL, &env) < 0)
             goto oom;
