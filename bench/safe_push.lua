@@ -21,19 +21,24 @@ function setup(thread)
   table.insert(threads, thread)
 end
 
-local function load_lines(file, first, last)
-  local paths, bodies = {}, {}
-  local n = 0
-  local i = 0
+-- Each line's whole HTTP request, built once here: request() then hands
+-- wrk a string it already has. Formatting per request (a ~1 KB string
+-- each time) kept wrk's Lua collector busy over a heap of ~600,000 bodies:
+-- wrk used half a core and the safe runs measured the client (with
+-- BODIES=800000, safe 33.6k req/s with the old script against 40k here).
+local function load_requests(file, first, last)
+  local requests, n, i = {}, 0, 0
+  local headers = { ["Content-Type"] = "text/xml" }
   for line in io.lines(file) do
     n = n + 1
-    if n >= first and (last == nil or n <= last) and (n - first) % nthreads == tid - 1 then
+    if last ~= nil and n > last then break end
+    if n >= first and (n - first) % nthreads == tid - 1 then
       local tab = line:find("\t", 1, true)
       i = i + 1
-      paths[i], bodies[i] = line:sub(1, tab - 1), line:sub(tab + 1)
+      requests[i] = wrk.format("POST", line:sub(1, tab - 1), headers, line:sub(tab + 1))
     end
   end
-  return paths, bodies, i
+  return requests, i
 end
 
 function init(args)
@@ -41,16 +46,15 @@ function init(args)
   local first = tonumber(args[2] or "1")
   local last = args[3] and tonumber(args[3]) or nil
   nthreads = tonumber(args[4] or "1")
-  paths, bodies, count = load_lines(file, first, last)
+  requests, count = load_requests(file, first, last)
   if count == 0 then error("safe_push.lua: no requests in " .. file) end
   idx, wrapped, responses, non200, badbody = 0, 0, 0, 0, 0
-  headers = { ["Content-Type"] = "text/xml" }
 end
 
 function request()
   idx = idx + 1
   if idx > count then idx, wrapped = 1, wrapped + 1 end
-  return wrk.format("POST", paths[idx], headers, bodies[idx])
+  return requests[idx]
 end
 
 function response(status, headers, body)

@@ -94,6 +94,20 @@ start() {  # start DIR PORT: wxscened in its own process group, wait for /health
 }
 
 cputicks() { sed 's/.*) //' "/proc/$pid/stat" | awk '{ print $12 + $13 }'; }
+# Wait for the load to reach the server (wrk runs its Lua init first: in
+# safe mode it builds ~600,000 requests, seconds during which the server is
+# idle), then note the CPU ticks and the time the measurement starts from.
+mark_start() {
+  local a b
+  a=$(cputicks)
+  for _ in $(seq 600); do
+    sleep 0.05
+    b=$(cputicks)
+    [ $((b - a)) -ge 2 ] && break
+    a=$b
+  done
+  t0=$(cputicks); start_s=$(date +%s.%N)
+}
 
 # run MODE ROUND: one server, check, warm-up, measured run; appends to $results
 results=$work/results.txt
@@ -111,17 +125,19 @@ run() {
       '<xml><ToUserName><![CDATA[gh_test]]></ToUserName><FromUserName><![CDATA[oCHECK]]></FromUserName><CreateTime>1600000000</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[subscribe]]></Event><EventKey><![CDATA[qrscene_42]]></EventKey></xml>' \
       "$url?$qs" | grep -q Welcome || { echo "plain check failed" >&2; exit 1; }
     wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" -s "$shared/wrk/push.lua" "$url?$qs" >/dev/null
-    t0=$(cputicks); start_s=$(date +%s.%N)
     EXPECT=Welcome wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s "$shared/wrk/push.lua" \
-      "$url?$qs" >"$log"
+      "$url?$qs" >"$log" &
+    mark_start
+    wait $!
   else
     python3 "$here/gen_safe_bodies.py" --token "$token" --key "$key" --appid "$appid" \
       --check "$url" >/dev/null || { echo "safe check failed" >&2; exit 1; }
     wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" -s "$here/safe_push.lua" "$url" -- \
       "$bodies" $((meas_last + 1)) "$BODIES" "$THREADS" >/dev/null
-    t0=$(cputicks); start_s=$(date +%s.%N)
     wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s "$here/safe_push.lua" "$url" -- \
-      "$bodies" 1 "$meas_last" "$THREADS" >"$log"
+      "$bodies" 1 "$meas_last" "$THREADS" >"$log" &
+    mark_start
+    wait $!
   fi
   t1=$(cputicks); end_s=$(date +%s.%N)
   cp "$dir/server.log" "$LOGDIR/$mode.$round.server.log"
