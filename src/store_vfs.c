@@ -21,8 +21,9 @@ struct vfs_file {
     sqlite3_file base;  /* our methods */
     sqlite3_file *real; /* the default VFS's file, right after this struct */
     bool wal;
-    bool commit_next;   /* the last write was a commit frame's header */
-    unsigned char *buf; /* WAL: gathered bytes for [off, off + len) */
+    struct vfs_file *db; /* WAL: its database file; database: its open WAL */
+    bool commit_next;    /* the last write was a commit frame's header */
+    unsigned char *buf;  /* WAL: gathered bytes for [off, off + len) */
     size_t len;
     sqlite3_int64 off;
 };
@@ -45,6 +46,8 @@ static int x_close(sqlite3_file *file)
 {
     struct vfs_file *f = (struct vfs_file *)file;
     int rc = wal_flush(f);
+    if (f->db) /* unlink the pair (either may close first) */
+        f->db->db = NULL;
     int rc2 = f->real->pMethods ? f->real->pMethods->xClose(f->real) : SQLITE_OK;
     free(f->buf);
     f->buf = NULL;
@@ -81,6 +84,10 @@ static int x_write(sqlite3_file *file, const void *p, int amt, sqlite3_int64 off
     if (amt == WAL_FRAME_HDRSIZE) {
         const unsigned char *h = p;
         f->commit_next = (h[4] | h[5] | h[6] | h[7]) != 0;
+        /* A commit header goes out at once too: after a cache spill SQLite
+         * rewrites the headers of the transaction's frames (new checksums),
+         * the commit frame's last, with no page written after it. */
+        commit = commit || f->commit_next;
     }
     return commit ? wal_flush(f) : SQLITE_OK;
 }
@@ -131,10 +138,13 @@ static int x_file_control(sqlite3_file *file, int op, void *arg)
     if (rc != SQLITE_OK)
         return rc;
     rc = f->real->pMethods->xFileControl(f->real, op, arg);
-    if (op == SQLITE_FCNTL_VFSNAME && rc == SQLITE_OK) {
-        char *name = sqlite3_mprintf("%s/%z", STORE_VFS_NAME, *(char **)arg);
-        if (name)
+    if (op == SQLITE_FCNTL_VFSNAME && rc == SQLITE_OK && *(char **)arg) {
+        char *inner = *(char **)arg;
+        char *name = sqlite3_mprintf("%s/%s", STORE_VFS_NAME, inner);
+        if (name) { /* else the inner name stays */
+            sqlite3_free(inner);
             *(char **)arg = name;
+        }
     }
     return rc;
 }
@@ -157,10 +167,17 @@ static int x_shm_map(sqlite3_file *file, int pg, int pgsz, int extend, void vola
     return f->real->pMethods->xShmMap(f->real, pg, pgsz, extend, pp);
 }
 
+/* Any change of a wal-index lock (the write lock released after a commit
+ * or a rollback among them) first writes out what the database's WAL
+ * holds: frames a transaction spilled and then rolled back reach the file
+ * while this connection still holds the write lock, never later over
+ * frames another connection has committed at the same place. */
 static int x_shm_lock(sqlite3_file *file, int offset, int n, int flags)
 {
     struct vfs_file *f = (struct vfs_file *)file;
-    return f->real->pMethods->xShmLock(f->real, offset, n, flags);
+    int rc = f->db ? wal_flush(f->db) : SQLITE_OK;
+    int rc2 = f->real->pMethods->xShmLock(f->real, offset, n, flags);
+    return rc != SQLITE_OK && !(flags & SQLITE_SHM_UNLOCK) ? rc : rc2;
 }
 
 static void x_shm_barrier(sqlite3_file *file)
@@ -211,6 +228,17 @@ static int x_open(sqlite3_vfs *v, sqlite3_filename name, sqlite3_file *file, int
     if (!m) {
         f->base.pMethods = NULL; /* nothing to close */
         return rc;
+    }
+    if (f->wal) {
+        /* Without powersafe overwrite SQLite pads a commit to a sector and
+         * splits a write at the sync point: such files pass through. */
+        if (!(m->xDeviceCharacteristics(f->real) & SQLITE_IOCAP_POWERSAFE_OVERWRITE))
+            f->wal = false;
+        struct vfs_file *db = (struct vfs_file *)sqlite3_database_file_object(name);
+        if (f->wal && db && db->base.pMethods && db->base.pMethods->xClose == x_close) {
+            f->db = db;
+            db->db = f;
+        }
     }
     int ver = m->iVersion < 1 ? 1 : m->iVersion > 3 ? 3 : m->iVersion;
     /* A table entry the real file lacks stays NULL in ours too. */

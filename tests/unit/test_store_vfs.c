@@ -174,6 +174,54 @@ static void test_spilled_transaction(void **state)
     assert_int_equal(one(f->w, "SELECT count(*) FROM t"), 2010);
 }
 
+/* A spilled transaction that rewrites a page it spilled: SQLite writes the
+ * commit frame, then rewrites the headers of the transaction's frames with
+ * new checksums, the commit frame's last. A copy of the files taken right
+ * after COMMIT (what a process killed then leaves) must hold all of it. */
+static void test_rewritten_checksums_reach_the_file(void **state)
+{
+    struct fixture *f = *state;
+    char cmd[512], copy[128], buf[64];
+    exec(f->w, "PRAGMA cache_size = 10; BEGIN");
+    exec(f->w, "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 200) "
+               "INSERT INTO t SELECT i, randomblob(1000) FROM c");
+    exec(f->w, "UPDATE t SET v = randomblob(1000) WHERE k < 5; COMMIT");
+    snprintf(cmd, sizeof(cmd), "mkdir %s/c && cp %s %s-wal %s/c/", f->dir, f->path, f->path,
+             f->dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(copy, sizeof(copy), "%s/c/t.db", f->dir);
+    sqlite3 *c;
+    assert_int_equal(sqlite3_open_v2(copy, &c, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    assert_int_equal(one(c, "SELECT count(*) FROM t"), 200);
+    assert_string_equal(text(c, "PRAGMA integrity_check", buf, sizeof(buf)), "ok");
+    sqlite3_close(c);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s/c", f->dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* A spilled transaction rolled back, then another connection commits at
+ * the same WAL offsets: the first connection's spilled frames must not
+ * land over them later (when it next writes, reads or closes). */
+static void test_rolled_back_spill_stays_behind(void **state)
+{
+    struct fixture *f = *state;
+    char buf[64];
+    sqlite3 *w2;
+    exec(f->w, "PRAGMA cache_size = 10; PRAGMA wal_checkpoint(TRUNCATE)");
+    assert_int_equal(sqlite3_open_v2(f->path, &w2, SQLITE_OPEN_READWRITE, STORE_VFS_NAME),
+                     SQLITE_OK);
+    assert_int_equal(insert(f->w, 1, 60, false), SQLITE_OK);
+    assert_int_equal(insert(w2, 1, 60, true), SQLITE_OK);
+    sqlite3_close(f->w);
+    f->w = NULL;
+    assert_int_equal(one(w2, "SELECT count(*) FROM t WHERE length(v) = 1000"), 60);
+    assert_string_equal(text(w2, "PRAGMA integrity_check", buf, sizeof(buf)), "ok");
+    sqlite3_close(w2);
+    exec(f->r, "PRAGMA wal_checkpoint(TRUNCATE)");
+    assert_int_equal(one(f->r, "SELECT count(*) FROM t"), 60);
+    assert_string_equal(text(f->r, "PRAGMA integrity_check", buf, sizeof(buf)), "ok");
+}
+
 /* The file size limit makes the WAL write fail (EFBIG): the COMMIT must
  * say so, keep nothing of the transaction, and the next one must work. */
 static void test_failed_write_fails_the_commit(void **state)
@@ -206,6 +254,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_commit_writes_frames_together, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spilled_transaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_write_fails_the_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rewritten_checksums_reach_the_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rolled_back_spill_stays_behind, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
