@@ -249,6 +249,21 @@ static void test_envelope_shortcut(void **state)
         wx_msg_clear(&a);
         wx_msg_clear(&b);
     }
+    /* a value over 1,000,000 bytes takes the full parse (libxml2 refuses
+     * text over 10 MB; the shortcut would not see it) */
+    struct buf big = {0};
+    assert_int_equal(buf_puts(&big, "<xml><Encrypt><![CDATA["), 0);
+    for (int i = 0; i < 1000001; i++)
+        assert_int_equal(buf_append(&big, "A", 1), 0);
+    assert_int_equal(buf_puts(&big, "]]></Encrypt></xml>"), 0);
+    struct wx_msg m;
+    char err[256];
+    size_t before = wx_xml_parser_shortcuts(p);
+    assert_int_equal(wx_xml_parser_parse(p, big.data, big.len, false, &m, err, sizeof(err)), 0);
+    assert_int_equal(wx_xml_parser_shortcuts(p), before);
+    assert_int_equal(m.encrypt_len, 1000001);
+    wx_msg_clear(&m);
+    buf_free(&big);
     assert_int_equal(wx_xml_parser_shortcuts(full), 0);
     wx_xml_parser_free(p);
     wx_xml_parser_free(full);
