@@ -4,13 +4,19 @@
  * system calls while the clients of the batch wait. This VFS passes every
  * call through except writes to a WAL file, which it gathers while they
  * are contiguous and writes out:
- *   - when the page of a commit frame (a header with a database size) has
- *     been gathered: that write returns the write(2) result, so a failed
- *     write (a full disk) fails the COMMIT exactly as before, and the frames
- *     are in the file before the COMMIT publishes them in the wal-index
- *     (other connections read only published frames);
+ *   - when a commit frame's header (one with a database size) has been
+ *     gathered, and again after its page: those writes return the write(2)
+ *     result, so a failed write (a full disk) fails the COMMIT exactly as
+ *     before, and the frames are in the file before the COMMIT publishes
+ *     them in the wal-index (other connections read only published
+ *     frames); a header rewritten alone (new checksums after a cache
+ *     spill) goes out at once too;
  *   - before any other call on the same file (read, sync, truncate, size,
- *     file control, close), a write elsewhere, or when the buffer is full.
+ *     file control, close), a write elsewhere, or when the buffer is full;
+ *   - before any wal-index lock change of its database (the write lock's
+ *     release after a commit or a rollback among them), so frames a
+ *     rolled-back transaction spilled never land after another
+ *     connection's commit.
  * Durability is unchanged: SQLite syncs when it did before and the data is
  * in the file by then; nothing is acknowledged before its COMMIT returns. */
 #ifndef WXS_STORE_VFS_H
