@@ -583,11 +583,6 @@ static int hooks_end_batch(struct store *st, bool commit)
     return ret;
 }
 
-int store_commit_events(struct store *st, struct event_rec *recs, size_t n)
-{
-    return store_commit_batch(st, NULL, NULL, recs, n);
-}
-
 int store_batch_begin(struct store *st)
 {
     return step_done(st, st->stmt[S_BEGIN]);
@@ -617,17 +612,11 @@ void store_batch_abort(struct store *st)
     step_done(st, st->stmt[S_ROLLBACK]);
 }
 
-int store_commit_batch(struct store *st, store_prepare_fn prepare, void *arg,
-                       struct event_rec *recs, size_t n)
+int store_commit_events(struct store *st, struct event_rec *recs, size_t n)
 {
     if (store_batch_begin(st) < 0)
         return -1;
-    if (prepare && prepare(arg, st) < 0) {
-        log_warn("store: preparing a commit of %zu events failed: %s", n, sqlite3_errmsg(st->db));
-        step_done(st, st->stmt[S_ROLLBACK]);
-        return -1;
-    }
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++) { /* the failure path frees them all */
         recs[i].duplicate = false;
         recs[i].prior_reply = NULL;
         recs[i].event_id = 0;

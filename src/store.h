@@ -128,14 +128,6 @@ typedef int (*store_event_hook)(sqlite3 *db, const struct event_applied *ev);
  * returned (the caller answers 503 to all of them). */
 int store_commit_events(struct store *st, struct event_rec *recs, size_t n) WXS_MUSTCHECK;
 
-/* The same, with prepare(arg, st) called first inside the transaction (the
- * callback server routes its pushes there: the channel lookups and the
- * inserts share one lock and one transaction). prepare fills recs[0..n);
- * < 0 rolls back and fails the batch. */
-typedef int (*store_prepare_fn)(void *arg, struct store *st);
-int store_commit_batch(struct store *st, store_prepare_fn prepare, void *arg,
-                       struct event_rec *recs, size_t n) WXS_MUSTCHECK;
-
 /* The same transaction built one event at a time (the callback server's
  * commit thread stores each push as the loop hands it over): begin, add
  * each event (its outputs as above), then commit. After any -1 but

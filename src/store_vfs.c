@@ -73,10 +73,8 @@ static int x_write(sqlite3_file *file, const void *p, int amt, sqlite3_int64 off
         rc = wal_flush(f);
     if (rc != SQLITE_OK)
         return rc;
-    if (!f->buf && !(f->buf = malloc(WAL_BUF_CAP)))
+    if ((size_t)amt > WAL_BUF_CAP || (!f->buf && !(f->buf = malloc(WAL_BUF_CAP))))
         return f->real->pMethods->xWrite(f->real, p, amt, off); /* unbuffered, as before */
-    if ((size_t)amt > WAL_BUF_CAP)
-        return f->real->pMethods->xWrite(f->real, p, amt, off);
     if (f->len == 0)
         f->off = off;
     memcpy(f->buf + f->len, p, (size_t)amt);

@@ -128,30 +128,31 @@ static int set_create_time(struct wx_msg *m, const char *v, char *err, size_t er
     return 0;
 }
 
-/* Content is kept off the struct (a text message's is up to 2 KB; events
- * have none), cut at a UTF-8 boundary so it stays valid text. */
-static int set_content(struct wx_msg *m, const char *v, char *err, size_t errlen)
+/* *dst = the first n bytes of v, malloc'd (an element seen twice: the
+ * last one counts). */
+static int set_string(char **dst, const char *v, size_t n, char *err, size_t errlen)
 {
-    size_t n = strlen(v);
-    if (n > WX_XML_CONTENT_MAX)
-        n = utf8_cut(v, WX_XML_CONTENT_MAX);
-    free(m->content);
-    if (!(m->content = strndup(v, n))) {
+    free(*dst);
+    if (!(*dst = strndup(v, n))) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
     return 0;
 }
 
+/* Content is kept off the struct (a text message's is up to 2 KB; events
+ * have none), cut at a UTF-8 boundary so it stays valid text. */
+static int set_content(struct wx_msg *m, const char *v, char *err, size_t errlen)
+{
+    size_t n = strlen(v);
+    return set_string(&m->content, v, n > WX_XML_CONTENT_MAX ? utf8_cut(v, WX_XML_CONTENT_MAX) : n,
+                      err, errlen);
+}
+
 static int set_encrypt(struct wx_msg *m, const char *v, char *err, size_t errlen)
 {
-    free(m->encrypt);
     m->encrypt_len = strlen(v);
-    if (!(m->encrypt = strdup(v))) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    return 0;
+    return set_string(&m->encrypt, v, m->encrypt_len, err, errlen);
 }
 
 /* Copy one child element's text into the struct; unknown elements are
