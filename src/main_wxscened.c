@@ -8,11 +8,13 @@
 
 #include <curl/curl.h>
 #include <event2/event.h>
+#include <libxml/xmlmemory.h>
 
 #include "admin.h"
 #include "cfg.h"
 #include "cli.h"
 #include "log.h"
+#include "mpool.h"
 #include "server.h"
 #include "stats.h"
 #include "store.h"
@@ -147,6 +149,17 @@ static void app_free(struct app *app)
     cfg_free(app->cfg);
 }
 
+/* libevent's and libxml2's allocations on per-thread free lists
+ * (src/mpool.h): about 60 per push, which glibc's malloc served from its
+ * locked bins once a batch overflowed its per-thread cache. Before any
+ * other call of either library, so every block they free came from here.
+ * Measured in docs/benchmarks.md (fix 26). */
+static void use_mpool(void)
+{
+    event_set_mem_functions(mpool_malloc, mpool_realloc, mpool_free);
+    xmlMemSetup(mpool_free, mpool_malloc, mpool_realloc, mpool_strdup);
+}
+
 int main(int argc, char **argv)
 {
     const char *config = NULL;
@@ -159,6 +172,7 @@ int main(int argc, char **argv)
      * each get a glibc arena by default; two arenas keep the resident set
      * about 0.6 MB smaller with no measurable cost (docs/benchmarks.md). */
     mallopt(M_ARENA_MAX, 2);
+    use_mpool();
     wx_xml_global_init();
     curl_global_init(CURL_GLOBAL_DEFAULT);
     rc = app_init(&app, config);
@@ -166,5 +180,6 @@ int main(int argc, char **argv)
         rc = app_run(&app);
     app_free(&app);
     curl_global_cleanup();
+    mpool_thread_flush();
     return rc;
 }
