@@ -26,10 +26,12 @@ struct gcommit {
      * with release stores, the thread reads them with acquire loads. Only
      * sleeping and waking go through mu: the thread sets waiting, then
      * checks once more under mu before it waits; the loop stores, then
-     * reads waiting and signals under mu (both sequentially consistent, so
-     * either the thread sees the new count or the loop sees it waiting). A
-     * contended mutex per push had the loop in futex calls: 5 % of its
-     * time under wrk -c64 (perf). */
+     * reads waiting (both sequentially consistent, so either the thread
+     * sees the new count or the loop sees it waiting); if it is waiting,
+     * the loop takes and drops mu (the thread is then past its check or in
+     * pthread_cond_wait) and signals after the unlock. A contended mutex
+     * per push had the loop in futex calls: 5 % of its time under wrk -c64
+     * (perf). */
     _Atomic size_t ready; /* items the loop has handed over */
     _Atomic size_t taken; /* items the thread had taken when it went to sleep */
     _Atomic bool sealed;  /* no more items */

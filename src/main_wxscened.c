@@ -153,7 +153,7 @@ static void app_free(struct app *app)
  * (src/mpool.h): about 60 per push, which glibc's malloc served from its
  * locked bins once a batch overflowed its per-thread cache. Before any
  * other call of either library, so every block they free came from here.
- * Measured in docs/benchmarks.md (fix 26). */
+ * Measured in docs/benchmarks.md (fix 27). */
 static void use_mpool(void)
 {
     event_set_mem_functions(mpool_malloc, mpool_realloc, mpool_free);

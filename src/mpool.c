@@ -55,6 +55,7 @@ struct cache {
 
 static __thread struct cache tc;
 static pthread_key_t flush_key;
+static bool have_key; /* pthread_key_create() succeeded */
 static pthread_once_t flush_once = PTHREAD_ONCE_INIT;
 
 /* Up to 128 bytes a class per 16 bytes, above four per power of two. */
@@ -109,13 +110,15 @@ static void on_thread_exit(void *arg)
 
 static void make_key(void)
 {
-    (void)pthread_key_create(&flush_key, on_thread_exit);
+    have_key = pthread_key_create(&flush_key, on_thread_exit) == 0;
 }
 
 /* The first block a thread keeps: make sure its exit gives the cache back. */
 static bool register_cache(void)
 {
-    if (pthread_once(&flush_once, make_key) != 0 || pthread_setspecific(flush_key, &tc) != 0)
+    /* Without a key (none left) nothing would flush the cache: keep none. */
+    if (pthread_once(&flush_once, make_key) != 0 || !have_key ||
+        pthread_setspecific(flush_key, &tc) != 0)
         return false;
     tc.registered = true;
     return true;
