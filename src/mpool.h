@@ -20,6 +20,16 @@
 #define WXS_MPOOL_H
 #include <stddef.h>
 
+/* MPOOL_ASAN: built with AddressSanitizer (gcc defines
+ * __SANITIZE_ADDRESS__, clang answers __has_feature). */
+#if defined(__SANITIZE_ADDRESS__)
+#define MPOOL_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MPOOL_ASAN 1
+#endif
+#endif
+
 /* malloc(3) semantics; 16-byte aligned. */
 void *mpool_malloc(size_t n);
 void *mpool_realloc(void *p, size_t n);

@@ -143,18 +143,9 @@ static void test_realloc_keeps_the_content(void **state)
     assert_null(mpool_malloc(SIZE_MAX - 8));
 }
 
-/* gcc defines __SANITIZE_ADDRESS__, clang has __has_feature (as in mpool.c) */
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-
 static void test_foreign_pointers_go_to_libc(void **state)
 {
-#ifdef UNDER_ASAN
+#ifdef MPOOL_ASAN
     skip(); /* reading before a malloc() block is a redzone read under ASan */
 #else
     char *p = malloc(64);
