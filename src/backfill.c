@@ -1,3 +1,4 @@
+#include "db_sqlite.h"
 #include "backfill.h"
 
 #include <stdio.h>
@@ -418,7 +419,7 @@ done:
 
 static int bf_open(struct bf *b, struct store *st, char *err, size_t errlen)
 {
-    b->db = store_db(st);
+    b->db = db_sqlite_handle(store_db(st));
     for (int i = 0; i < B_N; i++)
         if (sqlite3_prepare_v2(b->db, bstmt_sql[i], -1, &b->s[i], NULL) != SQLITE_OK)
             return db_fail(b, "prepare");

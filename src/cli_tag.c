@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "db_sqlite.h"
 #include "cli.h"
 #include "tag.h"
 
@@ -88,7 +89,7 @@ static int tag_status(struct cli *cli, int argc, char **argv)
         fprintf(stderr, "usage: wxscene tag status\n");
         return 2;
     }
-    if (sqlite3_prepare_v2(store_db(cli->store), sql, -1, &s, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(db_sqlite_handle(store_db(cli->store)), sql, -1, &s, NULL) != SQLITE_OK) {
         fprintf(stderr, "%s: tag status: %s\n", cli->prog, store_errmsg(cli->store));
         return 1;
     }

@@ -14,7 +14,9 @@
 #define GCOMMIT_WAKE_EVERY 8
 
 struct gcommit {
-    struct store *st;      /* the thread's connection */
+    struct store *st;              /* the thread's connection */
+    const store_event_hook *hooks; /* registered on st when it opens */
+    size_t nhooks;
     struct loop_wake wake; /* "a batch is done", to the loop */
     pthread_t thread;
     bool started;
@@ -102,7 +104,10 @@ static bool open_store(struct gcommit *g, const struct cfg *cfg)
 {
     int rc = store_open(&g->st, cfg->store_path, cfg->synchronous, g->err, sizeof(g->err));
     if (rc == 0)
-        sqlite3_busy_timeout(store_db(g->st), 1000);
+        db_set_busy_timeout(store_db(g->st), 1000);
+    for (size_t i = 0; rc == 0 && i < g->nhooks; i++)
+        if ((rc = store_hook_add(g->st, g->hooks[i])) < 0)
+            snprintf(g->err, sizeof(g->err), "group commit: too many event hooks");
     pthread_mutex_lock(&g->mu);
     g->opened = rc == 0 ? 1 : -1;
     pthread_cond_broadcast(&g->cond);
@@ -145,12 +150,14 @@ static void deliver(void *arg)
 }
 
 int gcommit_new(struct gcommit **out, struct event_base *base, const struct cfg *cfg,
-                gcommit_work_fn work, gcommit_done_fn done, void *arg, struct store **st_out,
-                char *err, size_t errlen)
+                const store_event_hook *hooks, size_t nhooks, gcommit_work_fn work,
+                gcommit_done_fn done, void *arg, struct store **st_out, char *err, size_t errlen)
 {
     struct gcommit *g = calloc(1, sizeof(*g));
     if (!g)
         return snprintf(err, errlen, "out of memory"), -1;
+    g->hooks = hooks;
+    g->nhooks = nhooks;
     g->work = work;
     g->done = done;
     g->arg = arg;

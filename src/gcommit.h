@@ -33,11 +33,13 @@ typedef bool (*gcommit_work_fn)(void *arg, struct store *st, void *batch, size_t
 typedef void (*gcommit_done_fn)(void *arg, void *batch, bool ok, uint64_t us);
 
 /* Open a second connection to [store] path (its own statements and hook
- * state), start the thread. *st_out is that connection (for a WAL
- * checkpointer to attach to); it belongs to the committer. */
+ * state) with the event hooks registered in order (the array is borrowed
+ * for the committer's life), start the thread. *st_out is that connection
+ * (for a WAL checkpointer to attach to); it belongs to the committer. */
 int gcommit_new(struct gcommit **out, struct event_base *base, const struct cfg *cfg,
-                gcommit_work_fn work, gcommit_done_fn done, void *arg, struct store **st_out,
-                char *err, size_t errlen) WXS_MUSTCHECK;
+                const store_event_hook *hooks, size_t nhooks, gcommit_work_fn work,
+                gcommit_done_fn done, void *arg, struct store **st_out, char *err,
+                size_t errlen) WXS_MUSTCHECK;
 
 /* True from gcommit_open() until the batch's done() (open only when
  * false). */

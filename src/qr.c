@@ -1,3 +1,4 @@
+#include "db_sqlite.h"
 #include "qr.h"
 
 #include <stdarg.h>
@@ -62,7 +63,7 @@ int qr_db_fail(struct store *st, struct qr_error *err)
 sqlite3_stmt *qr_prep(struct store *st, const char *sql)
 {
     sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(store_db(st), sql, -1, &s, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(db_sqlite_handle(store_db(st)), sql, -1, &s, NULL) != SQLITE_OK)
         return NULL;
     return s;
 }
@@ -523,7 +524,7 @@ static int intent_insert(struct store *st, struct create_ctx *x)
         sqlite3_bind_text(s, 5, x->batch, -1, SQLITE_STATIC);
     if (qr_exec(s) < 0)
         return qr_db_fail(st, x->err);
-    x->row_id = sqlite3_last_insert_rowid(store_db(st));
+    x->row_id = sqlite3_last_insert_rowid(db_sqlite_handle(store_db(st)));
     return 0;
 }
 

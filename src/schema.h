@@ -2,11 +2,10 @@
 #ifndef WXS_SCHEMA_H
 #define WXS_SCHEMA_H
 #include <stddef.h>
+#include "db.h"
 
-struct schema_migration {
-    const char *name; /* file name, e.g. "001_core.sql"; version = its number */
-    const char *sql;
-};
-extern const struct schema_migration schema_migrations[];
+/* Rows {name, sql}: name is the file name, e.g. "001_core.sql"; its
+ * version is its number. */
+extern const struct db_migration schema_migrations[];
 extern const size_t schema_migration_count;
 #endif

@@ -15,7 +15,9 @@
 #include "reply.h"
 #include "route.h"
 #include "gcommit.h"
+#include "stats.h"
 #include "store_ckpt.h"
+#include "tag.h"
 #include "wx_crypt.h"
 #include "wx_query.h"
 #include "wx_sign.h"
@@ -446,8 +448,7 @@ static void batch_fail(struct batch *b, struct store *st, const char *what, size
 {
     if (b->failed)
         return;
-    log_warn("store: a batch failed (%s, at its push %zu): %s", what, i,
-             sqlite3_errmsg(store_db(st)));
+    log_warn("store: a batch failed (%s, at its push %zu): %s", what, i, store_errmsg(st));
     if (b->begun)
         store_batch_abort(st);
     b->begun = false;
@@ -610,6 +611,13 @@ static int server_crypt(struct server *srv, char *err, size_t errlen)
     return 0;
 }
 
+/* Same-transaction side effects of every stored push, in order: the tag
+ * outbox rows (tag.c), then the statistics rollups (stats.c). */
+static const store_event_hook commit_hooks[] = {
+    tag_outbox_hook,
+    stats_event_hook,
+};
+
 int server_new(struct server **out, struct event_base *base, const struct cfg *cfg,
                struct store *st, char *err, size_t errlen)
 {
@@ -621,10 +629,10 @@ int server_new(struct server **out, struct event_base *base, const struct cfg *c
     srv->base = base;
     /* Waiting for another writer (the CLI, the tag worker) blocks the whole
      * loop: wait at most 1 s, then answer 503 and let WeChat retry. */
-    sqlite3_busy_timeout(store_db(st), 1000);
+    db_set_busy_timeout(store_db(st), 1000);
     struct store *commit_st;
-    if (gcommit_new(&srv->gc, base, cfg, commit_work, on_committed, srv, &commit_st, err, errlen) <
-        0)
+    if (gcommit_new(&srv->gc, base, cfg, commit_hooks, WXS_ARRAY_LEN(commit_hooks), commit_work,
+                    on_committed, srv, &commit_st, err, errlen) < 0)
         goto fail;
     char why[256];
     if (store_ckpt_start(&srv->ckpt, commit_st, why, sizeof(why)) < 0)

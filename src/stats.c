@@ -1,3 +1,4 @@
+#include "db_sqlite.h"
 #include "stats.h"
 
 #include <stdio.h>
@@ -726,8 +727,9 @@ static const kind_handler kind_handlers[] = {
 
 /* Runs for every first-delivered event inside the commit: a few indexed
  * upserts on small tables (measured in docs/stats-benchmark.md). */
-int stats_event_hook(sqlite3 *db, const struct event_applied *ev)
+int stats_event_hook(struct db *dbh, const struct event_applied *ev)
 {
+    sqlite3 *db = db_sqlite_handle(dbh);
     unsigned kind = (unsigned)ev->rec->kind;
     int64_t day;
     if (kind >= WXS_ARRAY_LEN(kind_handlers) || !kind_handlers[kind])
@@ -946,10 +948,10 @@ int stats_rebuild(struct stats *s, char *err, size_t errlen)
 
 int stats_disable(struct store *st)
 {
-    if (exec(store_db(st), "BEGIN IMMEDIATE; DELETE FROM stats_tz; "
+    if (exec(db_sqlite_handle(store_db(st)), "BEGIN IMMEDIATE; DELETE FROM stats_tz; "
                            "UPDATE stats_meta SET value = '' WHERE key = 'timezone'; COMMIT") == 0)
         return 0;
-    exec(store_db(st), "ROLLBACK");
+    exec(db_sqlite_handle(store_db(st)), "ROLLBACK");
     return -1;
 }
 
@@ -973,7 +975,7 @@ int stats_open(struct stats **out, struct store *st, const char *tzname, int64_t
         return snprintf(err, errlen, "out of memory"), -1;
     }
     s->st = st;
-    s->db = store_db(st);
+    s->db = db_sqlite_handle(store_db(st));
     s->retention_days = retention_days;
     if (tz_load(&s->tz, tzname, why, sizeof(why)) < 0) {
         snprintf(err, errlen, "[stats] timezone: %s", why);

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <jansson.h>
+#include <sqlite3.h> /* transitional: stats_fan_changed */
 #include "store.h"
 #include "util.h"
 
@@ -38,7 +39,7 @@ int stats_rebuild(struct stats *s, char *err, size_t errlen) WXS_MUSTCHECK;
 int stats_disable(struct store *st) WXS_MUSTCHECK;
 
 /* The store hook (one row of store.c event_hooks[]). */
-int stats_event_hook(sqlite3 *db, const struct event_applied *ev);
+int stats_event_hook(struct db *db, const struct event_applied *ev);
 
 /* For a writer of the fans table outside store_commit_events() (backfill):
  * call inside the same transaction with the fan's row before and after the

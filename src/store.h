@@ -1,15 +1,17 @@
-/* store: the SQLite database (WAL). Applies the embedded schema/NNN_*.sql
- * migrations in order, recorded in PRAGMA user_version. Owns channels,
- * events (deduplicated), fans (first-touch and latest attribution) and the
- * group commit of callback events. Sibling modules in the same process
- * (stats, wxapi token cache, tagging) use store_db() for their own tables,
- * never for the tables above. One struct store per thread. */
+/* store: the wxscene database over the db.h layer (SQLite today).
+ * Applies the embedded schema/NNN_*.sql migrations in order. Owns events
+ * (deduplicated), fans (first-touch and latest attribution), the channel
+ * rows and the group commit of callback events. Sibling modules (stats,
+ * the token cache, tagging, QR codes) use store_db() for their own
+ * tables; what they must do inside the commit's transaction they do as an
+ * event hook the owner of the store registers (store_hook_add), so the
+ * store knows none of them. One struct store per thread. */
 #ifndef WXS_STORE_H
 #define WXS_STORE_H
 #include <stdbool.h>
 #include <stdint.h>
-#include <sqlite3.h>
 #include "cfg.h"
+#include "db.h"
 #include "util.h"
 
 struct store;
@@ -17,8 +19,8 @@ struct store;
 int store_open(struct store **out, const char *path, enum store_sync sync, char *err,
                size_t errlen) WXS_MUSTCHECK;
 void store_close(struct store *st);
-sqlite3 *store_db(struct store *st);
-/* The last SQLite error message of this handle (for the edge's log line). */
+struct db *store_db(struct store *st);
+/* The last database error message of this handle (for the edge's log line). */
 const char *store_errmsg(struct store *st);
 /* True when the database accepts a write (healthz). */
 bool store_writable(struct store *st);
@@ -44,17 +46,15 @@ int channel_validate(const struct channel *c, char *err, size_t errlen) WXS_MUST
 
 /* 0 found (*out filled, caller channel_clear()s it), 1 not found, -1 error. */
 int store_channel_get(struct store *st, const char *scene, struct channel *out) WXS_MUSTCHECK;
-/* Insert; -1 with "channel SCENE exists" or the SQLite error in err. */
+/* Insert; -1 with "channel SCENE exists" or the database's error in err. */
 int store_channel_add(struct store *st, const struct channel *c, char *err,
                       size_t errlen) WXS_MUSTCHECK;
 /* Mark the channel archived at `at` (it keeps its history); 0, or -1 with
- * the SQLite error on the handle. */
+ * the database's error on the handle. */
 int store_channel_archive(struct store *st, const char *scene, int64_t at) WXS_MUSTCHECK;
 /* Free an archived channel's scene for reuse: the archived row's scene
  * becomes "SCENE~archived-AT". 0 (also when there is none) or -1. */
 int store_channel_rename_archived(struct store *st, const char *scene) WXS_MUSTCHECK;
-/* A text column as a malloc'd copy, NULL for NULL (or out of memory). */
-char *store_col_strdup(sqlite3_stmt *s, int i);
 /* All channels ordered by created_at, scene; fn returns < 0 to stop. */
 int store_channel_foreach(struct store *st, int (*fn)(const struct channel *c, void *arg),
                           void *arg) WXS_MUSTCHECK;
@@ -105,8 +105,8 @@ struct store_hook_slot {
 };
 
 /* What the commit decided for one first-delivered event, handed to the
- * same-transaction hooks (rollups, tag outbox) listed in store.c
- * event_hooks[]. Valid only during the call. */
+ * same-transaction hooks (rollups, tag outbox) registered with
+ * store_hook_add(). Valid only during the call. */
 struct event_applied {
     const struct event_rec *rec;
     const char *scene;       /* attributed scene (unsubscribe: the fan's latest), NULL = organic */
@@ -120,7 +120,13 @@ struct event_applied {
 
 /* A hook runs inside the commit's transaction; < 0 rolls the whole batch
  * back (and the batch is answered 503). */
-typedef int (*store_event_hook)(sqlite3 *db, const struct event_applied *ev);
+typedef int (*store_event_hook)(struct db *db, const struct event_applied *ev);
+
+#define STORE_MAX_HOOKS 8
+/* Register a hook on this handle; hooks run in the order added, for every
+ * first-delivered event of store_commit_events() and store_batch_add().
+ * -1 when STORE_MAX_HOOKS are there already. */
+int store_hook_add(struct store *st, store_event_hook hook) WXS_MUSTCHECK;
 
 /* Commit n events in one transaction (group commit), in order: dedup,
  * insert, update the fan's attribution and every same-transaction side
@@ -131,7 +137,7 @@ int store_commit_events(struct store *st, struct event_rec *recs, size_t n) WXS_
 /* The same transaction built one event at a time (the callback server's
  * commit thread stores each push as the loop hands it over): begin, add
  * each event (its outputs as above), then commit. After any -1 but
- * begin's, the batch must be aborted (sqlite3_errmsg() still says why
+ * begin's, the batch must be aborted (store_errmsg() still says why
  * until then); nothing of it is stored and the caller frees every
  * prior_reply it was given. */
 int store_batch_begin(struct store *st) WXS_MUSTCHECK;

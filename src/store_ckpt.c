@@ -1,5 +1,7 @@
 #include "store_ckpt.h"
 
+#include "db_sqlite.h"
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -92,7 +94,7 @@ int store_ckpt_start(struct store_ckpt **out, struct store *st, char *err, size_
     struct store_ckpt *c = calloc(1, sizeof(*c));
     if (!c)
         return snprintf(err, errlen, "out of memory"), -1;
-    c->writer = store_db(st);
+    c->writer = db_sqlite_handle(store_db(st));
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
     if (ckpt_open(c, err, errlen) < 0)

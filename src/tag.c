@@ -1,3 +1,4 @@
+#include "db_sqlite.h"
 #include "tag.h"
 
 #include <errno.h>
@@ -101,8 +102,9 @@ static int hook_cancel(sqlite3 *db, sqlite3_stmt *s, const struct event_applied 
     return hook_step(db, s);
 }
 
-int tag_outbox_hook(sqlite3 *db, const struct event_applied *ev)
+int tag_outbox_hook(struct db *dbh, const struct event_applied *ev)
 {
+    sqlite3 *db = db_sqlite_handle(dbh);
     enum ev_kind k = ev->rec->kind;
     /* organic: no channel; untagged: the router already found no tag */
     bool arm = (k == EV_SUBSCRIBE || k == EV_SCAN) && ev->scene && !ev->rec->untagged;
@@ -842,7 +844,7 @@ int tag_runner_new(struct tag_runner **out, const struct cfg *cfg, struct store 
         return snprintf(err, errlen, "tag: out of memory"), -1;
     tr->cfg = cfg;
     tr->st = st;
-    tr->db = store_db(st);
+    tr->db = db_sqlite_handle(store_db(st));
     if (o)
         tr->opts = *o;
     if (gethostname(tr->host, sizeof(tr->host) - 1) < 0)
@@ -882,7 +884,7 @@ int tag_requeue_parked(struct store *st, int64_t *count)
     static const char sql[] =
         "UPDATE tag_outbox SET state = 'pending', attempts = 0, next_try = 0, reason = NULL, "
         "updated_at = ?1 WHERE state = 'parked'";
-    sqlite3 *db = store_db(st);
+    sqlite3 *db = db_sqlite_handle(store_db(st));
     sqlite3_stmt *s = NULL;
     int ret = -1;
     if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)

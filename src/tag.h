@@ -51,7 +51,7 @@
  * One cached statement step (statements live in ev->slot) for subscribe/SCAN
  * with a scene (a primary-key look-up of the channel's tag, an insert only
  * when it has one) and for unsubscribe; nothing for other events. */
-int tag_outbox_hook(sqlite3 *db, const struct event_applied *ev);
+int tag_outbox_hook(struct db *db, const struct event_applied *ev);
 
 /* What one batchtagging answer means for the rows it carried. */
 enum tag_verdict {

@@ -1,3 +1,4 @@
+#include "db_sqlite.h"
 #include "token.h"
 
 #include <stdbool.h>
@@ -73,8 +74,8 @@ void token_cache_free(struct token_cache *tc)
 static sqlite3_stmt *prep(struct token_cache *tc, const char *sql)
 {
     sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(store_db(tc->st), sql, -1, &s, NULL) != SQLITE_OK) {
-        log_error("token: prepare: %s", sqlite3_errmsg(store_db(tc->st)));
+    if (sqlite3_prepare_v2(db_sqlite_handle(store_db(tc->st)), sql, -1, &s, NULL) != SQLITE_OK) {
+        log_error("token: prepare: %s", sqlite3_errmsg(db_sqlite_handle(store_db(tc->st))));
         return NULL;
     }
     sqlite3_bind_text(s, 1, tc->key, -1, SQLITE_STATIC);
@@ -197,7 +198,7 @@ static int pass_finish(struct store *st, void *arg)
     }
     if (exec_done(s) < 0)
         return -1;
-    res->lost_lock = sqlite3_changes(store_db(tc->st)) == 0;
+    res->lost_lock = sqlite3_changes(db_sqlite_handle(store_db(tc->st))) == 0;
     return 0;
 }
 
@@ -302,7 +303,7 @@ static int expire_tx(struct store *st, void *arg)
     sqlite3_bind_text(s, 2, a->rejected, -1, SQLITE_STATIC);
     if (exec_done(s) < 0)
         return -1;
-    a->changed = sqlite3_changes(store_db(st)) > 0;
+    a->changed = sqlite3_changes(db_sqlite_handle(store_db(st))) > 0;
     return 0;
 }
 

@@ -11,8 +11,11 @@
 
 #include <cmocka.h>
 
+#include "db_sqlite.h"
 #include "route.h"
 #include "store.h"
+#include "stats.h"
+#include "tag.h"
 
 struct fixture {
     char dir[64];
@@ -29,6 +32,8 @@ static int setup(void **state)
     assert_non_null(mkdtemp(f->dir));
     snprintf(f->path, sizeof(f->path), "%s/t.db", f->dir);
     assert_int_equal(store_open(&f->st, f->path, STORE_SYNC_NORMAL, err, sizeof(err)), 0);
+    assert_int_equal(store_hook_add(f->st, tag_outbox_hook), 0);
+    assert_int_equal(store_hook_add(f->st, stats_event_hook), 0);
     f->cfg.reply_subscribe = "Welcome!";
     f->cfg.reply_unknown_scene = "Unknown {scene}";
     struct channel c = {.scene = "42",
@@ -130,7 +135,8 @@ static struct event_rec rec(const char *key, enum ev_kind kind, const char *open
 static int64_t count(struct store *st, const char *sql)
 {
     sqlite3_stmt *s;
-    assert_int_equal(sqlite3_prepare_v2(store_db(st), sql, -1, &s, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db_sqlite_handle(store_db(st)), sql, -1, &s, NULL),
+                     SQLITE_OK);
     assert_int_equal(sqlite3_step(s), SQLITE_ROW);
     int64_t v = sqlite3_column_int64(s, 0);
     sqlite3_finalize(s);
@@ -181,7 +187,7 @@ static void test_failed_commit_stores_nothing(void **state)
     /* A trigger that fails the third insert makes the whole batch roll back. */
     char *msg = NULL;
     assert_int_equal(
-        sqlite3_exec(store_db(f->st),
+        sqlite3_exec(db_sqlite_handle(store_db(f->st)),
                      "CREATE TEMP TRIGGER boom BEFORE INSERT ON main.events "
                      "WHEN NEW.dedup_key = 'bad' BEGIN SELECT RAISE(ABORT, 'boom'); END",
                      NULL, NULL, &msg),
@@ -195,8 +201,9 @@ static void test_failed_commit_stores_nothing(void **state)
     assert_int_equal(store_commit_events(f->st, b, 3), -1);
     assert_int_equal(count(f->st, "SELECT count(*) FROM events"), before);
     assert_int_equal(count(f->st, "SELECT count(*) FROM fans WHERE openid LIKE 'oG%'"), 0);
-    assert_int_equal(sqlite3_exec(store_db(f->st), "DROP TRIGGER temp.boom", NULL, NULL, &msg),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db_sqlite_handle(store_db(f->st)), "DROP TRIGGER temp.boom", NULL, NULL, &msg),
+        SQLITE_OK);
     assert_int_equal(store_commit_events(f->st, b, 3), 0);
     assert_int_equal(count(f->st, "SELECT count(*) FROM events"), before + 3);
 }
@@ -229,6 +236,8 @@ static void test_reopen_keeps_schema(void **state)
     char err[256];
     struct store *again;
     assert_int_equal(store_open(&again, f->path, STORE_SYNC_FULL, err, sizeof(err)), 0);
+    assert_int_equal(store_hook_add(again, tag_outbox_hook), 0);
+    assert_int_equal(store_hook_add(again, stats_event_hook), 0);
     struct channel c;
     assert_int_equal(store_channel_get(again, "42", &c), 0);
     assert_string_equal(c.name, "Store");
@@ -246,7 +255,7 @@ static void test_reopen_keeps_schema(void **state)
 static void test_upgrade_rewrites_event_keys(void **state)
 {
     struct fixture *f = *state;
-    sqlite3 *db = store_db(f->st);
+    sqlite3 *db = db_sqlite_handle(store_db(f->st));
     char err[256];
     assert_int_equal(
         sqlite3_exec(db,
@@ -262,13 +271,15 @@ static void test_upgrade_rewrites_event_keys(void **state)
                      "DROP TABLE stats_scanners; CREATE TABLE stats_scan_days(openid TEXT NOT "
                      "NULL, scene TEXT NOT NULL, day INTEGER NOT NULL, PRIMARY KEY (openid, "
                      "scene, day)) WITHOUT ROWID; "
-                     "PRAGMA user_version = 6",
+                     "ALTER TABLE health DROP COLUMN seq; PRAGMA user_version = 6",
                      NULL, NULL, NULL),
         SQLITE_OK);
     store_close(f->st);
     f->st = NULL;
     assert_int_equal(store_open(&f->st, f->path, STORE_SYNC_NORMAL, err, sizeof(err)), 0);
-    db = store_db(f->st);
+    assert_int_equal(store_hook_add(f->st, tag_outbox_hook), 0);
+    assert_int_equal(store_hook_add(f->st, stats_event_hook), 0);
+    db = db_sqlite_handle(store_db(f->st));
     assert_int_equal(count(f->st, "SELECT count(*) FROM events WHERE dedup_key = "
                                   "'e|1700000000|oOld|subscribe|qrscene_42'"),
                      1);

@@ -15,8 +15,10 @@
 
 #include <cmocka.h>
 
+#include "db_sqlite.h"
 #include "stats.h"
 #include "store.h"
+#include "tag.h"
 #include "tz.h"
 
 /* ---- tz ---- */
@@ -175,6 +177,8 @@ static int fx_setup(void **state)
     assert_non_null(mkdtemp(fx->dir));
     snprintf(fx->path, sizeof(fx->path), "%s/t.db", fx->dir);
     assert_int_equal(store_open(&fx->st, fx->path, STORE_SYNC_NORMAL, err, sizeof(err)), 0);
+    assert_int_equal(store_hook_add(fx->st, tag_outbox_hook), 0);
+    assert_int_equal(store_hook_add(fx->st, stats_event_hook), 0);
     bool rebuilt = false;
     assert_int_equal(
         stats_open(&fx->stats, fx->st, "America/New_York", 7, &rebuilt, err, sizeof(err)), 0);
@@ -392,10 +396,10 @@ static void test_hook_equals_rebuild(void **state)
         }
         assert_int_equal(commit(fx->st, evs, 16), 0);
     }
-    char *hook = snapshot(store_db(fx->st)), err[256];
+    char *hook = snapshot(db_sqlite_handle(store_db(fx->st))), err[256];
     assert_true(strlen(hook) > 1000);
     assert_int_equal(stats_rebuild(fx->stats, err, sizeof(err)), 0);
-    char *rebuilt = snapshot(store_db(fx->st));
+    char *rebuilt = snapshot(db_sqlite_handle(store_db(fx->st)));
     assert_string_equal(hook, rebuilt);
     free(hook);
     free(rebuilt);
@@ -416,14 +420,15 @@ static void test_upgrade_moves_first_scanners(void **state)
         {"f1", t + 2 * d, EV_SCAN, "b"},       {"f2", t + 3 * d, EV_UNSUBSCRIBE, NULL},
         {"f4", t + 3 * d, EV_SUBSCRIBE, NULL}, {"f3", t - d, EV_SCAN, "b"}};
     assert_int_equal(commit(fx->st, evs, 8), 0);
-    char *now = snapshot(store_db(fx->st)), err[256];
+    char *now = snapshot(db_sqlite_handle(store_db(fx->st))), err[256];
     assert_non_null(strstr(now, ",a,")); /* rows for both scenes are there */
-    scanners_downgrade(store_db(fx->st));
+    scanners_downgrade(db_sqlite_handle(store_db(fx->st)));
     assert_int_equal(
-        sqlite3_exec(store_db(fx->st),
+        sqlite3_exec(db_sqlite_handle(store_db(fx->st)),
                      "INSERT INTO stats_scan_first(day, scene, prev_day, n) SELECT day, scene, "
                      "-2147483648, first_scanners FROM stats_daily WHERE first_scanners <> 0; "
-                     "ALTER TABLE stats_daily DROP COLUMN first_scanners; PRAGMA user_version = 8",
+                     "ALTER TABLE stats_daily DROP COLUMN first_scanners; "
+                     "ALTER TABLE health DROP COLUMN seq; PRAGMA user_version = 8",
                      NULL, NULL, NULL),
         SQLITE_OK);
     stats_close(fx->stats);
@@ -431,11 +436,13 @@ static void test_upgrade_moves_first_scanners(void **state)
     fx->stats = NULL;
     fx->st = NULL;
     assert_int_equal(store_open(&fx->st, fx->path, STORE_SYNC_NORMAL, err, sizeof(err)), 0);
+    assert_int_equal(store_hook_add(fx->st, tag_outbox_hook), 0);
+    assert_int_equal(store_hook_add(fx->st, stats_event_hook), 0);
     bool rebuilt = true;
     assert_int_equal(
         stats_open(&fx->stats, fx->st, "America/New_York", 7, &rebuilt, err, sizeof(err)), 0);
     assert_false(rebuilt); /* the migration, not a rebuild, made what follows */
-    char *migrated = snapshot(store_db(fx->st));
+    char *migrated = snapshot(db_sqlite_handle(store_db(fx->st)));
     assert_string_equal(now, migrated);
     free(now);
     free(migrated);
@@ -462,7 +469,7 @@ static long long one_value(sqlite3 *db, const char *sql, char *text, size_t text
 static void test_damaged_scanner_row(void **state)
 {
     struct fixture *fx = *state;
-    sqlite3 *db = store_db(fx->st);
+    sqlite3 *db = db_sqlite_handle(store_db(fx->st));
     int64_t t = 1780000000, d = 86400;
     char err[256], zone[64];
     struct ev first[] = {{"victim", t, EV_SCAN, "a"}, {"other", t, EV_SCAN, "a"}};
@@ -527,9 +534,9 @@ static void test_big_batch_then_small(void **state)
         for (size_t i = 0; i < n; i++)
             free(recs[i].prior_reply);
     }
-    char *hook = snapshot(store_db(fx->st)), err[256];
+    char *hook = snapshot(db_sqlite_handle(store_db(fx->st))), err[256];
     assert_int_equal(stats_rebuild(fx->stats, err, sizeof(err)), 0);
-    char *rebuilt = snapshot(store_db(fx->st));
+    char *rebuilt = snapshot(db_sqlite_handle(store_db(fx->st)));
     assert_string_equal(hook, rebuilt);
     free(hook);
     free(rebuilt);
@@ -546,7 +553,7 @@ static void test_big_batch_then_small(void **state)
 static void test_fan_changed_equals_rebuild(void **state)
 {
     struct fixture *fx = *state;
-    sqlite3 *db = store_db(fx->st);
+    sqlite3 *db = db_sqlite_handle(store_db(fx->st));
     int64_t t = 1780000000, d = 86400;
     struct ev evs[] = {{"g1", t, EV_SUBSCRIBE, "a"}, {"g2", t + 5, EV_SUBSCRIBE, "a"}};
     assert_int_equal(commit(fx->st, evs, 2), 0);
@@ -578,7 +585,7 @@ static void test_fan_changed_equals_rebuild(void **state)
 static void test_rolled_back_batch_leaves_no_deltas(void **state)
 {
     struct fixture *fx = *state;
-    sqlite3 *db = store_db(fx->st);
+    sqlite3 *db = db_sqlite_handle(store_db(fx->st));
     int64_t t = 1780000000;
     struct ev ok1[] = {{"r1", t, EV_SUBSCRIBE, "a"}, {"r2", t + 5, EV_SUBSCRIBE, "a"}};
     assert_int_equal(commit(fx->st, ok1, 2), 0);
@@ -688,12 +695,12 @@ static void test_disable_then_reopen(void **state)
     char err[256];
     struct ev a[] = {{"x1", 1780000000, EV_SUBSCRIBE, "9"}, {"x2", 1780000100, EV_SCAN, "9"}};
     assert_int_equal(commit(fx->st, a, 2), 0);
-    char *before = snapshot(store_db(fx->st));
+    char *before = snapshot(db_sqlite_handle(store_db(fx->st)));
     assert_int_equal(stats_disable(fx->st), 0);
-    char *off = snapshot(store_db(fx->st));
+    char *off = snapshot(db_sqlite_handle(store_db(fx->st)));
     struct ev b[] = {{"x3", 1780000200, EV_SUBSCRIBE, "9"}};
     assert_int_equal(commit(fx->st, b, 1), 0);
-    char *still = snapshot(store_db(fx->st));
+    char *still = snapshot(db_sqlite_handle(store_db(fx->st)));
     assert_string_equal(before, off);
     assert_string_equal(off, still);
     free(still);
@@ -702,7 +709,7 @@ static void test_disable_then_reopen(void **state)
     assert_int_equal(
         stats_open(&fx->stats, fx->st, "America/New_York", 7, &rebuilt, err, sizeof(err)), 0);
     assert_true(rebuilt);
-    char *after = snapshot(store_db(fx->st));
+    char *after = snapshot(db_sqlite_handle(store_db(fx->st)));
     assert_string_not_equal(before, after); /* x3 is in now */
     assert_non_null(strstr(after, "s,9,x3,"));
     free(before);

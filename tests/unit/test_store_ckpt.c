@@ -15,7 +15,10 @@
 
 #include <cmocka.h>
 
+#include "db_sqlite.h"
 #include "store.h"
+#include "stats.h"
+#include "tag.h"
 #include "store_ckpt.h"
 
 struct fixture {
@@ -34,6 +37,8 @@ static int setup(void **state)
     snprintf(f->path, sizeof(f->path), "%s/t.db", f->dir);
     snprintf(f->wal, sizeof(f->wal), "%s-wal", f->path);
     assert_int_equal(store_open(&f->st, f->path, STORE_SYNC_NORMAL, err, sizeof(err)), 0);
+    assert_int_equal(store_hook_add(f->st, tag_outbox_hook), 0);
+    assert_int_equal(store_hook_add(f->st, stats_event_hook), 0);
     *state = f;
     return 0;
 }
@@ -86,7 +91,8 @@ static int64_t count_events(struct store *st)
 {
     sqlite3_stmt *s;
     int64_t n = -1;
-    assert_int_equal(sqlite3_prepare_v2(store_db(st), "SELECT count(*) FROM events", -1, &s, NULL),
+    assert_int_equal(sqlite3_prepare_v2(db_sqlite_handle(store_db(st)),
+                                        "SELECT count(*) FROM events", -1, &s, NULL),
                      SQLITE_OK);
     if (sqlite3_step(s) == SQLITE_ROW)
         n = sqlite3_column_int64(s, 0);
@@ -98,7 +104,8 @@ static int64_t count_events(struct store *st)
 static int wal_frames(struct store *st)
 {
     int log = -1, ckpt = -1;
-    sqlite3_wal_checkpoint_v2(store_db(st), "main", SQLITE_CHECKPOINT_PASSIVE, &log, &ckpt);
+    sqlite3_wal_checkpoint_v2(db_sqlite_handle(store_db(st)), "main", SQLITE_CHECKPOINT_PASSIVE,
+                              &log, &ckpt);
     return log;
 }
 

@@ -23,7 +23,9 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 
+#include "db_sqlite.h"
 #include "backfill.h"
+#include "stats.h"
 #include "tag.h"
 #include "wxapi.h"
 
@@ -253,7 +255,7 @@ static void write_ini(struct fx *x, int batch)
 static void exec_sql(struct fx *x, const char *q)
 {
     char *e = NULL;
-    if (sqlite3_exec(store_db(x->st), q, NULL, NULL, &e) != SQLITE_OK)
+    if (sqlite3_exec(db_sqlite_handle(store_db(x->st)), q, NULL, NULL, &e) != SQLITE_OK)
         fail_msg("%s: %s", q, e);
 }
 
@@ -261,7 +263,8 @@ static int64_t count(struct fx *x, const char *q)
 {
     sqlite3_stmt *s;
     int64_t n = -1;
-    assert_int_equal(sqlite3_prepare_v2(store_db(x->st), q, -1, &s, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db_sqlite_handle(store_db(x->st)), q, -1, &s, NULL),
+                     SQLITE_OK);
     if (sqlite3_step(s) == SQLITE_ROW)
         n = sqlite3_column_int64(s, 0);
     sqlite3_finalize(s);
@@ -284,6 +287,8 @@ static int setup(void **state)
         fprintf(stderr, "setup: %s\n", err);
         return -1;
     }
+    if (store_hook_add(x->st, tag_outbox_hook) < 0 || store_hook_add(x->st, stats_event_hook) < 0)
+        return -1;
     struct channel tagged = {.scene = "42", .name = "Spring", .tag = "spring"};
     struct channel plain = {.scene = "7", .name = "Plain"};
     if (store_channel_add(x->st, &tagged, err, sizeof(err)) < 0 ||
@@ -331,7 +336,7 @@ static void event(struct fx *x, const char *openid, enum ev_kind kind, const cha
 static const char *state_of(struct fx *x, const char *openid, char *out, size_t outlen)
 {
     sqlite3_stmt *s;
-    assert_int_equal(sqlite3_prepare_v2(store_db(x->st),
+    assert_int_equal(sqlite3_prepare_v2(db_sqlite_handle(store_db(x->st)),
                                         "SELECT state FROM tag_outbox WHERE openid = ?1", -1, &s,
                                         NULL),
                      SQLITE_OK);

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "db_sqlite.h"
 #include "token.h"
 
 struct fetcher {
@@ -118,7 +119,7 @@ static void get_ok(struct proc *p, char *tok)
 static void sql(struct proc *p, const char *q)
 {
     char *e = NULL;
-    if (sqlite3_exec(store_db(p->st), q, NULL, NULL, &e) != SQLITE_OK)
+    if (sqlite3_exec(db_sqlite_handle(store_db(p->st)), q, NULL, NULL, &e) != SQLITE_OK)
         fail_msg("%s: %s", q, e);
 }
 

@@ -1,0 +1,198 @@
+/* db: the backend-neutral database layer (model: Dovecot's lib-sql).
+ *
+ * A backend is a table of functions registered by name (db_sqlite.c
+ * today; a PostgreSQL one plugs in beside it); callers hold an opaque
+ * connection and never include a backend's header. Only the backend files
+ * include <sqlite3.h>.
+ *
+ * Statements are written once, as `struct db_query` rows with `?N`
+ * parameters in SQL both SQLite and PostgreSQL accept (ON CONFLICT,
+ * RETURNING). A backend may replace a query's text by name from its own
+ * override table (the few that must differ live there, not in #ifdefs).
+ * A query is prepared on its first use on a connection and kept for the
+ * connection's life: the callback path never re-parses SQL.
+ *
+ * Errors: every call that can fail returns 0 (or DB_ROW) on success and a
+ * negative DB_E* class on failure; db_errmsg() keeps the backend's own
+ * message until the next call on the connection. One connection is used by
+ * one thread at a time. */
+#ifndef WXS_DB_H
+#define WXS_DB_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "util.h"
+
+struct db;
+struct db_stmt;
+
+enum {
+    DB_DONE = 0, /* db_step: no (more) rows; other calls: success */
+    DB_ROW = 1,  /* db_step: a row is ready for the db_col_*() getters */
+};
+
+/* Error classes (negative). DB_EUNCERTAIN is the one a caller must treat
+ * with care: the write may or may not have happened (a lost connection or
+ * a timeout during COMMIT); the callback answers 503 and WeChat's retry is
+ * deduplicated by the unique key. */
+enum db_error {
+    DB_EOTHER = -1,      /* anything else: syntax, I/O, full disk, misuse */
+    DB_ECONFLICT = -2,   /* a UNIQUE / PRIMARY KEY constraint */
+    DB_ECONSTRAINT = -3, /* another constraint: CHECK, NOT NULL, FOREIGN KEY */
+    DB_EBUSY = -4,       /* locked, serialisation failure, deadlock: retry the transaction */
+    DB_EUNCERTAIN = -5,  /* the connection was lost during a write: outcome unknown */
+    DB_ENOMEM = -6,
+};
+
+/* What a backend does differently: callers branch on a property, never on
+ * a backend's name. */
+enum db_cap {
+    /* Write transactions are serialised database-wide (SQLite's BEGIN
+     * IMMEDIATE): a read inside one sees every commit, and nobody else
+     * writes until it ends, so read -> decide -> write needs no row lock. */
+    DB_CAP_SERIAL_WRITES = 1u << 0,
+    /* db_function(): SQL functions written in C, callable inside any
+     * statement (an upsert's DO UPDATE among them). */
+    DB_CAP_C_FUNCTIONS = 1u << 1,
+    /* `ORDER BY id` of an INTEGER PRIMARY KEY lists rows in commit order
+     * (ids are handed out under the single write lock). */
+    DB_CAP_ID_IS_COMMIT_ORDER = 1u << 2,
+    /* db_data_version() says whether anyone committed since a cache was
+     * filled. */
+    DB_CAP_DATA_VERSION = 1u << 3,
+    /* The database is a file of this machine (a WAL to checkpoint, a copy
+     * made by the file's own means). */
+    DB_CAP_EMBEDDED = 1u << 4,
+};
+
+/* One statement's text. `name` is unique ("module.what") and is how a
+ * backend finds its override; `sql` uses ?1..?N. Rows live in static
+ * tables: a connection caches the prepared statement by the row's
+ * address. */
+struct db_query {
+    const char *name;
+    const char *sql;
+};
+
+/* How to open a connection. `target` is the backend's address (SQLite: a
+ * file path). */
+enum db_sync { DB_SYNC_NORMAL, DB_SYNC_FULL };
+struct db_options {
+    enum db_sync sync;
+    int busy_timeout_ms; /* how long a write waits for the lock; 0 = 5000 */
+    bool read_only;      /* open without write access (and do not create) */
+};
+
+/* Open a connection to backend `backend` ("sqlite"). 0, or a DB_E* with
+ * "TARGET: why" in err. */
+int db_open(struct db **out, const char *backend, const char *target, const struct db_options *opt,
+            char *err, size_t errlen) WXS_MUSTCHECK;
+/* Finalise every statement of the connection and close it. NULL is a
+ * no-op. */
+void db_close(struct db *db);
+
+unsigned db_caps(const struct db *db);
+const char *db_backend_name(const struct db *db);
+/* The backend's address as given to db_open (valid while open). */
+const char *db_target(const struct db *db);
+
+/* The last failure's message and class on this connection. */
+const char *db_errmsg(const struct db *db);
+int db_errclass(const struct db *db);
+/* Change how long a writer waits for the write lock. */
+void db_set_busy_timeout(struct db *db, int ms);
+
+/* Run a script of one or more statements without results (schema,
+ * settings). 0 or a DB_E*. */
+int db_exec(struct db *db, const char *sql) WXS_MUSTCHECK;
+
+/* Apply the numbered migrations above the database's schema version, in
+ * one write transaction with the version bump (the version of a migration
+ * is the number its name starts with). err says which one failed. */
+struct db_migration {
+    const char *name;
+    const char *sql;
+};
+int db_migrate(struct db *db, const struct db_migration *m, size_t n, char *err,
+               size_t errlen) WXS_MUSTCHECK;
+/* The database's schema version (0 = empty), or a DB_E*. */
+int db_schema_version(struct db *db, int *out) WXS_MUSTCHECK;
+
+/* ---- statements ---- */
+
+/* The connection's prepared statement for q, prepared on first use; NULL
+ * on error (db_errmsg says why). Every function below accepts NULL and
+ * then fails (db_step returns DB_EOTHER), so a caller may chain
+ * prepare -> bind -> step and check once. */
+struct db_stmt *db_stmt(struct db *db, const struct db_query *q);
+/* A statement from SQL text used once (migrations, ad-hoc reports):
+ * caller frees it with db_finalize(). NULL on error. */
+struct db_stmt *db_prepare(struct db *db, const char *sql);
+void db_finalize(struct db_stmt *s);
+
+/* Bind parameter i (1-based). Text and blobs are NOT copied: they must
+ * stay valid until db_reset(). db_bind_text(s, i, NULL) binds NULL. */
+void db_bind_text(struct db_stmt *s, int i, const char *v);
+void db_bind_textn(struct db_stmt *s, int i, const char *v, size_t len);
+void db_bind_int64(struct db_stmt *s, int i, int64_t v);
+void db_bind_null(struct db_stmt *s, int i);
+void db_bind_blob(struct db_stmt *s, int i, const void *p, size_t n);
+/* Text, or NULL for NULL or "" (the columns where empty means none). */
+void db_bind_text_opt(struct db_stmt *s, int i, const char *v);
+
+/* DB_ROW, DB_DONE or a DB_E*. */
+int db_step(struct db_stmt *s);
+/* Back to the start with every binding cleared (always call it once the
+ * rows are read or the statement failed: it ends the statement's read). */
+void db_reset(struct db_stmt *s);
+/* Step to the end and reset: DB_DONE (0) or a DB_E*. */
+int db_run(struct db_stmt *s) WXS_MUSTCHECK;
+
+/* Column getters of the current row (0-based). Text is valid until the
+ * next step or reset; NULL for SQL NULL. */
+bool db_col_null(struct db_stmt *s, int i);
+int64_t db_col_int64(struct db_stmt *s, int i);
+int db_col_int(struct db_stmt *s, int i);
+const char *db_col_text(struct db_stmt *s, int i);
+const void *db_col_blob(struct db_stmt *s, int i, size_t *len);
+/* A text column as a malloc'd copy; NULL for NULL (or out of memory). */
+char *db_col_strdup(struct db_stmt *s, int i);
+
+/* Rows changed by the last INSERT/UPDATE/DELETE on the connection. */
+int64_t db_changes(struct db *db);
+
+/* ---- transactions ---- */
+
+enum db_tx {
+    DB_TX_READ,  /* a consistent snapshot for several statements */
+    DB_TX_WRITE, /* takes the write lock at once (SQLite BEGIN IMMEDIATE) */
+};
+int db_begin(struct db *db, enum db_tx kind) WXS_MUSTCHECK;
+int db_commit(struct db *db) WXS_MUSTCHECK;
+/* Always ends the transaction (errors are ignored: there is nothing a
+ * caller can do). */
+void db_rollback(struct db *db);
+
+/* ---- capabilities (see enum db_cap) ---- */
+
+/* DB_CAP_DATA_VERSION: a number that changes when another connection
+ * commits. DB_EOTHER where the backend has none. */
+int db_data_version(struct db *db, uint64_t *out) WXS_MUSTCHECK;
+
+/* DB_CAP_C_FUNCTIONS: a scalar SQL function written in C. Arguments and
+ * the result are plain values; a text or blob result is copied from
+ * `out` (which fn fills; it lives until the call returns). */
+enum db_type { DB_NULL, DB_INT, DB_TEXT, DB_BLOB };
+struct db_value {
+    enum db_type type;
+    int64_t i;
+    const void *p; /* text (NUL-terminated) or blob */
+    size_t n;
+};
+/* 0, or < 0 to fail the statement (the message in *errmsg, static). */
+typedef int (*db_fn)(void *ctx, int argc, const struct db_value *argv, struct db_value *out,
+                     struct buf *scratch, const char **errmsg);
+/* deterministic: the same arguments always give the same result. */
+int db_function(struct db *db, const char *name, int nargs, bool deterministic, db_fn fn,
+                void *ctx) WXS_MUSTCHECK;
+#endif

@@ -1,0 +1,472 @@
+/* The SQLite backend: one sqlite3 handle per connection, opened in WAL mode
+ * through the store_vfs (a commit's WAL frames in one write), statements
+ * prepared persistent, errors classified from the extended result codes. */
+#include "db_sqlite.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db_backend.h"
+#include "store_vfs.h"
+
+struct sq_db {
+    struct db base;
+    sqlite3 *h;
+    sqlite3_stmt *begin_read, *begin_write, *commit, *rollback;
+    int errclass;
+    char errbuf[256]; /* a message of ours (not SQLite's), "" = none */
+};
+
+struct sq_stmt {
+    struct db_stmt base;
+    sqlite3_stmt *s;
+};
+
+static struct sq_db *SQ(const struct db *db)
+{
+    return (struct sq_db *)db;
+}
+
+static struct sq_stmt *SQS(struct db_stmt *s)
+{
+    return (struct sq_stmt *)s;
+}
+
+sqlite3 *db_sqlite_handle(struct db *db)
+{
+    return db && db->ops == &db_sqlite_ops ? SQ(db)->h : NULL;
+}
+
+/* The class of an SQLite result code (extended codes are on). */
+static int classify(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_OK:
+    case SQLITE_ROW:
+    case SQLITE_DONE:
+        return 0;
+    case SQLITE_CONSTRAINT:
+        return rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE
+                   ? DB_ECONFLICT
+                   : DB_ECONSTRAINT;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return DB_EBUSY;
+    case SQLITE_NOMEM:
+        return DB_ENOMEM;
+    default:
+        return DB_EOTHER;
+    }
+}
+
+/* Record a failure of the connection; returns its class. */
+static int fail(struct sq_db *d, int rc)
+{
+    d->errbuf[0] = '\0';
+    d->errclass = classify(rc);
+    if (d->errclass == 0)
+        d->errclass = DB_EOTHER; /* misuse reported as OK */
+    return d->errclass;
+}
+
+static const char *sq_errmsg(const struct db *db)
+{
+    const struct sq_db *d = SQ(db);
+    return d->errbuf[0] ? d->errbuf : sqlite3_errmsg(d->h);
+}
+
+static int sq_errclass(const struct db *db)
+{
+    return SQ(db)->errclass;
+}
+
+static void sq_set_busy_timeout(struct db *db, int ms)
+{
+    sqlite3_busy_timeout(SQ(db)->h, ms);
+}
+
+static int sq_exec(struct db *db, const char *sql)
+{
+    struct sq_db *d = SQ(db);
+    char *msg = NULL;
+    int rc = sqlite3_exec(d->h, sql, NULL, NULL, &msg);
+    if (rc == SQLITE_OK)
+        return 0;
+    int cls = fail(d, sqlite3_extended_errcode(d->h));
+    if (msg)
+        snprintf(d->errbuf, sizeof(d->errbuf), "%s", msg);
+    sqlite3_free(msg);
+    return cls;
+}
+
+/* Before SQLite's first use: no global memory statistics (they take a
+ * process-wide mutex around every allocation SQLite makes, on every
+ * thread; nothing here reads them). Refused once SQLite is initialised. */
+static pthread_once_t sqlite_once = PTHREAD_ONCE_INIT;
+
+static void sqlite_configure(void)
+{
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
+static int prep(struct sq_db *d, const char *sql, sqlite3_stmt **out)
+{
+    int rc = sqlite3_prepare_v3(d->h, sql, -1, SQLITE_PREPARE_PERSISTENT, out, NULL);
+    return rc == SQLITE_OK ? 0 : fail(d, rc);
+}
+
+static void sq_close(struct db *db)
+{
+    struct sq_db *d = SQ(db);
+    sqlite3_finalize(d->begin_read);
+    sqlite3_finalize(d->begin_write);
+    sqlite3_finalize(d->commit);
+    sqlite3_finalize(d->rollback);
+    sqlite3_close(d->h);
+    free(d);
+}
+
+static int sq_open(struct db **out, const char *path, const struct db_options *opt, char *err,
+                   size_t errlen)
+{
+    pthread_once(&sqlite_once, sqlite_configure);
+    struct sq_db *d = calloc(1, sizeof(*d));
+    if (!d)
+        return snprintf(err, errlen, "out of memory"), DB_ENOMEM;
+    int flags = SQLITE_OPEN_NOMUTEX | (opt->read_only ? SQLITE_OPEN_READONLY
+                                                      : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    const char *vfs = store_vfs_register() == SQLITE_OK ? STORE_VFS_NAME : NULL;
+    int rc = sqlite3_open_v2(path, &d->h, flags, vfs);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", path, d->h ? sqlite3_errmsg(d->h) : "cannot open");
+        goto fail;
+    }
+    sqlite3_busy_timeout(d->h, opt->busy_timeout_ms > 0 ? opt->busy_timeout_ms : 5000);
+    sqlite3_extended_result_codes(d->h, 1);
+    const char *sync =
+        opt->sync == DB_SYNC_FULL ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL";
+    if ((!opt->read_only && (rc = sq_exec(&d->base, "PRAGMA journal_mode = WAL")) < 0) ||
+        (rc = sq_exec(&d->base, sync)) < 0 ||
+        (rc = sq_exec(&d->base, "PRAGMA foreign_keys = ON")) < 0 ||
+        (rc = prep(d, "BEGIN", &d->begin_read)) < 0 ||
+        (rc = prep(d, "BEGIN IMMEDIATE", &d->begin_write)) < 0 ||
+        (rc = prep(d, "COMMIT", &d->commit)) < 0 || (rc = prep(d, "ROLLBACK", &d->rollback)) < 0) {
+        snprintf(err, errlen, "%s: %s", path, sq_errmsg(&d->base));
+        goto fail;
+    }
+    *out = &d->base;
+    return 0;
+fail:
+    rc = d->h ? classify(sqlite3_extended_errcode(d->h)) : DB_EOTHER;
+    sq_close(&d->base);
+    return rc < 0 ? rc : DB_EOTHER;
+}
+
+static int sq_schema_version(struct db *db, int *out)
+{
+    struct sq_db *d = SQ(db);
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(d->h, "PRAGMA user_version", -1, &s, NULL);
+    if (rc != SQLITE_OK)
+        return fail(d, rc);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        *out = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    return rc == SQLITE_ROW ? 0 : fail(d, rc);
+}
+
+/* The version lives in PRAGMA user_version, bumped in the transaction that
+ * applies the migration: a crash never leaves a half-applied migration
+ * recorded as done, and processes opening a fresh database at once
+ * serialise on the write lock instead of racing. */
+static int sq_migrate(struct db *db, const struct db_migration *m, size_t n, char *err,
+                      size_t errlen)
+{
+    int version = 0, newest = 0, rc;
+    char sql[64];
+    if ((rc = sq_exec(db, "BEGIN IMMEDIATE")) < 0)
+        return snprintf(err, errlen, "migrations: %s", sq_errmsg(db)), rc;
+    if ((rc = sq_schema_version(db, &version)) < 0) {
+        snprintf(err, errlen, "migrations: %s", sq_errmsg(db));
+        goto fail;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (db_migration_version(&m[i]) > newest)
+            newest = db_migration_version(&m[i]);
+    if (version > newest) {
+        snprintf(err, errlen, "database schema version %d is newer than this build (%d)", version,
+                 newest);
+        rc = DB_EOTHER;
+        goto fail;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int v = db_migration_version(&m[i]);
+        if (v <= version)
+            continue;
+        snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v);
+        if ((rc = sq_exec(db, m[i].sql)) < 0 || (rc = sq_exec(db, sql)) < 0) {
+            snprintf(err, errlen, "migration %s: %s", m[i].name, sq_errmsg(db));
+            goto fail;
+        }
+        version = v;
+    }
+    if ((rc = sq_exec(db, "COMMIT")) < 0) {
+        snprintf(err, errlen, "migrations: %s", sq_errmsg(db));
+        goto fail;
+    }
+    return 0;
+fail:
+    sqlite3_exec(SQ(db)->h, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+static struct db_stmt *sq_prepare(struct db *db, const char *sql, bool persistent)
+{
+    struct sq_db *d = SQ(db);
+    struct sq_stmt *st = calloc(1, sizeof(*st));
+    if (!st) {
+        fail(d, SQLITE_NOMEM);
+        return NULL;
+    }
+    int rc =
+        sqlite3_prepare_v3(d->h, sql, -1, persistent ? SQLITE_PREPARE_PERSISTENT : 0, &st->s, NULL);
+    if (rc != SQLITE_OK || !st->s) {
+        if (rc == SQLITE_OK) { /* an empty statement */
+            d->errclass = DB_EOTHER;
+            snprintf(d->errbuf, sizeof(d->errbuf), "empty statement");
+        } else {
+            fail(d, rc);
+        }
+        sqlite3_finalize(st->s);
+        free(st);
+        return NULL;
+    }
+    st->base.db = db;
+    st->base.ops = &db_sqlite_ops;
+    return &st->base;
+}
+
+static void sq_finalize(struct db_stmt *s)
+{
+    sqlite3_finalize(SQS(s)->s);
+    free(s);
+}
+
+static void sq_bind_text(struct db_stmt *s, int i, const char *v, size_t len)
+{
+    sqlite3_bind_text(SQS(s)->s, i, v, (int)len, SQLITE_STATIC);
+}
+
+static void sq_bind_int64(struct db_stmt *s, int i, int64_t v)
+{
+    sqlite3_bind_int64(SQS(s)->s, i, v);
+}
+
+static void sq_bind_null(struct db_stmt *s, int i)
+{
+    sqlite3_bind_null(SQS(s)->s, i);
+}
+
+static void sq_bind_blob(struct db_stmt *s, int i, const void *p, size_t n)
+{
+    sqlite3_bind_blob(SQS(s)->s, i, p, (int)n, SQLITE_STATIC);
+}
+
+static int sq_step(struct db_stmt *s)
+{
+    int rc = sqlite3_step(SQS(s)->s);
+    if (rc == SQLITE_ROW)
+        return DB_ROW;
+    if (rc == SQLITE_DONE)
+        return DB_DONE;
+    return fail(SQ(s->db), rc);
+}
+
+static void sq_reset(struct db_stmt *s)
+{
+    sqlite3_reset(SQS(s)->s);
+    sqlite3_clear_bindings(SQS(s)->s);
+}
+
+static bool sq_col_null(struct db_stmt *s, int i)
+{
+    return sqlite3_column_type(SQS(s)->s, i) == SQLITE_NULL;
+}
+
+static int64_t sq_col_int64(struct db_stmt *s, int i)
+{
+    return sqlite3_column_int64(SQS(s)->s, i);
+}
+
+static const char *sq_col_text(struct db_stmt *s, int i)
+{
+    return (const char *)sqlite3_column_text(SQS(s)->s, i);
+}
+
+static const void *sq_col_blob(struct db_stmt *s, int i, size_t *len)
+{
+    const void *p = sqlite3_column_blob(SQS(s)->s, i);
+    *len = (size_t)sqlite3_column_bytes(SQS(s)->s, i);
+    return p;
+}
+
+static int64_t sq_changes(struct db *db)
+{
+    return sqlite3_changes64(SQ(db)->h);
+}
+
+/* BEGIN/COMMIT/ROLLBACK through statements prepared at open: the group
+ * commit runs them per batch. */
+static int tx_run(struct sq_db *d, sqlite3_stmt *s)
+{
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : fail(d, rc);
+}
+
+static int sq_begin(struct db *db, enum db_tx kind)
+{
+    struct sq_db *d = SQ(db);
+    return tx_run(d, kind == DB_TX_WRITE ? d->begin_write : d->begin_read);
+}
+
+static int sq_commit(struct db *db)
+{
+    return tx_run(SQ(db), SQ(db)->commit);
+}
+
+static void sq_rollback(struct db *db)
+{
+    struct sq_db *d = SQ(db);
+    if (!sqlite3_get_autocommit(d->h)) {
+        int rc = sqlite3_step(d->rollback);
+        sqlite3_reset(d->rollback);
+        (void)rc;
+    }
+}
+
+static int sq_data_version(struct db *db, uint64_t *out)
+{
+    unsigned v = 0;
+    int rc = sqlite3_file_control(SQ(db)->h, "main", SQLITE_FCNTL_DATA_VERSION, &v);
+    if (rc != SQLITE_OK)
+        return fail(SQ(db), rc);
+    *out = v;
+    return 0;
+}
+
+/* ---- C functions: sqlite3_value <-> struct db_value ---- */
+
+struct sq_fn {
+    db_fn fn;
+    void *ctx;
+    struct buf scratch;
+};
+
+static void sq_fn_free(void *p)
+{
+    struct sq_fn *f = p;
+    buf_free(&f->scratch);
+    free(f);
+}
+
+#define SQ_FN_MAX_ARGS 8
+
+static void sq_fn_call(sqlite3_context *cx, int argc, sqlite3_value **argv)
+{
+    struct sq_fn *f = sqlite3_user_data(cx);
+    struct db_value in[SQ_FN_MAX_ARGS], out = {.type = DB_NULL};
+    const char *msg = NULL;
+    for (int i = 0; i < argc && i < SQ_FN_MAX_ARGS; i++) {
+        sqlite3_value *v = argv[i];
+        switch (sqlite3_value_type(v)) {
+        case SQLITE_INTEGER:
+        case SQLITE_FLOAT:
+            in[i] = (struct db_value){.type = DB_INT, .i = sqlite3_value_int64(v)};
+            break;
+        case SQLITE_TEXT:
+            in[i] = (struct db_value){.type = DB_TEXT, .p = sqlite3_value_text(v)};
+            in[i].n = (size_t)sqlite3_value_bytes(v);
+            break;
+        case SQLITE_BLOB:
+            in[i] = (struct db_value){.type = DB_BLOB, .p = sqlite3_value_blob(v)};
+            in[i].n = (size_t)sqlite3_value_bytes(v);
+            break;
+        default:
+            in[i] = (struct db_value){.type = DB_NULL};
+        }
+    }
+    buf_reset(&f->scratch);
+    if (f->fn(f->ctx, argc, in, &out, &f->scratch, &msg) < 0) {
+        if (msg)
+            sqlite3_result_error(cx, msg, -1);
+        else
+            sqlite3_result_error_nomem(cx);
+        return;
+    }
+    switch (out.type) {
+    case DB_INT:
+        sqlite3_result_int64(cx, out.i);
+        break;
+    case DB_TEXT:
+        sqlite3_result_text(cx, out.p, (int)out.n, SQLITE_TRANSIENT);
+        break;
+    case DB_BLOB:
+        sqlite3_result_blob(cx, out.p, (int)out.n, SQLITE_TRANSIENT);
+        break;
+    default:
+        sqlite3_result_null(cx);
+    }
+}
+
+static int sq_function(struct db *db, const char *name, int nargs, bool deterministic, db_fn fn,
+                       void *ctx)
+{
+    if (nargs > SQ_FN_MAX_ARGS)
+        return DB_EOTHER;
+    struct sq_fn *f = calloc(1, sizeof(*f));
+    if (!f)
+        return DB_ENOMEM;
+    f->fn = fn;
+    f->ctx = ctx;
+    int flags = SQLITE_UTF8 | SQLITE_DIRECTONLY | (deterministic ? SQLITE_DETERMINISTIC : 0);
+    int rc = sqlite3_create_function_v2(SQ(db)->h, name, nargs, flags, f, sq_fn_call, NULL, NULL,
+                                        sq_fn_free);
+    return rc == SQLITE_OK ? 0 : fail(SQ(db), rc); /* on error SQLite freed f */
+}
+
+const struct db_ops db_sqlite_ops = {
+    .name = "sqlite",
+    .caps = DB_CAP_SERIAL_WRITES | DB_CAP_C_FUNCTIONS | DB_CAP_ID_IS_COMMIT_ORDER |
+            DB_CAP_DATA_VERSION | DB_CAP_EMBEDDED,
+    .overrides = NULL,
+    .open = sq_open,
+    .close = sq_close,
+    .errmsg = sq_errmsg,
+    .errclass = sq_errclass,
+    .set_busy_timeout = sq_set_busy_timeout,
+    .exec = sq_exec,
+    .migrate = sq_migrate,
+    .schema_version = sq_schema_version,
+    .prepare = sq_prepare,
+    .finalize = sq_finalize,
+    .bind_text = sq_bind_text,
+    .bind_int64 = sq_bind_int64,
+    .bind_null = sq_bind_null,
+    .bind_blob = sq_bind_blob,
+    .step = sq_step,
+    .reset = sq_reset,
+    .col_null = sq_col_null,
+    .col_int64 = sq_col_int64,
+    .col_text = sq_col_text,
+    .col_blob = sq_col_blob,
+    .changes = sq_changes,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .data_version = sq_data_version,
+    .function = sq_function,
+};
