@@ -50,6 +50,7 @@ static const char *const bstmt_sql[B_N] = {
 struct bf {
     const struct cfg *cfg;
     sqlite3 *db;
+    struct db *dbh; /* the same connection through db.h */
     struct wxapi *api;
     sqlite3_stmt *s[B_N];
     const struct backfill_opts *o;
@@ -253,7 +254,7 @@ static int record_fan(struct bf *b, json_t *u)
     if (sqlite3_changes(b->db) == 0)
         return 0; /* known from an event meanwhile: events win */
     /* retained_fans counts current fans by their latest scene */
-    if (stats_fan_changed(b->db, NULL, 0, false, has_scene ? scene : NULL, when > 0 ? when : now,
+    if (stats_fan_changed(b->dbh, NULL, 0, false, has_scene ? scene : NULL, when > 0 ? when : now,
                           true) < 0)
         return db_fail(b, "statistics");
     s = S(b, B_ORIGIN_ADD);
@@ -419,7 +420,8 @@ done:
 
 static int bf_open(struct bf *b, struct store *st, char *err, size_t errlen)
 {
-    b->db = db_sqlite_handle(store_db(st));
+    b->dbh = store_db(st);
+    b->db = db_sqlite_handle(b->dbh);
     for (int i = 0; i < B_N; i++)
         if (sqlite3_prepare_v2(b->db, bstmt_sql[i], -1, &b->s[i], NULL) != SQLITE_OK)
             return db_fail(b, "prepare");

@@ -743,9 +743,11 @@ int stats_event_hook(struct db *dbh, const struct event_applied *ev)
     return kind_handlers[kind](hs, ev, day);
 }
 
-int stats_fan_changed(sqlite3 *db, const char *old_scene, int64_t old_sub_at, bool old_subscribed,
-                      const char *new_scene, int64_t new_sub_at, bool new_subscribed)
+int stats_fan_changed(struct db *dbh, const char *old_scene, int64_t old_sub_at,
+                      bool old_subscribed, const char *new_scene, int64_t new_sub_at,
+                      bool new_subscribed)
 {
+    sqlite3 *db = db_sqlite_handle(dbh);
     struct hook_state *hs;
     int64_t day;
     int ret = -1;
@@ -948,8 +950,9 @@ int stats_rebuild(struct stats *s, char *err, size_t errlen)
 
 int stats_disable(struct store *st)
 {
-    if (exec(db_sqlite_handle(store_db(st)), "BEGIN IMMEDIATE; DELETE FROM stats_tz; "
-                           "UPDATE stats_meta SET value = '' WHERE key = 'timezone'; COMMIT") == 0)
+    if (exec(db_sqlite_handle(store_db(st)),
+             "BEGIN IMMEDIATE; DELETE FROM stats_tz; "
+             "UPDATE stats_meta SET value = '' WHERE key = 'timezone'; COMMIT") == 0)
         return 0;
     exec(db_sqlite_handle(store_db(st)), "ROLLBACK");
     return -1;

@@ -14,7 +14,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <jansson.h>
-#include <sqlite3.h> /* transitional: stats_fan_changed */
 #include "store.h"
 #include "util.h"
 
@@ -45,7 +44,7 @@ int stats_event_hook(struct db *db, const struct event_applied *ev);
  * call inside the same transaction with the fan's row before and after the
  * write, so retained_fans stays exact. last_sub_at 0 = no subscribe known;
  * scene NULL = organic. */
-int stats_fan_changed(sqlite3 *db, const char *old_scene, int64_t old_sub_at, bool old_subscribed,
+int stats_fan_changed(struct db *db, const char *old_scene, int64_t old_sub_at, bool old_subscribed,
                       const char *new_scene, int64_t new_sub_at, bool new_subscribed) WXS_MUSTCHECK;
 
 /* ---- queries ---- */

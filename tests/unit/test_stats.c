@@ -567,9 +567,9 @@ static void test_fan_changed_equals_rebuild(void **state)
                      "'g1'; UPDATE fans SET last_sub_at = 1780000006 WHERE openid = 'g2'",
                      NULL, NULL, NULL),
         SQLITE_OK);
-    assert_int_equal(stats_fan_changed(db, NULL, 0, false, "b", 1779900000, true), 0);
-    assert_int_equal(stats_fan_changed(db, "a", t, true, "b", t - 2 * d, true), 0);
-    assert_int_equal(stats_fan_changed(db, "a", t + 5, true, "a", t + 6, true), 0);
+    assert_int_equal(stats_fan_changed(store_db(fx->st), NULL, 0, false, "b", 1779900000, true), 0);
+    assert_int_equal(stats_fan_changed(store_db(fx->st), "a", t, true, "b", t - 2 * d, true), 0);
+    assert_int_equal(stats_fan_changed(store_db(fx->st), "a", t + 5, true, "a", t + 6, true), 0);
     assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
     char *hook = snapshot(db), err[256];
     assert_non_null(strstr(hook, ",b,"));
