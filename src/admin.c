@@ -14,8 +14,12 @@
 
 #include "admin_qr.h"
 #include "assets.h"
+#include "dbwork.h"
+#include "health.h"
 #include "http_deadline.h"
 #include "log.h"
+#include "stats.h"
+#include "store.h"
 #include "tz.h"
 
 #define ADMIN_MAX_BODY    65536
@@ -23,10 +27,9 @@
 
 struct admin {
     const struct cfg *cfg;
-    struct store *st;
-    struct stats *stats;
-    const struct server *srv;
+    struct server *srv;
     struct evhttp *http;
+    struct dbwork *work; /* /api/stats and /api/channels, off the loop */
     struct http_deadline *deadline;
     struct admin_qr *qr;            /* POST /api/qrcodes worker */
     uint64_t requests_by_status[6]; /* this listener's answers, index status/100 */
@@ -102,11 +105,28 @@ static void reply_error(struct areq *r, int status, const char *msg)
 
 /* ---- open endpoints ---- */
 
+/* A request held until its answer comes back to the loop thread. */
+static struct areq *areq_hold(const struct areq *r)
+{
+    struct areq *held = malloc(sizeof(*held));
+    if (held)
+        *held = *r;
+    return held;
+}
+
+static void health_answer(void *arg, int status, const char *body)
+{
+    struct areq *r = arg;
+    reply(r, status, "text/plain; charset=utf-8", body, strlen(body));
+    free(r);
+}
+
 static void h_health(struct areq *r)
 {
-    const char *body;
-    int status = server_health(r->a->st, &body);
-    reply(r, status, "text/plain; charset=utf-8", body, strlen(body));
+    struct areq *held = r->a->srv ? areq_hold(r) : NULL;
+    if (!held)
+        return reply(r, 503, "text/plain; charset=utf-8", "no store\n", 9);
+    health_check(server_health(r->a->srv), r->a, health_answer, held);
 }
 
 static void h_index(struct areq *r)
@@ -233,56 +253,172 @@ static const char *qparam(const struct evkeyvalq *q, const char *name)
     return v && *v ? v : NULL;
 }
 
-static void stats_csv_reply(struct areq *r, const struct stats_report *rep, bool bom)
+/* ---- the worker: requests that read or write the database ---- */
+
+/* The loop parses what it can; the worker (its own connection and
+ * statistics handle) queries and builds the whole answer; the loop sends
+ * it. */
+struct ajob {
+    struct dbwork_job job;
+    struct areq r; /* answered in ajob_done() */
+    void (*run)(struct ajob *j, struct store *st, struct stats *stats);
+    char *query;  /* the query string (GET /api/stats), malloc'd */
+    json_t *body; /* the parsed JSON body (POST), owned */
+    /* the answer */
+    int status;
+    const char *ctype;
+    struct buf out;
+    char disposition[160]; /* Content-Disposition, "" = none */
+};
+
+static void ajob_json(struct ajob *j, int status, json_t *v)
 {
-    struct buf b = {0};
-    char disp[128], since[16], until[16];
-    if (stats_report_csv(rep, bom, &b) < 0) {
-        buf_free(&b);
-        return reply_error(r, 500, "out of memory");
+    char *s = v ? json_dumps(v, JSON_COMPACT) : NULL;
+    buf_reset(&j->out);
+    j->ctype = "application/json";
+    if (!s || buf_puts(&j->out, s) < 0) {
+        buf_reset(&j->out);
+        j->status = 500;
+        if (buf_puts(&j->out, "{\"error\":\"out of memory\"}") < 0)
+            j->status = 500;
+    } else {
+        j->status = status;
     }
-    tz_format_date(rep->since, since, sizeof(since));
-    tz_format_date(rep->until, until, sizeof(until));
-    snprintf(disp, sizeof(disp), "attachment; filename=\"wxscene-%s-%s-%s.csv\"",
-             stats_by_name(rep->by), since, until);
-    evhttp_add_header(evhttp_request_get_output_headers(r->req), "Content-Disposition", disp);
-    reply(r, 200, "text/csv; charset=utf-8", b.data ? b.data : "", b.len);
-    buf_free(&b);
+    free(s);
+    json_decref(v);
 }
 
-static void h_stats(struct areq *r)
+static void ajob_error(struct ajob *j, int status, const char *msg)
+{
+    ajob_json(j, status, json_pack("{s:s}", "error", msg));
+}
+
+static void ajob_free(struct ajob *j)
+{
+    free(j->query);
+    json_decref(j->body);
+    buf_free(&j->out);
+    free(j);
+}
+
+static void ajob_run(struct dbwork_job *dj, struct store *st, void *stats)
+{
+    struct ajob *j = (struct ajob *)((char *)dj - offsetof(struct ajob, job));
+    if (!st || !stats)
+        return ajob_error(j, 503, "the store is not available (see the server log)");
+    j->run(j, st, stats);
+}
+
+static void ajob_done(struct dbwork_job *dj, bool ran)
+{
+    struct ajob *j = (struct ajob *)((char *)dj - offsetof(struct ajob, job));
+    if (!ran) {
+        reply_error(&j->r, 503, "the server is stopping");
+    } else {
+        if (j->disposition[0])
+            evhttp_add_header(evhttp_request_get_output_headers(j->r.req), "Content-Disposition",
+                              j->disposition);
+        reply(&j->r, j->status, j->ctype, j->out.data ? j->out.data : "", j->out.len);
+    }
+    ajob_free(j);
+}
+
+/* Hand the request to the worker (query and body are taken); 503 when the
+ * worker is busy or stopping. */
+static void ajob_submit(struct areq *r, void (*run)(struct ajob *, struct store *, struct stats *),
+                        char *query, json_t *body)
+{
+    struct ajob *j = calloc(1, sizeof(*j));
+    if (!j) {
+        free(query);
+        json_decref(body);
+        return reply_error(r, 500, "out of memory");
+    }
+    *j = (struct ajob){.job = {.run = ajob_run, .done = ajob_done},
+                       .r = *r,
+                       .run = run,
+                       .query = query,
+                       .body = body,
+                       .status = 500,
+                       .ctype = "application/json"};
+    if (dbwork_submit(r->a->work, &j->job) < 0) {
+        ajob_free(j);
+        reply_error(r, 503, "too many requests in progress; retry later");
+    }
+}
+
+/* Worker state: a statistics handle on the worker's connection. */
+static int work_open(struct store *st, const struct cfg *cfg, void **out, char *err, size_t errlen)
+{
+    struct stats *stats;
+    if (stats_open(&stats, st, cfg->timezone, cfg->retention_days, NULL, err, errlen) < 0)
+        return -1;
+    *out = stats;
+    return 0;
+}
+
+static void work_close(void *stats)
+{
+    stats_close(stats);
+}
+
+static const struct dbwork_state work_state = {work_open, work_close};
+
+static void stats_csv_reply(struct ajob *j, const struct stats_report *rep, bool bom)
+{
+    char since[16], until[16];
+    buf_reset(&j->out);
+    if (stats_report_csv(rep, bom, &j->out) < 0)
+        return ajob_error(j, 500, "out of memory");
+    tz_format_date(rep->since, since, sizeof(since));
+    tz_format_date(rep->until, until, sizeof(until));
+    snprintf(j->disposition, sizeof(j->disposition),
+             "attachment; filename=\"wxscene-%s-%s-%s.csv\"", stats_by_name(rep->by), since, until);
+    j->status = 200;
+    j->ctype = "text/csv; charset=utf-8";
+}
+
+static void run_stats(struct ajob *j, struct store *st, struct stats *stats)
 {
     struct evkeyvalq q = {0};
     struct stats_report *rep = NULL;
     enum stats_by by = STATS_BY_CHANNEL;
     char err[512];
     int64_t d0, d1;
-    const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(r->req));
-    if (evhttp_parse_query_str(query ? query : "", &q) < 0) {
-        reply_error(r, 400, "the query string is malformed");
+    if (evhttp_parse_query_str(j->query ? j->query : "", &q) < 0) {
+        ajob_error(j, 400, "the query string is malformed");
         goto done;
     }
     const char *by_s = qparam(&q, "by"), *fmt = qparam(&q, "format"), *bom = qparam(&q, "bom");
     if (by_s && stats_parse_by(by_s, &by) < 0) {
         snprintf(err, sizeof(err), "by: '%s' is not channel, promoter or day", by_s);
-        reply_error(r, 400, err);
+        ajob_error(j, 400, err);
     } else if (fmt && strcmp(fmt, "json") != 0 && strcmp(fmt, "csv") != 0) {
         snprintf(err, sizeof(err), "format: '%s' is not json or csv", fmt);
-        reply_error(r, 400, err);
-    } else if (stats_range(r->a->stats, qparam(&q, "since"), qparam(&q, "until"), "since", "until",
-                           &d0, &d1, err, sizeof(err)) < 0) {
-        reply_error(r, 400, err);
-    } else if (stats_query(r->a->stats, by, d0, d1, &rep, err, sizeof(err)) < 0) {
+        ajob_error(j, 400, err);
+    } else if (stats_range(stats, qparam(&q, "since"), qparam(&q, "until"), "since", "until", &d0,
+                           &d1, err, sizeof(err)) < 0) {
+        ajob_error(j, 400, err);
+    } else if (stats_query(stats, by, d0, d1, &rep, err, sizeof(err)) < 0) {
         log_warn("admin: %s", err);
-        reply_error(r, 500, "the statistics query failed (see the server log)");
+        ajob_error(j, 500, "the statistics query failed (see the server log)");
     } else if (fmt && strcmp(fmt, "csv") == 0) {
-        stats_csv_reply(r, rep, bom && strcmp(bom, "0") != 0);
+        stats_csv_reply(j, rep, bom && strcmp(bom, "0") != 0);
     } else {
-        reply_json(r, 200, stats_report_json(rep));
+        ajob_json(j, 200, stats_report_json(rep));
     }
 done:
     stats_report_free(rep);
     evhttp_clear_headers(&q);
+}
+
+static void h_stats(struct areq *r)
+{
+    const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(r->req));
+    char *copy = strdup(query ? query : "");
+    if (!copy)
+        return reply_error(r, 500, "out of memory");
+    ajob_submit(r, run_stats, copy, NULL);
 }
 
 /* ---- /api/channels ---- */
@@ -299,15 +435,20 @@ static int list_one(const struct channel *c, void *arg)
     return json_array_append_new(arg, channel_json(c));
 }
 
-static void h_channels_list(struct areq *r)
+static void run_channels_list(struct ajob *j, struct store *st, struct stats *stats)
 {
     json_t *arr = json_array();
-    if (!arr || store_channel_foreach(r->a->st, list_one, arr) < 0) {
-        log_warn("admin: channel list: %s", store_errmsg(r->a->st));
+    if (!arr || store_channel_foreach(st, list_one, arr) < 0) {
+        log_warn("admin: channel list: %s", store_errmsg(st));
         json_decref(arr);
-        return reply_error(r, 500, "cannot list the channels (see the server log)");
+        return ajob_error(j, 500, "cannot list the channels (see the server log)");
     }
-    reply_json(r, 200, arr);
+    ajob_json(j, 200, arr);
+}
+
+static void h_channels_list(struct areq *r)
+{
+    ajob_submit(r, run_channels_list, NULL, NULL);
 }
 
 /* The JSON fields a new channel may carry, as rows. */
@@ -412,31 +553,36 @@ static json_t *read_json_body(struct areq *r, char *err, size_t errlen)
     return j;
 }
 
-static void h_channels_add(struct areq *r)
+static void run_channels_add(struct ajob *j, struct store *st, struct stats *stats)
 {
     struct channel c = {0}, got = {0};
     bool force_str = false;
     char err[512], sbuf[32];
-    json_t *body = read_json_body(r, err, sizeof(err));
-    if (!body) {
-        reply_error(r, 400, err);
-    } else if (chan_from_json(body, &c, &force_str, sbuf, sizeof(sbuf), err, sizeof(err)) < 0 ||
-               channel_validate(&c, err, sizeof(err)) < 0 ||
-               chan_scene_kind(c.scene, force_str, err, sizeof(err)) < 0) {
-        reply_error(r, 400, err);
-    } else if (store_channel_get(r->a->st, c.scene, &got) == 0) {
+    if (chan_from_json(j->body, &c, &force_str, sbuf, sizeof(sbuf), err, sizeof(err)) < 0 ||
+        channel_validate(&c, err, sizeof(err)) < 0 ||
+        chan_scene_kind(c.scene, force_str, err, sizeof(err)) < 0) {
+        ajob_error(j, 400, err);
+    } else if (store_channel_get(st, c.scene, &got) == 0) {
         snprintf(err, sizeof(err), "channel %s exists", c.scene);
-        reply_error(r, 409, err);
-    } else if (store_channel_add(r->a->st, &c, err, sizeof(err)) < 0) {
+        ajob_error(j, 409, err);
+    } else if (store_channel_add(st, &c, err, sizeof(err)) < 0) {
         log_warn("admin: channel add: %s", err);
-        reply_error(r, strstr(err, "exists") ? 409 : 500, err);
-    } else if (store_channel_get(r->a->st, c.scene, &got) != 0) {
-        reply_error(r, 500, "the channel was added but cannot be read back");
+        ajob_error(j, strstr(err, "exists") ? 409 : 500, err);
+    } else if (store_channel_get(st, c.scene, &got) != 0) {
+        ajob_error(j, 500, "the channel was added but cannot be read back");
     } else {
-        reply_json(r, 201, channel_json(&got));
+        ajob_json(j, 201, channel_json(&got));
     }
     channel_clear(&got);
-    json_decref(body);
+}
+
+static void h_channels_add(struct areq *r)
+{
+    char err[512];
+    json_t *body = read_json_body(r, err, sizeof(err));
+    if (!body)
+        return reply_error(r, 400, err);
+    ajob_submit(r, run_channels_add, NULL, body);
 }
 
 /* POST /api/qrcodes: the WeChat API call runs on the admin_qr worker; the
@@ -453,14 +599,13 @@ static void h_qrcodes_add(struct areq *r)
 {
     char err[512];
     json_t *body = read_json_body(r, err, sizeof(err));
-    struct areq *held = body ? malloc(sizeof(*held)) : NULL;
+    struct areq *held = body ? areq_hold(r) : NULL;
     if (!body)
         return reply_error(r, 400, err);
     if (!held) {
         json_decref(body);
         return reply_error(r, 500, "out of memory");
     }
-    *held = *r;
     if (admin_qr_submit(r->a->qr, body, qrcode_done, held) == 0) {
         free(held);
         reply_error(r, 503, "too many QR code requests in progress; retry later");
@@ -541,6 +686,9 @@ void admin_free(struct admin *a)
     if (!a)
         return;
     admin_qr_free(a->qr); /* answers its held requests before evhttp frees them */
+    dbwork_free(a->work); /* the same */
+    if (a->srv)
+        health_cancel(server_health(a->srv), a);
     if (a->http)
         evhttp_free(a->http);
     http_deadline_free(a->deadline);
@@ -559,8 +707,8 @@ static int admin_bind(struct admin *a, char *err, size_t errlen)
     return 0;
 }
 
-int admin_new(struct admin **out, struct event_base *base, const struct cfg *cfg, struct store *st,
-              struct stats *stats, const struct server *srv, char *err, size_t errlen)
+int admin_new(struct admin **out, struct event_base *base, const struct cfg *cfg,
+              struct server *srv, char *err, size_t errlen)
 {
     *out = NULL;
     if (!cfg->admin_listen[0])
@@ -568,7 +716,7 @@ int admin_new(struct admin **out, struct event_base *base, const struct cfg *cfg
     struct admin *a = calloc(1, sizeof(*a));
     if (!a)
         return snprintf(err, errlen, "out of memory"), -1;
-    *a = (struct admin){.cfg = cfg, .st = st, .stats = stats, .srv = srv};
+    *a = (struct admin){.cfg = cfg, .srv = srv};
     if (!(a->http = evhttp_new(base)) ||
         http_deadline_attach(&a->deadline, base, a->http, cfg->request_timeout) < 0) {
         snprintf(err, errlen, "out of memory");
@@ -581,7 +729,8 @@ int admin_new(struct admin **out, struct event_base *base, const struct cfg *cfg
                                             EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD |
                                             EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
     evhttp_set_gencb(a->http, on_request, a);
-    if (admin_bind(a, err, errlen) < 0 || admin_qr_new(&a->qr, base, cfg, err, errlen) < 0)
+    if (admin_bind(a, err, errlen) < 0 || admin_qr_new(&a->qr, base, cfg, err, errlen) < 0 ||
+        dbwork_new(&a->work, base, cfg, "admin", 5000, &work_state, err, errlen) < 0)
         goto fail;
     if (!cfg->admin_token[0])
         log_warn("admin: [admin] token is empty: /api/... answers 403");

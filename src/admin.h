@@ -9,16 +9,15 @@
 #include <event2/event.h>
 #include "cfg.h"
 #include "server.h"
-#include "stats.h"
-#include "store.h"
 
 struct admin;
 
 /* Bind [admin] listen on base; an empty listen sets *out = NULL and
- * returns 0 (no admin listener). Borrowed: cfg, st, stats and srv must
- * outlive the admin listener; it runs on the loop thread and uses st. */
-int admin_new(struct admin **out, struct event_base *base, const struct cfg *cfg, struct store *st,
-              struct stats *stats, const struct server *srv, char *err,
-              size_t errlen) WXS_MUSTCHECK;
+ * returns 0 (no admin listener). Borrowed: cfg and srv (its counters and
+ * health probe; NULL = none) must outlive the admin listener. It runs on
+ * the loop thread and never touches the database there: the API's queries
+ * and writes run on a worker thread with its own connection (dbwork.h). */
+int admin_new(struct admin **out, struct event_base *base, const struct cfg *cfg,
+              struct server *srv, char *err, size_t errlen) WXS_MUSTCHECK;
 void admin_free(struct admin *a);
 #endif

@@ -94,12 +94,11 @@ static int app_init(struct app *app, const char *config)
         log_error("cannot create the event loop");
         return 1;
     }
-    if (server_new(&app->srv, app->base, app->cfg, app->st, err, sizeof(err)) < 0) {
+    if (server_new(&app->srv, app->base, app->cfg, err, sizeof(err)) < 0) {
         log_error("%s", err);
         return strstr(err, "[wechat]") ? 2 : 1;
     }
-    if (admin_new(&app->admin, app->base, app->cfg, app->st, app->stats, app->srv, err,
-                  sizeof(err)) < 0) {
+    if (admin_new(&app->admin, app->base, app->cfg, app->srv, err, sizeof(err)) < 0) {
         log_error("%s", err);
         return 1;
     }

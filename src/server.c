@@ -15,6 +15,7 @@
 #include "reply.h"
 #include "route.h"
 #include "gcommit.h"
+#include "health.h"
 #include "stats.h"
 #include "store_ckpt.h"
 #include "tag.h"
@@ -60,7 +61,6 @@ struct batch {
 
 struct server {
     const struct cfg *cfg;
-    struct store *st;
     struct event_base *base;
     struct evhttp *http;
     struct http_deadline *deadline; /* request_timeout as a whole-request limit */
@@ -75,10 +75,11 @@ struct server {
      * committing. */
     struct batch b[2];
     int fill;
-    struct batch *open; /* b[fill] while it is open on the commit thread */
-    struct gcommit *gc; /* the commit thread and its connection */
-    bool closing;       /* server_free: answer, never submit again */
-    uint64_t inflight;  /* requests accepted and not yet fully answered */
+    struct batch *open;    /* b[fill] while it is open on the commit thread */
+    struct gcommit *gc;    /* the commit thread and its connection */
+    struct health *health; /* /healthz of both listeners, off the loop */
+    bool closing;          /* server_free: answer, never submit again */
+    uint64_t inflight;     /* requests accepted and not yet fully answered */
     bool draining;
     void (*drain_done)(void *);
     void *drain_arg;
@@ -503,6 +504,7 @@ static void on_committed(void *arg, void *batch, bool ok, uint64_t us)
     struct batch *b = batch;
     size_t n = b->n;
     observe_commit(srv, us, n, ok);
+    bool stored = false;
     /* What gathered meanwhile goes to the commit thread before this batch
      * is answered: the thread works while the loop writes replies. */
     struct batch *next = &srv->b[srv->fill];
@@ -521,6 +523,7 @@ static void on_committed(void *arg, void *batch, bool ok, uint64_t us)
                 srv->stats.dedup_hits++;
                 answer_pending(srv, p, r->prior_reply);
             } else {
+                stored = true;
                 srv->stats.events_by_kind[p->route.kind]++;
                 answer_pending(srv, p, r->reply);
             }
@@ -529,6 +532,7 @@ static void on_committed(void *arg, void *batch, bool ok, uint64_t us)
             buf_free(&p->route.reply);
         }
     }
+    health_note_commit(srv->health, ok, stored);
     b->n = 0;
     b->tail = b->head;
     srv->answering_batch = false;
@@ -537,19 +541,33 @@ static void on_committed(void *arg, void *batch, bool ok, uint64_t us)
 
 /* ---- dispatch ---- */
 
-int server_health(struct store *st, const char **body)
+struct health *server_health(struct server *srv)
 {
-    bool ok = store_writable(st);
-    *body = ok ? "ok\n" : "store not writable\n";
-    return ok ? 200 : 503;
+    return srv->health;
+}
+
+/* A probe waiting for the health module's answer. */
+struct health_req {
+    struct server *srv;
+    struct evhttp_request *req;
+    struct reqinfo ri;
+};
+
+static void health_answer(void *arg, int status, const char *body)
+{
+    struct health_req *hr = arg;
+    reply_body(hr->srv, hr->req, status, "text/plain; charset=utf-8", body, strlen(body), &hr->ri);
+    free(hr);
 }
 
 static void handle_health(struct server *srv, struct evhttp_request *req, struct reqinfo *ri)
 {
-    const char *body;
-    int status = server_health(srv->st, &body);
+    struct health_req *hr = malloc(sizeof(*hr));
     ri->kind = "health";
-    reply_body(srv, req, status, "text/plain; charset=utf-8", body, strlen(body), ri);
+    if (!hr)
+        return reply_error(srv, req, 503, "out of memory", ri);
+    *hr = (struct health_req){.srv = srv, .req = req, .ri = *ri};
+    health_check(srv->health, srv, health_answer, hr);
 }
 
 static void on_request(struct evhttp_request *req, void *arg)
@@ -618,21 +636,19 @@ static const store_event_hook commit_hooks[] = {
     stats_event_hook,
 };
 
-int server_new(struct server **out, struct event_base *base, const struct cfg *cfg,
-               struct store *st, char *err, size_t errlen)
+int server_new(struct server **out, struct event_base *base, const struct cfg *cfg, char *err,
+               size_t errlen)
 {
     struct server *srv = calloc(1, sizeof(*srv));
     if (!srv)
         return snprintf(err, errlen, "out of memory"), -1;
     srv->cfg = cfg;
-    srv->st = st;
     srv->base = base;
-    /* Waiting for another writer (the CLI, the tag worker) blocks the whole
-     * loop: wait at most 1 s, then answer 503 and let WeChat retry. */
-    db_set_busy_timeout(store_db(st), 1000);
     struct store *commit_st;
     if (gcommit_new(&srv->gc, base, cfg, commit_hooks, WXS_ARRAY_LEN(commit_hooks), commit_work,
                     on_committed, srv, &commit_st, err, errlen) < 0)
+        goto fail;
+    if (health_new(&srv->health, base, cfg, err, errlen) < 0)
         goto fail;
     char why[256];
     if (store_ckpt_start(&srv->ckpt, commit_st, why, sizeof(why)) < 0)
@@ -718,6 +734,7 @@ void server_free(struct server *srv)
     gcommit_stop(srv->gc);      /* answers a batch in flight while its requests live */
     store_ckpt_stop(srv->ckpt); /* detaches from the commit connection */
     gcommit_free(srv->gc);
+    health_free(srv->health); /* answers its waiting probes while their requests live */
     if (srv->http)
         evhttp_free(srv->http);
     http_deadline_free(srv->deadline); /* after evhttp_free: its close callbacks */

@@ -32,9 +32,11 @@ extern const double server_commit_bucket_bounds_s[12]; /* upper bounds in second
 
 /* The base must have been created with 3 priorities (event_base_priority_init
  * (base, 3)); the commit event runs at the lowest. Binds [server] listen.
- * Borrowed: cfg and st must outlive the server. */
-int server_new(struct server **out, struct event_base *base, const struct cfg *cfg,
-               struct store *st, char *err, size_t errlen) WXS_MUSTCHECK;
+ * The loop thread never touches the database: pushes are stored by the
+ * group-commit thread, probes by the health module's. Borrowed: cfg must
+ * outlive the server. */
+int server_new(struct server **out, struct event_base *base, const struct cfg *cfg, char *err,
+               size_t errlen) WXS_MUSTCHECK;
 void server_free(struct server *srv);
 
 /* Stop accepting, answer what is in flight, then call done(arg) once no
@@ -43,6 +45,6 @@ void server_drain(struct server *srv, void (*done)(void *arg), void *arg);
 
 const struct server_stats *server_get_stats(const struct server *srv);
 
-/* /healthz body and status for both listeners: 200 "ok" or 503. */
-int server_health(struct store *st, const char **body);
+/* /healthz of both listeners (see health.h). */
+struct health *server_health(struct server *srv);
 #endif
