@@ -16,7 +16,7 @@ struct sq_db {
     sqlite3 *h;
     sqlite3_stmt *begin_read, *begin_write, *commit, *rollback;
     int errclass;
-    char errbuf[256]; /* a message of ours (not SQLite's), "" = none */
+    char errbuf[512]; /* the last failure's message, kept across later calls */
 };
 
 struct sq_stmt {
@@ -61,10 +61,12 @@ static int classify(int rc)
     }
 }
 
-/* Record a failure of the connection; returns its class. */
+/* Record a failure of the connection; returns its class. The message is
+ * copied now: a later call (the ROLLBACK after a failed statement) would
+ * replace SQLite's with "not an error". */
 static int fail(struct sq_db *d, int rc)
 {
-    d->errbuf[0] = '\0';
+    snprintf(d->errbuf, sizeof(d->errbuf), "%s", d->h ? sqlite3_errmsg(d->h) : "cannot open");
     d->errclass = classify(rc);
     if (d->errclass == 0)
         d->errclass = DB_EOTHER; /* misuse reported as OK */
@@ -74,7 +76,7 @@ static int fail(struct sq_db *d, int rc)
 static const char *sq_errmsg(const struct db *db)
 {
     const struct sq_db *d = SQ(db);
-    return d->errbuf[0] ? d->errbuf : sqlite3_errmsg(d->h);
+    return d->errbuf[0] ? d->errbuf : "no error";
 }
 
 static int sq_errclass(const struct db *db)
