@@ -1,4 +1,3 @@
-#include "db_sqlite.h"
 #include "backfill.h"
 
 #include <stdio.h>
@@ -13,46 +12,49 @@
 
 #define OPENID_MAX 128 /* openids are 28 characters; anything far longer is not one */
 
-enum bstmt {
-    B_STATE_GET,
-    B_STATE_NEW,
-    B_STATE_PAGE,
-    B_STATE_FINISH,
-    B_KNOWN,
-    B_FAN_ADD,
-    B_ORIGIN_ADD,
-    B_ADDED,
-    B_N
-};
+static const struct db_query q_state_get = {"backfill.state_get",
+                                            "SELECT cursor, total, seen, gone, walk, finished_at "
+                                            "FROM backfill_state WHERE id = 1"};
+/* The first walk inserts the row (walk = DEFAULT 1); a later one bumps it. */
+static const struct db_query q_state_new = {
+    "backfill.state_new",
+    "INSERT INTO backfill_state(id, cursor, total, seen, added, known, gone, "
+    "started_at, updated_at, finished_at) VALUES(1, NULL, 0, 0, 0, 0, 0, ?1, ?1, "
+    "NULL) ON CONFLICT(id) DO UPDATE SET walk = backfill_state.walk + 1, cursor = NULL, "
+    "total = 0, seen = 0, added = 0, known = 0, gone = 0, started_at = excluded.started_at, "
+    "updated_at = excluded.updated_at, finished_at = NULL RETURNING walk"};
+static const struct db_query q_state_page = {
+    "backfill.state_page",
+    "UPDATE backfill_state SET cursor = ?1, total = ?2, seen = ?3, added = ?4, "
+    "known = ?5, gone = ?6, updated_at = ?7 WHERE id = 1"};
+static const struct db_query q_state_finish = {
+    "backfill.state_finish",
+    "UPDATE backfill_state SET finished_at = ?1, updated_at = ?1 WHERE id = 1"};
+static const struct db_query q_known = {"backfill.known", "SELECT 1 FROM fans WHERE openid = ?1"};
+static const struct db_query q_fan_add = {
+    "backfill.fan_add",
+    "INSERT INTO fans(openid, first_scene, first_sub_at, last_scene, last_sub_at, "
+    "subscribed, subscribe_count, source) VALUES(?1, ?2, ?3, ?2, ?3, 1, 1, "
+    "'backfill') ON CONFLICT(openid) DO NOTHING"};
+static const struct db_query q_origin_add = {
+    "backfill.origin_add",
+    "INSERT INTO fan_backfill(openid, subscribe_scene, qr_scene, qr_scene_str, "
+    "subscribe_time, recorded_at, walk) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+    "ON CONFLICT(openid) DO NOTHING"};
+static const struct db_query q_added = {"backfill.added",
+                                        "SELECT count(*) FROM fan_backfill WHERE walk = ?1"};
 
-static const char *const bstmt_sql[B_N] = {
-    [B_STATE_GET] = "SELECT cursor, total, seen, gone, walk, finished_at "
-                    "FROM backfill_state WHERE id = 1",
-    [B_STATE_NEW] =
-        "INSERT INTO backfill_state(id, cursor, total, seen, added, known, gone, "
-        "started_at, updated_at, finished_at) VALUES(1, NULL, 0, 0, 0, 0, 0, ?1, ?1, "
-        "NULL) ON CONFLICT(id) DO UPDATE SET walk = walk + 1, cursor = NULL, total = 0, "
-        "seen = 0, added = 0, known = 0, gone = 0, started_at = ?1, updated_at = ?1, "
-        "finished_at = NULL RETURNING walk",
-    [B_STATE_PAGE] = "UPDATE backfill_state SET cursor = ?1, total = ?2, seen = ?3, added = ?4, "
-                     "known = ?5, gone = ?6, updated_at = ?7 WHERE id = 1",
-    [B_STATE_FINISH] = "UPDATE backfill_state SET finished_at = ?1, updated_at = ?1 WHERE id = 1",
-    [B_KNOWN] = "SELECT 1 FROM fans WHERE openid = ?1",
-    [B_FAN_ADD] = "INSERT INTO fans(openid, first_scene, first_sub_at, last_scene, last_sub_at, "
-                  "subscribed, subscribe_count, source) VALUES(?1, ?2, ?3, ?2, ?3, 1, 1, "
-                  "'backfill') ON CONFLICT(openid) DO NOTHING",
-    [B_ORIGIN_ADD] = "INSERT INTO fan_backfill(openid, subscribe_scene, qr_scene, qr_scene_str, "
-                     "subscribe_time, recorded_at, walk) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) "
-                     "ON CONFLICT(openid) DO NOTHING",
-    [B_ADDED] = "SELECT count(*) FROM fan_backfill WHERE walk = ?1",
+/* Prepared before the first call: a schema this build cannot use fails
+ * the run before it spends API quota. */
+static const struct db_query *const bf_queries[] = {
+    &q_state_get, &q_state_new, &q_state_page, &q_state_finish,
+    &q_known,     &q_fan_add,   &q_origin_add, &q_added,
 };
 
 struct bf {
     const struct cfg *cfg;
-    sqlite3 *db;
-    struct db *dbh; /* the same connection through db.h */
+    struct db *db;
     struct wxapi *api;
-    sqlite3_stmt *s[B_N];
     const struct backfill_opts *o;
     struct backfill_progress *p;
     char *cursor;          /* next_openid to ask for, NULL = the first page */
@@ -96,28 +98,16 @@ static int fail(struct bf *b, const char *what, const char *why)
     return -1;
 }
 
+/* The connection's last error; call it right after the failing call. */
 static int db_fail(struct bf *b, const char *what)
 {
-    return fail(b, what, sqlite3_errmsg(b->db));
+    return fail(b, what, db_errmsg(b->db));
 }
 
-static sqlite3_stmt *S(struct bf *b, enum bstmt i)
+/* Run a statement without rows to read (and reset it). */
+static int exec_step(struct bf *b, struct db_stmt *s, const char *what)
 {
-    sqlite3_reset(b->s[i]);
-    sqlite3_clear_bindings(b->s[i]);
-    return b->s[i];
-}
-
-static int exec_step(struct bf *b, sqlite3_stmt *s, const char *what)
-{
-    int rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    return (rc == SQLITE_DONE || rc == SQLITE_ROW) ? 0 : db_fail(b, what);
-}
-
-static int tx(struct bf *b, const char *sql)
-{
-    return sqlite3_exec(b->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : db_fail(b, sql);
+    return db_run(s) < 0 ? db_fail(b, what) : 0;
 }
 
 static void sleep_us(uint64_t us)
@@ -150,45 +140,57 @@ static bool stopped(const struct bf *b)
 
 /* ---- the walk's state row ---- */
 
-static int64_t added_so_far(struct bf *b)
+/* The fans this walk recorded so far into *n; -1 with err set. */
+static int added_so_far(struct bf *b, int64_t *n)
 {
-    sqlite3_stmt *s = S(b, B_ADDED);
-    sqlite3_bind_int64(s, 1, b->walk);
-    int64_t n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
-    sqlite3_reset(s);
-    return n;
+    struct db_stmt *s = db_stmt(b->db, &q_added);
+    db_bind_int64(s, 1, b->walk);
+    int rc = db_step(s);
+    if (rc == DB_ROW)
+        *n = db_col_int64(s, 0);
+    else
+        db_fail(b, "fan_backfill");
+    db_reset(s);
+    return rc == DB_ROW ? 0 : -1;
 }
 
 /* Resume an unfinished walk, or start a new one (first run, the last walk
  * finished, or --restart). */
 static int walk_load(struct bf *b)
 {
-    sqlite3_stmt *s = S(b, B_STATE_GET);
-    int rc = sqlite3_step(s);
-    bool resume = rc == SQLITE_ROW && sqlite3_column_type(s, 5) == SQLITE_NULL && !b->o->restart;
+    struct db_stmt *s = db_stmt(b->db, &q_state_get);
+    int rc = db_step(s);
+    bool resume = rc == DB_ROW && db_col_null(s, 5) && !b->o->restart;
     if (resume) {
-        const unsigned char *c = sqlite3_column_text(s, 0);
-        b->cursor = c ? strdup((const char *)c) : NULL;
-        b->p->total = sqlite3_column_int64(s, 1);
-        b->p->seen = sqlite3_column_int64(s, 2);
-        b->p->gone = sqlite3_column_int64(s, 3);
-        b->walk = sqlite3_column_int64(s, 4);
-        b->p->resumed = b->p->seen > 0 || c != NULL;
+        bool has_cursor = !db_col_null(s, 0);
+        b->cursor = db_col_strdup(s, 0);
+        b->p->total = db_col_int64(s, 1);
+        b->p->seen = db_col_int64(s, 2);
+        b->p->gone = db_col_int64(s, 3);
+        b->walk = db_col_int64(s, 4);
+        b->p->resumed = b->p->seen > 0 || has_cursor;
+        if (has_cursor && !b->cursor)
+            rc = fail(b, "backfill", "out of memory");
+    } else if (rc < 0) {
+        db_fail(b, "backfill state");
     }
-    sqlite3_reset(s);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return db_fail(b, "backfill state");
+    db_reset(s);
+    if (rc < 0)
+        return -1;
     if (resume) {
-        b->p->added = added_so_far(b);
+        if (added_so_far(b, &b->p->added) < 0)
+            return -1;
         b->p->known = b->p->seen - b->p->added - b->p->gone;
         return 0;
     }
-    s = S(b, B_STATE_NEW);
-    sqlite3_bind_int64(s, 1, util_now());
-    rc = sqlite3_step(s);
-    b->walk = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 1; /* first row: DEFAULT 1 */
-    sqlite3_reset(s);
-    return (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : db_fail(b, "backfill state");
+    s = db_stmt(b->db, &q_state_new);
+    db_bind_int64(s, 1, util_now());
+    rc = db_step(s);
+    b->walk = rc == DB_ROW ? db_col_int64(s, 0) : 1; /* first row: DEFAULT 1 */
+    if (rc < 0)
+        db_fail(b, "backfill state");
+    db_reset(s);
+    return rc < 0 ? -1 : 0;
 }
 
 /* Commit the page: the cursor moves past it only now. */
@@ -196,17 +198,18 @@ static int walk_page_done(struct bf *b, const char *next, int64_t n, int64_t gon
 {
     b->p->seen += n;
     b->p->gone += gone;
-    b->p->added = added_so_far(b);
+    if (added_so_far(b, &b->p->added) < 0)
+        return -1;
     b->p->known = b->p->seen - b->p->added - b->p->gone;
     b->p->in_page = 0;
-    sqlite3_stmt *s = S(b, B_STATE_PAGE);
-    sqlite3_bind_text(s, 1, next, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, b->p->total);
-    sqlite3_bind_int64(s, 3, b->p->seen);
-    sqlite3_bind_int64(s, 4, b->p->added);
-    sqlite3_bind_int64(s, 5, b->p->known);
-    sqlite3_bind_int64(s, 6, b->p->gone);
-    sqlite3_bind_int64(s, 7, util_now());
+    struct db_stmt *s = db_stmt(b->db, &q_state_page);
+    db_bind_text(s, 1, next);
+    db_bind_int64(s, 2, b->p->total);
+    db_bind_int64(s, 3, b->p->seen);
+    db_bind_int64(s, 4, b->p->added);
+    db_bind_int64(s, 5, b->p->known);
+    db_bind_int64(s, 6, b->p->gone);
+    db_bind_int64(s, 7, util_now());
     if (exec_step(b, s, "backfill cursor") < 0)
         return -1;
     free(b->cursor);
@@ -216,8 +219,8 @@ static int walk_page_done(struct bf *b, const char *next, int64_t n, int64_t gon
 
 static int walk_finish(struct bf *b)
 {
-    sqlite3_stmt *s = S(b, B_STATE_FINISH);
-    sqlite3_bind_int64(s, 1, util_now());
+    struct db_stmt *s = db_stmt(b->db, &q_state_finish);
+    db_bind_int64(s, 1, util_now());
     b->p->finished = true;
     return exec_step(b, s, "backfill state");
 }
@@ -244,29 +247,29 @@ static int record_fan(struct bf *b, json_t *u)
     char scene[80];
     bool has_scene = backfill_scene(sub_scene, qr, qrs, scene, sizeof(scene)) == 1;
     int64_t now = util_now();
-    sqlite3_stmt *s = S(b, B_FAN_ADD);
-    sqlite3_bind_text(s, 1, openid, -1, SQLITE_STATIC);
-    if (has_scene)
-        sqlite3_bind_text(s, 2, scene, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 3, when > 0 ? when : now);
+    struct db_stmt *s = db_stmt(b->db, &q_fan_add);
+    db_bind_text(s, 1, openid);
+    db_bind_text(s, 2, has_scene ? scene : NULL);
+    db_bind_int64(s, 3, when > 0 ? when : now);
     if (exec_step(b, s, "fans") < 0)
         return -1;
-    if (sqlite3_changes(b->db) == 0)
+    if (db_changes(b->db) == 0)
         return 0; /* known from an event meanwhile: events win */
     /* retained_fans counts current fans by their latest scene */
-    if (stats_fan_changed(b->dbh, NULL, 0, false, has_scene ? scene : NULL, when > 0 ? when : now,
+    if (stats_fan_changed(b->db, NULL, 0, false, has_scene ? scene : NULL, when > 0 ? when : now,
                           true) < 0)
         return db_fail(b, "statistics");
-    s = S(b, B_ORIGIN_ADD);
-    sqlite3_bind_text(s, 1, openid, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, sub_scene ? sub_scene : "", -1, SQLITE_STATIC);
+    s = db_stmt(b->db, &q_origin_add);
+    db_bind_text(s, 1, openid);
+    db_bind_text(s, 2, sub_scene ? sub_scene : "");
     if (qr > 0)
-        sqlite3_bind_int64(s, 3, qr);
-    if (qrs && *qrs)
-        sqlite3_bind_text(s, 4, qrs, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 5, when > 0 ? when : now);
-    sqlite3_bind_int64(s, 6, now);
-    sqlite3_bind_int64(s, 7, b->walk);
+        db_bind_int64(s, 3, qr);
+    else
+        db_bind_null(s, 3);
+    db_bind_text_opt(s, 4, qrs);
+    db_bind_int64(s, 5, when > 0 ? when : now);
+    db_bind_int64(s, 6, now);
+    db_bind_int64(s, 7, b->walk);
     return exec_step(b, s, "fan_backfill");
 }
 
@@ -276,7 +279,7 @@ static int record_infos(struct bf *b, const struct bf_chunk *c, json_t *list, in
 {
     json_t *u;
     size_t i;
-    int ret = tx(b, "BEGIN IMMEDIATE");
+    int ret = db_begin(b->db, DB_TX_WRITE) < 0 ? db_fail(b, "begin") : 0;
     json_array_foreach(list, i, u)
     {
         const char *openid = json_string_value(json_object_get(u, "openid"));
@@ -290,9 +293,11 @@ static int record_infos(struct bf *b, const struct bf_chunk *c, json_t *list, in
         }
         ret = record_fan(b, u);
     }
+    if (ret == 0 && db_commit(b->db) == 0)
+        return 0;
     if (ret == 0)
-        return tx(b, "COMMIT");
-    sqlite3_exec(b->db, "ROLLBACK", NULL, NULL, NULL);
+        db_fail(b, "commit"); /* uncertain included: the rerun adds nothing twice */
+    db_rollback(b->db);
     return -1;
 }
 
@@ -328,13 +333,13 @@ done:
 /* 0 = unknown to the store, 1 = known, -1 = error. */
 static int is_known(struct bf *b, const char *openid)
 {
-    sqlite3_stmt *s = S(b, B_KNOWN);
-    sqlite3_bind_text(s, 1, openid, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    if (rc == SQLITE_ROW)
-        return 1;
-    return rc == SQLITE_DONE ? 0 : db_fail(b, "fans");
+    struct db_stmt *s = db_stmt(b->db, &q_known);
+    db_bind_text(s, 1, openid);
+    int rc = db_step(s);
+    if (rc < 0)
+        db_fail(b, "fans");
+    db_reset(s);
+    return rc < 0 ? -1 : rc == DB_ROW;
 }
 
 static int page_check(struct bf *b, json_t *ids)
@@ -369,7 +374,8 @@ static int page_walk(struct bf *b, json_t *ids, int64_t *gone)
                 return stopped(b) ? 1 : -1;
             c.n = 0;
             b->p->in_page = (int64_t)i + 1;
-            b->p->added = added_so_far(b);
+            if (added_so_far(b, &b->p->added) < 0)
+                return -1;
             progress(b);
         }
     }
@@ -420,18 +426,15 @@ done:
 
 static int bf_open(struct bf *b, struct store *st, char *err, size_t errlen)
 {
-    b->dbh = store_db(st);
-    b->db = db_sqlite_handle(b->dbh);
-    for (int i = 0; i < B_N; i++)
-        if (sqlite3_prepare_v2(b->db, bstmt_sql[i], -1, &b->s[i], NULL) != SQLITE_OK)
-            return db_fail(b, "prepare");
+    b->db = store_db(st);
+    for (size_t i = 0; i < WXS_ARRAY_LEN(bf_queries); i++)
+        if (!db_stmt(b->db, bf_queries[i]))
+            return db_fail(b, bf_queries[i]->name);
     return wxapi_new(&b->api, b->cfg, st, err, errlen);
 }
 
 static void bf_close(struct bf *b)
 {
-    for (int i = 0; i < B_N; i++)
-        sqlite3_finalize(b->s[i]);
     wxapi_free(b->api);
     free(b->cursor);
 }

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "db_sqlite.h"
 #include "cli.h"
 #include "tag.h"
 
@@ -75,36 +74,45 @@ static int tag_sync(struct cli *cli, int argc, char **argv)
     return rc;
 }
 
-/* Counts per tag and state, and tags WeChat would not give an id for. */
+/* Counts per tag and state, and tags WeChat would not give an id for.
+ * Portable SQL: counts by CASE (PostgreSQL has no sum of a boolean), and
+ * the tag_ids columns in the GROUP BY (one row per name: its key). */
 static int tag_status(struct cli *cli, int argc, char **argv)
 {
-    static const char sql[] =
-        "SELECT o.tag, t.tag_id, sum(o.state = 'pending') + sum(o.state = 'sending'), "
-        "sum(o.state = 'done'), sum(o.state = 'parked'), sum(o.state = 'cancelled'), t.error "
-        "FROM tag_outbox o LEFT JOIN tag_ids t ON t.name = o.tag GROUP BY o.tag ORDER BY o.tag";
-    sqlite3_stmt *s = NULL;
+    static const char sql[] = "SELECT o.tag, t.tag_id, "
+                              "sum(CASE WHEN o.state IN ('pending', 'sending') THEN 1 ELSE 0 END), "
+                              "sum(CASE WHEN o.state = 'done' THEN 1 ELSE 0 END), "
+                              "sum(CASE WHEN o.state = 'parked' THEN 1 ELSE 0 END), "
+                              "sum(CASE WHEN o.state = 'cancelled' THEN 1 ELSE 0 END), t.error "
+                              "FROM tag_outbox o LEFT JOIN tag_ids t ON t.name = o.tag "
+                              "GROUP BY o.tag, t.tag_id, t.error ORDER BY o.tag";
+    struct db_stmt *s;
     int rc;
     (void)argv;
     if (argc != 1) {
         fprintf(stderr, "usage: wxscene tag status\n");
         return 2;
     }
-    if (sqlite3_prepare_v2(db_sqlite_handle(store_db(cli->store)), sql, -1, &s, NULL) != SQLITE_OK) {
+    if (!(s = db_prepare(store_db(cli->store), sql))) {
         fprintf(stderr, "%s: tag status: %s\n", cli->prog, store_errmsg(cli->store));
         return 1;
     }
     printf("%-30s %8s %8s %8s %8s %9s\n", "tag", "id", "pending", "done", "parked", "cancelled");
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        const char *id = (const char *)sqlite3_column_text(s, 1);
-        const char *why = (const char *)sqlite3_column_text(s, 6);
-        printf("%-30s %8s %8lld %8lld %8lld %9lld\n", sqlite3_column_text(s, 0), id ? id : "-",
-               (long long)sqlite3_column_int64(s, 2), (long long)sqlite3_column_int64(s, 3),
-               (long long)sqlite3_column_int64(s, 4), (long long)sqlite3_column_int64(s, 5));
+    while ((rc = db_step(s)) == DB_ROW) {
+        char id[24] = "-";
+        const char *why = db_col_text(s, 6);
+        if (!db_col_null(s, 1))
+            snprintf(id, sizeof(id), "%lld", (long long)db_col_int64(s, 1));
+        printf("%-30s %8s %8lld %8lld %8lld %9lld\n", db_col_text(s, 0), id,
+               (long long)db_col_int64(s, 2), (long long)db_col_int64(s, 3),
+               (long long)db_col_int64(s, 4), (long long)db_col_int64(s, 5));
         if (why)
             printf("  %s\n", why);
     }
-    sqlite3_finalize(s);
-    return rc == SQLITE_DONE ? 0 : 1;
+    if (rc < 0)
+        fprintf(stderr, "%s: tag status: %s\n", cli->prog, store_errmsg(cli->store));
+    db_finalize(s);
+    return rc == DB_DONE ? 0 : 1;
 }
 
 int cli_tag(struct cli *cli, int argc, char **argv)

@@ -1,4 +1,3 @@
-#include "db_sqlite.h"
 #include "tag.h"
 
 #include <errno.h>
@@ -21,99 +20,62 @@
 /* One row per (openid, tag). A new subscribe re-arms a row that was done,
  * parked or cancelled (the fan may have lost the tag by unsubscribing); a
  * SCAN only re-arms a cancelled one, so scanning again and again does not
- * re-tag a fan who has the tag. Pending and in-flight rows stay as they are. */
-static const char arm_sql[] =
+ * re-tag a fan who has the tag. Pending and in-flight rows stay as they are.
+ * For PostgreSQL: the DO UPDATE names the existing row's columns by the
+ * table (a bare name is ambiguous with excluded's) and compares the flag
+ * (?5 = 1: AND wants a boolean, not an integer). */
+static const struct db_query q_arm = {
+    "tag.arm",
     "INSERT INTO tag_outbox(openid, tag, state, event_id, created_at, updated_at) "
     "SELECT ?1, tag, 'pending', ?3, ?4, ?4 FROM channels "
     "WHERE scene = ?2 AND tag IS NOT NULL AND tag <> '' "
     "ON CONFLICT(openid, tag) DO UPDATE SET state = 'pending', attempts = 0, next_try = 0, "
     "last_error = NULL, reason = NULL, event_id = excluded.event_id, "
     "updated_at = excluded.updated_at "
-    "WHERE state = 'cancelled' OR (?5 AND state IN ('done', 'parked'))";
+    "WHERE tag_outbox.state = 'cancelled' OR "
+    "(?5 = 1 AND tag_outbox.state IN ('done', 'parked'))"};
 
-static const char cancel_sql[] =
+static const struct db_query q_cancel = {
+    "tag.cancel",
     "UPDATE tag_outbox SET state = 'cancelled', reason = 'unsubscribed', updated_at = ?2 "
-    "WHERE openid = ?1 AND state = 'pending'";
-
-/* The hook's statements, prepared once per store handle and kept in the
- * handle's hook slot (store_close() finalizes them), so an event costs a
- * bind and a step, not a parse. */
-struct hook_stmts {
-    sqlite3_stmt *arm, *cancel;
-};
-
-static void hook_stmts_free(void *p)
-{
-    struct hook_stmts *h = p;
-    if (!h)
-        return;
-    sqlite3_finalize(h->arm);
-    sqlite3_finalize(h->cancel);
-    free(h);
-}
-
-static struct hook_stmts *hook_stmts_get(sqlite3 *db, struct store_hook_slot *slot)
-{
-    struct hook_stmts *h;
-    if (slot && slot->state)
-        return slot->state;
-    if (!slot || !(h = calloc(1, sizeof(*h))))
-        return NULL;
-    if (sqlite3_prepare_v3(db, arm_sql, -1, SQLITE_PREPARE_PERSISTENT, &h->arm, NULL) !=
-            SQLITE_OK ||
-        sqlite3_prepare_v3(db, cancel_sql, -1, SQLITE_PREPARE_PERSISTENT, &h->cancel, NULL) !=
-            SQLITE_OK) {
-        log_warn("tag: outbox: %s", sqlite3_errmsg(db));
-        hook_stmts_free(h);
-        return NULL;
-    }
-    slot->state = h;
-    slot->free_state = hook_stmts_free;
-    return h;
-}
-
-static int hook_step(sqlite3 *db, sqlite3_stmt *s)
-{
-    int rc = sqlite3_step(s);
-    if (rc != SQLITE_DONE)
-        log_warn("tag: outbox: %s", sqlite3_errmsg(db));
-    sqlite3_reset(s);
-    sqlite3_clear_bindings(s);
-    return rc == SQLITE_DONE ? 0 : -1;
-}
-
-static int hook_arm(sqlite3 *db, sqlite3_stmt *s, const struct event_applied *ev)
-{
-    const struct event_rec *r = ev->rec;
-    sqlite3_bind_text(s, 1, r->openid, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, ev->scene, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 3, r->event_id);
-    sqlite3_bind_int64(s, 4, r->received_at);
-    sqlite3_bind_int(s, 5, r->kind == EV_SUBSCRIBE);
-    return hook_step(db, s);
-}
+    "WHERE openid = ?1 AND state = 'pending'"};
 
 /* Tagging someone who left would keep their openid in the outbox for
  * nothing: pending work is dropped with the reason. */
-static int hook_cancel(sqlite3 *db, sqlite3_stmt *s, const struct event_applied *ev)
+static struct db_stmt *hook_cancel(struct db *db, const struct event_applied *ev)
 {
-    sqlite3_bind_text(s, 1, ev->rec->openid, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, ev->rec->received_at);
-    return hook_step(db, s);
+    struct db_stmt *s = db_stmt(db, &q_cancel);
+    db_bind_text(s, 1, ev->rec->openid);
+    db_bind_int64(s, 2, ev->rec->received_at);
+    return s;
 }
 
-int tag_outbox_hook(struct db *dbh, const struct event_applied *ev)
+static struct db_stmt *hook_arm(struct db *db, const struct event_applied *ev)
 {
-    sqlite3 *db = db_sqlite_handle(dbh);
+    const struct event_rec *r = ev->rec;
+    struct db_stmt *s = db_stmt(db, &q_arm);
+    db_bind_text(s, 1, r->openid);
+    db_bind_text(s, 2, ev->scene);
+    db_bind_int64(s, 3, r->event_id);
+    db_bind_int64(s, 4, r->received_at);
+    db_bind_int64(s, 5, r->kind == EV_SUBSCRIBE);
+    return s;
+}
+
+/* The connection keeps both statements prepared (db_stmt), so an event
+ * costs a cache probe, the binds and one step; ev->slot is not needed. */
+int tag_outbox_hook(struct db *db, const struct event_applied *ev)
+{
     enum ev_kind k = ev->rec->kind;
     /* organic: no channel; untagged: the router already found no tag */
     bool arm = (k == EV_SUBSCRIBE || k == EV_SCAN) && ev->scene && !ev->rec->untagged;
     if (!arm && k != EV_UNSUBSCRIBE)
         return 0;
-    struct hook_stmts *h = hook_stmts_get(db, ev->slot);
-    if (!h)
+    if (db_run(arm ? hook_arm(db, ev) : hook_cancel(db, ev)) < 0) {
+        log_warn("tag: outbox: %s", db_errmsg(db));
         return -1;
-    return arm ? hook_arm(db, h->arm, ev) : hook_cancel(db, h->cancel, ev);
+    }
+    return 0;
 }
 
 /* ---- pure rules ---- */
@@ -164,73 +126,95 @@ int64_t tag_backoff(int64_t attempts, int64_t base, int64_t max)
 
 /* ---- the runner ---- */
 
-enum rstmt {
-    R_RECLAIM_OWNERS,
-    R_RECLAIM,
-    R_PICK,
-    R_CLAIM_SELECT,
-    R_CLAIM,
-    R_RENEW,
-    R_DONE,
-    R_PARK,
-    R_RETRY,
-    R_TAGID_GET,
-    R_TAGID_SET,
-    R_TAGID_FAIL,
-    R_TAGID_FORGET,
-    R_PARK_TAG,
-    R_COUNT_PENDING,
-    R_COUNT_PARKED,
-    R_N
-};
-
-static const char *const rstmt_sql[R_N] = {
-    [R_RECLAIM_OWNERS] = "SELECT DISTINCT owner_host, owner_pid FROM tag_outbox "
-                         "WHERE state = 'sending'",
-    [R_RECLAIM] = "UPDATE tag_outbox SET state = 'pending', owner_host = NULL, owner_pid = NULL, "
-                  "claim_until = NULL, updated_at = ?4 WHERE state = 'sending' AND "
-                  "((owner_host IS ?1 AND owner_pid IS ?2) OR claim_until < ?3)",
-    [R_PICK] = "SELECT tag FROM tag_outbox WHERE state = 'pending' AND next_try <= ?1 AND "
-               "tag NOT IN (SELECT name FROM tag_ids WHERE next_try > ?1 OR "
-               "(tag_id IS NULL AND checked_at >= ?2)) LIMIT 1",
-    [R_CLAIM_SELECT] =
-        "SELECT id, openid, attempts + 1 FROM tag_outbox WHERE state = 'pending' AND tag = ?1 "
-        "AND next_try <= ?2 ORDER BY id LIMIT ?3",
-    [R_CLAIM] = "UPDATE tag_outbox SET state = 'sending', attempts = attempts + 1, "
-                "owner_host = ?2, owner_pid = ?3, claim_until = ?4, updated_at = ?5 "
-                "WHERE id = ?1 AND state = 'pending'",
-    [R_RENEW] = "UPDATE tag_outbox SET claim_until = ?2 WHERE id = ?1 AND state = 'sending'",
-    [R_DONE] = "UPDATE tag_outbox SET state = 'done', last_error = NULL, owner_host = NULL, "
-               "owner_pid = NULL, claim_until = NULL, updated_at = ?2 "
-               "WHERE id = ?1 AND state IN ('sending', 'pending')",
-    [R_PARK] = "UPDATE tag_outbox SET state = 'parked', reason = ?3, last_error = ?4, "
-               "owner_host = NULL, owner_pid = NULL, claim_until = NULL, updated_at = ?2 "
-               "WHERE id = ?1 AND state = 'sending'",
-    [R_RETRY] = "UPDATE tag_outbox SET state = 'pending', next_try = ?3, last_error = ?4, "
+static const struct db_query q_reclaim_owners = {
+    "tag.reclaim_owners",
+    "SELECT DISTINCT owner_host, owner_pid FROM tag_outbox WHERE state = 'sending'"};
+/* Binds are never NULL (a lapsed-leases-only sweep passes '' and -1). */
+static const struct db_query q_reclaim = {
+    "tag.reclaim", "UPDATE tag_outbox SET state = 'pending', owner_host = NULL, owner_pid = NULL, "
+                   "claim_until = NULL, updated_at = ?4 WHERE state = 'sending' AND "
+                   "((owner_host = ?1 AND owner_pid = ?2) OR claim_until < ?3)"};
+static const struct db_query q_pick = {
+    "tag.pick", "SELECT tag FROM tag_outbox WHERE state = 'pending' AND next_try <= ?1 AND "
+                "tag NOT IN (SELECT name FROM tag_ids WHERE next_try > ?1 OR "
+                "(tag_id IS NULL AND checked_at >= ?2)) LIMIT 1"};
+/* The claim is one statement: it chooses the oldest due rows of the tag
+ * and marks them in flight, returning what the call needs, so no reader
+ * sits between the choice and the write. The outer `state = 'pending'` makes
+ * it safe without a serial writer too: on PostgreSQL (READ COMMITTED) a
+ * competing claimer that chose the same rows re-checks them after waiting
+ * and skips those taken. A backend with row locks should override this
+ * query by name with the sub-select ending
+ *   "... ORDER BY id LIMIT ?3 FOR UPDATE SKIP LOCKED)"
+ * so concurrent runners take disjoint batches instead of waiting on each
+ * other and coming back short. Rows come back in no particular order: a
+ * batch is one set for batchtagging. */
+static const struct db_query q_claim = {
+    "tag.claim",
+    "UPDATE tag_outbox SET state = 'sending', attempts = attempts + 1, owner_host = ?4, "
+    "owner_pid = ?5, claim_until = ?6, updated_at = ?7 "
+    "WHERE state = 'pending' AND id IN (SELECT id FROM tag_outbox WHERE state = 'pending' "
+    "AND tag = ?1 AND next_try <= ?2 ORDER BY id LIMIT ?3) "
+    "RETURNING id, openid, attempts"};
+static const struct db_query q_renew = {
+    "tag.renew", "UPDATE tag_outbox SET claim_until = ?2 WHERE id = ?1 AND state = 'sending'"};
+static const struct db_query q_done = {
+    "tag.done", "UPDATE tag_outbox SET state = 'done', last_error = NULL, owner_host = NULL, "
+                "owner_pid = NULL, claim_until = NULL, updated_at = ?2 "
+                "WHERE id = ?1 AND state IN ('sending', 'pending')"};
+static const struct db_query q_park = {
+    "tag.park", "UPDATE tag_outbox SET state = 'parked', reason = ?3, last_error = ?4, "
                 "owner_host = NULL, owner_pid = NULL, claim_until = NULL, updated_at = ?2 "
-                "WHERE id = ?1 AND state = 'sending'",
-    [R_TAGID_GET] = "SELECT tag_id, failures FROM tag_ids WHERE name = ?1",
-    [R_TAGID_SET] = "INSERT INTO tag_ids(name, tag_id, checked_at) VALUES(?1, ?2, ?3) "
-                    "ON CONFLICT(name) DO UPDATE SET tag_id = ?2, checked_at = ?3, error = NULL, "
-                    "failures = 0, next_try = 0",
-    [R_TAGID_FAIL] = "INSERT INTO tag_ids(name, tag_id, checked_at, error, failures, next_try) "
-                     "VALUES(?1, NULL, ?2, ?3, ?4, ?5) "
-                     "ON CONFLICT(name) DO UPDATE SET tag_id = NULL, checked_at = ?2, error = ?3, "
-                     "failures = ?4, next_try = ?5",
-    [R_TAGID_FORGET] = "UPDATE tag_ids SET tag_id = NULL WHERE name = ?1",
-    [R_PARK_TAG] = "UPDATE tag_outbox SET state = 'parked', reason = ?2, updated_at = ?3 "
-                   "WHERE tag = ?1 AND state = 'pending'",
-    [R_COUNT_PENDING] = "SELECT (SELECT count(*) FROM tag_outbox WHERE state = 'pending') + "
-                        "(SELECT count(*) FROM tag_outbox WHERE state = 'sending')",
-    [R_COUNT_PARKED] = "SELECT count(*) FROM tag_outbox WHERE state = 'parked'",
+                "WHERE id = ?1 AND state = 'sending'"};
+static const struct db_query q_retry = {
+    "tag.retry", "UPDATE tag_outbox SET state = 'pending', next_try = ?3, last_error = ?4, "
+                 "owner_host = NULL, owner_pid = NULL, claim_until = NULL, updated_at = ?2 "
+                 "WHERE id = ?1 AND state = 'sending'"};
+static const struct db_query q_tagid_get = {"tag.tagid_get",
+                                            "SELECT tag_id, failures FROM tag_ids WHERE name = ?1"};
+static const struct db_query q_tagid_set = {
+    "tag.tagid_set", "INSERT INTO tag_ids(name, tag_id, checked_at) VALUES(?1, ?2, ?3) "
+                     "ON CONFLICT(name) DO UPDATE SET tag_id = excluded.tag_id, "
+                     "checked_at = excluded.checked_at, error = NULL, failures = 0, next_try = 0"};
+/* failures is the count read before the calls (tagid_cached), plus one: two
+ * runners failing on the same tag at once may count one failure, which
+ * only shortens a backoff. */
+static const struct db_query q_tagid_fail = {
+    "tag.tagid_fail",
+    "INSERT INTO tag_ids(name, tag_id, checked_at, error, failures, next_try) "
+    "VALUES(?1, NULL, ?2, ?3, ?4, ?5) "
+    "ON CONFLICT(name) DO UPDATE SET tag_id = NULL, checked_at = excluded.checked_at, "
+    "error = excluded.error, failures = excluded.failures, next_try = excluded.next_try"};
+static const struct db_query q_tagid_forget = {"tag.tagid_forget",
+                                               "UPDATE tag_ids SET tag_id = NULL WHERE name = ?1"};
+static const struct db_query q_park_tag = {
+    "tag.park_tag", "UPDATE tag_outbox SET state = 'parked', reason = ?2, updated_at = ?3 "
+                    "WHERE tag = ?1 AND state = 'pending'"};
+static const struct db_query q_count_pending = {
+    "tag.count_pending", "SELECT (SELECT count(*) FROM tag_outbox WHERE state = 'pending') + "
+                         "(SELECT count(*) FROM tag_outbox WHERE state = 'sending')"};
+static const struct db_query q_count_parked = {
+    "tag.count_parked", "SELECT count(*) FROM tag_outbox WHERE state = 'parked'"};
+static const struct db_query q_requeue_parked = {
+    "tag.requeue_parked",
+    "UPDATE tag_outbox SET state = 'pending', attempts = 0, next_try = 0, reason = NULL, "
+    "updated_at = ?1 WHERE state = 'parked'"};
+static const struct db_query q_requeue_tag_ids = {
+    "tag.requeue_tag_ids", "UPDATE tag_ids SET next_try = 0 WHERE tag_id IS NULL"};
+
+/* Prepared when a runner starts, so a schema this build cannot use stops
+ * the worker at once with the reason, not at its first due row. */
+static const struct db_query *const runner_queries[] = {
+    &q_reclaim_owners, &q_reclaim,      &q_pick,     &q_claim,         &q_renew,
+    &q_done,           &q_park,         &q_retry,    &q_tagid_get,     &q_tagid_set,
+    &q_tagid_fail,     &q_tagid_forget, &q_park_tag, &q_count_pending, &q_count_parked,
 };
 
 struct tag_runner {
     const struct cfg *cfg;
     struct store *st;
-    sqlite3 *db;
+    struct db *db;
     struct wxapi *api;
-    sqlite3_stmt *s[R_N];
     struct tag_runner_opts opts;
     char host[256];
     int64_t pid;
@@ -267,44 +251,37 @@ static int64_t now_for(const struct tag_runner *tr)
     return tr->opts.ignore_backoff ? INT64_MAX / 2 : util_now();
 }
 
-static sqlite3_stmt *R(struct tag_runner *tr, enum rstmt i)
-{
-    sqlite3_reset(tr->s[i]);
-    sqlite3_clear_bindings(tr->s[i]);
-    return tr->s[i];
-}
-
+/* The connection's last error into the report; call it right after the
+ * failing call. Returns -1. */
 static int db_fail(struct tag_runner *tr, const char *what)
 {
-    snprintf(tr->rep->error, sizeof(tr->rep->error), "database: %s: %s", what,
-             sqlite3_errmsg(tr->db));
+    snprintf(tr->rep->error, sizeof(tr->rep->error), "database: %s: %s", what, db_errmsg(tr->db));
     return -1;
 }
 
-/* Step a statement that returns no rows (or whose rows are ignored). */
-static int step_exec(struct tag_runner *tr, sqlite3_stmt *s, const char *what)
+/* Run a statement without rows to read (and reset it). */
+static int step_exec(struct tag_runner *tr, struct db_stmt *s, const char *what)
 {
-    int rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-        return db_fail(tr, what);
-    return 0;
+    return db_run(s) < 0 ? db_fail(tr, what) : 0;
 }
 
 static int begin(struct tag_runner *tr)
 {
-    return sqlite3_exec(tr->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK
-               ? 0
-               : db_fail(tr, "begin");
+    return db_begin(tr->db, DB_TX_WRITE) < 0 ? db_fail(tr, "begin") : 0;
 }
 
+/* Commit when ok == 0, else (or when the commit fails) roll back; the
+ * error is in the report by then. A commit of uncertain outcome is a
+ * failure too: rows it would have claimed are this process's and taken
+ * back by the next sweep, rows it would have recorded are sent again
+ * (batchtagging is idempotent). */
 static int commit(struct tag_runner *tr, int ok)
 {
-    if (ok == 0 && sqlite3_exec(tr->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+    if (ok == 0 && db_commit(tr->db) == 0)
         return 0;
     if (ok == 0)
         db_fail(tr, "commit");
-    sqlite3_exec(tr->db, "ROLLBACK", NULL, NULL, NULL);
+    db_rollback(tr->db);
     return -1;
 }
 
@@ -326,14 +303,14 @@ static bool owner_gone(const struct tag_runner *tr, const char *host, int64_t pi
  * rows taken back or -1. */
 static int reclaim_owner(struct tag_runner *tr, const char *host, int64_t pid, int64_t now)
 {
-    sqlite3_stmt *s = R(tr, R_RECLAIM);
-    sqlite3_bind_text(s, 1, host, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(s, 2, pid);
-    sqlite3_bind_int64(s, 3, now);
-    sqlite3_bind_int64(s, 4, now);
+    struct db_stmt *s = db_stmt(tr->db, &q_reclaim);
+    db_bind_text(s, 1, host);
+    db_bind_int64(s, 2, pid);
+    db_bind_int64(s, 3, now);
+    db_bind_int64(s, 4, now);
     if (step_exec(tr, s, "reclaim") < 0)
         return -1;
-    return sqlite3_changes(tr->db);
+    return (int)db_changes(tr->db);
 }
 
 struct owner {
@@ -346,20 +323,22 @@ struct owner {
  * takes no write lock), or -1. */
 static int gone_owners(struct tag_runner *tr, struct owner *gone, size_t max, size_t *ngone)
 {
-    sqlite3_stmt *s = R(tr, R_RECLAIM_OWNERS);
+    struct db_stmt *s = db_stmt(tr->db, &q_reclaim_owners);
     int rc, owners = 0;
     *ngone = 0;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        const char *h = (const char *)sqlite3_column_text(s, 0);
-        int64_t pid = sqlite3_column_int64(s, 1);
+    while ((rc = db_step(s)) == DB_ROW) {
+        const char *h = db_col_text(s, 0);
+        int64_t pid = db_col_int64(s, 1);
         owners++;
         if (*ngone < max && owner_gone(tr, h, pid)) {
             util_strlcpy(gone[*ngone].host, h, sizeof(gone[*ngone].host));
             gone[(*ngone)++].pid = pid;
         }
     }
-    sqlite3_reset(s);
-    return rc == SQLITE_DONE ? owners : db_fail(tr, "reclaim");
+    if (rc < 0)
+        owners = db_fail(tr, "reclaim");
+    db_reset(s);
+    return owners;
 }
 
 /* Take back the claims of dead owners and lapsed leases (kill -9 mid-batch):
@@ -391,51 +370,47 @@ static int reclaim(struct tag_runner *tr)
 /* The tag with the oldest due work, into tag; 1 = none due. */
 static int pick_tag(struct tag_runner *tr, char *tag, size_t taglen)
 {
-    sqlite3_stmt *s = R(tr, R_PICK);
-    sqlite3_bind_int64(s, 1, now_for(tr));
-    sqlite3_bind_int64(s, 2, tr->run_start);
-    int rc = sqlite3_step(s), ret = 1;
-    if (rc == SQLITE_ROW) {
-        util_strlcpy(tag, (const char *)sqlite3_column_text(s, 0), taglen);
+    struct db_stmt *s = db_stmt(tr->db, &q_pick);
+    db_bind_int64(s, 1, now_for(tr));
+    db_bind_int64(s, 2, tr->run_start);
+    int rc = db_step(s), ret = 1;
+    if (rc == DB_ROW) {
+        const char *t = db_col_text(s, 0);
+        util_strlcpy(tag, t ? t : "", taglen);
         ret = 0;
-    } else if (rc != SQLITE_DONE) {
+    } else if (rc != DB_DONE) {
         ret = db_fail(tr, "pick");
     }
-    sqlite3_reset(s);
+    db_reset(s);
     return ret;
 }
 
 static int claim_rows(struct tag_runner *tr, struct tag_batch *b, int64_t limit)
 {
-    sqlite3_stmt *s = R(tr, R_CLAIM_SELECT);
+    struct db_stmt *s = db_stmt(tr->db, &q_claim);
     int64_t now = util_now();
-    int rc;
-    sqlite3_bind_text(s, 1, b->tag, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, now_for(tr));
-    sqlite3_bind_int64(s, 3, limit);
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW && b->n < TAG_BATCH_MAX) {
-        b->id[b->n] = sqlite3_column_int64(s, 0);
-        b->attempts[b->n] = sqlite3_column_int64(s, 2);
-        if (!(b->openid[b->n] = strdup((const char *)sqlite3_column_text(s, 1)))) {
-            sqlite3_reset(s);
-            return db_fail(tr, "out of memory");
+    int rc, ret = 0;
+    db_bind_text(s, 1, b->tag);
+    db_bind_int64(s, 2, now_for(tr));
+    db_bind_int64(s, 3, limit);
+    db_bind_text(s, 4, tr->host);
+    db_bind_int64(s, 5, tr->pid);
+    db_bind_int64(s, 6, now + tr->lease);
+    db_bind_int64(s, 7, now);
+    while ((rc = db_step(s)) == DB_ROW && b->n < TAG_BATCH_MAX) { /* LIMIT <= TAG_BATCH_MAX */
+        b->id[b->n] = db_col_int64(s, 0);
+        b->attempts[b->n] = db_col_int64(s, 2);
+        if (!(b->openid[b->n] = db_col_strdup(s, 1))) {
+            snprintf(tr->rep->error, sizeof(tr->rep->error), "claim: out of memory");
+            ret = -1; /* the caller rolls the claim back */
+            break;
         }
         b->n++;
     }
-    sqlite3_reset(s);
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-        return db_fail(tr, "claim");
-    for (size_t i = 0; i < b->n; i++) {
-        sqlite3_stmt *u = R(tr, R_CLAIM);
-        sqlite3_bind_int64(u, 1, b->id[i]);
-        sqlite3_bind_text(u, 2, tr->host, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(u, 3, tr->pid);
-        sqlite3_bind_int64(u, 4, now + tr->lease);
-        sqlite3_bind_int64(u, 5, now);
-        if (step_exec(tr, u, "claim") < 0)
-            return -1;
-    }
-    return 0;
+    if (rc < 0)
+        ret = db_fail(tr, "claim");
+    db_reset(s);
+    return ret;
 }
 
 /* Claim up to [tag] batch_size due rows of b->tag, committed before any call
@@ -457,18 +432,18 @@ enum outcome { OUT_DONE, OUT_PARK, OUT_RETRY };
 static int record_one(struct tag_runner *tr, enum outcome o, int64_t id, int64_t attempts,
                       const char *reason, const char *error, int64_t now)
 {
-    static const enum rstmt which[] = {
-        [OUT_DONE] = R_DONE, [OUT_PARK] = R_PARK, [OUT_RETRY] = R_RETRY};
-    sqlite3_stmt *s = R(tr, which[o]);
-    sqlite3_bind_int64(s, 1, id);
-    sqlite3_bind_int64(s, 2, now);
+    static const struct db_query *const which[] = {
+        [OUT_DONE] = &q_done, [OUT_PARK] = &q_park, [OUT_RETRY] = &q_retry};
+    struct db_stmt *s = db_stmt(tr->db, which[o]);
+    db_bind_int64(s, 1, id);
+    db_bind_int64(s, 2, now);
     if (o == OUT_PARK) {
-        sqlite3_bind_text(s, 3, reason, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 4, error, -1, SQLITE_STATIC);
+        db_bind_text(s, 3, reason);
+        db_bind_text(s, 4, error);
     } else if (o == OUT_RETRY) {
-        sqlite3_bind_int64(
-            s, 3, now + tag_backoff(attempts, tr->cfg->tag_retry_base, tr->cfg->tag_retry_max));
-        sqlite3_bind_text(s, 4, error, -1, SQLITE_STATIC);
+        db_bind_int64(s, 3,
+                      now + tag_backoff(attempts, tr->cfg->tag_retry_base, tr->cfg->tag_retry_max));
+        db_bind_text(s, 4, error);
     }
     return step_exec(tr, s, "record");
 }
@@ -502,9 +477,9 @@ static int renew(struct tag_runner *tr, const struct tag_batch *b, size_t lo, si
     int64_t until = util_now() + tr->lease;
     int ret = begin(tr);
     for (size_t i = lo; ret == 0 && i < hi; i++) {
-        sqlite3_stmt *s = R(tr, R_RENEW);
-        sqlite3_bind_int64(s, 1, b->id[i]);
-        sqlite3_bind_int64(s, 2, until);
+        struct db_stmt *s = db_stmt(tr->db, &q_renew);
+        db_bind_int64(s, 1, b->id[i]);
+        db_bind_int64(s, 2, until);
         ret = step_exec(tr, s, "renew");
     }
     return commit(tr, ret);
@@ -515,28 +490,28 @@ static int renew(struct tag_runner *tr, const struct tag_batch *b, size_t lo, si
 /* 0 = *id cached, 1 = not known (*failures so far), -1 = database. */
 static int tagid_cached(struct tag_runner *tr, const char *tag, long *id, int64_t *failures)
 {
-    sqlite3_stmt *s = R(tr, R_TAGID_GET);
-    sqlite3_bind_text(s, 1, tag, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(s), ret = 1;
+    struct db_stmt *s = db_stmt(tr->db, &q_tagid_get);
+    db_bind_text(s, 1, tag);
+    int rc = db_step(s), ret = 1;
     *failures = 0;
-    if (rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL) {
-        *id = (long)sqlite3_column_int64(s, 0);
+    if (rc == DB_ROW && !db_col_null(s, 0)) {
+        *id = (long)db_col_int64(s, 0);
         ret = 0;
-    } else if (rc == SQLITE_ROW) {
-        *failures = sqlite3_column_int64(s, 1);
-    } else if (rc != SQLITE_DONE) {
+    } else if (rc == DB_ROW) {
+        *failures = db_col_int64(s, 1);
+    } else if (rc != DB_DONE) {
         ret = db_fail(tr, "tag id");
     }
-    sqlite3_reset(s);
+    db_reset(s);
     return ret;
 }
 
 static int tagid_store(struct tag_runner *tr, const char *tag, long id)
 {
-    sqlite3_stmt *s = R(tr, R_TAGID_SET);
-    sqlite3_bind_text(s, 1, tag, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, id);
-    sqlite3_bind_int64(s, 3, util_now());
+    struct db_stmt *s = db_stmt(tr->db, &q_tagid_set);
+    db_bind_text(s, 1, tag);
+    db_bind_int64(s, 2, id);
+    db_bind_int64(s, 3, util_now());
     return step_exec(tr, s, "tag id");
 }
 
@@ -544,14 +519,14 @@ static int tagid_store(struct tag_runner *tr, const char *tag, long id)
  * the rows wait (pending, not lost) without a call per sweep. */
 static int tagid_fail(struct tag_runner *tr, const char *tag, int64_t failures, const char *why)
 {
-    sqlite3_stmt *s = R(tr, R_TAGID_FAIL);
+    struct db_stmt *s = db_stmt(tr->db, &q_tagid_fail);
     int64_t now = util_now();
-    sqlite3_bind_text(s, 1, tag, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, now);
-    sqlite3_bind_text(s, 3, why, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 4, failures + 1);
-    sqlite3_bind_int64(
-        s, 5, now + tag_backoff(failures + 1, tr->cfg->tag_retry_base, tr->cfg->tag_retry_max));
+    db_bind_text(s, 1, tag);
+    db_bind_int64(s, 2, now);
+    db_bind_text(s, 3, why);
+    db_bind_int64(s, 4, failures + 1);
+    db_bind_int64(s, 5,
+                  now + tag_backoff(failures + 1, tr->cfg->tag_retry_base, tr->cfg->tag_retry_max));
     snprintf(tr->rep->error, sizeof(tr->rep->error), "%s", why);
     return step_exec(tr, s, "tag id");
 }
@@ -559,13 +534,13 @@ static int tagid_fail(struct tag_runner *tr, const char *tag, int64_t failures, 
 /* Park every pending row of a tag WeChat will never accept (45157/45158). */
 static int park_tag(struct tag_runner *tr, const char *tag, const char *reason)
 {
-    sqlite3_stmt *s = R(tr, R_PARK_TAG);
-    sqlite3_bind_text(s, 1, tag, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, reason, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 3, util_now());
+    struct db_stmt *s = db_stmt(tr->db, &q_park_tag);
+    db_bind_text(s, 1, tag);
+    db_bind_text(s, 2, reason);
+    db_bind_int64(s, 3, util_now());
     if (step_exec(tr, s, "park tag") < 0)
         return -1;
-    int n = sqlite3_changes(tr->db);
+    int n = (int)db_changes(tr->db);
     tr->rep->parked += (uint64_t)n;
     log_info("tag: parked %d rows of tag '%s': %s", n, tag, reason);
     if (tr->opts.on_park && n > 0)
@@ -685,8 +660,8 @@ static enum slice_rc send_slice(struct tag_runner *tr, struct tag_batch *b, size
 static enum slice_rc refetch_and_resend(struct tag_runner *tr, struct tag_batch *b, size_t lo,
                                         size_t hi)
 {
-    sqlite3_stmt *s = R(tr, R_TAGID_FORGET);
-    sqlite3_bind_text(s, 1, b->tag, -1, SQLITE_STATIC);
+    struct db_stmt *s = db_stmt(tr->db, &q_tagid_forget);
+    db_bind_text(s, 1, b->tag);
     if (step_exec(tr, s, "tag id") < 0)
         return SLICE_DB;
     int rc = resolve_tag(tr, b->tag, &b->tag_id);
@@ -793,12 +768,18 @@ static int run_tag(struct tag_runner *tr, const char *tag)
     return ret;
 }
 
-static int64_t count_of(struct tag_runner *tr, enum rstmt i)
+/* A count for the report into *n; -1 (the error in the report unless one
+ * is there already) on failure. */
+static int count_of(struct tag_runner *tr, const struct db_query *q, uint64_t *n)
 {
-    sqlite3_stmt *s = R(tr, i);
-    int64_t n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
-    sqlite3_reset(s);
-    return n;
+    struct db_stmt *s = db_stmt(tr->db, q);
+    int rc = db_step(s);
+    if (rc == DB_ROW)
+        *n = (uint64_t)db_col_int64(s, 0);
+    else if (!tr->rep->error[0])
+        db_fail(tr, "count");
+    db_reset(s);
+    return rc == DB_ROW ? 0 : -1;
 }
 
 int tag_run(struct tag_runner *tr, const atomic_bool *stop, struct tag_report *rep)
@@ -827,8 +808,9 @@ int tag_run(struct tag_runner *tr, const atomic_bool *stop, struct tag_report *r
             break;
         }
     }
-    rep->pending = (uint64_t)count_of(tr, R_COUNT_PENDING);
-    rep->parked_total = (uint64_t)count_of(tr, R_COUNT_PARKED);
+    if (count_of(tr, &q_count_pending, &rep->pending) < 0 ||
+        count_of(tr, &q_count_parked, &rep->parked_total) < 0)
+        ret = -1;
     tr->rep = NULL;
     tr->stop = NULL;
     return ret;
@@ -844,7 +826,7 @@ int tag_runner_new(struct tag_runner **out, const struct cfg *cfg, struct store 
         return snprintf(err, errlen, "tag: out of memory"), -1;
     tr->cfg = cfg;
     tr->st = st;
-    tr->db = db_sqlite_handle(store_db(st));
+    tr->db = store_db(st);
     if (o)
         tr->opts = *o;
     if (gethostname(tr->host, sizeof(tr->host) - 1) < 0)
@@ -853,10 +835,10 @@ int tag_runner_new(struct tag_runner **out, const struct cfg *cfg, struct store 
     /* wxapi's worst case for one call: token fetch, call, refresh, call,
      * each up to 3 attempts of api_timeout; plus slack. */
     tr->lease = cfg->api_timeout * 12 + 30;
-    for (int i = 0; i < R_N; i++) {
-        if (sqlite3_prepare_v3(tr->db, rstmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &tr->s[i],
-                               NULL) != SQLITE_OK) {
-            snprintf(err, errlen, "tag: prepare: %s", sqlite3_errmsg(tr->db));
+    for (size_t i = 0; i < WXS_ARRAY_LEN(runner_queries); i++) {
+        if (!db_stmt(tr->db, runner_queries[i])) {
+            snprintf(err, errlen, "tag: prepare %s: %s", runner_queries[i]->name,
+                     db_errmsg(tr->db));
             goto fail;
         }
     }
@@ -873,32 +855,23 @@ void tag_runner_free(struct tag_runner *tr)
 {
     if (!tr)
         return;
-    for (int i = 0; i < R_N; i++)
-        sqlite3_finalize(tr->s[i]);
     wxapi_free(tr->api);
     free(tr);
 }
 
+/* Two statements, no transaction: the caller reports store_errmsg() of
+ * the failing one (a rollback would replace it), and re-running it after
+ * a failure between them does what a single run would. */
 int tag_requeue_parked(struct store *st, int64_t *count)
 {
-    static const char sql[] =
-        "UPDATE tag_outbox SET state = 'pending', attempts = 0, next_try = 0, reason = NULL, "
-        "updated_at = ?1 WHERE state = 'parked'";
-    sqlite3 *db = db_sqlite_handle(store_db(st));
-    sqlite3_stmt *s = NULL;
-    int ret = -1;
-    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
+    struct db *db = store_db(st);
+    struct db_stmt *s = db_stmt(db, &q_requeue_parked);
+    db_bind_int64(s, 1, util_now());
+    if (db_run(s) < 0)
         return -1;
-    sqlite3_bind_int64(s, 1, util_now());
-    if (sqlite3_step(s) == SQLITE_DONE) {
-        *count = sqlite3_changes(db);
-        ret = 0;
-    }
-    sqlite3_finalize(s);
-    if (ret == 0)
-        ret = sqlite3_exec(db, "UPDATE tag_ids SET next_try = 0 WHERE tag_id IS NULL", NULL, NULL,
-                           NULL) == SQLITE_OK
-                  ? 0
-                  : -1;
-    return ret;
+    int64_t n = db_changes(db);
+    if (db_run(db_stmt(db, &q_requeue_tag_ids)) < 0)
+        return -1;
+    *count = n;
+    return 0;
 }

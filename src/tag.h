@@ -5,7 +5,7 @@
  * Two halves around the outbox table tag_outbox (schema/004_tags.sql):
  *
  *  - the writer, tag_outbox_hook(), runs inside the callback's commit
- *    (store.c event_hooks[]): it arms an (openid, tag) row in the same
+ *    (registered with store_hook_add()): it arms an (openid, tag) row in the same
  *    transaction as the event, and cancels a fan's pending rows when the fan
  *    unsubscribes (reason 'unsubscribed'). It never touches the network;
  *  - the runner, tag_run(), drains the outbox: it resolves the tag's id
@@ -38,7 +38,6 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <sqlite3.h>
 
 #include "cfg.h"
 #include "store.h"
@@ -47,8 +46,8 @@
 #define TAG_BATCH_MAX      50 /* openid_list "最多50个" (40032 above) */
 #define TAG_45159_ATTEMPTS 3  /* calls a row may see 45159 before it is parked */
 
-/* store_event_hook for store.c event_hooks[]: same-transaction outbox writer.
- * One cached statement step (statements live in ev->slot) for subscribe/SCAN
+/* store_event_hook (store_hook_add): same-transaction outbox writer.
+ * One step of a statement the connection keeps prepared for subscribe/SCAN
  * with a scene (a primary-key look-up of the channel's tag, an insert only
  * when it has one) and for unsubscribe; nothing for other events. */
 int tag_outbox_hook(struct db *db, const struct event_applied *ev);

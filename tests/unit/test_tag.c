@@ -23,8 +23,8 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 
-#include "db_sqlite.h"
 #include "backfill.h"
+#include "db.h"
 #include "stats.h"
 #include "tag.h"
 #include "wxapi.h"
@@ -254,20 +254,19 @@ static void write_ini(struct fx *x, int batch)
 
 static void exec_sql(struct fx *x, const char *q)
 {
-    char *e = NULL;
-    if (sqlite3_exec(db_sqlite_handle(store_db(x->st)), q, NULL, NULL, &e) != SQLITE_OK)
-        fail_msg("%s: %s", q, e);
+    if (db_exec(store_db(x->st), q) < 0)
+        fail_msg("%s: %s", q, db_errmsg(store_db(x->st)));
 }
 
 static int64_t count(struct fx *x, const char *q)
 {
-    sqlite3_stmt *s;
+    struct db_stmt *s = db_prepare(store_db(x->st), q);
     int64_t n = -1;
-    assert_int_equal(sqlite3_prepare_v2(db_sqlite_handle(store_db(x->st)), q, -1, &s, NULL),
-                     SQLITE_OK);
-    if (sqlite3_step(s) == SQLITE_ROW)
-        n = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
+    if (!s)
+        fail_msg("%s: %s", q, db_errmsg(store_db(x->st)));
+    if (db_step(s) == DB_ROW)
+        n = db_col_int64(s, 0);
+    db_finalize(s);
     return n;
 }
 
@@ -335,15 +334,12 @@ static void event(struct fx *x, const char *openid, enum ev_kind kind, const cha
 
 static const char *state_of(struct fx *x, const char *openid, char *out, size_t outlen)
 {
-    sqlite3_stmt *s;
-    assert_int_equal(sqlite3_prepare_v2(db_sqlite_handle(store_db(x->st)),
-                                        "SELECT state FROM tag_outbox WHERE openid = ?1", -1, &s,
-                                        NULL),
-                     SQLITE_OK);
-    sqlite3_bind_text(s, 1, openid, -1, SQLITE_STATIC);
-    util_strlcpy(out, sqlite3_step(s) == SQLITE_ROW ? (const char *)sqlite3_column_text(s, 0) : "-",
-                 outlen);
-    sqlite3_finalize(s);
+    struct db_stmt *s =
+        db_prepare(store_db(x->st), "SELECT state FROM tag_outbox WHERE openid = ?1");
+    assert_non_null(s);
+    db_bind_text(s, 1, openid);
+    util_strlcpy(out, db_step(s) == DB_ROW ? db_col_text(s, 0) : "-", outlen);
+    db_finalize(s);
     return out;
 }
 
@@ -521,6 +517,93 @@ static void test_dead_owner_claim_taken_back(void **state)
     assert_int_equal(rep.tagged, 2);
 }
 
+/* A failing claim leaves nothing in flight and says why, with the
+ * database's own words (here a trigger's). */
+static void test_claim_failure_reported_and_rolled_back(void **state)
+{
+    struct fx *x = *state;
+    struct tag_report rep;
+    struct tag_runner *tr = NULL;
+    char err[512];
+    arm(x, 3, "oL");
+    exec_sql(x, "CREATE TRIGGER no_claims BEFORE UPDATE OF state ON tag_outbox "
+                "WHEN NEW.state = 'sending' BEGIN SELECT RAISE(ABORT, 'claims refused'); END");
+    if (tag_runner_new(&tr, x->cfg, x->st, NULL, err, sizeof(err)) < 0)
+        fail_msg("tag_runner_new: %s", err);
+    assert_int_equal(tag_run(tr, NULL, &rep), -1);
+    assert_non_null(strstr(rep.error, "database: claim: "));
+    assert_non_null(strstr(rep.error, "claims refused"));
+    assert_int_equal(x->api.calls, 0);
+    assert_int_equal(count(x, "SELECT count(*) FROM tag_outbox WHERE state = 'pending' AND "
+                              "attempts = 0 AND owner_pid IS NULL"),
+                     3);
+    exec_sql(x, "DROP TRIGGER no_claims");
+    assert_int_equal(tag_run(tr, NULL, &rep), 0);
+    assert_int_equal(rep.tagged, 3);
+    tag_runner_free(tr);
+}
+
+/* The outbox write is part of the event's transaction: when it fails, the
+ * event is not stored either (the push is answered 503 and retried). */
+static void test_hook_failure_fails_the_commit(void **state)
+{
+    struct fx *x = *state;
+    struct event_rec r = {.dedup_key = "oM|1",
+                          .kind = EV_SUBSCRIBE,
+                          .openid = "oM",
+                          .create_time = 1700000000,
+                          .msg_type = "event",
+                          .event = "subscribe",
+                          .event_key = "qrscene_42",
+                          .scene = "42",
+                          .received_at = util_now()};
+    exec_sql(x, "CREATE TRIGGER no_outbox BEFORE INSERT ON tag_outbox "
+                "BEGIN SELECT RAISE(ABORT, 'outbox refused'); END");
+    assert_int_equal(store_commit_events(x->st, &r, 1), -1);
+    assert_int_equal(count(x, "SELECT count(*) FROM events WHERE openid = 'oM'"), 0);
+    assert_int_equal(count(x, "SELECT count(*) FROM fans WHERE openid = 'oM'"), 0);
+    exec_sql(x, "DROP TRIGGER no_outbox");
+    assert_int_equal(store_commit_events(x->st, &r, 1), 0);
+    assert_int_equal(count(x, "SELECT count(*) FROM tag_outbox WHERE openid = 'oM' AND "
+                              "state = 'pending'"),
+                     1);
+}
+
+/* A schema the runner cannot use stops it at start, naming the query. */
+static void test_runner_refuses_an_unusable_schema(void **state)
+{
+    struct fx *x = *state;
+    struct tag_runner *tr = NULL;
+    char err[512] = "";
+    exec_sql(x, "DROP TABLE tag_ids");
+    assert_int_equal(tag_runner_new(&tr, x->cfg, x->st, NULL, err, sizeof(err)), -1);
+    assert_null(tr);
+    assert_non_null(strstr(err, "tag: prepare tag.pick: "));
+    assert_non_null(strstr(err, "tag_ids"));
+}
+
+/* --retry-parked: parked rows go back to pending with a fresh count, and
+ * a tag whose id could not be had is asked for again at once. */
+static void test_requeue_parked(void **state)
+{
+    struct fx *x = *state;
+    int64_t n = -1;
+    arm(x, 4, "oN");
+    exec_sql(x, "UPDATE tag_outbox SET state = 'parked', attempts = 3, next_try = 99, "
+                "reason = 'r' WHERE openid IN ('oN000', 'oN001', 'oN002')");
+    exec_sql(x, "INSERT INTO tag_ids(name, tag_id, checked_at, error, failures, next_try) "
+                "VALUES('spring', NULL, 1, 'limit', 2, 9999999999), ('known', 5, 1, NULL, 0, 77)");
+    assert_int_equal(tag_requeue_parked(x->st, &n), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(count(x, "SELECT count(*) FROM tag_outbox WHERE state = 'pending' AND "
+                              "attempts = 0 AND next_try = 0 AND reason IS NULL"),
+                     4);
+    assert_int_equal(count(x, "SELECT next_try FROM tag_ids WHERE name = 'spring'"), 0);
+    assert_int_equal(count(x, "SELECT next_try FROM tag_ids WHERE name = 'known'"), 77);
+    assert_int_equal(tag_requeue_parked(x->st, &n), 0);
+    assert_int_equal(n, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -534,6 +617,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_openid_split_and_parked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_account_failure_backs_off, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dead_owner_claim_taken_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_claim_failure_reported_and_rolled_back, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_hook_failure_fails_the_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_runner_refuses_an_unusable_schema, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_requeue_parked, setup, teardown),
     };
     evthread_use_pthreads(); /* the stand-in's loop is stopped from the test thread */
     if (wxapi_global_init() < 0)
