@@ -14,6 +14,7 @@
 
 #include "admin_qr.h"
 #include "assets.h"
+#include "channel.h"
 #include "http_deadline.h"
 #include "log.h"
 #include "tz.h"
@@ -287,22 +288,15 @@ done:
 
 /* ---- /api/channels ---- */
 
-static json_t *channel_json(const struct channel *c)
-{
-    return json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:I}", "scene", c->scene, "name", c->name,
-                     "promoter", c->promoter, "reply", c->reply, "scan_reply", c->scan_reply, "tag",
-                     c->tag, "created_at", (json_int_t)c->created_at);
-}
-
 static int list_one(const struct channel *c, void *arg)
 {
-    return json_array_append_new(arg, channel_json(c));
+    return json_array_append_new(arg, channel_to_json(c));
 }
 
 static void h_channels_list(struct areq *r)
 {
     json_t *arr = json_array();
-    if (!arr || store_channel_foreach(r->a->st, list_one, arr) < 0) {
+    if (!arr || channel_foreach(r->a->st, list_one, arr) < 0) {
         log_warn("admin: channel list: %s", store_errmsg(r->a->st));
         json_decref(arr);
         return reply_error(r, 500, "cannot list the channels (see the server log)");
@@ -386,7 +380,7 @@ static int chan_scene_kind(const char *scene, bool force_str, char *err, size_t 
     bool digits = scene[0] != '\0';
     for (const char *p = scene; *p; p++)
         digits = digits && *p >= '0' && *p <= '9';
-    if (force_str || !digits || scene[0] == '0' || util_scene_is_numeric(scene))
+    if (force_str || !digits || scene[0] == '0' || channel_scene_is_id(scene))
         return 0;
     snprintf(err, errlen,
              "scene: %.64s is not a scene_id 1..4294967295 (send \"str\": true for a "
@@ -421,19 +415,19 @@ static void h_channels_add(struct areq *r)
     if (!body) {
         reply_error(r, 400, err);
     } else if (chan_from_json(body, &c, &force_str, sbuf, sizeof(sbuf), err, sizeof(err)) < 0 ||
-               channel_validate(&c, err, sizeof(err)) < 0 ||
+               channel_validate(&c, NULL, err, sizeof(err)) < 0 ||
                chan_scene_kind(c.scene, force_str, err, sizeof(err)) < 0) {
         reply_error(r, 400, err);
-    } else if (store_channel_get(r->a->st, c.scene, &got) == 0) {
+    } else if (channel_get(r->a->st, c.scene, &got) == 0) {
         snprintf(err, sizeof(err), "channel %s exists", c.scene);
         reply_error(r, 409, err);
-    } else if (store_channel_add(r->a->st, &c, err, sizeof(err)) < 0) {
+    } else if (channel_add(r->a->st, &c, err, sizeof(err)) < 0) {
         log_warn("admin: channel add: %s", err);
         reply_error(r, strstr(err, "exists") ? 409 : 500, err);
-    } else if (store_channel_get(r->a->st, c.scene, &got) != 0) {
+    } else if (channel_get(r->a->st, c.scene, &got) != 0) {
         reply_error(r, 500, "the channel was added but cannot be read back");
     } else {
-        reply_json(r, 201, channel_json(&got));
+        reply_json(r, 201, channel_to_json(&got));
     }
     channel_clear(&got);
     json_decref(body);

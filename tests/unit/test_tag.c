@@ -25,6 +25,7 @@
 
 #include "db_sqlite.h"
 #include "backfill.h"
+#include "channel.h"
 #include "stats.h"
 #include "tag.h"
 #include "wxapi.h"
@@ -291,8 +292,8 @@ static int setup(void **state)
         return -1;
     struct channel tagged = {.scene = "42", .name = "Spring", .tag = "spring"};
     struct channel plain = {.scene = "7", .name = "Plain"};
-    if (store_channel_add(x->st, &tagged, err, sizeof(err)) < 0 ||
-        store_channel_add(x->st, &plain, err, sizeof(err)) < 0)
+    if (channel_add(x->st, &tagged, err, sizeof(err)) < 0 ||
+        channel_add(x->st, &plain, err, sizeof(err)) < 0)
         return -1;
     *state = x;
     return 0;
