@@ -14,8 +14,8 @@
 
 #include "admin_qr.h"
 #include "assets.h"
-#include "channel.h"
 #include "http_deadline.h"
+#include "channel.h"
 #include "log.h"
 #include "tz.h"
 

@@ -58,4 +58,5 @@ int util_random_alnum(char *out, size_t n) WXS_MUSTCHECK;
 
 /* True when s is n bytes of valid UTF-8 (no overlongs, no surrogates). */
 bool util_utf8_valid(const char *s, size_t n);
+
 #endif
