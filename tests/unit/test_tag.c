@@ -25,8 +25,8 @@
 
 #include "db_sqlite.h"
 #include "backfill.h"
-#include "channel.h"
 #include "stats.h"
+#include "channel.h"
 #include "tag.h"
 #include "wxapi.h"
 
