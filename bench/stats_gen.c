@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "channel.h"
 #include "log.h"
 #include "stats.h"
 #include "store.h"
@@ -44,7 +45,7 @@ static int add_channels(struct gen *g)
         snprintf(name, sizeof(name), "Channel %lu", i);
         snprintf(promoter, sizeof(promoter), "Promoter %lu", i % 50);
         struct channel c = {.scene = scene, .name = name, .promoter = promoter};
-        if (store_channel_add(g->st, &c, err, sizeof(err)) < 0 && !strstr(err, "exists")) {
+        if (channel_add(g->st, &c, err, sizeof(err)) < 0 && !strstr(err, "exists")) {
             fprintf(stderr, "stats_gen: channel %s: %s\n", scene, err);
             db_rollback(store_db(g->st));
             return -1;

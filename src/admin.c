@@ -17,6 +17,7 @@
 #include "dbwork.h"
 #include "health.h"
 #include "http_deadline.h"
+#include "channel.h"
 #include "log.h"
 #include "stats.h"
 #include "store.h"
@@ -423,22 +424,15 @@ static void h_stats(struct areq *r)
 
 /* ---- /api/channels ---- */
 
-static json_t *channel_json(const struct channel *c)
-{
-    return json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:I}", "scene", c->scene, "name", c->name,
-                     "promoter", c->promoter, "reply", c->reply, "scan_reply", c->scan_reply, "tag",
-                     c->tag, "created_at", (json_int_t)c->created_at);
-}
-
 static int list_one(const struct channel *c, void *arg)
 {
-    return json_array_append_new(arg, channel_json(c));
+    return json_array_append_new(arg, channel_to_json(c));
 }
 
 static void run_channels_list(struct ajob *j, struct store *st, struct stats *stats)
 {
     json_t *arr = json_array();
-    if (!arr || store_channel_foreach(st, list_one, arr) < 0) {
+    if (!arr || channel_foreach(st, list_one, arr) < 0) {
         log_warn("admin: channel list: %s", store_errmsg(st));
         json_decref(arr);
         return ajob_error(j, 500, "cannot list the channels (see the server log)");
@@ -449,91 +443,6 @@ static void run_channels_list(struct ajob *j, struct store *st, struct stats *st
 static void h_channels_list(struct areq *r)
 {
     ajob_submit(r, run_channels_list, NULL, NULL);
-}
-
-/* The JSON fields a new channel may carry, as rows. */
-static const struct chan_field {
-    const char *name;
-    size_t off; /* char * member of struct channel */
-    bool required;
-} chan_fields[] = {
-    {"scene", offsetof(struct channel, scene), true},
-    {"name", offsetof(struct channel, name), true},
-    {"promoter", offsetof(struct channel, promoter), false},
-    {"reply", offsetof(struct channel, reply), false},
-    {"scan_reply", offsetof(struct channel, scan_reply), false},
-    {"tag", offsetof(struct channel, tag), false},
-};
-
-/* Read one field into c (strings borrowed from the JSON; a numeric scene
- * is spelled into sbuf). */
-static int chan_field_set(const struct chan_field *f, json_t *v, struct channel *c, char *sbuf,
-                          size_t slen, char *err, size_t errlen)
-{
-    char **dst = (char **)((char *)c + f->off);
-    if (json_is_null(v) && !f->required)
-        return 0;
-    if (f->off == offsetof(struct channel, scene) && json_is_integer(v)) {
-        snprintf(sbuf, slen, "%lld", (long long)json_integer_value(v));
-        *dst = sbuf;
-        return 0;
-    }
-    if (!json_is_string(v)) {
-        snprintf(err, errlen, "%s: must be a string%s", f->name, f->required ? "" : " or null");
-        return -1;
-    }
-    if (strlen(json_string_value(v)) != json_string_length(v)) {
-        snprintf(err, errlen, "%s: contains a NUL character", f->name);
-        return -1;
-    }
-    *dst = (char *)json_string_value(v);
-    return 0;
-}
-
-static int chan_from_json(json_t *o, struct channel *c, bool *force_str, char *sbuf, size_t slen,
-                          char *err, size_t errlen)
-{
-    const char *key;
-    json_t *v;
-    json_object_foreach(o, key, v)
-    {
-        const struct chan_field *f = NULL;
-        for (size_t i = 0; i < WXS_ARRAY_LEN(chan_fields); i++)
-            if (strcmp(key, chan_fields[i].name) == 0)
-                f = &chan_fields[i];
-        if (!f && strcmp(key, "str") == 0 && json_is_boolean(v)) {
-            *force_str = json_is_true(v);
-            continue;
-        }
-        if (!f) {
-            snprintf(err, errlen,
-                     "unknown field '%.64s' (expected scene, name, promoter, reply, scan_reply, "
-                     "tag, str)",
-                     key);
-            return -1;
-        }
-        if (chan_field_set(f, v, c, sbuf, slen, err, errlen) < 0)
-            return -1;
-    }
-    for (size_t i = 0; i < WXS_ARRAY_LEN(chan_fields); i++)
-        if (chan_fields[i].required && !*(char **)((char *)c + chan_fields[i].off))
-            return snprintf(err, errlen, "%s: required", chan_fields[i].name), -1;
-    return 0;
-}
-
-/* Same rule as `wxscene channel add`: digits are a scene_id and must fit. */
-static int chan_scene_kind(const char *scene, bool force_str, char *err, size_t errlen)
-{
-    bool digits = scene[0] != '\0';
-    for (const char *p = scene; *p; p++)
-        digits = digits && *p >= '0' && *p <= '9';
-    if (force_str || !digits || scene[0] == '0' || util_scene_is_numeric(scene))
-        return 0;
-    snprintf(err, errlen,
-             "scene: %.64s is not a scene_id 1..4294967295 (send \"str\": true for a "
-             "scene_str)",
-             scene);
-    return -1;
 }
 
 static json_t *read_json_body(struct areq *r, char *err, size_t errlen)
@@ -553,25 +462,32 @@ static json_t *read_json_body(struct areq *r, char *err, size_t errlen)
     return j;
 }
 
+/* 400 for a rejected field: {"error": "FIELD: why", "field": FIELD}
+ * (field null when the body has a key no channel has). */
+static void ajob_invalid(struct ajob *j, const char *field, const char *msg)
+{
+    ajob_json(j, 400, json_pack("{s:s, s:s?}", "error", msg, "field", field));
+}
+
 static void run_channels_add(struct ajob *j, struct store *st, struct stats *stats)
 {
-    struct channel c = {0}, got = {0};
-    bool force_str = false;
-    char err[512], sbuf[32];
-    if (chan_from_json(j->body, &c, &force_str, sbuf, sizeof(sbuf), err, sizeof(err)) < 0 ||
-        channel_validate(&c, err, sizeof(err)) < 0 ||
-        chan_scene_kind(c.scene, force_str, err, sizeof(err)) < 0) {
-        ajob_error(j, 400, err);
-    } else if (store_channel_get(st, c.scene, &got) == 0) {
-        snprintf(err, sizeof(err), "channel %s exists", c.scene);
+    struct channel c, got = {0};
+    struct channel_scene scene;
+    const char *field = NULL;
+    char err[512];
+    int rc;
+    if (channel_from_json(j->body, &c, &scene, &field, err, sizeof(err)) < 0) {
+        ajob_invalid(j, field, err);
+    } else if ((rc = channel_add(st, &c, err, sizeof(err))) == CHANNEL_EEXISTS) {
         ajob_error(j, 409, err);
-    } else if (store_channel_add(st, &c, err, sizeof(err)) < 0) {
+    } else if (rc < 0) {
         log_warn("admin: channel add: %s", err);
-        ajob_error(j, strstr(err, "exists") ? 409 : 500, err);
-    } else if (store_channel_get(st, c.scene, &got) != 0) {
+        ajob_error(j, 500, err);
+    } else if (channel_get(st, c.scene, &got) != 0) {
+        log_warn("admin: channel add: read back: %s", store_errmsg(st));
         ajob_error(j, 500, "the channel was added but cannot be read back");
     } else {
-        ajob_json(j, 201, channel_json(&got));
+        ajob_json(j, 201, channel_to_json(&got));
     }
     channel_clear(&got);
 }

@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 
+#include "channel.h"
 #include "cli.h"
 #include "csv.h"
 
@@ -24,20 +25,7 @@ static int parse_format(const char *s, enum out_format *f)
     return 0;
 }
 
-/* A scene of digits is a scene_id and must be in range; --str forces text. */
-static int check_scene_kind(const char *scene, char *err, size_t errlen)
-{
-    bool digits = scene[0] != '\0';
-    for (const char *p = scene; *p; p++)
-        digits = digits && *p >= '0' && *p <= '9';
-    if (digits && scene[0] != '0' && !util_scene_is_numeric(scene)) {
-        snprintf(err, errlen, "scene: %s is above 4294967295, the largest scene_id", scene);
-        return -1;
-    }
-    return 0;
-}
-
-static int channel_add(struct cli *cli, int argc, char **argv)
+static int cmd_add(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {{"name", required_argument, NULL, 'n'},
                                          {"promoter", required_argument, NULL, 'p'},
@@ -47,6 +35,7 @@ static int channel_add(struct cli *cli, int argc, char **argv)
                                          {"str", no_argument, NULL, 'S'},
                                          {NULL, 0, NULL, 0}};
     struct channel c = {0};
+    struct channel_scene scene;
     bool force_str = false;
     char err[512];
     int o;
@@ -80,12 +69,12 @@ static int channel_add(struct cli *cli, int argc, char **argv)
         return 2;
     }
     c.scene = argv[optind];
-    if (channel_validate(&c, err, sizeof(err)) < 0 ||
-        (!force_str && check_scene_kind(c.scene, err, sizeof(err)) < 0)) {
+    if (channel_scene_from_text(&scene, c.scene, force_str, err, sizeof(err)) < 0 ||
+        channel_validate(&c, NULL, err, sizeof(err)) < 0) {
         fprintf(stderr, "wxscene: channel add: %s\n", err);
         return 2;
     }
-    if (store_channel_add(cli->store, &c, err, sizeof(err)) < 0) {
+    if (channel_add(cli->store, &c, err, sizeof(err)) < 0) {
         fprintf(stderr, "wxscene: channel add: %s\n", err);
         return 1;
     }
@@ -109,13 +98,8 @@ static const char *nz(const char *s)
 static int list_row(const struct channel *c, void *arg)
 {
     struct list_ctx *lc = arg;
-    if (lc->fmt == FMT_JSON) {
-        json_t *o =
-            json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:I}", "scene", c->scene, "name", c->name,
-                      "promoter", c->promoter, "reply", c->reply, "scan_reply", c->scan_reply,
-                      "tag", c->tag, "created_at", (json_int_t)c->created_at);
-        return (o && json_array_append_new(lc->arr, o) == 0) ? 0 : -1;
-    }
+    if (lc->fmt == FMT_JSON)
+        return json_array_append_new(lc->arr, channel_to_json(c)) == 0 ? 0 : -1;
     if (lc->fmt == FMT_CSV) {
         const char *cols[] = {c->scene, c->name, c->promoter, c->reply, c->scan_reply, c->tag};
         buf_reset(&lc->line);
@@ -129,7 +113,7 @@ static int list_row(const struct channel *c, void *arg)
     return 0;
 }
 
-static int channel_list(struct cli *cli, int argc, char **argv)
+static int cmd_list(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {{"format", required_argument, NULL, 'f'},
                                          {NULL, 0, NULL, 0}};
@@ -151,7 +135,7 @@ static int channel_list(struct cli *cli, int argc, char **argv)
         printf("scene,name,promoter,reply,scan_reply,tag\n");
     else if (lc.fmt == FMT_TABLE)
         printf("%-20s %-24s %-16s %s\n", "SCENE", "NAME", "PROMOTER", "TAG");
-    if (store_channel_foreach(cli->store, list_row, &lc) < 0) {
+    if (channel_foreach(cli->store, list_row, &lc) < 0) {
         fprintf(stderr, "wxscene: channel list: %s\n", store_errmsg(cli->store));
         goto done;
     }
@@ -196,6 +180,7 @@ static char *opt_dup(const char *s)
 static int import_row(struct import_ctx *ic, char **f, size_t nf, size_t line)
 {
     char err[512];
+    struct channel_scene scene;
     if (nf < 5 || nf > 6) {
         fprintf(stderr, "wxscene: %s:%zu: expected 5 or 6 columns (%s), got %zu\n", ic->file, line,
                 "scene,name,promoter,reply,scan_reply[,tag]", nf);
@@ -219,8 +204,8 @@ static int import_row(struct import_ctx *ic, char **f, size_t nf, size_t line)
     c->tag = nf > 5 ? opt_dup(f[5]) : NULL;
     if (!c->scene || !c->name)
         return -1;
-    if (channel_validate(c, err, sizeof(err)) < 0 ||
-        check_scene_kind(c->scene, err, sizeof(err)) < 0) {
+    if (channel_scene_from_text(&scene, c->scene, false, err, sizeof(err)) < 0 ||
+        channel_validate(c, NULL, err, sizeof(err)) < 0) {
         fprintf(stderr, "wxscene: %s:%zu: %s\n", ic->file, line, err);
         return -1;
     }
@@ -270,7 +255,7 @@ static int import_insert(struct store *st, void *arg)
     struct import_ctx *ic = arg;
     char err[512];
     for (size_t i = 0; i < ic->n; i++) {
-        if (store_channel_add(st, &ic->rows[i], err, sizeof(err)) < 0) {
+        if (channel_add(st, &ic->rows[i], err, sizeof(err)) < 0) {
             fprintf(stderr, "wxscene: %s: data row %zu: %s\n", ic->file, i + 1, err);
             return -1;
         }
@@ -278,7 +263,7 @@ static int import_insert(struct store *st, void *arg)
     return 0;
 }
 
-static int channel_import(struct cli *cli, int argc, char **argv)
+static int cmd_import(struct cli *cli, int argc, char **argv)
 {
     if (argc != 2) {
         fprintf(stderr, "usage: wxscene channel import FILE.csv\n");
@@ -311,9 +296,9 @@ int cli_channel(struct cli *cli, int argc, char **argv)
     static const struct {
         const char *name;
         int (*fn)(struct cli *, int, char **);
-    } subs[] = {{"add", channel_add},
-                {"list", channel_list},
-                {"import", channel_import},
+    } subs[] = {{"add", cmd_add},
+                {"list", cmd_list},
+                {"import", cmd_import},
                 {"archive", cli_qr_channel_archive}};
     if (argc >= 2) {
         for (size_t i = 0; i < WXS_ARRAY_LEN(subs); i++)

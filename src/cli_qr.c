@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 
+#include "channel.h"
 #include "cli.h"
 #include "csv.h"
 #include "qr.h"
@@ -185,7 +186,7 @@ static void print_code(struct store *st, const struct qr_code *c, const char *im
 {
     char at[32];
     struct channel ch = {0};
-    int found = store_channel_get(st, c->scene, &ch);
+    int found = channel_get(st, c->scene, &ch);
     printf("scene    %s\nkind     %s\nticket   %s\nurl      %s\n", c->scene, qr_kind_name(c->kind),
            c->ticket, c->url);
     if (qr_kind_is_temp(c->kind)) {
@@ -377,7 +378,7 @@ static int list_row(const struct qr_code *c, void *arg)
 {
     struct list_ctx *x = arg;
     struct channel ch = {0};
-    int found = store_channel_get(x->st, c->scene, &ch);
+    int found = channel_get(x->st, c->scene, &ch);
     int rc = 0;
     if (found < 0)
         return -1;

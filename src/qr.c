@@ -421,7 +421,7 @@ static int channel_prepare(struct store *st, struct create_ctx *x)
         return 0;
     if (state == 0) {
         struct channel c = {0};
-        int rc = store_channel_get(st, scene, &c);
+        int rc = channel_get(st, scene, &c);
         bool same =
             rc == 0 && same_text(c.name, x->rq->name) && same_text(c.promoter, x->rq->promoter);
         channel_clear(&c);
@@ -434,9 +434,9 @@ static int channel_prepare(struct store *st, struct create_ctx *x)
     char why[256];
     struct channel c = {
         .scene = (char *)scene, .name = (char *)x->rq->name, .promoter = (char *)x->rq->promoter};
-    if (channel_validate(&c, why, sizeof(why)) < 0)
+    if (channel_validate(&c, NULL, why, sizeof(why)) < 0)
         return qr_fail(x->err, QR_EINVALID, "name", "channel: %s", why);
-    if (store_channel_add(st, &c, why, sizeof(why)) < 0)
+    if (channel_add(st, &c, why, sizeof(why)) < 0)
         return qr_fail(x->err, QR_EINTERNAL, NULL, "channel: %s", why);
     return 0;
 }

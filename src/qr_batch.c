@@ -242,7 +242,7 @@ static void check_row(struct batch *b, struct row *r)
     struct channel c = {.scene = (char *)r->rq.scene,
                         .name = (char *)r->rq.name,
                         .promoter = (char *)r->rq.promoter};
-    if (channel_validate(&c, why, sizeof(why)) < 0) {
+    if (channel_validate(&c, NULL, why, sizeof(why)) < 0) {
         char col[32];
         size_t n = strcspn(why, ":");
         util_strlcpy(col, why, n + 1 < sizeof(col) ? n + 1 : sizeof(col));
@@ -256,7 +256,7 @@ static void check_stored(struct store *st, struct batch *b, struct row *r)
 {
     struct channel c = {0};
     int state = qr_channel_state(st, r->rq.scene);
-    int found = state == 0 ? store_channel_get(st, r->rq.scene, &c) : 1;
+    int found = state == 0 ? channel_get(st, r->rq.scene, &c) : 1;
     uint64_t id;
     if (state == 0 && found == 0 &&
         (strcmp(c.name, r->rq.name) != 0 ||
@@ -267,7 +267,7 @@ static void check_stored(struct store *st, struct batch *b, struct row *r)
                   r->rq.scene, c.name, c.promoter ? c.promoter : "", r->rq.name,
                   r->rq.promoter ? r->rq.promoter : "");
     channel_clear(&c);
-    bool perm_id = !r->rq.temporary && !r->rq.force_str && util_scene_is_numeric(r->rq.scene) &&
+    bool perm_id = !r->rq.temporary && !r->rq.force_str && channel_scene_is_id(r->rq.scene) &&
                    util_parse_u64(r->rq.scene, 1, QR_PERM_ID_MAX, &id) == 0;
     int ledger = perm_id ? qr_perm_state(st, id) : 0;
     if (ledger == 2)

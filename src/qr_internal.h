@@ -3,6 +3,7 @@
 #ifndef WXS_QR_INTERNAL_H
 #define WXS_QR_INTERNAL_H
 #include <sqlite3.h>
+#include "channel.h"
 #include "qr.h"
 
 /* The columns qr_code_from_row() reads, in order. */

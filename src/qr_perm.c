@@ -153,7 +153,7 @@ int qr_perm_next_free(struct store *st, uint64_t *out)
 
 int qr_perm_reclaim_scene(struct store *st, const char *scene)
 {
-    return store_channel_rename_archived(st, scene);
+    return channel_rename_archived(st, scene);
 }
 
 struct archive_ctx {
@@ -166,7 +166,7 @@ static int retire_id(struct store *st, struct archive_ctx *a)
 {
     uint64_t id;
     char state[16];
-    if (!util_scene_is_numeric(a->scene) || util_parse_u64(a->scene, 1, QR_PERM_ID_MAX, &id) < 0)
+    if (!channel_scene_is_id(a->scene) || util_parse_u64(a->scene, 1, QR_PERM_ID_MAX, &id) < 0)
         return 0;
     if (ledger_state(st, id, state, sizeof(state)) < 0)
         return qr_db_fail(st, a->err);
@@ -194,7 +194,7 @@ static int archive_tx(struct store *st, void *arg)
         return qr_fail(a->err, QR_EINVALID, "scene", "no channel %s", a->scene);
     if (state == 1)
         return qr_fail(a->err, QR_ECONFLICT, "scene", "channel %s is already archived", a->scene);
-    if (store_channel_archive(st, a->scene, util_now()) < 0)
+    if (channel_archive(st, a->scene, util_now()) < 0)
         return qr_db_fail(st, a->err);
     return retire_id(st, a);
 }

@@ -4,9 +4,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "channel.h"
 #include "reply.h"
-
-#define QRSCENE_PREFIX "qrscene_"
 
 typedef int (*route_fn)(const struct cfg *cfg, struct store *st, const struct wx_msg *m,
                         struct route_out *out);
@@ -71,7 +70,7 @@ static int scene_reply(const struct cfg *cfg, struct store *st, const struct wx_
 {
     const char *scene = route_scene(out, m);
     struct channel ch;
-    int rc = store_channel_get(st, scene, &ch);
+    int rc = channel_get(st, scene, &ch);
     if (rc < 0)
         return -1;
     out->untagged = rc == 1 || !ch.tag || !*ch.tag;
@@ -89,21 +88,20 @@ static int on_subscribe(const struct cfg *cfg, struct store *st, const struct wx
                         struct route_out *out)
 {
     out->kind = EV_SUBSCRIBE;
-    size_t plen = strlen(QRSCENE_PREFIX);
-    if (strncmp(m->event_key, QRSCENE_PREFIX, plen) == 0 && m->event_key[plen]) {
-        out->scene_off = (int)plen;
+    out->scene_off = channel_scene_in_event_key(m->event_key, true);
+    if (out->scene_off >= 0)
         return scene_reply(cfg, st, m, out, false);
-    }
     return set_reply(out, cfg->reply_subscribe, NULL, NULL);
 }
 
 static int on_scan(const struct cfg *cfg, struct store *st, const struct wx_msg *m,
                    struct route_out *out)
 {
-    if (!m->event_key[0])
+    int off = channel_scene_in_event_key(m->event_key, false);
+    if (off < 0)
         return on_other(cfg, st, m, out);
     out->kind = EV_SCAN;
-    out->scene_off = 0;
+    out->scene_off = off;
     return scene_reply(cfg, st, m, out, true);
 }
 

@@ -1,11 +1,11 @@
 /* store: the wxscene database over the db.h layer (SQLite today).
  * Applies the embedded schema/NNN_*.sql migrations in order. Owns events
- * (deduplicated), fans (first-touch and latest attribution), the channel
- * rows and the group commit of callback events. Sibling modules (stats,
- * the token cache, tagging, QR codes) use store_db() for their own
- * tables; what they must do inside the commit's transaction they do as an
- * event hook the owner of the store registers (store_hook_add), so the
- * store knows none of them. One struct store per thread. */
+ * (deduplicated), fans (first-touch and latest attribution) and the group
+ * commit of callback events. Sibling modules (channels, stats, the token
+ * cache, tagging, QR codes) use store_db() for their own tables; what
+ * they must do inside the commit's transaction they do as an event hook
+ * the owner of the store registers (store_hook_add), so the store knows
+ * none of them. One struct store per thread. */
 #ifndef WXS_STORE_H
 #define WXS_STORE_H
 #include <stdbool.h>
@@ -27,37 +27,6 @@ bool store_writable(struct store *st);
 
 /* Run fn inside BEGIN IMMEDIATE .. COMMIT (ROLLBACK when fn returns < 0). */
 int store_tx(struct store *st, int (*fn)(struct store *st, void *arg), void *arg) WXS_MUSTCHECK;
-
-/* ---- channels ---- */
-struct channel {
-    char *scene; /* EventKey text; numeric scene_id or scene_str */
-    char *name;
-    char *promoter;   /* NULL = none */
-    char *reply;      /* subscribe reply template, NULL = [reply] default */
-    char *scan_reply; /* SCAN reply template, NULL = same as reply */
-    char *tag;        /* WeChat tag name, NULL = none */
-    int64_t created_at;
-};
-void channel_clear(struct channel *c);
-
-/* Validate a channel row (scene 1..64 bytes UTF-8, numeric scene range, name
- * non-empty, lengths); on error returns -1 and names the field in err. */
-int channel_validate(const struct channel *c, char *err, size_t errlen) WXS_MUSTCHECK;
-
-/* 0 found (*out filled, caller channel_clear()s it), 1 not found, -1 error. */
-int store_channel_get(struct store *st, const char *scene, struct channel *out) WXS_MUSTCHECK;
-/* Insert; -1 with "channel SCENE exists" or the database's error in err. */
-int store_channel_add(struct store *st, const struct channel *c, char *err,
-                      size_t errlen) WXS_MUSTCHECK;
-/* Mark the channel archived at `at` (it keeps its history); 0, or -1 with
- * the database's error on the handle. */
-int store_channel_archive(struct store *st, const char *scene, int64_t at) WXS_MUSTCHECK;
-/* Free an archived channel's scene for reuse: the archived row's scene
- * becomes "SCENE~archived-AT". 0 (also when there is none) or -1. */
-int store_channel_rename_archived(struct store *st, const char *scene) WXS_MUSTCHECK;
-/* All channels ordered by created_at, scene; fn returns < 0 to stop. */
-int store_channel_foreach(struct store *st, int (*fn)(const struct channel *c, void *arg),
-                          void *arg) WXS_MUSTCHECK;
 
 /* ---- events ---- */
 enum ev_kind {

@@ -259,14 +259,3 @@ bool util_utf8_valid(const char *str, size_t n)
     }
     return true;
 }
-
-bool util_scene_is_numeric(const char *scene)
-{
-    uint64_t v;
-    if (!scene || scene[0] == '0')
-        return false;
-    for (const char *p = scene; *p; p++)
-        if (*p < '0' || *p > '9')
-            return false;
-    return util_parse_u64(scene, 1, 4294967295u, &v) == 0;
-}

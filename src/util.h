@@ -59,7 +59,4 @@ int util_random_alnum(char *out, size_t n) WXS_MUSTCHECK;
 /* True when s is n bytes of valid UTF-8 (no overlongs, no surrogates). */
 bool util_utf8_valid(const char *s, size_t n);
 
-/* The scene text as the CONTRACT defines it: ASCII digits without a leading
- * zero and within 1..4294967295 is a numeric scene_id. */
-bool util_scene_is_numeric(const char *scene);
 #endif

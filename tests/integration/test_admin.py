@@ -160,7 +160,7 @@ class AdminTest(unittest.TestCase):
             (b'{"scene": "x2", "name": 5}', 400, "name: must be a string"),
             (b'{"scene": "x3", "name": "n", "colour": "red"}', 400, "unknown field 'colour'"),
             (b'{"scene": "has space", "name": "n"}', 400, "scene: blanks"),
-            (b'{"scene": "99999999999", "name": "n"}', 400, "not a scene_id"),
+            (b'{"scene": "99999999999", "name": "n"}', 400, "the largest scene_id"),
             (b'{"scene": "' + b"x" * 65 + b'", "name": "n"}', 400, "scene: length 65"),
             (b'{"scene": "42", "name": "Again"}', 409, "channel 42 exists"),
         ]
@@ -170,6 +170,36 @@ class AdminTest(unittest.TestCase):
             self.assertIn(msg, json.loads(r.body)["error"], body)
         r = self.post("/api/channels", b'{"scene": "99999999999", "name": "n", "str": true}')
         self.assertEqual(r.status, 201)
+
+    def test_channels_scene_is_one_a_code_can_carry(self):
+        """Issue 17: the scene follows the CLI's rules. A JSON number is a
+        scene_id 1..4294967295 (0 and -1 used to be stored as scene_strs),
+        a JSON string is read as the command line reads SCENE; a refusal is
+        a 400 naming the field, and nothing is stored."""
+        bad = [0, -1, 1.5, 4294967296, "", "s" * 65, "a\u0001b"]
+        for scene in bad:
+            body = json.dumps({"scene": scene, "name": "Issue17"}).encode()
+            r = self.post("/api/channels", body)
+            self.assertEqual(r.status, 400, body)
+            got = json.loads(r.body)
+            self.assertEqual(got.get("field"), "scene", got)
+            self.assertTrue(got["error"].startswith("scene: "), got)
+        self.assertEqual(self.env.sql("SELECT count(*) FROM channels WHERE name = 'Issue17'"),
+                         [(0,)])
+        for scene, stored in ((1, "1"), (4294967295, "4294967295"), ("abc", "abc")):
+            body = json.dumps({"scene": scene, "name": "Issue17 ok"}).encode()
+            r = self.post("/api/channels", body)
+            self.assertEqual(r.status, 201, body)
+            self.assertEqual(json.loads(r.body)["scene"], stored)
+        self.assertEqual(self.env.sql("SELECT scene FROM channels WHERE name = 'Issue17 ok' "
+                                      "ORDER BY scene"), [("1",), ("4294967295",), ("abc",)])
+        # one validation: the CLI refuses the same texts with the same words
+        for scene in ("4294967296", "a b", "s" * 65, "a\tb"):
+            r = self.post("/api/channels", json.dumps({"scene": scene, "name": "n"}).encode())
+            self.assertEqual(r.status, 400, scene)
+            p = self.env.cli("channel", "add", scene, "--name", "n", check=False)
+            self.assertEqual((p.returncode, p.stderr),
+                             (2, f"wxscene: channel add: {json.loads(r.body)['error']}\n"))
 
     def test_body_is_bounded(self):
         big = b'{"scene": "big", "name": "' + b"x" * 70000 + b'"}'

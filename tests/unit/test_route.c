@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "channel.h"
 #include "db_sqlite.h"
 #include "route.h"
 #include "store.h"
@@ -40,9 +41,9 @@ static int setup(void **state)
                         .name = "Store",
                         .reply = "Hi {channel} {scene}",
                         .scan_reply = "Back at {channel}"};
-    assert_int_equal(store_channel_add(f->st, &c, err, sizeof(err)), 0);
+    assert_int_equal(channel_add(f->st, &c, err, sizeof(err)), 0);
     struct channel quiet = {.scene = "quiet", .name = "Quiet", .reply = ""};
-    assert_int_equal(store_channel_add(f->st, &quiet, err, sizeof(err)), 0);
+    assert_int_equal(channel_add(f->st, &quiet, err, sizeof(err)), 0);
     *state = f;
     return 0;
 }
@@ -208,28 +209,6 @@ static void test_failed_commit_stores_nothing(void **state)
     assert_int_equal(count(f->st, "SELECT count(*) FROM events"), before + 3);
 }
 
-static void test_channel_validate(void **state)
-{
-    static const struct {
-        struct channel c;
-        const char *field;
-    } bad[] = {
-        {{.scene = "", .name = "x"}, "scene"},
-        {{.scene = "a b", .name = "x"}, "scene"},
-        {{.scene = "1", .name = ""}, "name"},
-        {{.scene = "1", .name = "x", .tag = "0123456789012345678901234567890"}, "tag"},
-        {{.scene = "1", .name = "bad\xff"}, "name"},
-        {{.scene = "1", .name = "ctl\x01"}, "name"},
-    };
-    char err[256];
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        assert_int_equal(channel_validate(&bad[i].c, err, sizeof(err)), -1);
-        assert_non_null(strstr(err, bad[i].field));
-    }
-    struct channel ok = {.scene = "中文场景", .name = "n", .tag = "012345678901234567890123456789"};
-    assert_int_equal(channel_validate(&ok, err, sizeof(err)), 0);
-}
-
 static void test_reopen_keeps_schema(void **state)
 {
     struct fixture *f = *state;
@@ -239,10 +218,10 @@ static void test_reopen_keeps_schema(void **state)
     assert_int_equal(store_hook_add(again, tag_outbox_hook), 0);
     assert_int_equal(store_hook_add(again, stats_event_hook), 0);
     struct channel c;
-    assert_int_equal(store_channel_get(again, "42", &c), 0);
+    assert_int_equal(channel_get(again, "42", &c), 0);
     assert_string_equal(c.name, "Store");
     channel_clear(&c);
-    assert_int_equal(store_channel_get(again, "nope", &c), 1);
+    assert_int_equal(channel_get(again, "nope", &c), 1);
     assert_true(store_writable(again));
     store_close(again);
 }
@@ -310,7 +289,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit_dedup_and_attribution, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_commit_stores_nothing, setup, teardown),
-        cmocka_unit_test(test_channel_validate),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_schema, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upgrade_rewrites_event_keys, setup, teardown),
     };

@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "channel.h"
 #include "db_sqlite.h"
 #include "stats.h"
 #include "store.h"
@@ -631,7 +632,7 @@ static void test_promoter_flags(void **state)
         {.scene = "n", .name = "Normal", .promoter = "P-normal"},
     };
     for (size_t i = 0; i < 3; i++)
-        assert_int_equal(store_channel_add(fx->st, &chans[i], err, sizeof(err)), 0);
+        assert_int_equal(channel_add(fx->st, &chans[i], err, sizeof(err)), 0);
     int64_t t = 1780000000; /* 2026-05-28 */
     for (int i = 0; i < 8; i++) {
         char *o = strdup((snprintf(id, sizeof(id), "q%d", i), id));

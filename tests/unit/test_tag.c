@@ -26,6 +26,7 @@
 #include "backfill.h"
 #include "db.h"
 #include "stats.h"
+#include "channel.h"
 #include "tag.h"
 #include "wxapi.h"
 
@@ -290,8 +291,8 @@ static int setup(void **state)
         return -1;
     struct channel tagged = {.scene = "42", .name = "Spring", .tag = "spring"};
     struct channel plain = {.scene = "7", .name = "Plain"};
-    if (store_channel_add(x->st, &tagged, err, sizeof(err)) < 0 ||
-        store_channel_add(x->st, &plain, err, sizeof(err)) < 0)
+    if (channel_add(x->st, &tagged, err, sizeof(err)) < 0 ||
+        channel_add(x->st, &plain, err, sizeof(err)) < 0)
         return -1;
     *state = x;
     return 0;

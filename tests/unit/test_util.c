@@ -98,18 +98,6 @@ static void test_random_pool(void **state)
     close(fd[1]);
 }
 
-static void test_scene_numeric(void **state)
-{
-    static const struct {
-        const char *s;
-        bool numeric;
-    } cases[] = {{"1", true},      {"4294967295", true}, {"4294967296", false}, {"007", false},
-                 {"0", false},     {"12a", false},       {"", false},           {"-1", false},
-                 {"100000", true}, {"中", false}};
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-        assert_int_equal(util_scene_is_numeric(cases[i].s), cases[i].numeric);
-}
-
 static void test_utf8(void **state)
 {
     assert_true(util_utf8_valid("abc", 3));
@@ -195,10 +183,13 @@ static void test_csv(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_u64),   cmocka_unit_test(test_put),
-        cmocka_unit_test(test_random_pool), cmocka_unit_test(test_scene_numeric),
-        cmocka_unit_test(test_utf8),        cmocka_unit_test(test_secure_eq_and_random),
-        cmocka_unit_test(test_hostport),    cmocka_unit_test(test_csv),
+        cmocka_unit_test(test_parse_u64),
+        cmocka_unit_test(test_put),
+        cmocka_unit_test(test_random_pool),
+        cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_secure_eq_and_random),
+        cmocka_unit_test(test_hostport),
+        cmocka_unit_test(test_csv),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,394 @@
+#include "channel.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "db.h"
+
+#define QRSCENE_PREFIX "qrscene_"
+
+/* The channel columns channel_from_row() reads, in order. */
+#define CHANNEL_COLUMNS "scene, name, promoter, reply, scan_reply, tag, created_at, archived_at"
+
+static const struct db_query q_get = {"channel.get",
+                                      "SELECT " CHANNEL_COLUMNS " FROM channels WHERE scene = ?1"};
+static const struct db_query q_state = {
+    "channel.state", "SELECT archived_at IS NOT NULL FROM channels WHERE scene = ?1"};
+/* DO NOTHING rather than a unique violation: on PostgreSQL an error would
+ * abort the caller's transaction (an import), and the row's absence from
+ * RETURNING says the same thing. */
+static const struct db_query q_add = {
+    "channel.add", "INSERT INTO channels(scene, name, promoter, reply, scan_reply, tag, "
+                   "created_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+                   "ON CONFLICT(scene) DO NOTHING RETURNING created_at"};
+static const struct db_query q_active = {
+    "channel.active", "SELECT " CHANNEL_COLUMNS " FROM channels WHERE archived_at IS NULL "
+                      "ORDER BY created_at, scene"};
+static const struct db_query q_archive = {"channel.archive",
+                                          "UPDATE channels SET archived_at = ?2 WHERE scene = ?1"};
+static const struct db_query q_rename_archived = {
+    "channel.rename_archived", "UPDATE channels SET scene = scene || '~archived-' || "
+                               "archived_at WHERE scene = ?1 AND archived_at IS NOT NULL"};
+
+/* ---- scenes ---- */
+
+static bool all_digits(const char *s)
+{
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9')
+            return false;
+    return true;
+}
+
+bool channel_scene_is_id(const char *text)
+{
+    uint64_t v;
+    return text && text[0] != '0' && all_digits(text) &&
+           util_parse_u64(text, 1, CHANNEL_SCENE_ID_MAX, &v) == 0;
+}
+
+/* One text field's rules: length in bytes, UTF-8, no control character
+ * but tab and newline. */
+static int check_text(const char *field, const char *v, size_t min, size_t max, char *err,
+                      size_t errlen)
+{
+    size_t n = v ? strlen(v) : 0;
+    if (n < min || n > max) {
+        snprintf(err, errlen, "%s: length %zu is outside %zu..%zu bytes", field, n, min, max);
+        return -1;
+    }
+    if (v && !util_utf8_valid(v, n)) {
+        snprintf(err, errlen, "%s: not valid UTF-8", field);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)v[i];
+        if (ch < 0x20 && ch != '\n' && ch != '\t') {
+            snprintf(err, errlen, "%s: control character at byte %zu", field, i + 1);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* A scene's text as any kind of code may carry it (the EventKey it comes
+ * back as): a text field without blanks, tabs, newlines or DEL. */
+static int check_scene_text(const char *scene, char *err, size_t errlen)
+{
+    if (check_text("scene", scene, 1, CHANNEL_SCENE_MAX, err, errlen) < 0)
+        return -1;
+    for (const unsigned char *p = (const unsigned char *)scene; *p; p++) {
+        if (*p <= ' ' || *p == 0x7f) {
+            snprintf(err, errlen, "scene: blanks and control characters are not allowed");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int channel_scene_from_text(struct channel_scene *out, const char *text, bool force_str, char *err,
+                            size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    if (check_scene_text(text, err, errlen) < 0)
+        return -1;
+    uint64_t id = 0;
+    bool id_text = !force_str && text[0] != '0' && all_digits(text);
+    if (id_text && util_parse_u64(text, 1, CHANNEL_SCENE_ID_MAX, &id) < 0) {
+        snprintf(err, errlen, "scene: %s is above %u, the largest scene_id", text,
+                 CHANNEL_SCENE_ID_MAX);
+        return -1;
+    }
+    out->kind = id_text ? CHANNEL_SCENE_ID : CHANNEL_SCENE_STR;
+    out->id = (uint32_t)id;
+    util_strlcpy(out->text, text, sizeof(out->text));
+    return 0;
+}
+
+int channel_scene_from_json(struct channel_scene *out, const struct json_t *v, bool force_str,
+                            char *err, size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    if (json_is_string(v)) {
+        if (strlen(json_string_value(v)) != json_string_length(v))
+            return snprintf(err, errlen, "scene: contains a NUL character"), -1;
+        return channel_scene_from_text(out, json_string_value(v), force_str, err, errlen);
+    }
+    if (!json_is_integer(v)) {
+        snprintf(err, errlen, "scene: must be an integer 1..%u (a scene_id) or a string",
+                 CHANNEL_SCENE_ID_MAX);
+        return -1;
+    }
+    json_int_t n = json_integer_value(v);
+    if (n < 1 || n > (json_int_t)CHANNEL_SCENE_ID_MAX) {
+        snprintf(err, errlen, "scene: %lld is not a scene_id 1..%u (send a string for a scene_str)",
+                 (long long)n, CHANNEL_SCENE_ID_MAX);
+        return -1;
+    }
+    out->kind = force_str ? CHANNEL_SCENE_STR : CHANNEL_SCENE_ID;
+    out->id = force_str ? 0 : (uint32_t)n;
+    snprintf(out->text, sizeof(out->text), "%lld", (long long)n);
+    return 0;
+}
+
+int channel_scene_in_event_key(const char *event_key, bool subscribe)
+{
+    size_t plen = subscribe ? strlen(QRSCENE_PREFIX) : 0;
+    if (subscribe && strncmp(event_key, QRSCENE_PREFIX, plen) != 0)
+        return -1;
+    return event_key[plen] ? (int)plen : -1;
+}
+
+int channel_scene_check_perm(const struct channel_scene *s, char *err, size_t errlen)
+{
+    if (s->kind != CHANNEL_SCENE_ID || s->id <= CHANNEL_PERM_ID_MAX)
+        return 0;
+    snprintf(err, errlen,
+             "scene: scene_id %s is out of range for a permanent code: 1..%u (use --str for a "
+             "scene_str)",
+             s->text, CHANNEL_PERM_ID_MAX);
+    return -1;
+}
+
+/* ---- channels ---- */
+
+void channel_clear(struct channel *c)
+{
+    free(c->scene);
+    free(c->name);
+    free(c->promoter);
+    free(c->reply);
+    free(c->scan_reply);
+    free(c->tag);
+    memset(c, 0, sizeof(*c));
+}
+
+/* The text fields as rows: the order errors are found in, the JSON keys. */
+static const struct channel_field {
+    const char *name;
+    size_t off; /* char * member of struct channel */
+    size_t min, max;
+    bool required; /* in the admin API's JSON */
+} fields[] = {
+    {"scene", offsetof(struct channel, scene), 1, CHANNEL_SCENE_MAX, true},
+    {"name", offsetof(struct channel, name), 1, 128, true},
+    {"promoter", offsetof(struct channel, promoter), 0, 128, false},
+    {"reply", offsetof(struct channel, reply), 0, 2048, false},
+    {"scan_reply", offsetof(struct channel, scan_reply), 0, 2048, false},
+    {"tag", offsetof(struct channel, tag), 0, 30, false},
+};
+
+static char **field_ptr(const struct channel_field *f, struct channel *c)
+{
+    return (char **)((char *)c + f->off);
+}
+
+int channel_validate(const struct channel *c, const char **field, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < WXS_ARRAY_LEN(fields); i++) {
+        const struct channel_field *f = &fields[i];
+        const char *v = *field_ptr(f, (struct channel *)c);
+        int bad = i == 0 ? check_scene_text(v, err, errlen)
+                         : check_text(f->name, v, f->min, f->max, err, errlen);
+        if (bad < 0) {
+            if (field)
+                *field = f->name;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* One key of the admin API's object into c (a string borrowed from the
+ * JSON, or NULL for null); the scene is read by the caller. */
+static int json_field_set(const struct channel_field *f, const json_t *v, struct channel *c,
+                          char *err, size_t errlen)
+{
+    if (json_is_null(v) && !f->required)
+        return 0;
+    if (!json_is_string(v)) {
+        snprintf(err, errlen, "%s: must be a string%s", f->name, f->required ? "" : " or null");
+        return -1;
+    }
+    if (strlen(json_string_value(v)) != json_string_length(v)) {
+        snprintf(err, errlen, "%s: contains a NUL character", f->name);
+        return -1;
+    }
+    *field_ptr(f, c) = (char *)json_string_value(v);
+    return 0;
+}
+
+/* Every key of obj but the scene into c; "str" into *force_str. */
+static int json_fields(const json_t *obj, struct channel *c, bool *force_str, const char **field,
+                       char *err, size_t errlen)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)obj, key, v)
+    {
+        const struct channel_field *f = NULL;
+        for (size_t i = 0; i < WXS_ARRAY_LEN(fields); i++)
+            if (strcmp(key, fields[i].name) == 0)
+                f = &fields[i];
+        *field = f ? f->name : strcmp(key, "str") == 0 ? "str" : NULL;
+        if (!f && *field) {
+            if (!json_is_boolean(v))
+                return snprintf(err, errlen, "str: must be true or false"), -1;
+            *force_str = json_is_true(v);
+        } else if (!f) {
+            snprintf(err, errlen,
+                     "unknown field '%.64s' (expected scene, name, promoter, reply, scan_reply, "
+                     "tag, str)",
+                     key);
+            return -1;
+        } else if (f != &fields[0] && json_field_set(f, v, c, err, errlen) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int channel_from_json(const struct json_t *obj, struct channel *c, struct channel_scene *scene,
+                      const char **field, char *err, size_t errlen)
+{
+    bool force_str = false;
+    const json_t *sv = json_object_get(obj, "scene");
+    memset(c, 0, sizeof(*c));
+    if (json_fields(obj, c, &force_str, field, err, errlen) < 0)
+        return -1;
+    *field = "scene";
+    if (!sv || json_is_null(sv))
+        return snprintf(err, errlen, "scene: required"), -1;
+    if (channel_scene_from_json(scene, sv, force_str, err, errlen) < 0)
+        return -1;
+    c->scene = scene->text;
+    if (!c->name) {
+        *field = "name";
+        return snprintf(err, errlen, "name: required"), -1;
+    }
+    return channel_validate(c, field, err, errlen);
+}
+
+json_t *channel_to_json(const struct channel *c)
+{
+    return json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:I}", "scene", c->scene, "name", c->name,
+                     "promoter", c->promoter, "reply", c->reply, "scan_reply", c->scan_reply, "tag",
+                     c->tag, "created_at", (json_int_t)c->created_at);
+}
+
+/* ---- the channels table ---- */
+
+/* Columns as CHANNEL_COLUMNS lists them; -1 when out of memory. */
+static int channel_from_row(struct db_stmt *s, struct channel *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->scene = db_col_strdup(s, 0);
+    out->name = db_col_strdup(s, 1);
+    out->promoter = db_col_strdup(s, 2);
+    out->reply = db_col_strdup(s, 3);
+    out->scan_reply = db_col_strdup(s, 4);
+    out->tag = db_col_strdup(s, 5);
+    out->created_at = db_col_int64(s, 6);
+    out->archived_at = db_col_null(s, 7) ? 0 : db_col_int64(s, 7);
+    bool lost = !out->scene || !out->name || (!db_col_null(s, 2) && !out->promoter) ||
+                (!db_col_null(s, 3) && !out->reply) || (!db_col_null(s, 4) && !out->scan_reply) ||
+                (!db_col_null(s, 5) && !out->tag);
+    if (lost) {
+        channel_clear(out);
+        return -1;
+    }
+    return 0;
+}
+
+int channel_get(struct store *st, const char *scene, struct channel *out)
+{
+    struct db_stmt *s = db_stmt(store_db(st), &q_get);
+    int ret = 1;
+    db_bind_text(s, 1, scene);
+    int rc = db_step(s);
+    if (rc == DB_ROW)
+        ret = channel_from_row(s, out);
+    else if (rc != DB_DONE)
+        ret = -1;
+    db_reset(s);
+    return ret;
+}
+
+int channel_state(struct store *st, const char *scene)
+{
+    struct db_stmt *s = db_stmt(store_db(st), &q_state);
+    db_bind_text(s, 1, scene);
+    int rc = db_step(s);
+    int ret = rc == DB_ROW    ? (db_col_int(s, 0) ? CHANNEL_ARCHIVED : CHANNEL_ACTIVE)
+              : rc == DB_DONE ? CHANNEL_ABSENT
+                              : -1;
+    db_reset(s);
+    return ret;
+}
+
+int channel_add(struct store *st, const struct channel *c, char *err, size_t errlen)
+{
+    struct db *db = store_db(st);
+    struct db_stmt *s = db_stmt(db, &q_add);
+    db_bind_text(s, 1, c->scene);
+    db_bind_text(s, 2, c->name);
+    db_bind_text_opt(s, 3, c->promoter);
+    db_bind_text(s, 4, c->reply); /* "" = answer "success", NULL = default */
+    db_bind_text(s, 5, c->scan_reply);
+    db_bind_text_opt(s, 6, c->tag);
+    db_bind_int64(s, 7, c->created_at ? c->created_at : util_now());
+    int rc = db_step(s);
+    if (rc < 0)
+        snprintf(err, errlen, "%s", db_errmsg(db));
+    db_reset(s);
+    if (rc < 0)
+        return -1;
+    if (rc == DB_ROW)
+        return 0;
+    int state = channel_state(st, c->scene);
+    if (state < 0)
+        return snprintf(err, errlen, "%s", db_errmsg(db)), -1;
+    snprintf(err, errlen, "channel %s exists%s", c->scene,
+             state == CHANNEL_ARCHIVED ? ", archived" : "");
+    return CHANNEL_EEXISTS;
+}
+
+int channel_archive(struct store *st, const char *scene, int64_t at)
+{
+    struct db_stmt *s = db_stmt(store_db(st), &q_archive);
+    db_bind_text(s, 1, scene);
+    db_bind_int64(s, 2, at);
+    return db_run(s) < 0 ? -1 : 0;
+}
+
+int channel_rename_archived(struct store *st, const char *scene)
+{
+    struct db_stmt *s = db_stmt(store_db(st), &q_rename_archived);
+    db_bind_text(s, 1, scene);
+    return db_run(s) < 0 ? -1 : 0;
+}
+
+int channel_foreach(struct store *st, int (*fn)(const struct channel *c, void *arg), void *arg)
+{
+    struct db_stmt *s = db_stmt(store_db(st), &q_active);
+    int rc = DB_DONE, ret = 0;
+    while (ret == 0 && (rc = db_step(s)) == DB_ROW) {
+        struct channel c;
+        if (channel_from_row(s, &c) < 0) {
+            ret = -1;
+            break;
+        }
+        ret = fn(&c, arg) < 0 ? -1 : 0;
+        channel_clear(&c);
+    }
+    if (ret == 0 && rc != DB_DONE)
+        ret = -1;
+    db_reset(s);
+    return ret;
+}

@@ -1,0 +1,148 @@
+/* channel: the channel rules, in one place. A channel is one marketing
+ * source (CONTRACT "Scenes and channels"): a scene, a name, an optional
+ * promoter, replies and tag, active or archived. This module owns
+ *  - what a scene is: a scene_id 1..4294967295 (1..100000 for permanent
+ *    codes) or a scene_str of 1..64 bytes, read from an operator's text
+ *    (CLI argument, CSV cell; --str forces a scene_str), from an admin
+ *    JSON value (a number or a string) or from a push's EventKey;
+ *  - the one validation of a channel's fields (lengths, UTF-8, control
+ *    characters), whose messages the CLI, the admin API and the QR batch
+ *    show as they are;
+ *  - the channels table, through db.h on the store's connection.
+ * Every other module asks here; none reads or writes channels itself. */
+#ifndef WXS_CHANNEL_H
+#define WXS_CHANNEL_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "store.h"
+#include "util.h"
+
+struct json_t; /* jansson's json_t */
+
+#define CHANNEL_SCENE_MAX    64          /* bytes of a scene_str */
+#define CHANNEL_SCENE_ID_MAX 4294967295u /* a scene_id (temporary codes) */
+#define CHANNEL_PERM_ID_MAX  100000u     /* a permanent code's scene_id */
+
+/* ---- scenes ---- */
+
+enum channel_scene_kind {
+    CHANNEL_SCENE_ID,  /* ASCII digits, no leading zero, 1..4294967295 */
+    CHANNEL_SCENE_STR, /* anything else (or forced) */
+};
+
+/* A scene as codes carry it: its kind and its text as EventKey spells it
+ * (the channels.scene key). */
+struct channel_scene {
+    enum channel_scene_kind kind;
+    uint32_t id; /* CHANNEL_SCENE_ID: the number; 0 for a scene_str */
+    char text[CHANNEL_SCENE_MAX + 1];
+};
+
+/* True when text spells a scene_id: ASCII digits, no leading zero, within
+ * 1..4294967295. "007", "0" and "4294967296" are scene_strs. */
+bool channel_scene_is_id(const char *text);
+
+/* An operator's scene (CLI argument, CSV cell, admin JSON string): the text
+ * rules of a scene_str (1..64 bytes of UTF-8, no blank or control
+ * character), and a text of digits without a leading zero is a scene_id
+ * that must fit 1..4294967295 unless force_str (--str, "str": true) makes
+ * it a scene_str. 0, or -1 with "scene: why" in err. */
+int channel_scene_from_text(struct channel_scene *out, const char *text, bool force_str, char *err,
+                            size_t errlen) WXS_MUSTCHECK;
+
+/* The admin API's "scene": a JSON integer 1..4294967295 (a scene_id, or a
+ * scene_str of its digits with force_str) or a JSON string read as
+ * channel_scene_from_text() reads the CLI's. Anything else (0, -1, 1.5,
+ * 4294967296, true, null, a string with a NUL) is refused: -1 with
+ * "scene: why" in err. */
+int channel_scene_from_json(struct channel_scene *out, const struct json_t *v, bool force_str,
+                            char *err, size_t errlen) WXS_MUSTCHECK;
+
+/* Where a push's scene starts in its EventKey: subscribe "qrscene_X" and
+ * SCAN "X" carry X (WeChat's spelling, taken as it is: a push is never
+ * refused for its scene). -1 when the push carries none: a subscribe
+ * without the prefix (organic) or an empty key. */
+int channel_scene_in_event_key(const char *event_key, bool subscribe);
+
+/* A scene for a permanent code: a scene_id must be 1..100000 (a scene_str
+ * has no range). 0, or -1 with "scene: why" in err. */
+int channel_scene_check_perm(const struct channel_scene *s, char *err, size_t errlen) WXS_MUSTCHECK;
+
+/* ---- channels ---- */
+
+struct channel {
+    char *scene; /* EventKey text; numeric scene_id or scene_str */
+    char *name;
+    char *promoter;   /* NULL = none */
+    char *reply;      /* subscribe reply template, NULL = [reply] default, "" = none */
+    char *scan_reply; /* SCAN reply template, NULL = same as reply */
+    char *tag;        /* WeChat tag name, NULL = none */
+    int64_t created_at;
+    int64_t archived_at; /* 0 = active */
+};
+/* Free the strings of a channel this module filled (channel_get, the rows
+ * the CLI's import builds) and zero it. */
+void channel_clear(struct channel *c);
+
+/* Check every field of c: scene as a scene_str's text (1..64 bytes),
+ * name 1..128, promoter 0..128, reply and scan_reply 0..2048, tag 0..30
+ * bytes, all valid UTF-8 without control characters (tab and newline are
+ * allowed outside the scene). The scene's kind is channel_scene_from_*'s
+ * business. 0, or -1 with "FIELD: why" in err and, when field is not
+ * NULL, *field = FIELD (static: "scene", "name", "promoter", "reply",
+ * "scan_reply", "tag", the JSON keys and CSV columns). */
+int channel_validate(const struct channel *c, const char **field, char *err,
+                     size_t errlen) WXS_MUSTCHECK;
+
+/* A new channel from the admin API's JSON object {"scene": 42 | "text",
+ * "name", "promoter", "reply", "scan_reply", "tag", "str": bool}: every key
+ * known, scene and name required, the others strings or null, then the
+ * scene's kind and channel_validate(). c's strings point into obj and into
+ * *scene (keep both alive; do not channel_clear() c). 0, or -1 with
+ * "FIELD: why" in err and *field = FIELD (NULL for an unknown key). */
+int channel_from_json(const struct json_t *obj, struct channel *c, struct channel_scene *scene,
+                      const char **field, char *err, size_t errlen) WXS_MUSTCHECK;
+
+/* {"scene", "name", "promoter", "reply", "scan_reply", "tag",
+ * "created_at"} (absent optionals as null): the form the CLI's `channel
+ * list --format json` and the admin API print. Caller json_decref()s;
+ * NULL when out of memory. */
+struct json_t *channel_to_json(const struct channel *c);
+
+/* ---- the channels table (the store's connection, through db.h) ---- */
+
+enum channel_state {
+    CHANNEL_ACTIVE = 0,
+    CHANNEL_ARCHIVED = 1,
+    CHANNEL_ABSENT = 2,
+};
+
+/* Whatever its state: 0 found (*out filled, caller channel_clear()s it),
+ * 1 not found, -1 error (store_errmsg() says why). */
+int channel_get(struct store *st, const char *scene, struct channel *out) WXS_MUSTCHECK;
+
+/* A channel_state, or -1 on error (store_errmsg()). */
+int channel_state(struct store *st, const char *scene) WXS_MUSTCHECK;
+
+#define CHANNEL_EEXISTS (-2)
+/* Insert c as it is (validate it first); created_at 0 = now. 0;
+ * CHANNEL_EEXISTS with "channel SCENE exists" ("channel SCENE exists,
+ * archived" when an archived channel holds the scene) without failing the
+ * caller's transaction; -1 with the database's message in err. */
+int channel_add(struct store *st, const struct channel *c, char *err, size_t errlen) WXS_MUSTCHECK;
+
+/* Mark the channel archived at `at` (it keeps its history and its row). 0,
+ * or -1 (store_errmsg()). */
+int channel_archive(struct store *st, const char *scene, int64_t at) WXS_MUSTCHECK;
+
+/* Free an archived channel's scene for reuse: the archived row's scene
+ * becomes "SCENE~archived-AT". 0 (also when there is none) or -1. */
+int channel_rename_archived(struct store *st, const char *scene) WXS_MUSTCHECK;
+
+/* The active channels ordered by created_at, scene; fn gets a borrowed
+ * channel and returns < 0 to stop. 0, or -1 when fn stopped or the
+ * database failed (store_errmsg()). */
+int channel_foreach(struct store *st, int (*fn)(const struct channel *c, void *arg),
+                    void *arg) WXS_MUSTCHECK;
+#endif
