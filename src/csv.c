@@ -3,6 +3,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The first bytes that make Excel, LibreOffice or Google Sheets read a cell
+ * as a formula (OWASP: = + - @ tab CR), plus LF: the reader turns a CR
+ * inside quotes into LF, and the guard must still be recognised then. */
+static const char formula_lead[] = "=+-@\t\r\n";
+
+/* Whether s needs the guard quote: it starts a formula once any spaces
+ * (which a spreadsheet may trim) and single quotes in front are skipped.
+ * Skipping the quotes makes the guard reversible: "'=x" is written "''=x",
+ * so the reader strips exactly one quote from every guarded field and never
+ * eats a quote that was data. */
+static bool formula_guarded(const char *s)
+{
+    s += strspn(s, " '");
+    return *s != '\0' && strchr(formula_lead, *s) != NULL;
+}
+
 struct csv_reader {
     FILE *f;
     size_t line;    /* lines consumed so far */
@@ -124,22 +140,37 @@ int csv_next(struct csv_reader *r, char ***fields, size_t *nfields, size_t *line
             return rc;
         if (n == 1 && r->rec.data[0] == '\0')
             continue; /* blank line */
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
             r->fields[i] = r->rec.data + r->starts[i];
+            if (r->fields[i][0] == '\'' && formula_guarded(r->fields[i]))
+                r->fields[i]++; /* csv_field's guard quote */
+        }
         *fields = r->fields;
         *nfields = n;
         return 1;
     }
 }
 
+/* Why every text field goes through one function: a caller cannot forget
+ * the guard, and a name like =HYPERLINK(...) or +cmd|' /C calc'!A0 that
+ * arrived in a push or a CSV never reaches a spreadsheet as a formula.
+ * Guarded fields are also quoted (OWASP), and so are fields holding ';' or
+ * a tab, which a spreadsheet set to another list separator would split,
+ * letting the part after the separator start a cell of its own. */
 int csv_field(struct buf *out, const char *s)
 {
-    if (!strpbrk(s, ",\"\r\n"))
+    bool guard = formula_guarded(s);
+    if (!guard && !strpbrk(s, ",;\"\t\r\n"))
         return buf_puts(out, s);
-    if (buf_append(out, "\"", 1) < 0)
+    if (buf_puts(out, guard ? "\"'" : "\"") < 0)
         return -1;
     for (const char *p = s; *p; p++)
         if ((*p == '"' && buf_append(out, "\"", 1) < 0) || buf_append(out, p, 1) < 0)
             return -1;
     return buf_append(out, "\"", 1);
+}
+
+int csv_number(struct buf *out, int64_t v)
+{
+    return buf_printf(out, "%lld", (long long)v);
 }

