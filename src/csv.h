@@ -23,9 +23,18 @@ struct csv_reader;
 int csv_open(struct csv_reader **out, FILE *f) WXS_MUSTCHECK;
 void csv_close(struct csv_reader *r);
 
-/* Next record: 1 = got one (*fields valid until the next call), 0 = end,
- * -1 = malformed (err says why; *line is the record's first line). A field
- * csv_field() guarded against formulas comes back without its guard quote. */
+/* Next record: 1 = got one (*fields valid until the next call, *line = the
+ * file line it starts on, the first line being 1), 0 = end, -1 = malformed
+ * or unreadable: *line is the line of the offending byte and err names the
+ * column ("column 2 (byte 7): a NUL byte"); stop reading after it.
+ *
+ * Lines end in LF, CRLF or a lone CR (Excel's "CSV (Macintosh)"), also
+ * inside quotes, where each becomes one "\n" in the value. Empty lines are
+ * skipped; a last line without a line end is a record. A NUL byte, a UTF-16
+ * file, a stray quote, text after a closing quote, a quote never closed,
+ * more than CSV_MAX_FIELDS fields or a record over CSV_MAX_RECORD bytes are
+ * errors: nothing is dropped or cut short silently. A field csv_field()
+ * guarded against formulas comes back without its guard quote. */
 int csv_next(struct csv_reader *r, char ***fields, size_t *nfields, size_t *line, char *err,
              size_t errlen) WXS_MUSTCHECK;
 

@@ -1,8 +1,10 @@
 """CSV files end to end with the real binaries: every CSV the project
 writes (stats by channel and by promoter from the CLI and the admin
 download, channel list, qr list, qr batch's index.csv) keeps hostile text
-from becoming a spreadsheet formula while numbers stay numbers, and
-`channel list --format csv` reads back through `channel import` unchanged.
+from becoming a spreadsheet formula while numbers stay numbers;
+`channel list --format csv` reads back through `channel import` unchanged;
+channel import and qr batch read what Excel saves (CR-only, CRLF inside
+quotes) and refuse what they cannot read, naming the line and column.
 """
 import csv
 import datetime
@@ -169,6 +171,69 @@ class RoundTripTest(CsvAsserts, unittest.TestCase):
         self.assertEqual(self.channels(self.dst), self.channels(self.src))
 
 
+class ImportTest(unittest.TestCase):
+    """channel import reads what Excel saves (CR-only "CSV (Macintosh)",
+    CRLF inside quotes, no line end at the end), refuses what it cannot
+    read naming the line and column."""
+
+    HEADER = b"scene,name,promoter,reply,scan_reply"
+
+    def setUp(self):
+        self.env = wxs.Env()
+        self.addCleanup(self.env.cleanup)
+
+    def write(self, data, name="ch.csv"):
+        path = os.path.join(self.env.dir, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        return path
+
+    def channels(self):
+        return self.env.sql("SELECT scene, name, promoter, reply FROM channels ORDER BY scene")
+
+    def import_ok(self, data, count):
+        p = self.env.cli("channel", "import", self.write(data))
+        self.assertIn(f"imported {count} channels", p.stdout)
+
+    def import_refused(self, data, *needles):
+        p = self.env.cli("channel", "import", self.write(data), check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        for needle in needles:
+            self.assertIn(needle, p.stderr)
+        self.assertIn("nothing imported", p.stderr)
+        self.assertEqual(self.channels(), [])
+        return p
+
+    def test_cr_only_line_ends(self):
+        self.import_ok(self.HEADER + b'\r1,One,Li,,\r2,Two,,"multi\rline",\r3,Three,,,', 3)
+        self.assertEqual(self.channels(), [("1", "One", "Li", None), ("2", "Two", None, "multi\nline"),
+                                           ("3", "Three", None, None)])
+
+    def test_crlf_inside_quotes_is_a_newline(self):
+        self.import_ok(b"\xef\xbb\xbf" + self.HEADER + b'\r\n1,One,,"line 1\r\nline 2",\r\n\r\n', 1)
+        self.assertEqual(self.channels(), [("1", "One", None, "line 1\nline 2")])
+
+    def test_last_line_without_line_end(self):
+        self.import_ok(self.HEADER + b"\n1,One,,,\n2,Two,,,", 2)
+        self.assertEqual([c[0] for c in self.channels()], ["1", "2"])
+
+    def test_nul_byte_refused_with_line_and_column(self):
+        self.import_refused(self.HEADER + b"\n1,One,,,\n2,Tw\x00o,,,\n3,Three,,,\n",
+                            "ch.csv:3: column 2 (byte 5): a NUL byte")
+        self.import_refused(self.HEADER + b'\r\n1,One,,"a\r\nb\x00",\r\n',
+                            "ch.csv:3: column 4 (byte 2): a NUL byte")
+
+    def test_utf16_refused_by_name(self):
+        self.import_refused((self.HEADER.decode() + "\r\n1,One,,,\r\n").encode("utf-16"),
+                            "ch.csv:1: the file is UTF-16")
+
+    def test_malformed_quotes_name_the_line(self):
+        self.import_refused(self.HEADER + b'\n1,One,,,\n2,"Two"x,,,\n',
+                            "ch.csv:3: column 2 (byte 8): text after a closing quote")
+        self.import_refused(self.HEADER + b'\n1,One,,,\n2,"Two,,,\n\n',
+                            "ch.csv:3: column 2 (byte 3): the quoted field is never closed")
+
+
 class QrCsvTest(CsvAsserts, unittest.TestCase):
     """qr batch's index.csv and qr list --format csv, against the fake
     WeChat API."""
@@ -202,6 +267,22 @@ class QrCsvTest(CsvAsserts, unittest.TestCase):
         self.assert_no_formula(listed)
         self.assertEqual(self.by_first(listed)["7"][3], guarded(SUM))
 
+
+    def test_batch_reads_cr_only_and_refuses_nul(self):
+        path = os.path.join(self.env.dir, "batch.csv")
+        with open(path, "wb") as f:
+            f.write(b"scene,name,promoter,kind,expire\r\x00x,A,,temp,1d\r")
+        p = self.env.cli("qr", "batch", path, "--out", os.path.join(self.env.dir, "o1"), check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("batch.csv:2: column 1 (byte 1): a NUL byte", p.stderr)
+        self.assertEqual(self.fake.calls()["counts"], {})
+        with open(path, "wb") as f:
+            f.write(b"scene,name,promoter,kind,expire\r31,Mac one,,temp,1d\r32,Mac two,,temp,1d")
+        out = os.path.join(self.env.dir, "o2")
+        self.env.cli("qr", "batch", path, "--out", out)
+        with open(os.path.join(out, "index.csv"), encoding="utf-8", newline="") as f:
+            self.assertEqual([r[:2] for r in self.rows(f.read())[1:]],
+                             [["31", "Mac one"], ["32", "Mac two"]])
 
 if __name__ == "__main__":
     unittest.main()
