@@ -1,8 +1,16 @@
-/* csv: RFC 4180 reading and writing (quoted fields, "" escapes, CRLF or LF,
- * newlines inside quotes, an optional UTF-8 BOM). Used by channel import,
- * qr batch and the statistics export. */
+/* csv: RFC 4180 reading and writing (quoted fields, "" escapes, newlines
+ * inside quotes, an optional UTF-8 BOM) for files that pass through Excel.
+ * Used by channel import, qr batch, channel and qr list, and the statistics
+ * export (CLI and admin download).
+ *
+ * Formula injection (OWASP "CSV Injection"): a spreadsheet runs a cell that
+ * starts with = + - @ tab or CR as a formula, so csv_field() writes such a
+ * text cell quoted with a leading single quote: =SUM(1) -> "'=SUM(1)". The
+ * reader undoes exactly that, so a file written here and read back (channel
+ * list -> channel import) gives the original values; see csv_field(). */
 #ifndef WXS_CSV_H
 #define WXS_CSV_H
+#include <stdint.h>
 #include <stdio.h>
 #include "util.h"
 
@@ -15,11 +23,29 @@ struct csv_reader;
 int csv_open(struct csv_reader **out, FILE *f) WXS_MUSTCHECK;
 void csv_close(struct csv_reader *r);
 
-/* Next record: 1 = got one (*fields valid until the next call), 0 = end,
- * -1 = malformed (err says why; *line is the record's first line). */
+/* Next record: 1 = got one (*fields valid until the next call, *line = the
+ * file line it starts on, the first line being 1), 0 = end, -1 = malformed
+ * or unreadable: *line is the line of the offending byte and err names the
+ * column ("column 2 (byte 7): a NUL byte"); stop reading after it.
+ *
+ * Lines end in LF, CRLF or a lone CR (Excel's "CSV (Macintosh)"), also
+ * inside quotes, where each becomes one "\n" in the value. Empty lines are
+ * skipped; a last line without a line end is a record. A NUL byte, a UTF-16
+ * file, a stray quote, text after a closing quote, a quote never closed,
+ * more than CSV_MAX_FIELDS fields or a record over CSV_MAX_RECORD bytes are
+ * errors: nothing is dropped or cut short silently. A field csv_field()
+ * guarded against formulas comes back without its guard quote. */
 int csv_next(struct csv_reader *r, char ***fields, size_t *nfields, size_t *line, char *err,
              size_t errlen) WXS_MUSTCHECK;
 
-/* Append s as one CSV field (quoted when it needs to be) to out. */
+/* Append the text s as one field to out: quoted when it holds a separator
+ * (, or ;), a quote, a tab or a line break, and guarded against formula
+ * injection when it would start a formula. Every text that comes from
+ * outside (names, promoters, scenes, replies, tags, WeChat's tickets) goes
+ * through here; numbers the program computes go through csv_number(). */
 int csv_field(struct buf *out, const char *s) WXS_MUSTCHECK;
+
+/* Append v as a plain number field: "-3" stays a number a spreadsheet can
+ * sum (a bare number is not a formula, so it needs no guard). */
+int csv_number(struct buf *out, int64_t v) WXS_MUSTCHECK;
 #endif

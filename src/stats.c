@@ -1611,7 +1611,7 @@ static int csv_str(struct buf *b, bool first, const char *s)
 
 static int csv_int(struct buf *b, int64_t v)
 {
-    return buf_printf(b, ",%lld", (long long)v);
+    return buf_puts(b, ",") < 0 || csv_number(b, v) < 0 ? -1 : 0;
 }
 
 static int csv_header(const struct stats_report *r, struct buf *b)

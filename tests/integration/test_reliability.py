@@ -1,16 +1,18 @@
 """Reliability of the real wxscened on 127.0.0.1: crash safety under load
 (kill -9 at a random moment, every acknowledged event stored exactly once),
 concurrent retries (stored once, answered the same), a catalogue of hostile
-input after each of which the server still answers a valid push, and a
-store whose filesystem fills up (503, nothing acknowledged lost, recovery)
-or is read-only at start.
+input (down to formula scenes in the CSV download) after each of which the
+server still answers a valid push, and a store whose filesystem fills up
+(503, nothing acknowledged lost, recovery) or is read-only at start.
 
 Every test is bounded in time and talks to loopback only. The filesystem
 tests mount a small tmpfs (we run as root in CI); they skip, saying why,
 when mount is refused.
 """
 import concurrent.futures
+import csv
 import http.client
+import io
 import os
 import random
 import signal
@@ -314,6 +316,27 @@ class HostileInputTest(ServerCase):
         r = self.env.push(wxs.event_xml("oLongScene", 1700300204, "SCAN", key))
         self.assertEqual((r.status, content_of(r)), (200, welcome(key)))
         self.assert_serving("huge fields")
+
+    def test_formula_scenes_stay_text_in_csv(self):
+        """A scene that is a spreadsheet formula (OWASP CSV injection) is
+        stored and answered like any scene, and the admin CSV download
+        gives it to Excel as text: a leading quote, never a formula."""
+        now = int(time.time())
+        scenes = ["=HYPERLINK(\"http://evil.example\",\"x\")", "+cmd|' /C calc'!A0", "-2+3",
+                  "@SUM(1+1)", "=1+1;=2+2"]
+        for i, scene in enumerate(scenes):
+            with self.subTest(scene=scene):
+                r = self.env.push(wxs.event_xml(f"oCsv{i}", now + i, "SCAN", scene))
+                self.assertEqual((r.status, content_of(r)), (200, welcome(scene)))
+        r = wxs.request(self.env.admin_port, "GET", "/api/stats?format=csv",
+                        headers={"Authorization": "Bearer admintoken"})
+        self.assertEqual(r.status, 200, r)
+        cells = [c for row in csv.reader(io.StringIO(r.body.decode(), newline="")) for c in row]
+        for scene in scenes:
+            self.assertIn("'" + scene, cells)
+        bad = [c for c in cells if c[:1] in ("=", "+", "-", "@") and not c.lstrip("-").isdigit()]
+        self.assertEqual(bad, [])
+        self.assert_serving("formula scenes")
 
     def test_negative_and_overflowing_numbers(self):
         for ct in ("-1", "-1700000000", "99999999999999999999", "18446744073709551616", "1e9", "0x10",

@@ -1,4 +1,4 @@
-/* util, csv and cfg helpers: table-driven. */
+/* util and cfg helpers: table-driven (csv has test_csv.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,7 +11,6 @@
 #include <cmocka.h>
 
 #include "cfg.h"
-#include "csv.h"
 #include "util.h"
 
 static void test_parse_u64(void **state)
@@ -135,51 +134,6 @@ static void test_hostport(void **state)
     assert_int_equal(cfg_split_hostport(":80", host, sizeof(host), &port), -1);
 }
 
-static void test_csv(void **state)
-{
-    const char *in = "\xef\xbb\xbf"
-                     "a,b,c\r\n"
-                     "\"x,1\",\"say \"\"hi\"\"\",\"multi\nline\"\n"
-                     "\n"
-                     "last,,\n";
-    FILE *f = fmemopen((void *)in, strlen(in), "r");
-    struct csv_reader *r;
-    char **fl, err[128];
-    size_t n, line;
-    assert_int_equal(csv_open(&r, f), 0);
-    assert_int_equal(csv_next(r, &fl, &n, &line, err, sizeof(err)), 1);
-    assert_int_equal(n, 3);
-    assert_string_equal(fl[0], "a");
-    assert_int_equal(line, 1);
-    assert_int_equal(csv_next(r, &fl, &n, &line, err, sizeof(err)), 1);
-    assert_string_equal(fl[0], "x,1");
-    assert_string_equal(fl[1], "say \"hi\"");
-    assert_string_equal(fl[2], "multi\nline");
-    assert_int_equal(line, 2);
-    assert_int_equal(csv_next(r, &fl, &n, &line, err, sizeof(err)), 1);
-    assert_int_equal(line, 5);
-    assert_int_equal(n, 3);
-    assert_string_equal(fl[1], "");
-    assert_int_equal(csv_next(r, &fl, &n, &line, err, sizeof(err)), 0);
-    csv_close(r);
-    fclose(f);
-
-    static const char *const bad[] = {"a\"b,c\n", "\"open,\n", "\"x\"y,1\n"};
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        f = fmemopen((void *)bad[i], strlen(bad[i]), "r");
-        assert_int_equal(csv_open(&r, f), 0);
-        assert_int_equal(csv_next(r, &fl, &n, &line, err, sizeof(err)), -1);
-        csv_close(r);
-        fclose(f);
-    }
-
-    struct buf b = {0};
-    assert_int_equal(csv_field(&b, "plain"), 0);
-    assert_int_equal(csv_field(&b, "a,\"b\""), 0);
-    assert_string_equal(b.data, "plain\"a,\"\"b\"\"\"");
-    buf_free(&b);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -189,7 +143,6 @@ int main(void)
         cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_secure_eq_and_random),
         cmocka_unit_test(test_hostport),
-        cmocka_unit_test(test_csv),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
