@@ -17,6 +17,7 @@
 #include "log.h"
 #include "stats.h"
 #include "store.h"
+#include "tag.h"
 
 struct gen {
     struct store *st;
@@ -36,7 +37,7 @@ static unsigned long next_rand(struct gen *g)
 static int add_channels(struct gen *g)
 {
     char err[256], scene[16], name[32], promoter[32];
-    if (sqlite3_exec(store_db(g->st), "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+    if (db_begin(store_db(g->st), DB_TX_WRITE) < 0)
         return -1;
     for (unsigned long i = 1; i <= g->channels; i++) {
         snprintf(scene, sizeof(scene), "%lu", i);
@@ -45,11 +46,11 @@ static int add_channels(struct gen *g)
         struct channel c = {.scene = scene, .name = name, .promoter = promoter};
         if (store_channel_add(g->st, &c, err, sizeof(err)) < 0 && !strstr(err, "exists")) {
             fprintf(stderr, "stats_gen: channel %s: %s\n", scene, err);
-            sqlite3_exec(store_db(g->st), "ROLLBACK", NULL, NULL, NULL);
+            db_rollback(store_db(g->st));
             return -1;
         }
     }
-    return sqlite3_exec(store_db(g->st), "COMMIT", NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+    return db_commit(store_db(g->st)) < 0 ? -1 : 0;
 }
 
 struct slot {
@@ -193,9 +194,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "stats_gen: %s\n", err);
         return 1;
     }
+    /* the hooks of wxscened's commit thread (server.c commit_hooks[]) */
+    if (store_hook_add(g.st, tag_outbox_hook) < 0 || store_hook_add(g.st, stats_event_hook) < 0)
+        return 1;
     /* the same generous page cache for both runs: at 10M events the tables
      * are gigabytes and SQLite's 2 MB default would measure pread() calls */
-    if (sqlite3_exec(store_db(g.st), "PRAGMA cache_size = -262144", NULL, NULL, NULL) != SQLITE_OK)
+    if ((db_caps(store_db(g.st)) & DB_CAP_EMBEDDED) &&
+        db_exec(store_db(g.st), "PRAGMA cache_size = -262144") < 0)
         return 1;
     struct stats *s;
     if (stats_open(&s, g.st, tz, 7, NULL, err, sizeof(err)) < 0) {
