@@ -16,6 +16,7 @@
 #include "assets.h"
 #include "http_deadline.h"
 #include "log.h"
+#include "stats_output.h"
 #include "tz.h"
 
 #define ADMIN_MAX_BODY    65536
