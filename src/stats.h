@@ -13,7 +13,7 @@
  * The module's files, one concern each, all on db.h (no backend header):
  *   stats.c          the handle: open (rebuild when stale), close, today
  *   stats_rollup.c   the commit hook: deltas summed per batch and written
- *                    at its end; stats_fan_changed()
+ *                    in key order; stats_fan_changed()
  *   stats_scandays.c the text of a scanner's scan days (stats_scanners.days)
  *   stats_rebuild.c  the rebuild from events and fans, the zone table,
  *                    stats_disable()
@@ -50,7 +50,7 @@ int stats_disable(struct store *st) WXS_MUSTCHECK;
 /* The store hook (a row of server.c commit_hooks[]; store_hook_add() it
  * on any store whose commits must move the rollups). It keeps its state in
  * ev->slot: statements, the zone memo and the batch's summed deltas,
- * written at the end of the batch (stats_rollup.c). Needs
+ * written in key order at the end of the batch (stats_rollup.c). Needs
  * DB_CAP_C_FUNCTIONS (wxs_scan_add). */
 int stats_event_hook(struct db *db, const struct event_applied *ev);
 

@@ -4,9 +4,13 @@
  *
  * Per event: the zone's day (a memo of the offset, see hook_day), the
  * counter deltas summed in memory per rollup row (struct agg), and for a
- * scan one upsert of the scanner's stats_scanners row; an unsubscribe's
- * stats_churn row at once. At the end of the batch the summed deltas are
- * written.
+ * scan one upsert of the scanner's stats_scanners row. At the end of the
+ * batch the summed deltas are written sorted by key (table, day, scene,
+ * prev_day): every writer takes the rollup rows' locks in that one order,
+ * so writers that do not serialise (several instances on PostgreSQL) can
+ * wait for each other but never deadlock on them. The order holds per
+ * write-out: a transaction that writes out more than once (the server's
+ * store_batch_flush() while a batch is still filling) orders each one.
  *
  * What this needs of the backend:
  *   DB_CAP_C_FUNCTIONS  wxs_scan_add(), run inside the scanner row's upsert
@@ -70,7 +74,7 @@ static const struct db_query hook_q[H_COUNT] = {
                  "ON CONFLICT(day, scene, prev_day) DO UPDATE SET "
                  "n = stats_scan_first.n + excluded.n"},
     /* a churn row is more often new (one per subscribe day that lost a
-     * fan today): the upsert alone, once per unsubscribe (?4 = 1) */
+     * fan today): the upsert alone */
     [H_CHURN] = {"stats.churn_upsert",
                  "INSERT INTO stats_churn(unsub_day, scene, sub_day, n) VALUES(?1, ?2, ?3, ?4) "
                  "ON CONFLICT(unsub_day, scene, sub_day) DO UPDATE SET "
@@ -106,10 +110,12 @@ struct daily_delta {
  * the events of a batch share rows (today's row of a scene, and above all
  * the any-scene row of stats_scan_first that every new scanner of the day
  * moves), so the batch pays one write per row instead of one per event.
- * An open-addressing table keyed by (table, day, scene, prev_day). */
+ * An open-addressing table keyed by (table, day, scene, prev_day); the
+ * enum's order is the tables' order in the write-out. */
 enum agg_table {
     AGG_DAILY, /* stats_daily (day, scene) */
     AGG_FIRST, /* stats_scan_first (day, scene, prev_day): d.scans is n */
+    AGG_CHURN, /* stats_churn (unsub_day = day, scene, sub_day = prev_day): d.scans is n */
 };
 
 struct agg_ent {
@@ -122,7 +128,9 @@ struct agg_ent {
 
 struct agg {
     struct agg_ent *e;
-    size_t cap, n; /* cap: a power of two, or 0 */
+    size_t cap, n;          /* cap: a power of two, or 0 */
+    struct agg_ent **order; /* the write-out's sort, order_cap entries */
+    size_t order_cap;
 };
 
 /* Per connection (kept in the hook's slot; a one-off for stats_fan_changed). */
@@ -155,6 +163,7 @@ static void agg_clear(struct agg *a)
     a->n = 0;
     if (a->cap > AGG_KEEP_CAP) {
         free(a->e);
+        free(a->order);
         *a = (struct agg){0};
     }
 }
@@ -219,6 +228,56 @@ static struct agg_ent *agg_get(struct agg *a, uint8_t table, int64_t day, const 
     return e;
 }
 
+/* The key order of the write-out: table, day, scene (bytes), prev_day. */
+static int agg_key_cmp(const struct agg_ent *x, const struct agg_ent *y)
+{
+    if (x->table != y->table)
+        return x->table < y->table ? -1 : 1;
+    if (x->day != y->day)
+        return x->day < y->day ? -1 : 1;
+    int c = strcmp(x->scene, y->scene);
+    if (c)
+        return c;
+    return (x->prev_day > y->prev_day) - (x->prev_day < y->prev_day);
+}
+
+static int agg_cmp(const void *pa, const void *pb)
+{
+    return agg_key_cmp(*(const struct agg_ent *const *)pa, *(const struct agg_ent *const *)pb);
+}
+
+#define AGG_INSERTION_SORT_MAX 32 /* a batch's usual dozen rows: no qsort call */
+
+/* The used entries in key order, into a->order (n of them); -1 when out of
+ * memory. */
+static int agg_sort(struct agg *a, size_t *n)
+{
+    if (a->order_cap < a->n) {
+        struct agg_ent **o = realloc(a->order, a->cap * sizeof(*o));
+        if (!o)
+            return -1;
+        a->order = o;
+        a->order_cap = a->cap;
+    }
+    struct agg_ent **v = a->order;
+    *n = 0;
+    for (size_t i = 0; i < a->cap && *n < a->n; i++)
+        if (a->e[i].used)
+            v[(*n)++] = &a->e[i];
+    if (*n > AGG_INSERTION_SORT_MAX) {
+        qsort(v, *n, sizeof(*v), agg_cmp);
+        return 0;
+    }
+    for (size_t i = 1; i < *n; i++) {
+        struct agg_ent *x = v[i];
+        size_t j = i;
+        for (; j > 0 && agg_key_cmp(v[j - 1], x) > 0; j--)
+            v[j] = v[j - 1];
+        v[j] = x;
+    }
+    return 0;
+}
+
 static void hook_state_free(void *p)
 {
     struct hook_state *hs = p;
@@ -226,6 +285,7 @@ static void hook_state_free(void *p)
         return;
     agg_clear(&hs->agg);
     free(hs->agg.e);
+    free(hs->agg.order);
     buf_free(&hs->scan_row);
     buf_free(&hs->scan_tmp);
     free(hs);
@@ -369,24 +429,29 @@ static int row_write(struct hook_state *hs, const struct agg_ent *e)
     }
     if (!d->scans)
         return 0;
-    const int64_t v[] = {e->day, e->prev_day, d->scans};
-    return bump(hs, H_FIRST_UPD, H_FIRST, v, 3, e->scene);
+    if (e->table == AGG_FIRST) {
+        const int64_t v[] = {e->day, e->prev_day, d->scans};
+        return bump(hs, H_FIRST_UPD, H_FIRST, v, 3, e->scene);
+    }
+    struct db_stmt *s = stmt(hs, H_CHURN);
+    db_bind_int64(s, 1, e->day);
+    db_bind_text(s, 2, e->scene);
+    db_bind_int64(s, 3, e->prev_day);
+    db_bind_int64(s, 4, d->scans);
+    return db_run(s) < 0 ? -1 : 0;
 }
 
 /* Store, at the end of a batch (or of a part of it: store_batch_flush):
- * write the summed deltas (commit), or drop them (the batch is rolled
- * back). */
+ * write the summed deltas in key order (commit), or drop them (the batch
+ * is rolled back). */
 static int hook_end_batch(void *state, bool commit)
 {
     struct hook_state *hs = state;
     struct agg *a = &hs->agg;
-    int ret = 0;
-    for (size_t i = 0, left = a->n; commit && ret == 0 && i < a->cap && left; i++) {
-        if (!a->e[i].used)
-            continue;
-        left--;
-        ret = row_write(hs, &a->e[i]);
-    }
+    size_t n = 0;
+    int ret = commit && a->n ? agg_sort(a, &n) : 0;
+    for (size_t i = 0; ret == 0 && i < n; i++)
+        ret = row_write(hs, a->order[i]);
     agg_clear(a);
     hs->version_read = false;
     if (!(hs->caps & DB_CAP_DATA_VERSION))
@@ -423,6 +488,16 @@ static int first_add(struct hook_state *hs, int64_t day, const char *scene, int6
     if (!e)
         return -1;
     e->d.scans += n;
+    return 0;
+}
+
+/* A subscribe made on sub_day through scene ended on unsub_day. */
+static int churn_add(struct hook_state *hs, int64_t unsub_day, const char *scene, int64_t sub_day)
+{
+    struct agg_ent *e = agg_get(&hs->agg, AGG_CHURN, unsub_day, scene, sub_day);
+    if (!e)
+        return -1;
+    e->d.scans++;
     return 0;
 }
 
@@ -594,14 +669,10 @@ static int on_unsubscribe(struct hook_state *hs, const struct event_applied *ev,
     struct daily_delta quit = {.unsubscribes = 1};
     struct daily_delta lost = {.retained = -1,
                                .quick_unsubs = held >= 0 && held < STATS_QUICK_UNSUB_SECS};
-    if (daily_add(hs, day, key, &quit) < 0 || daily_add(hs, sub_day, key, &lost) < 0)
-        return -1;
-    struct db_stmt *s = stmt(hs, H_CHURN);
-    db_bind_int64(s, 1, day);
-    db_bind_text(s, 2, key);
-    db_bind_int64(s, 3, sub_day);
-    db_bind_int64(s, 4, 1);
-    return db_run(s) < 0 ? -1 : 0;
+    return daily_add(hs, day, key, &quit) < 0 || daily_add(hs, sub_day, key, &lost) < 0 ||
+                   churn_add(hs, day, key, sub_day) < 0
+               ? -1
+               : 0;
 }
 
 typedef int (*kind_handler)(struct hook_state *hs, const struct event_applied *ev, int64_t day);
