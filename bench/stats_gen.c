@@ -139,7 +139,7 @@ static int time_query(struct gen *g, const char *tz, enum stats_by by, double *b
     int64_t d0, d1;
     *best_ms = 1e9;
     if (stats_open(&s, g->st, tz, 7, NULL, err, sizeof(err)) < 0 ||
-        stats_range(s, NULL, NULL, "since", "until", &d0, &d1, err, sizeof(err)) < 0) {
+        stats_range(s, by, NULL, NULL, "since", "until", &d0, &d1, err, sizeof(err)) < 0) {
         fprintf(stderr, "stats_gen: %s\n", err);
         return -1;
     }

@@ -270,8 +270,8 @@ static void h_stats(struct areq *r)
     } else if (fmt && strcmp(fmt, "json") != 0 && strcmp(fmt, "csv") != 0) {
         snprintf(err, sizeof(err), "format: '%s' is not json or csv", fmt);
         reply_error(r, 400, err);
-    } else if (stats_range(r->a->stats, qparam(&q, "since"), qparam(&q, "until"), "since", "until",
-                           &d0, &d1, err, sizeof(err)) < 0) {
+    } else if (stats_range(r->a->stats, by, qparam(&q, "since"), qparam(&q, "until"), "since",
+                           "until", &d0, &d1, err, sizeof(err)) < 0) {
         reply_error(r, 400, err);
     } else if (stats_query(r->a->stats, by, d0, d1, &rep, err, sizeof(err)) < 0) {
         log_warn("admin: %s", err);

@@ -12,7 +12,8 @@
 #define STATS_USAGE                                                                                \
     "usage: wxscene stats [--since YYYY-MM-DD] [--until YYYY-MM-DD] [--by channel|promoter|day]\n" \
     "                     [--format table|csv|json] [--bom] [--rebuild]\n"                         \
-    "  default range: the 30 days ending today in [stats] timezone; dates are inclusive\n"         \
+    "  default range: the 30 days ending today in [stats] timezone; dates are inclusive;\n"        \
+    "  a range may be of any length (--since 2000-01-01 --until 2100-01-01: everything)\n"         \
     "  --bom      CSV starts with a UTF-8 byte order mark (for spreadsheets)\n"                    \
     "  --rebuild  recompute the rollups from the events first (locks the database meanwhile)\n"
 
@@ -141,7 +142,8 @@ int cli_stats(struct cli *cli, int argc, char **argv)
         fprintf(stderr, "wxscene: stats: %s\n", err);
         goto done;
     }
-    if (stats_range(s, a.since, a.until, "--since", "--until", &d0, &d1, err, sizeof(err)) < 0) {
+    if (stats_range(s, a.by, a.since, a.until, "--since", "--until", &d0, &d1, err, sizeof(err)) <
+        0) {
         fprintf(stderr, "wxscene: stats: %s\n", err);
         rc = 2;
         goto done;

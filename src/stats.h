@@ -67,14 +67,18 @@ enum stats_by { STATS_BY_CHANNEL, STATS_BY_PROMOTER, STATS_BY_DAY };
 int stats_parse_by(const char *s, enum stats_by *out) WXS_MUSTCHECK;
 const char *stats_by_name(enum stats_by by);
 
-/* Longest range a query accepts, in days. */
+/* Most rows a report by day lists. A range of any length is accepted: a
+ * query reads only the days that can hold data (see stats_query), and by
+ * day lists those when the range is longer than this. */
 #define STATS_MAX_RANGE_DAYS 3700
 
 /* The range of since/until (YYYY-MM-DD, NULL = default: the 30 days
  * ending today in the account zone) as day numbers; -1 with a message
- * naming the bad argument (what_since / what_until, e.g. "--since"). */
-int stats_range(const struct stats *s, const char *since, const char *until, const char *what_since,
-                const char *what_until, int64_t *d0, int64_t *d1, char *err,
+ * naming the bad argument (what_since / what_until, e.g. "--since"), or
+ * saying that a report by day would list more than STATS_MAX_RANGE_DAYS
+ * days holding data. */
+int stats_range(struct stats *s, enum stats_by by, const char *since, const char *until,
+                const char *what_since, const char *what_until, int64_t *d0, int64_t *d1, char *err,
                 size_t errlen) WXS_MUSTCHECK;
 /* Today's day number in the account zone. */
 int64_t stats_today(const struct stats *s);
@@ -112,7 +116,13 @@ static inline int64_t stats_fans_brought(const struct stats_row *r)
 
 struct stats_report {
     enum stats_by by;
-    int64_t since, until; /* day numbers, inclusive */
+    int64_t since, until; /* day numbers, inclusive: the range asked for */
+    /* The days the query read: since..until narrowed to the days that can
+     * hold data (the first day with a rollup row .. the later of the last
+     * one and today); from > to when none can. By day the rows are
+     * since..until, or from..to when that is longer than
+     * STATS_MAX_RANGE_DAYS. */
+    int64_t from, to;
     int64_t retention_days;
     struct stats_row *rows;
     size_t nrows;
@@ -123,8 +133,10 @@ struct stats_report {
 /* Run a query (one read transaction: every figure is of the same commit).
  * Rows: by channel every active channel plus every scene with activity
  * and the organic row, ranked by net_fans; by promoter the promoters of
- * channels, ranked by net_fans; by day every day of the range. The caller
- * frees *out with stats_report_free(). */
+ * channels, ranked by net_fans; by day every day of the range (see
+ * struct stats_report). The numbers are those of since..until, however
+ * long: only the days that can hold data are read. The caller frees *out
+ * with stats_report_free(). */
 int stats_query(struct stats *s, enum stats_by by, int64_t since, int64_t until,
                 struct stats_report **out, char *err, size_t errlen) WXS_MUSTCHECK;
 void stats_report_free(struct stats_report *r);

@@ -436,13 +436,24 @@ static int table_totals(struct table *t, const struct stats_report *r, size_t *c
     return bad ? -1 : 0;
 }
 
-/* The title: the range, the zone and the view. */
+/* The title: the range asked for, and by day the days listed when they
+ * are fewer (a range longer than STATS_MAX_RANGE_DAYS lists the days that
+ * can hold data). */
 static int table_title(const struct stats_report *r, const char *tzname, struct buf *out)
 {
-    char since[16], until[16];
+    char since[16], until[16], first[16], last[16];
     tz_format_date(r->since, since, sizeof(since));
     tz_format_date(r->until, until, sizeof(until));
-    return buf_printf(out, "%s .. %s (%s), by %s\n", since, until, tzname, stats_by_name(r->by));
+    if (buf_printf(out, "%s .. %s (%s), by %s", since, until, tzname, stats_by_name(r->by)) < 0)
+        return -1;
+    if (r->by == STATS_BY_DAY && r->nrows &&
+        (r->rows[0].day != r->since || r->rows[r->nrows - 1].day != r->until)) {
+        tz_format_date(r->rows[0].day, first, sizeof(first));
+        tz_format_date(r->rows[r->nrows - 1].day, last, sizeof(last));
+        if (buf_printf(out, "; days that can hold data: %s .. %s", first, last) < 0)
+            return -1;
+    }
+    return buf_puts(out, "\n");
 }
 
 /* By promoter: why each flagged promoter is, and what RETAINED_ND means. */

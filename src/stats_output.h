@@ -10,7 +10,8 @@
 #include "util.h"
 
 /* The report as the CONTRACT's JSON object (by channel) or its analogues
- * ("promoters", "days"). New reference (the caller decrefs it), NULL when out of memory. */
+ * ("promoters", "days"); "since" and "until" are the range asked for. New
+ * reference (the caller decrefs it), NULL when out of memory. */
 json_t *stats_report_json(const struct stats_report *r);
 
 /* The report as CSV (RFC 4180, CRLF), header row first, appended to out

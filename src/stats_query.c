@@ -35,6 +35,45 @@ const char *stats_by_name(enum stats_by by)
     return (unsigned)by < WXS_ARRAY_LEN(by_names) ? by_names[by] : "?";
 }
 
+/* The first and last day of stats_daily: every rollup row's day has a
+ * stats_daily row (a scan, a subscribe, an unsubscribe or a retained fan
+ * of that day wrote one, and the hook never deletes one), so no count can
+ * come from outside them. Two subqueries: each is one index seek. */
+static const struct db_query q_days = {
+    "stats.days", "SELECT (SELECT min(day) FROM stats_daily), (SELECT max(day) FROM stats_daily)"};
+
+/* The days that can hold data: the first day of stats_daily .. the later
+ * of its last day and today (today: the retention figures reach it);
+ * today alone when there is none. On error err says why. */
+static int data_days(struct stats *s, int64_t *lo, int64_t *hi, char *err, size_t errlen)
+{
+    struct db_stmt *q = db_stmt(s->db, &q_days);
+    int64_t today = stats_today(s);
+    int rc = db_step(q);
+    *lo = *hi = today;
+    if (rc == DB_ROW && !db_col_null(q, 0)) {
+        int64_t first = db_col_int64(q, 0), last = db_col_int64(q, 1);
+        *lo = first < today ? first : today;
+        *hi = last > today ? last : today;
+    }
+    if (rc != DB_ROW)
+        snprintf(err, errlen, "statistics query: %s", db_errmsg(s->db));
+    db_reset(q);
+    return rc == DB_ROW ? 0 : -1;
+}
+
+/* since..until narrowed to the days that can hold data (from > to: none). */
+static int narrow(struct stats *s, int64_t since, int64_t until, int64_t *from, int64_t *to,
+                  char *err, size_t errlen)
+{
+    int64_t lo, hi;
+    if (data_days(s, &lo, &hi, err, errlen) < 0)
+        return -1;
+    *from = since > lo ? since : lo;
+    *to = until < hi ? until : hi;
+    return 0;
+}
+
 static int parse_day(const char *what, const char *v, int64_t *day, char *err, size_t errlen)
 {
     if (tz_parse_date(v, day) == 0)
@@ -44,8 +83,33 @@ static int parse_day(const char *what, const char *v, int64_t *day, char *err, s
     return -1;
 }
 
-int stats_range(const struct stats *s, const char *since, const char *until, const char *what_since,
-                const char *what_until, int64_t *d0, int64_t *d1, char *err, size_t errlen)
+/* A report by day lists every day of a range up to STATS_MAX_RANGE_DAYS
+ * long, and of a longer one the days that can hold data, if they are not
+ * more than that. */
+static int day_rows_fit(struct stats *s, int64_t a, int64_t b, char *err, size_t errlen)
+{
+    int64_t from, to;
+    char as[16], bs[16], fs[16], ts[16];
+    if (b - a + 1 <= STATS_MAX_RANGE_DAYS)
+        return 0;
+    if (narrow(s, a, b, &from, &to, err, errlen) < 0)
+        return -1;
+    if (to - from + 1 <= STATS_MAX_RANGE_DAYS)
+        return 0;
+    tz_format_date(a, as, sizeof(as));
+    tz_format_date(b, bs, sizeof(bs));
+    tz_format_date(from, fs, sizeof(fs));
+    tz_format_date(to, ts, sizeof(ts));
+    snprintf(err, errlen,
+             "by day: the days of %s..%s that can hold data, %s..%s, are %lld; at most %d are "
+             "allowed",
+             as, bs, fs, ts, (long long)(to - from + 1), STATS_MAX_RANGE_DAYS);
+    return -1;
+}
+
+int stats_range(struct stats *s, enum stats_by by, const char *since, const char *until,
+                const char *what_since, const char *what_until, int64_t *d0, int64_t *d1, char *err,
+                size_t errlen)
 {
     int64_t a, b = stats_today(s);
     if (until && parse_day(what_until, until, &b, err, errlen) < 0)
@@ -60,12 +124,8 @@ int stats_range(const struct stats *s, const char *since, const char *until, con
         snprintf(err, errlen, "%s %s is after %s %s", what_since, as, what_until, bs);
         return -1;
     }
-    if (b - a + 1 > STATS_MAX_RANGE_DAYS) {
-        snprintf(err, errlen, "the range %s..%s spans %lld days; at most %d are allowed",
-                 since ? since : "", until ? until : "", (long long)(b - a + 1),
-                 STATS_MAX_RANGE_DAYS);
+    if (by == STATS_BY_DAY && day_rows_fit(s, a, b, err, errlen) < 0)
         return -1;
-    }
     *d0 = a;
     *d1 = b;
     return 0;
@@ -208,9 +268,9 @@ static int query_scenes(struct stats *s, struct stats_report *r, int64_t *all_un
     size_t cap = 0;
     int rc;
     int64_t matured = stats_today(s) - r->retention_days;
-    db_bind_int64(q, 1, r->since);
-    db_bind_int64(q, 2, r->until);
-    db_bind_int64(q, 3, matured < r->until ? matured : r->until);
+    db_bind_int64(q, 1, r->from);
+    db_bind_int64(q, 2, r->to);
+    db_bind_int64(q, 3, matured < r->to ? matured : r->to);
     db_bind_int64(q, 4, r->retention_days);
     while ((rc = db_step(q)) == DB_ROW) {
         struct stats_row *row = row_new(r, &cap);
@@ -366,18 +426,20 @@ static int by_promoter(struct stats *s, struct stats_report *r, char *err, size_
 
 /* ---- days ---- */
 
-/* The row of day (one row per day from since). */
+/* The row of day (rows are consecutive days from rows[0].day). */
 static struct stats_row *day_row(struct stats_report *r, int64_t day)
 {
-    return day >= r->since && day <= r->until ? &r->rows[day - r->since] : NULL;
+    return r->nrows && day >= r->rows[0].day && (uint64_t)(day - r->rows[0].day) < r->nrows
+               ? &r->rows[day - r->rows[0].day]
+               : NULL;
 }
 
 static int day_counts(struct stats *s, struct stats_report *r, char *err, size_t errlen)
 {
     struct db_stmt *q = db_stmt(s->db, &q_days_counts);
     int rc;
-    db_bind_int64(q, 1, r->since);
-    db_bind_int64(q, 2, r->until);
+    db_bind_int64(q, 1, r->from);
+    db_bind_int64(q, 2, r->to);
     while ((rc = db_step(q)) == DB_ROW) {
         struct stats_row *row = day_row(r, db_col_int64(q, 0));
         if (!row)
@@ -397,8 +459,8 @@ static int day_uniques(struct stats *s, struct stats_report *r, char *err, size_
 {
     struct db_stmt *q = db_stmt(s->db, &q_days_unique);
     int rc;
-    db_bind_int64(q, 1, r->since);
-    db_bind_int64(q, 2, r->until);
+    db_bind_int64(q, 1, r->from);
+    db_bind_int64(q, 2, r->to);
     while ((rc = db_step(q)) == DB_ROW) {
         struct stats_row *row = day_row(r, db_col_int64(q, 0));
         if (row)
@@ -410,8 +472,8 @@ static int day_uniques(struct stats *s, struct stats_report *r, char *err, size_
 static int total_unique(struct stats *s, struct stats_report *r, char *err, size_t errlen)
 {
     struct db_stmt *q = db_stmt(s->db, &q_total_unique);
-    db_bind_int64(q, 1, r->since);
-    db_bind_int64(q, 2, r->until);
+    db_bind_int64(q, 1, r->from);
+    db_bind_int64(q, 2, r->to);
     int rc = db_step(q);
     if (rc == DB_ROW) {
         r->totals.unique_scanners = db_col_int64(q, 0);
@@ -420,14 +482,22 @@ static int total_unique(struct stats *s, struct stats_report *r, char *err, size
     return read_end(s, q, rc, err, errlen);
 }
 
+/* One row per day: of since..until, or of from..to (the days that can
+ * hold data) when since..until is longer than STATS_MAX_RANGE_DAYS. */
 static int by_day(struct stats *s, struct stats_report *r, char *err, size_t errlen)
 {
-    size_t n = (size_t)(r->until - r->since + 1);
-    if (!(r->rows = calloc(n, sizeof(*r->rows))))
+    bool whole = r->until - r->since + 1 <= STATS_MAX_RANGE_DAYS;
+    int64_t first = whole ? r->since : r->from, last = whole ? r->until : r->to;
+    size_t n = last >= first ? (size_t)(last - first + 1) : 0;
+    if (n > STATS_MAX_RANGE_DAYS)
+        return snprintf(err, errlen, "by day: more than %d days hold data in the range",
+                        STATS_MAX_RANGE_DAYS),
+               -1;
+    if (n && !(r->rows = calloc(n, sizeof(*r->rows))))
         return snprintf(err, errlen, "out of memory"), -1;
     r->nrows = n;
     for (size_t i = 0; i < n; i++)
-        r->rows[i].day = r->since + (int64_t)i;
+        r->rows[i].day = first + (int64_t)i;
     if (day_counts(s, r, err, errlen) < 0 || day_uniques(s, r, err, errlen) < 0)
         return -1;
     for (size_t i = 0; i < n; i++)
@@ -442,11 +512,20 @@ static int (*const by_query[])(struct stats *s, struct stats_report *r, char *er
     [STATS_BY_DAY] = by_day,
 };
 
+/* The report inside the open read transaction: since..until narrowed to
+ * the days that can hold data, which gives the same numbers (nothing is
+ * counted outside them) for any range, however long. */
+static int query(struct stats *s, struct stats_report *r, char *err, size_t errlen)
+{
+    if (narrow(s, r->since, r->until, &r->from, &r->to, err, errlen) < 0)
+        return -1;
+    return by_query[r->by](s, r, err, errlen);
+}
+
 int stats_query(struct stats *s, enum stats_by by, int64_t since, int64_t until,
                 struct stats_report **out, char *err, size_t errlen)
 {
-    if ((unsigned)by >= WXS_ARRAY_LEN(by_query) || since > until ||
-        until - since + 1 > STATS_MAX_RANGE_DAYS)
+    if ((unsigned)by >= WXS_ARRAY_LEN(by_query) || since > until)
         return snprintf(err, errlen, "bad statistics range"), -1;
     struct stats_report *r = calloc(1, sizeof(*r));
     if (!r)
@@ -461,7 +540,7 @@ int stats_query(struct stats *s, enum stats_by by, int64_t since, int64_t until,
         stats_report_free(r);
         return -1;
     }
-    int rc = by_query[by](s, r, err, errlen);
+    int rc = query(s, r, err, errlen);
     if (rc == 0 && db_commit(s->db) < 0) {
         snprintf(err, errlen, "statistics query: %s", db_errmsg(s->db));
         rc = -1;

@@ -17,6 +17,7 @@
 
 #include "db_sqlite.h"
 #include "stats.h"
+#include "stats_output.h"
 #include "store.h"
 #include "tag.h"
 #include "tz.h"
@@ -657,8 +658,8 @@ static void test_promoter_flags(void **state)
     }
     struct stats_report *r;
     int64_t d0, d1;
-    assert_int_equal(stats_range(fx->stats, "2026-05-20", "2026-06-10", "since", "until", &d0, &d1,
-                                 err, sizeof(err)),
+    assert_int_equal(stats_range(fx->stats, STATS_BY_PROMOTER, "2026-05-20", "2026-06-10", "since",
+                                 "until", &d0, &d1, err, sizeof(err)),
                      0);
     assert_int_equal(stats_query(fx->stats, STATS_BY_PROMOTER, d0, d1, &r, err, sizeof(err)), 0);
     const struct stats_row *q = find_row(r, "P-quick"), *c = find_row(r, "P-cycle"),
@@ -832,6 +833,77 @@ static void test_rollup_rows_written_in_key_order(void **state)
     free(rebuilt);
 }
 
+/* ---- ranges ---- */
+
+static json_t *report_json(struct stats *stats, enum stats_by by, const char *since,
+                           const char *until)
+{
+    struct stats_report *r;
+    int64_t d0, d1;
+    char err[256];
+    if (stats_range(stats, by, since, until, "since", "until", &d0, &d1, err, sizeof(err)) < 0)
+        fail_msg("%s..%s: %s", since, until, err);
+    assert_int_equal(stats_query(stats, by, d0, d1, &r, err, sizeof(err)), 0);
+    json_t *j = stats_report_json(r);
+    assert_non_null(j);
+    stats_report_free(r);
+    return j;
+}
+
+/* A range of any length is answered with the numbers of a range that just
+ * covers the data (only the days that can hold data are read), and its
+ * JSON still says what was asked; by day lists those days. */
+static void test_range_of_any_length(void **state)
+{
+    struct fixture *fx = *state;
+    int64_t t = 1780000000, d = 86400; /* 2026-05-28 */
+    const struct channel ch = {.scene = "a", .name = "A", .promoter = "P"};
+    char err[256];
+    assert_int_equal(store_channel_add(fx->st, &ch, err, sizeof(err)), 0);
+    struct ev evs[] = {{"w1", t, EV_SUBSCRIBE, "a"},    {"w2", t + d, EV_SUBSCRIBE, "b"},
+                       {"w1", t + 2 * d, EV_SCAN, "b"}, {"w2", t + 3 * d, EV_UNSUBSCRIBE, NULL},
+                       {"w3", t + 3 * d, EV_SCAN, "a"}, {"w4", t + 4 * d, EV_SUBSCRIBE, NULL},
+                       {"w1", t - 30 * d, EV_SCAN, "a"}};
+    assert_int_equal(commit(fx->st, evs, 7), 0);
+    static const enum stats_by views[] = {STATS_BY_CHANNEL, STATS_BY_PROMOTER, STATS_BY_DAY};
+    for (size_t v = 0; v < 3; v++) {
+        json_t *all = report_json(fx->stats, views[v], "2000-01-01", "2100-01-01");
+        json_t *cover = report_json(fx->stats, views[v], "2026-04-01", "2026-06-30");
+        assert_string_equal(json_string_value(json_object_get(all, "since")), "2000-01-01");
+        assert_string_equal(json_string_value(json_object_get(all, "until")), "2100-01-01");
+        assert_true(json_equal(json_object_get(all, "totals"), json_object_get(cover, "totals")));
+        if (views[v] != STATS_BY_DAY) {
+            const char *key = views[v] == STATS_BY_CHANNEL ? "channels" : "promoters";
+            assert_true(json_equal(json_object_get(all, key), json_object_get(cover, key)));
+        } else {
+            /* the first day with data .. today (2026-04-28 .. the test's today) */
+            json_t *days = json_object_get(all, "days");
+            assert_string_equal(json_string_value(json_object_get(json_array_get(days, 0), "date")),
+                                "2026-04-28");
+            assert_int_equal((int64_t)json_array_size(days), stats_today(fx->stats) - 20571 + 1);
+            json_t *cdays = json_object_get(cover, "days");
+            for (size_t i = 0; i < json_array_size(cdays) - 27; i++) /* 04-28 .. 06-30 */
+                assert_true(json_equal(json_array_get(days, i), json_array_get(cdays, i + 27)));
+        }
+        json_decref(all);
+        json_decref(cover);
+    }
+    /* by day, a range whose days holding data are more than it lists */
+    struct ev far[] = {{"w5", t + 20 * 365 * d, EV_SUBSCRIBE, "a"}};
+    assert_int_equal(commit(fx->st, far, 1), 0);
+    int64_t d0, d1;
+    assert_int_equal(stats_range(fx->stats, STATS_BY_DAY, "2000-01-01", "2100-01-01", "since",
+                                 "until", &d0, &d1, err, sizeof(err)),
+                     -1);
+    assert_non_null(strstr(err, "at most 3700"));
+    assert_int_equal(stats_range(fx->stats, STATS_BY_CHANNEL, "2000-01-01", "2100-01-01", "since",
+                                 "until", &d0, &d1, err, sizeof(err)),
+                     0);
+    assert_int_equal(stats_range(fx->stats, STATS_BY_DAY, "2030-01-01", "2040-01-01", "since",
+                                 "until", &d0, &d1, err, sizeof(err)),
+                     0); /* 3653 days */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -851,6 +923,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_disable_then_reopen, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_rollup_rows_written_in_key_order, fx_setup,
                                         fx_teardown),
+        cmocka_unit_test_setup_teardown(test_range_of_any_length, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
