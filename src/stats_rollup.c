@@ -20,8 +20,10 @@
  *                       edit it in C with scandays_add(), write it back
  *                       (UPDATE, or INSERT for a new scanner, read again on
  *                       a conflict with a concurrent insert).
- *   DB_CAP_DATA_VERSION keeps the zone memo across batches; without it the
- *                       memo is read again in every batch. */
+ *   DB_CAP_DATA_VERSION keeps the zone memo across batches (the version is
+ *                       read once per batch under DB_CAP_SERIAL_WRITES, per
+ *                       event elsewhere); without it the memo is read again
+ *                       in every batch. */
 #include "stats.h"
 
 #include <stdlib.h>
@@ -325,8 +327,8 @@ static struct hook_state *hook_state_get(struct db *db, struct store_hook_slot *
     if (!hs)
         return NULL;
     if (!(hs->caps & DB_CAP_C_FUNCTIONS)) {
-        log_warn("stats: the %s backend has no SQL functions in C: the rollups need "
-                 "wxs_scan_add() (or `wxscene stats --rebuild` after a load without them)",
+        log_warn("stats: the %s backend has no SQL functions in C, which the rollups need "
+                 "(wxs_scan_add)",
                  db_backend_name(db));
         hook_state_free(hs);
         return NULL;
