@@ -38,7 +38,7 @@ static unsigned long next_rand(struct gen *g)
 static int add_channels(struct gen *g)
 {
     char err[256], scene[16], name[32], promoter[32];
-    if (db_exec(store_db(g->st), "BEGIN") < 0)
+    if (db_begin(store_db(g->st), DB_TX_WRITE) < 0)
         return -1;
     for (unsigned long i = 1; i <= g->channels; i++) {
         snprintf(scene, sizeof(scene), "%lu", i);
@@ -51,7 +51,7 @@ static int add_channels(struct gen *g)
             return -1;
         }
     }
-    return db_exec(store_db(g->st), "COMMIT") < 0 ? -1 : 0;
+    return db_commit(store_db(g->st)) < 0 ? -1 : 0;
 }
 
 struct slot {
@@ -140,7 +140,7 @@ static int time_query(struct gen *g, const char *tz, enum stats_by by, double *b
     int64_t d0, d1;
     *best_ms = 1e9;
     if (stats_open(&s, g->st, tz, 7, NULL, err, sizeof(err)) < 0 ||
-        stats_range(s, NULL, NULL, "since", "until", &d0, &d1, err, sizeof(err)) < 0) {
+        stats_range(s, by, NULL, NULL, "since", "until", &d0, &d1, err, sizeof(err)) < 0) {
         fprintf(stderr, "stats_gen: %s\n", err);
         return -1;
     }
@@ -195,12 +195,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "stats_gen: %s\n", err);
         return 1;
     }
-    /* the same-transaction hooks wxscened registers (server.c commit_hooks) */
+    /* the hooks of wxscened's commit thread (server.c commit_hooks[]) */
     if (store_hook_add(g.st, tag_outbox_hook) < 0 || store_hook_add(g.st, stats_event_hook) < 0)
         return 1;
     /* the same generous page cache for both runs: at 10M events the tables
      * are gigabytes and SQLite's 2 MB default would measure pread() calls */
-    if (db_exec(store_db(g.st), "PRAGMA cache_size = -262144") < 0)
+    if ((db_caps(store_db(g.st)) & DB_CAP_EMBEDDED) &&
+        db_exec(store_db(g.st), "PRAGMA cache_size = -262144") < 0)
         return 1;
     struct stats *s;
     if (stats_open(&s, g.st, tz, 7, NULL, err, sizeof(err)) < 0) {

@@ -19,7 +19,7 @@
 #include "http_deadline.h"
 #include "channel.h"
 #include "log.h"
-#include "stats.h"
+#include "stats_output.h"
 #include "store.h"
 #include "tz.h"
 
@@ -397,7 +397,7 @@ static void run_stats(struct ajob *j, struct store *st, struct stats *stats)
     } else if (fmt && strcmp(fmt, "json") != 0 && strcmp(fmt, "csv") != 0) {
         snprintf(err, sizeof(err), "format: '%s' is not json or csv", fmt);
         ajob_error(j, 400, err);
-    } else if (stats_range(stats, qparam(&q, "since"), qparam(&q, "until"), "since", "until", &d0,
+    } else if (stats_range(stats, by, qparam(&q, "since"), qparam(&q, "until"), "since", "until", &d0,
                            &d1, err, sizeof(err)) < 0) {
         ajob_error(j, 400, err);
     } else if (stats_query(stats, by, d0, d1, &rep, err, sizeof(err)) < 0) {

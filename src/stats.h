@@ -8,12 +8,22 @@
  * they count exactly the committed events (each once, however often WeChat
  * retried it) and a query reads O(scenes x days) rows, never the events.
  * stats_rebuild() recomputes every rollup from events and fans; stats_open()
- * runs it when the rollups were built for another zone or not at all. */
+ * runs it when the rollups were built for another zone or not at all.
+ *
+ * The module's files, one concern each, all on db.h (no backend header):
+ *   stats.c          the handle: open (rebuild when stale), close, today
+ *   stats_rollup.c   the commit hook: deltas summed per batch and written
+ *                    in key order; stats_fan_changed()
+ *   stats_scandays.c the text of a scanner's scan days (stats_scanners.days)
+ *   stats_rebuild.c  the rebuild from events and fans, the zone table,
+ *                    stats_disable()
+ *   stats_query.c    ranges, the queries, the promoter flags
+ *   stats_output.c   the report as JSON, CSV and a text table
+ *                    (stats_output.h) */
 #ifndef WXS_STATS_H
 #define WXS_STATS_H
 #include <stdbool.h>
 #include <stdint.h>
-#include <jansson.h>
 #include "store.h"
 #include "util.h"
 
@@ -37,7 +47,11 @@ int stats_rebuild(struct stats *s, char *err, size_t errlen) WXS_MUSTCHECK;
  * the next stats_open() rebuilds them. For bulk loads and the benchmark. */
 int stats_disable(struct store *st) WXS_MUSTCHECK;
 
-/* The store hook (one row of store.c event_hooks[]). */
+/* The store hook (a row of server.c commit_hooks[]; store_hook_add() it
+ * on any store whose commits must move the rollups). It keeps its state in
+ * ev->slot: statements, the zone memo and the batch's summed deltas,
+ * written in key order at the end of the batch (stats_rollup.c). Needs
+ * DB_CAP_C_FUNCTIONS (wxs_scan_add). */
 int stats_event_hook(struct db *db, const struct event_applied *ev);
 
 /* For a writer of the fans table outside store_commit_events() (backfill):
@@ -53,14 +67,18 @@ enum stats_by { STATS_BY_CHANNEL, STATS_BY_PROMOTER, STATS_BY_DAY };
 int stats_parse_by(const char *s, enum stats_by *out) WXS_MUSTCHECK;
 const char *stats_by_name(enum stats_by by);
 
-/* Longest range a query accepts, in days. */
+/* Most rows a report by day lists. A range of any length is accepted: a
+ * query reads only the days that can hold data (see stats_query), and by
+ * day lists those when the range is longer than this. */
 #define STATS_MAX_RANGE_DAYS 3700
 
 /* The range of since/until (YYYY-MM-DD, NULL = default: the 30 days
  * ending today in the account zone) as day numbers; -1 with a message
- * naming the bad argument (what_since / what_until, e.g. "--since"). */
-int stats_range(const struct stats *s, const char *since, const char *until, const char *what_since,
-                const char *what_until, int64_t *d0, int64_t *d1, char *err,
+ * naming the bad argument (what_since / what_until, e.g. "--since"), or
+ * saying that a report by day would list more than STATS_MAX_RANGE_DAYS
+ * days holding data. */
+int stats_range(struct stats *s, enum stats_by by, const char *since, const char *until,
+                const char *what_since, const char *what_until, int64_t *d0, int64_t *d1, char *err,
                 size_t errlen) WXS_MUSTCHECK;
 /* Today's day number in the account zone. */
 int64_t stats_today(const struct stats *s);
@@ -72,9 +90,10 @@ struct stats_counts {
 /* Suspicion rules for promoters (bits of stats_row.flags). */
 enum stats_flag { STATS_FLAG_QUICK_UNSUBS = 1u << 0, STATS_FLAG_RESUB_CYCLING = 1u << 1 };
 #define STATS_FLAG_COUNT 2
-/* Rule i's name ("quick_unsubscribes", ...) and a sentence for row r. */
+/* Rule i's name ("quick_unsubscribes", ...; static). */
 const char *stats_flag_name(unsigned i);
 
+/* A report's row; its strings are malloc'd and owned by the report. */
 struct stats_row {
     char *scene;    /* by channel: scene, NULL = organic */
     char *name;     /* by channel: channel name, NULL = no channel row */
@@ -89,9 +108,21 @@ struct stats_row {
     unsigned flags;             /* enum stats_flag bits */
 };
 
+/* new_fans + returning_fans: the subscribes a row's channels brought. */
+static inline int64_t stats_fans_brought(const struct stats_row *r)
+{
+    return r->c.new_fans + r->c.returning_fans;
+}
+
 struct stats_report {
     enum stats_by by;
-    int64_t since, until; /* day numbers, inclusive */
+    int64_t since, until; /* day numbers, inclusive: the range asked for */
+    /* The days the query read: since..until narrowed to the days that can
+     * hold data (the first day with a rollup row .. the later of the last
+     * one and today); from > to when none can. By day the rows are
+     * since..until, or from..to when that is longer than
+     * STATS_MAX_RANGE_DAYS. */
+    int64_t from, to;
     int64_t retention_days;
     struct stats_row *rows;
     size_t nrows;
@@ -99,21 +130,19 @@ struct stats_report {
     int64_t quick_unsubs, retention_eligible, retention_retained; /* by promoter totals */
 };
 
-/* Run a query. Rows: by channel every active channel plus every scene with
- * activity and the organic row, ranked by net_fans; by promoter the
- * promoters of channels, ranked by net_fans; by day every day of the range.
- * The caller frees *out with stats_report_free(). */
+/* Run a query (one read transaction: every figure is of the same commit).
+ * Rows: by channel every active channel plus every scene with activity
+ * and the organic row, ranked by net_fans; by promoter the promoters of
+ * channels, ranked by net_fans; by day every day of the range (see
+ * struct stats_report). The numbers are those of since..until, however
+ * long: only the days that can hold data are read. The caller frees *out
+ * with stats_report_free(). */
 int stats_query(struct stats *s, enum stats_by by, int64_t since, int64_t until,
                 struct stats_report **out, char *err, size_t errlen) WXS_MUSTCHECK;
 void stats_report_free(struct stats_report *r);
 
-/* The report as the CONTRACT's JSON object (by channel) or its analogues
- * ("promoters", "days"). New reference, NULL when out of memory. */
-json_t *stats_report_json(const struct stats_report *r);
-/* The report as CSV (RFC 4180, CRLF), header row first; bom prepends a
- * UTF-8 BOM so spreadsheets read the text as UTF-8. */
-int stats_report_csv(const struct stats_report *r, bool bom, struct buf *out) WXS_MUSTCHECK;
-/* One sentence about why row r is flagged (empty when it is not). */
+/* Append to out (the caller's buffer) one sentence about why row r is
+ * flagged (nothing when it is not). */
 int stats_flag_reasons(const struct stats_report *r, const struct stats_row *row,
                        struct buf *out) WXS_MUSTCHECK;
 #endif

@@ -18,6 +18,7 @@
 #include "channel.h"
 #include "db_sqlite.h"
 #include "stats.h"
+#include "stats_output.h"
 #include "store.h"
 #include "tag.h"
 #include "tz.h"
@@ -658,8 +659,8 @@ static void test_promoter_flags(void **state)
     }
     struct stats_report *r;
     int64_t d0, d1;
-    assert_int_equal(stats_range(fx->stats, "2026-05-20", "2026-06-10", "since", "until", &d0, &d1,
-                                 err, sizeof(err)),
+    assert_int_equal(stats_range(fx->stats, STATS_BY_PROMOTER, "2026-05-20", "2026-06-10", "since",
+                                 "until", &d0, &d1, err, sizeof(err)),
                      0);
     assert_int_equal(stats_query(fx->stats, STATS_BY_PROMOTER, d0, d1, &r, err, sizeof(err)), 0);
     const struct stats_row *q = find_row(r, "P-quick"), *c = find_row(r, "P-cycle"),
@@ -718,6 +719,192 @@ static void test_disable_then_reopen(void **state)
     free(after);
 }
 
+/* ---- the write-out's order ---- */
+
+/* A TEMP trigger per rollup table logs each row the hook writes (the
+ * UPDATE and the upsert's DO UPDATE fire the update trigger, an insert the
+ * insert one), with the table's rank in the write-out (stats_daily,
+ * stats_scan_first, stats_churn) and the row's key. */
+static void write_log_install(sqlite3 *db)
+{
+    static const char *const sql =
+        "CREATE TEMP TABLE write_log(seq INTEGER PRIMARY KEY, tbl INTEGER, day INTEGER, "
+        "scene TEXT, prev INTEGER);"
+        "CREATE TEMP TRIGGER log_d_ins AFTER INSERT ON main.stats_daily BEGIN "
+        "INSERT INTO write_log(tbl, day, scene, prev) VALUES(0, NEW.day, NEW.scene, 0); END;"
+        "CREATE TEMP TRIGGER log_d_upd AFTER UPDATE ON main.stats_daily BEGIN "
+        "INSERT INTO write_log(tbl, day, scene, prev) VALUES(0, NEW.day, NEW.scene, 0); END;"
+        "CREATE TEMP TRIGGER log_f_ins AFTER INSERT ON main.stats_scan_first BEGIN "
+        "INSERT INTO write_log(tbl, day, scene, prev) "
+        "VALUES(1, NEW.day, NEW.scene, NEW.prev_day); END;"
+        "CREATE TEMP TRIGGER log_f_upd AFTER UPDATE ON main.stats_scan_first BEGIN "
+        "INSERT INTO write_log(tbl, day, scene, prev) "
+        "VALUES(1, NEW.day, NEW.scene, NEW.prev_day); END;"
+        "CREATE TEMP TRIGGER log_c_ins AFTER INSERT ON main.stats_churn BEGIN "
+        "INSERT INTO write_log(tbl, day, scene, prev) "
+        "VALUES(2, NEW.unsub_day, NEW.scene, NEW.sub_day); END;"
+        "CREATE TEMP TRIGGER log_c_upd AFTER UPDATE ON main.stats_churn BEGIN "
+        "INSERT INTO write_log(tbl, day, scene, prev) "
+        "VALUES(2, NEW.unsub_day, NEW.scene, NEW.sub_day); END;";
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+}
+
+struct logged {
+    long long tbl, day, prev;
+    char scene[32];
+};
+
+static int logged_cmp(const struct logged *a, const struct logged *b)
+{
+    if (a->tbl != b->tbl)
+        return a->tbl < b->tbl ? -1 : 1;
+    if (a->day != b->day)
+        return a->day < b->day ? -1 : 1;
+    int c = strcmp(a->scene, b->scene);
+    if (c)
+        return c;
+    return (a->prev > b->prev) - (a->prev < b->prev);
+}
+
+/* The rows a batch moves are written sorted by key (table, day, scene,
+ * prev_day), whatever order their hash table holds them in: two writers
+ * that do not serialise then lock them in the same order and cannot
+ * deadlock. 30 scenes on 10 days: a scan, a subscribe and an unsubscribe
+ * each, so all three tables get many rows. */
+static void test_rollup_rows_written_in_key_order(void **state)
+{
+    struct fixture *fx = *state;
+    sqlite3 *db = db_sqlite_handle(store_db(fx->st));
+    int64_t t0 = 1780000000, d = 86400;
+    char ids[60][8], scenes[30][8];
+    struct ev setup[30], batch[60];
+    for (int i = 0; i < 30; i++) {
+        snprintf(ids[i], sizeof(ids[i]), "u%02d", i);
+        snprintf(ids[30 + i], sizeof(ids[30 + i]), "v%02d", i);
+        snprintf(scenes[i], sizeof(scenes[i]), "k%02d", (i * 7) % 30);
+        setup[i] = (struct ev){ids[i], t0 + (i % 10) * d + i, EV_SUBSCRIBE, scenes[i]};
+    }
+    assert_int_equal(commit(fx->st, setup, 30), 0);
+    for (int i = 0; i < 30; i++) {
+        int64_t t = t0 + 10 * d + ((i * 3) % 10) * d + i;
+        batch[2 * i] = (struct ev){ids[i], t, i % 2 ? EV_UNSUBSCRIBE : EV_SCAN,
+                                   i % 2 ? NULL : scenes[(i * 11) % 30]};
+        batch[2 * i + 1] = (struct ev){ids[30 + i], t + 60, EV_SUBSCRIBE, scenes[(i * 13) % 30]};
+    }
+    write_log_install(db);
+    assert_int_equal(commit(fx->st, batch, 60), 0);
+    sqlite3_stmt *s;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT tbl, day, scene, prev FROM temp.write_log "
+                                        "ORDER BY seq",
+                                        -1, &s, NULL),
+                     SQLITE_OK);
+    struct logged prev = {0}, cur;
+    int n = 0, per_table[3] = {0};
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        cur = (struct logged){.tbl = sqlite3_column_int64(s, 0),
+                              .day = sqlite3_column_int64(s, 1),
+                              .prev = sqlite3_column_int64(s, 3)};
+        snprintf(cur.scene, sizeof(cur.scene), "%s", (const char *)sqlite3_column_text(s, 2));
+        if (n > 0 && logged_cmp(&prev, &cur) >= 0)
+            fail_msg("write %d (table %lld, day %lld, scene '%s', prev %lld) is not after "
+                     "(table %lld, day %lld, scene '%s', prev %lld)",
+                     n, cur.tbl, cur.day, cur.scene, cur.prev, prev.tbl, prev.day, prev.scene,
+                     prev.prev);
+        per_table[cur.tbl]++;
+        prev = cur;
+        n++;
+    }
+    sqlite3_finalize(s);
+    assert_true(per_table[0] >= 40); /* stats_daily */
+    assert_true(per_table[1] >= 5);  /* stats_scan_first */
+    assert_true(per_table[2] >= 10); /* stats_churn */
+    assert_int_equal(sqlite3_exec(db,
+                                  "DROP TRIGGER temp.log_d_ins; DROP TRIGGER temp.log_d_upd; "
+                                  "DROP TRIGGER temp.log_f_ins; DROP TRIGGER temp.log_f_upd; "
+                                  "DROP TRIGGER temp.log_c_ins; DROP TRIGGER temp.log_c_upd; "
+                                  "DROP TABLE temp.write_log",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    char *hook = snapshot(db), err[256];
+    assert_int_equal(stats_rebuild(fx->stats, err, sizeof(err)), 0);
+    char *rebuilt = snapshot(db);
+    assert_string_equal(hook, rebuilt); /* and the numbers are still the rebuild's */
+    free(hook);
+    free(rebuilt);
+}
+
+/* ---- ranges ---- */
+
+static json_t *report_json(struct stats *stats, enum stats_by by, const char *since,
+                           const char *until)
+{
+    struct stats_report *r;
+    int64_t d0, d1;
+    char err[256];
+    if (stats_range(stats, by, since, until, "since", "until", &d0, &d1, err, sizeof(err)) < 0)
+        fail_msg("%s..%s: %s", since, until, err);
+    assert_int_equal(stats_query(stats, by, d0, d1, &r, err, sizeof(err)), 0);
+    json_t *j = stats_report_json(r);
+    assert_non_null(j);
+    stats_report_free(r);
+    return j;
+}
+
+/* A range of any length is answered with the numbers of a range that just
+ * covers the data (only the days that can hold data are read), and its
+ * JSON still says what was asked; by day lists those days. */
+static void test_range_of_any_length(void **state)
+{
+    struct fixture *fx = *state;
+    int64_t t = 1780000000, d = 86400; /* 2026-05-28 */
+    const struct channel ch = {.scene = "a", .name = "A", .promoter = "P"};
+    char err[256];
+    assert_int_equal(channel_add(fx->st, &ch, err, sizeof(err)), 0);
+    struct ev evs[] = {{"w1", t, EV_SUBSCRIBE, "a"},    {"w2", t + d, EV_SUBSCRIBE, "b"},
+                       {"w1", t + 2 * d, EV_SCAN, "b"}, {"w2", t + 3 * d, EV_UNSUBSCRIBE, NULL},
+                       {"w3", t + 3 * d, EV_SCAN, "a"}, {"w4", t + 4 * d, EV_SUBSCRIBE, NULL},
+                       {"w1", t - 30 * d, EV_SCAN, "a"}};
+    assert_int_equal(commit(fx->st, evs, 7), 0);
+    static const enum stats_by views[] = {STATS_BY_CHANNEL, STATS_BY_PROMOTER, STATS_BY_DAY};
+    for (size_t v = 0; v < 3; v++) {
+        json_t *all = report_json(fx->stats, views[v], "2000-01-01", "2100-01-01");
+        json_t *cover = report_json(fx->stats, views[v], "2026-04-01", "2026-06-30");
+        assert_string_equal(json_string_value(json_object_get(all, "since")), "2000-01-01");
+        assert_string_equal(json_string_value(json_object_get(all, "until")), "2100-01-01");
+        assert_true(json_equal(json_object_get(all, "totals"), json_object_get(cover, "totals")));
+        if (views[v] != STATS_BY_DAY) {
+            const char *key = views[v] == STATS_BY_CHANNEL ? "channels" : "promoters";
+            assert_true(json_equal(json_object_get(all, key), json_object_get(cover, key)));
+        } else {
+            /* the first day with data .. today (2026-04-28 .. the test's today) */
+            json_t *days = json_object_get(all, "days");
+            assert_string_equal(json_string_value(json_object_get(json_array_get(days, 0), "date")),
+                                "2026-04-28");
+            assert_int_equal((int64_t)json_array_size(days), stats_today(fx->stats) - 20571 + 1);
+            json_t *cdays = json_object_get(cover, "days");
+            for (size_t i = 0; i < json_array_size(cdays) - 27; i++) /* 04-28 .. 06-30 */
+                assert_true(json_equal(json_array_get(days, i), json_array_get(cdays, i + 27)));
+        }
+        json_decref(all);
+        json_decref(cover);
+    }
+    /* by day, a range whose days holding data are more than it lists */
+    struct ev far[] = {{"w5", t + 20 * 365 * d, EV_SUBSCRIBE, "a"}};
+    assert_int_equal(commit(fx->st, far, 1), 0);
+    int64_t d0, d1;
+    assert_int_equal(stats_range(fx->stats, STATS_BY_DAY, "2000-01-01", "2100-01-01", "since",
+                                 "until", &d0, &d1, err, sizeof(err)),
+                     -1);
+    assert_non_null(strstr(err, "at most 3700"));
+    assert_int_equal(stats_range(fx->stats, STATS_BY_CHANNEL, "2000-01-01", "2100-01-01", "since",
+                                 "until", &d0, &d1, err, sizeof(err)),
+                     0);
+    assert_int_equal(stats_range(fx->stats, STATS_BY_DAY, "2030-01-01", "2040-01-01", "since",
+                                 "until", &d0, &d1, err, sizeof(err)),
+                     0); /* 3653 days */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -735,6 +922,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fan_changed_equals_rebuild, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_promoter_flags, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_disable_then_reopen, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_rollup_rows_written_in_key_order, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_range_of_any_length, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
