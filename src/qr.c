@@ -45,6 +45,12 @@ static const struct db_query q_intent_drop = {"qr.intent_drop",
 static const struct db_query q_answer = {
     "qr.answer", "UPDATE qr_codes SET state = 'done', ticket = ?2, url = ?3, created_at = ?4, "
                  "expires_at = ?5, expire_seconds = ?6 WHERE id = ?1"};
+/* Another code holding the ticket WeChat answered: a code of the same
+ * scene and kind may (the same code asked again), any other may not. */
+static const struct db_query q_ticket_owner = {
+    "qr.ticket_owner", "SELECT id, scene, kind FROM qr_codes WHERE ticket = ?1 AND id <> ?2 "
+                       "AND (scene <> ?3 OR kind <> ?4) ORDER BY id LIMIT 1"};
+
 static const char *const kind_names[] = {
     [QR_TEMP_ID] = "temp_id",
     [QR_TEMP_STR] = "temp_str",
@@ -700,7 +706,40 @@ struct finish_ctx {
     struct create_ctx *x;
     const struct created *c; /* NULL: the call failed */
     struct qr_error *err;    /* the finish's own failure (the call's is in x->err) */
+    bool refused;            /* the answer's ticket is another code's: x->err says whose */
 };
+
+/* A ticket names one code at WeChat, so one scene of one kind: the same
+ * code asked again (a permanent scene) comes back with the ticket stored
+ * for it, any other holder means the answer or the database is wrong, and
+ * recording it would print a code that counts for another scene.
+ * DB_CAP_SERIAL_WRITES: checked, then written in the same transaction;
+ * without serial writes two answers could pass the check at once (a
+ * sanity check of WeChat's answer, not a lock: schema/013_qr_ticket.sql). */
+static int ticket_check(struct db *db, struct finish_ctx *f)
+{
+    struct create_ctx *x = f->x;
+    const char *t = f->c->ticket;
+    struct db_stmt *s = db_stmt(db, &q_ticket_owner);
+    db_bind_text(s, 1, t);
+    db_bind_int64(s, 2, x->row_id);
+    db_bind_text(s, 3, x->spec.scene);
+    db_bind_text(s, 4, qr_kind_name(x->spec.kind));
+    int rc = db_step(s);
+    if (rc == DB_ROW) {
+        f->refused = true;
+        qr_fail(x->err, QR_EAPI, NULL,
+                "cgi-bin/qrcode/create: WeChat answered scene %s (%s) with ticket %.32s%s, which "
+                "this database holds for scene %s (%s, code #%lld); one ticket is one code, so "
+                "the answer was not recorded",
+                x->spec.scene, qr_kind_name(x->spec.kind), t, strlen(t) > 32 ? "..." : "",
+                db_col_text(s, 1), db_col_text(s, 2), (long long)db_col_int64(s, 0));
+    } else if (rc < 0) {
+        qr_db_fail(db, f->err, "looking up the ticket answered for scene %s", x->spec.scene);
+    }
+    db_reset(s);
+    return rc < 0 ? -1 : 0;
+}
 
 static int answer_record(struct db *db, struct finish_ctx *f)
 {
@@ -745,7 +784,9 @@ static int create_finish(struct store *st, void *arg)
 {
     struct finish_ctx *f = arg;
     struct db *db = store_db(st);
-    return f->c ? answer_record(db, f) : intent_drop(db, f);
+    if (f->c && ticket_check(db, f) < 0)
+        return -1;
+    return f->c && !f->refused ? answer_record(db, f) : intent_drop(db, f);
 }
 
 static int create_call(struct store *st, struct wxapi *api, struct create_ctx *x)
@@ -764,6 +805,8 @@ static int create_call(struct store *st, struct wxapi *api, struct create_ctx *x
     struct finish_ctx f = {.x = x, .c = rc == 0 ? &c : NULL, .err = &ferr};
     snprintf(what, sizeof(what), "recording the answer for scene %s", x->spec.scene);
     int frc = qr_tx(st, create_finish, &f, &ferr, what);
+    if (f.refused)
+        rc = x->err->rc;
     if (frc < 0 && rc == 0)
         *x->err = ferr, rc = ferr.rc;
     else if (frc < 0)

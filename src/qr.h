@@ -88,7 +88,11 @@ void qr_code_clear(struct qr_code *c);
  * intent, call qrcode/create and store the answer. A permanent code that
  * already exists for the scene is returned as is (reused = true) with no API
  * call. batch: NULL, or the batch run the code belongs to (qr_batch.c).
- * On success *out is filled (caller qr_code_clear()s it). */
+ * The ticket is WeChat's: the same code asked again (a permanent scene)
+ * may come back with a ticket already stored, and is recorded again; a
+ * ticket stored for another scene or kind is refused (QR_EAPI, naming
+ * that scene; schema/013_qr_ticket.sql). On success *out is filled (caller
+ * qr_code_clear()s it). */
 int qr_create(struct store *st, struct wxapi *api, const struct qr_request *rq, const char *batch,
               struct qr_code *out, struct qr_error *err) WXS_MUSTCHECK;
 
