@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The storage seam's two rules, checked on src/ (a ctest, `lint.seam`):
 
-1. Only the SQLite backend's files mention SQLite: every other module talks
-   to the database through db.h.
+1. Only the SQLite backend's code uses SQLite: every other module talks to
+   the database through db.h (comments aside; the seam's registry in db.c
+   names the backend's function table and nothing else of it).
 2. No include cycle between modules: module A (A.c and A.h) depends on B
    when either includes B.h; the graph must be acyclic, so each concern can
    be read, tested and replaced on its own.
@@ -33,14 +34,24 @@ def modules():
     return mods
 
 
+COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
+
+
+def code_only(text):
+    """text with its comments blanked (newlines kept, so line numbers hold)."""
+    return COMMENT.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), text)
+
+
 def sqlite_offences(mods):
     out = []
     for stem, files in mods.items():
         if stem in BACKEND:
             continue
+        # the seam's registry (db.c) names each backend's table, nothing more
+        pattern = r"sqlite3|SQLITE_" if stem == "db" else r"sqlite3|SQLITE_|db_sqlite"
         for fname, text in files.items():
-            for i, line in enumerate(text.splitlines(), 1):
-                if re.search(r"sqlite3|SQLITE_|db_sqlite", line):
+            for i, line in enumerate(code_only(text).splitlines(), 1):
+                if re.search(pattern, line):
                     out.append(f"src/{fname}:{i}: SQLite outside its backend: {line.strip()}")
     return out
 

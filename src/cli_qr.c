@@ -12,6 +12,7 @@
 #include "csv.h"
 #include "qr.h"
 #include "qr_batch.h"
+#include "qr_perm.h"
 #include "wxapi.h"
 
 #define QR_DEFAULT_SCALE 8
@@ -187,6 +188,9 @@ static void print_code(struct store *st, const struct qr_code *c, const char *im
     char at[32];
     struct channel ch = {0};
     int found = channel_get(st, c->scene, &ch);
+    if (found < 0)
+        fprintf(stderr, "wxscene: qr create: database: reading channel %s: %s\n", c->scene,
+                store_errmsg(st));
     printf("scene    %s\nkind     %s\nticket   %s\nurl      %s\n", c->scene, qr_kind_name(c->kind),
            c->ticket, c->url);
     if (qr_kind_is_temp(c->kind)) {
@@ -224,9 +228,12 @@ static void print_json(const struct qr_code *c, const char *image)
 static void print_perm_left(struct store *st)
 {
     struct qr_perm_usage u;
-    if (qr_perm_usage(st, &u) == 0)
+    char why[256];
+    if (qr_perm_usage(store_db(st), &u, why, sizeof(why)) == 0)
         printf("left     %lld permanent codes of %u (as recorded in this database)\n",
                (long long)u.codes_left, QR_PERM_ID_MAX);
+    else
+        fprintf(stderr, "wxscene: qr create: %s\n", why);
 }
 
 static int qr_cmd_create(struct cli *cli, int argc, char **argv)
@@ -380,8 +387,11 @@ static int list_row(const struct qr_code *c, void *arg)
     struct channel ch = {0};
     int found = channel_get(x->st, c->scene, &ch);
     int rc = 0;
-    if (found < 0)
+    if (found < 0) {
+        fprintf(stderr, "wxscene: qr list: database: reading channel %s: %s\n", c->scene,
+                store_errmsg(x->st));
         return -1;
+    }
     x->n++;
     if (x->fmt == LIST_JSON) {
         json_t *o = qr_code_to_json(c);
@@ -436,6 +446,7 @@ static int qr_cmd_list(struct cli *cli, int argc, char **argv)
 {
     struct qr_filter f = {0};
     struct list_ctx x = {.st = cli->store};
+    struct qr_error e = {0};
     int rc = list_parse(argc, argv, &f, &x.fmt);
     if (rc != 0)
         return rc;
@@ -446,8 +457,9 @@ static int qr_cmd_list(struct cli *cli, int argc, char **argv)
                "URL");
     else if (x.fmt == LIST_CSV)
         printf("scene,kind,expires_at,channel,ticket,url\n");
-    if (qr_foreach(cli->store, &f, list_row, &x) < 0) {
-        fprintf(stderr, "wxscene: qr list: %s\n", store_errmsg(cli->store));
+    if (qr_foreach(cli->store, &f, list_row, &x, &e) < 0) {
+        if (e.rc) /* else list_row said why */
+            fprintf(stderr, "wxscene: qr list: %s\n", e.msg);
         rc = 1;
     } else if (x.fmt == LIST_JSON) {
         json_dumpf(x.arr, stdout, JSON_INDENT(1));
@@ -478,10 +490,10 @@ static int qr_cmd_image(struct cli *cli, int argc, char **argv)
     }
     if (optind + 1 != argc || !out || qr_image_format_of(out, &fmt) < 0)
         goto usage;
-    int found = qr_code_latest(cli->store, argv[optind], &code);
+    int found = qr_code_latest(cli->store, argv[optind], &code, &e);
     if (found != 0) {
         fprintf(stderr, "wxscene: qr image: %s\n",
-                found < 0 ? store_errmsg(cli->store) : "no code for this scene (qr create first)");
+                found < 0 ? e.msg : "no code for this scene (qr create first)");
         return 1;
     }
     if (fmt == QR_IMG_JPG && (rc = need_api(cli, "image", &api)) != 0)
@@ -514,22 +526,31 @@ static int print_retired(uint64_t id, int64_t at, void *arg)
 
 static int perm_show(struct cli *cli)
 {
+    struct db *db = store_db(cli->store);
     struct qr_perm_usage u;
     uint64_t next = 0;
-    if (qr_perm_usage(cli->store, &u) < 0 || qr_perm_next_free(cli->store, &next) < 0) {
-        fprintf(stderr, "wxscene: qr perm-ids: %s\n", store_errmsg(cli->store));
+    char why[512], next_text[24] = "none";
+    int rc = qr_perm_usage(db, &u, why, sizeof(why));
+    if (rc == 0 && (rc = qr_perm_next_free(db, &next, why, sizeof(why))) == QR_PERM_ECONFLICT)
+        rc = 0; /* none left: the counts say so */
+    if (rc < 0) {
+        fprintf(stderr, "wxscene: qr perm-ids: %s\n", why);
         return 1;
     }
+    if (next)
+        snprintf(next_text, sizeof(next_text), "%llu", (unsigned long long)next);
     printf("permanent codes per account: %u (as recorded in this database)\n"
            "scene ids used     %lld\nscene ids retired  %lld\nstring codes       %lld\n"
-           "left               %lld\nnext free id       %llu\n",
+           "left               %lld\nnext free id       %s\n",
            QR_PERM_ID_MAX, (long long)u.ids_used, (long long)u.ids_retired, (long long)u.str_codes,
-           (long long)u.codes_left, (unsigned long long)next);
+           (long long)u.codes_left, next_text);
     if (u.ids_retired > 0) {
         printf("retired ids (channel archived; free one with --release ID --yes once its "
                "printed codes are gone):\n");
-        if (qr_perm_foreach_retired(cli->store, print_retired, NULL) < 0)
+        if (qr_perm_foreach_retired(db, print_retired, NULL, why, sizeof(why)) < 0) {
+            fprintf(stderr, "wxscene: qr perm-ids: %s\n", why);
             return 1;
+        }
     }
     return 0;
 }
@@ -537,7 +558,7 @@ static int perm_show(struct cli *cli)
 static int perm_release(struct cli *cli, const char *arg, bool yes)
 {
     uint64_t id;
-    struct qr_error e;
+    char why[512];
     if (util_parse_u64(arg, 1, QR_PERM_ID_MAX, &id) < 0) {
         fprintf(stderr,
                 "wxscene: qr perm-ids: --release: \"%s\" is not a permanent scene id "
@@ -554,8 +575,11 @@ static int perm_release(struct cli *cli, const char *arg, bool yes)
                 (unsigned long long)id, (unsigned long long)id);
         return 2;
     }
-    if (qr_perm_release(cli->store, id, &e) < 0)
-        return report("perm-ids", &e);
+    int rc = qr_perm_release(store_db(cli->store), id, why, sizeof(why));
+    if (rc < 0) {
+        fprintf(stderr, "wxscene: qr perm-ids: %s\n", why);
+        return rc == QR_PERM_EINVALID ? 2 : 1;
+    }
     printf("permanent scene_id %llu is free\n", (unsigned long long)id);
     return 0;
 }

@@ -1,4 +1,3 @@
-#include "db_sqlite.h"
 #include "qr.h"
 
 #include <stdarg.h>
@@ -6,7 +5,49 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "channel.h"
 #include "qr_internal.h"
+#include "qr_perm.h"
+
+/* ---- statements (db.h: prepared on first use, kept per connection) ---- */
+
+static const struct db_query q_code_by_id = {"qr.code_by_id", "SELECT " QR_CODE_COLUMNS
+                                                              " FROM qr_codes WHERE id = ?1"};
+static const struct db_query q_code_latest = {
+    "qr.code_latest", "SELECT " QR_CODE_COLUMNS " FROM qr_codes WHERE scene = ?1 "
+                      "AND state = 'done' ORDER BY id DESC LIMIT 1"};
+static const struct db_query q_codes_expiring = {
+    "qr.codes_expiring", "SELECT " QR_CODE_COLUMNS " FROM qr_codes WHERE state = 'done' "
+                         "AND expires_at IS NOT NULL AND (?1 = 1 OR expires_at >= ?2) "
+                         "AND (?3 = 0 OR expires_at <= ?2 + ?3) "
+                         "AND (?4 IS NULL OR batch = ?4) ORDER BY expires_at, id"};
+static const struct db_query q_codes_all = {
+    "qr.codes_all", "SELECT " QR_CODE_COLUMNS " FROM qr_codes WHERE state = 'done' "
+                    "AND (?1 IS NULL OR batch = ?1) ORDER BY id"};
+static const struct db_query q_batch_row = {"qr.batch_row",
+                                            "SELECT " QR_CODE_COLUMNS ", state FROM qr_codes "
+                                            "WHERE batch = ?1 AND scene = ?2"};
+static const struct db_query q_perm_code = {
+    "qr.perm_code", "SELECT " QR_CODE_COLUMNS ", state FROM qr_codes WHERE "
+                    "scene = ?1 AND kind = ?2 AND state = 'done' ORDER BY id DESC LIMIT 1"};
+static const struct db_query q_row_spec = {
+    "qr.row_spec", "SELECT kind, expire_seconds FROM qr_codes WHERE id = ?1"};
+static const struct db_query q_intent_add = {
+    "qr.intent_add", "INSERT INTO qr_codes(scene, kind, expire_seconds, state, requested_at, "
+                     "batch) VALUES(?1, ?2, ?3, 'pending', ?4, ?5) RETURNING id"};
+static const struct db_query q_intent_retry = {
+    "qr.intent_retry",
+    "UPDATE qr_codes SET attempts = attempts + 1, requested_at = ?2 WHERE id = ?1"};
+static const struct db_query q_intent_drop = {"qr.intent_drop",
+                                              "DELETE FROM qr_codes WHERE id = ?1"};
+static const struct db_query q_answer = {
+    "qr.answer", "UPDATE qr_codes SET state = 'done', ticket = ?2, url = ?3, created_at = ?4, "
+                 "expires_at = ?5, expire_seconds = ?6 WHERE id = ?1"};
+/* Another code holding the ticket WeChat answered: a code of the same
+ * scene and kind may (the same code asked again), any other may not. */
+static const struct db_query q_ticket_owner = {
+    "qr.ticket_owner", "SELECT id, scene, kind FROM qr_codes WHERE ticket = ?1 AND id <> ?2 "
+                       "AND (scene <> ?3 OR kind <> ?4) ORDER BY id LIMIT 1"};
 
 static const char *const kind_names[] = {
     [QR_TEMP_ID] = "temp_id",
@@ -55,24 +96,46 @@ int qr_fail(struct qr_error *err, int rc, const char *field, const char *fmt, ..
     return rc;
 }
 
-int qr_db_fail(struct store *st, struct qr_error *err)
+int qr_db_fail(struct db *db, struct qr_error *err, const char *fmt, ...)
 {
-    return qr_fail(err, QR_EINTERNAL, NULL, "database: %s", store_errmsg(st));
+    char what[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    return qr_fail(err, QR_EINTERNAL, NULL, "database: %s: %s", what, db_errmsg(db));
 }
 
-sqlite3_stmt *qr_prep(struct store *st, const char *sql)
+/* A second failure after the first (the one the caller reports). */
+static void qr_note(struct qr_error *err, const char *more)
 {
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(db_sqlite_handle(store_db(st)), sql, -1, &s, NULL) != SQLITE_OK)
-        return NULL;
-    return s;
+    size_t n = strlen(err->msg);
+    snprintf(err->msg + n, sizeof(err->msg) - n, " (then %s)", more);
 }
 
-int qr_exec(sqlite3_stmt *s)
+/* A ledger refusal as the qr error of the same meaning. */
+static int perm_fail(struct qr_error *err, int rc, const char *why)
 {
-    int rc = s ? sqlite3_step(s) : SQLITE_ERROR;
-    sqlite3_finalize(s);
-    return rc == SQLITE_DONE ? 0 : -1;
+    int qrc = rc == QR_PERM_ECONFLICT  ? QR_ECONFLICT
+              : rc == QR_PERM_EINVALID ? QR_EINVALID
+                                       : QR_EINTERNAL;
+    return qr_fail(err, qrc, qrc == QR_EINTERNAL ? NULL : "scene", "%s", why);
+}
+
+/* fn inside one write transaction. fn fills err on every failure it
+ * returns; a failing BEGIN or COMMIT is reported here, before the ROLLBACK
+ * that would replace the database's message. */
+static int qr_tx(struct store *st, int (*fn)(struct store *st, void *arg), void *arg,
+                 struct qr_error *err, const char *what)
+{
+    struct db *db = store_db(st);
+    if (db_begin(db, DB_TX_WRITE) < 0)
+        return qr_db_fail(db, err, "%s: begin", what);
+    if (fn(st, arg) < 0 || (db_commit(db) < 0 && qr_db_fail(db, err, "%s: commit", what) < 0)) {
+        db_rollback(db);
+        return err->rc ? err->rc : qr_fail(err, QR_EINTERNAL, NULL, "%s: failed", what);
+    }
+    return 0;
 }
 
 /* ---- validation ---- */
@@ -197,94 +260,94 @@ void qr_code_clear(struct qr_code *c)
 }
 
 /* Columns as QR_CODE_COLUMNS lists them. */
-int qr_code_from_row(sqlite3_stmt *s, struct qr_code *c)
+int qr_code_from_row(struct db_stmt *s, struct qr_code *c)
 {
     memset(c, 0, sizeof(*c));
-    c->id = sqlite3_column_int64(s, 0);
-    c->scene = store_col_strdup(s, 1);
-    if (qr_kind_parse((const char *)sqlite3_column_text(s, 2), &c->kind) < 0)
+    c->id = db_col_int64(s, 0);
+    c->scene = db_col_strdup(s, 1);
+    const char *kind = db_col_text(s, 2);
+    if (!kind || qr_kind_parse(kind, &c->kind) < 0)
         c->kind = QR_TEMP_ID;
-    c->expire_seconds = sqlite3_column_int64(s, 3);
-    c->ticket = store_col_strdup(s, 4);
-    c->url = store_col_strdup(s, 5);
-    c->created_at = sqlite3_column_int64(s, 6);
-    c->expires_at = sqlite3_column_int64(s, 7);
-    c->batch = store_col_strdup(s, 8);
-    c->attempts = sqlite3_column_int(s, 9);
-    if (!c->scene || (sqlite3_column_type(s, 4) != SQLITE_NULL && !c->ticket) ||
-        (sqlite3_column_type(s, 5) != SQLITE_NULL && !c->url)) {
+    c->expire_seconds = db_col_int64(s, 3);
+    c->ticket = db_col_strdup(s, 4);
+    c->url = db_col_strdup(s, 5);
+    c->created_at = db_col_int64(s, 6);
+    c->expires_at = db_col_int64(s, 7);
+    c->batch = db_col_strdup(s, 8);
+    c->attempts = db_col_int(s, 9);
+    if (!c->scene || (!db_col_null(s, 4) && !c->ticket) || (!db_col_null(s, 5) && !c->url) ||
+        (!db_col_null(s, 8) && !c->batch)) {
         qr_code_clear(c);
         return -1;
     }
     return 0;
 }
 
-/* Load the one row s selects: 0 found, 1 none, -1 error. Finalizes s. */
-int qr_code_load(sqlite3_stmt *s, struct qr_code *out)
+/* Load the one row s selects (bound by the caller): 0 found, 1 none, < 0
+ * error in err. Resets s. */
+static int code_load(struct db *db, struct db_stmt *s, struct qr_code *out, struct qr_error *err,
+                     const char *what)
 {
-    int rc = s ? sqlite3_step(s) : SQLITE_ERROR;
-    int ret = rc == SQLITE_ROW ? qr_code_from_row(s, out) : rc == SQLITE_DONE ? 1 : -1;
-    sqlite3_finalize(s);
+    int rc = db_step(s), ret = 1;
+    if (rc == DB_ROW && qr_code_from_row(s, out) < 0)
+        ret = qr_fail(err, QR_EINTERNAL, NULL, "%s: out of memory", what);
+    else if (rc == DB_ROW)
+        ret = 0;
+    else if (rc < 0)
+        ret = qr_db_fail(db, err, "%s", what);
+    db_reset(s);
     return ret;
 }
 
-int qr_code_by_id(struct store *st, int64_t id, struct qr_code *out)
+static int code_by_id(struct db *db, int64_t id, struct qr_code *out, struct qr_error *err)
 {
-    sqlite3_stmt *s = qr_prep(st, "SELECT " QR_CODE_COLUMNS " FROM qr_codes WHERE id = ?1");
-    if (s)
-        sqlite3_bind_int64(s, 1, id);
-    return qr_code_load(s, out);
+    struct db_stmt *s = db_stmt(db, &q_code_by_id);
+    db_bind_int64(s, 1, id);
+    return code_load(db, s, out, err, "reading the recorded code");
 }
 
-int qr_code_latest(struct store *st, const char *scene, struct qr_code *out)
+int qr_code_latest(struct store *st, const char *scene, struct qr_code *out, struct qr_error *err)
 {
-    sqlite3_stmt *s = qr_prep(st, "SELECT " QR_CODE_COLUMNS " FROM qr_codes WHERE scene = ?1 "
-                                  "AND state = 'done' ORDER BY id DESC LIMIT 1");
-    if (s)
-        sqlite3_bind_text(s, 1, scene, -1, SQLITE_TRANSIENT);
-    return qr_code_load(s, out);
+    struct db *db = store_db(st);
+    struct db_stmt *s = db_stmt(db, &q_code_latest);
+    db_bind_text(s, 1, scene);
+    return code_load(db, s, out, err, "reading the codes of the scene");
 }
 
-static sqlite3_stmt *foreach_stmt(struct store *st, const struct qr_filter *f)
+static struct db_stmt *foreach_stmt(struct db *db, const struct qr_filter *f)
 {
-    sqlite3_stmt *s;
+    struct db_stmt *s;
     if (f->expiring_within > 0 || f->include_expired) {
-        s = qr_prep(st, "SELECT " QR_CODE_COLUMNS " FROM qr_codes WHERE state = 'done' "
-                        "AND expires_at IS NOT NULL AND (?1 OR expires_at >= ?2) "
-                        "AND (?3 = 0 OR expires_at <= ?2 + ?3) "
-                        "AND (?4 IS NULL OR batch = ?4) ORDER BY expires_at, id");
+        s = db_stmt(db, &q_codes_expiring);
+        db_bind_int64(s, 1, f->include_expired);
+        db_bind_int64(s, 2, util_now());
+        db_bind_int64(s, 3, f->expiring_within);
+        db_bind_text(s, 4, f->batch);
     } else {
-        s = qr_prep(st, "SELECT " QR_CODE_COLUMNS " FROM qr_codes WHERE state = 'done' "
-                        "AND (?4 IS NULL OR batch = ?4) ORDER BY id");
+        s = db_stmt(db, &q_codes_all);
+        db_bind_text(s, 1, f->batch);
     }
-    if (!s)
-        return NULL;
-    sqlite3_bind_int(s, 1, f->include_expired);
-    sqlite3_bind_int64(s, 2, util_now());
-    sqlite3_bind_int64(s, 3, f->expiring_within);
-    if (f->batch)
-        sqlite3_bind_text(s, 4, f->batch, -1, SQLITE_TRANSIENT);
     return s;
 }
 
 int qr_foreach(struct store *st, const struct qr_filter *f,
-               int (*fn)(const struct qr_code *c, void *arg), void *arg)
+               int (*fn)(const struct qr_code *c, void *arg), void *arg, struct qr_error *err)
 {
-    sqlite3_stmt *s = foreach_stmt(st, f);
-    int rc = s ? 0 : -1;
-    while (rc == 0) {
-        int step = sqlite3_step(s);
-        if (step == SQLITE_DONE)
-            break;
+    struct db *db = store_db(st);
+    struct db_stmt *s = foreach_stmt(db, f);
+    int rc = 0, step = DB_DONE;
+    while (rc == 0 && (step = db_step(s)) == DB_ROW) {
         struct qr_code c;
-        if (step != SQLITE_ROW || qr_code_from_row(s, &c) < 0) {
-            rc = -1;
+        if (qr_code_from_row(s, &c) < 0) {
+            rc = qr_fail(err, QR_EINTERNAL, NULL, "listing codes: out of memory");
             break;
         }
         rc = fn(&c, arg);
         qr_code_clear(&c);
     }
-    sqlite3_finalize(s);
+    if (rc == 0 && step < 0)
+        rc = qr_db_fail(db, err, "listing codes");
+    db_reset(s);
     return rc;
 }
 
@@ -375,16 +438,10 @@ json_t *qr_code_to_json(const struct qr_code *c)
 
 /* ---- create ---- */
 
-int qr_channel_state(struct store *st, const char *scene)
+int qr_channel_state(struct store *st, const char *scene, struct qr_error *err)
 {
-    sqlite3_stmt *s = qr_prep(st, "SELECT archived_at IS NOT NULL FROM channels WHERE scene = ?1");
-    if (!s)
-        return -1;
-    sqlite3_bind_text(s, 1, scene, -1, SQLITE_TRANSIENT);
-    int rc = sqlite3_step(s);
-    int ret = rc == SQLITE_ROW ? sqlite3_column_int(s, 0) : rc == SQLITE_DONE ? 2 : -1;
-    sqlite3_finalize(s);
-    return ret;
+    int state = channel_state(st, scene);
+    return state < 0 ? qr_db_fail(store_db(st), err, "reading channel %s", scene) : state;
 }
 
 /* One qr_create call, carried through its two transactions. */
@@ -405,32 +462,39 @@ static bool same_text(const char *a, const char *b)
     return strcmp(a ? a : "", b ? b : "") == 0;
 }
 
+/* An active channel named by rq must say what rq says. */
+static int channel_compare(struct store *st, struct create_ctx *x)
+{
+    struct channel c = {0};
+    const char *scene = x->spec.scene;
+    int rc = channel_get(st, scene, &c);
+    if (rc < 0)
+        return qr_db_fail(store_db(st), x->err, "reading channel %s", scene);
+    bool same = rc == 0 && same_text(c.name, x->rq->name) && same_text(c.promoter, x->rq->promoter);
+    channel_clear(&c);
+    return same ? 0
+                : qr_fail(x->err, QR_ECONFLICT, "name",
+                          "channel %s exists with another name or promoter", scene);
+}
+
 /* The channel named by rq, compared with or added to the store. */
 static int channel_prepare(struct store *st, struct create_ctx *x)
 {
+    struct db *db = store_db(st);
     const char *scene = x->spec.scene;
-    int state = qr_channel_state(st, scene);
+    int state = qr_channel_state(st, scene, x->err);
     if (state < 0)
-        return qr_db_fail(st, x->err);
-    if (state == 1 && !(x->reclaimable && x->rq->name))
+        return state;
+    if (state == CHANNEL_ARCHIVED && !(x->reclaimable && x->rq->name))
         return qr_fail(x->err, QR_ECONFLICT, "scene",
                        "channel %s is archived; a new code would bring its scans back", scene);
-    if (state == 1 && qr_perm_reclaim_scene(st, scene) < 0)
-        return qr_db_fail(st, x->err);
+    /* a released id: the archived channel keeps its record under another scene */
+    if (state == CHANNEL_ARCHIVED && channel_rename_archived(st, scene) < 0)
+        return qr_db_fail(db, x->err, "moving archived channel %s aside", scene);
     if (!x->rq->name)
         return 0;
-    if (state == 0) {
-        struct channel c = {0};
-        int rc = channel_get(st, scene, &c);
-        bool same =
-            rc == 0 && same_text(c.name, x->rq->name) && same_text(c.promoter, x->rq->promoter);
-        channel_clear(&c);
-        if (rc < 0)
-            return qr_db_fail(st, x->err);
-        return same ? 0
-                    : qr_fail(x->err, QR_ECONFLICT, "name",
-                              "channel %s exists with another name or promoter", scene);
-    }
+    if (state == CHANNEL_ACTIVE)
+        return channel_compare(st, x);
     char why[256];
     struct channel c = {
         .scene = (char *)scene, .name = (char *)x->rq->name, .promoter = (char *)x->rq->promoter};
@@ -441,67 +505,66 @@ static int channel_prepare(struct store *st, struct create_ctx *x)
     return 0;
 }
 
-/* Look up one earlier row: a done one fills out (reused), a pending one is
- * the intent of an interrupted run to resume. */
-static int existing_load(struct store *st, struct create_ctx *x, sqlite3_stmt *s)
+/* Look up one earlier row (s bound by the caller): a done one fills out
+ * (reused), a pending one is the intent of an interrupted run to resume. */
+static int existing_load(struct db *db, struct create_ctx *x, struct db_stmt *s, const char *what)
 {
-    if (!s)
-        return qr_db_fail(st, x->err);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        bool pending =
-            strcmp((const char *)sqlite3_column_text(s, QR_CODE_NCOLUMNS), "pending") == 0;
-        x->row_id = sqlite3_column_int64(s, 0);
-        if (!pending && qr_code_from_row(s, x->out) == 0)
+    int rc = db_step(s), ret = 0;
+    if (rc < 0) {
+        ret = qr_db_fail(db, x->err, "%s for scene %s", what, x->spec.scene);
+    } else if (rc == DB_ROW) {
+        const char *state = db_col_text(s, QR_CODE_NCOLUMNS);
+        x->row_id = db_col_int64(s, 0);
+        if (state && strcmp(state, "pending") == 0)
+            ; /* resumed below */
+        else if (qr_code_from_row(s, x->out) == 0)
             x->done = x->out->reused = true;
-        else if (!pending)
-            rc = SQLITE_ERROR;
+        else
+            ret = qr_fail(x->err, QR_EINTERNAL, NULL, "%s: out of memory", what);
     }
-    sqlite3_finalize(s);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : qr_db_fail(st, x->err);
+    db_reset(s);
+    return ret;
 }
 
 /* The batch's own row for the scene: done (return it) or pending (the
  * intent of an interrupted run, to resume). */
-static int find_batch_row(struct store *st, struct create_ctx *x)
+static int find_batch_row(struct db *db, struct create_ctx *x)
 {
-    sqlite3_stmt *s = qr_prep(st, "SELECT " QR_CODE_COLUMNS ", state FROM qr_codes "
-                                  "WHERE batch = ?1 AND scene = ?2");
-    if (s) {
-        sqlite3_bind_text(s, 1, x->batch, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 2, x->spec.scene, -1, SQLITE_STATIC);
-    }
-    return existing_load(st, x, s);
+    struct db_stmt *s = db_stmt(db, &q_batch_row);
+    db_bind_text(s, 1, x->batch);
+    db_bind_text(s, 2, x->spec.scene);
+    return existing_load(db, x, s, "reading the batch's row");
 }
 
 /* A permanent code of the same scene and kind: asking WeChat again would
  * only burn quota for the same image. */
-static int find_perm_code(struct store *st, struct create_ctx *x)
+static int find_perm_code(struct db *db, struct create_ctx *x)
 {
-    sqlite3_stmt *s = qr_prep(st, "SELECT " QR_CODE_COLUMNS ", state FROM qr_codes WHERE "
-                                  "scene = ?1 AND kind = ?2 AND state = 'done' "
-                                  "ORDER BY id DESC LIMIT 1");
-    if (s) {
-        sqlite3_bind_text(s, 1, x->spec.scene, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 2, qr_kind_name(x->spec.kind), -1, SQLITE_STATIC);
-    }
-    return existing_load(st, x, s);
+    struct db_stmt *s = db_stmt(db, &q_perm_code);
+    db_bind_text(s, 1, x->spec.scene);
+    db_bind_text(s, 2, qr_kind_name(x->spec.kind));
+    return existing_load(db, x, s, "looking for a permanent code");
 }
 
 /* A batch row must ask for the same code as the run that started it. */
-static int check_resumed(struct store *st, struct create_ctx *x)
+static int check_resumed(struct db *db, struct create_ctx *x)
 {
-    sqlite3_stmt *s = qr_prep(st, "SELECT kind, expire_seconds FROM qr_codes WHERE id = ?1");
-    if (!s)
-        return qr_db_fail(st, x->err);
-    sqlite3_bind_int64(s, 1, x->row_id);
-    int rc = sqlite3_step(s);
-    bool same = rc == SQLITE_ROW &&
-                strcmp((const char *)sqlite3_column_text(s, 0), qr_kind_name(x->spec.kind)) == 0 &&
-                sqlite3_column_int64(s, 1) == x->spec.expire_seconds;
-    sqlite3_finalize(s);
-    if (rc != SQLITE_ROW)
-        return qr_db_fail(st, x->err);
+    struct db_stmt *s = db_stmt(db, &q_row_spec);
+    db_bind_int64(s, 1, x->row_id);
+    int rc = db_step(s);
+    if (rc != DB_ROW) {
+        if (rc < 0)
+            qr_db_fail(db, x->err, "reading the interrupted row of scene %s", x->spec.scene);
+        else
+            qr_fail(x->err, QR_EINTERNAL, NULL, "the interrupted row of scene %s is gone",
+                    x->spec.scene);
+        db_reset(s);
+        return -1;
+    }
+    const char *kind = db_col_text(s, 0);
+    bool same = kind && strcmp(kind, qr_kind_name(x->spec.kind)) == 0 &&
+                db_col_int64(s, 1) == x->spec.expire_seconds;
+    db_reset(s);
     return same ? 0
                 : qr_fail(x->err, QR_ECONFLICT, "kind",
                           "scene %s was started in this batch as another kind or expiry; use a "
@@ -509,49 +572,56 @@ static int check_resumed(struct store *st, struct create_ctx *x)
                           x->spec.scene);
 }
 
-static int intent_insert(struct store *st, struct create_ctx *x)
+static int intent_insert(struct db *db, struct create_ctx *x)
 {
-    sqlite3_stmt *s = qr_prep(st, "INSERT INTO qr_codes(scene, kind, expire_seconds, state, "
-                                  "requested_at, batch) VALUES(?1, ?2, ?3, 'pending', ?4, ?5)");
-    if (!s)
-        return qr_db_fail(st, x->err);
-    sqlite3_bind_text(s, 1, x->spec.scene, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, qr_kind_name(x->spec.kind), -1, SQLITE_STATIC);
+    struct db_stmt *s = db_stmt(db, &q_intent_add);
+    db_bind_text(s, 1, x->spec.scene);
+    db_bind_text(s, 2, qr_kind_name(x->spec.kind));
     if (qr_kind_is_temp(x->spec.kind))
-        sqlite3_bind_int64(s, 3, x->spec.expire_seconds);
-    sqlite3_bind_int64(s, 4, util_now());
-    if (x->batch)
-        sqlite3_bind_text(s, 5, x->batch, -1, SQLITE_STATIC);
-    if (qr_exec(s) < 0)
-        return qr_db_fail(st, x->err);
-    x->row_id = sqlite3_last_insert_rowid(db_sqlite_handle(store_db(st)));
+        db_bind_int64(s, 3, x->spec.expire_seconds);
+    else
+        db_bind_null(s, 3);
+    db_bind_int64(s, 4, util_now());
+    db_bind_text(s, 5, x->batch);
+    int rc = db_step(s);
+    if (rc == DB_ROW)
+        x->row_id = db_col_int64(s, 0);
+    else
+        qr_db_fail(db, x->err, "recording the intent for scene %s", x->spec.scene);
+    db_reset(s);
+    return rc == DB_ROW ? 0 : -1;
+}
+
+static int intent_retry(struct db *db, struct create_ctx *x)
+{
+    struct db_stmt *s = db_stmt(db, &q_intent_retry);
+    db_bind_int64(s, 1, x->row_id);
+    db_bind_int64(s, 2, util_now());
+    if (db_run(s) < 0)
+        return qr_db_fail(db, x->err, "resuming the intent for scene %s", x->spec.scene);
     return 0;
 }
 
-static int intent_retry(struct store *st, struct create_ctx *x)
-{
-    sqlite3_stmt *s = qr_prep(st, "UPDATE qr_codes SET attempts = attempts + 1, "
-                                  "requested_at = ?2 WHERE id = ?1");
-    if (s) {
-        sqlite3_bind_int64(s, 1, x->row_id);
-        sqlite3_bind_int64(s, 2, util_now());
-    }
-    return qr_exec(s) < 0 ? qr_db_fail(st, x->err) : 0;
-}
-
 /* The permanent scene id: allocated, or reserved as given. */
-static int perm_prepare(struct store *st, struct create_ctx *x)
+static int perm_prepare(struct db *db, struct create_ctx *x)
 {
+    char why[sizeof(x->err->msg)];
+    bool allocate = x->spec.scene_id == 0;
+    int rc = 0;
     if (x->spec.kind != QR_PERM_ID)
         return 0;
-    if (x->spec.scene_id == 0) {
-        if (qr_perm_alloc(st, &x->spec.scene_id, x->err) < 0)
-            return x->err->rc;
+    if (allocate && (rc = qr_perm_next_free(db, &x->spec.scene_id, why, sizeof(why))) == 0)
         snprintf(x->spec.scene, sizeof(x->spec.scene), "%llu",
                  (unsigned long long)x->spec.scene_id);
+    if (rc == 0)
+        rc = qr_perm_reserve(db, x->spec.scene_id, &x->new_ledger, why, sizeof(why));
+    if (rc == 0 && allocate && !x->new_ledger) { /* only without DB_CAP_SERIAL_WRITES */
+        snprintf(why, sizeof(why), "permanent scene_id %llu was taken meanwhile; try again",
+                 (unsigned long long)x->spec.scene_id);
+        rc = QR_PERM_ECONFLICT;
     }
-    if (qr_perm_reserve(st, x->spec.scene_id, &x->new_ledger, x->err) < 0)
-        return -1;
+    if (rc < 0)
+        return perm_fail(x->err, rc, why);
     /* a free id whose old channel is archived: the new channel takes the scene */
     x->reclaimable = x->new_ledger;
     return 0;
@@ -561,17 +631,18 @@ static int perm_prepare(struct store *st, struct create_ctx *x)
 static int create_prepare(struct store *st, void *arg)
 {
     struct create_ctx *x = arg;
-    if (x->batch && find_batch_row(st, x) < 0)
+    struct db *db = store_db(st);
+    if (x->batch && find_batch_row(db, x) < 0)
         return -1;
     if (x->done)
         return 0;
     if (x->row_id)
-        return check_resumed(st, x) < 0 || intent_retry(st, x) < 0 ? -1 : 0;
-    if (perm_prepare(st, x) < 0 || channel_prepare(st, x) < 0)
+        return check_resumed(db, x) < 0 || intent_retry(db, x) < 0 ? -1 : 0;
+    if (perm_prepare(db, x) < 0 || channel_prepare(st, x) < 0)
         return -1;
-    if (!qr_kind_is_temp(x->spec.kind) && find_perm_code(st, x) < 0)
+    if (!qr_kind_is_temp(x->spec.kind) && find_perm_code(db, x) < 0)
         return -1;
-    return x->done ? 0 : intent_insert(st, x);
+    return x->done ? 0 : intent_insert(db, x);
 }
 
 static json_t *api_body(const struct qr_spec *s)
@@ -626,45 +697,96 @@ static int parse_created(json_t *resp, const struct qr_spec *spec, struct create
 struct finish_ctx {
     struct create_ctx *x;
     const struct created *c; /* NULL: the call failed */
+    struct qr_error *err;    /* the finish's own failure (the call's is in x->err) */
+    bool refused;            /* the answer's ticket is another code's: x->err says whose */
 };
 
-/* Second transaction: record the answer, or drop the intent. A batch keeps
- * a failed intent so its re-run knows the call may have reached WeChat. */
+/* A ticket names one code at WeChat, so one scene of one kind: the same
+ * code asked again (a permanent scene) comes back with the ticket stored
+ * for it, any other holder means the answer or the database is wrong, and
+ * recording it would print a code that counts for another scene.
+ * DB_CAP_SERIAL_WRITES: checked, then written in the same transaction;
+ * without serial writes two answers could pass the check at once (a
+ * sanity check of WeChat's answer, not a lock: schema/013_qr_ticket.sql). */
+static int ticket_check(struct db *db, struct finish_ctx *f)
+{
+    struct create_ctx *x = f->x;
+    const char *t = f->c->ticket;
+    struct db_stmt *s = db_stmt(db, &q_ticket_owner);
+    db_bind_text(s, 1, t);
+    db_bind_int64(s, 2, x->row_id);
+    db_bind_text(s, 3, x->spec.scene);
+    db_bind_text(s, 4, qr_kind_name(x->spec.kind));
+    int rc = db_step(s);
+    if (rc == DB_ROW) {
+        f->refused = true;
+        qr_fail(x->err, QR_EAPI, NULL,
+                "cgi-bin/qrcode/create: WeChat answered scene %s (%s) with ticket %.32s%s, which "
+                "this database holds for scene %s (%s, code #%lld); one ticket is one code, so "
+                "the answer was not recorded",
+                x->spec.scene, qr_kind_name(x->spec.kind), t, strlen(t) > 32 ? "..." : "",
+                db_col_text(s, 1), db_col_text(s, 2), (long long)db_col_int64(s, 0));
+    } else if (rc < 0) {
+        qr_db_fail(db, f->err, "looking up the ticket answered for scene %s", x->spec.scene);
+    }
+    db_reset(s);
+    return rc < 0 ? -1 : 0;
+}
+
+static int answer_record(struct db *db, struct finish_ctx *f)
+{
+    struct create_ctx *x = f->x;
+    int64_t now = util_now();
+    struct db_stmt *s = db_stmt(db, &q_answer);
+    db_bind_int64(s, 1, x->row_id);
+    db_bind_text(s, 2, f->c->ticket);
+    db_bind_text(s, 3, f->c->url);
+    db_bind_int64(s, 4, now);
+    if (qr_kind_is_temp(x->spec.kind)) {
+        db_bind_int64(s, 5, now + f->c->expire_seconds);
+        db_bind_int64(s, 6, f->c->expire_seconds);
+    } else {
+        db_bind_null(s, 5);
+        db_bind_null(s, 6);
+    }
+    if (db_run(s) < 0)
+        return qr_db_fail(db, f->err, "recording the answer for scene %s", x->spec.scene);
+    return 0;
+}
+
+/* No code came of the intent: drop it, and the permanent id it reserved.
+ * A batch keeps it, so its re-run knows the call may have reached WeChat. */
+static int intent_drop(struct db *db, struct finish_ctx *f)
+{
+    struct create_ctx *x = f->x;
+    char why[sizeof(f->err->msg)];
+    if (x->batch)
+        return 0;
+    struct db_stmt *s = db_stmt(db, &q_intent_drop);
+    db_bind_int64(s, 1, x->row_id);
+    if (db_run(s) < 0)
+        return qr_db_fail(db, f->err, "dropping the intent for scene %s", x->spec.scene);
+    if (x->new_ledger && qr_perm_unreserve(db, x->spec.scene_id, why, sizeof(why)) < 0)
+        return qr_fail(f->err, QR_EINTERNAL, NULL, "%s", why);
+    return 0;
+}
+
+/* Second transaction: record the answer, or drop the intent. */
 static int create_finish(struct store *st, void *arg)
 {
     struct finish_ctx *f = arg;
-    struct create_ctx *x = f->x;
-    sqlite3_stmt *s;
-    if (!f->c && x->batch)
-        return 0;
-    if (!f->c) {
-        s = qr_prep(st, "DELETE FROM qr_codes WHERE id = ?1");
-        if (s)
-            sqlite3_bind_int64(s, 1, x->row_id);
-        if (qr_exec(s) < 0 || (x->new_ledger && qr_perm_unreserve(st, x->spec.scene_id) < 0))
-            return -1;
-        return 0;
-    }
-    int64_t now = util_now();
-    s = qr_prep(st, "UPDATE qr_codes SET state = 'done', ticket = ?2, url = ?3, created_at = ?4, "
-                    "expires_at = ?5, expire_seconds = ?6 WHERE id = ?1");
-    if (!s)
+    struct db *db = store_db(st);
+    if (f->c && ticket_check(db, f) < 0)
         return -1;
-    sqlite3_bind_int64(s, 1, x->row_id);
-    sqlite3_bind_text(s, 2, f->c->ticket, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 3, f->c->url, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 4, now);
-    if (qr_kind_is_temp(x->spec.kind)) {
-        sqlite3_bind_int64(s, 5, now + f->c->expire_seconds);
-        sqlite3_bind_int64(s, 6, f->c->expire_seconds);
-    }
-    return qr_exec(s);
+    return f->c && !f->refused ? answer_record(db, f) : intent_drop(db, f);
 }
 
 static int create_call(struct store *st, struct wxapi *api, struct create_ctx *x)
 {
     json_t *body = api_body(&x->spec), *resp = NULL;
     struct created c;
+    struct qr_error ferr = {0};
+    char what[128];
     int rc = body ? 0 : qr_fail(x->err, QR_EINTERNAL, NULL, "out of memory");
     if (rc == 0 && wxapi_post(api, "cgi-bin/qrcode/create", body, false, &resp) < 0) {
         x->err->api = *wxapi_last_error(api);
@@ -672,11 +794,18 @@ static int create_call(struct store *st, struct wxapi *api, struct create_ctx *x
     }
     if (rc == 0)
         rc = parse_created(resp, &x->spec, &c, x->err);
-    struct finish_ctx f = {.x = x, .c = rc == 0 ? &c : NULL};
-    if (store_tx(st, create_finish, &f) < 0 && rc == 0)
-        rc = qr_db_fail(st, x->err);
-    if (rc == 0 && qr_code_by_id(st, x->row_id, x->out) != 0)
-        rc = qr_db_fail(st, x->err);
+    struct finish_ctx f = {.x = x, .c = rc == 0 ? &c : NULL, .err = &ferr};
+    snprintf(what, sizeof(what), "recording the answer for scene %s", x->spec.scene);
+    int frc = qr_tx(st, create_finish, &f, &ferr, what);
+    if (f.refused)
+        rc = x->err->rc;
+    if (frc < 0 && rc == 0)
+        *x->err = ferr, rc = ferr.rc;
+    else if (frc < 0)
+        qr_note(x->err, ferr.msg); /* the call's own failure comes first */
+    if (rc == 0 && (rc = code_by_id(store_db(st), x->row_id, x->out, x->err)) == 1)
+        rc = qr_fail(x->err, QR_EINTERNAL, NULL, "code #%lld of scene %s is gone",
+                     (long long)x->row_id, x->spec.scene);
     json_decref(body);
     json_decref(resp);
     return rc;
@@ -686,13 +815,56 @@ int qr_create(struct store *st, struct wxapi *api, const struct qr_request *rq, 
               struct qr_code *out, struct qr_error *err)
 {
     struct create_ctx x = {.rq = rq, .batch = batch, .out = out, .err = err};
+    char what[128];
     memset(err, 0, sizeof(*err));
     memset(out, 0, sizeof(*out));
     if (qr_validate(rq, &x.spec, err) < 0)
         return err->rc;
-    if (store_tx(st, create_prepare, &x) < 0)
-        return err->rc ? err->rc : qr_db_fail(st, err);
+    snprintf(what, sizeof(what), "preparing the code for scene %s",
+             x.spec.scene[0] ? x.spec.scene : "(allocated)");
+    if (qr_tx(st, create_prepare, &x, err, what) < 0)
+        return err->rc;
     if (x.done)
         return 0;
     return create_call(st, api, &x);
+}
+
+/* ---- channel archive ---- */
+
+struct archive_ctx {
+    const char *scene;
+    uint64_t retired;
+    struct qr_error *err;
+};
+
+static int archive_tx(struct store *st, void *arg)
+{
+    struct archive_ctx *a = arg;
+    struct db *db = store_db(st);
+    char why[sizeof(a->err->msg)];
+    int state = qr_channel_state(st, a->scene, a->err), rc;
+    if (state < 0)
+        return state;
+    if (state == CHANNEL_ABSENT)
+        return qr_fail(a->err, QR_EINVALID, "scene", "no channel %s", a->scene);
+    if (state == CHANNEL_ARCHIVED)
+        return qr_fail(a->err, QR_ECONFLICT, "scene", "channel %s is already archived", a->scene);
+    if (channel_archive(st, a->scene, util_now()) < 0)
+        return qr_db_fail(db, a->err, "archiving channel %s", a->scene);
+    if ((rc = qr_perm_retire(db, a->scene, &a->retired, why, sizeof(why))) < 0)
+        return perm_fail(a->err, rc, why);
+    return 0;
+}
+
+int qr_channel_archive(struct store *st, const char *scene, uint64_t *retired_id,
+                       struct qr_error *err)
+{
+    struct archive_ctx a = {.scene = scene, .err = err};
+    char what[128];
+    memset(err, 0, sizeof(*err));
+    snprintf(what, sizeof(what), "archiving channel %s", scene);
+    if (qr_tx(st, archive_tx, &a, err, what) < 0)
+        return err->rc;
+    *retired_id = a.retired;
+    return 0;
 }

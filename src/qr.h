@@ -4,8 +4,8 @@
  * qr_codes; images come from showqrcode or are rendered locally from the
  * url (libqrencode -> PNG via libpng, or SVG) so printing needs no second
  * network call. Permanent scene ids (1..100000 per account, for ever) are
- * allocated from a ledger; archiving a channel retires its id, and only the
- * operator's confirmation frees it for reuse.
+ * reserved in the ledger of qr_perm.h; archiving a channel retires its id,
+ * and only the operator's confirmation frees it for reuse.
  *
  * Callers: the CLI (cli_qr.c), qr batch (qr_batch.c) and the admin listener
  * (POST /api/qrcodes: qr_request_from_json + qr_create + qr_code_to_json). */
@@ -19,7 +19,6 @@
 #include "wxapi.h"
 
 #define QR_TEMP_ID_MAX   4294967295u
-#define QR_PERM_ID_MAX   100000u
 #define QR_SCENE_STR_MAX 64
 #define QR_EXPIRE_MAX    2592000 /* 30 days */
 
@@ -89,7 +88,11 @@ void qr_code_clear(struct qr_code *c);
  * intent, call qrcode/create and store the answer. A permanent code that
  * already exists for the scene is returned as is (reused = true) with no API
  * call. batch: NULL, or the batch run the code belongs to (qr_batch.c).
- * On success *out is filled (caller qr_code_clear()s it). */
+ * The ticket is WeChat's: the same code asked again (a permanent scene)
+ * may come back with a ticket already stored, and is recorded again; a
+ * ticket stored for another scene or kind is refused (QR_EAPI, naming
+ * that scene; schema/013_qr_ticket.sql). On success *out is filled (caller
+ * qr_code_clear()s it). */
 int qr_create(struct store *st, struct wxapi *api, const struct qr_request *rq, const char *batch,
               struct qr_code *out, struct qr_error *err) WXS_MUSTCHECK;
 
@@ -106,18 +109,21 @@ int qr_parse_expire(const char *s, int64_t *out) WXS_MUSTCHECK;
 
 /* ---- reading ---- */
 
-/* The newest done code of a scene: 0 found, 1 none, -1 error. */
-int qr_code_latest(struct store *st, const char *scene, struct qr_code *out) WXS_MUSTCHECK;
+/* The newest done code of a scene: 0 found, 1 none, < 0 error (err). */
+int qr_code_latest(struct store *st, const char *scene, struct qr_code *out,
+                   struct qr_error *err) WXS_MUSTCHECK;
 
 struct qr_filter {
     int64_t expiring_within; /* > 0: only temporary codes expiring in [now, now+N] */
     bool include_expired;    /* also temporary codes already expired */
     const char *batch;       /* only this batch, NULL = all */
 };
-/* Done codes, newest expiry first for expiring lists, else by id. fn gets a
- * borrowed code; returning < 0 stops with that value. */
+/* Done codes, soonest expiry first for expiring lists, else by id. fn gets
+ * a borrowed code; returning < 0 stops with that value (err untouched: fn
+ * reports its own failure). A database failure fills err. */
 int qr_foreach(struct store *st, const struct qr_filter *f,
-               int (*fn)(const struct qr_code *c, void *arg), void *arg) WXS_MUSTCHECK;
+               int (*fn)(const struct qr_code *c, void *arg), void *arg,
+               struct qr_error *err) WXS_MUSTCHECK;
 
 /* ---- images ---- */
 
@@ -143,31 +149,11 @@ int qr_render_svg(const char *text, int scale, const char *path, char *err,
 int qr_write_image(struct wxapi *api, const struct qr_code *c, const char *path, int scale,
                    struct qr_error *err) WXS_MUSTCHECK;
 
-/* ---- permanent scene ids ---- */
+/* ---- channels ---- */
 
-struct qr_perm_usage {
-    int64_t ids_used;    /* scene ids carried by permanent codes */
-    int64_t ids_retired; /* channels archived, awaiting the operator's confirmation */
-    int64_t str_codes;   /* permanent scene_str codes (they count against the limit too) */
-    int64_t ids_free;    /* QR_PERM_ID_MAX - used - retired */
-    int64_t codes_left;  /* QR_PERM_ID_MAX - used - retired - str_codes */
-};
-int qr_perm_usage(struct store *st, struct qr_perm_usage *out) WXS_MUSTCHECK;
-
-/* The lowest id that no code, ledger row or live channel holds; 1 when none
- * is left. */
-int qr_perm_next_free(struct store *st, uint64_t *out) WXS_MUSTCHECK;
-
-/* Archive a channel (it keeps its history). A permanent scene id it carries
- * is retired, not freed: printed codes may still be out there.
- * *retired_id = that id or 0. */
+/* Archive a channel (it keeps its history and gets no new codes). A
+ * permanent scene id it carries is retired in the ledger (qr_perm.h), not
+ * freed: printed codes may still be out there. *retired_id = that id or 0. */
 int qr_channel_archive(struct store *st, const char *scene, uint64_t *retired_id,
                        struct qr_error *err) WXS_MUSTCHECK;
-
-/* The operator confirms that retired id's codes are gone: free it. */
-int qr_perm_release(struct store *st, uint64_t scene_id, struct qr_error *err) WXS_MUSTCHECK;
-
-/* Retired ids, oldest first. */
-int qr_perm_foreach_retired(struct store *st, int (*fn)(uint64_t id, int64_t retired_at, void *arg),
-                            void *arg) WXS_MUSTCHECK;
 #endif

@@ -9,8 +9,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "channel.h"
 #include "csv.h"
 #include "qr_internal.h"
+#include "qr_perm.h"
+
+static const struct db_query q_earlier_run = {"qr_batch.earlier_run",
+                                              "SELECT kind, expire_seconds FROM qr_codes "
+                                              "WHERE batch = ?1 AND scene = ?2"};
+static const struct db_query q_batch_start = {
+    "qr_batch.start", "INSERT INTO qr_batches(id, source, started_at) VALUES(?1, ?2, ?3) "
+                      "ON CONFLICT(id) DO UPDATE SET source = excluded.source, "
+                      "finished_at = NULL"};
+static const struct db_query q_batch_finish = {
+    "qr_batch.finish", "UPDATE qr_batches SET finished_at = ?2 WHERE id = ?1"};
 
 enum col { COL_SCENE, COL_NAME, COL_PROMOTER, COL_KIND, COL_EXPIRE, COL_N };
 
@@ -250,35 +262,52 @@ static void check_row(struct batch *b, struct row *r)
     }
 }
 
-/* The row against the store: an existing channel must match, an archived
- * one or a retired permanent id stops the batch before any API call. */
-static void check_stored(struct store *st, struct batch *b, struct row *r)
+/* An existing channel must say what the row says. */
+static void check_channel(struct store *st, struct batch *b, struct row *r)
 {
     struct channel c = {0};
-    int state = qr_channel_state(st, r->rq.scene);
-    int found = state == 0 ? channel_get(st, r->rq.scene, &c) : 1;
-    uint64_t id;
-    if (state == 0 && found == 0 &&
-        (strcmp(c.name, r->rq.name) != 0 ||
-         strcmp(c.promoter ? c.promoter : "", r->rq.promoter ? r->rq.promoter : "") != 0))
+    int found = channel_get(st, r->rq.scene, &c);
+    if (found < 0)
+        row_error(b, r->line, NULL, "database: reading channel %s: %s", r->rq.scene,
+                  store_errmsg(st));
+    else if (found == 0 &&
+             (strcmp(c.name, r->rq.name) != 0 ||
+              strcmp(c.promoter ? c.promoter : "", r->rq.promoter ? r->rq.promoter : "") != 0))
         row_error(b, r->line, "name",
                   "channel %s exists as \"%s\" (promoter \"%s\"); the CSV "
                   "says \"%s\" (\"%s\")",
                   r->rq.scene, c.name, c.promoter ? c.promoter : "", r->rq.name,
                   r->rq.promoter ? r->rq.promoter : "");
     channel_clear(&c);
+}
+
+/* The row against the store: an existing channel must match, an archived
+ * one or a retired permanent id stops the batch before any API call. */
+static void check_stored(struct store *st, struct batch *b, struct row *r)
+{
+    struct db *db = store_db(st);
+    struct qr_error e = {0};
+    enum qr_perm_state ledger = QR_PERM_FREE;
+    char why[256];
+    uint64_t id;
+    int state = qr_channel_state(st, r->rq.scene, &e);
+    if (state < 0) {
+        row_error(b, r->line, NULL, "%s", e.msg);
+        return;
+    }
+    if (state == CHANNEL_ACTIVE)
+        check_channel(st, b, r);
     bool perm_id = !r->rq.temporary && !r->rq.force_str && channel_scene_is_id(r->rq.scene) &&
                    util_parse_u64(r->rq.scene, 1, QR_PERM_ID_MAX, &id) == 0;
-    int ledger = perm_id ? qr_perm_state(st, id) : 0;
-    if (ledger == 2)
+    if (perm_id && qr_perm_state(db, id, &ledger, why, sizeof(why)) < 0)
+        row_error(b, r->line, NULL, "%s", why);
+    else if (ledger == QR_PERM_RETIRED)
         row_error(b, r->line, "scene",
                   "permanent scene_id %s is retired (its channel was "
                   "archived); free it with: wxscene qr perm-ids --release %s",
                   r->rq.scene, r->rq.scene);
-    else if (state == 1 && !(perm_id && ledger == 0))
+    else if (state == CHANNEL_ARCHIVED && !(perm_id && ledger == QR_PERM_FREE))
         row_error(b, r->line, "scene", "channel %s is archived", r->rq.scene);
-    if (state < 0 || found < 0 || ledger < 0)
-        row_error(b, r->line, NULL, "database: %s", store_errmsg(st));
 }
 
 static int row_cmp(const void *a, const void *b)
@@ -296,22 +325,25 @@ static void check_earlier_run(struct store *st, struct batch *b, struct row *r)
     struct qr_error e;
     if (!b->id[0] || qr_validate(&r->rq, &spec, &e) < 0)
         return;
-    sqlite3_stmt *s = qr_prep(st, "SELECT kind, expire_seconds FROM qr_codes "
-                                  "WHERE batch = ?1 AND scene = ?2");
-    if (!s)
-        return;
-    sqlite3_bind_text(s, 1, b->id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, spec.scene, -1, SQLITE_STATIC);
-    if (sqlite3_step(s) == SQLITE_ROW &&
-        (strcmp((const char *)sqlite3_column_text(s, 0), qr_kind_name(spec.kind)) != 0 ||
-         sqlite3_column_int64(s, 1) != spec.expire_seconds))
-        row_error(b, r->line, "kind",
-                  "scene %s was created in this output directory as %s "
-                  "(expire %lld); the CSV now asks for %s (expire %lld): use a new --out DIR",
-                  spec.scene, (const char *)sqlite3_column_text(s, 0),
-                  (long long)sqlite3_column_int64(s, 1), qr_kind_name(spec.kind),
-                  (long long)spec.expire_seconds);
-    sqlite3_finalize(s);
+    struct db *db = store_db(st);
+    struct db_stmt *s = db_stmt(db, &q_earlier_run);
+    db_bind_text(s, 1, b->id);
+    db_bind_text(s, 2, spec.scene);
+    int rc = db_step(s);
+    if (rc < 0) {
+        row_error(b, r->line, NULL, "database: reading this directory's earlier run: %s",
+                  db_errmsg(db));
+    } else if (rc == DB_ROW) {
+        const char *kind = db_col_text(s, 0);
+        int64_t expire = db_col_int64(s, 1);
+        if (!kind || strcmp(kind, qr_kind_name(spec.kind)) != 0 || expire != spec.expire_seconds)
+            row_error(b, r->line, "kind",
+                      "scene %s was created in this output directory as %s "
+                      "(expire %lld); the CSV now asks for %s (expire %lld): use a new --out DIR",
+                      spec.scene, kind ? kind : "?", (long long)expire, qr_kind_name(spec.kind),
+                      (long long)spec.expire_seconds);
+    }
+    db_reset(s);
 }
 
 /* Scenes are the batch's keys: the same one twice is a mistake. */
@@ -331,36 +363,37 @@ static int check_duplicates(struct batch *b)
     return 0;
 }
 
-static int validate_all(struct store *st, struct batch *b)
+static int validate_all(struct store *st, struct batch *b, struct qr_error *err)
 {
     size_t before = b->invalid;
     for (size_t i = 0; i < b->n; i++)
         check_row(b, &b->rows[i]);
     if (b->invalid == before && check_duplicates(b) < 0)
-        return -1;
+        return qr_fail(err, QR_EINTERNAL, NULL, "out of memory");
     for (size_t i = 0; b->invalid == before && i < b->n; i++)
         check_stored(st, b, &b->rows[i]);
     for (size_t i = 0; b->invalid == before && i < b->n; i++)
         check_earlier_run(st, b, &b->rows[i]);
     if (b->n == 0 && b->invalid == 0)
         row_error(b, 1, NULL, "no rows");
-    return b->invalid ? -1 : 0;
+    return 0;
 }
 
 /* New permanent codes the batch needs must fit in what the account has left. */
-static int check_perm_budget(struct store *st, struct batch *b)
+static int check_perm_budget(struct store *st, struct batch *b, struct qr_error *err)
 {
     struct qr_perm_usage u;
     struct qr_code c;
+    char why[sizeof(err->msg)];
     int64_t need = 0;
-    if (qr_perm_usage(st, &u) < 0)
-        return -1;
+    if (qr_perm_usage(store_db(st), &u, why, sizeof(why)) < 0)
+        return qr_fail(err, QR_EINTERNAL, NULL, "%s", why);
     for (size_t i = 0; i < b->n; i++) {
         if (b->rows[i].rq.temporary)
             continue;
-        int rc = qr_code_latest(st, b->rows[i].rq.scene, &c);
+        int rc = qr_code_latest(st, b->rows[i].rq.scene, &c, err);
         if (rc < 0)
-            return -1;
+            return rc;
         need += rc == 1 || qr_kind_is_temp(c.kind);
         if (rc == 0)
             qr_code_clear(&c);
@@ -410,18 +443,22 @@ static int open_dir(struct batch *b, struct qr_error *err)
     return 0;
 }
 
-static int batch_record(struct store *st, struct batch *b, bool finished)
+/* The batch run's row: started (again) or finished. */
+static int batch_record(struct store *st, struct batch *b, bool finished, struct qr_error *err)
 {
-    sqlite3_stmt *s = qr_prep(st, finished ? "UPDATE qr_batches SET finished_at = ?3 WHERE id = ?1"
-                                           : "INSERT INTO qr_batches(id, source, started_at) "
-                                             "VALUES(?1, ?2, ?3) ON CONFLICT(id) DO UPDATE SET "
-                                             "source = excluded.source, finished_at = NULL");
-    if (!s)
-        return -1;
-    sqlite3_bind_text(s, 1, b->id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, b->o->csv_path, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 3, util_now());
-    return qr_exec(s);
+    struct db *db = store_db(st);
+    struct db_stmt *s = db_stmt(db, finished ? &q_batch_finish : &q_batch_start);
+    db_bind_text(s, 1, b->id);
+    if (finished) {
+        db_bind_int64(s, 2, util_now());
+    } else {
+        db_bind_text(s, 2, b->o->csv_path);
+        db_bind_int64(s, 3, util_now());
+    }
+    if (db_run(s) < 0)
+        return qr_db_fail(db, err, "recording the batch %s %s", b->id,
+                          finished ? "as finished" : "as started");
+    return 0;
 }
 
 static const char *format_ext(enum qr_image_format f)
@@ -516,16 +553,15 @@ static int run_all(struct store *st, struct wxapi *api, struct batch *b,
     int rc = 0;
     if (buf_puts(&idx, "scene,name,promoter,kind,expire_seconds,expires_at,ticket,url,image\n") < 0)
         return qr_fail(err, QR_EINTERNAL, NULL, "out of memory");
-    if (batch_record(st, b, false) < 0)
-        rc = qr_db_fail(st, err);
+    rc = batch_record(st, b, false, err);
     for (size_t i = 0; rc == 0 && i < b->n; i++)
         rc = run_row(st, api, b, &b->rows[i], &idx, res, err);
     /* the index lists what is done, also after a failure */
     struct qr_error ierr = {0};
     if (write_index(b, &idx, &ierr) < 0 && rc == 0)
         *err = ierr, rc = ierr.rc;
-    if (rc == 0 && batch_record(st, b, true) < 0)
-        rc = qr_db_fail(st, err);
+    if (rc == 0)
+        rc = batch_record(st, b, true, err);
     buf_free(&idx);
     return rc;
 }
@@ -544,8 +580,8 @@ int qr_batch_run(struct store *st, struct wxapi *api, const struct qr_batch_opts
         goto done;
     if (!realpath(o->out_dir, b.id)) /* an existing directory: this may be a re-run */
         b.id[0] = '\0';
-    if (validate_all(st, &b) == 0 && check_perm_budget(st, &b) < 0)
-        rc = qr_db_fail(st, err);
+    if ((rc = validate_all(st, &b, err)) == 0 && b.invalid == 0)
+        rc = check_perm_budget(st, &b, err);
     res->rows = b.n;
     res->invalid = b.invalid;
     if (rc == 0 && b.invalid) {

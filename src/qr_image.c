@@ -3,6 +3,8 @@
  * call; or downloaded from showqrcode as the JPEG WeChat renders. Files are
  * written to a temporary name and renamed, so an interrupted batch never
  * leaves a truncated image under the final name. */
+#include "qr.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <png.h>

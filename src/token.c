@@ -1,4 +1,3 @@
-#include "db_sqlite.h"
 #include "token.h"
 
 #include <stdbool.h>
@@ -8,6 +7,28 @@
 #include <time.h>
 
 #include "log.h"
+
+/* Every statement is about one AppID's row: ?1 is its key. */
+static const struct db_query q_row_add = {
+    "token.row_add", "INSERT INTO wx_token(appid) VALUES(?1) ON CONFLICT(appid) DO NOTHING"};
+static const struct db_query q_row_get = {
+    "token.row_get", "SELECT token, refresh_at, expires_at, CASE WHEN lock_owner IS NOT NULL "
+                     "AND lock_until > ?2 THEN 1 ELSE 0 END, fail_seq, fail_msg "
+                     "FROM wx_token WHERE appid = ?1"};
+static const struct db_query q_lock_take = {
+    "token.lock_take", "UPDATE wx_token SET lock_owner = ?2, lock_until = ?3 WHERE appid = ?1 "
+                       "AND (lock_owner IS NULL OR lock_until <= ?4)"};
+static const struct db_query q_store = {
+    "token.store", "UPDATE wx_token SET token = ?2, source = ?3, fetched_at = ?4, "
+                   "refresh_at = ?5, expires_at = ?6, lock_owner = NULL, lock_until = 0 "
+                   "WHERE appid = ?1 AND lock_owner = ?7"};
+static const struct db_query q_fail = {
+    "token.fail", "UPDATE wx_token SET fail_seq = fail_seq + 1, fail_msg = ?2, "
+                  "lock_owner = NULL, lock_until = 0 WHERE appid = ?1 AND lock_owner = ?3"};
+/* compare-and-expire: only the token the caller was refused with */
+static const struct db_query q_expire = {"token.expire",
+                                         "UPDATE wx_token SET refresh_at = 0, expires_at = 0 "
+                                         "WHERE appid = ?1 AND token = ?2 AND expires_at <> 0"};
 
 struct token_cache {
     struct store *st;
@@ -70,76 +91,89 @@ void token_cache_free(struct token_cache *tc)
     free(tc);
 }
 
-/* Prepare sql and bind the AppID as ?1: every statement here is per row. */
-static sqlite3_stmt *prep(struct token_cache *tc, const char *sql)
+/* The database's message for the call that just failed, read before any
+ * other call on the connection (a ROLLBACK would replace it). */
+static int db_fail(struct db *db, char *err, size_t errlen, const char *what)
 {
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(db_sqlite_handle(store_db(tc->st)), sql, -1, &s, NULL) != SQLITE_OK) {
-        log_error("token: prepare: %s", sqlite3_errmsg(db_sqlite_handle(store_db(tc->st))));
-        return NULL;
+    snprintf(err, errlen, "access_token cache: %s: %s", what, db_errmsg(db));
+    return -1;
+}
+
+/* fn inside one write transaction; fn fills err on every failure. */
+static int token_tx(struct token_cache *tc,
+                    int (*fn)(struct db *db, void *arg, char *err, size_t errlen), void *arg,
+                    char *err, size_t errlen)
+{
+    struct db *db = store_db(tc->st);
+    if (db_begin(db, DB_TX_WRITE) < 0)
+        return db_fail(db, err, errlen, "begin");
+    if (fn(db, arg, err, errlen) < 0 ||
+        (db_commit(db) < 0 && db_fail(db, err, errlen, "commit") < 0)) {
+        db_rollback(db);
+        return -1;
     }
-    sqlite3_bind_text(s, 1, tc->key, -1, SQLITE_STATIC);
-    return s;
+    return 0;
 }
 
-static int exec_done(sqlite3_stmt *s)
+static void copy_col(struct db_stmt *s, int i, char *dst, size_t dstlen)
 {
-    int rc = s ? sqlite3_step(s) : SQLITE_ERROR;
-    sqlite3_finalize(s);
-    return rc == SQLITE_DONE ? 0 : -1;
-}
-
-static void copy_col(sqlite3_stmt *s, int i, char *dst, size_t dstlen)
-{
-    const unsigned char *v = sqlite3_column_text(s, i);
-    util_strlcpy(dst, v ? (const char *)v : "", dstlen);
+    const char *v = db_col_text(s, i);
+    util_strlcpy(dst, v ? v : "", dstlen);
 }
 
 /* Read (creating if needed) the row for this AppID. */
-static int row_load(struct token_cache *tc, int64_t now, struct token_row *r)
+static int row_load(struct db *db, struct token_cache *tc, int64_t now, struct token_row *r,
+                    char *err, size_t errlen)
 {
-    if (exec_done(prep(tc, "INSERT OR IGNORE INTO wx_token(appid) VALUES(?1)")) < 0)
-        return -1;
-    sqlite3_stmt *s = prep(tc, "SELECT token, refresh_at, expires_at, lock_owner IS NOT NULL "
-                               "AND lock_until > ?2, fail_seq, fail_msg FROM wx_token "
-                               "WHERE appid = ?1");
-    if (!s)
-        return -1;
-    sqlite3_bind_int64(s, 2, now);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        r->has_token = sqlite3_column_type(s, 0) != SQLITE_NULL;
+    struct db_stmt *s = db_stmt(db, &q_row_add);
+    db_bind_text(s, 1, tc->key);
+    if (db_run(s) < 0)
+        return db_fail(db, err, errlen, "adding the row");
+    s = db_stmt(db, &q_row_get);
+    db_bind_text(s, 1, tc->key);
+    db_bind_int64(s, 2, now);
+    int rc = db_step(s);
+    if (rc == DB_ROW) {
+        r->has_token = !db_col_null(s, 0);
         copy_col(s, 0, r->token, sizeof(r->token));
-        r->refresh_at = sqlite3_column_int64(s, 1);
-        r->expires_at = sqlite3_column_int64(s, 2);
-        r->locked = sqlite3_column_int(s, 3) != 0;
-        r->fail_seq = sqlite3_column_int64(s, 4);
+        r->refresh_at = db_col_int64(s, 1);
+        r->expires_at = db_col_int64(s, 2);
+        r->locked = db_col_int(s, 3) != 0;
+        r->fail_seq = db_col_int64(s, 4);
         copy_col(s, 5, r->fail_msg, sizeof(r->fail_msg));
+    } else if (rc < 0) {
+        db_fail(db, err, errlen, "reading the row");
+    } else {
+        snprintf(err, errlen, "access_token cache: the row of %s is gone", tc->key);
     }
-    sqlite3_finalize(s);
-    return rc == SQLITE_ROW ? 0 : -1;
+    db_reset(s);
+    return rc == DB_ROW ? 0 : -1;
 }
 
-static int lock_take(struct token_pass *p, int64_t now)
+/* The lock is a compare-and-set: taken only if nobody holds a live lease,
+ * checked by the UPDATE itself. So taking it does not rely on
+ * DB_CAP_SERIAL_WRITES (on SQLite it always succeeds: the row was read in
+ * this BEGIN IMMEDIATE). 1 taken, 0 someone else has it, -1 error. */
+static int lock_take(struct db *db, struct token_pass *p, int64_t now, char *err, size_t errlen)
 {
-    sqlite3_stmt *s = prep(p->tc, "UPDATE wx_token SET lock_owner = ?2, lock_until = ?3 "
-                                  "WHERE appid = ?1");
-    if (!s)
-        return -1;
-    sqlite3_bind_text(s, 2, p->owner, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 3, now + p->tc->o.lease);
-    return exec_done(s);
+    struct db_stmt *s = db_stmt(db, &q_lock_take);
+    db_bind_text(s, 1, p->tc->key);
+    db_bind_text(s, 2, p->owner);
+    db_bind_int64(s, 3, now + p->tc->o.lease);
+    db_bind_int64(s, 4, now);
+    if (db_run(s) < 0)
+        return db_fail(db, err, errlen, "taking the refresh lock");
+    return db_changes(db) > 0;
 }
 
-/* Inside BEGIN IMMEDIATE: use the cached token, take the lock and refresh,
- * wait for the refresher, or report its failure. */
-static int pass_decide(struct store *st, void *arg)
+/* Inside one write transaction: use the cached token, take the lock and
+ * refresh, wait for the refresher, or report its failure. */
+static int pass_decide(struct db *db, void *arg, char *err, size_t errlen)
 {
     struct token_pass *p = arg;
     struct token_row *r = &p->row;
     int64_t now = util_now();
-    (void)st;
-    if (row_load(p->tc, now, r) < 0)
+    if (row_load(db, p->tc, now, r, err, errlen) < 0)
         return -1;
     bool valid = r->has_token && now < r->expires_at;
     if (r->has_token && now < r->refresh_at) {
@@ -147,16 +181,18 @@ static int pass_decide(struct store *st, void *arg)
     } else if (p->seen_fail_seq >= 0 && r->fail_seq != p->seen_fail_seq) {
         p->step = valid ? STEP_USE : STEP_FAILED;
     } else if (!r->locked) {
+        int took = lock_take(db, p, now, err, errlen);
+        if (took < 0)
+            return -1;
         p->rejected = r->has_token && r->expires_at == 0;
-        p->step = STEP_REFRESH;
-        return lock_take(p, now);
+        p->step = took ? STEP_REFRESH : valid ? STEP_USE : STEP_WAIT;
     } else if (valid) {
         p->step = STEP_USE; /* another process is refreshing ahead of expiry */
     } else {
         p->step = STEP_WAIT;
-        if (p->seen_fail_seq < 0)
-            p->seen_fail_seq = r->fail_seq;
     }
+    if (p->step == STEP_WAIT && p->seen_fail_seq < 0)
+        p->seen_fail_seq = r->fail_seq;
     return 0;
 }
 
@@ -169,36 +205,31 @@ struct token_result {
 };
 
 /* Write the refresh's outcome and release the lock, if it is still ours. */
-static int pass_finish(struct store *st, void *arg)
+static int pass_finish(struct db *db, void *arg, char *err, size_t errlen)
 {
     struct token_result *res = arg;
     struct token_cache *tc = res->p->tc;
     int64_t now = util_now();
-    sqlite3_stmt *s;
-    (void)st;
+    struct db_stmt *s;
     if (res->token) {
-        s = prep(tc, "UPDATE wx_token SET token = ?2, source = ?3, fetched_at = ?4, "
-                     "refresh_at = ?5, expires_at = ?6, lock_owner = NULL, lock_until = 0 "
-                     "WHERE appid = ?1 AND lock_owner = ?7");
-        if (!s)
-            return -1;
-        sqlite3_bind_text(s, 2, res->token, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 3, tc->source, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 4, now);
-        sqlite3_bind_int64(s, 5, now + res->expires_in - token_refresh_margin(res->expires_in));
-        sqlite3_bind_int64(s, 6, now + res->expires_in);
-        sqlite3_bind_text(s, 7, res->p->owner, -1, SQLITE_STATIC);
+        s = db_stmt(db, &q_store);
+        db_bind_text(s, 1, tc->key);
+        db_bind_text(s, 2, res->token);
+        db_bind_text(s, 3, tc->source);
+        db_bind_int64(s, 4, now);
+        db_bind_int64(s, 5, now + res->expires_in - token_refresh_margin(res->expires_in));
+        db_bind_int64(s, 6, now + res->expires_in);
+        db_bind_text(s, 7, res->p->owner);
     } else {
-        s = prep(tc, "UPDATE wx_token SET fail_seq = fail_seq + 1, fail_msg = ?2, "
-                     "lock_owner = NULL, lock_until = 0 WHERE appid = ?1 AND lock_owner = ?3");
-        if (!s)
-            return -1;
-        sqlite3_bind_text(s, 2, res->fail_msg, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 3, res->p->owner, -1, SQLITE_STATIC);
+        s = db_stmt(db, &q_fail);
+        db_bind_text(s, 1, tc->key);
+        db_bind_text(s, 2, res->fail_msg);
+        db_bind_text(s, 3, res->p->owner);
     }
-    if (exec_done(s) < 0)
-        return -1;
-    res->lost_lock = sqlite3_changes(db_sqlite_handle(store_db(tc->st))) == 0;
+    if (db_run(s) < 0)
+        return db_fail(db, err, errlen,
+                       res->token ? "storing the new token" : "recording the failed refresh");
+    res->lost_lock = db_changes(db) == 0;
     return 0;
 }
 
@@ -215,10 +246,11 @@ static int pass_refresh(struct token_pass *p, char *out, size_t outlen, char *er
         snprintf(err, errlen, "access_token answer without a token or expires_in");
         rc = -1;
     }
+    char why[512];
     struct token_result res = {
         .p = p, .token = rc == 0 ? fresh : NULL, .expires_in = expires_in, .fail_msg = err};
-    if (store_tx(tc->st, pass_finish, &res) < 0) {
-        snprintf(err, errlen, "access_token cache: %s", store_errmsg(tc->st));
+    if (token_tx(tc, pass_finish, &res, why, sizeof(why)) < 0) {
+        util_strlcpy(err, why, errlen);
         return -1;
     }
     if (res.lost_lock)
@@ -260,10 +292,8 @@ int token_get(struct token_cache *tc, char *out, size_t outlen, char *err, size_
         return -1;
     }
     for (;;) {
-        if (store_tx(tc->st, pass_decide, &p) < 0) {
-            snprintf(err, errlen, "access_token cache: %s", store_errmsg(tc->st));
+        if (token_tx(tc, pass_decide, &p, err, errlen) < 0)
             return -1;
-        }
         switch (p.step) {
         case STEP_USE:
             util_strlcpy(out, p.row.token, outlen);
@@ -293,24 +323,22 @@ struct expire_arg {
     int changed;
 };
 
-static int expire_tx(struct store *st, void *arg)
+static int expire_tx(struct db *db, void *arg, char *err, size_t errlen)
 {
     struct expire_arg *a = arg;
-    sqlite3_stmt *s = prep(a->tc, "UPDATE wx_token SET refresh_at = 0, expires_at = 0 "
-                                  "WHERE appid = ?1 AND token = ?2 AND expires_at <> 0");
-    if (!s)
-        return -1;
-    sqlite3_bind_text(s, 2, a->rejected, -1, SQLITE_STATIC);
-    if (exec_done(s) < 0)
-        return -1;
-    a->changed = sqlite3_changes(db_sqlite_handle(store_db(st))) > 0;
+    struct db_stmt *s = db_stmt(db, &q_expire);
+    db_bind_text(s, 1, a->tc->key);
+    db_bind_text(s, 2, a->rejected);
+    if (db_run(s) < 0)
+        return db_fail(db, err, errlen, "expiring the rejected token");
+    a->changed = db_changes(db) > 0;
     return 0;
 }
 
-int token_expire_if(struct token_cache *tc, const char *rejected)
+int token_expire_if(struct token_cache *tc, const char *rejected, char *err, size_t errlen)
 {
     struct expire_arg a = {.tc = tc, .rejected = rejected};
-    if (store_tx(tc->st, expire_tx, &a) < 0)
+    if (token_tx(tc, expire_tx, &a, err, errlen) < 0)
         return -1;
     return a.changed;
 }

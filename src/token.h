@@ -12,7 +12,9 @@
  *    fetching again (one failure, one quota hit, not one per process).
  *
  * The network fetch is a callback (wxapi.c provides cgi-bin/token and
- * stable_token), so the cache is tested against a real SQLite file alone. */
+ * stable_token), so the cache is tested against a real SQLite file alone.
+ * Its statements go through db.h (the store's connection); the lock is a
+ * conditional UPDATE, so it holds on a backend without serial writes. */
 #ifndef WXS_TOKEN_H
 #define WXS_TOKEN_H
 #include <stdint.h>
@@ -49,8 +51,10 @@ int token_get(struct token_cache *tc, char *out, size_t outlen, char *err,
               size_t errlen) WXS_MUSTCHECK;
 
 /* WeChat rejected `rejected`: expire it if it is still the cached token.
- * Returns 1 if it was expired here, 0 if the cache already moved on. */
-int token_expire_if(struct token_cache *tc, const char *rejected) WXS_MUSTCHECK;
+ * Returns 1 if it was expired here, 0 if the cache already moved on, -1
+ * on a database error (the reason in err). */
+int token_expire_if(struct token_cache *tc, const char *rejected, char *err,
+                    size_t errlen) WXS_MUSTCHECK;
 
 /* When to refresh a token that lives expires_in seconds: 5 minutes early
  * (the platform's overlap window), or half way for short-lived tokens. */

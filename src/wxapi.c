@@ -310,8 +310,9 @@ static int call(struct wxapi *api, const struct wx_req *rq, struct buf *raw, jso
     if (rc != WXAPI_EAPI || !wxapi_errcode_is_token(api->err.errcode))
         return rc;
     log_warn("wxapi: %s; refreshing the access_token and retrying once", api->err.msg);
-    if (token_expire_if(api->tokens, token) < 0) {
-        set_err(&api->err, WXAPI_EINTERNAL, "access_token cache: %s", store_errmsg(api->st));
+    char why[sizeof(api->err.msg)];
+    if (token_expire_if(api->tokens, token, why, sizeof(why)) < 0) {
+        set_err(&api->err, WXAPI_EINTERNAL, "%s", why);
         return WXAPI_EINTERNAL;
     }
     if (wxapi_token(api, token, sizeof(token)) < 0)

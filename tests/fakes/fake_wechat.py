@@ -11,7 +11,10 @@ wxscene depends on it (wechat-protocol.md sections 4, 5, 8):
   on force_refresh (tokens isolated from cgi-bin/token);
 * cgi-bin/qrcode/create validates the body like WeChat (40052/40053) and
   returns tickets that contain '+', '/' and '=', with the url escaped as
-  "http:\\/\\/..." as in the documentation copies;
+  "http:\\/\\/..." as in the documentation copies; a permanent scene asked
+  again gets the same ticket and url (a permanent code is one code per scene,
+  and nothing in the documentation promises a fresh ticket per call), so a
+  client must not expect one ticket per request;
 * cgi-bin/showqrcode (on the mp base, same server) serves a JPEG-looking
   image for a known ticket, 404 otherwise; the ticket must arrive
   URL-encoded, so an unencoded '+' turns into a space and is not found.
@@ -25,6 +28,8 @@ Faults are injected through the control endpoints (or --fault at startup):
                         {"endpoint": "...", "slow": 2.5}            sleep before answering
                         {"endpoint": "...", "invalid_json": true}
                         {"endpoint": "...", "http_status": 502}
+                        {"endpoint": "cgi-bin/qrcode/create", "ticket": "T"}
+                                     answer normally, but with this ticket (and its url)
                         optional "after": N  skip the first N matching calls
     POST /_fake/rotate  another party fetched a token: the current one is replaced (40001)
     POST /_fake/expire  the current token expires (42001)
@@ -87,6 +92,7 @@ class State:
         self.tokens = {}  # token -> {"source", "expires_at", "state"}
         self.current = {"token": None, "stable": None}
         self.tickets = {}  # ticket -> {"url", "body"}
+        self.permanent = {}  # (action_name, scene value) -> ticket: one code per scene
         self.release.set()
         self.release = threading.Event()
 
@@ -190,10 +196,16 @@ def validate_qr(body):
 
 def h_qr_create(st, query, body):
     expire = validate_qr(body)
-    ticket = make_ticket(st)
-    url = "http://weixin.qq.com/q/%s" % base64.urlsafe_b64encode(os.urandom(15)).decode()
-    st.tickets[ticket] = {"url": url, "body": body}
-    out = {"ticket": ticket, "url": url}
+    scene = body["action_info"]["scene"]
+    key = (body["action_name"], scene.get("scene_id", scene.get("scene_str")))
+    ticket = st.permanent.get(key) if expire is None else None
+    if ticket is None:
+        ticket = make_ticket(st)
+        url = "http://weixin.qq.com/q/%s" % base64.urlsafe_b64encode(os.urandom(15)).decode()
+        st.tickets[ticket] = {"url": url, "body": body}
+        if expire is None:
+            st.permanent[key] = ticket
+    out = {"ticket": ticket, "url": st.tickets[ticket]["url"]}
     if expire is not None:
         out["expire_seconds"] = expire
     return out
@@ -374,6 +386,9 @@ class Handler(BaseHTTPRequestHandler):
                 if ep.needs_token:
                     st.check_token(query.get("access_token"))
                 out = ep.handler(st, query, body)
+                if fault and "ticket" in fault and isinstance(out, dict):
+                    t = st.tickets.setdefault(fault["ticket"], {"url": out["url"], "body": body})
+                    out.update(ticket=fault["ticket"], url=t["url"])
         except ApiError as e:
             return self.send_json({"errcode": e.errcode, "errmsg": e.errmsg})
         if isinstance(out, Raw):

@@ -243,6 +243,52 @@ class TestErrors(QrTestCase):
         self.assertEqual(self.fake.count("cgi-bin/qrcode/create"), 3)
 
 
+class TestTicket(QrTestCase):
+    """The ticket is WeChat's value: the same code asked again legitimately
+    comes back with the same ticket; a ticket of another scene is refused by
+    name, never as a bare database error."""
+
+    def test_same_permanent_code_asked_again_is_stored(self):
+        # a batch stops with its call for 700 unanswered (the intent stays) ...
+        path = self.path("b.csv")
+        with open(path, "w") as f:
+            f.write("scene,name,promoter,kind,expire\n700,Shop 700,,perm,\n")
+        out = self.path("out")
+        self.fake.fault("cgi-bin/qrcode/create", errcode=-1, times=3)
+        self.assertEqual(self.qr("batch", path, "--out", out, check=False).returncode, 1)
+        # ... 700 is created on its own meanwhile, then the batch resumes and
+        # re-sends its call: WeChat answers the same code, same ticket
+        alone = self.qr("create", "700", "--perm", "--json")
+        ticket = json.loads(alone.stdout)["ticket"]
+        p = self.qr("batch", path, "--out", out)
+        self.assertIn("1 created (1 re-sent", p.stdout)
+        rows = self.codes("scene = '700'")
+        self.assertEqual([(r[3], r[4]) for r in rows], [("done", ticket), ("done", ticket)])
+        with open(os.path.join(out, "index.csv"), newline="") as f:
+            [row] = list(csv.DictReader(f))
+        # a ticket is base64: one starting with '+' is formula-guarded like
+        # any other cell a spreadsheet would evaluate (csv_field)
+        self.assertEqual(row["ticket"], "'" + ticket if ticket[0] in "=+-@" else ticket)
+
+    def test_ticket_of_another_scene_is_a_named_conflict(self):
+        self.qr("create", "1", "--temp", "60")
+        [(_, _, _, _, t1, _, _, _)] = self.codes()
+        self.fake.fault("cgi-bin/qrcode/create", ticket=t1)
+        p = self.qr("create", "2", "--temp", "60", check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertNotIn("not an error", p.stderr)
+        self.assertIn("ticket", p.stderr)
+        self.assertIn("scene 1", p.stderr)
+        self.assertEqual(self.codes("scene = '2'"), [])  # nothing recorded for 2
+        self.qr("create", "2", "--temp", "60")  # the next answer is stored
+        # a refused permanent code gives its reserved scene id back
+        self.fake.fault("cgi-bin/qrcode/create", ticket=t1)
+        p = self.qr("create", "3", "--perm", check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("holds for scene 1 (temp_id", p.stderr)
+        self.assertEqual(self.env.sql("SELECT scene_id FROM qr_perm_ids"), [])
+
+
 class TestToken(QrTestCase):
     def run_parallel(self, n, first_scene):
         # the database exists first: concurrent first opens are the store's business

@@ -1,15 +1,20 @@
 /* qr's pure parts: the validation table of the four kinds, lifetimes as
  * operators write them, batch image names, the admin API's JSON request,
- * and the image encoders. */
+ * and the image encoders; and the permanent-id ledger (qr_perm.h) on a
+ * real database file. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "qr.h"
 #include "qr_batch.h"
+#include "qr_perm.h"
 
 #define S65 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
 #define S64 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
@@ -232,6 +237,73 @@ static void test_image_format(void **state)
     assert_int_equal(qr_image_format_of("png", &f), -1);
 }
 
+static void perm_ok(int rc, const char *err)
+{
+    if (rc != 0)
+        fail_msg("rc %d: %s", rc, err);
+}
+
+/* Every ledger move, with the refusals named, and a database failure that
+ * keeps SQLite's own words. */
+static void test_perm_ledger(void **state)
+{
+    char dir[] = "/tmp/wxs-qrperm-XXXXXX", path[64], err[512] = "";
+    struct store *st = NULL;
+    struct qr_perm_usage u;
+    enum qr_perm_state ps;
+    uint64_t next, retired;
+    bool ins;
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/q.db", dir);
+    if (store_open(&st, path, STORE_SYNC_NORMAL, err, sizeof(err)) < 0)
+        fail_msg("store_open: %s", err);
+    struct db *db = store_db(st);
+    perm_ok(qr_perm_next_free(db, &next, err, sizeof(err)), err);
+    assert_int_equal(next, 1);
+    perm_ok(qr_perm_reserve(db, 1, &ins, err, sizeof(err)), err);
+    assert_true(ins);
+    perm_ok(qr_perm_reserve(db, 1, &ins, err, sizeof(err)), err);
+    assert_false(ins); /* held already: not ours to give back */
+    assert_int_equal(db_exec(db, "INSERT INTO channels(scene, name, created_at) "
+                                 "VALUES('2', 'live', 1)"),
+                     0);
+    perm_ok(qr_perm_next_free(db, &next, err, sizeof(err)), err);
+    assert_int_equal(next, 3); /* 2 is a live channel's scene */
+    perm_ok(qr_perm_retire(db, "1", &retired, err, sizeof(err)), err);
+    assert_int_equal(retired, 1);
+    perm_ok(qr_perm_retire(db, "shop", &retired, err, sizeof(err)), err);
+    assert_int_equal(retired, 0);
+    assert_int_equal(qr_perm_reserve(db, 1, &ins, err, sizeof(err)), QR_PERM_ECONFLICT);
+    assert_non_null(strstr(err, "--release 1"));
+    perm_ok(qr_perm_reserve(db, 3, &ins, err, sizeof(err)), err);
+    perm_ok(qr_perm_usage(db, &u, err, sizeof(err)), err);
+    assert_int_equal(u.ids_used, 1);
+    assert_int_equal(u.ids_retired, 1);
+    assert_int_equal(u.codes_left, QR_PERM_ID_MAX - 2);
+    assert_int_equal(qr_perm_release(db, 3, err, sizeof(err)), QR_PERM_ECONFLICT);
+    assert_non_null(strstr(err, "archive its channel first"));
+    assert_int_equal(qr_perm_release(db, 9, err, sizeof(err)), QR_PERM_EINVALID);
+    assert_non_null(strstr(err, "already free"));
+    perm_ok(qr_perm_release(db, 1, err, sizeof(err)), err);
+    perm_ok(qr_perm_state(db, 1, &ps, err, sizeof(err)), err);
+    assert_int_equal(ps, QR_PERM_FREE);
+    perm_ok(qr_perm_unreserve(db, 3, err, sizeof(err)), err);
+    perm_ok(qr_perm_state(db, 3, &ps, err, sizeof(err)), err);
+    assert_int_equal(ps, QR_PERM_FREE);
+    assert_int_equal(db_exec(db, "DROP TABLE qr_perm_ids"), 0);
+    assert_int_equal(qr_perm_reserve(db, 4, &ins, err, sizeof(err)), QR_PERM_EDB);
+    if (!strstr(err, "reserving permanent scene_id 4: no such table: qr_perm_ids"))
+        fail_msg("err: %s", err);
+    store_close(st);
+    static const char *const files[] = {"q.db", "q.db-wal", "q.db-shm"};
+    for (size_t i = 0; i < WXS_ARRAY_LEN(files); i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -239,6 +311,7 @@ int main(void)
         cmocka_unit_test(test_kind_names),        cmocka_unit_test(test_image_names),
         cmocka_unit_test(test_request_from_json), cmocka_unit_test(test_code_to_json),
         cmocka_unit_test(test_png_and_svg),       cmocka_unit_test(test_image_format),
+        cmocka_unit_test(test_perm_ledger),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

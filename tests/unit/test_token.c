@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "db_sqlite.h"
+#include "db.h"
 #include "token.h"
 
 struct fetcher {
@@ -118,9 +118,8 @@ static void get_ok(struct proc *p, char *tok)
 
 static void sql(struct proc *p, const char *q)
 {
-    char *e = NULL;
-    if (sqlite3_exec(db_sqlite_handle(store_db(p->st)), q, NULL, NULL, &e) != SQLITE_OK)
-        fail_msg("%s: %s", q, e);
+    if (db_exec(store_db(p->st), q) < 0)
+        fail_msg("%s: %s", q, db_errmsg(store_db(p->st)));
 }
 
 static void test_fetch_once_then_shared(void **state)
@@ -141,13 +140,13 @@ static void test_fetch_once_then_shared(void **state)
 static void test_compare_and_expire(void **state)
 {
     struct fixture *fx = *state;
-    char t1[TOKEN_MAX], t2[TOKEN_MAX], ta[TOKEN_MAX];
+    char t1[TOKEN_MAX], t2[TOKEN_MAX], ta[TOKEN_MAX], err[256];
     get_ok(&fx->a, t1);
-    assert_int_equal(token_expire_if(fx->b.tc, t1), 1);
+    assert_int_equal(token_expire_if(fx->b.tc, t1, err, sizeof(err)), 1);
     get_ok(&fx->b, t2);
     assert_string_not_equal(t1, t2);
     assert_string_equal(fx->b.f.last_rejected, t1); /* fetch learns which token was refused */
-    assert_int_equal(token_expire_if(fx->a.tc, t1), 0);
+    assert_int_equal(token_expire_if(fx->a.tc, t1, err, sizeof(err)), 0);
     get_ok(&fx->a, ta);
     assert_string_equal(ta, t2);
     assert_int_equal(fx->a.f.calls, 1);
@@ -263,6 +262,25 @@ static void test_waiter_gets_refreshers_failure(void **state)
     assert_int_equal(fx->b.f.calls, 0);
 }
 
+/* A statement that fails inside the transaction: its own message (and
+ * what was being done) reaches the caller, not the ROLLBACK's "not an
+ * error". */
+static void test_database_error_keeps_its_message(void **state)
+{
+    struct fixture *fx = *state;
+    char t[TOKEN_MAX], err[256] = "";
+    sql(&fx->a, "CREATE TRIGGER no_lock BEFORE UPDATE ON wx_token "
+                "BEGIN SELECT RAISE(ABORT, 'injected: lock refused'); END");
+    assert_int_equal(token_get(fx->a.tc, t, sizeof(t), err, sizeof(err)), -1);
+    if (!strstr(err, "taking the refresh lock: injected: lock refused"))
+        fail_msg("err: %s", err);
+    assert_int_equal(fx->a.f.calls, 0);
+    sql(&fx->a, "DROP TRIGGER no_lock; DROP TABLE wx_token");
+    assert_int_equal(token_expire_if(fx->b.tc, "T1", err, sizeof(err)), -1);
+    if (!strstr(err, "no such table: wx_token"))
+        fail_msg("err: %s", err);
+}
+
 static void test_refresh_margin(void **state)
 {
     (void)state;
@@ -283,6 +301,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refresh_failure_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_one_fetch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_waiter_gets_refreshers_failure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_database_error_keeps_its_message, setup, teardown),
         cmocka_unit_test(test_refresh_margin),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
