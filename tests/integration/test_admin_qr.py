@@ -2,6 +2,7 @@
 fake WeChat API on loopback. The API call runs on a worker thread, so the
 callback listener keeps answering while WeChat is slow."""
 import concurrent.futures
+import http.client
 import json
 import os
 import sys
@@ -76,11 +77,17 @@ class AdminQrTest(unittest.TestCase):
         self.assertIn("JSON", body["error"])
         self.assertEqual(self.creates(), 0)
         self.assertEqual(self.fake.count("cgi-bin/token"), 0)
+        self.assert_nothing_stored()
+
+    def assert_nothing_stored(self):
+        self.assertEqual(self.env.sql("SELECT count(*) FROM qr_codes"), [(0,)])
+        self.assertEqual(self.env.sql("SELECT count(*) FROM channels"), [(0,)])
 
     def test_token_required(self):
         self.assertEqual(self.post({"scene": 1, "kind": "perm"}, token=None)[0], 401)
         self.assertEqual(self.post({"scene": 1, "kind": "perm"}, token="wrong")[0], 401)
         self.assertEqual(self.creates(), 0)
+        self.assert_nothing_stored()
 
     def test_wechat_error_is_502_with_errcode(self):
         self.fake.fault("cgi-bin/qrcode/create", errcode=45029, times=1)
@@ -104,18 +111,33 @@ class AdminQrTest(unittest.TestCase):
         self.assertEqual(status, 201, code)
         self.assertLess(elapsed, 2.5, "callbacks waited on the QR worker")
 
-    def test_sigterm_with_a_create_in_flight_exits_cleanly(self):
+    # Product bug (src/main_wxscened.c, src/admin.c): the SIGTERM drain waits
+    # only for the callback listener's requests; the loop exits, admin_free()
+    # lets the QR worker finish the create (WeChat is called, the code is
+    # stored, "admin: POST /api/qrcodes 201" is logged), hands the reply to
+    # evhttp and frees the evhttp at once, so the reply is never written: the
+    # client sees the connection closed without a response.
+    @unittest.expectedFailure
+    def test_sigterm_with_a_create_in_flight_answers_it(self):
+        """A create in flight at SIGTERM is finished and answered (the
+        CONTRACT: SIGTERM finishes in-flight requests), then exit 0."""
         self.fake.fault("cgi-bin/qrcode/create", slow=2)
         with concurrent.futures.ThreadPoolExecutor(1) as ex:
             fut = ex.submit(self.post, {"scene": 11, "kind": "temp", "expire_seconds": 60})
-            time.sleep(0.3)
+            deadline = time.monotonic() + 10
+            while self.creates() == 0:  # the worker is inside the WeChat call
+                self.assertLess(time.monotonic(), deadline, "the create never reached WeChat")
+                time.sleep(0.01)
             rc = self.env.stop_server()
+            self.assertEqual(rc, 0)
+            self.assertEqual(self.env.sql("SELECT scene, state FROM qr_codes"), [("11", "done")])
             try:
-                status, _ = fut.result(timeout=30)
-            except OSError:
-                status = None
-        self.assertEqual(rc, 0)
-        self.assertIn(status, (201, 503, None))
+                status, code = fut.result(timeout=30)
+            except (OSError, http.client.HTTPException) as err:  # today: RemoteDisconnected
+                status, code = None, repr(err)
+        self.assertEqual(status, 201, code)
+        self.assertEqual(code["scene"], "11")
+        self.assertEqual(self.env.sql("SELECT ticket FROM qr_codes"), [(code["ticket"],)])
 
 
 if __name__ == "__main__":

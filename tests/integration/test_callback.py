@@ -2,8 +2,12 @@
 temp config and SQLite file, signed pushes from Python's stdlib, replies,
 status codes and database rows checked."""
 import concurrent.futures
+import http.client
 import os
+import re
 import signal
+import socket
+import sqlite3
 import time
 import unittest
 import xml.etree.ElementTree as ET
@@ -50,14 +54,16 @@ class CallbackTest(unittest.TestCase):
 
     def test_get_bad_signature_and_missing_params(self):
         q = wxs.signed_query(self.env.token, echostr="x").replace("signature=", "signature=0")
-        self.assertEqual(wxs.request(self.env.port, "GET", "/wx?" + q).status, 401)
-        self.assertEqual(wxs.request(self.env.port, "GET", "/wx?echostr=x").status, 401)
-        self.assertEqual(wxs.request(self.env.port, "GET", "/wx").status, 401)
+        with self.env.records_nothing(self):
+            self.assertEqual(wxs.request(self.env.port, "GET", "/wx?" + q).status, 401)
+            self.assertEqual(wxs.request(self.env.port, "GET", "/wx?echostr=x").status, 401)
+            self.assertEqual(wxs.request(self.env.port, "GET", "/wx").status, 401)
 
     def test_stale_timestamp_rejected(self):
         old = int(time.time()) - 3600
-        r = self.env.push(wxs.event_xml("oStale", 1700000001, "subscribe", "qrscene_42"), timestamp=old)
-        self.assertEqual(r.status, 401)
+        with self.env.records_nothing(self):
+            r = self.env.push(wxs.event_xml("oStale", 1700000001, "subscribe", "qrscene_42"), timestamp=old)
+            self.assertEqual(r.status, 401)
         self.assertEqual(self.events("openid = 'oStale'"), [])
 
     # ---- pushes ----
@@ -150,11 +156,10 @@ class CallbackTest(unittest.TestCase):
         self.assertEqual(len(self.events("openid = 'oSame'")), 2)
 
     # ---- hostile and bad input: rejected, nothing recorded ----
-    def assert_rejected(self, body, status=400, marker="oEvil"):
-        before = self.env.sql("SELECT count(*) FROM events")[0][0]
-        r = self.env.push(body)
-        self.assertEqual(r.status, status, r)
-        self.assertEqual(self.env.sql("SELECT count(*) FROM events")[0][0], before)
+    def assert_rejected(self, body, status=400):
+        with self.env.records_nothing(self, repr(body[:60])):
+            r = self.env.push(body)
+            self.assertEqual(r.status, status, r)
         return r
 
     def test_doctype_rejected(self):
@@ -182,17 +187,21 @@ class CallbackTest(unittest.TestCase):
         self.assert_rejected(b"")
 
     def test_one_megabyte_garbage_is_413(self):
-        before = self.env.sql("SELECT count(*) FROM events")[0][0]
         body = b"A" * (1 << 20)
         head = (f"POST /wx?{wxs.signed_query(self.env.token)} HTTP/1.1\r\nHost: x\r\n"
                 f"Content-Type: text/xml\r\nContent-Length: {len(body)}\r\n\r\n").encode()
-        self.assertEqual(wxs.status_of(wxs.raw_request(self.env.port, head + body)), 413)
-        # just over the limit, body fully sent
-        small = b"<xml>" + b"A" * 65536 + b"</xml>"
+        with self.env.records_nothing(self, "1 MiB"):
+            self.assertEqual(wxs.status_of(wxs.raw_request(self.env.port, head + body)), 413)
+        # just over the limit, body fully sent: a well-formed push around it
+        pad = "A" * (65536 - len(wxs.event_xml("oBig", 1700000050, "subscribe", "qrscene_42")) + 1)
+        small = wxs.event_xml("oBig", 1700000050, "subscribe", "qrscene_42").replace(
+            "TICKET", "TICKET" + pad).encode()
+        self.assertEqual(len(small), 65536 + 1)
         head = (f"POST /wx?{wxs.signed_query(self.env.token)} HTTP/1.1\r\nHost: x\r\n"
                 f"Content-Length: {len(small)}\r\n\r\n").encode()
-        self.assertEqual(wxs.status_of(wxs.raw_request(self.env.port, head + small)), 413)
-        self.assertEqual(self.env.sql("SELECT count(*) FROM events")[0][0], before)
+        with self.env.records_nothing(self, "just over the limit"):
+            self.assertEqual(wxs.status_of(wxs.raw_request(self.env.port, head + small)), 413)
+        self.assertEqual(self.events("openid = 'oBig'"), [])
         self.assertEqual(wxs.request(self.env.port, "GET", "/healthz").status, 200)
 
     def test_missing_required_fields_rejected(self):
@@ -207,23 +216,58 @@ class CallbackTest(unittest.TestCase):
 
     def test_bad_signature_post_records_nothing(self):
         q = wxs.signed_query(self.env.token).replace("signature=", "signature=0")
-        before = self.env.sql("SELECT count(*) FROM events")[0][0]
-        r = self.env.push(wxs.event_xml("oBadSig", 2, "subscribe", "qrscene_42"), query=q)
-        self.assertEqual(r.status, 401)
-        self.assertEqual(self.env.sql("SELECT count(*) FROM events")[0][0], before)
+        with self.env.records_nothing(self):
+            r = self.env.push(wxs.event_xml("oBadSig", 2, "subscribe", "qrscene_42"), query=q)
+            self.assertEqual(r.status, 401)
 
     def test_encrypted_push_rejected_in_plain_mode(self):
         q = wxs.signed_query(self.env.token, encrypt_type="aes", msg_signature="0" * 40)
-        r = self.env.push("<xml><ToUserName>gh</ToUserName><Encrypt>AAAA</Encrypt></xml>", query=q)
-        self.assertEqual(r.status, 400)
+        with self.env.records_nothing(self):
+            r = self.env.push("<xml><ToUserName>gh</ToUserName><Encrypt>AAAA</Encrypt></xml>", query=q)
+            self.assertEqual(r.status, 400)
 
     # ---- other answers ----
     def test_paths_and_methods(self):
-        self.assertEqual(wxs.request(self.env.port, "GET", "/other").status, 404)
-        self.assertEqual(wxs.request(self.env.port, "PUT", "/wx", body=b"x").status, 405)
-        self.assertEqual(wxs.request(self.env.port, "DELETE", "/wx").status, 405)
+        push = wxs.event_xml("oPath", 1700000060, "subscribe", "qrscene_42")
+        q = wxs.signed_query(self.env.token)
+        with self.env.records_nothing(self):
+            self.assertEqual(wxs.request(self.env.port, "GET", "/other").status, 404)
+            self.assertEqual(wxs.request(self.env.port, "POST", "/other?" + q, body=push).status, 404)
+            self.assertEqual(wxs.request(self.env.port, "PUT", "/wx?" + q, body=push).status, 405)
+            self.assertEqual(wxs.request(self.env.port, "DELETE", "/wx").status, 405)
         r = wxs.request(self.env.port, "GET", "/healthz")
         self.assertEqual((r.status, r.body), (200, b"ok\n"))
+
+    def test_one_log_line_per_request(self):
+        """Each answered request writes exactly one access line, with its
+        method, path and status, in the order answered."""
+        e = self.env
+        line = re.compile(r" INFO (GET|POST|OTHER) (\S+) (\d{3}) \d+\.\d{3}ms ")
+
+        def lines():
+            return [m.groups() for m in map(line.search, e.server_log().splitlines()) if m]
+
+        before = len(lines())
+        x = wxs.event_xml("oLogLine", 1700002100, "subscribe", "qrscene_42")
+        q = wxs.signed_query(e.token)
+        answers = [
+            ("POST", "/wx", e.push(x).status),                   # stored, text reply
+            ("POST", "/wx", e.push(x).status),                   # retry
+            ("POST", "/wx", e.push(wxs.event_xml("oLogLine", 1700002101, "unsubscribe")).status),
+            ("POST", "/wx", e.push(x, query=q.replace("signature=", "signature=0")).status),
+            ("POST", "/wx", e.push("<xml><broken").status),
+            ("GET", "/wx", wxs.request(e.port, "GET", "/wx?" + wxs.signed_query(e.token, echostr="e")).status),
+            ("GET", "/healthz", wxs.request(e.port, "GET", "/healthz").status),
+            ("GET", "/nowhere", wxs.request(e.port, "GET", "/nowhere").status),
+            ("OTHER", "/wx", wxs.request(e.port, "PUT", "/wx").status),
+        ]
+        self.assertEqual([a[2] for a in answers], [200, 200, 200, 401, 400, 200, 200, 404, 405])
+        want = [(m, p, str(st)) for m, p, st in answers]
+        deadline = time.monotonic() + 5
+        while len(lines()) < before + len(want) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.2)  # a second line for any of them would be out by now
+        self.assertEqual(lines()[before:], want)
 
     def test_token_never_logged(self):
         self.env.push(wxs.event_xml("oLog", 1700002000, "subscribe", "qrscene_42"))
@@ -252,23 +296,58 @@ class DurabilityTest(unittest.TestCase):
             self.assertEqual(len(acked), 50)
             self.assertTrue(set(acked) <= stored, set(acked) - stored)
 
-    def test_sigterm_drains_and_exits_zero(self):
+    def test_sigterm_answers_and_stores_the_pushes_in_flight(self):
+        """Pushes the server has read when SIGTERM arrives are answered 200
+        with their reply and stored; the listener stops accepting at once;
+        exit 0. A writer holding the database keeps the pushes in flight
+        (the commit waits for it, [store] busy timeout 1 s) until the drain
+        has begun."""
         e = self.env
+        e.write_config(tag={"worker": "false"})  # no other writer waiting on our lock
         e.start_server()
-        with concurrent.futures.ThreadPoolExecutor(8) as ex:
-            futs = [ex.submit(e.push, wxs.event_xml(f"oT{i}", 1700000000 + i, "subscribe", "qrscene_5"))
-                    for i in range(40)]
-            time.sleep(0.01)
-            rc = e.stop_server(signal.SIGTERM)
-            results = []
-            for f in futs:
+        n = 8
+        lock = sqlite3.connect(e.db, timeout=10, isolation_level=None)
+        conns = [http.client.HTTPConnection("127.0.0.1", e.port, timeout=30) for _ in range(n)]
+        try:
+            lock.execute("BEGIN IMMEDIATE")
+            for i, c in enumerate(conns):
+                c.request("POST", f"/wx?{wxs.signed_query(e.token)}", headers={"Content-Type": "text/xml"},
+                          body=wxs.event_xml(f"oT{i}", 1700000000 + i, "subscribe", "qrscene_5").encode())
+            mine = {c.sock.getsockname()[1] for c in conns}
+            deadline = time.monotonic() + 10
+            while True:  # every request read by the server: each is in flight now
+                q = wxs.server_rx_queues(e.port)
+                if mine <= q.keys() and not any(q[p] for p in mine):
+                    break
+                self.assertLess(time.monotonic(), deadline, f"requests not read: {q}")
+                time.sleep(0.002)
+            e.proc.send_signal(signal.SIGTERM)
+            while True:  # the drain has begun: no new connection
                 try:
-                    results.append(f.result().status)
-                except OSError:
-                    results.append(None)
-        self.assertEqual(rc, 0)
-        acked = sum(1 for s in results if s == 200)
-        self.assertGreaterEqual(e.sql("SELECT count(*) FROM events")[0][0], acked)
+                    socket.create_connection(("127.0.0.1", e.port), timeout=1).close()
+                except (ConnectionRefusedError, ConnectionResetError):
+                    break
+                self.assertLess(time.monotonic(), deadline, "still accepting after SIGTERM")
+                time.sleep(0.002)
+            self.assertIsNone(e.proc.poll(), "exited with requests in flight")
+            self.assertEqual(e.sql("SELECT count(*) FROM events"), [(0,)])
+            lock.execute("COMMIT")
+            answers = []
+            for c in conns:
+                try:
+                    r = c.getresponse()
+                    answers.append((r.status, reply_content(wxs.Response(r.status, r.read(), {}))["Content"]))
+                except (OSError, http.client.HTTPException) as err:  # compared below
+                    answers.append((None, repr(err)))
+        finally:
+            lock.close()
+            for c in conns:
+                c.close()
+        self.assertEqual(answers, [(200, "Welcome from channel 5")] * n)
+        self.assertEqual(e.proc.wait(timeout=15), 0)  # on its own: no second signal
+        e.stop_server()
+        self.assertEqual(e.sql("SELECT openid FROM events ORDER BY openid"), [(f"oT{i}",) for i in range(n)])
+        self.assertIn("signal 15: draining", e.server_log())
 
     def test_synchronous_full_works(self):
         e = self.env

@@ -224,7 +224,8 @@ def head(method, path, extra=b"", body=b"", length=None):
 
 
 class HostileInputTest(ServerCase):
-    """Each case checks its own answer, then that the server still serves."""
+    """Each case checks its own answer and that it recorded nothing (no
+    event, fan, rollup or outbox row), then that the server still serves."""
 
     def path(self):
         return f"/wx?{wxs.signed_query(self.env.token)}"
@@ -238,18 +239,31 @@ class HostileInputTest(ServerCase):
             return None
 
     def push_status(self, body, query=None):
-        r = self.env.push(body, query=query)
+        with self.env.records_nothing(self, repr(body[:60])):
+            r = self.env.push(body, query=query)
         return r.status
 
+    def raw_status(self, data, **kw):
+        with self.env.records_nothing(self, repr(data[:60])):
+            return self.raw(data, **kw)
+
     def test_oversized_bodies(self):
-        big = b"<xml>" + b"A" * 70000 + b"</xml>"
-        self.assertEqual(self.raw(head("POST", self.path(), body=big)), 413)
+        push = wxs.event_xml("oOversized", 1700300010, "subscribe", "qrscene_5")
+        big = push.replace("TICKET", "T" * 70000).encode()
+        self.assertEqual(self.raw_status(head("POST", self.path(), body=big)), 413)
         # A Content-Length far beyond the limit, with no body behind it.
-        self.assertEqual(self.raw(head("POST", self.path(), length=10**12)), 413)
-        # Chunked, growing past the limit.
-        chunks = b"".join(b"%x\r\n%s\r\n" % (8192, b"B" * 8192) for _ in range(10)) + b"0\r\n\r\n"
+        self.assertEqual(self.raw_status(head("POST", self.path(), length=10**12)), 413)
+        # Chunked, growing past the limit: a well-formed push split in chunks.
+        body = big[:40000], big[40000:]
+        chunks = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in body) + b"0\r\n\r\n"
         data = (f"POST {self.path()} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n").encode() + chunks
-        self.assertIn(self.raw(data), (413, None))
+        self.assertEqual(self.raw_status(data), 413)
+        # The same push in chunks under the limit is stored: the 413 was the size.
+        small = push.encode()
+        chunks = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in (small[:50], small[50:])) + b"0\r\n\r\n"
+        data = (f"POST {self.path()} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n").encode() + chunks
+        self.assertEqual(self.raw(data), 200)
+        self.assertEqual(self.env.sql("SELECT count(*) FROM events WHERE openid = 'oOversized'"), [(1,)])
         self.assert_serving("oversized bodies")
 
     def test_malformed_and_truncated_xml(self):
@@ -284,7 +298,7 @@ class HostileInputTest(ServerCase):
         for name, body in cases.items():
             with self.subTest(name):
                 t0 = time.monotonic()
-                self.assertEqual(self.push_status(body), 400)
+                self.assertEqual(self.push_status(body), 400)  # and records nothing
                 self.assertLess(time.monotonic() - t0, 5)
         self.assertNotIn("root:", self.env.server_log())
         self.assert_serving("DTD/XXE")
@@ -308,7 +322,7 @@ class HostileInputTest(ServerCase):
             ("deep nesting", "<xml>" + "<a>" * 5000 + "</a>" * 5000 + "</xml>"),
         ):
             with self.subTest(field):
-                self.assertIn(self.push_status(body), (400, 413))
+                self.assertEqual(self.push_status(body), 400)  # all under max_body_bytes
         self.assertEqual(self.env.sql("SELECT count(*) FROM events WHERE openid LIKE 'oHuge%' OR length(openid) > 200"),
                          [(0,)])
         # A long scene_str within the limit is stored and answered.
@@ -356,18 +370,21 @@ class HostileInputTest(ServerCase):
 
     def test_wrong_methods_paths_and_queries(self):
         p = self.path()
+        push = wxs.event_xml("oQuery", 1700300400, "subscribe", "qrscene_5").encode()
         for method in ("PUT", "DELETE", "PATCH", "OPTIONS"):
-            with self.subTest(method=method):
-                self.assertEqual(wxs.request(self.env.port, method, p).status, 405)
+            with self.subTest(method=method), self.env.records_nothing(self, method):
+                self.assertEqual(wxs.request(self.env.port, method, p, body=push).status, 405)
         for path in ("/", "/wx/", "/wxx", "/WX", "/wx/../wx", "/healthz/x", "/%00", "/wx%00", "//wx"):
-            with self.subTest(path=path):
-                self.assertEqual(wxs.request(self.env.port, "GET", path + "?" + p.split("?")[1]).status, 404)
+            with self.subTest(path=path), self.env.records_nothing(self, path):
+                q = "?" + p.split("?")[1]
+                self.assertEqual(wxs.request(self.env.port, "GET", path + q).status, 404)
+                self.assertEqual(wxs.request(self.env.port, "POST", path + q, body=push).status, 404)
         body = wxs.event_xml("oQuery", 1700300400, "subscribe")
         for q in ("", "signature", "signature=&timestamp=&nonce=", "%zz=1", "signature=%ZZ",
                   "a=" + "b" * 8000, "&&&&", "signature=" + "0" * 40 + "&timestamp=1&nonce=1",
                   "signature=" + "0" * 40 + "&" + p.split("?")[1]):
             with self.subTest(query=q[:40]):
-                self.assertIn(self.push_status(body, query=q), (400, 401))
+                self.assertEqual(self.push_status(body, query=q), 401)  # the CONTRACT: no valid signature
         self.assertEqual(self.env.sql("SELECT count(*) FROM events WHERE openid = 'oQuery'"), [(0,)])
         self.assert_serving("methods and paths")
 
@@ -385,10 +402,11 @@ class HostileInputTest(ServerCase):
         ]
         for data in cases:
             with self.subTest(data=data[:40]):
-                status = self.raw(data, shut=True)
+                status = self.raw_status(data, shut=True)
                 self.assertTrue(status is None or 400 <= status <= 501, status)
         # Body shorter than its Content-Length, then the client goes away.
-        self.raw(head("POST", self.path(), body=b"<xml>", length=500), shut=True)
+        push = wxs.event_xml("oShort", 1700300500, "subscribe", "qrscene_5").encode()
+        self.assertIsNone(self.raw_status(head("POST", self.path(), body=push[:-1], length=len(push)), shut=True))
         self.assert_serving("garbage request lines")
 
     def test_slowloris_does_not_block_and_is_closed(self):

@@ -118,9 +118,11 @@ class StatsTest(unittest.TestCase):
         # Zhao's street team on 10-20: 6 subscribe-unsubscribe pairs within
         # 2 minutes and one fan who stays.
         for i in range(7):
-            e.push(wxs.event_xml(f"z{i}", t("2026-10-20", f"10:{i:02d}:00"), SUB, "qrscene_88"))
+            r = e.push(wxs.event_xml(f"z{i}", t("2026-10-20", f"10:{i:02d}:00"), SUB, "qrscene_88"))
+            assert r.status == 200, r
             if i < 6:
-                e.push(wxs.event_xml(f"z{i}", t("2026-10-20", f"10:{i:02d}:50"), UNSUB))
+                r = e.push(wxs.event_xml(f"z{i}", t("2026-10-20", f"10:{i:02d}:50"), UNSUB))
+                assert r.status == 200, r
 
     @classmethod
     def tearDownClass(cls):

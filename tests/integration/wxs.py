@@ -5,6 +5,7 @@ Only the Python standard library (plus Debian python3-* packages where a
 test needs them). Binaries come from $WXSCENED / $WXSCENE (set by ctest),
 else from build/.
 """
+import contextlib
 import hashlib
 import http.client
 import os
@@ -100,6 +101,22 @@ def raw_request(port, data, timeout=10, shut=False):
         except (ConnectionResetError, socket.timeout):
             pass
         return out
+
+
+def server_rx_queues(port):
+    """{client port: bytes not yet read by the server} of the established
+    connections accepted on 127.0.0.1:port (Linux /proc/net/tcp). A request
+    whose bytes are all read has reached wxscened's handler (evhttp parses
+    what it reads in the same callback)."""
+    out = {}
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            parts = line.split()
+            local, remote, state, queues = parts[1], parts[2], parts[3], parts[4]
+            if state == "01" and int(local.split(":")[1], 16) == port:
+                out[int(remote.split(":")[1], 16)] = int(queues.split(":")[1], 16)
+    return out
 
 
 def status_of(raw):
@@ -218,6 +235,35 @@ class Env:
             return con.execute(query, args).fetchall()
         finally:
             con.close()
+
+    # What a push can record: its event, the fan, the statistics rollups and
+    # the tagging outbox. A rejected request must leave all of it unchanged.
+    STORE_STATE = (
+        "SELECT count(*), coalesce(max(id), 0) FROM events",
+        "SELECT * FROM fans ORDER BY openid",
+        "SELECT * FROM stats_daily ORDER BY day, scene",
+        "SELECT * FROM stats_churn ORDER BY 1, 2, 3",
+        "SELECT * FROM stats_scan_first ORDER BY 1, 2, 3",
+        "SELECT * FROM stats_scanners ORDER BY openid",
+        "SELECT count(*), coalesce(max(id), 0) FROM tag_outbox",
+    )
+
+    def store_state(self):
+        con = sqlite3.connect(self.db, timeout=10)
+        try:
+            return [con.execute(q).fetchall() for q in self.STORE_STATE]
+        finally:
+            con.close()
+
+    @contextlib.contextmanager
+    def records_nothing(self, test, what=""):
+        """The block's requests leave the store as it was: no event, no fan,
+        no rollup, no outbox row (test: the unittest.TestCase to fail)."""
+        before = self.store_state()
+        yield
+        after = self.store_state()
+        for q, b, a in zip(self.STORE_STATE, before, after):
+            test.assertEqual(a, b, f"{what}: recorded by a rejected request ({q})")
 
     def cleanup(self):
         self.stop_server(signal.SIGKILL)
