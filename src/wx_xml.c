@@ -47,6 +47,23 @@ static const char *find_str(const char *p, size_t len, const char *s, size_t n)
     return NULL;
 }
 
+/* Whether libxml2 will read the body as UTF-8, so the byte scans below see
+ * the characters it parses. It picks UTF-16, UCS-4 or EBCDIC from the first
+ * four bytes (a BOM, NULs, "Lo\xa7\x94"), none of which can open a UTF-8
+ * document: that starts with '<', white space or the UTF-8 BOM, and has no
+ * NUL. The encoding declaration is ignored (XML_PARSE_IGNORE_ENC). WeChat
+ * sends UTF-8. */
+static bool is_utf8_start(const char *p, size_t len)
+{
+    unsigned char c = (unsigned char)p[0];
+    if (c != '<' && c != ' ' && c != '\t' && c != '\r' && c != '\n' && c != 0xEF)
+        return false;
+    for (size_t i = 1; i < len && i < 4; i++)
+        if (!p[i])
+            return false;
+    return true;
+}
+
 /* Any markup declaration ("<!" other than a comment or CDATA section) means
  * a DTD: refuse it before libxml2 sees it, so no entity is ever declared,
  * let alone expanded (billion laughs, XXE). Processing instructions other
@@ -54,6 +71,8 @@ static const char *find_str(const char *p, size_t len, const char *s, size_t n)
 static const char *find_forbidden(const char *p, size_t len)
 {
     const char *end = p + len;
+    if (len && !is_utf8_start(p, len))
+        return "not UTF-8 XML (WeChat sends UTF-8)";
     for (const char *q = memchr(p, '<', len); q; q = memchr(q + 1, '<', (size_t)(end - q - 1))) {
         size_t left = (size_t)(end - q);
         if (left < 2)
@@ -322,7 +341,11 @@ void wx_xml_parser_free(struct wx_xml_parser *p)
     free(p);
 }
 
-#define SAX_OPTIONS (XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NOCDATA)
+/* XML_PARSE_IGNORE_ENC: the body is UTF-8 whatever its declaration says
+ * (is_utf8_start() has the reason). */
+#define SAX_OPTIONS                                                                                \
+    (XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NOCDATA |               \
+     XML_PARSE_IGNORE_ENC)
 
 /* xmlCtxtReadMemory() step by step, with one difference: libxml2 before
  * 2.11 copies the whole body into the input buffer but still gives it a

@@ -68,6 +68,12 @@ static const struct good_case {
      "<xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName><CreateTime>7</CreateTime>"
      "<MsgType>image</MsgType></xml>",
      "b", "image", "", "", "", "m|b|7", 7},
+    /* the declaration is ignored: every body is read as UTF-8 */
+    {"declared UTF-16, sent as UTF-8",
+     "<?xml version=\"1.0\" encoding=\"UTF-16\"?><xml><ToUserName>a</ToUserName>"
+     "<FromUserName>\xe4\xbd\xa0</FromUserName><CreateTime>8</CreateTime><MsgType>text</MsgType>"
+     "</xml>",
+     "\xe4\xbd\xa0", "text", "", "", "", "m|\xe4\xbd\xa0|8", 8},
 };
 
 static void test_good(void **state)
@@ -127,7 +133,36 @@ static const struct bad_case {
      "MsgId"},
     {"invalid utf-8", "<xml><ToUserName>\xff\xfe</ToUserName></xml>", "not well-formed"},
     {"empty", "", "not well-formed"},
+    /* UTF-8 only: libxml2 would switch on a BOM, NULs or EBCDIC's "<?xm"
+     * (and on a declaration, which it is told to ignore) */
+    {"UTF-16 BOM", "\xff\xfe<\x01", "not UTF-8"},
+    {"UTF-16BE BOM", "\xfe\xff\x01<", "not UTF-8"},
+    {"EBCDIC", "\x4c\x6f\xa7\x94", "not UTF-8"},
+    {"declared latin-1",
+     "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><xml><ToUserName>a</ToUserName>"
+     "<FromUserName>o\xe9</FromUserName><CreateTime>1</CreateTime><MsgType>text</MsgType></xml>",
+     "not well-formed"},
 };
+
+/* Bodies with NULs: UTF-16 and UCS-4 without a BOM. */
+static void test_not_utf8(void **state)
+{
+    static const struct {
+        const char *xml;
+        size_t len;
+    } cases[] = {
+        {"<\0x\0m\0l\0/\0>\0", 12},
+        {"\0<\0x\0m\0l\0/\0>", 12},
+        {"<\0\0\0x\0\0\0", 8},
+        {"\0\0\0<\0\0\0x", 8},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct wx_msg m;
+        char err[256] = "";
+        assert_int_equal(wx_xml_parse(cases[i].xml, cases[i].len, false, &m, err, sizeof(err)), -1);
+        assert_non_null(strstr(err, "not UTF-8"));
+    }
+}
 
 static void test_bad(void **state)
 {
@@ -273,11 +308,9 @@ int main(void)
 {
     wx_xml_global_init();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_good),
-        cmocka_unit_test(test_bad),
-        cmocka_unit_test(test_limits),
-        cmocka_unit_test(test_envelope),
-        cmocka_unit_test(test_envelope_shortcut),
+        cmocka_unit_test(test_good),     cmocka_unit_test(test_bad),
+        cmocka_unit_test(test_not_utf8), cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_envelope), cmocka_unit_test(test_envelope_shortcut),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
