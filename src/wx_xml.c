@@ -156,13 +156,19 @@ static const char *check_start_tag(const char *q, const char *end, size_t *eleme
  * (xml-stylesheet and friends). Comments and CDATA sections end where
  * libxml2 ends them, at the first "-->" / "]]>", so every '<' it reads as
  * a tag is looked at here. NULL when none of it. */
+const char *wx_xml_too_large(size_t len, bool need_plain)
+{
+    return len > WX_XML_PARSE_MAX + (need_plain ? 0 : WX_XML_ENCRYPT_MAX) ? TOO_LARGE : NULL;
+}
+
 static const char *prescan(const char *p, size_t len, bool need_plain)
 {
-    if (len > WX_XML_PARSE_MAX + (need_plain ? 0 : WX_XML_ENCRYPT_MAX))
-        return TOO_LARGE;
+    const char *bad = wx_xml_too_large(len, need_plain);
+    if (bad)
+        return bad;
     if (len && !is_utf8_start(p, len))
         return "not UTF-8 XML (WeChat sends UTF-8)";
-    const char *end = p + len, *bad;
+    const char *end = p + len;
     size_t elements = 0;
     for (const char *q = memchr(p, '<', len), *next; q; q = next) {
         size_t left = (size_t)(end - q);

@@ -51,6 +51,11 @@ int wx_xml_parse(const char *body, size_t len, bool need_plain, struct wx_msg *o
                  size_t errlen) WXS_MUSTCHECK;
 void wx_msg_clear(struct wx_msg *m);
 
+/* Why a body of len bytes is refused whatever it holds (it is over the size
+ * bounds), or NULL. wx_xml_parse() checks it first; the server also asks
+ * before copying a body out of its buffers. */
+const char *wx_xml_too_large(size_t len, bool need_plain);
+
 /* A reusable parser (one libxml2 context, no tree built): the server keeps
  * one per thread. wx_xml_parse() above is the same with a temporary one. */
 struct wx_xml_parser;

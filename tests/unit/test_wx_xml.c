@@ -276,6 +276,11 @@ static void test_bounds(void **state)
     }
     buf_free(&b);
     wx_xml_parser_free(p);
+    /* what the server asks before copying a body out */
+    assert_null(wx_xml_too_large(WX_XML_PARSE_MAX, true));
+    assert_non_null(wx_xml_too_large(WX_XML_PARSE_MAX + 1, true));
+    assert_null(wx_xml_too_large(WX_XML_PARSE_MAX + WX_XML_ENCRYPT_MAX, false));
+    assert_non_null(wx_xml_too_large(WX_XML_PARSE_MAX + WX_XML_ENCRYPT_MAX + 1, false));
 }
 
 static void test_limits(void **state)
