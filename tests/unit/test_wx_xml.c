@@ -138,6 +138,13 @@ static const struct bad_case {
     {"UTF-16 BOM", "\xff\xfe<\x01", "not UTF-8"},
     {"UTF-16BE BOM", "\xfe\xff\x01<", "not UTF-8"},
     {"EBCDIC", "\x4c\x6f\xa7\x94", "not UTF-8"},
+    /* libxml2 reads nothing after the first fatal error (there, a control
+     * character): the error reported is on line 1, not the duplicate
+     * attribute on line 3 it would go on to */
+    {"stops at the first error in CDATA",
+     "<xml><a><![CDATA[\x0f\n\n<F a=\"\" a=\"\"/>]]></a>\n</xml>", "not well-formed XML at line 1"},
+    {"stops at the first error in a comment", "<xml><!-- \x0f -->\n\n<F a=\"\" a=\"\"/>\n</xml>",
+     "not well-formed XML at line 1"},
     {"declared latin-1",
      "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><xml><ToUserName>a</ToUserName>"
      "<FromUserName>o\xe9</FromUserName><CreateTime>1</CreateTime><MsgType>text</MsgType></xml>",
