@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <libxml/parser.h>
 #include <libxml/tree.h>
@@ -305,7 +306,7 @@ static int check_required(const struct wx_msg *m, bool need_plain, char *err, si
         missing = "CreateTime";
     } else if (!m->msg_type[0]) {
         missing = "MsgType";
-    } else if (strcmp(m->msg_type, "event") == 0 && !m->event[0]) {
+    } else if (strcasecmp(m->msg_type, "event") == 0 && !m->event[0]) { /* case: route.c */
         missing = "Event";
     }
     if (missing) {

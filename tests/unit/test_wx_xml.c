@@ -119,6 +119,10 @@ static const struct bad_case {
      "<xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName><CreateTime>1</CreateTime>"
      "<MsgType>event</MsgType></xml>",
      "missing Event"},
+    {"missing event, MsgType re-cased",
+     "<xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName><CreateTime>1</CreateTime>"
+     "<MsgType>Event</MsgType></xml>",
+     "missing Event"},
     {"negative time",
      "<xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName><CreateTime>-1</CreateTime>"
      "<MsgType>text</MsgType></xml>",
