@@ -119,12 +119,25 @@ static int scene_reply(const struct cfg *cfg, struct store *st, const struct wx_
     return ret;
 }
 
+/* Whether s can be a scene: what a QR code carries, a scene_id (at most 10
+ * digits) or a scene_str of 1..ROUTE_SCENE_MAX bytes (the CONTRACT; the QR
+ * API refuses longer ones with 40053). A longer EventKey (wx_xml takes up
+ * to 512 bytes) came from no code, ours or anyone's. Its push is still a
+ * genuine event as far as its signature goes, and refusing it would lose
+ * it (WeChat retries, then gives up) while no CONTRACT answer fits, so it
+ * is stored and answered as usual, only not attributed: a subscribe is
+ * organic (no scene, the [reply] subscribe text), a SCAN another event. */
+static bool is_scene(const char *s)
+{
+    return s[0] && strnlen(s, ROUTE_SCENE_MAX + 1) <= ROUTE_SCENE_MAX;
+}
+
 static int on_subscribe(const struct cfg *cfg, struct store *st, const struct wx_msg *m,
                         struct route_out *out)
 {
     out->kind = EV_SUBSCRIBE;
     size_t plen = strlen(QRSCENE_PREFIX);
-    if (strncmp(m->event_key, QRSCENE_PREFIX, plen) == 0 && m->event_key[plen]) {
+    if (strncmp(m->event_key, QRSCENE_PREFIX, plen) == 0 && is_scene(m->event_key + plen)) {
         out->scene_off = (int)plen;
         return scene_reply(cfg, st, m, out, false);
     }
@@ -134,7 +147,7 @@ static int on_subscribe(const struct cfg *cfg, struct store *st, const struct wx
 static int on_scan(const struct cfg *cfg, struct store *st, const struct wx_msg *m,
                    struct route_out *out)
 {
-    if (!m->event_key[0])
+    if (!is_scene(m->event_key))
         return on_other(cfg, st, m, out);
     out->kind = EV_SCAN;
     out->scene_off = 0;

@@ -9,6 +9,9 @@
 #include "wx_xml.h"
 
 #define ROUTE_DEDUP_MAX (WX_XML_ID_MAX + WX_XML_EVENT_MAX + WX_XML_KEY_MAX + 48)
+/* The longest scene a push is attributed to: a scene_str is 1..64 bytes
+ * (QR_SCENE_STR_MAX), a scene_id at most 10 digits. */
+#define ROUTE_SCENE_MAX 64
 
 struct route_out {
     enum ev_kind kind;

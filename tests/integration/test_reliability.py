@@ -314,6 +314,15 @@ class HostileInputTest(ServerCase):
         key = "s" * 64
         r = self.env.push(wxs.event_xml("oLongScene", 1700300204, "SCAN", key))
         self.assertEqual((r.status, content_of(r)), (200, welcome(key)))
+        # A longer one comes from no QR code: the event is stored and
+        # answered, unattributed (an organic subscribe, a SCAN of no scene).
+        r = self.env.push(wxs.event_xml("oLongScene", 1700300205, "SCAN", key + "s"))
+        self.assertEqual((r.status, content_of(r)), (200, "success"))
+        r = self.env.push(wxs.event_xml("oLongScene", 1700300206, "subscribe", "qrscene_" + key + "s"))
+        self.assertEqual((r.status, content_of(r)), (200, "Welcome!"))
+        self.assertEqual(self.env.sql("SELECT create_time, kind, scene, length(event_key) FROM events "
+                                      "WHERE openid = 'oLongScene' ORDER BY create_time"),
+                         [(1700300204, 1, key, 64), (1700300205, 4, None, 65), (1700300206, 0, None, 73)])
         self.assert_serving("huge fields")
 
     def test_parse_floods(self):

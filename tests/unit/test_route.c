@@ -65,6 +65,9 @@ static void msg(struct wx_msg *m, const char *type, const char *event, const cha
     snprintf(m->event_key, sizeof(m->event_key), "%s", key);
 }
 
+#define S16 "ssssssssssssssss"
+#define S64 S16 S16 S16 S16 /* the longest scene_str */
+
 static const struct route_case {
     const char *type, *event, *key;
     enum ev_kind kind;
@@ -89,6 +92,13 @@ static const struct route_case {
     {"eVeNt", "Scan", "42", EV_SCAN, "42", "Back at Store"},
     {"Event", "click", "menu1", EV_OTHER, NULL, NULL},
     {"Text", "", "", EV_MESSAGE, NULL, NULL},
+    /* a scene is 1..64 bytes: a longer one is stored unattributed */
+    {"event", "subscribe", "qrscene_" S64, EV_SUBSCRIBE, S64, "Unknown " S64},
+    {"event", "subscribe", "qrscene_" S64 "s", EV_SUBSCRIBE, NULL, "Welcome!"},
+    {"event", "SCAN", S64, EV_SCAN, S64, "Unknown " S64},
+    {"event", "SCAN", S64 "s", EV_OTHER, NULL, NULL},
+    {"event", "SCAN", "12345678901234567890123456789012345678901234567890123456789012345", EV_OTHER,
+     NULL, NULL},
 };
 
 static void test_table(void **state)
