@@ -7,7 +7,11 @@
  * limits, and a plaintext push must survive the trip the server makes with
  * it: its fields go into a passive reply (reply_text_xml), which must itself
  * parse back to the same values (CDATA splitting, "]]>" in EventKey, UTF-8
- * cut points). Any violation aborts.
+ * cut points). And the bounds on the parse's work (wx_xml.h) must hold as
+ * libxml2 itself sees the input: whatever got past the pre-scan has at most
+ * WX_XML_ELEMENTS_MAX elements and WX_XML_ATTRS_MAX attributes on any one,
+ * counted by a second libxml2 parse that, like wx_xml's, ends at the first
+ * fatal error (check_bounds). Any violation aborts.
  * Build: fuzz/run.sh (CMake target fuzz_xml in build-fuzz/), or by hand:
  *   clang -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Isrc fuzz/fuzz_xml.c
  *   src/wx_xml.c src/reply.c src/util.c $(pkg-config --cflags --libs libxml-2.0 libcrypto)
@@ -16,6 +20,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <libxml/parser.h>
 
 #include "reply.h"
 #include "util.h"
@@ -117,6 +123,81 @@ static void check_shortcut(struct wx_xml_parser *p, struct wx_xml_parser *full, 
     }
 }
 
+/* What libxml2 makes of an input, counted in SAX callbacks. */
+struct counts {
+    size_t elements, depth, max_depth, max_attrs;
+};
+
+static void count_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
+                        const xmlChar *uri, int nns, const xmlChar **ns, int nattr, int ndef,
+                        const xmlChar **attrs)
+{
+    struct counts *c = ((xmlParserCtxtPtr)ctx)->_private;
+    c->elements++;
+    if (++c->depth > c->max_depth)
+        c->max_depth = c->depth;
+    if ((size_t)(nns + nattr) > c->max_attrs)
+        c->max_attrs = (size_t)(nns + nattr);
+}
+
+static void count_end(void *ctx, const xmlChar *localname, const xmlChar *prefix,
+                      const xmlChar *uri)
+{
+    struct counts *c = ((xmlParserCtxtPtr)ctx)->_private;
+    c->depth--;
+}
+
+/* The reasons prescan() gives: libxml2 never ran on those inputs. */
+static bool prescan_refused(const char *err)
+{
+    static const char *const reasons[] = {"XML over ", "not UTF-8", "DOCTYPE",
+                                          "processing instructions", "more than "};
+    for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
+        if (strncmp(err, reasons[i], strlen(reasons[i])) == 0)
+            return true;
+    return false;
+}
+
+/* The first fatal error ends the count, as it ends wx_xml's parse. */
+static void count_error(void *ctx, xmlErrorPtr e)
+{
+    if (e->level == XML_ERR_FATAL)
+        xmlStopParser(ctx);
+}
+
+/* An input wx_xml let libxml2 read (accepted, or refused by libxml2 or a
+ * field check) is within the element and attribute bounds as libxml2
+ * counts them up to its first fatal error; an accepted one within the
+ * depth bound too. (A start tag that itself fails is not counted here:
+ * its attributes are libxml2's work all the same, which prescan() counts
+ * from the bytes.) */
+static void check_bounds(const uint8_t *data, size_t size, int ret, const char *err)
+{
+    static xmlParserCtxtPtr ctxt;
+    struct counts c = {0};
+    if (ret < 0 && prescan_refused(err))
+        return;
+    if (!ctxt) {
+        xmlSAXHandler sax;
+        memset(&sax, 0, sizeof(sax)); /* no tree, no DTD, only the counts */
+        sax.initialized = XML_SAX2_MAGIC;
+        sax.startElementNs = count_start;
+        sax.endElementNs = count_end;
+        sax.serror = count_error;
+        if (!(ctxt = xmlNewParserCtxt()))
+            abort();
+        *ctxt->sax = sax;
+    }
+    ctxt->userData = ctxt;
+    ctxt->_private = &c;
+    xmlCtxtReadMemory(ctxt, (const char *)data, (int)size, NULL, NULL,
+                      XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |
+                          XML_PARSE_IGNORE_ENC);
+    if (c.elements > WX_XML_ELEMENTS_MAX || c.max_attrs > WX_XML_ATTRS_MAX ||
+        (ret == 0 && c.max_depth > WX_XML_DEPTH_MAX))
+        abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct wx_xml_parser *parser, *full;
@@ -133,7 +214,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check_reuse(parser, data, size, true);
     check_reuse(parser, data, size, false);
     check_shortcut(parser, full, data, size);
-    if (wx_xml_parser_parse(parser, (const char *)data, size, true, &m, err, sizeof(err)) == 0) {
+    int ret = wx_xml_parser_parse(parser, (const char *)data, size, true, &m, err, sizeof(err));
+    check_bounds(data, size, ret, err);
+    if (ret == 0) {
         check_msg(&m);
         if (!m.to[0] || !m.from[0] || !m.msg_type[0] || !m.has_create_time)
             abort();
@@ -142,7 +225,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else if (!err[0] || !memchr(err, '\0', sizeof(err))) {
         abort(); /* a rejection always says why */
     }
-    if (wx_xml_parser_parse(parser, (const char *)data, size, false, &m, err, sizeof(err)) == 0) {
+    ret = wx_xml_parser_parse(parser, (const char *)data, size, false, &m, err, sizeof(err));
+    check_bounds(data, size, ret, err);
+    if (ret == 0) {
         check_msg(&m);
         if (!m.encrypt || !m.encrypt_len)
             abort();

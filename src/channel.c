@@ -142,7 +142,8 @@ int channel_scene_in_event_key(const char *event_key, bool subscribe)
     size_t plen = subscribe ? strlen(QRSCENE_PREFIX) : 0;
     if (subscribe && strncmp(event_key, QRSCENE_PREFIX, plen) != 0)
         return -1;
-    return event_key[plen] ? (int)plen : -1;
+    const char *x = event_key + plen;
+    return x[0] && strnlen(x, CHANNEL_SCENE_MAX + 1) <= CHANNEL_SCENE_MAX ? (int)plen : -1;
 }
 
 int channel_scene_check_perm(const struct channel_scene *s, char *err, size_t errlen)

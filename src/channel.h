@@ -62,7 +62,13 @@ int channel_scene_from_json(struct channel_scene *out, const struct json_t *v, b
 /* Where a push's scene starts in its EventKey: subscribe "qrscene_X" and
  * SCAN "X" carry X (WeChat's spelling, taken as it is: a push is never
  * refused for its scene). -1 when the push carries none: a subscribe
- * without the prefix (organic) or an empty key. */
+ * without the prefix (organic), an empty key, or an X longer than
+ * CHANNEL_SCENE_MAX bytes. Such a key (wx_xml takes up to 512 bytes) came
+ * from no code, ours or anyone's (the QR API refuses longer scenes with
+ * 40053); its push is still genuine as far as its signature goes, and
+ * refusing it would lose it while no CONTRACT answer fits, so it is stored
+ * and answered, only not attributed: a subscribe is organic, a SCAN
+ * another event. */
 int channel_scene_in_event_key(const char *event_key, bool subscribe);
 
 /* A scene for a permanent code: a scene_id must be 1..100000 (a scene_str

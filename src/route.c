@@ -19,8 +19,15 @@ static int on_other(const struct cfg *, struct store *, const struct wx_msg *, s
 static int on_message(const struct cfg *, struct store *, const struct wx_msg *,
                       struct route_out *);
 
-/* NULL matches anything. Event names are matched case-insensitively: real
- * pushes say "SCAN" but some relays lower-case it. */
+/* One case rule for MsgType and Event, here and in wx_xml's required-field
+ * check: ASCII case-insensitive (strcasecmp(); wxscened stays in the C
+ * locale). WeChat sends exactly "event" and "subscribe", "SCAN",
+ * "unsubscribe", but relays re-case them (some lower-case SCAN), and a
+ * re-cased retry is the same push: its dedup key must be the same too. So
+ * the key holds the event's one spelling: the matching row's (WeChat's
+ * own, so a real push's key is what it always was, and what schema/007
+ * rewrote old keys to), else the name in lower case. NULL matches
+ * anything; the first matching row wins. */
 static const struct route_row {
     const char *msg_type;
     const char *event;
@@ -33,14 +40,36 @@ static const struct route_row {
     {NULL, NULL, on_message},
 };
 
-void route_dedup_key(const struct wx_msg *m, char *out, size_t outlen)
+static const struct route_row *route_match(const struct wx_msg *m)
+{
+    for (size_t i = 0; i < WXS_ARRAY_LEN(routes) - 1; i++) {
+        const struct route_row *r = &routes[i];
+        if ((!r->msg_type || strcasecmp(r->msg_type, m->msg_type) == 0) &&
+            (!r->event || strcasecmp(r->event, m->event) == 0))
+            return r;
+    }
+    return &routes[WXS_ARRAY_LEN(routes) - 1]; /* matches anything */
+}
+
+/* s with ASCII capitals lowered, as util_puts() would put it. */
+static char *put_lower(char *p, char *end, const char *s)
+{
+    for (; *s && p < end; s++)
+        *p++ = (char)(*s >= 'A' && *s <= 'Z' ? *s - 'A' + 'a' : *s);
+    return p;
+}
+
+/* The CONTRACT's key of m, routed through row r (an event row when it
+ * names a MsgType). */
+static void dedup_key(const struct wx_msg *m, const struct route_row *r, char *out, size_t outlen)
 {
     /* as snprintf would write them (cut at outlen - 1), without its cost */
     char *p = out, *end = out + outlen - 1;
-    if (strcmp(m->msg_type, "event") == 0) {
+    if (r->msg_type) {
         p = util_put_i64(util_puts(p, end, "e|"), end, m->create_time);
         p = util_puts(util_puts(p, end, "|"), end, m->from);
-        p = util_puts(util_puts(p, end, "|"), end, m->event);
+        p = util_puts(p, end, "|");
+        p = r->event ? util_puts(p, end, r->event) : put_lower(p, end, m->event);
         p = util_puts(util_puts(p, end, "|"), end, m->event_key);
     } else if (m->msg_id[0]) {
         p = util_puts(util_puts(p, end, "m|"), end, m->msg_id);
@@ -49,6 +78,11 @@ void route_dedup_key(const struct wx_msg *m, char *out, size_t outlen)
         p = util_put_i64(util_puts(p, end, "|"), end, m->create_time);
     }
     *p = '\0';
+}
+
+void route_dedup_key(const struct wx_msg *m, char *out, size_t outlen)
+{
+    dedup_key(m, route_match(m), out, outlen);
 }
 
 /* Expand tmpl into the reply; an empty template means "say nothing". */
@@ -129,16 +163,9 @@ static int on_message(const struct cfg *cfg, struct store *st, const struct wx_m
 int route_message(const struct cfg *cfg, struct store *st, const struct wx_msg *m,
                   struct route_out *out)
 {
+    const struct route_row *r = route_match(m);
     memset(out, 0, sizeof(*out));
     out->scene_off = -1;
-    route_dedup_key(m, out->dedup_key, sizeof(out->dedup_key));
-    for (size_t i = 0; i < WXS_ARRAY_LEN(routes); i++) {
-        const struct route_row *r = &routes[i];
-        if (r->msg_type && strcmp(r->msg_type, m->msg_type) != 0)
-            continue;
-        if (r->event && strcasecmp(r->event, m->event) != 0)
-            continue;
-        return r->fn(cfg, st, m, out);
-    }
-    return on_message(cfg, st, m, out);
+    dedup_key(m, r, out->dedup_key, sizeof(out->dedup_key));
+    return r->fn(cfg, st, m, out);
 }

@@ -31,6 +31,7 @@ static inline const char *route_scene(const struct route_out *r, const struct wx
     return r->scene_off < 0 ? NULL : m->event_key + r->scene_off;
 }
 
-/* The CONTRACT's dedup key of m into out (ROUTE_DEDUP_MAX bytes). */
+/* The CONTRACT's dedup key of m into out (ROUTE_DEDUP_MAX bytes), the
+ * event's name in its one spelling (route.c says which). */
 void route_dedup_key(const struct wx_msg *m, char *out, size_t outlen);
 #endif

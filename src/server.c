@@ -338,10 +338,13 @@ static void handle_post(struct server *srv, struct evhttp_request *req, const st
     char *body;
     size_t len;
     bool encrypted = q->encrypt_type && strcmp(q->encrypt_type, "aes") == 0;
+    size_t in_len = evbuffer_get_length(evhttp_request_get_input_buffer(req));
+    const char *big = wx_xml_too_large(in_len, !encrypted);
     ri->kind = "push";
-    if ((size_t)srv->cfg->max_body_bytes <
-        evbuffer_get_length(evhttp_request_get_input_buffer(req)))
+    if ((size_t)srv->cfg->max_body_bytes < in_len)
         return reply_error(srv, req, 413, "body too large", ri);
+    if (big) /* no push is that large: refused before read_body() copies it */
+        return reply_error(srv, req, 400, big, ri);
     if (read_body(req, &body, &len) < 0 || len == 0) {
         snprintf(err, sizeof(err), "empty body");
         goto fail;

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <libxml/parser.h>
 #include <libxml/tree.h>
@@ -47,34 +48,154 @@ static const char *find_str(const char *p, size_t len, const char *s, size_t n)
     return NULL;
 }
 
-/* Any markup declaration ("<!" other than a comment or CDATA section) means
- * a DTD: refuse it before libxml2 sees it, so no entity is ever declared,
- * let alone expanded (billion laughs, XXE). Processing instructions other
- * than the XML declaration are refused too (xml-stylesheet and friends). */
-static const char *find_forbidden(const char *p, size_t len)
+/* Whether libxml2 will read the body as UTF-8, so the byte scans below see
+ * the characters it parses. It picks UTF-16, UCS-4 or EBCDIC from the first
+ * four bytes (a BOM, NULs, "Lo\xa7\x94"), none of which can open a UTF-8
+ * document: that starts with '<', white space or the UTF-8 BOM, and has no
+ * NUL. The encoding declaration is ignored (XML_PARSE_IGNORE_ENC). WeChat
+ * sends UTF-8. */
+static bool is_utf8_start(const char *p, size_t len)
 {
+    unsigned char c = (unsigned char)p[0];
+    if (c != '<' && c != ' ' && c != '\t' && c != '\r' && c != '\n' && c != 0xEF)
+        return false;
+    return len < 4 ? !memchr(p, '\0', len) : p[1] && p[2] && p[3];
+}
+
+/* ---- bounds on the parse's work ----
+ * With [server] max_body_bytes at its maximum (16 MB) a body could keep
+ * libxml2 2.9 busy, and the event loop with it, for seconds to minutes
+ * (release build, the parser alone):
+ * - attributes: xmlParseStartTag2() checks each one of a start tag against
+ *   every earlier one. 150,000 (1.4 MB) took 4.9 s, 7.3 s in the server;
+ *   xmlns declarations go the same way (1.9 s).
+ * - elements: a few hundred ns each (<a/> x 350,000: 33 ms), and distinct
+ *   names fill libxml2's name dictionary, whose hash stops growing:
+ *   290,000 of them (1.4 MB) 129 ms, 2.9 million (16 MB) 67 s.
+ * - bytes: libxml2 reads CDATA at ~85 instructions a byte, an entity
+ *   reference ~120 a byte (with sax_text() taking each on its own); 16 MB
+ *   of text, CDATA or comments took 100-190 ms.
+ * So a push may have at most:
+ * - WX_XML_ATTRS_MAX (16) attributes on an element. WeChat sends none; a
+ *   relay's namespace declarations fit. 16 x 16 checks cost nothing.
+ * - WX_XML_ELEMENTS_MAX (512) elements. WeChat's richest pushes (a mass
+ *   send's MASSSENDJOBFINISH, one CopyrightCheckResult item of nine
+ *   elements per article) have about a hundred.
+ * - WX_XML_DEPTH_MAX (16) levels (checked in sax_start()). WeChat nests
+ *   five (xml, CopyrightCheckResult, ResultList, item, field); libxml2
+ *   stops at 256 by itself.
+ * - WX_XML_PARSE_MAX (64 KiB) of XML for libxml2 to read: the default
+ *   max_body_bytes, so with it no body is refused for its size that was
+ *   not before. A push is typically under 1 KB, a text message of
+ *   thousands of characters some KB (Content is cut to 2 KB anyway). The
+ *   costliest 64 KiB (entity references) are 8 million instructions,
+ *   about 1 ms.
+ * - WX_XML_ENCRYPT_MAX (88,000) bytes of Encrypt in a safe-mode envelope
+ *   in WeChat's form (envelope_value()), on top of WX_XML_PARSE_MAX:
+ *   libxml2 never reads it (the shortcut hands it "@") unless the
+ *   envelope is broken elsewhere. It is what the largest push within
+ *   these bounds encrypts to (base64 of random(16), length(4), the push,
+ *   an AppID of up to 64 bytes, up to 32 bytes of padding), so every
+ *   envelope whose push can be accepted is; a longer one could only
+ *   decrypt to a push refused here.
+ * The counts are taken by prescan() before libxml2 runs, from the bytes
+ * (which are the characters: is_utf8_start()), in one pass over the '<'
+ * that was there already; a normal push pays an increment and a compare
+ * per start tag. */
+
+#define STR_(x) #x
+#define STR(x)  STR_(x)
+#define TOO_LARGE                                                                                  \
+    "XML over " STR(WX_XML_PARSE_MAX) " bytes (a safe-mode Encrypt of up to " STR(                 \
+        WX_XML_ENCRYPT_MAX) " aside)"
+_Static_assert(WX_XML_ENCRYPT_MAX >= (16 + 4 + WX_XML_PARSE_MAX + 64 + 32 + 2) / 3 * 4,
+               "an envelope must hold the largest push");
+
+/* Whether the start tag at q, whose '<' is followed by the next one at
+ * stop (or the end), has more than WX_XML_ATTRS_MAX attributes. Values
+ * cannot hold '<', so every attribute's '=' lies before stop; the first
+ * one's lies before any '>' (the tag's end, or one in a value). A tag
+ * whose first '=' follows a '>' has none, and otherwise the '=' before
+ * stop bound the count from above (text after the tag may add some: only
+ * tags with an attribute are ever counted, and WeChat sends none). */
+static bool too_many_attributes(const char *q, const char *stop)
+{
+    const char *eq = memchr(q, '=', (size_t)(stop - q));
+    if (!eq || memchr(q, '>', (size_t)(eq - q)))
+        return false;
+    size_t n = 1;
+    while ((eq = memchr(eq + 1, '=', (size_t)(stop - eq - 1))) != NULL)
+        if (++n > WX_XML_ATTRS_MAX)
+            return true;
+    return false;
+}
+
+/* A tag with more than WX_XML_ATTRS_MAX attributes spans at least this
+ * many bytes from its '<' (each is a name, '=' and two quotes): shorter
+ * spans, every tag of a real push, are not looked into. */
+#define ATTRS_SPAN (4 * WX_XML_ATTRS_MAX)
+
+/* The start tag at q: one more element, and its attributes. *next = the
+ * '<' after it, or NULL. */
+static const char *check_start_tag(const char *q, const char *end, size_t *elements,
+                                   const char **next)
+{
+    *next = memchr(q + 1, '<', (size_t)(end - q - 1));
+    const char *stop = *next ? *next : end;
+    if (++*elements > WX_XML_ELEMENTS_MAX)
+        return "more than " STR(WX_XML_ELEMENTS_MAX) " elements";
+    if ((size_t)(stop - q) >= ATTRS_SPAN && too_many_attributes(q, stop))
+        return "more than " STR(WX_XML_ATTRS_MAX) " attributes in an element";
+    return NULL;
+}
+
+/* What libxml2 must not be given, checked on the body's bytes before it
+ * is: more than the bounds above allow, or any markup declaration ("<!"
+ * other than a comment or CDATA section), which means a DTD: refused so no
+ * entity is ever declared, let alone expanded (billion laughs, XXE).
+ * Processing instructions other than the XML declaration are refused too
+ * (xml-stylesheet and friends). Comments and CDATA sections end where
+ * libxml2 ends them, at the first "-->" / "]]>", so every '<' it reads as
+ * a tag is looked at here. NULL when none of it. */
+const char *wx_xml_too_large(size_t len, bool need_plain)
+{
+    return len > WX_XML_PARSE_MAX + (need_plain ? 0 : WX_XML_ENCRYPT_MAX) ? TOO_LARGE : NULL;
+}
+
+static const char *prescan(const char *p, size_t len, bool need_plain)
+{
+    const char *bad = wx_xml_too_large(len, need_plain);
+    if (bad)
+        return bad;
+    if (len && !is_utf8_start(p, len))
+        return "not UTF-8 XML (WeChat sends UTF-8)";
     const char *end = p + len;
-    for (const char *q = memchr(p, '<', len); q; q = memchr(q + 1, '<', (size_t)(end - q - 1))) {
+    size_t elements = 0;
+    for (const char *q = memchr(p, '<', len), *next; q; q = next) {
         size_t left = (size_t)(end - q);
+        const char *from = q + 1, *close;
         if (left < 2)
             break;
         if (q[1] == '!') {
             if (left >= 4 && memcmp(q, "<!--", 4) == 0)
-                continue;
-            if (left >= 9 && memcmp(q, "<![CDATA[", 9) == 0) {
-                const char *close = find_str(q + 9, left - 9, "]]>", 3);
-                if (!close)
-                    return NULL; /* unterminated: libxml2 will say not well-formed */
-                q = close;
-                continue;
-            }
-            return "DOCTYPE/DTD declarations are not allowed";
+                close = find_str(q + 4, left - 4, "-->", 3);
+            else if (left >= 9 && memcmp(q, "<![CDATA[", 9) == 0)
+                close = find_str(q + 9, left - 9, "]]>", 3);
+            else
+                return "DOCTYPE/DTD declarations are not allowed";
+            if (!close)
+                return NULL; /* unterminated: libxml2 will say not well-formed */
+            from = close + 1;
+        } else if (q[1] == '?') {
+            if (!(q == p && left >= 6 && memcmp(q, "<?xml", 5) == 0 &&
+                  strchr(" \t\r\n", q[5]) != NULL))
+                return "processing instructions are not allowed";
+        } else if (q[1] != '/') {
+            if ((bad = check_start_tag(q, end, &elements, &next)) != NULL)
+                return bad;
+            continue;
         }
-        if (q[1] == '?' &&
-            !(q == p && left >= 6 && memcmp(q, "<?xml", 5) == 0 && strchr(" \t\r\n", q[5]) != NULL))
-            return "processing instructions are not allowed";
-        if (left < 2)
-            break;
+        next = memchr(from, '<', (size_t)(end - from));
     }
     return NULL;
 }
@@ -185,7 +306,7 @@ static int check_required(const struct wx_msg *m, bool need_plain, char *err, si
         missing = "CreateTime";
     } else if (!m->msg_type[0]) {
         missing = "MsgType";
-    } else if (strcmp(m->msg_type, "event") == 0 && !m->event[0]) {
+    } else if (strcasecmp(m->msg_type, "event") == 0 && !m->event[0]) { /* case: route.c */
         missing = "Event";
     }
     if (missing) {
@@ -243,7 +364,10 @@ static void sax_start(void *ctx, const xmlChar *localname, const xmlChar *prefix
     struct sax_state *st = sax_of(ctx);
     const char *name = (const char *)localname;
     st->depth++;
-    if (st->depth == 1 && strcmp(name, "xml") != 0) {
+    if (st->depth > WX_XML_DEPTH_MAX) {
+        snprintf(st->err, st->errlen, "elements nested deeper than " STR(WX_XML_DEPTH_MAX));
+        sax_fail(ctx, st);
+    } else if (st->depth == 1 && strcmp(name, "xml") != 0) {
         snprintf(st->err, st->errlen, "root element is not <xml>");
         sax_fail(ctx, st);
     } else if (st->depth == 2) {
@@ -273,12 +397,25 @@ static void sax_end(void *ctx, const xmlChar *localname, const xmlChar *prefix, 
     st->depth--;
 }
 
-/* Belt and braces: find_forbidden() already refused any DTD. */
+/* Belt and braces: prescan() already refused any DTD. */
 static void sax_subset(void *ctx, const xmlChar *name, const xmlChar *eid, const xmlChar *sid)
 {
     struct sax_state *st = sax_of(ctx);
     snprintf(st->err, st->errlen, "DOCTYPE/DTD declarations are not allowed");
     sax_fail(ctx, st);
+}
+
+/* The first fatal error ends the parse. libxml2 would go on (callbacks
+ * off) to the end of the body, and after a character not allowed in a
+ * CDATA section or comment it reads the rest of that section as markup,
+ * which prescan() skipped without counting: a 7,000-attribute tag behind
+ * "<![CDATA[\x0f" cost 13 ms. The error stays the context's last, so the
+ * answer is still "not well-formed XML at line N" (N is the first error's
+ * line now, not the last's). */
+static void sax_error(void *ctx, xmlErrorPtr e)
+{
+    if (e->level == XML_ERR_FATAL)
+        xmlStopParser(ctx);
 }
 
 int wx_xml_parser_new(struct wx_xml_parser **out)
@@ -300,6 +437,7 @@ int wx_xml_parser_new(struct wx_xml_parser **out)
     p->sax.ignorableWhitespace = sax_text;
     p->sax.processingInstruction = NULL;
     p->sax.comment = NULL;
+    p->sax.serror = sax_error;
     p->ctxt = xmlNewParserCtxt();
     if (!p->ctxt) {
         free(p);
@@ -322,7 +460,11 @@ void wx_xml_parser_free(struct wx_xml_parser *p)
     free(p);
 }
 
-#define SAX_OPTIONS (XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NOCDATA)
+/* XML_PARSE_IGNORE_ENC: the body is UTF-8 whatever its declaration says
+ * (is_utf8_start() has the reason). */
+#define SAX_OPTIONS                                                                                \
+    (XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NOCDATA |               \
+     XML_PARSE_IGNORE_ENC)
 
 /* xmlCtxtReadMemory() step by step, with one difference: libxml2 before
  * 2.11 copies the whole body into the input buffer but still gives it a
@@ -420,9 +562,10 @@ static const char *envelope_value(const char *body, size_t len, size_t *vlen)
     const char *v = e + sizeof(open) - 1, *q = v;
     while (q < end && is_base64(*q))
         q++;
-    /* libxml2 refuses text over XML_MAX_TEXT_LENGTH (10 MB): a value that
-     * long goes through the full parse to be refused the same way. */
-    if (q == v || (size_t)(q - v) > 1000000 || (size_t)(end - q) < sizeof(close) - 1 ||
+    /* A longer value cannot hold a push within the bounds: it takes the
+     * full parse, to be refused there as too large (long before libxml2's
+     * own XML_MAX_TEXT_LENGTH). */
+    if (q == v || (size_t)(q - v) > WX_XML_ENCRYPT_MAX || (size_t)(end - q) < sizeof(close) - 1 ||
         memcmp(q, close, sizeof(close) - 1) != 0)
         return NULL;
     *vlen = (size_t)(q - v);
@@ -432,15 +575,15 @@ static const char *envelope_value(const char *body, size_t len, size_t *vlen)
 static int sax_parse(struct wx_xml_parser *p, const char *body, size_t len, bool need_plain,
                      struct wx_msg *out, char *err, size_t errlen);
 
-/* 0 = parsed through the shortcut, -1 = take the full parse. */
+/* The envelope with its Encrypt value v (envelope_value()) replaced by
+ * "@", parsed. 0 = parsed through the shortcut, -1 = take the full parse. */
 static int parse_envelope_short(struct wx_xml_parser *p, const char *body, size_t len,
-                                struct wx_msg *out, char *err, size_t errlen)
+                                const char *v, size_t vlen, struct wx_msg *out, char *err,
+                                size_t errlen)
 {
-    size_t vlen;
-    const char *v = envelope_value(body, len, &vlen);
     struct buf *b = &p->envelope;
     buf_reset(b);
-    if (!v || buf_append(b, body, (size_t)(v - body)) < 0 || buf_append(b, "@", 1) < 0 ||
+    if (buf_append(b, body, (size_t)(v - body)) < 0 || buf_append(b, "@", 1) < 0 ||
         buf_append(b, v + vlen, len - (size_t)(v - body) - vlen) < 0)
         return -1;
     char *value = NULL;
@@ -466,21 +609,29 @@ size_t wx_xml_parser_shortcuts(const struct wx_xml_parser *p)
     return p->shortcuts;
 }
 
+/* The bounds, then the shortcut for an envelope in WeChat's form, else the
+ * full parse. Whether the Encrypt is exempt from WX_XML_PARSE_MAX depends
+ * on the form only, not on the path taken, so full_only answers the same. */
 int wx_xml_parser_parse(struct wx_xml_parser *p, const char *body, size_t len, bool need_plain,
                         struct wx_msg *out, char *err, size_t errlen)
 {
-    const char *bad = find_forbidden(body, len);
+    size_t vlen = 0;
+    const char *v = NULL, *bad = prescan(body, len, need_plain);
+    if (!bad && !need_plain && !(v = envelope_value(body, len, &vlen)))
+        vlen = 0;
+    if (!bad && len - vlen > WX_XML_PARSE_MAX)
+        bad = TOO_LARGE;
     if (bad) {
         memset(out, 0, sizeof(*out));
         snprintf(err, errlen, "%s", bad);
         return -1;
     }
-    if (!need_plain && !p->full_only && parse_envelope_short(p, body, len, out, err, errlen) == 0)
+    if (v && !p->full_only && parse_envelope_short(p, body, len, v, vlen, out, err, errlen) == 0)
         return 0;
     return sax_parse(p, body, len, need_plain, out, err, errlen);
 }
 
-/* libxml2 over body (find_forbidden() has passed), into out. */
+/* libxml2 over body (prescan() has passed), into out. */
 static int sax_parse(struct wx_xml_parser *p, const char *body, size_t len, bool need_plain,
                      struct wx_msg *out, char *err, size_t errlen)
 {

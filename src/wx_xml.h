@@ -17,6 +17,16 @@
 #define WX_XML_TICKET_MAX  512  /* Ticket */
 #define WX_XML_CONTENT_MAX 2048 /* Content (truncated) */
 
+/* Bounds on the parse's work: within them any body costs libxml2 a few
+ * milliseconds at most, whatever [server] max_body_bytes allows; a body
+ * beyond any of them is refused before or while libxml2 reads it. WeChat's
+ * pushes are far inside every one (wx_xml.c says why each is what it is). */
+#define WX_XML_PARSE_MAX    65536 /* bytes of XML, a safe-mode Encrypt aside */
+#define WX_XML_ENCRYPT_MAX  88000 /* bytes of a safe-mode envelope's Encrypt */
+#define WX_XML_ELEMENTS_MAX 512   /* elements in a push */
+#define WX_XML_ATTRS_MAX    16    /* attributes (and xmlns) of one element */
+#define WX_XML_DEPTH_MAX    16    /* <xml> is depth 1 */
+
 struct wx_msg {
     char to[WX_XML_ID_MAX + 1];
     char from[WX_XML_ID_MAX + 1];
@@ -36,10 +46,15 @@ struct wx_msg {
  * required (a plaintext push or a decrypted one); otherwise only Encrypt is
  * (a safe-mode envelope). Returns 0, or -1 with a reason in err
  * ("DOCTYPE not allowed", "not well-formed XML at line 3", "missing
- * FromUserName", ...). Free with wx_msg_clear(). */
+ * FromUserName", "more than 512 elements", ...). Free with wx_msg_clear(). */
 int wx_xml_parse(const char *body, size_t len, bool need_plain, struct wx_msg *out, char *err,
                  size_t errlen) WXS_MUSTCHECK;
 void wx_msg_clear(struct wx_msg *m);
+
+/* Why a body of len bytes is refused whatever it holds (it is over the size
+ * bounds), or NULL. wx_xml_parse() checks it first; the server also asks
+ * before copying a body out of its buffers. */
+const char *wx_xml_too_large(size_t len, bool need_plain);
 
 /* A reusable parser (one libxml2 context, no tree built): the server keeps
  * one per thread. wx_xml_parse() above is the same with a temporary one. */

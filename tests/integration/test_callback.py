@@ -149,6 +149,28 @@ class CallbackTest(unittest.TestCase):
         self.assertEqual(self.env.sql("SELECT count(*), sum(is_new_fan) FROM events WHERE openid LIKE 'oConc%'"),
                          [(20, 20)])
 
+    def test_recased_retries_stored_once(self):
+        """MsgType and Event compare ASCII case-insensitively and the dedup
+        key holds one spelling (WeChat's): a retry re-cased on the way is
+        the same push, answered the same and stored once."""
+        e = self.env
+
+        def said(r):
+            return reply_content(r)["Content"] if r.body.startswith(b"<xml>") else r.text
+
+        sub = wxs.event_xml("oCase", 1700003000, "subscribe", "qrscene_42")
+        for body in (sub, sub.replace("[subscribe]", "[Subscribe]"), sub.replace("[subscribe]", "[SUBSCRIBE]"),
+                     sub.replace("[event]", "[Event]")):
+            r = e.push(body)
+            self.assertEqual((r.status, said(r)), (200, "Hi from Store 42 (scene 42)"), body)
+        scan = wxs.event_xml("oCase", 1700003100, "scan", "42").replace("[event]", "[EVENT]")
+        for body in (scan, wxs.event_xml("oCase", 1700003100, "SCAN", "42")):
+            r = e.push(body)
+            self.assertEqual((r.status, said(r)), (200, "Welcome back to Store 42"), body)
+        self.assertEqual(e.sql("SELECT kind, scene, dedup_key FROM events WHERE openid = 'oCase' ORDER BY id"),
+                         [(0, "42", "e|1700003000|oCase|subscribe|qrscene_42"),
+                          (1, "42", "e|1700003100|oCase|SCAN|42")])
+
     def test_same_second_different_events_both_kept(self):
         e = self.env
         e.push(wxs.event_xml("oSame", 1700001000, "subscribe", "qrscene_42"))

@@ -15,6 +15,7 @@ import http.client
 import io
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -329,6 +330,15 @@ class HostileInputTest(ServerCase):
         key = "s" * 64
         r = self.env.push(wxs.event_xml("oLongScene", 1700300204, "SCAN", key))
         self.assertEqual((r.status, content_of(r)), (200, welcome(key)))
+        # A longer one comes from no QR code: the event is stored and
+        # answered, unattributed (an organic subscribe, a SCAN of no scene).
+        r = self.env.push(wxs.event_xml("oLongScene", 1700300205, "SCAN", key + "s"))
+        self.assertEqual((r.status, content_of(r)), (200, "success"))
+        r = self.env.push(wxs.event_xml("oLongScene", 1700300206, "subscribe", "qrscene_" + key + "s"))
+        self.assertEqual((r.status, content_of(r)), (200, "Welcome!"))
+        self.assertEqual(self.env.sql("SELECT create_time, kind, scene, length(event_key) FROM events "
+                                      "WHERE openid = 'oLongScene' ORDER BY create_time"),
+                         [(1700300204, 1, key, 64), (1700300205, 4, None, 65), (1700300206, 0, None, 73)])
         self.assert_serving("huge fields")
 
     def test_formula_scenes_stay_text_in_csv(self):
@@ -351,6 +361,51 @@ class HostileInputTest(ServerCase):
         bad = [c for c in cells if c[:1] in ("=", "+", "-", "@") and not c.lstrip("-").isdigit()]
         self.assertEqual(bad, [])
         self.assert_serving("formula scenes")
+
+    def test_parse_floods(self):
+        """Bodies within max_body_bytes that cost the XML parser: refused on
+        the bound they cross (named in the log), quickly."""
+        fields = wxs.event_xml("oFlood", 1700300250, "subscribe")[5:-6]
+
+        def push_xml(inner):
+            return "<xml>" + fields + inner + "</xml>"
+
+        cases = [
+            ("attribute flood", push_xml("<F" + "".join(f' a{i}=""' for i in range(6000)) + "/>"),
+             "more than 16 attributes in an element"),
+            ("xmlns flood", push_xml("<F" + "".join(f' xmlns:n{i}="u"' for i in range(3000)) + "/>"),
+             "more than 16 attributes in an element"),
+            ("17 attributes", push_xml("<F" + "".join(f" a{i}='>'" for i in range(17)) + "/>"),
+             "more than 16 attributes in an element"),
+            ("distinct element names", push_xml("".join(f"<e{i}/>" for i in range(6000))),
+             "more than 512 elements"),
+            ("513 elements", push_xml("<e/>" * (513 - 6)), "more than 512 elements"),
+            ("17 levels", push_xml("<d>" * 16 + "</d>" * 16), "elements nested deeper than 16"),
+            ("a comment hiding a CDATA opener", push_xml(
+                "<!-- <![CDATA[ --><F" + "".join(f' a{i}=""' for i in range(17)) + "/><!-- ]]> -->"),
+             "more than 16 attributes in an element"),
+            ("UTF-16", push_xml(""), "not UTF-8 XML"),
+        ]
+        for name, body, reason in cases:
+            with self.subTest(name):
+                data = body.encode("utf-16") if name == "UTF-16" else body.encode()
+                self.assertLess(len(data), 65536)
+                log_at = len(self.env.server_log())
+                t0 = time.monotonic()
+                self.assertEqual(self.push_status(data), 400)
+                self.assertLess(time.monotonic() - t0, 2)
+                self.assertIn("POST /wx 400", self.env.server_log()[log_at:])
+                self.assertIn(reason, self.env.server_log()[log_at:])
+        self.assertEqual(self.env.sql("SELECT count(*) FROM events WHERE openid = 'oFlood'"), [(0,)])
+        # At the bounds: a push with 16 attributes on an element, 512
+        # elements (9 + 488 + 15) and 16 levels is stored and answered.
+        n = self.next_id()
+        body = wxs.event_xml(f"oAtBounds{n}", 1700300260, "subscribe", f"qrscene_{n}")
+        body = body[:-6] + "<F" + "".join(f' a{i}=""' for i in range(16)) + "/>"
+        body += "<e/>" * (512 - 9 - 15) + "<d>" * 15 + "</d>" * 15 + "</xml>"
+        r = self.env.push(body)
+        self.assertEqual((r.status, content_of(r)), (200, welcome(n)))
+        self.assert_serving("parse floods")
 
     def test_negative_and_overflowing_numbers(self):
         for ct in ("-1", "-1700000000", "99999999999999999999", "18446744073709551616", "1e9", "0x10",
@@ -466,6 +521,65 @@ class HostileInputTest(ServerCase):
             for s in idle:
                 s.close()
         self.assert_serving("idle connections closed")
+
+
+class ParseFloodAtMaxBodyTest(ServerCase):
+    """With [server] max_body_bytes at its maximum, a signed push of
+    <F a0="" a1="" .../> with 150,000 attributes (1.4 MB) kept libxml2 busy
+    seconds (its attribute checks are quadratic): the event loop stalled, a
+    /healthz probe on the admin port waited (issue 17 saw it get 503), and
+    the push was then answered 200 (after 6.4 s here, release build). It is
+    refused now before its body is even copied out, and the loop goes on
+    answering."""
+
+    # request_timeout long enough for the old stall to end in an answer
+    server_config = {"max_body_bytes": 16777216, "request_timeout": 120}
+    PUSH_LINE = re.compile(r"POST /wx (\d+) (\d+\.\d+)ms \S+ ?(.*)")
+
+    def test_attribute_flood_refused_at_once_while_healthz_answers(self):
+        push = wxs.event_xml("oAttrFlood", 1700300270, "subscribe", "qrscene_5")
+        body = (push[:-6] + "<F" + "".join(f' a{i}=""' for i in range(150000)) + "/></xml>").encode()
+        self.assertGreater(len(body), 1400000)
+        probes, stop = [], threading.Event()
+
+        def probe():
+            while not stop.is_set():
+                t0 = time.monotonic()
+                try:
+                    status = wxs.request(self.env.admin_port, "GET", "/healthz", timeout=30).status
+                except OSError as e:
+                    status = repr(e)
+                probes.append((status, time.monotonic() - t0))
+                time.sleep(0.01)
+
+        prober = threading.Thread(target=probe)
+        prober.start()
+        try:
+            time.sleep(0.2)
+            log_at = len(self.env.server_log())
+            t0 = time.monotonic()
+            r = wxs.request(self.env.port, "POST", f"/wx?{wxs.signed_query(self.env.token)}", body=body,
+                            headers={"Content-Type": "text/xml"}, timeout=300)
+            took = time.monotonic() - t0
+            time.sleep(0.2)
+        finally:
+            stop.set()
+            prober.join(60)
+        self.assertEqual(r.status, 400, f"{r} after {took:.2f} s")
+        lines = [m for m in map(self.PUSH_LINE.search, self.env.server_log()[log_at:].splitlines()) if m]
+        self.assertEqual(len(lines), 1, self.env.server_log()[log_at:])
+        status, ms, why = lines[0].groups()
+        # The server's own handling time (the body already read), and the
+        # client's round trip: milliseconds now, seconds before.
+        self.assertEqual(status, "400")
+        self.assertLess(float(ms), 250, why)
+        self.assertLess(took, 2, f"push answered after {took:.2f} s")
+        self.assertIn("XML over 65536 bytes", why)
+        self.assertEqual(self.env.sql("SELECT count(*) FROM events WHERE openid = 'oAttrFlood'"), [(0,)])
+        self.assertGreater(len(probes), 5)
+        self.assertEqual({s for s, _ in probes}, {200}, probes)
+        self.assertLess(max(t for _, t in probes), 1, probes)
+        self.assert_serving("a 1.4 MB attribute flood")
 
 
 # --------------------------------------------------------- store full / read-only

@@ -24,6 +24,7 @@
 #include <cmocka.h>
 #include <event2/event.h>
 
+#include "channel.h"
 #include "db_sqlite.h"
 #include "gcommit.h"
 #include "route.h"
@@ -243,7 +244,7 @@ static int fx_setup(void **state)
                         .reply = "Hi {channel} {scene}",
                         .scan_reply = "Back at {channel}",
                         .tag = "vip"};
-    assert_int_equal(store_channel_add(fx->st, &c, err, sizeof(err)), 0);
+    assert_int_equal(channel_add(fx->st, &c, err, sizeof(err)), 0);
     fx->base = event_base_new();
     assert_non_null(fx->base);
     assert_int_equal(event_base_priority_init(fx->base, 3), 0);

@@ -71,6 +71,9 @@ static void msg(struct wx_msg *m, const char *type, const char *event, const cha
     snprintf(m->event_key, sizeof(m->event_key), "%s", key);
 }
 
+#define S16 "ssssssssssssssss"
+#define S64 S16 S16 S16 S16 /* the longest scene_str */
+
 static const struct route_case {
     const char *type, *event, *key;
     enum ev_kind kind;
@@ -89,6 +92,19 @@ static const struct route_case {
     {"event", "unsubscribe", "", EV_UNSUBSCRIBE, NULL, NULL},
     {"event", "CLICK", "menu1", EV_OTHER, NULL, NULL},
     {"text", "", "", EV_MESSAGE, NULL, NULL},
+    /* MsgType and Event, ASCII case-insensitive both */
+    {"Event", "Subscribe", "qrscene_42", EV_SUBSCRIBE, "42", "Hi Store 42"},
+    {"EVENT", "UNSUBSCRIBE", "", EV_UNSUBSCRIBE, NULL, NULL},
+    {"eVeNt", "Scan", "42", EV_SCAN, "42", "Back at Store"},
+    {"Event", "click", "menu1", EV_OTHER, NULL, NULL},
+    {"Text", "", "", EV_MESSAGE, NULL, NULL},
+    /* a scene is 1..64 bytes: a longer one is stored unattributed */
+    {"event", "subscribe", "qrscene_" S64, EV_SUBSCRIBE, S64, "Unknown " S64},
+    {"event", "subscribe", "qrscene_" S64 "s", EV_SUBSCRIBE, NULL, "Welcome!"},
+    {"event", "SCAN", S64, EV_SCAN, S64, "Unknown " S64},
+    {"event", "SCAN", S64 "s", EV_OTHER, NULL, NULL},
+    {"event", "SCAN", "12345678901234567890123456789012345678901234567890123456789012345", EV_OTHER,
+     NULL, NULL},
 };
 
 static void test_table(void **state)
@@ -113,6 +129,44 @@ static void test_table(void **state)
         } else {
             assert_false(out.has_reply);
         }
+        buf_free(&out.reply);
+    }
+}
+
+/* One key for a push however its MsgType and Event are cased: the row's
+ * spelling (WeChat's), else lower case. */
+static const struct key_case {
+    const char *type, *event, *key, *dedup;
+} key_cases[] = {
+    {"event", "subscribe", "qrscene_42", "e|100|oU|subscribe|qrscene_42"},
+    {"event", "Subscribe", "qrscene_42", "e|100|oU|subscribe|qrscene_42"},
+    {"event", "SUBSCRIBE", "qrscene_42", "e|100|oU|subscribe|qrscene_42"},
+    {"Event", "subscribe", "qrscene_42", "e|100|oU|subscribe|qrscene_42"},
+    {"event", "SCAN", "42", "e|100|oU|SCAN|42"},
+    {"EVENT", "scan", "42", "e|100|oU|SCAN|42"},
+    {"event", "unsubscribe", "", "e|100|oU|unsubscribe|"},
+    {"event", "UnSubscribe", "", "e|100|oU|unsubscribe|"},
+    {"event", "CLICK", "Menu1", "e|100|oU|click|Menu1"},
+    {"event", "click", "Menu1", "e|100|oU|click|Menu1"},
+    {"event", "scancode_push", "k", "e|100|oU|scancode_push|k"},
+    {"text", "", "", "m|oU|100"},
+    {"TEXT", "", "", "m|oU|100"},
+};
+
+static void test_dedup_key_case(void **state)
+{
+    struct fixture *f = *state;
+    for (size_t i = 0; i < sizeof(key_cases) / sizeof(key_cases[0]); i++) {
+        const struct key_case *c = &key_cases[i];
+        struct wx_msg m;
+        struct route_out out;
+        char key[ROUTE_DEDUP_MAX];
+        msg(&m, c->type, c->event, c->key);
+        print_message("case %zu: %s %s\n", i, c->type, c->event);
+        route_dedup_key(&m, key, sizeof(key));
+        assert_string_equal(key, c->dedup);
+        assert_int_equal(route_message(&f->cfg, f->st, &m, &out), 0);
+        assert_string_equal(out.dedup_key, c->dedup);
         buf_free(&out.reply);
     }
 }
@@ -287,6 +341,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_table, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dedup_key_case, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit_dedup_and_attribution, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_commit_stores_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_schema, setup, teardown),

@@ -68,6 +68,12 @@ static const struct good_case {
      "<xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName><CreateTime>7</CreateTime>"
      "<MsgType>image</MsgType></xml>",
      "b", "image", "", "", "", "m|b|7", 7},
+    /* the declaration is ignored: every body is read as UTF-8 */
+    {"declared UTF-16, sent as UTF-8",
+     "<?xml version=\"1.0\" encoding=\"UTF-16\"?><xml><ToUserName>a</ToUserName>"
+     "<FromUserName>\xe4\xbd\xa0</FromUserName><CreateTime>8</CreateTime><MsgType>text</MsgType>"
+     "</xml>",
+     "\xe4\xbd\xa0", "text", "", "", "", "m|\xe4\xbd\xa0|8", 8},
 };
 
 static void test_good(void **state)
@@ -113,6 +119,10 @@ static const struct bad_case {
      "<xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName><CreateTime>1</CreateTime>"
      "<MsgType>event</MsgType></xml>",
      "missing Event"},
+    {"missing event, MsgType re-cased",
+     "<xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName><CreateTime>1</CreateTime>"
+     "<MsgType>Event</MsgType></xml>",
+     "missing Event"},
     {"negative time",
      "<xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName><CreateTime>-1</CreateTime>"
      "<MsgType>text</MsgType></xml>",
@@ -127,7 +137,43 @@ static const struct bad_case {
      "MsgId"},
     {"invalid utf-8", "<xml><ToUserName>\xff\xfe</ToUserName></xml>", "not well-formed"},
     {"empty", "", "not well-formed"},
+    /* UTF-8 only: libxml2 would switch on a BOM, NULs or EBCDIC's "<?xm"
+     * (and on a declaration, which it is told to ignore) */
+    {"UTF-16 BOM", "\xff\xfe<\x01", "not UTF-8"},
+    {"UTF-16BE BOM", "\xfe\xff\x01<", "not UTF-8"},
+    {"EBCDIC", "\x4c\x6f\xa7\x94", "not UTF-8"},
+    /* libxml2 reads nothing after the first fatal error (there, a control
+     * character): the error reported is on line 1, not the duplicate
+     * attribute on line 3 it would go on to */
+    {"stops at the first error in CDATA",
+     "<xml><a><![CDATA[\x0f\n\n<F a=\"\" a=\"\"/>]]></a>\n</xml>", "not well-formed XML at line 1"},
+    {"stops at the first error in a comment", "<xml><!-- \x0f -->\n\n<F a=\"\" a=\"\"/>\n</xml>",
+     "not well-formed XML at line 1"},
+    {"declared latin-1",
+     "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><xml><ToUserName>a</ToUserName>"
+     "<FromUserName>o\xe9</FromUserName><CreateTime>1</CreateTime><MsgType>text</MsgType></xml>",
+     "not well-formed"},
 };
+
+/* Bodies with NULs: UTF-16 and UCS-4 without a BOM. */
+static void test_not_utf8(void **state)
+{
+    static const struct {
+        const char *xml;
+        size_t len;
+    } cases[] = {
+        {"<\0x\0m\0l\0/\0>\0", 12},
+        {"\0<\0x\0m\0l\0/\0>", 12},
+        {"<\0\0\0x\0\0\0", 8},
+        {"\0\0\0<\0\0\0x", 8},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct wx_msg m;
+        char err[256] = "";
+        assert_int_equal(wx_xml_parse(cases[i].xml, cases[i].len, false, &m, err, sizeof(err)), -1);
+        assert_non_null(strstr(err, "not UTF-8"));
+    }
+}
 
 static void test_bad(void **state)
 {
@@ -139,6 +185,113 @@ static void test_bad(void **state)
                          -1);
         assert_non_null(strstr(err, bad[i].reason));
     }
+}
+
+/* ---- bounds on the parse's work (wx_xml.h) ---- */
+
+#define PUSH_FIELDS                                                                                \
+    "<ToUserName>a</ToUserName><FromUserName>b</FromUserName><CreateTime>1</CreateTime>"           \
+    "<MsgType>text</MsgType>"
+#define PUSH_HEAD     "<xml>" PUSH_FIELDS
+#define PUSH_ELEMENTS 5 /* <xml> and the four fields */
+
+/* body = head, n x unit ('#' = its index), n x close, tail; with fill, the
+ * unit is repeated until the body is fill bytes. */
+static const struct bound_case {
+    const char *name, *head, *unit, *close, *tail;
+    size_t n, fill;
+    const char *reason; /* NULL: accepted */
+} bounds[] = {
+    {"16 attributes", PUSH_HEAD "<F", " a#=\"\"", "", "/></xml>", WX_XML_ATTRS_MAX, 0, NULL},
+    {"17 attributes", PUSH_HEAD "<F", " a#=\"\"", "", "/></xml>", WX_XML_ATTRS_MAX + 1, 0,
+     "more than 16 attributes"},
+    {"17 attributes on <xml>", "<xml", " a#='x'", "", ">" PUSH_FIELDS "</xml>",
+     WX_XML_ATTRS_MAX + 1, 0, "more than 16 attributes"},
+    {"17 xmlns", PUSH_HEAD "<F", " xmlns:n#=\"u\"", "", "/></xml>", WX_XML_ATTRS_MAX + 1, 0,
+     "more than 16 attributes"},
+    {"'>' in values", PUSH_HEAD "<F", " a#=\">\"", "", "/></xml>", WX_XML_ATTRS_MAX + 1, 0,
+     "more than 16 attributes"},
+    {"attribute flood (6,000)", PUSH_HEAD "<F", " a#=\"\"", "", "/></xml>", 6000, 0,
+     "more than 16 attributes"},
+    {"'=' in text is no attribute", PUSH_HEAD "<Content>", "a=b ", "", "</Content></xml>", 100, 0,
+     NULL},
+    {"a comment cannot hide a tag", PUSH_HEAD "<!-- <![CDATA[ --><F", " a#=\"\"", "",
+     "/><!-- ]]> --></xml>", WX_XML_ATTRS_MAX + 1, 0, "more than 16 attributes"},
+    {"512 elements", PUSH_HEAD, "<e/>", "", "</xml>", WX_XML_ELEMENTS_MAX - PUSH_ELEMENTS, 0, NULL},
+    {"513 elements", PUSH_HEAD, "<e#/>", "", "</xml>", WX_XML_ELEMENTS_MAX - PUSH_ELEMENTS + 1, 0,
+     "more than 512 elements"},
+    {"element flood (16,000)", PUSH_HEAD, "<e/>", "", "</xml>", 16000, 0, "more than 512 elements"},
+    {"tags in a comment are text", PUSH_HEAD "<!--", "<e/>", "", "--></xml>", 2000, 0, NULL},
+    {"tags in CDATA are text", PUSH_HEAD "<Content><![CDATA[", "<e a='' b=''/>", "",
+     "]]></Content></xml>", 2000, 0, NULL},
+    {"depth 16", PUSH_HEAD, "<d>", "</d>", "</xml>", WX_XML_DEPTH_MAX - 1, 0, NULL},
+    {"depth 17", PUSH_HEAD, "<d>", "</d>", "</xml>", WX_XML_DEPTH_MAX, 0, "nested deeper than 16"},
+    {"64 KiB", PUSH_HEAD "<Content>", "a", "", "</Content></xml>", 0, WX_XML_PARSE_MAX, NULL},
+    {"64 KiB + 1", PUSH_HEAD "<Content>", "a", "", "</Content></xml>", 0, WX_XML_PARSE_MAX + 1,
+     "XML over 65536 bytes"},
+    {"1.4 MB attribute flood", "<xml><F", " a#=\"\"", "", "/></xml>", 150000, 0,
+     "XML over 65536 bytes"},
+};
+
+static void put_unit(struct buf *b, const char *unit, size_t i)
+{
+    for (const char *u = unit; *u; u++) {
+        char num[24];
+        if (*u != '#')
+            assert_int_equal(buf_append(b, u, 1), 0);
+        else
+            assert_int_equal(
+                buf_append(b, num, (size_t)(util_put_i64(num, num + 24, (int64_t)i) - num)), 0);
+    }
+}
+
+static void build(struct buf *b, const struct bound_case *c)
+{
+    size_t tail = strlen(c->tail), i;
+    buf_reset(b);
+    assert_int_equal(buf_puts(b, c->head), 0);
+    for (i = 0; i < c->n || (c->fill && b->len + tail < c->fill); i++)
+        put_unit(b, c->unit, i);
+    while (i-- > 0)
+        assert_int_equal(buf_puts(b, c->close), 0);
+    assert_int_equal(buf_puts(b, c->tail), 0);
+    if (c->fill)
+        assert_int_equal(b->len, c->fill);
+}
+
+/* Each bound takes what is at it and refuses what is over it with its
+ * reason; a plaintext push and a safe-mode envelope the same. */
+static void test_bounds(void **state)
+{
+    struct wx_xml_parser *p;
+    struct buf b = {0};
+    assert_int_equal(wx_xml_parser_new(&p), 0);
+    for (size_t i = 0; i < sizeof(bounds) / sizeof(bounds[0]); i++) {
+        const struct bound_case *c = &bounds[i];
+        build(&b, c);
+        print_message("case: %s (%zu bytes)\n", c->name, b.len);
+        for (int plain = 1; plain >= 0; plain--) {
+            struct wx_msg m;
+            char err[256] = "";
+            int ret = wx_xml_parser_parse(p, b.data, b.len, plain, &m, err, sizeof(err));
+            if (!c->reason && plain) {
+                assert_int_equal(ret, 0);
+                wx_msg_clear(&m);
+            } else if (!c->reason) {
+                assert_string_equal(err, "missing Encrypt");
+            } else {
+                assert_int_equal(ret, -1);
+                assert_non_null(strstr(err, c->reason));
+            }
+        }
+    }
+    buf_free(&b);
+    wx_xml_parser_free(p);
+    /* what the server asks before copying a body out */
+    assert_null(wx_xml_too_large(WX_XML_PARSE_MAX, true));
+    assert_non_null(wx_xml_too_large(WX_XML_PARSE_MAX + 1, true));
+    assert_null(wx_xml_too_large(WX_XML_PARSE_MAX + WX_XML_ENCRYPT_MAX, false));
+    assert_non_null(wx_xml_too_large(WX_XML_PARSE_MAX + WX_XML_ENCRYPT_MAX + 1, false));
 }
 
 static void test_limits(void **state)
@@ -249,21 +402,51 @@ static void test_envelope_shortcut(void **state)
         wx_msg_clear(&a);
         wx_msg_clear(&b);
     }
-    /* a value over 1,000,000 bytes takes the full parse (libxml2 refuses
-     * text over 10 MB; the shortcut would not see it) */
-    struct buf big = {0};
-    assert_int_equal(buf_puts(&big, "<xml><Encrypt><![CDATA["), 0);
-    for (int i = 0; i < 1000001; i++)
-        assert_int_equal(buf_append(&big, "A", 1), 0);
-    assert_int_equal(buf_puts(&big, "]]></Encrypt></xml>"), 0);
-    struct wx_msg m;
-    char err[256];
-    size_t before = wx_xml_parser_shortcuts(p);
-    assert_int_equal(wx_xml_parser_parse(p, big.data, big.len, false, &m, err, sizeof(err)), 0);
-    assert_int_equal(wx_xml_parser_shortcuts(p), before);
-    assert_int_equal(m.encrypt_len, 1000001);
-    wx_msg_clear(&m);
-    buf_free(&big);
+    /* An Encrypt of up to WX_XML_ENCRYPT_MAX bytes in WeChat's form is not
+     * counted in WX_XML_PARSE_MAX (here 60,000 bytes of comment besides
+     * it), by either parser; one byte more, or out of that form, and the
+     * whole body is counted. */
+    static const struct {
+        size_t vlen;
+        const char *after;
+        bool ok;
+    } big[] = {
+        {WX_XML_ENCRYPT_MAX, "", true},
+        {WX_XML_ENCRYPT_MAX + 1, "", false},
+        {WX_XML_ENCRYPT_MAX, " ", false},
+    };
+    for (size_t i = 0; i < sizeof(big) / sizeof(big[0]); i++) {
+        struct buf x = {0};
+        struct wx_msg a, b;
+        char ea[256] = "", eb[256] = "";
+        assert_int_equal(buf_puts(&x, "<xml><!--"), 0);
+        for (int k = 0; k < 60000; k++)
+            assert_int_equal(buf_append(&x, "c", 1), 0);
+        assert_int_equal(buf_puts(&x, "--><Encrypt><![CDATA["), 0);
+        for (size_t k = 0; k < big[i].vlen; k++)
+            assert_int_equal(buf_append(&x, "A", 1), 0);
+        assert_int_equal(buf_puts(&x, big[i].after), 0);
+        assert_int_equal(buf_puts(&x, "]]></Encrypt></xml>"), 0);
+        size_t before = wx_xml_parser_shortcuts(p);
+        int ra = wx_xml_parser_parse(p, x.data, x.len, false, &a, ea, sizeof(ea));
+        int rb = wx_xml_parser_parse(full, x.data, x.len, false, &b, eb, sizeof(eb));
+        print_message("big %zu: %d %s\n", i, ra, ea);
+        assert_int_equal(wx_xml_parser_shortcuts(p) - before, big[i].ok ? 1 : 0);
+        if (big[i].ok) {
+            assert_int_equal(ra, 0);
+            assert_int_equal(rb, 0);
+            assert_int_equal(a.encrypt_len, big[i].vlen);
+            assert_int_equal(b.encrypt_len, big[i].vlen);
+            wx_msg_clear(&a);
+            wx_msg_clear(&b);
+        } else {
+            assert_int_equal(ra, -1);
+            assert_int_equal(rb, -1);
+            assert_non_null(strstr(ea, "XML over 65536 bytes"));
+            assert_string_equal(ea, eb);
+        }
+        buf_free(&x);
+    }
     assert_int_equal(wx_xml_parser_shortcuts(full), 0);
     wx_xml_parser_free(p);
     wx_xml_parser_free(full);
@@ -275,7 +458,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good),
         cmocka_unit_test(test_bad),
+        cmocka_unit_test(test_not_utf8),
         cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_bounds),
         cmocka_unit_test(test_envelope),
         cmocka_unit_test(test_envelope_shortcut),
     };
