@@ -227,11 +227,11 @@ class HostileInputTest(ServerCase):
     def path(self):
         return f"/wx?{wxs.signed_query(self.env.token)}"
 
-    def raw(self, data, **kw):
+    def raw(self, data, port=None, **kw):
         """The status answered to raw bytes; None when the server closed the
         connection without answering (also while we were still sending)."""
         try:
-            return wxs.status_of(wxs.raw_request(self.env.port, data, **kw))
+            return wxs.status_of(wxs.raw_request(port or self.env.port, data, **kw))
         except OSError:
             return None
 
@@ -367,6 +367,48 @@ class HostileInputTest(ServerCase):
         # Body shorter than its Content-Length, then the client goes away.
         self.raw(head("POST", self.path(), body=b"<xml>", length=500), shut=True)
         self.assert_serving("garbage request lines")
+
+    # ---- log lines: every byte from outside is escaped (log.c) ----
+    def log_lines_since(self, mark):
+        with open(self.env.log, "rb") as f:
+            f.seek(mark)
+            return f.read()
+
+    def assert_no_forged_line(self, data, marker):
+        """No line starts with the marker, no raw ESC/CR, and the marker is
+        there (escaped) so the test could have failed."""
+        self.assertIn(marker, data)
+        for line in data.split(b"\n"):
+            self.assertFalse(line.startswith(marker), line)
+        self.assertNotIn(b"\x1b", data)
+        self.assertNotIn(b"\r", data)
+
+    def test_log_lines_cannot_be_forged_by_an_xml_value(self):
+        """A signed push whose CreateTime holds a newline and a fake line:
+        the error message quotes the value, the log escapes it."""
+        mark = os.path.getsize(self.env.log)
+        body = wxs.event_xml("oForge", 1, "subscribe").replace(
+            "<CreateTime>1</CreateTime>", "<CreateTime><![CDATA[1\nFORGED-BY-XML x]]></CreateTime>")
+        self.assertEqual(self.push_status(body), 400)
+        self.assert_serving("a forged CreateTime")
+        data = self.log_lines_since(mark)
+        self.assert_no_forged_line(data, b"FORGED-BY-XML")
+        self.assertIn(b"\\x0aFORGED-BY-XML", data)
+
+    def test_log_lines_cannot_be_forged_by_a_path(self):
+        """An unauthenticated GET whose path holds ESC (a terminal escape)
+        and CR, on both listeners: logged as \\xNN."""
+        for port in (self.env.port, self.env.admin_port):
+            with self.subTest(port=port):
+                mark = os.path.getsize(self.env.log)
+                status = self.raw(b"GET /a\x1b[2J\rFORGED-BY-PATH HTTP/1.1\r\nHost: x\r\n\r\n", port=port,
+                                  shut=True)
+                self.assertEqual(status, 404)
+                wxs.request(port, "GET", "/healthz")  # a line after it, flushed
+                data = self.log_lines_since(mark)
+                self.assert_no_forged_line(data, b"FORGED-BY-PATH")
+                self.assertIn(b"/a\\x1b[2J\\x0dFORGED-BY-PATH", data)
+        self.assert_serving("forged paths")
 
     def test_slowloris_does_not_block_and_is_closed(self):
         """A client sending one header byte per second must not hold up
