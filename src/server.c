@@ -205,7 +205,7 @@ static void reply_error(struct server *srv, struct evhttp_request *req, int stat
 /* ---- query and signature ---- */
 
 /* The query string's six values (wx_query: evhttp's decoding rules, no
- * allocation for a short query). */
+ * allocation for a short query); WX_QUERY_NUL when a value holds a NUL. */
 static int query_parse(struct evhttp_request *req, struct wx_query *q)
 {
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
@@ -568,7 +568,10 @@ static void on_request(struct evhttp_request *req, void *arg)
         return reply_error(srv, req, 404, "not found", &ri);
     if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_POST)
         return reply_error(srv, req, 405, "method not allowed", &ri);
-    if (query_parse(req, &q) < 0) {
+    int qrc = query_parse(req, &q);
+    if (qrc == WX_QUERY_NUL) {
+        reply_error(srv, req, 400, "a query value holds a NUL byte (%00)", &ri);
+    } else if (qrc < 0) {
         reply_error(srv, req, 401, "malformed query string", &ri);
     } else if ((why = check_signature(srv, &q)) != NULL) {
         reply_error(srv, req, 401, why, &ri);

@@ -348,6 +348,26 @@ class HostileInputTest(ServerCase):
         self.assertEqual(self.env.sql("SELECT count(*) FROM events WHERE openid = 'oQuery'"), [(0,)])
         self.assert_serving("methods and paths")
 
+    def test_nul_in_query_values_is_refused(self):
+        """A value decoding to a NUL (%00) was cut short: echostr=ab%00cd
+        answered "ab", and junk after %00 in a signed field was ignored."""
+        ts, nonce = str(int(time.time())), "4242"
+        sig = wxs.signature(self.env.token, ts, nonce)
+        good = f"signature={sig}&timestamp={ts}&nonce={nonce}"
+        r = wxs.request(self.env.port, "GET", f"/wx?{good}&echostr=ab%00cd")
+        self.assertEqual(r.status, 400, r)
+        self.assertEqual(wxs.request(self.env.port, "GET", f"/wx?{good}&echostr=abcd").body, b"abcd")
+        body = wxs.event_xml("oNul", 1700300500, "subscribe", "qrscene_3")
+        for q in (f"signature={sig}%00junk&timestamp={ts}&nonce={nonce}",
+                  f"signature={sig}&timestamp={ts}%00junk&nonce={nonce}",
+                  f"signature={sig}&timestamp={ts}&nonce={nonce}%00junk",
+                  f"{good}&openid=oNul%00x", f"{good}&nonce=%00"):
+            with self.subTest(query=q):
+                self.assertEqual(self.push_status(body, query=q), 400)
+        self.assertEqual(self.env.sql("SELECT count(*) FROM events WHERE openid = 'oNul'"), [(0,)])
+        self.assertEqual(self.push_status(body, query=good), 200)
+        self.assert_serving("NUL in query values")
+
     def test_garbage_request_lines_and_huge_header(self):
         cases = [
             b"GARBAGE\r\n\r\n", b"\x00\x01\x02\x03\r\n\r\n", b"GET\r\n\r\n", b"GET /wx HTTP/9.9\r\n\r\n",
