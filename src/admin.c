@@ -14,6 +14,7 @@
 
 #include "admin_qr.h"
 #include "assets.h"
+#include "http_accept.h"
 #include "http_deadline.h"
 #include "log.h"
 #include "tz.h"
@@ -28,8 +29,10 @@ struct admin {
     const struct server *srv;
     struct evhttp *http;
     struct http_deadline *deadline;
+    struct http_accept *accept;     /* pauses accepting when out of descriptors */
     struct admin_qr *qr;            /* POST /api/qrcodes worker */
     uint64_t requests_by_status[6]; /* this listener's answers, index status/100 */
+    uint64_t accept_errors;
 };
 
 /* One request at the edge: every handler ends in exactly one reply(). */
@@ -145,6 +148,10 @@ static const struct counter {
      offsetof(struct server_stats, sig_failures)},
     {"wxscene_bad_requests_total", "Requests rejected as malformed.",
      offsetof(struct server_stats, bad_requests)},
+    {"wxscene_accept_errors_total",
+     "Failed accept() calls of the callback listener (mostly out of file descriptors); each "
+     "pauses accepting for 100 ms.",
+     offsetof(struct server_stats, accept_errors)},
 };
 
 static int metric_head(struct buf *b, const char *name, const char *type, const char *help)
@@ -217,6 +224,12 @@ static void h_metrics(struct areq *r)
     bad = bad || metrics_requests(&b, "wxscene_admin_http_requests_total",
                                   "Admin listener answers by status class (before this one).",
                                   r->a->requests_by_status) < 0;
+    bad = bad ||
+          metric_head(&b, "wxscene_admin_accept_errors_total", "counter",
+                      "Failed accept() calls of the admin listener (mostly out of file "
+                      "descriptors); each pauses accepting for 100 ms.") < 0 ||
+          buf_printf(&b, "wxscene_admin_accept_errors_total %llu\n",
+                     (unsigned long long)r->a->accept_errors) < 0;
     if (bad)
         reply(r, 500, "text/plain; charset=utf-8", "out of memory\n", 14);
     else
@@ -541,21 +554,25 @@ void admin_free(struct admin *a)
     if (!a)
         return;
     admin_qr_free(a->qr); /* answers its held requests before evhttp frees them */
+    http_accept_free(a->accept);
     if (a->http)
         evhttp_free(a->http);
     http_deadline_free(a->deadline);
     free(a);
 }
 
-static int admin_bind(struct admin *a, char *err, size_t errlen)
+static int admin_bind(struct admin *a, struct event_base *base, char *err, size_t errlen)
 {
     char host[256];
     uint16_t port;
     if (cfg_split_hostport(a->cfg->admin_listen, host, sizeof(host), &port) < 0)
         return snprintf(err, errlen, "[admin] listen: bad address %s", a->cfg->admin_listen), -1;
-    if (!evhttp_bind_socket_with_handle(a->http, host, port))
+    struct evhttp_bound_socket *sock = evhttp_bind_socket_with_handle(a->http, host, port);
+    if (!sock)
         return snprintf(err, errlen, "[admin] listen: cannot bind %s: %m", a->cfg->admin_listen),
                -1;
+    if (http_accept_guard(&a->accept, base, sock, "admin", &a->accept_errors) < 0)
+        return snprintf(err, errlen, "out of memory"), -1;
     return 0;
 }
 
@@ -581,7 +598,7 @@ int admin_new(struct admin **out, struct event_base *base, const struct cfg *cfg
                                             EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD |
                                             EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
     evhttp_set_gencb(a->http, on_request, a);
-    if (admin_bind(a, err, errlen) < 0 || admin_qr_new(&a->qr, base, cfg, err, errlen) < 0)
+    if (admin_bind(a, base, err, errlen) < 0 || admin_qr_new(&a->qr, base, cfg, err, errlen) < 0)
         goto fail;
     if (!cfg->admin_token[0])
         log_warn("admin: [admin] token is empty: /api/... answers 403");

@@ -10,6 +10,7 @@
 #include <sys/queue.h>
 #include <event2/keyvalq_struct.h>
 
+#include "http_accept.h"
 #include "http_deadline.h"
 #include "log.h"
 #include "reply.h"
@@ -63,9 +64,10 @@ struct server {
     struct evhttp *http;
     struct http_deadline *deadline; /* request_timeout as a whole-request limit */
     struct evhttp_bound_socket *sock;
-    struct wx_crypt *crypt;    /* NULL in plain mode */
-    struct wx_xml_parser *xml; /* one reusable libxml2 context */
-    struct store_ckpt *ckpt;   /* WAL checkpoints on a helper thread, or NULL */
+    struct http_accept *accept; /* pauses accepting when out of descriptors */
+    struct wx_crypt *crypt;     /* NULL in plain mode */
+    struct wx_xml_parser *xml;  /* one reusable libxml2 context */
+    struct store_ckpt *ckpt;    /* WAL checkpoints on a helper thread, or NULL */
     struct event *commit_ev;
     struct event *drain_ev;
     /* Two batches: the loop fills b[fill] (handing each push to the commit
@@ -596,6 +598,11 @@ static int server_bind(struct server *srv, char *err, size_t errlen)
         snprintf(err, errlen, "[server] listen: cannot bind %s: %m", srv->cfg->listen);
         return -1;
     }
+    if (http_accept_guard(&srv->accept, srv->base, srv->sock, "callback",
+                          &srv->stats.accept_errors) < 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     return 0;
 }
 
@@ -682,6 +689,8 @@ void server_drain(struct server *srv, void (*done)(void *arg), void *arg)
         return;
     srv->draining = true;
     if (srv->sock) {
+        http_accept_free(srv->accept);
+        srv->accept = NULL;
         evhttp_del_accept_socket(srv->http, srv->sock);
         srv->sock = NULL;
     }
@@ -713,6 +722,7 @@ void server_free(struct server *srv)
     gcommit_stop(srv->gc);      /* answers a batch in flight while its requests live */
     store_ckpt_stop(srv->ckpt); /* detaches from the commit connection */
     gcommit_free(srv->gc);
+    http_accept_free(srv->accept); /* before evhttp_free frees its listener */
     if (srv->http)
         evhttp_free(srv->http);
     http_deadline_free(srv->deadline); /* after evhttp_free: its close callbacks */
