@@ -16,6 +16,7 @@
 #include "assets.h"
 #include "http_accept.h"
 #include "http_deadline.h"
+#include "http_framing.h"
 #include "log.h"
 #include "tz.h"
 
@@ -42,6 +43,7 @@ struct areq {
     const char *method;
     const char *path;
     uint64_t start_us;
+    bool close; /* answer with Connection: close (http_framing_check) */
 };
 
 /* ---- replies ---- */
@@ -78,7 +80,9 @@ static void reply(struct areq *r, int status, const char *ctype, const char *bod
     evhttp_add_header(h, "Content-Type", ctype);
     evhttp_add_header(h, "Cache-Control", "no-store");
     evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
-    evbuffer_add(evhttp_request_get_output_buffer(r->req), body, len);
+    if (r->close)
+        evhttp_add_header(h, "Connection", "close");
+    http_framing_add_body(r->req, body, len);
     r->a->requests_by_status[cls < 6 ? cls : 0]++;
     log_info("admin: %s %s %d %.3fms", r->method, r->path ? r->path : "?", status,
              (double)(util_mono_us() - r->start_us) / 1000.0);
@@ -526,6 +530,11 @@ static void on_request(struct evhttp_request *req, void *arg)
                      .path = uri ? evhttp_uri_get_path(uri) : NULL,
                      .start_us = util_mono_us()};
     bool path_known = false;
+    const char *why = http_framing_check(req, &r.close);
+    if (why)
+        return reply_error(&r, 400, why);
+    if (m == EVHTTP_REQ_CONNECT) /* its target is host:port, not a path */
+        return reply_error(&r, 405, "method not allowed");
     if (!r.path || !*r.path)
         return reply_error(&r, 400, "no path");
     if (strncmp(r.path, "/api/", 5) == 0) {
@@ -594,9 +603,7 @@ int admin_new(struct admin **out, struct event_base *base, const struct cfg *cfg
     evhttp_set_max_body_size(a->http, ADMIN_MAX_BODY);
     evhttp_set_max_headers_size(a->http, ADMIN_MAX_HEADERS);
     evhttp_set_timeout(a->http, (int)cfg->request_timeout);
-    evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
-                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD |
-                                            EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+    evhttp_set_allowed_methods(a->http, HTTP_FRAMING_ALL_METHODS); /* others: 405 here */
     evhttp_set_gencb(a->http, on_request, a);
     if (admin_bind(a, base, err, errlen) < 0 || admin_qr_new(&a->qr, base, cfg, err, errlen) < 0)
         goto fail;

@@ -12,6 +12,7 @@
 
 #include "http_accept.h"
 #include "http_deadline.h"
+#include "http_framing.h"
 #include "log.h"
 #include "reply.h"
 #include "route.h"
@@ -95,6 +96,7 @@ struct reqinfo {
     const char *kind; /* event kind for the log, or "-" */
     const char *why;  /* rejection reason for the log, or NULL */
     uint64_t start_us;
+    bool close; /* answer with Connection: close (http_framing_check) */
 };
 
 static void on_request_done(struct evhttp_request *req, void *arg)
@@ -136,7 +138,7 @@ static void log_request(struct server *srv, struct evhttp_request *req, int stat
     char frac[3] = {(char)('0' + us % 1000 / 100), (char)('0' + us % 100 / 10),
                     (char)('0' + us % 10)};
     p = util_puts(util_puts(p, end, m), end, " ");
-    p = util_puts(util_puts(p, end, path ? path : "?"), end, " ");
+    p = util_puts(util_puts(p, end, path && *path ? path : "?"), end, " ");
     p = util_put_i64(p, end, status);
     p = util_put_i64(util_puts(p, end, " "), end, (int64_t)(us / 1000));
     p = util_puts(util_put(util_puts(p, end, "."), end, frac, 3), end, "ms ");
@@ -168,13 +170,12 @@ static const char *http_date(struct server *srv)
 static void reply_body(struct server *srv, struct evhttp_request *req, int status,
                        const char *ctype, const char *body, size_t len, const struct reqinfo *ri)
 {
-    struct evbuffer *out = evhttp_request_get_output_buffer(req);
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     evhttp_add_header(h, "Content-Type", ctype);
     evhttp_add_header(h, "Date", http_date(srv));
-    if (srv->draining)
+    if (srv->draining || ri->close)
         evhttp_add_header(h, "Connection", "close");
-    evbuffer_add(out, body, len);
+    http_framing_add_body(req, body, len);
     count_status(srv, status);
     log_request(srv, req, status, ri);
     if (!srv->answering_batch)
@@ -564,8 +565,12 @@ static void on_request(struct evhttp_request *req, void *arg)
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    if ((why = http_framing_check(req, &ri.close)) != NULL)
+        return reply_error(srv, req, 400, why, &ri);
     if (path && strcmp(path, "/healthz") == 0 && cmd == EVHTTP_REQ_GET)
         return handle_health(srv, req, &ri);
+    if (cmd == EVHTTP_REQ_CONNECT) /* its target is host:port, not a path */
+        return reply_error(srv, req, 405, "method not allowed", &ri);
     if (!path || strcmp(path, srv->cfg->callback_path) != 0)
         return reply_error(srv, req, 404, "not found", &ri);
     if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_POST)
@@ -658,9 +663,7 @@ int server_new(struct server **out, struct event_base *base, const struct cfg *c
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    evhttp_set_allowed_methods(srv->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
-                                              EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD |
-                                              EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+    evhttp_set_allowed_methods(srv->http, HTTP_FRAMING_ALL_METHODS); /* others: 405 here */
     evhttp_set_gencb(srv->http, on_request, srv);
     if (server_bind(srv, err, errlen) < 0)
         goto fail;

@@ -13,6 +13,7 @@ import concurrent.futures
 import http.client
 import os
 import random
+import re
 import resource
 import signal
 import socket
@@ -430,6 +431,85 @@ class HostileInputTest(ServerCase):
                 self.assert_no_forged_line(data, b"FORGED-BY-PATH")
                 self.assertIn(b"/a\\x1b[2J\\x0dFORGED-BY-PATH", data)
         self.assert_serving("forged paths")
+
+    # ---- HTTP framing: what evhttp reads one way and a proxy may read another ----
+    def responses(self, data, port=None):
+        """The status codes of every answer to raw bytes sent at once, read
+        until the server closes (each case's last request says close: a
+        half-closed client may lose a pipelined answer to evhttp's EOF)."""
+        out = rest = wxs.raw_request(port or self.env.port, data)
+        statuses = []
+        while rest.startswith(b"HTTP/1.1 "):
+            head, _, rest = rest.partition(b"\r\n\r\n")
+            statuses.append(int(head.split(b" ", 2)[1]))
+            length = re.search(rb"\r\nContent-Length: (\d+)", head)
+            rest = rest[int(length.group(1)) if length else 0:]
+        if rest:
+            statuses.append(rest[:40])  # bytes no answer framed
+        return statuses, out
+
+    def post_head(self, extra):
+        return f"POST {self.path()} HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml\r\n".encode() + extra
+
+    def test_ambiguous_body_length_is_400_and_closes(self):
+        body = wxs.event_xml("oFraming", 1700300600, "subscribe", "qrscene_4").encode()
+        n = len(body)
+        smuggled = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        cases = {
+            # evhttp took the first Content-Length: a body of 5 bytes, then the
+            # rest (with a request smuggled in it) as the next request
+            "two lengths": self.post_head(b"Content-Length: 5\r\nContent-Length: %d\r\n\r\n" % (n + len(smuggled)))
+            + body + smuggled,
+            "two lengths, the first one right": self.post_head(b"Content-Length: %d\r\nContent-Length: 5\r\n\r\n" % n)
+            + body + smuggled,
+            "signed length": self.post_head(b"Content-Length: +%d\r\n\r\n" % n) + body + smuggled,
+            "coding other than chunked": self.post_head(b"Transfer-Encoding: gzip\r\n\r\n") + body + smuggled,
+        }
+        for name, data in cases.items():
+            with self.subTest(name):
+                statuses, out = self.responses(data)
+                self.assertEqual(statuses, [400], out)
+                self.assertIn(b"Connection: close", out)
+        # the same length twice is one length
+        statuses, out = self.responses(self.post_head(b"Content-Length: %d\r\nContent-Length: %d\r\n"
+                                                      b"Connection: close\r\n\r\n" % (n, n)) + body)
+        self.assertEqual(statuses, [200], out)
+        self.assertEqual(self.env.sql("SELECT count(*) FROM events WHERE openid = 'oFraming'"), [(1,)])
+        self.assert_serving("ambiguous lengths")
+
+    def test_other_methods_are_405_on_both_listeners(self):
+        """TRACE, CONNECT and methods evhttp does not know ("get") were
+        answered 501 by evhttp itself; the CONTRACT says 405."""
+        q = self.path()
+        for port, target in ((self.env.port, q), (self.env.admin_port, "/metrics")):
+            for method in ("TRACE", "get", "FOO", "Post"):
+                with self.subTest(port=port, method=method):
+                    statuses, out = self.responses(f"{method} {target} HTTP/1.1\r\nHost: x\r\n"
+                                                   "Connection: close\r\n\r\n".encode(), port)
+                    self.assertEqual(statuses, [405], out)
+            with self.subTest(port=port, method="CONNECT"):
+                statuses, out = self.responses(b"CONNECT example.com:443 HTTP/1.1\r\nHost: x\r\n\r\n"
+                                               b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", port)
+                # evhttp frames no answer to CONNECT itself, and keeps the connection
+                self.assertEqual(statuses, [405, 200], out)
+                self.assertIn(b"Content-Length: ", out.split(b"\r\n\r\n", 1)[0])
+        # a body evhttp does not read for such a method is not read as a request
+        smuggled = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        statuses, out = self.responses(b"TRACE /wx HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                                       % len(smuggled) + smuggled)
+        self.assertEqual(statuses, [405], out)
+        self.assert_serving("other methods")
+
+    def test_head_answers_carry_no_body(self):
+        """evhttp sends the body of an answer to HEAD without a length: the
+        client took it for the start of the next answer."""
+        for port, target in ((self.env.port, "/wx"), (self.env.admin_port, "/metrics")):
+            with self.subTest(port=port):
+                statuses, out = self.responses(f"HEAD {target} HTTP/1.1\r\nHost: x\r\n\r\n"
+                                               "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                                               .encode(), port)
+                self.assertEqual(statuses, [405, 200], out)
+        self.assert_serving("HEAD")
 
     def test_slowloris_does_not_block_and_is_closed(self):
         """A client sending one header byte per second must not hold up
