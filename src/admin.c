@@ -86,7 +86,16 @@ static void reply(struct areq *r, int status, const char *ctype, const char *bod
     r->a->requests_by_status[cls < 6 ? cls : 0]++;
     log_info("admin: %s %s %d %.3fms", r->method, r->path ? r->path : "?", status,
              (double)(util_mono_us() - r->start_us) / 1000.0);
-    evhttp_send_reply(r->req, status, reason_of(status), NULL);
+    http_deadline_send_reply(r->a->deadline, r->req, status, reason_of(status));
+}
+
+/* evhttp answered a request itself: logged and counted like ours. */
+static void on_evhttp_answer(void *arg, int status, const char *why)
+{
+    struct admin *a = arg;
+    unsigned cls = (unsigned)status / 100;
+    a->requests_by_status[cls < 6 ? cls : 0]++;
+    log_info("admin: ? ? %d ? evhttp: %s", status, why);
 }
 
 static void reply_json(struct areq *r, int status, json_t *j)
@@ -600,6 +609,7 @@ int admin_new(struct admin **out, struct event_base *base, const struct cfg *cfg
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
+    http_deadline_on_own_answer(a->deadline, on_evhttp_answer, a);
     evhttp_set_max_body_size(a->http, ADMIN_MAX_BODY);
     evhttp_set_max_headers_size(a->http, ADMIN_MAX_HEADERS);
     evhttp_set_timeout(a->http, (int)cfg->request_timeout);

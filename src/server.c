@@ -188,7 +188,21 @@ static void reply_body(struct server *srv, struct evhttp_request *req, int statu
                                           [413] = "Payload Too Large",
                                           [503] = "Service Unavailable"};
     const char *reason = status < (int)WXS_ARRAY_LEN(reasons) ? reasons[status] : NULL;
-    evhttp_send_reply(req, status, reason ? reason : "Error", NULL);
+    http_deadline_send_reply(srv->deadline, req, status, reason ? reason : "Error");
+}
+
+/* evhttp answered a request itself (a request line or headers it cannot
+ * parse, a body over max_body_bytes, ...): logged and counted like ours,
+ * though neither method nor path is known. */
+static void on_evhttp_answer(void *arg, int status, const char *why)
+{
+    struct server *srv = arg;
+    count_status(srv, status);
+    if (status == 400)
+        srv->stats.bad_requests++;
+    log_batch_add(&srv->logs, LOG_INFO, "? ? %d ? - evhttp: %s", status, why);
+    if (!srv->answering_batch)
+        log_batch_flush(&srv->logs);
 }
 
 static void reply_error(struct server *srv, struct evhttp_request *req, int status, const char *why,
@@ -663,6 +677,7 @@ int server_new(struct server **out, struct event_base *base, const struct cfg *c
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
+    http_deadline_on_own_answer(srv->deadline, on_evhttp_answer, srv);
     evhttp_set_allowed_methods(srv->http, HTTP_FRAMING_ALL_METHODS); /* others: 405 here */
     evhttp_set_gencb(srv->http, on_request, srv);
     if (server_bind(srv, err, errlen) < 0)

@@ -511,6 +511,39 @@ class HostileInputTest(ServerCase):
                 self.assertEqual(statuses, [405, 200], out)
         self.assert_serving("HEAD")
 
+    def metric(self, name, port=None):
+        text = wxs.request(port or self.env.admin_port, "GET", "/metrics").text
+        for line in text.splitlines():
+            if line.startswith(name + " "):
+                return int(line.split()[1])
+        raise AssertionError(f"{name} not in /metrics")
+
+    def test_evhttp_own_answers_are_logged_and_counted(self):
+        """evhttp answers some requests itself (bad request line, body over
+        the limit, a chunked body it cannot parse, an unknown Expect): they
+        never reach our handler, and were neither logged nor counted."""
+        p = self.path()
+        cases = [
+            (b"GARBAGE\r\n\r\n", 400),
+            (f"POST {p} HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n".encode(), 413),
+            # a chunk extension or a bad chunk size: 413, not 400 (libevent limit, docs/http-edge.md)
+            (f"POST {p} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;x=1\r\nabcde\r\n0\r\n\r\n"
+             .encode(), 413),
+            (f"POST {p} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n".encode(), 413),
+            (f"POST {p} HTTP/1.1\r\nHost: x\r\nExpect: fancy\r\nContent-Length: 3\r\n\r\nabc".encode(), 417),
+        ]
+        for port, prefix, name in ((self.env.port, "", "wxscene_http_requests_total{code=\"4xx\"}"),
+                                   (self.env.admin_port, "admin: ", "wxscene_admin_http_requests_total{code=\"4xx\"}")):
+            for data, want in cases:
+                with self.subTest(port=port, data=data[:40]):
+                    before, mark = self.metric(name), os.path.getsize(self.env.log)
+                    statuses, out = self.responses(data, port)
+                    self.assertEqual(statuses, [want], out)
+                    # the /metrics request of self.metric() is counted after it answers
+                    self.assertEqual(self.metric(name), before + 1)
+                    self.assertIn(f"{prefix}? ? {want} ?".encode(), self.log_lines_since(mark))
+        self.assert_serving("evhttp's own answers")
+
     def test_slowloris_does_not_block_and_is_closed(self):
         """A client sending one header byte per second must not hold up
         others and is cut off by [server] request_timeout."""
