@@ -1,9 +1,12 @@
 """Reliability of the real wxscened on 127.0.0.1: crash safety under load
 (kill -9 at a random moment, every acknowledged event stored exactly once),
 concurrent retries (stored once, answered the same), a catalogue of hostile
-input after each of which the server still answers a valid push, and a
-store whose filesystem fills up (503, nothing acknowledged lost, recovery)
-or is read-only at start.
+input after each of which the server still answers a valid push (bodies,
+XML, numbers, methods, paths, queries with NULs, request lines, slowloris,
+idle connections, forged log lines, HTTP framing and the answers evhttp
+sends itself: docs/http-edge.md), the server out of file descriptors (no
+busy loop, no log flood, recovery), and a store whose filesystem fills up
+(503, nothing acknowledged lost, recovery) or is read-only at start.
 
 Every test is bounded in time and talks to loopback only. The filesystem
 tests mount a small tmpfs (we run as root in CI); they skip, saying why,
