@@ -253,8 +253,8 @@ static size_t cfg_index(const char *section, const char *name)
     return idx;
 }
 
-/* A rule's verdict: the key it is about, the key whose line to show (the
- * same, or the one that made it required), and why; NULL when it holds. */
+/* A broken rule: the key it is about, the key whose line to show (the
+ * same, or the one that made it required), and why. */
 struct cfg_rule_error {
     size_t key, at;
     char why[256];

@@ -65,10 +65,11 @@ struct server {
     struct evhttp *http;
     struct http_deadline *deadline; /* request_timeout as a whole-request limit */
     struct evhttp_bound_socket *sock;
-    struct http_accept *accept; /* pauses accepting when out of descriptors */
-    struct wx_crypt *crypt;     /* NULL in plain mode */
-    struct wx_xml_parser *xml;  /* one reusable libxml2 context */
-    struct store_ckpt *ckpt;    /* WAL checkpoints on a helper thread, or NULL */
+    /* pauses accepting when out of descriptors */
+    struct http_accept *accept;
+    struct wx_crypt *crypt;    /* NULL in plain mode */
+    struct wx_xml_parser *xml; /* one reusable libxml2 context */
+    struct store_ckpt *ckpt;   /* WAL checkpoints on a helper thread, or NULL */
     struct event *commit_ev;
     struct event *drain_ev;
     /* Two batches: the loop fills b[fill] (handing each push to the commit
