@@ -14,10 +14,12 @@
 
 #include "admin_qr.h"
 #include "assets.h"
+#include "channel.h"
 #include "dbwork.h"
 #include "health.h"
+#include "http_accept.h"
 #include "http_deadline.h"
-#include "channel.h"
+#include "http_framing.h"
 #include "log.h"
 #include "stats_output.h"
 #include "store.h"
@@ -32,8 +34,10 @@ struct admin {
     struct evhttp *http;
     struct dbwork *work; /* /api/stats and /api/channels, off the loop */
     struct http_deadline *deadline;
+    struct http_accept *accept;     /* pauses accepting when out of descriptors */
     struct admin_qr *qr;            /* POST /api/qrcodes worker */
     uint64_t requests_by_status[6]; /* this listener's answers, index status/100 */
+    uint64_t accept_errors;
 };
 
 /* One request at the edge: every handler ends in exactly one reply(). */
@@ -43,6 +47,7 @@ struct areq {
     const char *method;
     const char *path;
     uint64_t start_us;
+    bool close; /* answer with Connection: close (http_framing_check) */
 };
 
 /* ---- replies ---- */
@@ -79,11 +84,22 @@ static void reply(struct areq *r, int status, const char *ctype, const char *bod
     evhttp_add_header(h, "Content-Type", ctype);
     evhttp_add_header(h, "Cache-Control", "no-store");
     evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
-    evbuffer_add(evhttp_request_get_output_buffer(r->req), body, len);
+    if (r->close)
+        evhttp_add_header(h, "Connection", "close");
+    http_framing_add_body(r->req, body, len);
     r->a->requests_by_status[cls < 6 ? cls : 0]++;
     log_info("admin: %s %s %d %.3fms", r->method, r->path ? r->path : "?", status,
              (double)(util_mono_us() - r->start_us) / 1000.0);
-    evhttp_send_reply(r->req, status, reason_of(status), NULL);
+    http_deadline_send_reply(r->a->deadline, r->req, status, reason_of(status));
+}
+
+/* evhttp answered a request itself: logged and counted like ours. */
+static void on_evhttp_answer(void *arg, int status, const char *why)
+{
+    struct admin *a = arg;
+    unsigned cls = (unsigned)status / 100;
+    a->requests_by_status[cls < 6 ? cls : 0]++;
+    log_info("admin: ? ? %d ? evhttp: %s", status, why);
 }
 
 static void reply_json(struct areq *r, int status, json_t *j)
@@ -166,6 +182,10 @@ static const struct counter {
      offsetof(struct server_stats, sig_failures)},
     {"wxscene_bad_requests_total", "Requests rejected as malformed.",
      offsetof(struct server_stats, bad_requests)},
+    {"wxscene_accept_errors_total",
+     "Failed accept() calls of the callback listener (mostly out of file descriptors); each "
+     "pauses accepting for 100 ms.",
+     offsetof(struct server_stats, accept_errors)},
 };
 
 static int metric_head(struct buf *b, const char *name, const char *type, const char *help)
@@ -238,6 +258,12 @@ static void h_metrics(struct areq *r)
     bad = bad || metrics_requests(&b, "wxscene_admin_http_requests_total",
                                   "Admin listener answers by status class (before this one).",
                                   r->a->requests_by_status) < 0;
+    bad = bad ||
+          metric_head(&b, "wxscene_admin_accept_errors_total", "counter",
+                      "Failed accept() calls of the admin listener (mostly out of file "
+                      "descriptors); each pauses accepting for 100 ms.") < 0 ||
+          buf_printf(&b, "wxscene_admin_accept_errors_total %llu\n",
+                     (unsigned long long)r->a->accept_errors) < 0;
     if (bad)
         reply(r, 500, "text/plain; charset=utf-8", "out of memory\n", 14);
     else
@@ -574,6 +600,11 @@ static void on_request(struct evhttp_request *req, void *arg)
                      .path = uri ? evhttp_uri_get_path(uri) : NULL,
                      .start_us = util_mono_us()};
     bool path_known = false;
+    const char *why = http_framing_check(req, &r.close);
+    if (why)
+        return reply_error(&r, 400, why);
+    if (m == EVHTTP_REQ_CONNECT) /* its target is host:port, not a path */
+        return reply_error(&r, 405, "method not allowed");
     if (!r.path || !*r.path)
         return reply_error(&r, 400, "no path");
     if (strncmp(r.path, "/api/", 5) == 0) {
@@ -605,21 +636,25 @@ void admin_free(struct admin *a)
     dbwork_free(a->work); /* the same */
     if (a->srv)
         health_cancel(server_health(a->srv), a);
+    http_accept_free(a->accept);
     if (a->http)
         evhttp_free(a->http);
     http_deadline_free(a->deadline);
     free(a);
 }
 
-static int admin_bind(struct admin *a, char *err, size_t errlen)
+static int admin_bind(struct admin *a, struct event_base *base, char *err, size_t errlen)
 {
     char host[256];
     uint16_t port;
     if (cfg_split_hostport(a->cfg->admin_listen, host, sizeof(host), &port) < 0)
         return snprintf(err, errlen, "[admin] listen: bad address %s", a->cfg->admin_listen), -1;
-    if (!evhttp_bind_socket_with_handle(a->http, host, port))
+    struct evhttp_bound_socket *sock = evhttp_bind_socket_with_handle(a->http, host, port);
+    if (!sock)
         return snprintf(err, errlen, "[admin] listen: cannot bind %s: %m", a->cfg->admin_listen),
                -1;
+    if (http_accept_guard(&a->accept, base, sock, "admin", &a->accept_errors) < 0)
+        return snprintf(err, errlen, "out of memory"), -1;
     return 0;
 }
 
@@ -638,14 +673,13 @@ int admin_new(struct admin **out, struct event_base *base, const struct cfg *cfg
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
+    http_deadline_on_own_answer(a->deadline, on_evhttp_answer, a);
     evhttp_set_max_body_size(a->http, ADMIN_MAX_BODY);
     evhttp_set_max_headers_size(a->http, ADMIN_MAX_HEADERS);
     evhttp_set_timeout(a->http, (int)cfg->request_timeout);
-    evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
-                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD |
-                                            EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+    evhttp_set_allowed_methods(a->http, HTTP_FRAMING_ALL_METHODS); /* others: 405 here */
     evhttp_set_gencb(a->http, on_request, a);
-    if (admin_bind(a, err, errlen) < 0 || admin_qr_new(&a->qr, base, cfg, err, errlen) < 0 ||
+    if (admin_bind(a, base, err, errlen) < 0 || admin_qr_new(&a->qr, base, cfg, err, errlen) < 0 ||
         dbwork_new(&a->work, base, cfg, "admin", 5000, &work_state, err, errlen) < 0)
         goto fail;
     if (!cfg->admin_token[0])

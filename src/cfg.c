@@ -1,6 +1,8 @@
 #include "cfg.h"
 
+#include <assert.h>
 #include <ctype.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,11 +68,20 @@ static const struct cfg_key cfg_keys[] = {
 };
 #undef OFF
 
+/* Where each key's value came from, for the error that names it. */
+#define FROM_DEFAULT 0    /* not set: the table's default */
+#define FROM_ENV     (-1) /* the key's environment variable */
+/* any other value: the file line that set it */
+
 struct cfg_load_state {
     struct cfg *cfg;
-    unsigned char seen[WXS_ARRAY_LEN(cfg_keys)];
+    FILE *f;
+    int line;         /* the file line being parsed, counted by cfg_read_line */
+    char section[64]; /* its section, for a line too long for inih */
+    int from[WXS_ARRAY_LEN(cfg_keys)];
     char *err; /* first error message, without the line */
     size_t errlen;
+    int err_line; /* the line of that error */
     bool failed;
 };
 
@@ -150,7 +161,18 @@ static int cfg_set(struct cfg *c, const struct cfg_key *k, const char *v, char *
     return -1;
 }
 
-/* inih handler: returning 0 makes ini_parse report this line number. */
+/* The first error of the file, at the line being parsed. */
+static void cfg_fail_at(struct cfg_load_state *s, const char *section, const char *name,
+                        const char *why)
+{
+    if (!s->failed) {
+        snprintf(s->err, s->errlen, "[%s] %s: %s", section, name, why);
+        s->err_line = s->line;
+    }
+    s->failed = true;
+}
+
+/* inih handler: records the line of each key; returning 0 marks an error. */
 static int cfg_ini_handler(void *user, const char *section, const char *name, const char *value)
 {
     struct cfg_load_state *s = user;
@@ -159,16 +181,50 @@ static int cfg_ini_handler(void *user, const char *section, const char *name, co
     const struct cfg_key *k = cfg_find(section, name, &idx);
     if (!k) {
         snprintf(why, sizeof(why), "unknown key");
-    } else if (s->seen[idx]) {
-        snprintf(why, sizeof(why), "set twice");
+    } else if (s->from[idx] != FROM_DEFAULT) {
+        snprintf(why, sizeof(why), "set twice (first on line %d)", s->from[idx]);
     } else if (cfg_set(s->cfg, k, value, why, sizeof(why)) == 0) {
-        s->seen[idx] = 1;
+        s->from[idx] = s->line;
         return 1;
     }
-    if (!s->failed)
-        snprintf(s->err, s->errlen, "[%s] %s: %s", section, name, why);
-    s->failed = true;
+    cfg_fail_at(s, section, name, why);
     return 0;
+}
+
+/* The key of a line too long for inih ("name = ..."), for its error. */
+static void cfg_line_key(const char *line, char *name, size_t namelen)
+{
+    size_t n = strcspn(line, "=:");
+    while (n > 0 && isspace((unsigned char)line[n - 1]))
+        n--;
+    while (n > 0 && isspace((unsigned char)*line))
+        line++, n--;
+    snprintf(name, namelen, "%.*s", (int)n, line);
+}
+
+/* inih's reader: fgets that counts the file's lines (inih numbers its
+ * reads, so the rest of a line longer than its buffer would be parsed as a
+ * line of its own, "syntax error" one line further on). Such a line is an
+ * error naming it and its key, and ends the parse. */
+static char *cfg_read_line(char *str, int num, void *arg)
+{
+    struct cfg_load_state *s = arg;
+    if (!fgets(str, num, s->f))
+        return NULL;
+    s->line++;
+    size_t n = strlen(str);
+    int next = n + 1 == (size_t)num && str[n - 1] != '\n' ? getc(s->f) : EOF;
+    if (next != EOF && next != '\n') { /* a newline just after it is read with it */
+        char name[64], why[96];
+        cfg_line_key(str, name, sizeof(name));
+        snprintf(why, sizeof(why), "line longer than %d bytes", num - 1);
+        cfg_fail_at(s, s->section, name, why);
+        return NULL;
+    }
+    const char *p = str + strspn(str, " \t");
+    if (*p == '[')
+        snprintf(s->section, sizeof(s->section), "%.*s", (int)strcspn(p + 1, "]\r\n"), p + 1);
+    return str;
 }
 
 static bool str_is_alnum(const char *s)
@@ -187,37 +243,87 @@ static bool str_is_base64ish(const char *s)
     return true;
 }
 
-/* Rules that span keys or need more than a range; the reason goes to err. */
-static int cfg_check(const struct cfg *c, const char **key, char *why, size_t wl)
+/* The row of a key the rules below name. */
+static size_t cfg_index(const char *section, const char *name)
+{
+    size_t idx = 0;
+    const struct cfg_key *k = cfg_find(section, name, &idx);
+    assert(k); /* the rules name rows of the table */
+    (void)k;
+    return idx;
+}
+
+/* A broken rule: the key it is about, the key whose line to show (the
+ * same, or the one that made it required), and why. */
+struct cfg_rule_error {
+    size_t key, at;
+    char why[256];
+};
+
+static int cfg_rule(struct cfg_rule_error *e, const char *section, const char *name,
+                    const char *at_name, const char *fmt, ...) WXS_PRINTF(5, 6);
+static int cfg_rule(struct cfg_rule_error *e, const char *section, const char *name,
+                    const char *at_name, const char *fmt, ...)
+{
+    va_list ap;
+    e->key = cfg_index(section, name);
+    e->at = at_name ? cfg_index(section, at_name) : e->key;
+    va_start(ap, fmt);
+    vsnprintf(e->why, sizeof(e->why), fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* Rules that span keys or need more than a range. */
+static int cfg_check(const struct cfg *c, struct cfg_rule_error *e)
 {
     char host[256];
     uint16_t port;
     enum log_level lvl;
-    if ((*key = "[wechat] token", !str_is_alnum(c->token)))
-        return snprintf(why, wl, "must be 3..32 characters [A-Za-z0-9]"), -1;
-    if ((*key = "[server] listen", cfg_split_hostport(c->listen, host, sizeof(host), &port) < 0))
-        return snprintf(why, wl, "'%s' is not host:port", c->listen), -1;
-    if ((*key = "[admin] listen",
-         c->admin_listen[0] && cfg_split_hostport(c->admin_listen, host, sizeof(host), &port) < 0))
-        return snprintf(why, wl, "'%s' is not host:port", c->admin_listen), -1;
-    if ((*key = "[server] callback_path",
-         c->callback_path[0] != '/' || strpbrk(c->callback_path, "?# \t") != NULL))
-        return snprintf(why, wl, "must start with / and contain no ?, #, blanks"), -1;
-    if ((*key = "[server] log_level", log_parse_level(c->log_level, &lvl) < 0))
-        return snprintf(why, wl, "'%s' is not debug, info, warn or error", c->log_level), -1;
-    *key = "[wechat] encoding_aes_key";
+    if (!str_is_alnum(c->token))
+        return cfg_rule(e, "wechat", "token", NULL, "must be 3..32 characters [A-Za-z0-9]");
+    if (cfg_split_hostport(c->listen, host, sizeof(host), &port) < 0)
+        return cfg_rule(e, "server", "listen", NULL, "'%s' is not host:port", c->listen);
+    if (c->admin_listen[0] && cfg_split_hostport(c->admin_listen, host, sizeof(host), &port) < 0)
+        return cfg_rule(e, "admin", "listen", NULL, "'%s' is not host:port", c->admin_listen);
+    if (c->callback_path[0] != '/' || strpbrk(c->callback_path, "?# \t") != NULL)
+        return cfg_rule(e, "server", "callback_path", NULL,
+                        "must start with / and contain no ?, #, blanks");
+    if (log_parse_level(c->log_level, &lvl) < 0)
+        return cfg_rule(e, "server", "log_level", NULL, "'%s' is not debug, info, warn or error",
+                        c->log_level);
     if (c->encoding_aes_key[0] &&
         (strlen(c->encoding_aes_key) != 43 || !str_is_base64ish(c->encoding_aes_key)))
-        return snprintf(why, wl, "must be 43 characters [A-Za-z0-9+/]"), -1;
+        return cfg_rule(e, "wechat", "encoding_aes_key", NULL,
+                        "must be 43 characters [A-Za-z0-9+/]");
     if (c->mode != WX_MODE_PLAIN && !c->encoding_aes_key[0])
-        return snprintf(why, wl, "required when mode is compat or safe"), -1;
-    *key = "[wechat] encoding_aes_key_prev";
+        return cfg_rule(e, "wechat", "encoding_aes_key", "mode",
+                        "required when mode is compat or safe");
     if (c->encoding_aes_key_prev[0] &&
         (strlen(c->encoding_aes_key_prev) != 43 || !str_is_base64ish(c->encoding_aes_key_prev)))
-        return snprintf(why, wl, "must be 43 characters [A-Za-z0-9+/]"), -1;
-    if ((*key = "[wechat] appid", c->mode != WX_MODE_PLAIN && !c->appid[0]))
-        return snprintf(why, wl, "required when mode is compat or safe"), -1;
+        return cfg_rule(e, "wechat", "encoding_aes_key_prev", NULL,
+                        "must be 43 characters [A-Za-z0-9+/]");
+    if (c->mode != WX_MODE_PLAIN && !c->appid[0])
+        return cfg_rule(e, "wechat", "appid", "mode", "required when mode is compat or safe");
     return 0;
+}
+
+/* A rule's error where its value came from: "FILE:LINE: [s] key: why",
+ * "environment VAR ([s] key): why", or "FILE: [s] key: why" for a default
+ * (or a key made required by one that is not in the file either). */
+static void cfg_rule_message(const struct cfg_load_state *s, const struct cfg_rule_error *e,
+                             char *err, size_t errlen)
+{
+    const struct cfg_key *k = &cfg_keys[e->key];
+    int from = s->from[e->at];
+    if (from == FROM_ENV)
+        snprintf(err, errlen, "environment %s ([%s] %s): %s", cfg_keys[e->at].env, k->section,
+                 k->name, e->why);
+    else if (from > 0)
+        snprintf(err, errlen, "%s:%d: [%s] %s: %s", s->cfg->path, from, k->section, k->name,
+                 e->why);
+    else
+        snprintf(err, errlen, "%s: [%s] %s: %s", s->cfg->path, k->section, k->name, e->why);
 }
 
 /* Defaults first, so a file only states what differs. */
@@ -247,7 +353,7 @@ static int cfg_env(struct cfg_load_state *s, char *err, size_t errlen)
             snprintf(err, errlen, "environment %s ([%s] %s): %s", k->env, k->section, k->name, why);
             return -1;
         }
-        s->seen[i] = 1;
+        s->from[i] = FROM_ENV;
     }
     return 0;
 }
@@ -256,7 +362,7 @@ static int cfg_required(const struct cfg_load_state *s, char *err, size_t errlen
 {
     for (size_t i = 0; i < WXS_ARRAY_LEN(cfg_keys); i++) {
         const struct cfg_key *k = &cfg_keys[i];
-        if ((k->flags & F_REQUIRED) && !s->seen[i]) {
+        if ((k->flags & F_REQUIRED) && s->from[i] == FROM_DEFAULT) {
             snprintf(err, errlen, "%s: [%s] %s: missing (required%s%s)", s->cfg->path, k->section,
                      k->name, k->env ? "; or set " : "", k->env ? k->env : "");
             return -1;
@@ -274,8 +380,7 @@ const char *cfg_default_path(void)
 int cfg_load(struct cfg **out, const char *path, char *err, size_t errlen)
 {
     char msg[512] = "";
-    char why[256];
-    const char *key = NULL;
+    struct cfg_rule_error rule;
     struct cfg_load_state s = {.err = msg, .errlen = sizeof(msg)};
     struct cfg *c = calloc(1, sizeof(*c));
     if (!c)
@@ -285,21 +390,24 @@ int cfg_load(struct cfg **out, const char *path, char *err, size_t errlen)
         path = cfg_default_path();
     if (!(c->path = strdup(path)) || cfg_defaults(c, err, errlen) < 0)
         goto fail;
-    FILE *f = fopen(path, "r");
-    if (!f) {
+    if (!(s.f = fopen(path, "r"))) {
         snprintf(err, errlen, "%s: cannot open: %m", path);
         goto fail;
     }
-    int line = ini_parse_file(f, cfg_ini_handler, &s);
-    fclose(f);
-    if (line != 0) {
-        snprintf(err, errlen, "%s:%d: %s", path, line, s.failed ? msg : "syntax error");
+    int line = ini_parse_stream(cfg_read_line, &s, cfg_ini_handler, &s);
+    fclose(s.f);
+    if (line != 0 && (!s.failed || line < s.err_line)) {
+        snprintf(err, errlen, "%s:%d: syntax error", path, line);
+        goto fail;
+    }
+    if (s.failed) {
+        snprintf(err, errlen, "%s:%d: %s", path, s.err_line, msg);
         goto fail;
     }
     if (cfg_env(&s, err, errlen) < 0 || cfg_required(&s, err, errlen) < 0)
         goto fail;
-    if (cfg_check(c, &key, why, sizeof(why)) < 0) {
-        snprintf(err, errlen, "%s: %s: %s", path, key, why);
+    if (cfg_check(c, &rule) < 0) {
+        cfg_rule_message(&s, &rule, err, errlen);
         goto fail;
     }
     *out = c;

@@ -2,6 +2,7 @@
 
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/queue.h>
 
 #include <event2/buffer.h>
@@ -29,6 +30,9 @@ struct http_deadline {
     uint64_t timeout_us;
     uint64_t closed;
     LIST_HEAD(, conn) conns;
+    void (*own_answer)(void *arg, int status, const char *why); /* http_deadline_on_own_answer */
+    void *own_answer_arg;
+    bool app_replying; /* inside http_deadline_send_reply */
 };
 
 static void conn_free(struct conn *c)
@@ -56,12 +60,57 @@ static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, 
         evtimer_add(c->timer, &c->d->timeout);
 }
 
+/* What evhttp 2.1 answers each status for by itself. */
+static const char *own_answer_why(int status)
+{
+    switch (status) {
+    case 400:
+        return "a request line, headers or body framing it cannot parse";
+    case 413:
+        return "a body over the limit, or a chunked body it cannot parse";
+    case 417:
+        return "an Expect other than 100-continue";
+    case 501:
+        return "a method it does not allow";
+    default:
+        return "its own answer";
+    }
+}
+
+/* Bytes queued outside http_deadline_send_reply() are evhttp's own: its
+ * status line is one add of its own ("HTTP/1.1 413 ...\r\n", headers and
+ * body come in others), so the first bytes of an add tell a final answer
+ * (not "100 Continue", nor a header or a body). */
+static void report_own_answer(struct http_deadline *d, struct evbuffer *buf,
+                              const struct evbuffer_cb_info *info)
+{
+    char line[13];
+    struct evbuffer_ptr at;
+    if (info->n_added < sizeof(line) ||
+        evbuffer_ptr_set(buf, &at, info->orig_size, EVBUFFER_PTR_SET) < 0 ||
+        evbuffer_copyout_from(buf, &at, line, sizeof(line)) != (ev_ssize_t)sizeof(line))
+        return;
+    if (memcmp(line, "HTTP/1.", 7) != 0 || line[8] != ' ' || line[12] != ' ')
+        return;
+    int status = 0;
+    for (int i = 9; i < 12; i++) {
+        if (line[i] < '0' || line[i] > '9')
+            return;
+        status = status * 10 + (line[i] - '0');
+    }
+    if (status >= 200)
+        d->own_answer(d->own_answer_arg, status, own_answer_why(status));
+}
+
 /* An answer was queued: the request was received in time. */
 static void on_output(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
     struct conn *c = arg;
-    if (info->n_added)
-        c->started_us = 0;
+    if (!info->n_added)
+        return;
+    c->started_us = 0;
+    if (c->d->own_answer && !c->d->app_replying)
+        report_own_answer(c->d, buf, info);
 }
 
 /* The timer is lazy: it runs at most once per timeout and re-arms for
@@ -169,4 +218,19 @@ void http_deadline_free(struct http_deadline *d)
     while (!LIST_EMPTY(&d->conns))
         conn_free(LIST_FIRST(&d->conns));
     free(d);
+}
+
+void http_deadline_on_own_answer(struct http_deadline *d,
+                                 void (*cb)(void *arg, int status, const char *why), void *arg)
+{
+    d->own_answer = cb;
+    d->own_answer_arg = arg;
+}
+
+void http_deadline_send_reply(struct http_deadline *d, struct evhttp_request *req, int status,
+                              const char *reason)
+{
+    d->app_replying = true;
+    evhttp_send_reply(req, status, reason, NULL);
+    d->app_replying = false;
 }

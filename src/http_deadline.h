@@ -25,4 +25,19 @@ void http_deadline_free(struct http_deadline *d);
 
 /* Connections closed for missing their deadline so far (for /metrics). */
 uint64_t http_deadline_closed(const struct http_deadline *d);
+
+/* evhttp answers some requests itself, and the application never hears of
+ * them: 400 for a request line or headers it cannot parse, 413 for a body
+ * over the limit or a chunked body it cannot parse, 417 for an Expect it
+ * does not know. As this module already watches each connection's output
+ * (evhttp_set_bevcb has room for one user), it reports those: once
+ * http_deadline_on_own_answer() is set, cb(arg, status, why) runs as
+ * evhttp queues a final answer that the application did not send (why:
+ * what evhttp answers that status for, a static string). The application
+ * sends its own through http_deadline_send_reply(). */
+void http_deadline_on_own_answer(struct http_deadline *d,
+                                 void (*cb)(void *arg, int status, const char *why), void *arg);
+/* evhttp_send_reply(req, status, reason, NULL), not reported as evhttp's. */
+void http_deadline_send_reply(struct http_deadline *d, struct evhttp_request *req, int status,
+                              const char *reason);
 #endif

@@ -1,6 +1,14 @@
 /* log: one line per event on stderr, "2026-11-24T12:00:00Z LEVEL msg".
  * The level threshold is process-wide and set once at startup (the only
- * global in the library, read-only afterwards, like syslog's mask). */
+ * global in the library, read-only afterwards, like syslog's mask).
+ *
+ * Every message is escaped here, whatever its format and arguments: a
+ * control byte (CR, LF, ESC, TAB ...), DEL, a C1 control and a byte of
+ * invalid UTF-8 are written as \xNN, so a value from outside (a path, an
+ * XML field, an error message quoting one) can neither start a forged line
+ * nor reach a terminal as an escape sequence. Valid UTF-8 such as Chinese
+ * stays readable; a backslash is not escaped, so the \xNN form is a hint
+ * to the reader, not a reversible encoding. A line is cut at 2 KiB. */
 #ifndef WXS_LOG_H
 #define WXS_LOG_H
 #include "util.h"

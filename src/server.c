@@ -10,7 +10,9 @@
 #include <sys/queue.h>
 #include <event2/keyvalq_struct.h>
 
+#include "http_accept.h"
 #include "http_deadline.h"
+#include "http_framing.h"
 #include "log.h"
 #include "reply.h"
 #include "route.h"
@@ -65,6 +67,8 @@ struct server {
     struct evhttp *http;
     struct http_deadline *deadline; /* request_timeout as a whole-request limit */
     struct evhttp_bound_socket *sock;
+    /* pauses accepting when out of descriptors */
+    struct http_accept *accept;
     struct wx_crypt *crypt;    /* NULL in plain mode */
     struct wx_xml_parser *xml; /* one reusable libxml2 context */
     struct store_ckpt *ckpt;   /* WAL checkpoints on a helper thread, or NULL */
@@ -96,6 +100,7 @@ struct reqinfo {
     const char *kind; /* event kind for the log, or "-" */
     const char *why;  /* rejection reason for the log, or NULL */
     uint64_t start_us;
+    bool close; /* answer with Connection: close (http_framing_check) */
 };
 
 static void on_request_done(struct evhttp_request *req, void *arg)
@@ -137,7 +142,7 @@ static void log_request(struct server *srv, struct evhttp_request *req, int stat
     char frac[3] = {(char)('0' + us % 1000 / 100), (char)('0' + us % 100 / 10),
                     (char)('0' + us % 10)};
     p = util_puts(util_puts(p, end, m), end, " ");
-    p = util_puts(util_puts(p, end, path ? path : "?"), end, " ");
+    p = util_puts(util_puts(p, end, path && *path ? path : "?"), end, " ");
     p = util_put_i64(p, end, status);
     p = util_put_i64(util_puts(p, end, " "), end, (int64_t)(us / 1000));
     p = util_puts(util_put(util_puts(p, end, "."), end, frac, 3), end, "ms ");
@@ -169,13 +174,12 @@ static const char *http_date(struct server *srv)
 static void reply_body(struct server *srv, struct evhttp_request *req, int status,
                        const char *ctype, const char *body, size_t len, const struct reqinfo *ri)
 {
-    struct evbuffer *out = evhttp_request_get_output_buffer(req);
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     evhttp_add_header(h, "Content-Type", ctype);
     evhttp_add_header(h, "Date", http_date(srv));
-    if (srv->draining)
+    if (srv->draining || ri->close)
         evhttp_add_header(h, "Connection", "close");
-    evbuffer_add(out, body, len);
+    http_framing_add_body(req, body, len);
     count_status(srv, status);
     log_request(srv, req, status, ri);
     if (!srv->answering_batch)
@@ -188,7 +192,21 @@ static void reply_body(struct server *srv, struct evhttp_request *req, int statu
                                           [413] = "Payload Too Large",
                                           [503] = "Service Unavailable"};
     const char *reason = status < (int)WXS_ARRAY_LEN(reasons) ? reasons[status] : NULL;
-    evhttp_send_reply(req, status, reason ? reason : "Error", NULL);
+    http_deadline_send_reply(srv->deadline, req, status, reason ? reason : "Error");
+}
+
+/* evhttp answered a request itself (a request line or headers it cannot
+ * parse, a body over max_body_bytes, ...): logged and counted like ours,
+ * though neither method nor path is known. */
+static void on_evhttp_answer(void *arg, int status, const char *why)
+{
+    struct server *srv = arg;
+    count_status(srv, status);
+    if (status == 400)
+        srv->stats.bad_requests++;
+    log_batch_add(&srv->logs, LOG_INFO, "? ? %d ? - evhttp: %s", status, why);
+    if (!srv->answering_batch)
+        log_batch_flush(&srv->logs);
 }
 
 static void reply_error(struct server *srv, struct evhttp_request *req, int status, const char *why,
@@ -208,7 +226,7 @@ static void reply_error(struct server *srv, struct evhttp_request *req, int stat
 /* ---- query and signature ---- */
 
 /* The query string's six values (wx_query: evhttp's decoding rules, no
- * allocation for a short query). */
+ * allocation for a short query); WX_QUERY_NUL when a value holds a NUL. */
 static int query_parse(struct evhttp_request *req, struct wx_query *q)
 {
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
@@ -584,13 +602,20 @@ static void on_request(struct evhttp_request *req, void *arg)
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    if ((why = http_framing_check(req, &ri.close)) != NULL)
+        return reply_error(srv, req, 400, why, &ri);
     if (path && strcmp(path, "/healthz") == 0 && cmd == EVHTTP_REQ_GET)
         return handle_health(srv, req, &ri);
+    if (cmd == EVHTTP_REQ_CONNECT) /* its target is host:port, not a path */
+        return reply_error(srv, req, 405, "method not allowed", &ri);
     if (!path || strcmp(path, srv->cfg->callback_path) != 0)
         return reply_error(srv, req, 404, "not found", &ri);
     if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_POST)
         return reply_error(srv, req, 405, "method not allowed", &ri);
-    if (query_parse(req, &q) < 0) {
+    int qrc = query_parse(req, &q);
+    if (qrc == WX_QUERY_NUL) {
+        reply_error(srv, req, 400, "a query value holds a NUL byte (%00)", &ri);
+    } else if (qrc < 0) {
         reply_error(srv, req, 401, "malformed query string", &ri);
     } else if ((why = check_signature(srv, &q)) != NULL) {
         reply_error(srv, req, 401, why, &ri);
@@ -613,6 +638,11 @@ static int server_bind(struct server *srv, char *err, size_t errlen)
     srv->sock = evhttp_bind_socket_with_handle(srv->http, host, port);
     if (!srv->sock) {
         snprintf(err, errlen, "[server] listen: cannot bind %s: %m", srv->cfg->listen);
+        return -1;
+    }
+    if (http_accept_guard(&srv->accept, srv->base, srv->sock, "callback",
+                          &srv->stats.accept_errors) < 0) {
+        snprintf(err, errlen, "out of memory");
         return -1;
     }
     return 0;
@@ -675,9 +705,8 @@ int server_new(struct server **out, struct event_base *base, const struct cfg *c
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    evhttp_set_allowed_methods(srv->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
-                                              EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD |
-                                              EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+    http_deadline_on_own_answer(srv->deadline, on_evhttp_answer, srv);
+    evhttp_set_allowed_methods(srv->http, HTTP_FRAMING_ALL_METHODS); /* others: 405 here */
     evhttp_set_gencb(srv->http, on_request, srv);
     if (server_bind(srv, err, errlen) < 0)
         goto fail;
@@ -706,6 +735,8 @@ void server_drain(struct server *srv, void (*done)(void *arg), void *arg)
         return;
     srv->draining = true;
     if (srv->sock) {
+        http_accept_free(srv->accept);
+        srv->accept = NULL;
         evhttp_del_accept_socket(srv->http, srv->sock);
         srv->sock = NULL;
     }
@@ -738,6 +769,7 @@ void server_free(struct server *srv)
     store_ckpt_stop(srv->ckpt); /* detaches from the commit connection */
     gcommit_free(srv->gc);
     health_free(srv->health); /* answers its waiting probes while their requests live */
+    http_accept_free(srv->accept); /* before evhttp_free frees its listener */
     if (srv->http)
         evhttp_free(srv->http);
     http_deadline_free(srv->deadline); /* after evhttp_free: its close callbacks */

@@ -27,6 +27,7 @@ struct server_stats {
     uint64_t commit_us_sum;
     uint64_t sig_failures;
     uint64_t bad_requests;
+    uint64_t accept_errors; /* failed accept() calls (out of descriptors), see http_accept.h */
 };
 extern const double server_commit_bucket_bounds_s[12]; /* upper bounds in seconds; last = +Inf */
 

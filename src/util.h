@@ -58,5 +58,8 @@ int util_random_alnum(char *out, size_t n) WXS_MUSTCHECK;
 
 /* True when s is n bytes of valid UTF-8 (no overlongs, no surrogates). */
 bool util_utf8_valid(const char *s, size_t n);
+/* The length (1..4) of the valid UTF-8 sequence that starts s[0..n), or 0
+ * when it is not one (or n is 0). */
+size_t util_utf8_seq(const char *s, size_t n);
 
 #endif

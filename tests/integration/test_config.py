@@ -61,6 +61,56 @@ class ConfigTest(unittest.TestCase):
                                  "[wechat] token", "[A-Za-z0-9]")
         self.assert_config_error(f"[store]\npath = {self.env.db}\n", "[wechat] token", "missing")
 
+    def test_bad_values_checked_after_parsing_name_their_line(self):
+        """Rules checked once the whole file is read (token characters, the
+        key's alphabet and length, addresses, callback_path, log_level)
+        name the file line of the value, like a range error does."""
+        db = f"[store]\npath = {self.env.db}\n"
+        good_key = "a" * 43
+        cases = [
+            (f"{db}[wechat]\ntoken = has-dash\n", ":4:", "[wechat] token", "[A-Za-z0-9]"),
+            (f"[wechat]\ntoken = abc123\nencoding_aes_key = {'a' * 42}!\n{db}", ":3:",
+             "[wechat] encoding_aes_key", "43 characters"),
+            (f"[wechat]\ntoken = abc123\nencoding_aes_key = {good_key}\n"
+             f"encoding_aes_key_prev = short\n{db}", ":4:", "[wechat] encoding_aes_key_prev"),
+            (f"[wechat]\ntoken = abc123\n{db}[server]\n\nlisten = nowhere\n", ":7:", "[server] listen",
+             "host:port"),
+            (f"[wechat]\ntoken = abc123\n{db}[admin]\nlisten = 1.2.3.4\n", ":6:", "[admin] listen"),
+            (f"[wechat]\ntoken = abc123\n{db}[server]\ncallback_path = wx\n", ":6:",
+             "[server] callback_path"),
+            (f"[wechat]\ntoken = abc123\n{db}[server]\nlog_level = loud\n", ":6:", "[server] log_level"),
+            # a key made required by another names the line of that one
+            (f"[wechat]\ntoken = abc123\n\nmode = safe\n{db}", ":4:", "[wechat] encoding_aes_key", "required"),
+            (f"[wechat]\ntoken = abc123\nmode = compat\nencoding_aes_key = {good_key}\n{db}", ":3:",
+             "[wechat] appid", "required"),
+        ]
+        for text, *needles in cases:
+            with self.subTest(needles=needles):
+                self.assert_config_error(text, self.env.config + needles[0], *needles[1:])
+
+    def test_bad_values_from_the_environment_name_the_variable(self):
+        db = f"[store]\npath = {self.env.db}\n"
+        cases = [
+            ({"WXSCENE_TOKEN": "bad-token"}, f"[wechat]\ntoken = abc123\n{db}", "environment WXSCENE_TOKEN",
+             "[wechat] token"),
+            ({"WXSCENE_ENCODING_AES_KEY": "x" * 42 + "!"}, f"[wechat]\ntoken = abc123\n{db}",
+             "environment WXSCENE_ENCODING_AES_KEY", "[wechat] encoding_aes_key"),
+            ({"WXSCENE_ENCODING_AES_KEY_PREV": "short"}, f"[wechat]\ntoken = abc123\n{db}",
+             "environment WXSCENE_ENCODING_AES_KEY_PREV", "[wechat] encoding_aes_key_prev"),
+        ]
+        for env, text, *needles in cases:
+            with self.subTest(env=env):
+                self.assert_config_error(text, *needles, env=env)
+                for p in self.run_both(env):
+                    self.assertNotIn(self.env.config + ":", p.stderr)
+
+    def test_line_too_long_names_its_line_and_key(self):
+        """inih reads at most 199 bytes of a line; the rest used to be parsed
+        as a line of its own ("syntax error", one line further on)."""
+        long_reply = "x" * 300
+        self.assert_config_error(self.base() + f"[reply]\nsubscribe = {long_reply}\nunknown_scene = y\n",
+                                 "wxscene.ini:8:", "[reply] subscribe", "longer than")
+
     def test_mode_needs_key(self):
         self.assert_config_error(self.base().replace("token = abc123", "token = abc123\nmode = safe"),
                                  "[wechat] encoding_aes_key", "required")

@@ -179,12 +179,13 @@ class Env:
             raise AssertionError(f"wxscene {' '.join(args)} -> {p.returncode}\n{p.stdout}\n{p.stderr}")
         return p
 
-    def start_server(self, env=None, wait=True, extra_args=()):
+    def start_server(self, env=None, wait=True, extra_args=(), preexec_fn=None):
         e = dict(os.environ)
         e.update(env or {})
         self.logf = open(self.log, "ab")
         self.proc = subprocess.Popen([WXSCENED, "--config", self.config, *extra_args],
-                                     stdout=self.logf, stderr=subprocess.STDOUT, env=e)
+                                     stdout=self.logf, stderr=subprocess.STDOUT, env=e,
+                                     preexec_fn=preexec_fn)
         if wait:
             self.wait_ready()
         return self.proc

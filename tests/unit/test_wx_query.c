@@ -1,7 +1,7 @@
 /* wx_query: the callback's query string, table-driven (evhttp's rules:
  * key=value arguments, %-decoding with '+' as space, case-insensitive keys,
- * first occurrence wins). fuzz/fuzz_query.c checks it against evhttp on
- * arbitrary input. */
+ * first occurrence wins; a value decoding to a NUL is refused). fuzz/
+ * fuzz_query.c checks it against evhttp on arbitrary input. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -32,6 +32,16 @@ static const struct {
     {"=1", -1, NULL, NULL, NULL, NULL},
     {"a=1&&b=2", -1, NULL, NULL, NULL, NULL},
     {"&a=1", -1, NULL, NULL, NULL, NULL},
+    /* a value that decodes to a NUL is refused, not cut short */
+    {"echostr=ab%00cd", WX_QUERY_NUL, NULL, NULL, NULL, NULL},
+    {"signature=abc&timestamp=1%00junk&nonce=n", WX_QUERY_NUL, NULL, NULL, NULL, NULL},
+    {"signature=abc%00", WX_QUERY_NUL, NULL, NULL, NULL, NULL},
+    {"openid=o%00&nonce=n", WX_QUERY_NUL, NULL, NULL, NULL, NULL},
+    {"nonce=1&nonce=2%00", WX_QUERY_NUL, NULL, NULL, NULL, NULL},
+    {"nonce=%00", WX_QUERY_NUL, NULL, NULL, NULL, NULL},
+    {"echostr=%2500&nonce=%0", 0, NULL, NULL, "%0", "%00"},
+    {"a%00=1&nonce=n", 0, NULL, NULL, "n", NULL},
+    {"nonce=%01%7f", 0, NULL, NULL, "\x01\x7f", NULL},
 };
 
 static void check_str(const char *got, const char *want, size_t i)
@@ -78,6 +88,13 @@ static void test_long_query(void **state)
     assert_string_equal(q.nonce, "A");
     wx_query_clear(&q);
     assert_null(q.heap);
+    /* the same with a NUL in its last value: refused, nothing left over */
+    n = snprintf(qs, sizeof(qs), "openid=o&echostr=%s&nonce=%%41%%00", want);
+    assert_true(n > WX_QUERY_INLINE && n < (int)sizeof(qs));
+    assert_int_equal(wx_query_parse(&q, qs), WX_QUERY_NUL);
+    assert_null(q.heap);
+    assert_null(q.echostr);
+    wx_query_clear(&q);
 }
 
 int main(void)
