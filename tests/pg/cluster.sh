@@ -13,7 +13,8 @@
 # temp dir; otherwise as the caller.
 #
 # Exit status: COMMAND's; 77 (a skip for ctest) when PostgreSQL's server
-# binaries are not installed (scripts/deps.sh installs them).
+# binaries are not installed (scripts/deps.sh installs them), or not in
+# WXS_PG_BINDIR when that is set.
 set -u
 
 n=1
@@ -26,23 +27,30 @@ if [ $# -eq 0 ]; then
     exit 2
 fi
 
-# Debian keeps initdb and pg_ctl out of PATH, under the major version.
+# WXS_PG_BINDIR, else the newest of Debian's /usr/lib/postgresql/N/bin
+# (initdb and pg_ctl are not in PATH there), else PATH.
 bindir=""
-for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k5 -n -r); do
-    if [ -x "$d/initdb" ] && [ -x "$d/pg_ctl" ]; then
-        bindir=$d
-        break
+if [ -n "${WXS_PG_BINDIR:-}" ]; then
+    [ -x "$WXS_PG_BINDIR/initdb" ] && [ -x "$WXS_PG_BINDIR/pg_ctl" ] && bindir=$WXS_PG_BINDIR
+else
+    for d in $(printf '%s\n' /usr/lib/postgresql/*/bin | sort -t/ -k5 -n -r); do
+        if [ -x "$d/initdb" ] && [ -x "$d/pg_ctl" ]; then
+            bindir=$d
+            break
+        fi
+    done
+    if [ -z "$bindir" ] && command -v initdb >/dev/null && command -v pg_ctl >/dev/null; then
+        bindir=$(dirname "$(command -v initdb)")
     fi
-done
-if [ -z "$bindir" ] && command -v initdb >/dev/null && command -v pg_ctl >/dev/null; then
-    bindir=$(dirname "$(command -v initdb)")
 fi
 if [ -z "$bindir" ]; then
     echo "SKIP: PostgreSQL server binaries (initdb, pg_ctl) not found; scripts/deps.sh installs postgresql" >&2
     exit 77
 fi
 
-top=$(mktemp -d "${TMPDIR:-/tmp}/wxs-pg.XXXXXX") || exit 1
+# /tmp, not $TMPDIR: a socket path must stay under ~100 bytes, and the
+# server user must be able to reach the directory.
+top=$(mktemp -d /tmp/wxs-pg.XXXXXX) || exit 1
 # The server's commands run from inside $top (the server user may not be
 # allowed into the caller's directory).
 as_server() { (cd "$top" && "$@"); }
