@@ -446,6 +446,23 @@ static void test_statement_reuse(void **state)
     db_close(db);
 }
 
+/* A read-only connection reads and cannot write. */
+static void test_read_only(void **state)
+{
+    struct db *db = fresh(), *ro = NULL;
+    put_ok(db, "a", 1);
+    char err[512];
+    struct db_options opt = {.read_only = true};
+    if (db_open(&ro, B->name, B->target, &opt, err, sizeof(err)) < 0)
+        fail_msg("%s", err);
+    assert_int_equal(one_int(ro, "SELECT count(*) FROM t"), 1);
+    assert_true(put(ro, "b", 2) < 0);
+    assert_true(strcasestr(db_errmsg(ro), "read") != NULL);
+    assert_int_equal(one_int(db, "SELECT count(*) FROM t"), 1);
+    db_close(ro);
+    db_close(db);
+}
+
 static const struct db_migration migs[] = {
     {"001_a.sql", "CREATE TABLE m (x BIGINT NOT NULL); INSERT INTO m VALUES (1);"},
     {"002_b.sql", "INSERT INTO m VALUES (2);"},
@@ -540,6 +557,7 @@ static const struct CMUnitTest checks[] = {
     cmocka_unit_test(test_error_then_new_transaction),
     cmocka_unit_test(test_busy),
     cmocka_unit_test(test_statement_reuse),
+    cmocka_unit_test(test_read_only),
     cmocka_unit_test(test_migrate),
     cmocka_unit_test(test_migrate_concurrent),
 };
