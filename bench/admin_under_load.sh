@@ -25,7 +25,7 @@ trap 'rm -rf "$work"' EXIT
 [ -x "$build/wxscened" ] || { echo "build $build first (make build)" >&2; exit 1; }
 [ -f "$shared/run.sh" ] || { echo "the shared harness is missing: $shared" >&2; exit 1; }
 
-PKGS="libevent libevent_pthreads libxml-2.0 libcurl sqlite3 libcrypto inih jansson libqrencode libpng"
+PKGS="libevent libevent_pthreads libxml-2.0 libcurl sqlite3 libpq libcrypto inih jansson libqrencode libpng"
 # shellcheck disable=SC2046
 cc -O2 -std=c11 -D_GNU_SOURCE -I"$root/src" $(pkg-config --cflags $PKGS) \
   "$root/bench/stats_gen.c" "$build/libwxs.a" $(pkg-config --libs $PKGS) -lpthread -lm \

@@ -25,7 +25,7 @@ trap cleanup EXIT
 
 cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
 cmake --build "$BUILD" -j2 --target wxs wxscene >/dev/null
-PKGS="libevent libevent_pthreads libxml-2.0 libcurl sqlite3 libcrypto inih jansson libqrencode libpng"
+PKGS="libevent libevent_pthreads libxml-2.0 libcurl sqlite3 libpq libcrypto inih jansson libqrencode libpng"
 # shellcheck disable=SC2046
 cc -O2 -std=c11 -D_GNU_SOURCE -I"$ROOT/src" $(pkg-config --cflags $PKGS) \
    "$ROOT/bench/stats_gen.c" "$BUILD/libwxs.a" $(pkg-config --libs $PKGS) -lpthread -lm \

@@ -2,12 +2,14 @@
 # Installs the Debian packages wxscene needs to build, test and benchmark,
 # only those missing, so a fresh Debian 12 / Ubuntu 22.04+ machine needs
 # nothing else. Uses sudo when not root. WXSCENE_NO_DEPS=1 skips it.
+# postgresql: the server binaries the tests start throwaway clusters with
+# (tests/pg/cluster.sh); the cluster Debian creates at install is not used.
 set -eu
 [ "${WXSCENE_NO_DEPS:-0}" = 1 ] && exit 0
 pkgs="build-essential cmake pkg-config
-libevent-dev libxml2-dev libcurl4-openssl-dev libsqlite3-dev libssl-dev
+libevent-dev libxml2-dev libcurl4-openssl-dev libsqlite3-dev libpq-dev libssl-dev
 libinih-dev libjansson-dev libqrencode-dev libpng-dev libcmocka-dev
-python3 python3-cryptography zbar-tools sqlite3 curl tzdata"
+python3 python3-cryptography zbar-tools sqlite3 postgresql curl tzdata"
 case "${1:-}" in
   --bench) pkgs="$pkgs wrk nginx-light linux-perf valgrind"
            command -v npm >/dev/null || pkgs="$pkgs nodejs npm" ;;

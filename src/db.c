@@ -9,6 +9,7 @@
 /* Backends by name: a new one is a row here and a file beside db_sqlite.c. */
 static const struct db_ops *const backends[] = {
     &db_sqlite_ops,
+    &db_pgsql_ops,
 };
 
 int db_open(struct db **out, const char *backend, const char *target, const struct db_options *opt,

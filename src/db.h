@@ -1,9 +1,9 @@
 /* db: the backend-neutral database layer (model: Dovecot's lib-sql).
  *
- * A backend is a table of functions registered by name (db_sqlite.c
- * today; a PostgreSQL one plugs in beside it); callers hold an opaque
- * connection and never include a backend's header. Only the backend files
- * include <sqlite3.h>.
+ * A backend is a table of functions registered by name (db_sqlite.c,
+ * db_pgsql.c); callers hold an opaque connection and never include a
+ * backend's header. Only the backend files include <sqlite3.h> or
+ * <libpq-fe.h>.
  *
  * Statements are written once, as `struct db_query` rows with `?N`
  * parameters in SQL both SQLite and PostgreSQL accept (ON CONFLICT,
@@ -75,7 +75,11 @@ struct db_query {
 };
 
 /* How to open a connection. `target` is the backend's address (SQLite: a
- * file path). */
+ * file path; PostgreSQL: a libpq URI or conninfo, where a password has no
+ * place: PGPASSWORD or ~/.pgpass). On PostgreSQL, `sync` is the server's
+ * business (synchronous_commit), the busy timeout is lock_timeout, and a
+ * statement_timeout goes in the conninfo (options=-cstatement_timeout=5s;
+ * a cancelled statement is DB_EBUSY). */
 enum db_sync { DB_SYNC_NORMAL, DB_SYNC_FULL };
 struct db_options {
     enum db_sync sync;
@@ -83,8 +87,11 @@ struct db_options {
     bool read_only;      /* open without write access (and do not create) */
 };
 
-/* Open a connection to backend `backend` ("sqlite"). 0, or a DB_E* with
- * "TARGET: why" in err. */
+/* Open a connection to backend `backend` ("sqlite", "postgresql"). 0, or
+ * a DB_E* with "TARGET: why" in err (PostgreSQL names the database, not
+ * the conninfo). A connection lost later fails the call that finds it
+ * (DB_EUNCERTAIN or DB_EOTHER); the next call outside a transaction
+ * reconnects. */
 int db_open(struct db **out, const char *backend, const char *target, const struct db_options *opt,
             char *err, size_t errlen) WXS_MUSTCHECK;
 /* Finalise every statement of the connection and close it. NULL is a
@@ -163,11 +170,19 @@ int64_t db_changes(struct db *db);
 
 /* ---- transactions ---- */
 
+/* On PostgreSQL, DB_TX_READ is REPEATABLE READ and DB_TX_WRITE is READ
+ * COMMITTED without any lock (no DB_CAP_SERIAL_WRITES: a statement that
+ * must see the latest commit before deciding takes its row lock, SELECT
+ * ... FOR UPDATE or an upsert). A failed statement aborts a PostgreSQL
+ * transaction: only db_rollback() follows (db_commit() then fails). */
 enum db_tx {
     DB_TX_READ,  /* a consistent snapshot for several statements */
     DB_TX_WRITE, /* takes the write lock at once (SQLite BEGIN IMMEDIATE) */
 };
 int db_begin(struct db *db, enum db_tx kind) WXS_MUSTCHECK;
+/* 0 only once the commit is durable. On failure call db_rollback() (SQLite
+ * may leave the transaction open). DB_EUNCERTAIN: the connection was lost
+ * during COMMIT. */
 int db_commit(struct db *db) WXS_MUSTCHECK;
 /* Always ends the transaction (errors are ignored: there is nothing a
  * caller can do). */

@@ -70,6 +70,7 @@ struct db_ops {
 };
 
 extern const struct db_ops db_sqlite_ops;
+extern const struct db_ops db_pgsql_ops;
 
 /* The version of a migration: the number its name starts with. */
 int db_migration_version(const struct db_migration *m);
