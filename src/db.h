@@ -2,8 +2,8 @@
  *
  * A backend is a table of functions registered by name (db_sqlite.c,
  * db_pgsql.c); callers hold an opaque connection and never include a
- * backend's header. Only the backend files include <sqlite3.h> or
- * <libpq-fe.h>.
+ * backend's header. Only the backend files include their library's
+ * header (SQLite's, libpq's).
  *
  * Statements are written once, as `struct db_query` rows with `?N`
  * parameters in SQL both SQLite and PostgreSQL accept (ON CONFLICT,
