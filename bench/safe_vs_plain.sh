@@ -19,14 +19,14 @@
 #      cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release), ROUNDS=3
 #      THREADS=1 CONNS=64 DURATION=10s WARMUP=2s BODIES=400000 (lines of
 #      pre-encrypted pushes; must exceed the requests of one run)
-#      SHARED_BENCH=/work/shared/bench LOGDIR=/tmp/bench-safe
+#      SHARED_BENCH=../shared/bench (beside the repo) LOGDIR=/tmp/bench-safe
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 wxscened=${1:-${WXSCENED:-$root/build-release/wxscened}}
 ROUNDS=${ROUNDS:-3} THREADS=${THREADS:-1} CONNS=${CONNS:-64} DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s} BODIES=${BODIES:-400000}
-shared=${SHARED_BENCH:-/work/shared/bench}
+shared=${SHARED_BENCH:-$root/../shared/bench}
 LOGDIR=${LOGDIR:-/tmp/bench-safe}
 token=benchtoken appid=wx0123456789abcdef key=kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR
 

@@ -1,6 +1,6 @@
 """Reference WeChat safe-mode crypto for integration tests.
 
-Written from the protocol notes (/work/shared/wechat-protocol.md sections 1,
+Written from the protocol notes (../shared/wechat-protocol.md sections 1,
 2 and 9), independently of src/wx_crypt.c, so tests can build encrypted
 pushes and decrypt the server's replies. Needs python3-cryptography.
 
