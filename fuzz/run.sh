@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# usage: fuzz/run.sh short|long [TARGET...]      (targets: xml query crypt csv)
+# usage: fuzz/run.sh short|long [TARGET...]      (targets: xml query crypt csv log)
 #   short  FUZZ_SECONDS (default 8) per target: the smoke run in `make test`
 #          (ctest test fuzz.short)
 #   long   FUZZ_SECONDS (default 300) per target: `make fuzz`
@@ -20,7 +20,7 @@ case $mode in
 esac
 shift
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(xml query crypt csv)
+[ ${#targets[@]} -gt 0 ] || targets=(xml query crypt csv log)
 build=${FUZZ_BUILD:-$root/build-fuzz}
 
 skip() { echo "SKIP: $*" >&2; exit 77; }
@@ -36,7 +36,7 @@ CC=clang cmake -S "$root" -B "$build" -DWXSCENE_FUZZ=ON -DBUILD_TESTING=OFF \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$probe/cmake.log" 2>&1 || { cat "$probe/cmake.log" >&2; exit 1; }
 cmake --build "$build" --target fuzzers -j "${JOBS:-2}" >"$probe/build.log" 2>&1 || { cat "$probe/build.log" >&2; exit 1; }
 
-declare -A maxlen=([xml]=16384 [query]=4096 [crypt]=8192 [csv]=8192)
+declare -A maxlen=([xml]=16384 [query]=4096 [crypt]=8192 [csv]=8192 [log]=4096)
 failed=0
 mkdir -p "$build/artifacts"
 for t in "${targets[@]}"; do

@@ -270,6 +270,11 @@ int64_t db_changes(struct db *db)
     return db->ops->changes(db);
 }
 
+int64_t db_last_insert_id(struct db *db)
+{
+    return db->ops->last_insert_id ? db->ops->last_insert_id(db) : -1;
+}
+
 /* ---- transactions and capabilities ---- */
 
 int db_begin(struct db *db, enum db_tx kind)

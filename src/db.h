@@ -63,6 +63,12 @@ enum db_cap {
     /* The database is a file of this machine (a WAL to checkpoint, a copy
      * made by the file's own means). */
     DB_CAP_EMBEDDED = 1u << 4,
+    /* db_last_insert_id() knows the id of a row just inserted. SQLite runs
+     * RETURNING through a temporary table built per statement (a pager, a
+     * zeroed page: ~20k instructions), so a hot insert's SQLite override
+     * drops its RETURNING and the caller, seeing DB_DONE with one row
+     * changed, asks db_last_insert_id() instead. */
+    DB_CAP_INSERT_ID = 1u << 5,
 };
 
 /* One statement's text. `name` is unique ("module.what") and is how a
@@ -167,6 +173,9 @@ char *db_col_strdup(struct db_stmt *s, int i);
 
 /* Rows changed by the last INSERT/UPDATE/DELETE on the connection. */
 int64_t db_changes(struct db *db);
+/* DB_CAP_INSERT_ID: the id (INTEGER PRIMARY KEY) of the row the last
+ * INSERT on the connection added; -1 on a backend without it. */
+int64_t db_last_insert_id(struct db *db);
 
 /* ---- transactions ---- */
 

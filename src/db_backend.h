@@ -61,6 +61,7 @@ struct db_ops {
     const char *(*col_text)(struct db_stmt *s, int i);
     const void *(*col_blob)(struct db_stmt *s, int i, size_t *len);
     int64_t (*changes)(struct db *db);
+    int64_t (*last_insert_id)(struct db *db); /* DB_CAP_INSERT_ID only */
     int (*begin)(struct db *db, enum db_tx kind);
     int (*commit)(struct db *db);
     void (*rollback)(struct db *db);

@@ -12,7 +12,8 @@
  * the callback hot path must not re-parse SQL per request. */
 static const struct db_query q_event_find = {"store.event_find",
                                              "SELECT reply FROM events WHERE dedup_key = ?1"};
-/* The insert is its own dedup check (see commit_one()). */
+/* The insert is its own dedup check (see commit_one()). SQLite runs it
+ * without the RETURNING (db_sqlite.c's override, DB_CAP_INSERT_ID). */
 static const struct db_query q_event_add = {
     "store.event_add", "INSERT INTO events(dedup_key, kind, openid, create_time, received_at, "
                        "msg_type, event, event_key, scene, is_new_fan, reply) "
@@ -185,6 +186,9 @@ static int event_insert(struct store *st, struct event_rec *r, const char *scene
     int rc = db_step(s), ret = 1;
     if (rc == DB_ROW) {
         r->event_id = db_col_int64(s, 0);
+        ret = 0;
+    } else if (rc == DB_DONE && (db_caps(st->db) & DB_CAP_INSERT_ID) && db_changes(st->db) == 1) {
+        r->event_id = db_last_insert_id(st->db); /* the override without RETURNING */
         ret = 0;
     } else if (rc < 0) {
         log_debug("store: %s", db_errmsg(st->db));

@@ -350,6 +350,40 @@ static void test_changes(void **state)
     db_close(db);
 }
 
+/* DB_CAP_INSERT_ID: db_last_insert_id() is the id RETURNING would give
+ * (the row just inserted, not a conflicting one); -1 without the cap. */
+static void test_last_insert_id(void **state)
+{
+    static const struct db_query q_add = {
+        "test.add_id", "INSERT INTO t(k, i) VALUES(?1, ?2) ON CONFLICT(k) DO NOTHING"};
+    static const struct db_query q_id = {"test.id_of", "SELECT id FROM t WHERE k = ?1"};
+    struct db *db = fresh();
+    put_ok(db, "a", 1);
+    struct db_stmt *s = db_stmt(db, &q_add);
+    db_bind_text(s, 1, "b");
+    db_bind_int64(s, 2, 2);
+    assert_int_equal(db_run(s), DB_DONE);
+    assert_int_equal(db_changes(db), 1);
+    int64_t got = db_last_insert_id(db);
+    s = db_stmt(db, &q_id);
+    db_bind_text(s, 1, "b");
+    assert_int_equal(db_step(s), DB_ROW);
+    int64_t want = db_col_int64(s, 0);
+    db_reset(s);
+    if (!(db_caps(db) & DB_CAP_INSERT_ID)) {
+        assert_true(got == -1);
+        db_close(db);
+        return;
+    }
+    assert_true(got == want);
+    s = db_stmt(db, &q_add); /* a conflict inserts nothing: changes 0 */
+    db_bind_text(s, 1, "a");
+    db_bind_int64(s, 2, 9);
+    assert_int_equal(db_run(s), DB_DONE);
+    assert_int_equal(db_changes(db), 0);
+    db_close(db);
+}
+
 /* Commit and rollback as a second connection sees them; a read
  * transaction keeps its snapshot. */
 static void test_transactions(void **state)
@@ -553,6 +587,7 @@ static const struct CMUnitTest checks[] = {
     cmocka_unit_test(test_upsert_returning),
     cmocka_unit_test(test_errors),
     cmocka_unit_test(test_changes),
+    cmocka_unit_test(test_last_insert_id),
     cmocka_unit_test(test_transactions),
     cmocka_unit_test(test_error_then_new_transaction),
     cmocka_unit_test(test_busy),
