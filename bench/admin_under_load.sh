@@ -21,7 +21,7 @@ EVENTS=${EVENTS:-300000} CHANNELS=${CHANNELS:-500} DAYS=${DAYS:-365} ROUNDS=${RO
 export DURATION=${DURATION:-10s} WARMUP=${WARMUP:-2s}
 work=${WORK:-$(mktemp -d /var/tmp/wxs-admin-bench.XXXXXX)}
 port=18095 admin=18096
-trap 'rm -rf "$work"' EXIT
+trap '[ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 [ -x "$build/wxscened" ] || { echo "build $build first (make build)" >&2; exit 1; }
 [ -f "$shared/run.sh" ] || { echo "the shared harness is missing: $shared" >&2; exit 1; }
 
@@ -59,8 +59,10 @@ admin_loop() {
   while :; do
     code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer benchadmintoken' \
       "http://127.0.0.1:$admin/api/stats?since=$since&until=$until&by=channel") || code=000
+    # 000: no connection (before the server listens, after it stops): not an answer
+    [ "$code" = 000 ] && continue
     n=$((n + 1))
-    [ "$code" = 200 ] || bad=$((bad + 1))
+    [ "$code" = 200 ] || { bad=$((bad + 1)); echo "$code" >>"$work/admin.bad"; }
     echo "$n $bad" >"$work/admin.count"
   done
 }

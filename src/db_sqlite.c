@@ -16,6 +16,7 @@ struct sq_db {
     sqlite3 *h;
     sqlite3_stmt *begin_read, *begin_write, *commit, *rollback;
     int errclass;
+    int busy_ms;      /* the write-lock wait set last (db_sqlite_busy_timeout) */
     char errbuf[512]; /* the last failure's message, kept across later calls */
 };
 
@@ -86,7 +87,13 @@ static int sq_errclass(const struct db *db)
 
 static void sq_set_busy_timeout(struct db *db, int ms)
 {
+    SQ(db)->busy_ms = ms;
     sqlite3_busy_timeout(SQ(db)->h, ms);
+}
+
+int db_sqlite_busy_timeout(struct db *db)
+{
+    return strcmp(db_backend_name(db), "sqlite") == 0 ? SQ(db)->busy_ms : 0;
 }
 
 static int sq_exec(struct db *db, const char *sql)
@@ -145,7 +152,8 @@ static int sq_open(struct db **out, const char *path, const struct db_options *o
         snprintf(err, errlen, "%s: %s", path, d->h ? sqlite3_errmsg(d->h) : "cannot open");
         goto fail;
     }
-    sqlite3_busy_timeout(d->h, opt->busy_timeout_ms > 0 ? opt->busy_timeout_ms : 5000);
+    d->busy_ms = opt->busy_timeout_ms > 0 ? opt->busy_timeout_ms : 5000;
+    sqlite3_busy_timeout(d->h, d->busy_ms);
     sqlite3_extended_result_codes(d->h, 1);
     const char *sync =
         opt->sync == DB_SYNC_FULL ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL";

@@ -10,5 +10,8 @@
 /* The SQLite handle under a connection of this backend (NULL for another
  * backend's connection). */
 sqlite3 *db_sqlite_handle(struct db *db);
+/* The connection's write-lock wait in ms (what the store_ckpt puts back
+ * after a checkpoint that must not wait); 0 for another backend's. */
+int db_sqlite_busy_timeout(struct db *db);
 
 #endif

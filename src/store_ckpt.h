@@ -8,8 +8,9 @@
  * PASSIVE checkpoint (never blocks the writer) whenever a commit leaves the
  * WAL past STORE_CKPT_PAGES. Should the helper fall behind a sustained load
  * until the WAL reaches STORE_CKPT_HARD_PAGES, the commit that crossed it
- * checkpoints in place (RESTART) as SQLite would have, so the WAL stays
- * bounded. Durability is unchanged: commits write and sync the WAL exactly
+ * checkpoints in place (RESTART, but without waiting for readers: a long
+ * statistics read must not hold up the commits), so the WAL stays bounded
+ * as far as the readers allow. Durability is unchanged: commits write and sync the WAL exactly
  * as before; only who copies it into the database file changes. */
 #ifndef WXS_STORE_CKPT_H
 #define WXS_STORE_CKPT_H
