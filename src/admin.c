@@ -31,13 +31,20 @@
 struct admin {
     const struct cfg *cfg;
     struct server *srv;
+    struct event_base *base;
     struct evhttp *http;
     struct dbwork *work; /* /api/stats and /api/channels, off the loop */
     struct http_deadline *deadline;
-    struct http_accept *accept;     /* pauses accepting when out of descriptors */
-    struct admin_qr *qr;            /* POST /api/qrcodes worker */
-    uint64_t requests_by_status[6]; /* this listener's answers, index status/100 */
+    struct http_accept *accept;       /* pauses accepting when out of descriptors */
+    struct admin_qr *qr;              /* POST /api/qrcodes worker */
+    struct evhttp_bound_socket *sock; /* NULL once draining */
+    uint64_t requests_by_status[6];   /* this listener's answers, index status/100 */
     uint64_t accept_errors;
+    uint64_t inflight; /* requests accepted and not yet fully answered */
+    bool draining;
+    void (*drain_done)(void *);
+    void *drain_arg;
+    struct event *drain_ev;
 };
 
 /* One request at the edge: every handler ends in exactly one reply(). */
@@ -423,8 +430,8 @@ static void run_stats(struct ajob *j, struct store *st, struct stats *stats)
     } else if (fmt && strcmp(fmt, "json") != 0 && strcmp(fmt, "csv") != 0) {
         snprintf(err, sizeof(err), "format: '%s' is not json or csv", fmt);
         ajob_error(j, 400, err);
-    } else if (stats_range(stats, by, qparam(&q, "since"), qparam(&q, "until"), "since", "until", &d0,
-                           &d1, err, sizeof(err)) < 0) {
+    } else if (stats_range(stats, by, qparam(&q, "since"), qparam(&q, "until"), "since", "until",
+                           &d0, &d1, err, sizeof(err)) < 0) {
         ajob_error(j, 400, err);
     } else if (stats_query(stats, by, d0, d1, &rep, err, sizeof(err)) < 0) {
         log_warn("admin: %s", err);
@@ -589,9 +596,30 @@ static bool authorized(const struct admin *a, struct evhttp_request *req)
 
 /* Routes by path then method; /api/... is checked for the token first, so an
  * unauthenticated client learns nothing about which API paths exist. */
+static void drain_finish(struct admin *a)
+{
+    void (*done)(void *) = a->drain_done;
+    a->drain_done = NULL;
+    if (done)
+        done(a->drain_arg);
+}
+
+/* evhttp wrote the whole answer (not called for a connection it failed:
+ * the drain timer covers those). */
+static void on_request_done(struct evhttp_request *req, void *arg)
+{
+    struct admin *a = arg;
+    (void)req;
+    a->inflight--;
+    if (a->draining && a->inflight == 0)
+        drain_finish(a);
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     struct admin *a = arg;
+    a->inflight++;
+    evhttp_request_set_on_complete_cb(req, on_request_done, a);
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     enum evhttp_cmd_type m = evhttp_request_get_command(req);
     struct areq r = {.a = a,
@@ -628,10 +656,53 @@ static void on_request(struct evhttp_request *req, void *arg)
     reply_error(&r, 404, "not found");
 }
 
+static void on_drain_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct admin *a = arg;
+    (void)fd, (void)what;
+    if (a->drain_done) {
+        log_warn("admin: drain: %llu requests still open after %llds; closing",
+                 (unsigned long long)a->inflight, (long long)a->cfg->request_timeout + 1);
+        drain_finish(a);
+    }
+}
+
+void admin_drain(struct admin *a, void (*done)(void *arg), void *arg)
+{
+    if (!a) {
+        done(arg);
+        return;
+    }
+    if (a->draining)
+        return;
+    a->draining = true;
+    if (a->sock) {
+        http_accept_free(a->accept);
+        a->accept = NULL;
+        evhttp_del_accept_socket(a->http, a->sock);
+        a->sock = NULL;
+    }
+    a->drain_done = done;
+    a->drain_arg = arg;
+    if (a->inflight == 0) {
+        drain_finish(a);
+        return;
+    }
+    /* The deadline fails any request unanswered after request_timeout, so
+     * none outlives this by much; the timer only covers the ones evhttp
+     * dropped without telling (a client gone mid-answer). */
+    struct timeval tv = {.tv_sec = a->cfg->request_timeout + 1};
+    a->drain_ev = evtimer_new(a->base, on_drain_timeout, a);
+    if (a->drain_ev)
+        evtimer_add(a->drain_ev, &tv);
+}
+
 void admin_free(struct admin *a)
 {
     if (!a)
         return;
+    if (a->drain_ev)
+        event_free(a->drain_ev);
     admin_qr_free(a->qr); /* answers its held requests before evhttp frees them */
     dbwork_free(a->work); /* the same */
     if (a->srv)
@@ -650,6 +721,7 @@ static int admin_bind(struct admin *a, struct event_base *base, char *err, size_
     if (cfg_split_hostport(a->cfg->admin_listen, host, sizeof(host), &port) < 0)
         return snprintf(err, errlen, "[admin] listen: bad address %s", a->cfg->admin_listen), -1;
     struct evhttp_bound_socket *sock = evhttp_bind_socket_with_handle(a->http, host, port);
+    a->sock = sock;
     if (!sock)
         return snprintf(err, errlen, "[admin] listen: cannot bind %s: %m", a->cfg->admin_listen),
                -1;
@@ -667,7 +739,7 @@ int admin_new(struct admin **out, struct event_base *base, const struct cfg *cfg
     struct admin *a = calloc(1, sizeof(*a));
     if (!a)
         return snprintf(err, errlen, "out of memory"), -1;
-    *a = (struct admin){.cfg = cfg, .srv = srv};
+    *a = (struct admin){.cfg = cfg, .srv = srv, .base = base};
     if (!(a->http = evhttp_new(base)) ||
         http_deadline_attach(&a->deadline, base, a->http, cfg->request_timeout) < 0) {
         snprintf(err, errlen, "out of memory");

@@ -19,5 +19,10 @@ struct admin;
  * and writes run on a worker thread with its own connection (dbwork.h). */
 int admin_new(struct admin **out, struct event_base *base, const struct cfg *cfg,
               struct server *srv, char *err, size_t errlen) WXS_MUSTCHECK;
+/* SIGTERM: stop accepting admin connections and call done(arg) once every
+ * request already accepted (a QR code being created on WeChat included)
+ * has been answered, or after [server] request_timeout + 1 s. NULL calls
+ * done at once. */
+void admin_drain(struct admin *a, void (*done)(void *arg), void *arg);
 void admin_free(struct admin *a);
 #endif

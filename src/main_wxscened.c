@@ -30,6 +30,7 @@ struct app {
     struct admin *admin; /* NULL when [admin] listen is empty */
     struct event *sigterm, *sigint;
     int signals;
+    int draining;             /* listeners (callback, admin) still answering */
     struct tagworker *tagger; /* NULL when [tag] worker = false */
 };
 
@@ -44,7 +45,8 @@ static void usage(FILE *f)
 static void on_drained(void *arg)
 {
     struct app *app = arg;
-    event_base_loopexit(app->base, NULL);
+    if (--app->draining == 0)
+        event_base_loopexit(app->base, NULL);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -57,7 +59,9 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     }
     log_info("signal %d: draining", (int)sig);
     tagworker_stop(app->tagger);
+    app->draining = 2;
     server_drain(app->srv, on_drained, app);
+    admin_drain(app->admin, on_drained, app);
 }
 
 static int app_init(struct app *app, const char *config)

@@ -111,13 +111,6 @@ class AdminQrTest(unittest.TestCase):
         self.assertEqual(status, 201, code)
         self.assertLess(elapsed, 2.5, "callbacks waited on the QR worker")
 
-    # Product bug (src/main_wxscened.c, src/admin.c): the SIGTERM drain waits
-    # only for the callback listener's requests; the loop exits, admin_free()
-    # lets the QR worker finish the create (WeChat is called, the code is
-    # stored, "admin: POST /api/qrcodes 201" is logged), hands the reply to
-    # evhttp and frees the evhttp at once, so the reply is never written: the
-    # client sees the connection closed without a response.
-    @unittest.expectedFailure
     def test_sigterm_with_a_create_in_flight_answers_it(self):
         """A create in flight at SIGTERM is finished and answered (the
         CONTRACT: SIGTERM finishes in-flight requests), then exit 0."""
@@ -133,7 +126,7 @@ class AdminQrTest(unittest.TestCase):
             self.assertEqual(self.env.sql("SELECT scene, state FROM qr_codes"), [("11", "done")])
             try:
                 status, code = fut.result(timeout=30)
-            except (OSError, http.client.HTTPException) as err:  # today: RemoteDisconnected
+            except (OSError, http.client.HTTPException) as err:
                 status, code = None, repr(err)
         self.assertEqual(status, 201, code)
         self.assertEqual(code["scene"], "11")
