@@ -156,6 +156,68 @@ static void test_helper_checkpoints_and_wal_is_reused(void **state)
     store_ckpt_stop(c);
 }
 
+/* WAL frames as the file holds them (no checkpoint call, unlike
+ * wal_frames(), so the inline passes counted are the writer's own). */
+static long wal_file_frames(const struct fixture *f)
+{
+    struct stat sb;
+    return stat(f->wal, &sb) == 0 && sb.st_size > 32 ? (sb.st_size - 32) / (24 + 4096) : 0;
+}
+
+/* A reader holding its snapshot (a statistics report) keeps the WAL from
+ * starting over. Past STORE_CKPT_HARD_PAGES the commit thread checkpoints
+ * in place, but after a pass that could not finish it waits for
+ * STORE_CKPT_PAGES more pages: not one pass (two fsyncs) per commit. Once
+ * the reader is gone the WAL starts over again. */
+static void test_inline_passes_are_spaced_while_a_reader_holds_the_wal(void **state)
+{
+    struct fixture *f = *state;
+    struct store_ckpt *c = NULL;
+    sqlite3 *reader;
+    sqlite3_stmt *s;
+    char err[256];
+    assert_int_equal(store_ckpt_start(&c, f->st, err, sizeof(err)), 0);
+    commit_events(f->st, 0, 50); /* the schema is in the database */
+    assert_int_equal(sqlite3_open_v2(f->path, &reader, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(reader, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(reader, "SELECT count(*) FROM events", -1, &s, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int64(s, 0), 50);
+    sqlite3_finalize(s);
+    int id = 50, past_hard = 0;
+    while (wal_file_frames(f) < STORE_CKPT_HARD_PAGES + 3 * STORE_CKPT_PAGES) {
+        commit_events(f->st, id, 50);
+        id += 50;
+        past_hard += wal_file_frames(f) >= STORE_CKPT_HARD_PAGES;
+        assert_true(id < 400000);
+    }
+    uint64_t passes = store_ckpt_inline(c);
+    long grown = wal_file_frames(f) - STORE_CKPT_HARD_PAGES;
+    /* One pass when the mark is crossed, then at most one per
+     * STORE_CKPT_PAGES of growth (each commit here adds ~120 pages). */
+    assert_true(passes >= 1);
+    assert_true(passes <= (uint64_t)(grown / STORE_CKPT_PAGES) + 2);
+    assert_true(past_hard > 2 * (int)passes);
+    /* The reader still sees its snapshot: nothing was reset under it. */
+    assert_int_equal(sqlite3_prepare_v2(reader, "SELECT count(*) FROM events", -1, &s, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int64(s, 0), 50);
+    sqlite3_finalize(s);
+    assert_int_equal(sqlite3_exec(reader, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(reader);
+    /* Reader gone: the helper catches up and the next commits start over. */
+    for (int round = 0; round < 5 && wal_frames(f->st) >= STORE_CKPT_HARD_PAGES; round++) {
+        wait_for_passes(c, store_ckpt_passes(c) + 1);
+        commit_events(f->st, id, 50);
+        id += 50;
+    }
+    assert_true(wal_frames(f->st) < STORE_CKPT_HARD_PAGES);
+    assert_int_equal(count_events(f->st), id);
+    store_ckpt_stop(c);
+}
+
 static void test_stop_gives_back_automatic_checkpoints(void **state)
 {
     struct fixture *f = *state;
@@ -186,6 +248,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_helper_checkpoints_and_wal_is_reused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_inline_passes_are_spaced_while_a_reader_holds_the_wal,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_gives_back_automatic_checkpoints, setup,
                                         teardown),
         cmocka_unit_test(test_start_fails_cleanly_without_a_file),
