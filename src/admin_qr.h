@@ -1,8 +1,9 @@
 /* admin_qr: POST /api/qrcodes off the event loop. Creating a code calls the
  * WeChat API (up to a few times [wechat] api_timeout), so the admin listener
- * queues the request to one worker thread that owns its own store handle
- * and wxapi client; the result comes back to the loop thread through a pipe
- * and is delivered by job id, never by a pointer the worker kept. */
+ * queues the request to a worker thread (a dbwork.h worker: its own store
+ * connection, plus a wxapi client made on the first create); the answer
+ * comes back to the loop thread through the worker's pipe. At most
+ * ADMIN_QR_QUEUE_MAX creates wait at once. */
 #ifndef WXS_ADMIN_QR_H
 #define WXS_ADMIN_QR_H
 #include <stdint.h>
@@ -29,7 +30,7 @@ int admin_qr_new(struct admin_qr **out, struct event_base *base, const struct cf
 uint64_t admin_qr_submit(struct admin_qr *q, json_t *request, admin_qr_done_fn done, void *arg);
 
 /* Jobs queued or in flight. */
-size_t admin_qr_pending(const struct admin_qr *q);
+size_t admin_qr_pending(struct admin_qr *q);
 
 /* Stop: waits for the job in flight (bounded by the API timeouts), answers
  * every job not yet delivered with 503, joins the thread. Call before the
