@@ -20,6 +20,7 @@ shared="$root/../shared/bench"
 EVENTS=${EVENTS:-300000} CHANNELS=${CHANNELS:-500} DAYS=${DAYS:-365} ROUNDS=${ROUNDS:-3}
 export DURATION=${DURATION:-10s} WARMUP=${WARMUP:-2s}
 work=${WORK:-$(mktemp -d /var/tmp/wxs-admin-bench.XXXXXX)}
+mkdir -p "$work"
 port=18095 admin=18096
 trap '[ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 [ -x "$build/wxscened" ] || { echo "build $build first (make build)" >&2; exit 1; }
