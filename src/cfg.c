@@ -12,7 +12,7 @@
 
 #include "log.h"
 
-enum cfg_type { T_STR, T_INT, T_BOOL, T_MODE, T_SYNC };
+enum cfg_type { T_STR, T_INT, T_BOOL, T_MODE, T_SYNC, T_BACKEND };
 
 #define F_REQUIRED 0x1 /* must be set (file or environment) */
 
@@ -50,8 +50,10 @@ static const struct cfg_key cfg_keys[] = {
     {"wechat", "mp_base", T_STR, OFF(mp_base), "https://mp.weixin.qq.com", 8, 512, 0, NULL},
     {"wechat", "stable_token", T_BOOL, OFF(stable_token), "false", 0, 0, 0, NULL},
     {"wechat", "api_timeout", T_INT, OFF(api_timeout), "10", 1, 300, 0, NULL},
+    {"store", "backend", T_BACKEND, OFF(backend), "sqlite", 0, 0, 0, NULL},
     {"store", "path", T_STR, OFF(store_path), "var/wxscene.db", 1, 4096, 0, NULL},
     {"store", "synchronous", T_SYNC, OFF(synchronous), "normal", 0, 0, 0, NULL},
+    {"store", "url", T_STR, OFF(store_url), "", 0, 4096, 0, "WXSCENE_STORE_URL"},
     {"reply", "subscribe", T_STR, OFF(reply_subscribe), "Welcome!", 0, 2048, 0, NULL},
     {"reply", "unknown_scene", T_STR, OFF(reply_unknown_scene), "Welcome from channel {scene}", 0,
      2048, 0, NULL},
@@ -156,6 +158,14 @@ static int cfg_set(struct cfg *c, const struct cfg_key *k, const char *v, char *
             *(enum store_sync *)field = STORE_SYNC_FULL;
         else
             return snprintf(why, wl, "'%s' is not normal or full", v), -1;
+        return 0;
+    case T_BACKEND:
+        if (strcmp(v, "sqlite") == 0)
+            *(enum store_backend *)field = STORE_SQLITE;
+        else if (strcmp(v, "postgresql") == 0)
+            *(enum store_backend *)field = STORE_POSTGRESQL;
+        else
+            return snprintf(why, wl, "'%s' is not sqlite or postgresql", v), -1;
         return 0;
     }
     return -1;
@@ -305,6 +315,9 @@ static int cfg_check(const struct cfg *c, struct cfg_rule_error *e)
                         "must be 43 characters [A-Za-z0-9+/]");
     if (c->mode != WX_MODE_PLAIN && !c->appid[0])
         return cfg_rule(e, "wechat", "appid", "mode", "required when mode is compat or safe");
+    if (c->backend == STORE_POSTGRESQL && !c->store_url[0])
+        return cfg_rule(e, "store", "url", "backend",
+                        "required when backend is postgresql (or set WXSCENE_STORE_URL)");
     return 0;
 }
 

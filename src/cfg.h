@@ -10,6 +10,7 @@
 
 enum wx_mode { WX_MODE_PLAIN, WX_MODE_COMPAT, WX_MODE_SAFE };
 enum store_sync { STORE_SYNC_NORMAL, STORE_SYNC_FULL };
+enum store_backend { STORE_SQLITE, STORE_POSTGRESQL };
 
 struct cfg {
     char *path; /* the file it was loaded from */
@@ -35,8 +36,10 @@ struct cfg {
     int64_t api_timeout; /* seconds per WeChat API call */
 
     /* [store] */
-    char *store_path;
-    enum store_sync synchronous;
+    enum store_backend backend;
+    char *store_path;            /* backend = sqlite */
+    enum store_sync synchronous; /* backend = sqlite */
+    char *store_url;             /* backend = postgresql: libpq URI or conninfo */
 
     /* [reply] */
     char *reply_subscribe;

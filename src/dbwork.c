@@ -68,7 +68,7 @@ static struct store *worker_store(struct dbwork *w)
     char err[512];
     if (w->st)
         return w->st;
-    if (store_open(&w->st, w->cfg->store_path, w->cfg->synchronous, err, sizeof(err)) < 0) {
+    if (store_open_cfg(&w->st, w->cfg, err, sizeof(err)) < 0) {
         log_warn("%s: cannot open the store: %s", w->who, err);
         return NULL;
     }

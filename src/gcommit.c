@@ -102,7 +102,7 @@ static void run_batch(struct gcommit *g, void *batch)
  * under wrk -c64 (perf). */
 static bool open_store(struct gcommit *g, const struct cfg *cfg)
 {
-    int rc = store_open(&g->st, cfg->store_path, cfg->synchronous, g->err, sizeof(g->err));
+    int rc = store_open_cfg(&g->st, cfg, g->err, sizeof(g->err));
     if (rc == 0)
         db_set_busy_timeout(store_db(g->st), 1000);
     for (size_t i = 0; rc == 0 && i < g->nhooks; i++)

@@ -77,7 +77,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "wxscene: %s\n", err);
         return 2;
     }
-    if (store_open(&st, cfg->store_path, cfg->synchronous, err, sizeof(err)) < 0) {
+    if (store_open_cfg(&st, cfg, err, sizeof(err)) < 0) {
         fprintf(stderr, "wxscene: store: %s\n", err);
         cfg_free(cfg);
         return 1;

@@ -74,7 +74,7 @@ static int app_init(struct app *app, const char *config)
     }
     if (log_parse_level(app->cfg->log_level, &lvl) == 0)
         log_set_level(lvl);
-    if (store_open(&app->st, app->cfg->store_path, app->cfg->synchronous, err, sizeof(err)) < 0) {
+    if (store_open_cfg(&app->st, app->cfg, err, sizeof(err)) < 0) {
         log_error("store: %s", err);
         return 1;
     }
@@ -127,7 +127,8 @@ static int app_run(struct app *app)
              app->cfg->mode == WX_MODE_PLAIN    ? "plain"
              : app->cfg->mode == WX_MODE_COMPAT ? "compat"
                                                 : "safe",
-             app->cfg->store_path);
+             app->cfg->backend == STORE_POSTGRESQL ? "postgresql ([store] url)"
+                                                   : app->cfg->store_path);
     if (event_base_dispatch(app->base) < 0) {
         log_error("event loop failed");
         return 1;

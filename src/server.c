@@ -684,7 +684,7 @@ int server_new(struct server **out, struct event_base *base, const struct cfg *c
     if (health_new(&srv->health, base, cfg, err, errlen) < 0)
         goto fail;
     char why[256];
-    if (store_ckpt_start(&srv->ckpt, commit_st, why, sizeof(why)) < 0)
+    if (store_embedded(commit_st) && store_ckpt_start(&srv->ckpt, commit_st, why, sizeof(why)) < 0)
         log_warn("%s; checkpoints stay on the commit thread", why);
     if (server_crypt(srv, err, errlen) < 0)
         goto fail;
@@ -768,7 +768,7 @@ void server_free(struct server *srv)
     gcommit_stop(srv->gc);      /* answers a batch in flight while its requests live */
     store_ckpt_stop(srv->ckpt); /* detaches from the commit connection */
     gcommit_free(srv->gc);
-    health_free(srv->health); /* answers its waiting probes while their requests live */
+    health_free(srv->health);      /* answers its waiting probes while their requests live */
     http_accept_free(srv->accept); /* before evhttp_free frees its listener */
     if (srv->http)
         evhttp_free(srv->http);

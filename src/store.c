@@ -72,17 +72,21 @@ int store_hook_add(struct store *st, store_event_hook hook)
     return 0;
 }
 
-int store_open(struct store **out, const char *path, enum store_sync sync, char *err, size_t errlen)
+static int open_backend(struct store **out, const char *backend, const char *target,
+                        enum store_sync sync, char *err, size_t errlen)
 {
     struct store *st = calloc(1, sizeof(*st));
     if (!st)
         return snprintf(err, errlen, "out of memory"), -1;
     char why[480];
+    bool pg = strcmp(backend, "postgresql") == 0;
     struct db_options opt = {.sync = sync == STORE_SYNC_FULL ? DB_SYNC_FULL : DB_SYNC_NORMAL};
-    if (db_open(&st->db, "sqlite", path, &opt, err, errlen) < 0)
+    if (db_open(&st->db, backend, target, &opt, err, errlen) < 0)
         goto fail;
-    if (db_migrate(st->db, schema_migrations, schema_migration_count, why, sizeof(why)) < 0) {
-        snprintf(err, errlen, "%s: %s", path, why);
+    if (db_migrate(st->db, pg ? schema_pg_migrations : schema_migrations,
+                   pg ? schema_pg_migration_count : schema_migration_count, why, sizeof(why)) < 0) {
+        /* never the conninfo: it may hold a password */
+        snprintf(err, errlen, "%s: %s", pg ? "postgresql" : target, why);
         goto fail;
     }
     *out = st;
@@ -90,6 +94,23 @@ int store_open(struct store **out, const char *path, enum store_sync sync, char 
 fail:
     store_close(st);
     return -1;
+}
+
+int store_open(struct store **out, const char *path, enum store_sync sync, char *err, size_t errlen)
+{
+    return open_backend(out, "sqlite", path, sync, err, errlen);
+}
+
+int store_open_cfg(struct store **out, const struct cfg *cfg, char *err, size_t errlen)
+{
+    if (cfg->backend == STORE_POSTGRESQL)
+        return open_backend(out, "postgresql", cfg->store_url, cfg->synchronous, err, errlen);
+    return open_backend(out, "sqlite", cfg->store_path, cfg->synchronous, err, errlen);
+}
+
+bool store_embedded(struct store *st)
+{
+    return (db_caps(st->db) & DB_CAP_EMBEDDED) != 0;
 }
 
 void store_close(struct store *st)

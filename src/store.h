@@ -16,8 +16,18 @@
 
 struct store;
 
+/* The store the configuration names: [store] backend = sqlite opens
+ * [store] path, postgresql connects to [store] url. Applies the pending
+ * migrations (PostgreSQL: under an advisory lock, so instances started
+ * together never race). An error never quotes the url (it may hold a
+ * password). */
+int store_open_cfg(struct store **out, const struct cfg *cfg, char *err,
+                   size_t errlen) WXS_MUSTCHECK;
+/* A SQLite file (tests and tools that name a file). */
 int store_open(struct store **out, const char *path, enum store_sync sync, char *err,
                size_t errlen) WXS_MUSTCHECK;
+/* An embedded database (SQLite): one writer, a WAL to checkpoint. */
+bool store_embedded(struct store *st);
 void store_close(struct store *st);
 struct db *store_db(struct store *st);
 /* The last database error message of this handle (for the edge's log line). */

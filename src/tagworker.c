@@ -61,7 +61,7 @@ static void *worker_main(void *arg)
     struct store *st = NULL;
     struct tag_runner *tr = NULL;
     char err[1024];
-    if (store_open(&st, tw->cfg->store_path, tw->cfg->synchronous, err, sizeof(err)) < 0 ||
+    if (store_open_cfg(&st, tw->cfg, err, sizeof(err)) < 0 ||
         tag_runner_new(&tr, tw->cfg, st, NULL, err, sizeof(err)) < 0) {
         log_error("tag: worker not started: %s", err);
         goto done;

@@ -140,6 +140,23 @@ class ConfigTest(unittest.TestCase):
                                        query=wxs.signed_query("abc123")).status, 401)
         self.assertEqual(self.env.stop_server(), 0)
 
+    def test_store_backend_and_url(self):
+        """[store] backend picks the store; postgresql needs a url (from
+        the file or WXSCENE_STORE_URL), and a failed connection is a clear
+        runtime error that never shows the url's password."""
+        text = f"[wechat]\ntoken = abc123\n[store]\nbackend = mysql\n"
+        self.assert_config_error(text, ":4:", "[store] backend", "'mysql' is not sqlite or postgresql")
+        text = f"[wechat]\ntoken = abc123\n[store]\nbackend = postgresql\n"
+        self.assert_config_error(text, ":4:", "[store] url", "required when backend is postgresql")
+        # From the environment: no server listens on that socket directory.
+        url = f"host={self.env.dir} port=1 user=wxs password=sekret-pw dbname=wxscene"
+        self.write(text)
+        for p in self.run_both(env={"WXSCENE_STORE_URL": url}):
+            self.assertEqual(p.returncode, 1, p.stderr)
+            self.assertIn("postgresql", p.stderr)
+            self.assertIn("wxscene", p.stderr)  # the database it could not reach
+            self.assertNotIn("sekret-pw", p.stderr)
+
     def test_env_config_path_and_help_version(self):
         p = subprocess.run([wxs.WXSCENE, "channel", "list"], capture_output=True, text=True,
                            env=dict(os.environ, WXSCENE_CONFIG=self.env.config))
