@@ -828,10 +828,12 @@ static int64_t pg_changes(struct db *db)
     return PG(db)->changes;
 }
 
+extern const struct db_override db_pgsql_overrides[]; /* db_pgsql_sql.c */
+
 const struct db_ops db_pgsql_ops = {
     .name = "postgresql",
     .caps = 0,
-    .overrides = NULL,
+    .overrides = db_pgsql_overrides,
     .open = pg_open,
     .close = pg_close,
     .errmsg = pg_errmsg,

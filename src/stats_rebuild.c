@@ -2,14 +2,13 @@
  * zone table they are built for (stats_tz, stats_meta 'timezone'), and
  * switching them off.
  *
- * SQLite-only, each by its query name so another backend can override it
- * (db_ops.overrides): the rebuild statements "stats.rebuild_*" use
- * group_concat, length(CAST(x AS BLOB)), sums of comparisons and two temp
- * tables, temp.stats_rebuild_unsub and temp.stats_rebuild_scan (a WITHOUT
- * ROWID one); and wxs_stats_day(), a C function (DB_CAP_C_FUNCTIONS): a
- * backend without C functions would compute the day in SQL from stats_tz
- * (the offset in force at the time, a lateral join or a range join on
- * from_utc) in its overrides. */
+ * SQLite's words, each by its query name so another backend overrides it
+ * (db_ops.overrides; PostgreSQL's are in db_pgsql_sql.c): the rebuild
+ * statements "stats.rebuild_*" use group_concat, length(CAST(x AS BLOB)),
+ * sums of comparisons and two temp tables, temp.stats_rebuild_unsub and
+ * temp.stats_rebuild_scan (a WITHOUT ROWID one); and wxs_stats_day(), a C
+ * function here (DB_CAP_C_FUNCTIONS), an SQL function from stats_tz on a
+ * backend without C functions (schema/pg/013_stats_day_sql.sql). */
 #include "stats.h"
 
 #include <stdio.h>
@@ -26,6 +25,12 @@ static const struct db_query q_zone_set = {
 static const struct db_query q_zone_table = {
     "stats.zone_table", "SELECT from_utc, utc_offset, (SELECT value FROM stats_meta WHERE "
                         "key = 'timezone') FROM stats_tz ORDER BY from_utc"};
+
+/* Nothing else writes the rollups or their sources while they are
+ * recomputed: on SQLite the write transaction's lock already says so; a
+ * backend whose writers do not serialise takes its table locks here
+ * (db_pgsql_sql.c). */
+static const struct db_query q_rebuild_lock = {"stats.rebuild_lock", "SELECT 1"};
 
 /* The same numbers as the hook, computed set-wise from the tables: the
  * unsubscribes that count are those whose previous subscribe/unsubscribe
@@ -194,10 +199,15 @@ static int rebuild_tx(struct store *st, void *p)
 {
     struct rebuild_arg *a = p;
     struct stats *s = a->s;
+    bool c_fn = (db_caps(s->db) & DB_CAP_C_FUNCTIONS) != 0; /* else SQL's (schema/pg/013) */
     (void)st;
+    if (db_run(db_stmt(s->db, &q_rebuild_lock)) < 0) {
+        snprintf(a->why, sizeof(a->why), "%s", db_errmsg(s->db));
+        return -1;
+    }
     if (a->only_if_stale && zone_current(s))
         return 0; /* someone else rebuilt it while we waited for the lock */
-    int ret = db_function(s->db, "wxs_stats_day", 1, true, sql_day, s->tz);
+    int ret = c_fn ? db_function(s->db, "wxs_stats_day", 1, true, sql_day, s->tz) : 0;
     if (ret == 0)
         ret = write_zone(s);
     if (ret == 0)
@@ -209,7 +219,8 @@ static int rebuild_tx(struct store *st, void *p)
             snprintf(a->why, sizeof(a->why), "%s", db_errmsg(s->db));
             ret = -1;
         }
-    if (db_function(s->db, "wxs_stats_day", 1, true, sql_day_unbound, NULL) < 0 && ret == 0) {
+    if (c_fn && db_function(s->db, "wxs_stats_day", 1, true, sql_day_unbound, NULL) < 0 &&
+        ret == 0) {
         snprintf(a->why, sizeof(a->why), "%s", db_errmsg(s->db));
         ret = -1;
     }

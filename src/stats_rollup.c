@@ -14,12 +14,12 @@
  *
  * What this needs of the backend:
  *   DB_CAP_C_FUNCTIONS  wxs_scan_add(), run inside the scanner row's upsert
- *                       (one seek, one write). Without it: read the row
- *                       (SELECT days ... FOR UPDATE: a row lock; under
- *                       DB_CAP_SERIAL_WRITES the writer's lock is enough),
- *                       edit it in C with scandays_add(), write it back
- *                       (UPDATE, or INSERT for a new scanner, read again on
- *                       a conflict with a concurrent insert).
+ *                       (one seek, one write). Without it
+ *                       (count_scan_locked): read the row (SELECT days ...
+ *                       FOR UPDATE: a row lock), edit it in C with
+ *                       scandays_add(), write it back (UPDATE, or INSERT
+ *                       for a new scanner, read again on a conflict with a
+ *                       concurrent insert).
  *   DB_CAP_DATA_VERSION keeps the zone memo across batches (the version is
  *                       read once per batch under DB_CAP_SERIAL_WRITES, per
  *                       event elsewhere); without it the memo is read again
@@ -41,6 +41,9 @@ enum hook_q {
     H_FIRST,
     H_CHURN,
     H_SCAN,
+    H_SCAN_READ,
+    H_SCAN_SET,
+    H_SCAN_NEW,
     H_STALE,
     H_COUNT
 };
@@ -86,6 +89,12 @@ static const struct db_query hook_q[H_COUNT] = {
     [H_SCAN] = {"stats.scanner_upsert", "INSERT INTO stats_scanners(openid, days) VALUES(?1, ?2) "
                                         "ON CONFLICT(openid) DO UPDATE SET "
                                         "days = wxs_scan_add(stats_scanners.days, ?3, ?4)"},
+    /* the same without C functions: the row locked, edited in C, written */
+    [H_SCAN_READ] = {"stats.scanner_lock",
+                     "SELECT days FROM stats_scanners WHERE openid = ?1 FOR UPDATE"},
+    [H_SCAN_SET] = {"stats.scanner_set", "UPDATE stats_scanners SET days = ?2 WHERE openid = ?1"},
+    [H_SCAN_NEW] = {"stats.scanner_new", "INSERT INTO stats_scanners(openid, days) "
+                                         "VALUES(?1, ?2) ON CONFLICT(openid) DO NOTHING"},
     /* the rollups no longer match the events: the next stats_open rebuilds
      * them (zone_current() compares this name with the configured zone) */
     [H_STALE] = {"stats.mark_stale",
@@ -149,6 +158,7 @@ struct hook_state {
     bool scan_damaged;   /* ... which it could not read, and replaced */
     struct buf scan_row; /* a new scanner's row */
     struct buf scan_tmp; /* wxs_scan_add(): the row with the scene's day added */
+    struct buf scan_out; /* the row with both days added, without C functions */
 };
 
 #define AGG_KEEP_CAP 1024 /* a table grown past this by one big batch is let go */
@@ -290,6 +300,7 @@ static void hook_state_free(void *p)
     free(hs->agg.order);
     buf_free(&hs->scan_row);
     buf_free(&hs->scan_tmp);
+    buf_free(&hs->scan_out);
     free(hs);
 }
 
@@ -326,14 +337,8 @@ static struct hook_state *hook_state_get(struct db *db, struct store_hook_slot *
     struct hook_state *hs = hook_state_new(db);
     if (!hs)
         return NULL;
-    if (!(hs->caps & DB_CAP_C_FUNCTIONS)) {
-        log_warn("stats: the %s backend has no SQL functions in C, which the rollups need "
-                 "(wxs_scan_add)",
-                 db_backend_name(db));
-        hook_state_free(hs);
-        return NULL;
-    }
-    if (db_function(db, "wxs_scan_add", 3, false, sql_scan_add, hs) < 0) {
+    if ((hs->caps & DB_CAP_C_FUNCTIONS) &&
+        db_function(db, "wxs_scan_add", 3, false, sql_scan_add, hs) < 0) {
         hook_state_free(hs);
         return NULL;
     }
@@ -545,21 +550,16 @@ static struct db_value text_value(const char *p, size_t n)
  * moved distinct-scanner counts summed into the running hook. A day the
  * scanner already has on the scene is on any scene too: the row stays as
  * it is. */
-static int sql_scan_add(void *ctx, int argc, const struct db_value *argv, struct db_value *out,
-                        struct buf *scratch, const char **errmsg)
+/* The scanner's row t (n bytes) with day added to the scene and to any
+ * scene, the moved distinct-scanner counts summed into the running hook:
+ * *out, *outn point to t (nothing to add), hs->scan_tmp, scratch or, for a
+ * row this code cannot read, hs->scan_row. A day the scanner already has
+ * on the scene is on any scene too: the row stays as it is. */
+static int scan_edit(struct hook_state *hs, const char *t, size_t n, const char *scene, int64_t day,
+                     struct buf *scratch, const char **out, size_t *outn)
 {
-    struct hook_state *hs = ctx;
-    const struct db_value *row = &argv[0];
-    const char *scene = argv[1].type == DB_TEXT ? argv[1].p : NULL;
-    const char *t = row->type == DB_TEXT || row->type == DB_BLOB ? row->p : NULL;
-    int64_t day = argv[2].i, prev, succ;
-    (void)argc;
-    if (!hs->in_scan || !scene) {
-        *errmsg = "wxs_scan_add: outside the statistics hook";
-        return -1;
-    }
-    hs->scan_seen = true;
-    if (!t || !scandays_valid(t, row->n)) {
+    int64_t prev, succ;
+    if (!t || !scandays_valid(t, n)) {
         /* A row this code did not write (a hand edit, a bad restore): the
          * event is still stored. The row becomes this scan's alone, the scan
          * counts as the scanner's first, and count_scan() marks the rollups
@@ -567,13 +567,13 @@ static int sql_scan_add(void *ctx, int argc, const struct db_value *argv, struct
         hs->scan_damaged = true;
         if (count_first_scan(hs, scene, day) < 0)
             return -1;
-        *out = text_value(hs->scan_row.data, hs->scan_row.len);
+        *out = hs->scan_row.data, *outn = hs->scan_row.len;
         return 0;
     }
     struct buf *one = &hs->scan_tmp;
-    int rc = scandays_add(t, row->n, scene, day, one, &prev, &succ);
+    int rc = scandays_add(t, n, scene, day, one, &prev, &succ);
     if (rc == 1) {
-        *out = text_value(t, row->n);
+        *out = t, *outn = n;
         return 0;
     }
     if (rc < 0 || scan_counted(hs, scene, day, prev, succ) < 0)
@@ -581,8 +581,76 @@ static int sql_scan_add(void *ctx, int argc, const struct db_value *argv, struct
     rc = scandays_add(one->data, one->len, "", day, scratch, &prev, &succ);
     if (rc < 0 || (rc == 0 && scan_counted(hs, "", day, prev, succ) < 0))
         return -1;
-    *out = rc == 1 ? text_value(one->data, one->len) : text_value(scratch->data, scratch->len);
+    if (rc == 1)
+        *out = one->data, *outn = one->len;
+    else
+        *out = scratch->data, *outn = scratch->len;
     return 0;
+}
+
+/* SQL wxs_scan_add(days, scene, day), ctx the connection's hook state:
+ * scan_edit() inside the scanner row's upsert. */
+static int sql_scan_add(void *ctx, int argc, const struct db_value *argv, struct db_value *out,
+                        struct buf *scratch, const char **errmsg)
+{
+    struct hook_state *hs = ctx;
+    const struct db_value *row = &argv[0];
+    const char *scene = argv[1].type == DB_TEXT ? argv[1].p : NULL;
+    const char *t = row->type == DB_TEXT || row->type == DB_BLOB ? row->p : NULL;
+    const char *p;
+    size_t n;
+    (void)argc;
+    if (!hs->in_scan || !scene) {
+        *errmsg = "wxs_scan_add: outside the statistics hook";
+        return -1;
+    }
+    hs->scan_seen = true;
+    if (scan_edit(hs, t, row->n, scene, argv[2].i, scratch, &p, &n) < 0)
+        return -1;
+    *out = text_value(p, n);
+    return 0;
+}
+
+/* count_scan() without C functions (PostgreSQL): the scanner's row read
+ * under its row lock (FOR UPDATE: another instance scanning the same
+ * openid waits), edited with scan_edit(), written back if it changed; a
+ * new scanner's row inserted, or read again when a concurrent insert of
+ * the same openid won. */
+static int count_scan_locked(struct hook_state *hs, const char *scene, const char *openid,
+                             int64_t day)
+{
+    for (int attempt = 0; attempt < 3; attempt++) {
+        struct db_stmt *r = stmt(hs, H_SCAN_READ);
+        db_bind_text(r, 1, openid);
+        int rc = db_step(r);
+        if (rc == DB_ROW) {
+            const char *t = db_col_text(r, 0), *p;
+            size_t n;
+            buf_reset(&hs->scan_out);
+            rc = scan_edit(hs, t, t ? strlen(t) : 0, scene, day, &hs->scan_out, &p, &n);
+            bool changed = rc == 0 && p != t;
+            db_reset(r); /* p is t only when unchanged; else one of hs's buffers */
+            if (rc < 0)
+                return -1;
+            if (!changed)
+                return 0;
+            struct db_stmt *w = stmt(hs, H_SCAN_SET);
+            db_bind_text(w, 1, openid);
+            db_bind_textn(w, 2, p, n);
+            return db_run(w) < 0 ? -1 : 0;
+        }
+        db_reset(r);
+        if (rc != DB_DONE)
+            return -1;
+        struct db_stmt *ins = stmt(hs, H_SCAN_NEW);
+        db_bind_text(ins, 1, openid);
+        db_bind_textn(ins, 2, hs->scan_row.data, hs->scan_row.len);
+        if (db_run(ins) < 0)
+            return -1;
+        if (db_changes(hs->db) == 1)
+            return count_first_scan(hs, scene, day);
+    }
+    return -1;
 }
 
 /* A scan of a scene: its day added to the scanner's stats_scanners row, for
@@ -593,21 +661,27 @@ static int sql_scan_add(void *ctx, int argc, const struct db_value *argv, struct
  * known scanner's is updated by wxs_scan_add(). */
 static int count_scan(struct hook_state *hs, const char *scene, const char *openid, int64_t day)
 {
-    struct db_stmt *s = stmt(hs, H_SCAN);
+    struct db_stmt *s = (hs->caps & DB_CAP_C_FUNCTIONS) ? stmt(hs, H_SCAN) : NULL;
     struct buf *row = &hs->scan_row;
     buf_reset(row);
     if (scandays_append(row, "", day) < 0 || scandays_append(row, scene, day) < 0)
         return -1;
-    db_bind_text(s, 1, openid);
-    db_bind_textn(s, 2, row->data, row->len);
-    db_bind_text(s, 3, scene);
-    db_bind_int64(s, 4, day);
     hs->scan_seen = hs->scan_damaged = false;
-    hs->in_scan = true;
-    int rc = db_run(s);
-    hs->in_scan = false;
-    if (rc < 0)
-        return -1;
+    if (!(hs->caps & DB_CAP_C_FUNCTIONS)) {
+        if (count_scan_locked(hs, scene, openid, day) < 0)
+            return -1;
+        hs->scan_seen = true; /* counted there, first scan or not */
+    } else {
+        db_bind_text(s, 1, openid);
+        db_bind_textn(s, 2, row->data, row->len);
+        db_bind_text(s, 3, scene);
+        db_bind_int64(s, 4, day);
+        hs->in_scan = true;
+        int rc = db_run(s);
+        hs->in_scan = false;
+        if (rc < 0)
+            return -1;
+    }
     if (hs->scan_damaged) {
         log_warn("stats: the scan days of %s could not be read and were replaced; the "
                  "statistics are rebuilt from the events at the next start (or `wxscene stats "

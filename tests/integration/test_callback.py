@@ -7,7 +7,6 @@ import os
 import re
 import signal
 import socket
-import sqlite3
 import time
 import unittest
 import xml.etree.ElementTree as ET
@@ -328,10 +327,10 @@ class DurabilityTest(unittest.TestCase):
         e.write_config(tag={"worker": "false"})  # no other writer waiting on our lock
         e.start_server()
         n = 8
-        lock = sqlite3.connect(e.db, timeout=10, isolation_level=None)
+        lock = None
         conns = [http.client.HTTPConnection("127.0.0.1", e.port, timeout=30) for _ in range(n)]
         try:
-            lock.execute("BEGIN IMMEDIATE")
+            lock = wxs.WriteLock(e)
             for i, c in enumerate(conns):
                 c.request("POST", f"/wx?{wxs.signed_query(e.token)}", headers={"Content-Type": "text/xml"},
                           body=wxs.event_xml(f"oT{i}", 1700000000 + i, "subscribe", "qrscene_5").encode())
@@ -353,7 +352,7 @@ class DurabilityTest(unittest.TestCase):
                 time.sleep(0.002)
             self.assertIsNone(e.proc.poll(), "exited with requests in flight")
             self.assertEqual(e.sql("SELECT count(*) FROM events"), [(0,)])
-            lock.execute("COMMIT")
+            lock.release()
             answers = []
             for c in conns:
                 try:
@@ -362,7 +361,8 @@ class DurabilityTest(unittest.TestCase):
                 except (OSError, http.client.HTTPException) as err:  # compared below
                     answers.append((None, repr(err)))
         finally:
-            lock.close()
+            if lock:
+                lock.release()
             for c in conns:
                 c.close()
         self.assertEqual(answers, [(200, "Welcome from channel 5")] * n)

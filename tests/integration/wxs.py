@@ -24,6 +24,31 @@ WXSCENED = os.environ.get("WXSCENED", os.path.join(SRC, "build", "wxscened"))
 WXSCENE = os.environ.get("WXSCENE", os.path.join(SRC, "build", "wxscene"))
 TOKEN = "testtoken123"
 
+# The store the tests run on: sqlite (a file per Env) or, with
+# WXS_TEST_BACKEND=postgresql, a fresh database per Env on the cluster
+# tests/pg/cluster.sh started (WXS_TEST_PG_URL, a libpq conninfo).
+BACKEND = os.environ.get("WXS_TEST_BACKEND", "sqlite")
+PG_URL = os.environ.get("WXS_TEST_PG_URL", "")
+ON_PG = BACKEND == "postgresql"
+
+
+def sqlite_only(why):
+    """Skip a test that is about SQLite itself (its file, WAL, locks)."""
+    import unittest
+    return unittest.skipIf(ON_PG, f"SQLite only: {why}")
+
+
+def pg_connect(dbname=None):
+    import psycopg2  # python3-psycopg2 (scripts/deps.sh)
+    con = psycopg2.connect(PG_URL + (f" dbname={dbname}" if dbname else ""))
+    con.autocommit = True
+    return con
+
+
+def pg_sql(query):
+    """SQLite-style `?` parameters as psycopg2's %s (a literal % doubled)."""
+    return query.replace("%", "%%").replace("?", "%s")
+
 
 def free_port():
     with socket.socket() as s:
@@ -136,6 +161,31 @@ DEFAULT_CONFIG = {
 }
 
 
+class WriteLock:
+    """Holds what another writer of the store would hold, so the server's
+    commits wait (SQLite: the write lock; PostgreSQL: a lock on events that
+    blocks inserts but not reads) until release()."""
+
+    def __init__(self, env):
+        self.pg = bool(env.pg_db)
+        if self.pg:
+            self.con = pg_connect(env.pg_db)
+            self.con.autocommit = False
+            self.con.cursor().execute("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE")
+        else:
+            self.con = sqlite3.connect(env.db, timeout=10, isolation_level=None)
+            self.con.execute("BEGIN IMMEDIATE")
+
+    def release(self):
+        if self.con:
+            if self.pg:
+                self.con.commit()
+            else:
+                self.con.execute("COMMIT")
+            self.con.close()
+            self.con = None
+
+
 class Env:
     """A temp directory with a config, a database path and free ports."""
 
@@ -144,6 +194,14 @@ class Env:
         self.port = free_port()
         self.admin_port = free_port()
         self.db = os.path.join(self.dir, "wxscene.db")
+        self.pg_db = None
+        if ON_PG:
+            if not PG_URL:
+                raise RuntimeError("WXS_TEST_BACKEND=postgresql needs WXS_TEST_PG_URL (tests/pg/cluster.sh)")
+            self.pg_db = "wxs_" + os.urandom(6).hex()
+            con = pg_connect()
+            con.cursor().execute(f"CREATE DATABASE {self.pg_db}")
+            con.close()
         self.config = os.path.join(self.dir, "wxscene.ini")
         self.proc = None
         self.log = os.path.join(self.dir, "server.log")
@@ -153,6 +211,9 @@ class Env:
         cfg = {s: dict(v) for s, v in DEFAULT_CONFIG.items()}
         cfg["server"]["listen"] = f"127.0.0.1:{self.port}"
         cfg["store"]["path"] = self.db
+        if self.pg_db:
+            cfg["store"]["backend"] = "postgresql"
+            cfg["store"]["url"] = f"{PG_URL} dbname={self.pg_db}"
         cfg["admin"]["listen"] = f"127.0.0.1:{self.admin_port}"
         for sec, kv in sections.items():
             cfg.setdefault(sec, {})
@@ -231,9 +292,19 @@ class Env:
                        headers={"Content-Type": "text/xml"})
 
     def sql(self, query, *args):
+        if self.pg_db:
+            con = pg_connect(self.pg_db)
+            try:
+                cur = con.cursor()
+                cur.execute(pg_sql(query), args)
+                return [tuple(r) for r in cur.fetchall()] if cur.description else []
+            finally:
+                con.close()
         con = sqlite3.connect(self.db, timeout=10)
         try:
-            return con.execute(query, args).fetchall()
+            rows = con.execute(query, args).fetchall()
+            con.commit()
+            return rows
         finally:
             con.close()
 
@@ -250,11 +321,7 @@ class Env:
     )
 
     def store_state(self):
-        con = sqlite3.connect(self.db, timeout=10)
-        try:
-            return [con.execute(q).fetchall() for q in self.STORE_STATE]
-        finally:
-            con.close()
+        return [self.sql(q) for q in self.STORE_STATE]
 
     @contextlib.contextmanager
     def records_nothing(self, test, what=""):
@@ -269,3 +336,7 @@ class Env:
     def cleanup(self):
         self.stop_server(signal.SIGKILL)
         shutil.rmtree(self.dir, ignore_errors=True)
+        if self.pg_db:
+            con = pg_connect()
+            con.cursor().execute(f"DROP DATABASE IF EXISTS {self.pg_db} WITH (FORCE)")
+            con.close()
