@@ -20,10 +20,10 @@ static const struct db_query q_codes_expiring = {
     "qr.codes_expiring", "SELECT " QR_CODE_COLUMNS " FROM qr_codes WHERE state = 'done' "
                          "AND expires_at IS NOT NULL AND (?1 = 1 OR expires_at >= ?2) "
                          "AND (?3 = 0 OR expires_at <= ?2 + ?3) "
-                         "AND (?4 IS NULL OR batch = ?4) ORDER BY expires_at, id"};
+                         "AND (CAST(?4 AS TEXT) IS NULL OR batch = ?4) ORDER BY expires_at, id"};
 static const struct db_query q_codes_all = {
     "qr.codes_all", "SELECT " QR_CODE_COLUMNS " FROM qr_codes WHERE state = 'done' "
-                    "AND (?1 IS NULL OR batch = ?1) ORDER BY id"};
+                    "AND (CAST(?1 AS TEXT) IS NULL OR batch = ?1) ORDER BY id"};
 static const struct db_query q_batch_row = {"qr.batch_row",
                                             "SELECT " QR_CODE_COLUMNS ", state FROM qr_codes "
                                             "WHERE batch = ?1 AND scene = ?2"};

@@ -5,7 +5,6 @@ overriding attribution recorded from events, keeping nothing personal."""
 import os
 import pty
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -73,7 +72,7 @@ class BackfillTest(unittest.TestCase):
         while time.time() < deadline:
             try:
                 row = self.env.sql("SELECT seen FROM backfill_state")
-            except sqlite3.OperationalError:  # not migrated yet
+            except wxs.db_errors():  # not migrated yet
                 row = None
             if row and row[0][0] >= 300:
                 break
@@ -148,12 +147,9 @@ class BackfillTest(unittest.TestCase):
 
     def test_keeps_nothing_personal(self):
         self.env.cli("backfill")
-        raw = b""
-        for path in (self.env.db, self.env.db + "-wal"):
-            if os.path.exists(path):
-                with open(path, "rb") as f:
-                    raw += f.read()
-        dump = "\n".join(self.env.sql("SELECT group_concat(openid || subscribe_scene) FROM fan_backfill")[0][0] or "")
+        raw = self.env.raw_store()
+        dump = "\n".join(r[0] for r in self.env.sql(
+            "SELECT openid || coalesce(subscribe_scene, '') FROM fan_backfill"))
         for needle in (b"PII-", b"uPII", b"pii.example", b"zh_CN"):
             self.assertNotIn(needle, raw)
         self.assertNotIn("PII", dump)

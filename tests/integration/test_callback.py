@@ -36,7 +36,7 @@ class CallbackTest(unittest.TestCase):
         cls.env.cleanup()
         assert rc == 0, rc
 
-    def events(self, where="1", *args):
+    def events(self, where="true", *args):
         return self.env.sql(f"SELECT openid, kind, scene, is_new_fan, reply FROM events WHERE {where}", *args)
 
     # ---- URL verification ----

@@ -238,9 +238,12 @@ class ImportTest(unittest.TestCase):
     def test_100k_rows_and_a_repeat_at_the_end(self):
         """The repeat check sorts once. Checking each row against all rows
         before it took 121 s here under ASan (19 s in a release build); now
-        the import takes ~2.5 s of CPU under ASan. The bound is on the CPU
-        time the CLI used, which other builds on the same 2 cores do not
-        inflate the way they stretch the wall clock (3-5 s)."""
+        the import takes ~2.5 s of CPU under ASan (~9 s on PostgreSQL,
+        a round trip per row). The bound is on the CPU time the CLI used,
+        which other builds on the same 2 cores do not inflate the way they
+        stretch the wall clock, and it is a quarter of the quadratic
+        check's: a guard against that class, not a timing (the figures
+        belong in benchmarks)."""
         rows = b"".join(b"s%d,Name %d,P%d,Hi,\n" % (i, i, i % 50) for i in range(100000))
         self.import_refused(self.HEADER + b"\n" + rows + b"s7,Again,,,\n",
                             "ch.csv:100002: scene: s7 appears twice in the file (first on line 9)")
@@ -248,8 +251,7 @@ class ImportTest(unittest.TestCase):
         self.import_ok(self.HEADER + b"\n" + rows, 100000)
         after, wall = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic() - t0
         cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
-        self.assertLess(cpu, 6, f"CPU seconds for 100k rows (wall {wall:.1f} s)")
-        self.assertLess(wall, 30)
+        self.assertLess(cpu, 30, f"CPU seconds for 100k rows (wall {wall:.1f} s)")
         self.assertEqual(self.env.sql("SELECT count(*) FROM channels"), [(100000,)])
 
 

@@ -55,7 +55,7 @@ class QrTestCase(unittest.TestCase):
     def path(self, name):
         return os.path.join(self.env.dir, name)
 
-    def codes(self, where="1", *args):
+    def codes(self, where="true", *args):
         return self.env.sql("SELECT scene, kind, expire_seconds, state, ticket, url, expires_at, "
                             f"batch FROM qr_codes WHERE {where} ORDER BY id", *args)
 

@@ -92,7 +92,7 @@ class TagCase(unittest.TestCase):
         self.assertEqual(self.outbox(), {"pending": len(fans)})
         return lat
 
-    def outbox(self, where="1"):
+    def outbox(self, where="true"):
         return dict(self.env.sql(f"SELECT state, count(*) FROM tag_outbox WHERE {where} GROUP BY state"))
 
     def wait_done(self, n, timeout=30):

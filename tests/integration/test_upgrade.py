@@ -23,6 +23,7 @@ sys.path.insert(0, FIXTURE)
 from events import DAY, BASE, EVENTS, RANGES  # noqa: E402
 
 
+@wxs.sqlite_only("a version-5 SQLite file")
 class UpgradeFromV5(unittest.TestCase):
     def setUp(self):
         self.env = wxs.Env()

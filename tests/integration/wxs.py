@@ -45,6 +45,15 @@ def pg_connect(dbname=None):
     return con
 
 
+def db_errors():
+    """The exceptions Env.sql() raises for a database error (a table not
+    created yet, a lock), on the backend the tests run on."""
+    if ON_PG:
+        import psycopg2
+        return (psycopg2.Error,)
+    return (sqlite3.Error,)
+
+
 def pg_sql(query):
     """SQLite-style `?` parameters as psycopg2's %s (a literal % doubled)."""
     return query.replace("%", "%%").replace("?", "%s")
@@ -307,6 +316,22 @@ class Env:
             return rows
         finally:
             con.close()
+
+    def raw_store(self):
+        """Every byte the store keeps: SQLite's files, or on PostgreSQL
+        every row of every table as text."""
+        if self.pg_db:
+            out = []
+            for (t,) in self.sql("SELECT table_name FROM information_schema.tables "
+                                 "WHERE table_schema = 'public'"):
+                out += [r[0] for r in self.sql(f"SELECT t::text FROM {t} t")]
+            return "\n".join(out).encode()
+        raw = b""
+        for path in (self.db, self.db + "-wal"):
+            if os.path.exists(path):
+                with open(path, "rb") as f:
+                    raw += f.read()
+        return raw
 
     # What a push can record: its event, the fan, the statistics rollups and
     # the tagging outbox. A rejected request must leave all of it unchanged.
