@@ -19,6 +19,10 @@
 #define SCAN  "pg_temp.stats_rebuild_scan"
 
 const struct db_override db_pgsql_overrides[] = {
+    /* store.c: the events of one openid one transaction at a time, across
+     * instances (two 32-bit keys: their own space, apart from the
+     * migrations' 64-bit key) */
+    {"store.fan_lock", "SELECT pg_advisory_xact_lock(7126, hashtext(?1))"},
     {"stats.rebuild_lock",
      "LOCK TABLE events, fans, stats_daily, stats_churn, stats_scanners, stats_scan_first, "
      "stats_tz, stats_meta IN SHARE ROW EXCLUSIVE MODE"},

@@ -30,6 +30,18 @@ static const struct db_query q_fan_subscribe = {
     "first_scene = CASE WHEN fans.first_sub_at IS NULL THEN ?2 ELSE fans.first_scene END, "
     "first_sub_at = COALESCE(fans.first_sub_at, ?3), last_scene = ?2, last_sub_at = ?3, "
     "subscribed = 1, unsub_at = NULL, subscribe_count = fans.subscribe_count + 1"};
+/* Without DB_CAP_SERIAL_WRITES (several instances on PostgreSQL), the
+ * events of one openid are applied one transaction at a time: a lock on
+ * the openid, taken first for every event (so each transaction takes the
+ * openid's rows, fan and scan days, after it: one order, no deadlock
+ * between two instances over one fan) and held to the commit, so the
+ * read -> decide -> write of attribution and of the statistics never sees
+ * a fan another instance is changing (a row lock would not do: a new fan
+ * has no row yet). The common text is never run; the PostgreSQL
+ * override (db_pgsql_sql.c) is an advisory transaction lock. Two batches
+ * that take the locks of the same two openids in opposite orders deadlock:
+ * PostgreSQL aborts one (DB_EBUSY), which answers 503, and WeChat retries. */
+static const struct db_query q_fan_lock = {"store.fan_lock", "SELECT 1 WHERE ?1 IS NOT NULL"};
 static const struct db_query q_fan_unsubscribe = {
     "store.fan_unsubscribe", "UPDATE fans SET subscribed = 0, unsub_at = ?2 WHERE openid = ?1"};
 /* Writable means a real commit goes through: BEGIN IMMEDIATE alone would
@@ -156,8 +168,8 @@ struct fan_state {
 
 static int fan_load(struct store *st, const char *openid, struct fan_state *f)
 {
-    struct db_stmt *s = db_stmt(st->db, &q_fan_get);
     memset(f, 0, sizeof(*f));
+    struct db_stmt *s = db_stmt(st->db, &q_fan_get);
     db_bind_text(s, 1, openid);
     int rc = db_step(s);
     if (rc == DB_ROW) {
@@ -247,6 +259,12 @@ static int commit_one(struct store *st, struct event_rec *r)
 {
     struct fan_state fan = {0};
     int ret = -1;
+    if (!(db_caps(st->db) & DB_CAP_SERIAL_WRITES)) { /* before any of the openid's rows */
+        struct db_stmt *l = db_stmt(st->db, &q_fan_lock);
+        db_bind_text(l, 1, r->openid);
+        if (db_run(l) < 0)
+            return -1;
+    }
     if ((r->kind == EV_SUBSCRIBE || r->kind == EV_UNSUBSCRIBE) && fan_load(st, r->openid, &fan) < 0)
         goto done;
     bool is_new = r->kind == EV_SUBSCRIBE && !fan.subscribed_before;
@@ -303,6 +321,13 @@ int store_batch_add(struct store *st, struct event_rec *r)
 
 int store_batch_flush(struct store *st)
 {
+    /* Without serial writes, every row lock a hook's write-out takes must
+     * come after every per-openid lock of the transaction (q_fan_lock): a
+     * write-out before the batch's last event could hold a rollup row
+     * another instance needs while waiting for an openid that instance
+     * holds. So the rollups go out once, at the commit, in key order. */
+    if (!(db_caps(st->db) & DB_CAP_SERIAL_WRITES))
+        return 0;
     return hooks_end_batch(st, true);
 }
 

@@ -124,7 +124,8 @@ int store_batch_add(struct store *st, struct event_rec *r) WXS_MUSTCHECK;
 int store_batch_commit(struct store *st) WXS_MUSTCHECK;
 /* Write what the hooks held back for the events added so far (rollup
  * deltas summed over them), so the commit has less to write; any number
- * of times before store_batch_commit(). */
+ * of times before store_batch_commit(). A no-op on a backend without
+ * serial writes: there the write-out waits for the commit (store.c). */
 int store_batch_flush(struct store *st) WXS_MUSTCHECK;
 void store_batch_abort(struct store *st);
 #endif

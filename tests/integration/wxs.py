@@ -198,13 +198,16 @@ class WriteLock:
 class Env:
     """A temp directory with a config, a database path and free ports."""
 
-    def __init__(self):
+    def __init__(self, share=None):
+        """share: another Env whose PostgreSQL database this one uses too
+        (a second instance), with its own directory, ports and config."""
         self.dir = tempfile.mkdtemp(prefix="wxs-test-")
         self.port = free_port()
         self.admin_port = free_port()
         self.db = os.path.join(self.dir, "wxscene.db")
-        self.pg_db = None
-        if ON_PG:
+        self.pg_db = share.pg_db if share else None
+        self.owns_db = share is None
+        if ON_PG and not share:
             if not PG_URL:
                 raise RuntimeError("WXS_TEST_BACKEND=postgresql needs WXS_TEST_PG_URL (tests/pg/cluster.sh)")
             self.pg_db = "wxs_" + os.urandom(6).hex()
@@ -361,7 +364,7 @@ class Env:
     def cleanup(self):
         self.stop_server(signal.SIGKILL)
         shutil.rmtree(self.dir, ignore_errors=True)
-        if self.pg_db:
+        if self.pg_db and self.owns_db:
             con = pg_connect()
             con.cursor().execute(f"DROP DATABASE IF EXISTS {self.pg_db} WITH (FORCE)")
             con.close()
