@@ -9,6 +9,8 @@
 # strings (key=value, so a test may append dbname=...):
 #   WXS_TEST_PG_URL    cluster c1, user wxs, database postgres
 #   WXS_TEST_PG_URL_2  cluster c2 (with -n 2), ...
+# and WXS_TEST_PG_CTL(_2...): a script, `$WXS_TEST_PG_CTL stop -m fast` or
+# `start`, that runs pg_ctl on that cluster as its server user.
 # As root, the server runs as the user postgres (or nobody), which owns the
 # temp dir; otherwise as the caller.
 #
@@ -100,10 +102,17 @@ for ((i = 1; i <= n; i++)); do
         exit 1
     fi
     url="host=$dir port=5432 user=wxs dbname=postgres"
+    # $dir/ctl start|stop [pg_ctl options]: a fault test stops and starts
+    # the cluster (as the server user, with the same options).
+    runner=""
+    [ "$(id -u)" -eq 0 ] && runner="runuser -u $user --"
+    printf '#!/bin/bash\ncd %q || exit 1\nexec %s %q -D %q -l %q -w -t 60 -o %q "$@"\n' \
+        "$top" "$runner" "$bindir/pg_ctl" "$dir/data" "$dir/server.log" "$opts" >"$top/ctl$i"
+    chmod 755 "$top/ctl$i"
     if [ "$i" -eq 1 ]; then
-        export WXS_TEST_PG_URL="$url"
+        export WXS_TEST_PG_URL="$url" WXS_TEST_PG_CTL="$top/ctl1"
     else
-        export "WXS_TEST_PG_URL_$i=$url"
+        export "WXS_TEST_PG_URL_$i=$url" "WXS_TEST_PG_CTL_$i=$top/ctl$i"
     fi
     echo "cluster.sh: c$i ($("$bindir/pg_ctl" --version)) at $url" >&2
 done
