@@ -32,4 +32,5 @@ int cli_qr_channel_archive(struct cli *cli, int argc, char **argv);
 int cli_stats(struct cli *cli, int argc, char **argv);
 int cli_tag(struct cli *cli, int argc, char **argv);
 int cli_backfill(struct cli *cli, int argc, char **argv);
+int cli_store(struct cli *cli, int argc, char **argv);
 #endif

@@ -81,5 +81,15 @@ const struct db_override db_pgsql_overrides[] = {
     {"stats.rebuild_scan_drop", "DROP TABLE " SCAN},
     {"stats.rebuild_unsub_cleanup", "DROP TABLE IF EXISTS " UNSUB},
     {"stats.rebuild_scan_cleanup", "DROP TABLE IF EXISTS " SCAN},
+    /* store_copy.c: the identity sequences past the ids copied */
+    {"copy.seq_events",
+     "SELECT setval(pg_get_serial_sequence('events', 'id'), coalesce(max(id), 0) + 1, false) "
+     "FROM events"},
+    {"copy.seq_qr_codes",
+     "SELECT setval(pg_get_serial_sequence('qr_codes', 'id'), coalesce(max(id), 0) + 1, false) "
+     "FROM qr_codes"},
+    {"copy.seq_tag_outbox",
+     "SELECT setval(pg_get_serial_sequence('tag_outbox', 'id'), coalesce(max(id), 0) + 1, "
+     "false) FROM tag_outbox"},
     {NULL, NULL},
 };

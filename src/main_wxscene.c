@@ -29,6 +29,9 @@ static const struct verb {
     {"tag", cli_tag, "tag sync [--retry-parked] | tag status   (push channel tags to WeChat)"},
     {"backfill", cli_backfill,
      "backfill [--restart]   (attribution of existing fans from user/info)"},
+    {"store", cli_store,
+     "store migrate | store copy --to URL   (apply migrations; copy the whole store into an "
+     "empty one, e.g. postgresql://..., verified)"},
     {"stats", cli_stats,
      "stats [--since YYYY-MM-DD] [--until YYYY-MM-DD] [--by channel|promoter|day] "
      "[--format table|csv|json] [--bom] [--rebuild]"},

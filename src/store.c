@@ -120,6 +120,19 @@ int store_open_cfg(struct store **out, const struct cfg *cfg, char *err, size_t 
     return open_backend(out, "sqlite", cfg->store_path, cfg->synchronous, err, errlen);
 }
 
+int store_open_url(struct store **out, const char *url, enum store_sync sync, char *err,
+                   size_t errlen)
+{
+    if (strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0 ||
+        strchr(url, '=') != NULL)
+        return open_backend(out, "postgresql", url, sync, err, errlen);
+    if (strncmp(url, "sqlite:", 7) == 0)
+        url += 7;
+    if (!*url)
+        return snprintf(err, errlen, "an empty store address"), -1;
+    return open_backend(out, "sqlite", url, sync, err, errlen);
+}
+
 bool store_embedded(struct store *st)
 {
     return (db_caps(st->db) & DB_CAP_EMBEDDED) != 0;

@@ -23,6 +23,11 @@ struct store;
  * password). */
 int store_open_cfg(struct store **out, const struct cfg *cfg, char *err,
                    size_t errlen) WXS_MUSTCHECK;
+/* A store by its address: a PostgreSQL URI (postgresql://, postgres://)
+ * or conninfo (key=value ...), else a SQLite file ("sqlite:PATH" or
+ * PATH). For `wxscene store copy --to URL`. */
+int store_open_url(struct store **out, const char *url, enum store_sync sync, char *err,
+                   size_t errlen) WXS_MUSTCHECK;
 /* A SQLite file (tests and tools that name a file). */
 int store_open(struct store **out, const char *path, enum store_sync sync, char *err,
                size_t errlen) WXS_MUSTCHECK;

@@ -198,16 +198,18 @@ class WriteLock:
 class Env:
     """A temp directory with a config, a database path and free ports."""
 
-    def __init__(self, share=None):
+    def __init__(self, share=None, backend=None):
         """share: another Env whose PostgreSQL database this one uses too
-        (a second instance), with its own directory, ports and config."""
+        (a second instance), with its own directory, ports and config.
+        backend: "sqlite" for a SQLite store even when the tests run on
+        PostgreSQL."""
         self.dir = tempfile.mkdtemp(prefix="wxs-test-")
         self.port = free_port()
         self.admin_port = free_port()
         self.db = os.path.join(self.dir, "wxscene.db")
         self.pg_db = share.pg_db if share else None
         self.owns_db = share is None
-        if ON_PG and not share:
+        if ON_PG and not share and backend != "sqlite":
             if not PG_URL:
                 raise RuntimeError("WXS_TEST_BACKEND=postgresql needs WXS_TEST_PG_URL (tests/pg/cluster.sh)")
             self.pg_db = "wxs_" + os.urandom(6).hex()
