@@ -50,8 +50,9 @@ int stats_disable(struct store *st) WXS_MUSTCHECK;
 /* The store hook (a row of server.c commit_hooks[]; store_hook_add() it
  * on any store whose commits must move the rollups). It keeps its state in
  * ev->slot: statements, the zone memo and the batch's summed deltas,
- * written in key order at the end of the batch (stats_rollup.c). Needs
- * DB_CAP_C_FUNCTIONS (wxs_scan_add). */
+ * written in key order at the end of the batch (stats_rollup.c). With
+ * DB_CAP_C_FUNCTIONS a scan edits the scanner's row inside one upsert
+ * (wxs_scan_add); without, it locks the row, edits it in C and writes it. */
 int stats_event_hook(struct db *db, const struct event_applied *ev);
 
 /* For a writer of the fans table outside store_commit_events() (backfill):
