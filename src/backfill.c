@@ -275,11 +275,35 @@ static int record_fan(struct bf *b, json_t *u)
 
 /* Store the answer's followers, one transaction per call. Entries for
  * openids we did not ask about are ignored; subscribe 0 = gone. */
+static int cmp_str(const void *x, const void *y)
+{
+    return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+/* The chunk's openids locked in sorted order (store_fan_lock) before any
+ * of their rows is read or written: a push of one of them in another
+ * instance's transaction waits, or this waits for it, and the fan is new
+ * to exactly one of them. */
+static int lock_chunk(struct bf *b, const struct bf_chunk *c)
+{
+    const char *ids[BACKFILL_INFO_MAX];
+    size_t n = c->n < BACKFILL_INFO_MAX ? c->n : BACKFILL_INFO_MAX;
+    for (size_t i = 0; i < n; i++)
+        ids[i] = c->openid[i];
+    qsort(ids, n, sizeof(ids[0]), cmp_str);
+    for (size_t i = 0; i < n; i++)
+        if (store_fan_lock(b->db, ids[i]) < 0)
+            return db_fail(b, "locking the fans");
+    return 0;
+}
+
 static int record_infos(struct bf *b, const struct bf_chunk *c, json_t *list, int64_t *gone)
 {
     json_t *u;
     size_t i;
     int ret = db_begin(b->db, DB_TX_WRITE) < 0 ? db_fail(b, "begin") : 0;
+    if (ret == 0)
+        ret = lock_chunk(b, c);
     json_array_foreach(list, i, u)
     {
         const char *openid = json_string_value(json_object_get(u, "openid"));

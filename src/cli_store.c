@@ -53,7 +53,7 @@ static int store_copy_cmd(struct cli *cli, int argc, char **argv)
     int rc = store_copy(cli->store, dst, cli->cfg, &rep, err, sizeof(err));
     store_close(dst);
     if (rc < 0) {
-        fprintf(stderr, "wxscene: store copy: %s; the target is left empty\n", err);
+        fprintf(stderr, "wxscene: store copy: %s\n", err);
         return 1;
     }
     for (size_t i = 0; i < rep.ntables; i++)

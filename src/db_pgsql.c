@@ -375,9 +375,36 @@ static void pg_close(struct db *db)
     free(d);
 }
 
+/* Every occurrence of the password in msg written as ***, in place (a
+ * server's message could quote what it was sent). */
+static void redact(char *msg, const char *pass)
+{
+    size_t n = pass ? strlen(pass) : 0, k = n < 3 ? n : 3; /* never longer */
+    char *p = msg;
+    if (n == 0)
+        return;
+    while ((p = strstr(p, pass)) != NULL) {
+        memmove(p + k, p + n, strlen(p + n) + 1);
+        memset(p, '*', k);
+        p += k;
+    }
+}
+
 static int pg_open(struct db **out, const char *target, const struct db_options *opt, char *err,
                    size_t errlen)
 {
+    /* libpq quotes a string it cannot parse in its message, password and
+     * all: such a string is refused here without a word of it. */
+    char *perr = NULL;
+    PQconninfoOption *parsed = PQconninfoParse(target, &perr);
+    if (!parsed) {
+        PQfreemem(perr);
+        return snprintf(err, errlen,
+                        "postgresql: the connection string is malformed (not a valid "
+                        "postgresql:// URI or key=value conninfo)"),
+               DB_EOTHER;
+    }
+    PQconninfoFree(parsed);
     struct pg_db *d = calloc(1, sizeof(*d));
     if (!d)
         return snprintf(err, errlen, "out of memory"), DB_ENOMEM;
@@ -402,6 +429,7 @@ static int pg_open(struct db **out, const char *target, const struct db_options 
             fail_res(d, NULL, false);
         snprintf(err, errlen, "postgresql database '%s': %s", PQdb(d->conn) ? PQdb(d->conn) : "?",
                  d->errbuf);
+        redact(err, PQpass(d->conn));
         rc = DB_EOTHER;
         goto fail;
     }

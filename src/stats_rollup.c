@@ -650,7 +650,8 @@ static int count_scan_locked(struct hook_state *hs, const char *scene, const cha
         if (db_changes(hs->db) == 1)
             return count_first_scan(hs, scene, day);
     }
-    return -1;
+    log_warn("stats: the scan days of %s: inserted and gone three times over", openid);
+    return -1; /* cannot happen under the openid's lock (store_fan_lock) */
 }
 
 /* A scan of a scene: its day added to the scanner's stats_scanners row, for

@@ -120,14 +120,45 @@ int store_open_cfg(struct store **out, const struct cfg *cfg, char *err, size_t 
     return open_backend(out, "sqlite", cfg->store_path, cfg->synchronous, err, errlen);
 }
 
+/* A libpq conninfo starts with one of its keywords and '='. */
+static bool is_conninfo(const char *s)
+{
+    static const char *const keys[] = {"host",
+                                       "hostaddr",
+                                       "port",
+                                       "dbname",
+                                       "user",
+                                       "password",
+                                       "passfile",
+                                       "service",
+                                       "sslmode",
+                                       "options",
+                                       "application_name",
+                                       "target_session_attrs",
+                                       "connect_timeout"};
+    while (*s == ' ')
+        s++;
+    for (size_t i = 0; i < WXS_ARRAY_LEN(keys); i++) {
+        size_t n = strlen(keys[i]);
+        const char *p = s + n;
+        if (strncmp(s, keys[i], n) != 0)
+            continue;
+        while (*p == ' ')
+            p++;
+        if (*p == '=')
+            return true;
+    }
+    return false;
+}
+
 int store_open_url(struct store **out, const char *url, enum store_sync sync, char *err,
                    size_t errlen)
 {
-    if (strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0 ||
-        strchr(url, '=') != NULL)
-        return open_backend(out, "postgresql", url, sync, err, errlen);
     if (strncmp(url, "sqlite:", 7) == 0)
         url += 7;
+    else if (strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0 ||
+             is_conninfo(url))
+        return open_backend(out, "postgresql", url, sync, err, errlen);
     if (!*url)
         return snprintf(err, errlen, "an empty store address"), -1;
     return open_backend(out, "sqlite", url, sync, err, errlen);
@@ -268,16 +299,21 @@ static int fan_update(struct store *st, const struct event_rec *r)
  * dedup_key): a SELECT before it cost every push 1.7 % (callgrind), while
  * a retry, the rare case, only pays a fan lookup before reading the first
  * delivery's reply. */
+int store_fan_lock(struct db *db, const char *openid)
+{
+    if (db_caps(db) & DB_CAP_SERIAL_WRITES)
+        return 0; /* the write transaction is the lock */
+    struct db_stmt *l = db_stmt(db, &q_fan_lock);
+    db_bind_text(l, 1, openid);
+    return db_run(l) < 0 ? -1 : 0;
+}
+
 static int commit_one(struct store *st, struct event_rec *r)
 {
     struct fan_state fan = {0};
     int ret = -1;
-    if (!(db_caps(st->db) & DB_CAP_SERIAL_WRITES)) { /* before any of the openid's rows */
-        struct db_stmt *l = db_stmt(st->db, &q_fan_lock);
-        db_bind_text(l, 1, r->openid);
-        if (db_run(l) < 0)
-            return -1;
-    }
+    if (store_fan_lock(st->db, r->openid) < 0) /* before any of the openid's rows */
+        return -1;
     if ((r->kind == EV_SUBSCRIBE || r->kind == EV_UNSUBSCRIBE) && fan_load(st, r->openid, &fan) < 0)
         goto done;
     bool is_new = r->kind == EV_SUBSCRIBE && !fan.subscribed_before;

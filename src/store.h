@@ -23,9 +23,10 @@ struct store;
  * password). */
 int store_open_cfg(struct store **out, const struct cfg *cfg, char *err,
                    size_t errlen) WXS_MUSTCHECK;
-/* A store by its address: a PostgreSQL URI (postgresql://, postgres://)
- * or conninfo (key=value ...), else a SQLite file ("sqlite:PATH" or
- * PATH). For `wxscene store copy --to URL`. */
+/* A store by its address: "sqlite:PATH", a PostgreSQL URI
+ * (postgresql://, postgres://) or conninfo (beginning with one of libpq's
+ * keywords and '=': host=..., dbname=...), else a SQLite file PATH. For
+ * `wxscene store copy --to URL`. */
 int store_open_url(struct store **out, const char *url, enum store_sync sync, char *err,
                    size_t errlen) WXS_MUSTCHECK;
 /* A SQLite file (tests and tools that name a file). */
@@ -39,6 +40,13 @@ struct db *store_db(struct store *st);
 const char *store_errmsg(struct store *st);
 /* True when the database accepts a write (healthz). */
 bool store_writable(struct store *st);
+
+/* Inside a write transaction, before reading or writing anything of
+ * openid's (its fans row, its scan days): where writers do not serialise
+ * (several instances on PostgreSQL), wait for and hold to the commit the
+ * openid's lock, which every push of that openid takes first too. Take
+ * several in sorted order. 0, or -1 (db_errmsg() says why). */
+int store_fan_lock(struct db *db, const char *openid) WXS_MUSTCHECK;
 
 /* Run fn inside BEGIN IMMEDIATE .. COMMIT (ROLLBACK when fn returns < 0). */
 int store_tx(struct store *st, int (*fn)(struct store *st, void *arg), void *arg) WXS_MUSTCHECK;

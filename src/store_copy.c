@@ -240,21 +240,28 @@ done:
     return ret;
 }
 
-/* A copy that failed its check leaves the target as it found it. */
-static void empty_target(struct db *to)
+/* A copy that failed its check leaves the target as a fresh migration
+ * does (stats_meta keeps its one row). 0, or -1 when it could not. */
+static const struct db_query q_meta_reset = {
+    "copy.meta_reset", "INSERT INTO stats_meta(key, value) VALUES('timezone', '')"};
+
+static int empty_target(struct db *to)
 {
     if (db_begin(to, DB_TX_WRITE) < 0)
-        return;
+        return -1;
     for (size_t i = STORE_COPY_TABLES; i-- > 0;) {
         char sql[96];
         snprintf(sql, sizeof(sql), "DELETE FROM %s", tables[i].name);
         if (db_exec(to, sql) < 0) {
             db_rollback(to);
-            return;
+            return -1;
         }
     }
-    if (db_commit(to) < 0)
+    if (db_run(db_stmt(to, &q_meta_reset)) < 0 || db_commit(to) < 0) {
         db_rollback(to);
+        return -1;
+    }
+    return 0;
 }
 
 int store_copy(struct store *from, struct store *to, const struct cfg *cfg,
@@ -273,18 +280,26 @@ int store_copy(struct store *from, struct store *to, const struct cfg *cfg,
     int rc = copy_all(src, dst, rep, err, errlen);
     db_rollback(src); /* a read: nothing to keep */
     if (rc < 0) {
-        db_rollback(dst);
+        db_rollback(dst); /* nothing of it was written */
         return -1;
     }
     if (db_commit(dst) < 0) {
-        snprintf(err, errlen, "target: COMMIT: %s", db_errmsg(dst));
+        snprintf(err, errlen, "target: COMMIT: %s%s", db_errmsg(dst),
+                 db_errclass(dst) == DB_EUNCERTAIN
+                     ? " (the connection was lost: the copy may or may not be there; drop and "
+                       "recreate that database before copying again)"
+                     : "; nothing was written");
         db_rollback(dst);
         return -1;
     }
     uint64_t t1 = util_mono_us();
     rep->copy_s = (double)(t1 - t0) / 1e6;
     if (verify(from, to, cfg, rep, err, errlen) < 0) {
-        empty_target(dst);
+        size_t n = strlen(err);
+        snprintf(err + n, errlen - n, "%s",
+                 empty_target(dst) == 0
+                     ? "; the target was emptied again"
+                     : "; emptying the target failed too: drop and recreate that database");
         return -1;
     }
     rep->check_s = (double)(util_mono_us() - t1) / 1e6;

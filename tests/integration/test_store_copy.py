@@ -96,8 +96,8 @@ class StoreCopyTest(unittest.TestCase):
         pg = wxs.Env(backend="sqlite")
         self.addCleanup(pg.cleanup)
         pg.write_config(store={"backend": "postgresql", "url": self.url})
-        back = os.path.join(pg.dir, "back.db")
-        p = pg.cli("store", "copy", "--to", back)
+        back = os.path.join(pg.dir, "host=back.db")  # a file name, said so by sqlite:
+        p = pg.cli("store", "copy", "--to", "sqlite:" + back)
         self.assertIn("3 statistics reports", p.stdout)
         for table in ("events", "fans", "stats_daily", "stats_scanners", "stats_churn"):
             con = sqlite3.connect(back)
@@ -115,6 +115,14 @@ class StoreCopyTest(unittest.TestCase):
         self.assertEqual(p.returncode, 1)
         self.assertIn("the target", p.stderr)
         self.assertNotIn("sekret-pw", p.stderr)
+        # libpq quotes a string it cannot parse: such strings are refused
+        # without a word of them.
+        for bad in ("postgresql://u:S3cret-pw@[::1/db", "postgresql://u:S3cret-pw%zz@h/db",
+                    "host=x password=S3cret-pw ret"):
+            p = self.src.cli("store", "copy", "--to", bad, check=False)
+            self.assertEqual(p.returncode, 1, bad)
+            self.assertIn("malformed", p.stderr)
+            self.assertNotIn("S3cret", p.stderr)
         p = self.src.cli("store", "copy", check=False)
         self.assertEqual(p.returncode, 2)
         self.assertIn("usage: wxscene store", p.stderr)
