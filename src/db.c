@@ -225,6 +225,13 @@ void db_reset(struct db_stmt *s)
         s->ops->reset(s);
 }
 
+int db_run_later(struct db_stmt *s)
+{
+    if (!s)
+        return DB_EOTHER;
+    return s->db->ops->run_later ? s->db->ops->run_later(s) : db_run(s);
+}
+
 int db_run(struct db_stmt *s)
 {
     int rc;

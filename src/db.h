@@ -160,6 +160,13 @@ int db_step(struct db_stmt *s);
 void db_reset(struct db_stmt *s);
 /* Step to the end and reset: DB_DONE (0) or a DB_E*. */
 int db_run(struct db_stmt *s) WXS_MUSTCHECK;
+/* A write inside a transaction whose rows and changes nobody reads: run
+ * now (SQLite: db_run()), or sent at once without waiting for its answer,
+ * which the next call on the connection that waits for one reads with its
+ * own (PostgreSQL's pipeline mode: the statements of a push in one round
+ * trip). Its failure is then that later call's (or db_commit()'s), and
+ * the transaction fails either way. The statement is reset. */
+int db_run_later(struct db_stmt *s) WXS_MUSTCHECK;
 
 /* Column getters of the current row (0-based). Text is valid until the
  * next step or reset; NULL for SQL NULL. */

@@ -55,6 +55,8 @@ struct db_ops {
     void (*bind_null)(struct db_stmt *s, int i);
     void (*bind_blob)(struct db_stmt *s, int i, const void *p, size_t n);
     int (*step)(struct db_stmt *s);
+    /* db_run_later(); NULL = db_run() */
+    int (*run_later)(struct db_stmt *s);
     void (*reset)(struct db_stmt *s);
     bool (*col_null)(struct db_stmt *s, int i);
     int64_t (*col_int64)(struct db_stmt *s, int i);

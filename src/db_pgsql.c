@@ -58,6 +58,7 @@ struct pg_db {
     int busy_ms;          /* lock_timeout */
     int64_t changes;
     int errclass;
+    int later;         /* statements sent by db_run_later() whose answers are not read yet */
     char errbuf[1024]; /* the last failure's message, kept across later calls */
 };
 
@@ -315,11 +316,67 @@ static int pg_errclass(const struct db *db)
     return PG(db)->errclass;
 }
 
+/* ---- statements run later (libpq's pipeline mode) ---- */
+
+/* After PQpipelineSync: the answers of the d->later statements sent by
+ * db_run_later(), then, with own, the answer of the statement sent last
+ * (kept in *own for the caller), then the sync. 0, or the class of the
+ * first failure (its message recorded; the statements after it were not
+ * run: PGRES_PIPELINE_ABORTED). Leaves pipeline mode. */
+static int collect(struct pg_db *d, PGresult **own)
+{
+    int rc = 0, n = d->later + (own ? 1 : 0);
+    d->later = 0;
+    for (int i = 0; i < n; i++) {
+        PGresult *res = PQgetResult(d->conn);
+        if (!res || PQstatus(d->conn) != CONNECTION_OK) {
+            PQclear(res);
+            return rc ? rc : fail_res(d, NULL, true);
+        }
+        bool mine = own && i == n - 1;
+        if (PQresultStatus(res) == PGRES_PIPELINE_ABORTED) {
+            if (rc == 0)
+                rc = fail_text(d, DB_EOTHER, "a statement of the pipeline was not run");
+            PQclear(res);
+        } else if (mine && rc == 0) {
+            *own = res; /* checked by the caller */
+        } else {
+            int c = rc == 0 ? check(d, res, true) : 0;
+            if (c == 0 && rc == 0)
+                note_changes(d, res);
+            rc = rc ? rc : c;
+            PQclear(res);
+        }
+        PQclear(PQgetResult(d->conn)); /* each answer ends with a NULL */
+    }
+    PGresult *sync = PQgetResult(d->conn); /* PGRES_PIPELINE_SYNC */
+    PQclear(sync);
+    if (PQexitPipelineMode(d->conn) != 1 && rc == 0)
+        rc = fail_res(d, NULL, true);
+    return rc;
+}
+
+/* Read the answers of the statements run later, before anything else
+ * talks to the server. 0, or the first failure's class. */
+static int flush_later(struct pg_db *d)
+{
+    if (d->later == 0)
+        return 0;
+    if (PQpipelineSync(d->conn) != 1) {
+        d->later = 0;
+        return fail_res(d, NULL, true);
+    }
+    return collect(d, NULL);
+}
+
 /* ---- the connection ---- */
 
 /* One statement run for its effect (settings, BEGIN...); 0 or the class. */
 static int run(struct pg_db *d, const char *sql, bool writes)
 {
+    int rc0 = flush_later(d);
+    if (rc0 < 0)
+        return rc0;
     PGresult *res = PQexec(d->conn, sql);
     int rc = check(d, res, writes);
     if (rc == 0)
@@ -486,6 +543,8 @@ static int pg_commit(struct db *db)
     int rc;
     if (!d->tx_open)
         return fail_text(d, DB_EOTHER, "no transaction is open");
+    if ((rc = flush_later(d)) < 0)
+        return rc; /* still open: db_rollback() ends it */
     d->tx_open = false;
     if (PQstatus(d->conn) != CONNECTION_OK) /* lost before COMMIT: nothing committed */
         return fail_text(d, DB_EOTHER, "the connection was lost during the transaction");
@@ -507,6 +566,7 @@ static int pg_commit(struct db *db)
 static void pg_rollback(struct db *db)
 {
     struct pg_db *d = PG(db);
+    (void)flush_later(d); /* the transaction ends anyway */
     d->tx_open = false;
     if (PQstatus(d->conn) == CONNECTION_OK && PQtransactionStatus(d->conn) != PQTRANS_IDLE)
         PQclear(PQexec(d->conn, "ROLLBACK"));
@@ -517,6 +577,9 @@ static void pg_rollback(struct db *db)
 /* An integer from the first row of a one-column query. */
 static int query_int(struct pg_db *d, const char *sql, int *out)
 {
+    int rc0 = flush_later(d);
+    if (rc0 < 0)
+        return rc0;
     PGresult *res = PQexec(d->conn, sql);
     int rc = check(d, res, false);
     if (rc == 0 && (PQntuples(res) != 1 || PQnfields(res) != 1))
@@ -655,6 +718,9 @@ static void pg_finalize(struct db_stmt *s)
 
 static int stmt_prepare(struct pg_db *d, struct pg_stmt *st)
 {
+    int rc0 = flush_later(d);
+    if (rc0 < 0)
+        return rc0;
     PGresult *res = PQprepare(d->conn, st->name, st->sql, 0, NULL);
     int rc = check(d, res, false);
     PQclear(res);
@@ -753,6 +819,28 @@ static PGresult *stmt_exec(struct pg_db *d, struct pg_stmt *st)
     return PQexecPrepared(d->conn, st->name, st->nparams, st->values, st->lengths, st->formats, 0);
 }
 
+/* Inside a transaction: send now, read the answer with the next call
+ * that waits for one (pipeline mode); elsewhere, or for an ad-hoc or
+ * not yet prepared statement, db_run(). */
+static int pg_run_later(struct db_stmt *s)
+{
+    struct pg_stmt *st = PGS(s);
+    struct pg_db *d = PG(s->db);
+    if (!d->tx_open || !st->persistent || st->gen != d->gen || PQstatus(d->conn) != CONNECTION_OK ||
+        (d->later == 0 && PQenterPipelineMode(d->conn) != 1))
+        return db_run(s);
+    int ok = PQsendQueryPrepared(d->conn, st->name, st->nparams, st->values, st->lengths,
+                                 st->formats, 0);
+    pg_reset(s); /* libpq copied the parameters */
+    if (!ok) {
+        int rc = fail_res(d, NULL, true);
+        (void)flush_later(d);
+        return rc;
+    }
+    d->later++;
+    return 0;
+}
+
 static int pg_step(struct db_stmt *s)
 {
     struct pg_stmt *st = PGS(s);
@@ -767,11 +855,27 @@ static int pg_step(struct db_stmt *s)
         st->row++;
         return DB_ROW;
     }
+    if (d->later > 0 && (!st->persistent || st->gen != d->gen) && (rc = flush_later(d)) < 0)
+        return rc;
     if ((rc = conn_ready(d)) < 0)
         return rc;
     if (st->persistent && st->gen != d->gen && (rc = stmt_prepare(d, st)) < 0)
         return rc; /* a new session since it was prepared */
-    PGresult *res = stmt_exec(d, st);
+    PGresult *res = NULL;
+    if (d->later > 0) { /* the statements run later and this one: one round trip */
+        if (!PQsendQueryPrepared(d->conn, st->name, st->nparams, st->values, st->lengths,
+                                 st->formats, 0) ||
+            PQpipelineSync(d->conn) != 1) {
+            d->later = 0;
+            return fail_res(d, NULL, true);
+        }
+        if ((rc = collect(d, &res)) < 0) {
+            PQclear(res);
+            return rc;
+        }
+    } else {
+        res = stmt_exec(d, st);
+    }
     if ((rc = check(d, res, st->writes && !d->tx_open)) < 0) {
         PQclear(res);
         return rc;
@@ -877,6 +981,7 @@ const struct db_ops db_pgsql_ops = {
     .bind_null = pg_bind_null,
     .bind_blob = pg_bind_blob,
     .step = pg_step,
+    .run_later = pg_run_later,
     .reset = pg_reset,
     .col_null = pg_col_null,
     .col_int64 = pg_col_int64,

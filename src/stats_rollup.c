@@ -402,6 +402,14 @@ static int hook_day(struct hook_state *hs, int64_t t, int64_t *day)
 static int bump(struct hook_state *hs, enum hook_q upd, enum hook_q ins, const int64_t *v, int nv,
                 const char *scene)
 {
+    if (!(hs->caps & DB_CAP_SERIAL_WRITES)) { /* the upsert alone, its answer read later */
+        struct db_stmt *s = stmt(hs, ins);
+        db_bind_int64(s, 1, v[0]);
+        db_bind_text(s, 2, scene);
+        for (int i = 1; i < nv; i++)
+            db_bind_int64(s, i + 2, v[i]);
+        return db_run_later(s) < 0 ? -1 : 0;
+    }
     for (int k = 0; k < 2; k++) {
         struct db_stmt *s = stmt(hs, k ? ins : upd);
         db_bind_int64(s, 1, v[0]);
@@ -445,7 +453,7 @@ static int row_write(struct hook_state *hs, const struct agg_ent *e)
     db_bind_text(s, 2, e->scene);
     db_bind_int64(s, 3, e->prev_day);
     db_bind_int64(s, 4, d->scans);
-    return db_run(s) < 0 ? -1 : 0;
+    return db_run_later(s) < 0 ? -1 : 0;
 }
 
 /* Store, at the end of a batch (or of a part of it: store_batch_flush):
@@ -637,7 +645,7 @@ static int count_scan_locked(struct hook_state *hs, const char *scene, const cha
             struct db_stmt *w = stmt(hs, H_SCAN_SET);
             db_bind_text(w, 1, openid);
             db_bind_textn(w, 2, p, n);
-            return db_run(w) < 0 ? -1 : 0;
+            return db_run_later(w) < 0 ? -1 : 0;
         }
         db_reset(r);
         if (rc != DB_DONE)

@@ -283,13 +283,13 @@ static int fan_update(struct store *st, const struct event_rec *r)
         db_bind_text(s, 1, r->openid);
         db_bind_text(s, 2, r->scene);
         db_bind_int64(s, 3, r->create_time);
-        return db_run(s) < 0 ? -1 : 0;
+        return db_run_later(s) < 0 ? -1 : 0;
     }
     if (r->kind == EV_UNSUBSCRIBE) {
         s = db_stmt(st->db, &q_fan_unsubscribe);
         db_bind_text(s, 1, r->openid);
         db_bind_int64(s, 2, r->create_time);
-        return db_run(s) < 0 ? -1 : 0;
+        return db_run_later(s) < 0 ? -1 : 0;
     }
     return 0;
 }
@@ -305,7 +305,7 @@ int store_fan_lock(struct db *db, const char *openid)
         return 0; /* the write transaction is the lock */
     struct db_stmt *l = db_stmt(db, &q_fan_lock);
     db_bind_text(l, 1, openid);
-    return db_run(l) < 0 ? -1 : 0;
+    return db_run_later(l) < 0 ? -1 : 0; /* waited for by the fan's read that follows */
 }
 
 static int commit_one(struct store *st, struct event_rec *r)

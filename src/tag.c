@@ -71,7 +71,7 @@ int tag_outbox_hook(struct db *db, const struct event_applied *ev)
     bool arm = (k == EV_SUBSCRIBE || k == EV_SCAN) && ev->scene && !ev->rec->untagged;
     if (!arm && k != EV_UNSUBSCRIBE)
         return 0;
-    if (db_run(arm ? hook_arm(db, ev) : hook_cancel(db, ev)) < 0) {
+    if (db_run_later(arm ? hook_arm(db, ev) : hook_cancel(db, ev)) < 0) {
         log_warn("tag: outbox: %s", db_errmsg(db));
         return -1;
     }

@@ -386,6 +386,53 @@ static void test_last_insert_id(void **state)
 
 /* Commit and rollback as a second connection sees them; a read
  * transaction keeps its snapshot. */
+static int put_later(struct db *db, const char *k, int64_t i)
+{
+    struct db_stmt *s = db_stmt(db, &q_put);
+    db_bind_text(s, 1, k);
+    db_bind_int64(s, 2, i);
+    return db_run_later(s);
+}
+
+/* db_run_later: at once outside a transaction; inside, in order with the
+ * statements that follow (PostgreSQL sends them in one pipeline), and a
+ * failure fails the transaction (SQLite reports it at once, PostgreSQL at
+ * the next call that waits for an answer, at the latest db_commit). */
+static void test_run_later(void **state)
+{
+    static const struct db_query q_sum = {"test.later_sum", "SELECT count(*), sum(i) FROM t"};
+    struct db *db = fresh();
+    assert_int_equal(put_later(db, "x", 1), 0);
+    assert_int_equal(one_int(db, "SELECT count(*) FROM t"), 1);
+    assert_int_equal(db_begin(db, DB_TX_WRITE), 0);
+    for (int i = 0; i < 10; i++) {
+        char k[8];
+        snprintf(k, sizeof(k), "l%d", i);
+        assert_int_equal(put_later(db, k, i), 0);
+    }
+    struct db_stmt *s = db_stmt(db, &q_sum); /* read with the ten in one round trip */
+    assert_int_equal(db_step(s), DB_ROW);
+    assert_int_equal(db_col_int64(s, 0), 11);
+    assert_int_equal(db_col_int64(s, 1), 46);
+    db_reset(s);
+    assert_int_equal(put_later(db, "m", 100), 0);
+    assert_int_equal(db_commit(db), 0);
+    assert_int_equal(one_int(db, "SELECT count(*) FROM t"), 12);
+    /* a conflict among statements run later: nothing of the transaction stays */
+    assert_int_equal(db_begin(db, DB_TX_WRITE), 0);
+    assert_int_equal(put_later(db, "y", 1), 0);
+    int rc = put_later(db, "x", 2);
+    if (rc == 0)
+        assert_int_equal(db_commit(db), DB_ECONFLICT);
+    else
+        assert_int_equal(rc, DB_ECONFLICT);
+    db_rollback(db);
+    assert_int_equal(one_int(db, "SELECT count(*) FROM t"), 12);
+    assert_int_equal(put_later(db, "z", 3), 0); /* the connection is usable again */
+    assert_int_equal(one_int(db, "SELECT count(*) FROM t"), 13);
+    db_close(db);
+}
+
 static void test_transactions(void **state)
 {
     struct db *a = fresh(), *b = open_db();
@@ -589,6 +636,7 @@ static const struct CMUnitTest checks[] = {
     cmocka_unit_test(test_changes),
     cmocka_unit_test(test_last_insert_id),
     cmocka_unit_test(test_transactions),
+    cmocka_unit_test(test_run_later),
     cmocka_unit_test(test_error_then_new_transaction),
     cmocka_unit_test(test_busy),
     cmocka_unit_test(test_statement_reuse),
