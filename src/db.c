@@ -157,6 +157,7 @@ struct db_stmt *db_stmt(struct db *db, const struct db_query *q)
     struct db_stmt *s = db->ops->prepare(db, query_sql(db, q), true);
     if (!s)
         return NULL;
+    s->name = q->name;
     struct db_cache_ent *e = &db->cache[cache_slot(db, q)];
     e->q = q;
     e->s = s;
@@ -166,7 +167,10 @@ struct db_stmt *db_stmt(struct db *db, const struct db_query *q)
 
 struct db_stmt *db_prepare(struct db *db, const char *sql)
 {
-    return db->ops->prepare(db, sql, false);
+    struct db_stmt *s = db->ops->prepare(db, sql, false);
+    if (s)
+        s->name = NULL;
+    return s;
 }
 
 void db_finalize(struct db_stmt *s)

@@ -164,8 +164,9 @@ int db_run(struct db_stmt *s) WXS_MUSTCHECK;
  * now (SQLite: db_run()), or sent at once without waiting for its answer,
  * which the next call on the connection that waits for one reads with its
  * own (PostgreSQL's pipeline mode: the statements of a push in one round
- * trip). Its failure is then that later call's (or db_commit()'s), and
- * the transaction fails either way. The statement is reset. */
+ * trip). Its failure is then that later call's (or db_commit()'s, before
+ * COMMIT is sent: never DB_EUNCERTAIN), its message naming the statement,
+ * and the transaction fails either way. The statement is reset. */
 int db_run_later(struct db_stmt *s) WXS_MUSTCHECK;
 
 /* Column getters of the current row (0-based). Text is valid until the
@@ -201,7 +202,8 @@ int db_begin(struct db *db, enum db_tx kind) WXS_MUSTCHECK;
  * during COMMIT. */
 int db_commit(struct db *db) WXS_MUSTCHECK;
 /* Always ends the transaction (errors are ignored: there is nothing a
- * caller can do). */
+ * caller can do) and leaves db_errmsg() and db_errclass() as they were:
+ * they still say why the transaction failed. */
 void db_rollback(struct db *db);
 
 /* ---- capabilities (see enum db_cap) ---- */

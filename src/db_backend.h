@@ -11,6 +11,7 @@ struct db_ops;
 struct db_stmt {
     struct db *db;
     const struct db_ops *ops;
+    const char *name; /* its struct db_query's name (db_stmt), NULL for db_prepare's */
 };
 
 /* The connection's cache of prepared statements, keyed by the address of

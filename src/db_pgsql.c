@@ -22,6 +22,14 @@
  * meant for the lost transaction must not run in autocommit on a new
  * session.
  *
+ * Statements run later (db_run_later) go out in libpq's pipeline mode,
+ * inside a transaction only; their answers are read with the next
+ * statement that waits for one, at the latest before COMMIT is sent. Any
+ * failure on the way leaves pipeline mode (pipeline_abandon()) so that
+ * db_rollback() can end the transaction; a session that cannot leave it
+ * is ended by db_rollback() (PQreset: its transaction and advisory locks
+ * go with it).
+ *
  * Errors are classed by SQLSTATE (sqlstate_classes[]); a lost connection
  * is DB_EUNCERTAIN when a write may have committed (during COMMIT, or a
  * writing statement outside a transaction) and DB_EOTHER otherwise (a
@@ -58,7 +66,11 @@ struct pg_db {
     int busy_ms;          /* lock_timeout */
     int64_t changes;
     int errclass;
-    int later;         /* statements sent by db_run_later() whose answers are not read yet */
+    int later;                /* statements sent by db_run_later() whose answers are not read yet */
+    int syncs;                /* pipeline syncs sent whose PGRES_PIPELINE_SYNC is not read yet */
+    bool broken;              /* the session could not leave pipeline mode: reset it when allowed */
+    const char **later_names; /* the db_query names of the `later` statements, in order */
+    int later_cap;
     char errbuf[1024]; /* the last failure's message, kept across later calls */
 };
 
@@ -259,6 +271,26 @@ static int fail_text(struct pg_db *d, int cls, const char *msg)
     return d->errclass = cls;
 }
 
+/* errbuf = prefix + errbuf (the message says where it came from). */
+static void prefix_msg(struct pg_db *d, const char *prefix)
+{
+    char msg[sizeof(d->errbuf)];
+    memcpy(msg, d->errbuf, sizeof(msg));
+    snprintf(d->errbuf, sizeof(d->errbuf), "%s%s", prefix, msg);
+}
+
+/* A libpq call that failed without a result (a send, a sync, leaving
+ * pipeline mode): what was being done, then libpq's reason. Only inside a
+ * transaction, before COMMIT is sent: nothing can have committed, so never
+ * DB_EUNCERTAIN. */
+static int fail_call(struct pg_db *d, const char *what)
+{
+    const char *m = PQerrorMessage(d->conn);
+    set_msg(d, m && *m ? m : "no reason given", NULL);
+    prefix_msg(d, what);
+    return d->errclass = DB_EOTHER;
+}
+
 /* Record res's failure: its class and PostgreSQL's message (primary and
  * detail). writes: a lost connection may have lost a committed write. */
 static int fail_res(struct pg_db *d, const PGresult *res, bool writes)
@@ -318,20 +350,81 @@ static int pg_errclass(const struct db *db)
 
 /* ---- statements run later (libpq's pipeline mode) ---- */
 
+/* Leave pipeline mode after a failure, whatever state the failure left:
+ * a sync is sent (a transaction block is not committed by one), every
+ * answer up to the syncs is read and dropped, and pipeline mode is left.
+ * A live session that still cannot leave it (answers that never came, a
+ * sync that could not be sent) is marked broken: no statement can follow
+ * on it, so the next call allowed to reconnect ends it (db_rollback() at
+ * once). Records no error: the caller reports the first failure. */
+static void pipeline_abandon(struct pg_db *d)
+{
+    d->later = 0;
+    if (PQpipelineStatus(d->conn) == PQ_PIPELINE_OFF) {
+        d->syncs = 0;
+        return;
+    }
+    if (PQstatus(d->conn) == CONNECTION_OK && PQpipelineSync(d->conn) == 1)
+        d->syncs++;
+    /* two NULLs in a row: nothing more is coming (each statement's answer
+     * ends with one NULL, a sync with none) */
+    for (int nulls = 0; d->syncs > 0 && nulls < 2 && PQstatus(d->conn) == CONNECTION_OK;) {
+        PGresult *res = PQgetResult(d->conn);
+        if (!res) {
+            nulls++;
+            continue;
+        }
+        nulls = 0;
+        if (PQresultStatus(res) == PGRES_PIPELINE_SYNC)
+            d->syncs--;
+        PQclear(res);
+    }
+    d->syncs = 0;
+    /* (a lost connection is reset anyway, pipeline state and all) */
+    if (PQexitPipelineMode(d->conn) != 1 && PQstatus(d->conn) == CONNECTION_OK)
+        d->broken = true;
+}
+
+/* Record the failure of statement i of those run later (its answer res):
+ * its message says it came from that statement, not from the call that
+ * read its answer. */
+static int fail_later(struct pg_db *d, const PGresult *res, int i)
+{
+    int cls = fail_res(d, res, false);
+    const char *name = i < d->later_cap ? d->later_names[i] : NULL;
+    char prefix[160];
+    snprintf(prefix, sizeof(prefix),
+             "a statement queued earlier by db_run_later (%s) failed: ", name ? name : "unnamed");
+    prefix_msg(d, prefix);
+    return cls;
+}
+
+/* The class of an answer that is missing (NULL) or came on a lost
+ * connection (res then says why, if it can). */
+static int fail_missing(struct pg_db *d, const PGresult *res)
+{
+    if (PQstatus(d->conn) != CONNECTION_OK)
+        return fail_res(d, res, false); /* inside a transaction: never uncertain */
+    return fail_text(d, DB_EOTHER, "an answer of the pipeline (db_run_later) is missing");
+}
+
 /* After PQpipelineSync: the answers of the d->later statements sent by
  * db_run_later(), then, with own, the answer of the statement sent last
  * (kept in *own for the caller), then the sync. 0, or the class of the
  * first failure (its message recorded; the statements after it were not
- * run: PGRES_PIPELINE_ABORTED). Leaves pipeline mode. */
+ * run: PGRES_PIPELINE_ABORTED). Leaves pipeline mode, by
+ * pipeline_abandon() when anything is amiss. */
 static int collect(struct pg_db *d, PGresult **own)
 {
     int rc = 0, n = d->later + (own ? 1 : 0);
-    d->later = 0;
     for (int i = 0; i < n; i++) {
         PGresult *res = PQgetResult(d->conn);
         if (!res || PQstatus(d->conn) != CONNECTION_OK) {
+            if (rc == 0)
+                rc = fail_missing(d, res);
             PQclear(res);
-            return rc ? rc : fail_res(d, NULL, true);
+            pipeline_abandon(d);
+            return rc;
         }
         bool mine = own && i == n - 1;
         if (PQresultStatus(res) == PGRES_PIPELINE_ABORTED) {
@@ -341,7 +434,9 @@ static int collect(struct pg_db *d, PGresult **own)
         } else if (mine && rc == 0) {
             *own = res; /* checked by the caller */
         } else {
-            int c = rc == 0 ? check(d, res, true) : 0;
+            int c = rc == 0 ? check(d, res, false) : 0;
+            if (c < 0 && !mine)
+                c = fail_later(d, res, i);
             if (c == 0 && rc == 0)
                 note_changes(d, res);
             rc = rc ? rc : c;
@@ -349,23 +444,42 @@ static int collect(struct pg_db *d, PGresult **own)
         }
         PQclear(PQgetResult(d->conn)); /* each answer ends with a NULL */
     }
-    PGresult *sync = PQgetResult(d->conn); /* PGRES_PIPELINE_SYNC */
+    PGresult *sync = PQgetResult(d->conn);
+    if (!sync || PQresultStatus(sync) != PGRES_PIPELINE_SYNC) {
+        if (rc == 0)
+            rc = fail_missing(d, sync);
+        PQclear(sync);
+        pipeline_abandon(d);
+        return rc;
+    }
     PQclear(sync);
-    if (PQexitPipelineMode(d->conn) != 1 && rc == 0)
-        rc = fail_res(d, NULL, true);
+    d->syncs--;
+    d->later = 0;
+    if (PQexitPipelineMode(d->conn) != 1) {
+        if (rc == 0)
+            rc = fail_call(d, "cannot leave pipeline mode: ");
+        pipeline_abandon(d);
+    }
     return rc;
 }
 
 /* Read the answers of the statements run later, before anything else
- * talks to the server. 0, or the first failure's class. */
+ * talks to the server. 0, or the first failure's class (the transaction
+ * then fails: only db_rollback() follows). */
 static int flush_later(struct pg_db *d)
 {
+    if (d->broken)
+        return fail_text(d, DB_EOTHER,
+                         "the connection was left in pipeline mode by an earlier failure; "
+                         "roll the transaction back");
     if (d->later == 0)
         return 0;
     if (PQpipelineSync(d->conn) != 1) {
-        d->later = 0;
-        return fail_res(d, NULL, true);
+        int rc = fail_call(d, "cannot send the statements queued by db_run_later: ");
+        pipeline_abandon(d);
+        return rc;
     }
+    d->syncs++;
     return collect(d, NULL);
 }
 
@@ -397,18 +511,23 @@ static int session_setup(struct pg_db *d)
     return rc;
 }
 
-/* A usable connection: a lost one is reset (the new session's statements
- * are prepared again on their next use), unless a transaction was open on
- * it: then only db_rollback() lets the connection be used again. */
+/* A usable connection: a lost or broken one (left in pipeline mode) is
+ * reset (the new session's statements are prepared again on their next
+ * use), unless a transaction was open on it: then only db_rollback() lets
+ * the connection be used again. */
 static int conn_ready(struct pg_db *d)
 {
-    if (PQstatus(d->conn) == CONNECTION_OK)
+    if (PQstatus(d->conn) == CONNECTION_OK && !d->broken)
         return 0;
     if (d->tx_open)
         return fail_text(d, DB_EOTHER,
-                         "the connection was lost during the transaction; "
-                         "roll it back");
-    PQreset(d->conn);
+                         d->broken ? "the connection was left in pipeline mode during the "
+                                     "transaction; roll it back"
+                                   : "the connection was lost during the transaction; "
+                                     "roll it back");
+    PQreset(d->conn); /* a broken session ends here, with what it held */
+    d->broken = false;
+    d->later = d->syncs = 0;
     if (PQstatus(d->conn) != CONNECTION_OK)
         return fail_res(d, NULL, false);
     d->gen++;
@@ -429,6 +548,7 @@ static void pg_close(struct db *db)
 {
     struct pg_db *d = PG(db);
     PQfinish(d->conn);
+    free(d->later_names);
     free(d);
 }
 
@@ -534,9 +654,15 @@ static int pg_begin(struct db *db, enum db_tx kind)
     return rc;
 }
 
-/* db_commit ends the transaction whatever its outcome. COMMIT of an
- * aborted transaction answers ROLLBACK, not an error: that must not pass
- * for a commit, so it is refused here with the error that aborted it. */
+/* COMMIT is sent only once every statement run later has answered. A
+ * failure before that point (one of them failed, or the pipeline did, or
+ * the connection is broken) is returned with the transaction still open:
+ * db_rollback() ends it, and nothing was committed (never DB_EUNCERTAIN).
+ * From that point on db_commit ends the transaction whatever its outcome:
+ * a connection lost before COMMIT committed nothing; COMMIT of an aborted
+ * transaction answers ROLLBACK, not an error, which must not pass for a
+ * commit, so it is refused here with the error that aborted it; only a
+ * connection lost during COMMIT itself is DB_EUNCERTAIN. */
 static int pg_commit(struct db *db)
 {
     struct pg_db *d = PG(db);
@@ -556,6 +682,8 @@ static int pg_commit(struct db *db)
         return fail_text(d, d->errclass < 0 ? d->errclass : DB_EOTHER, msg);
     }
     PGresult *res = PQexec(d->conn, "COMMIT");
+    if (!res) /* not sent at all (libpq's own failure): nothing committed */
+        return fail_call(d, "cannot send COMMIT: ");
     rc = check(d, res, d->tx_write);
     if (rc == 0 && strcmp(PQcmdStatus(res), "COMMIT") != 0)
         rc = fail_text(d, DB_EOTHER, "the transaction was rolled back");
@@ -563,13 +691,31 @@ static int pg_commit(struct db *db)
     return rc;
 }
 
+/* The answers of statements run later are dropped, unread: the caller
+ * reads why the transaction failed (db_errmsg) after the rollback, so
+ * nothing here replaces the message or class. A live session that
+ * cannot end its transaction (stuck in pipeline mode, or ROLLBACK did
+ * not take) is ended now, by a reset: its transaction and advisory locks
+ * must not outlive the rollback. */
 static void pg_rollback(struct db *db)
 {
     struct pg_db *d = PG(db);
-    (void)flush_later(d); /* the transaction ends anyway */
+    char msg[sizeof(d->errbuf)];
+    int cls = d->errclass;
+    memcpy(msg, d->errbuf, sizeof(msg));
+    pipeline_abandon(d);
     d->tx_open = false;
-    if (PQstatus(d->conn) == CONNECTION_OK && PQtransactionStatus(d->conn) != PQTRANS_IDLE)
+    if (PQstatus(d->conn) == CONNECTION_OK && !d->broken &&
+        PQtransactionStatus(d->conn) != PQTRANS_IDLE) {
         PQclear(PQexec(d->conn, "ROLLBACK"));
+        if (PQstatus(d->conn) == CONNECTION_OK && PQtransactionStatus(d->conn) != PQTRANS_IDLE)
+            d->broken = true;
+    }
+    /* (a lost session is over already: the next call reconnects) */
+    if (PQstatus(d->conn) == CONNECTION_OK && d->broken)
+        (void)conn_ready(d);
+    memcpy(d->errbuf, msg, sizeof(msg));
+    d->errclass = cls;
 }
 
 /* ---- migrations ---- */
@@ -819,6 +965,20 @@ static PGresult *stmt_exec(struct pg_db *d, struct pg_stmt *st)
     return PQexecPrepared(d->conn, st->name, st->nparams, st->values, st->lengths, st->formats, 0);
 }
 
+/* Room for one more name in d->later_names. */
+static bool later_reserve(struct pg_db *d)
+{
+    if (d->later < d->later_cap)
+        return true;
+    int cap = d->later_cap ? d->later_cap * 2 : 32;
+    const char **p = realloc(d->later_names, (size_t)cap * sizeof(*p));
+    if (!p)
+        return false;
+    d->later_names = p;
+    d->later_cap = cap;
+    return true;
+}
+
 /* Inside a transaction: send now, read the answer with the next call
  * that waits for one (pipeline mode); elsewhere, or for an ad-hoc or
  * not yet prepared statement, db_run(). */
@@ -826,18 +986,19 @@ static int pg_run_later(struct db_stmt *s)
 {
     struct pg_stmt *st = PGS(s);
     struct pg_db *d = PG(s->db);
-    if (!d->tx_open || !st->persistent || st->gen != d->gen || PQstatus(d->conn) != CONNECTION_OK ||
+    if (!d->tx_open || d->broken || !st->persistent || st->gen != d->gen ||
+        PQstatus(d->conn) != CONNECTION_OK || !later_reserve(d) ||
         (d->later == 0 && PQenterPipelineMode(d->conn) != 1))
         return db_run(s);
     int ok = PQsendQueryPrepared(d->conn, st->name, st->nparams, st->values, st->lengths,
                                  st->formats, 0);
     pg_reset(s); /* libpq copied the parameters */
     if (!ok) {
-        int rc = fail_res(d, NULL, true);
-        (void)flush_later(d);
+        int rc = fail_call(d, "cannot send a statement to run later: ");
+        pipeline_abandon(d); /* the transaction fails: db_rollback() ends it */
         return rc;
     }
-    d->later++;
+    d->later_names[d->later++] = s->name;
     return 0;
 }
 
@@ -866,9 +1027,11 @@ static int pg_step(struct db_stmt *s)
         if (!PQsendQueryPrepared(d->conn, st->name, st->nparams, st->values, st->lengths,
                                  st->formats, 0) ||
             PQpipelineSync(d->conn) != 1) {
-            d->later = 0;
-            return fail_res(d, NULL, true);
+            rc = fail_call(d, "cannot send a statement with those queued by db_run_later: ");
+            pipeline_abandon(d);
+            return rc;
         }
+        d->syncs++;
         if ((rc = collect(d, &res)) < 0) {
             PQclear(res);
             return rc;

@@ -4,9 +4,11 @@
  * the test may create and drop the database wxs_test_db (ctest's
  * pg.test_db runs this binary under tests/pg/cluster.sh, which starts
  * one). Then what only PostgreSQL has: a session killed under the
- * connection, COMMIT of an aborted transaction, statement_timeout, the
- * baseline schema against SQLite's, a failover between two clusters
- * (WXS_TEST_PG_URL_2), and the ?N translation on its own. */
+ * connection, COMMIT of an aborted transaction, db_run_later()'s pipeline
+ * failing (libpq's calls made to fail on demand, a queued conflict, the
+ * session killed mid-pipeline), statement_timeout, the baseline schema
+ * against SQLite's, a failover between two clusters (WXS_TEST_PG_URL_2),
+ * and the ?N translation on its own. */
 #include <ftw.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -19,10 +21,62 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <dlfcn.h>
+#include <libpq-fe.h>
 
 #include "db.h"
 #include "db_pgsql.h"
 #include "schema.h"
+
+/* ---- libpq failures on demand ----
+ *
+ * db_pgsql.c's calls of these libpq functions land here (a definition in
+ * the executable comes before the shared library's): each fails while its
+ * counter is positive, as libpq does when it cannot send (out of memory,
+ * a broken socket) or when the server's answers are not what pipeline
+ * mode expects, on a session that is otherwise alive. Otherwise libpq's
+ * own runs. */
+static int fault_send, fault_sync, fault_get_result, fault_exit;
+
+#define REAL(fn) ((__typeof__(&fn))real_fn(#fn))
+static void *real_fn(const char *name)
+{
+    void *p = dlsym(RTLD_NEXT, name);
+    if (!p)
+        abort();
+    return p;
+}
+
+int PQsendQueryPrepared(PGconn *conn, const char *stmtName, int nParams,
+                        const char *const *paramValues, const int *paramLengths,
+                        const int *paramFormats, int resultFormat)
+{
+    if (fault_send > 0 && fault_send--)
+        return 0;
+    return REAL(PQsendQueryPrepared)(conn, stmtName, nParams, paramValues, paramLengths,
+                                     paramFormats, resultFormat);
+}
+
+int PQpipelineSync(PGconn *conn)
+{
+    if (fault_sync > 0 && fault_sync--)
+        return 0;
+    return REAL(PQpipelineSync)(conn);
+}
+
+PGresult *PQgetResult(PGconn *conn)
+{
+    if (fault_get_result > 0 && fault_get_result--)
+        return NULL;
+    return REAL(PQgetResult)(conn);
+}
+
+int PQexitPipelineMode(PGconn *conn)
+{
+    if (fault_exit > 0 && fault_exit--)
+        return 0;
+    return REAL(PQexitPipelineMode)(conn);
+}
 
 struct backend {
     const char *name; /* db_open's */
@@ -433,6 +487,26 @@ static void test_run_later(void **state)
     db_close(db);
 }
 
+/* The failure that made a caller roll back is still db_errmsg()'s after
+ * db_rollback(), though a statement run later was still unanswered
+ * (PostgreSQL: its answer, "current transaction is aborted", must not
+ * replace the first failure's). */
+static void test_rollback_keeps_message(void **state)
+{
+    struct db *db = fresh();
+    assert_int_equal(db_begin(db, DB_TX_WRITE), 0);
+    put_ok(db, "a", 1);
+    assert_int_equal(put(db, "a", 2), DB_ECONFLICT);
+    char *msg = strdup(db_errmsg(db));
+    (void)put_later(db, "b", 3); /* PostgreSQL: queued in the aborted transaction */
+    db_rollback(db);
+    assert_string_equal(db_errmsg(db), msg);
+    assert_int_equal(db_errclass(db), DB_ECONFLICT);
+    free(msg);
+    assert_int_equal(one_int(db, "SELECT count(*) FROM t"), 0);
+    db_close(db);
+}
+
 static void test_transactions(void **state)
 {
     struct db *a = fresh(), *b = open_db();
@@ -637,6 +711,7 @@ static const struct CMUnitTest checks[] = {
     cmocka_unit_test(test_last_insert_id),
     cmocka_unit_test(test_transactions),
     cmocka_unit_test(test_run_later),
+    cmocka_unit_test(test_rollback_keeps_message),
     cmocka_unit_test(test_error_then_new_transaction),
     cmocka_unit_test(test_busy),
     cmocka_unit_test(test_statement_reuse),
@@ -731,6 +806,244 @@ static void test_pg_commit_after_error(void **state)
         fail_msg("%s", db_errmsg(db));
     db_rollback(db);
     assert_int_equal(one_int(db, "SELECT count(*) FROM t"), 0);
+    db_close(db);
+}
+
+/* An advisory lock held to the end of the transaction, as wxscene's
+ * per-openid lock is (store_fan_lock: pg_advisory_xact_lock). */
+static int64_t lock_key; /* each test its own: a failed one may leave its lock held */
+
+static void take_lock(struct db *db)
+{
+    struct db_stmt *s = db_prepare(db, "SELECT pg_advisory_xact_lock(?1)");
+    db_bind_int64(s, 1, lock_key);
+    if (db_step(s) != DB_ROW)
+        fail_msg("lock: %s", db_errmsg(db));
+    db_finalize(s);
+}
+
+/* Whether another session could take the lock now (and let it go). */
+static bool lock_free(struct db *other)
+{
+    struct db_stmt *s = db_prepare(other, "SELECT pg_try_advisory_xact_lock(?1)::int");
+    db_bind_int64(s, 1, lock_key);
+    if (db_step(s) != DB_ROW)
+        fail_msg("try lock: %s", db_errmsg(other));
+    bool free_ = db_col_int(s, 0) == 1;
+    db_finalize(s);
+    return free_;
+}
+
+/* After a failure inside a transaction and db_rollback(): the transaction
+ * is over on the server (its lock released, its rows gone) and the same
+ * connection runs the next one, statements run later included. */
+static void after_rollback_ok(struct db *db, struct db *other, const char *what)
+{
+    if (!lock_free(other))
+        fail_msg("%s: the rolled-back transaction still holds its lock", what);
+    if (db_begin(db, DB_TX_WRITE) < 0)
+        fail_msg("%s: begin after the rollback: %s", what, db_errmsg(db));
+    take_lock(db);
+    if (put_later(db, "next", 1) < 0 || db_commit(db) < 0)
+        fail_msg("%s: the next transaction: %s", what, db_errmsg(db));
+    assert_int_equal(one_int(other, "SELECT count(*) FROM t"), 2); /* base, next */
+    exec_ok(other, "DELETE FROM t WHERE k = 'next'");
+    assert_true(lock_free(other));
+}
+
+/* A failure inside a transaction is never DB_EUNCERTAIN: nothing can
+ * have committed before COMMIT is sent. */
+static void assert_failed_not_uncertain(struct db *db, int rc, const char *what)
+{
+    if (rc >= 0 || rc == DB_EUNCERTAIN)
+        fail_msg("%s: rc %d (%s)", what, rc, db_errmsg(db));
+}
+
+/* libpq failing in the middle of db_run_later()'s pipeline, the session
+ * alive: the call fails (not as uncertain), db_rollback() ends the
+ * transaction on the server (its advisory lock is free at once) and the
+ * connection is usable again; the caller still reads the first failure's
+ * message. */
+static void test_pg_run_later_faults(void **state)
+{
+    struct db *db = fresh(), *other = open_db();
+    int rc;
+    lock_key = 4201;
+    put_ok(db, "base", 0);
+
+    /* the send fails with nothing queued yet (pipeline mode just entered) */
+    assert_int_equal(db_begin(db, DB_TX_WRITE), 0);
+    take_lock(db);
+    fault_send = 1;
+    rc = put_later(db, "a", 1);
+    assert_int_equal(fault_send, 0);
+    assert_failed_not_uncertain(db, rc, "send, nothing queued");
+    char *msg = strdup(db_errmsg(db));
+    assert_false(lock_free(other));
+    db_rollback(db);
+    assert_string_equal(db_errmsg(db), msg);
+    assert_int_equal(db_errclass(db), rc);
+    free(msg);
+    after_rollback_ok(db, other, "send, nothing queued");
+
+    /* the send fails behind queued statements */
+    assert_int_equal(db_begin(db, DB_TX_WRITE), 0);
+    take_lock(db);
+    assert_int_equal(put_later(db, "a", 1), 0);
+    fault_send = 1;
+    rc = put_later(db, "b", 2);
+    assert_failed_not_uncertain(db, rc, "send, one queued");
+    db_rollback(db);
+    after_rollback_ok(db, other, "send, one queued");
+
+    /* a read that waits: its sync fails after it was sent */
+    static const struct db_query q_n = {"test.fault_n", "SELECT count(*) FROM t"};
+    struct db_stmt *s = db_stmt(db, &q_n); /* prepared: sent with the queued one */
+    assert_non_null(s);
+    assert_int_equal(db_begin(db, DB_TX_WRITE), 0);
+    take_lock(db);
+    assert_int_equal(put_later(db, "a", 1), 0);
+    fault_sync = 1;
+    rc = db_step(s);
+    db_reset(s);
+    assert_failed_not_uncertain(db, rc, "sync of a read");
+    db_rollback(db);
+    after_rollback_ok(db, other, "sync of a read");
+
+    /* db_commit: the sync of the queued writes fails before COMMIT */
+    assert_int_equal(db_begin(db, DB_TX_WRITE), 0);
+    take_lock(db);
+    assert_int_equal(put_later(db, "a", 1), 0);
+    fault_sync = 1;
+    rc = db_commit(db);
+    assert_failed_not_uncertain(db, rc, "sync at commit");
+    db_rollback(db);
+    after_rollback_ok(db, other, "sync at commit");
+
+    /* no answer where one was due, the connection still up */
+    assert_int_equal(db_begin(db, DB_TX_WRITE), 0);
+    take_lock(db);
+    assert_int_equal(put_later(db, "a", 1), 0);
+    assert_int_equal(put_later(db, "b", 1), 0);
+    fault_get_result = 1;
+    rc = db_commit(db);
+    assert_failed_not_uncertain(db, rc, "missing answer");
+    db_rollback(db);
+    after_rollback_ok(db, other, "missing answer");
+
+    /* pipeline mode cannot be left once: the failure is reported */
+    assert_int_equal(db_begin(db, DB_TX_WRITE), 0);
+    take_lock(db);
+    assert_int_equal(put_later(db, "a", 1), 0);
+    fault_exit = 1;
+    rc = db_commit(db);
+    assert_failed_not_uncertain(db, rc, "exit once");
+    db_rollback(db);
+    fault_exit = 0;
+    after_rollback_ok(db, other, "exit once");
+
+    /* nor at all: the rollback ends the session (and so its transaction
+     * and lock) and the connection starts a new one */
+    int pid = backend_pid(db);
+    assert_int_equal(db_begin(db, DB_TX_WRITE), 0);
+    take_lock(db);
+    assert_int_equal(put_later(db, "a", 1), 0);
+    fault_exit = 1000;
+    rc = db_commit(db);
+    assert_failed_not_uncertain(db, rc, "exit never");
+    assert_true(db_commit(db) < 0); /* the transaction is not over yet */
+    assert_true(put(db, "c", 1) < 0);
+    db_rollback(db);
+    fault_exit = 0;
+    after_rollback_ok(db, other, "exit never");
+    assert_int_not_equal(backend_pid(db), pid);
+
+    assert_int_equal(one_int(db, "SELECT count(*) FROM t"), 1);
+    db_close(other);
+    db_close(db);
+}
+
+/* A queued statement that fails (a conflict): the failure is reported
+ * as the queued statement's, not the statement that read it nor COMMIT,
+ * survives the rollback, and the lock of the transaction is released. */
+static void test_pg_run_later_conflict(void **state)
+{
+    static const struct db_query q_n = {"test.later_n", "SELECT count(*) FROM t"};
+    struct db *db = fresh(), *other = open_db();
+    lock_key = 4202;
+    put_ok(db, "base", 0);
+    struct db_stmt *s = db_stmt(db, &q_n); /* prepared: sent with the queued ones */
+    assert_non_null(s);
+    for (int at_commit = 0; at_commit < 2; at_commit++) {
+        assert_int_equal(db_begin(db, DB_TX_WRITE), 0);
+        take_lock(db);
+        assert_int_equal(put_later(db, "a", 1), 0);
+        assert_int_equal(put_later(db, "base", 2), 0); /* conflicts */
+        assert_int_equal(put_later(db, "b", 3), 0);
+        int rc;
+        if (at_commit) {
+            rc = db_commit(db);
+        } else {
+            rc = db_step(s);
+            db_reset(s);
+        }
+        assert_int_equal(rc, DB_ECONFLICT);
+        char *msg = strdup(db_errmsg(db));
+        if (!strcasestr(msg, "unique") || !strstr(msg, "test.put") || !strstr(msg, "queued"))
+            fail_msg("message: %s", msg);
+        db_rollback(db);
+        assert_string_equal(db_errmsg(db), msg);
+        assert_int_equal(db_errclass(db), DB_ECONFLICT);
+        free(msg);
+        after_rollback_ok(db, other, at_commit ? "conflict at commit" : "conflict at a read");
+    }
+    db_close(other);
+    db_close(db);
+}
+
+static const struct db_query q_set_s = {"test.set_s", "UPDATE t SET s = ?2 WHERE k = ?1"};
+
+static int set_s_later(struct db *db, const char *k, const char *v)
+{
+    struct db_stmt *s = db_stmt(db, &q_set_s);
+    db_bind_text(s, 1, k);
+    db_bind_text(s, 2, v);
+    return db_run_later(s);
+}
+
+/* The session killed under a transaction with statements queued: every
+ * failure up to the rollback is an ordinary one (COMMIT was never sent),
+ * and after the rollback the connection reconnects and works. With
+ * enough queued (past libpq's output buffer) the sends themselves find
+ * the connection gone. */
+static void test_pg_run_later_lost(void **state)
+{
+    static char big[16384];
+    memset(big, 'x', sizeof(big) - 1);
+    struct db *db = fresh(), *other = open_db();
+    lock_key = 4203;
+    put_ok(db, "base", 0);
+    for (int many = 0; many < 2; many++) {
+        int pid = backend_pid(db);
+        assert_int_equal(set_s_later(db, "none", ""), 0); /* prepared in this session */
+        assert_int_equal(db_begin(db, DB_TX_WRITE), 0);
+        take_lock(db);
+        assert_int_equal(put_later(db, "a", 1), 0);
+        terminate(pid);
+        int rc = 0;
+        for (int i = 0; many && i < 64 && rc == 0; i++)
+            rc = set_s_later(db, "none", big);
+        if (rc < 0)
+            assert_failed_not_uncertain(db, rc, "a send after the session died");
+        else if (many)
+            print_message("lost: no send failed (libpq buffered them all)\n");
+        rc = db_commit(db);
+        assert_failed_not_uncertain(db, rc, "commit after the session died");
+        db_rollback(db);
+        after_rollback_ok(db, other, many ? "lost, many queued" : "lost");
+        assert_int_not_equal(backend_pid(db), pid);
+    }
+    db_close(other);
     db_close(db);
 }
 
@@ -911,9 +1224,10 @@ static void test_pg_failover(void **state)
 }
 
 static const struct CMUnitTest pg_checks[] = {
-    cmocka_unit_test(test_pg_reconnect),         cmocka_unit_test(test_pg_commit_after_error),
-    cmocka_unit_test(test_pg_statement_timeout), cmocka_unit_test(test_pg_baseline),
-    cmocka_unit_test(test_pg_failover),
+    cmocka_unit_test(test_pg_reconnect),        cmocka_unit_test(test_pg_commit_after_error),
+    cmocka_unit_test(test_pg_run_later_faults), cmocka_unit_test(test_pg_run_later_conflict),
+    cmocka_unit_test(test_pg_run_later_lost),   cmocka_unit_test(test_pg_statement_timeout),
+    cmocka_unit_test(test_pg_baseline),         cmocka_unit_test(test_pg_failover),
 };
 
 /* ---- ?N -> $N on its own ---- */
