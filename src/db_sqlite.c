@@ -3,18 +3,28 @@
  * prepared persistent, errors classified from the extended result codes. */
 #include "db_sqlite.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "db_backend.h"
 #include "store_vfs.h"
+
+struct turn;
 
 struct sq_db {
     struct db base;
     sqlite3 *h;
     sqlite3_stmt *begin_read, *begin_write, *commit, *rollback;
+    struct turn *turn;         /* the writers' turns of this file (below) */
+    struct timespec wait_from; /* the current busy wait's start */
+    bool in_begin;             /* in BEGIN IMMEDIATE: a waiter others let go first */
+    bool counted;              /* counted in turn->waiting */
+    bool writing;              /* a write transaction is open */
     int errclass;
     int busy_ms;      /* the write-lock wait set last (db_sqlite_busy_timeout) */
     char errbuf[512]; /* the last failure's message, kept across later calls */
@@ -87,8 +97,7 @@ static int sq_errclass(const struct db *db)
 
 static void sq_set_busy_timeout(struct db *db, int ms)
 {
-    SQ(db)->busy_ms = ms;
-    sqlite3_busy_timeout(SQ(db)->h, ms);
+    SQ(db)->busy_ms = ms; /* read by sq_busy */
 }
 
 int db_sqlite_busy_timeout(struct db *db)
@@ -110,6 +119,138 @@ static int sq_exec(struct db *db, const char *sql)
     return cls;
 }
 
+/* ---- Writers of one process take turns ----
+ *
+ * SQLite's own busy handler sleeps and retries blindly (1, 2, 5 ... 100 ms).
+ * Under load the group commit ends a write transaction and begins the next
+ * one at once, so a second writer of the same process (the admin worker,
+ * the health probe thread) rarely finds the lock free when it looks: an
+ * admin write waited 2.7 s behind 4 push clients. Here a waiting connection
+ * sleeps on a condition broadcast when any write transaction of this
+ * process on the file ends, and a connection about to BEGIN IMMEDIATE lets
+ * one already waiting in BEGIN IMMEDIATE go first (bounded: TURN_YIELD_MS).
+ * A writer of another process (the CLI) is found by polling every
+ * TURN_POLL_MS, as before. Files are spread over TURNS slots by name; two
+ * files sharing a slot only wake each other's waiters for nothing. */
+#define TURNS         16
+#define TURN_POLL_MS  10
+#define TURN_YIELD_MS 50
+
+struct turn {
+    pthread_mutex_t mu;
+    pthread_cond_t cond;      /* CLOCK_MONOTONIC */
+    atomic_uint waiting;      /* connections in their BEGIN IMMEDIATE's busy wait */
+    unsigned long long ended; /* write transactions ended (under mu) */
+};
+
+static struct turn turns[TURNS];
+
+static void turns_init(void)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    for (int i = 0; i < TURNS; i++) {
+        pthread_mutex_init(&turns[i].mu, NULL);
+        pthread_cond_init(&turns[i].cond, &ca);
+        atomic_init(&turns[i].waiting, 0);
+    }
+    pthread_condattr_destroy(&ca);
+}
+
+static struct turn *turn_for(const char *file)
+{
+    unsigned h = 2166136261u; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)(file ? file : ""); *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return &turns[h % TURNS];
+}
+
+static long ms_since(const struct timespec *from, const struct timespec *now)
+{
+    return (now->tv_sec - from->tv_sec) * 1000L + (now->tv_nsec - from->tv_nsec) / 1000000L;
+}
+
+static struct timespec ms_after(struct timespec t, long ms)
+{
+    t.tv_sec += ms / 1000;
+    t.tv_nsec += (ms % 1000) * 1000000L;
+    if (t.tv_nsec >= 1000000000L) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000L;
+    }
+    return t;
+}
+
+/* sqlite3_busy_handler: wait for a write transaction here to end (or
+ * TURN_POLL_MS for one of another process), up to busy_ms in all. */
+static int sq_busy(void *arg, int n)
+{
+    struct sq_db *d = arg;
+    struct turn *t = d->turn;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (n == 0)
+        d->wait_from = now;
+    long left = d->busy_ms - ms_since(&d->wait_from, &now);
+    if (left <= 0)
+        return 0;
+    struct timespec until = ms_after(now, left < TURN_POLL_MS ? left : TURN_POLL_MS);
+    pthread_mutex_lock(&t->mu);
+    if (d->in_begin && !d->counted) {
+        d->counted = true;
+        atomic_fetch_add(&t->waiting, 1);
+    }
+    unsigned long long seen = t->ended;
+    while (t->ended == seen && pthread_cond_timedwait(&t->cond, &t->mu, &until) != ETIMEDOUT)
+        ;
+    pthread_mutex_unlock(&t->mu);
+    return 1;
+}
+
+/* Before BEGIN IMMEDIATE: a connection already waiting goes first. */
+static void turn_yield(struct sq_db *d)
+{
+    struct turn *t = d->turn;
+    if (atomic_load_explicit(&t->waiting, memory_order_relaxed) == 0)
+        return;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    struct timespec until = ms_after(now, TURN_YIELD_MS);
+    pthread_mutex_lock(&t->mu);
+    while (atomic_load(&t->waiting) > 0 &&
+           pthread_cond_timedwait(&t->cond, &t->mu, &until) != ETIMEDOUT)
+        ;
+    pthread_mutex_unlock(&t->mu);
+}
+
+/* After BEGIN IMMEDIATE, whatever its outcome. */
+static void turn_begun(struct sq_db *d)
+{
+    d->in_begin = false;
+    if (!d->counted)
+        return;
+    struct turn *t = d->turn;
+    pthread_mutex_lock(&t->mu);
+    d->counted = false;
+    atomic_fetch_sub(&t->waiting, 1);
+    pthread_cond_broadcast(&t->cond);
+    pthread_mutex_unlock(&t->mu);
+}
+
+/* A write transaction of this connection ended: wake the waiters. */
+static void turn_ended(struct sq_db *d)
+{
+    if (!d->writing)
+        return;
+    d->writing = false;
+    struct turn *t = d->turn;
+    pthread_mutex_lock(&t->mu);
+    t->ended++;
+    pthread_cond_broadcast(&t->cond);
+    pthread_mutex_unlock(&t->mu);
+}
+
 /* Before SQLite's first use: no global memory statistics (they take a
  * process-wide mutex around every allocation SQLite makes, on every
  * thread; nothing here reads them). Refused once SQLite is initialised. */
@@ -117,6 +258,7 @@ static pthread_once_t sqlite_once = PTHREAD_ONCE_INIT;
 
 static void sqlite_configure(void)
 {
+    turns_init();
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
@@ -153,7 +295,8 @@ static int sq_open(struct db **out, const char *path, const struct db_options *o
         goto fail;
     }
     d->busy_ms = opt->busy_timeout_ms > 0 ? opt->busy_timeout_ms : 5000;
-    sqlite3_busy_timeout(d->h, d->busy_ms);
+    d->turn = turn_for(sqlite3_db_filename(d->h, "main"));
+    sqlite3_busy_handler(d->h, sq_busy, d);
     sqlite3_extended_result_codes(d->h, 1);
     const char *sync =
         opt->sync == DB_SYNC_FULL ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL";
@@ -199,6 +342,7 @@ static int sq_migrate(struct db *db, const struct db_migration *m, size_t n, cha
     char sql[64];
     if ((rc = sq_exec(db, "BEGIN IMMEDIATE")) < 0)
         return snprintf(err, errlen, "migrations: %s", sq_errmsg(db)), rc;
+    SQ(db)->writing = true;
     if ((rc = sq_schema_version(db, &version)) < 0) {
         snprintf(err, errlen, "migrations: %s", sq_errmsg(db));
         goto fail;
@@ -227,9 +371,11 @@ static int sq_migrate(struct db *db, const struct db_migration *m, size_t n, cha
         snprintf(err, errlen, "migrations: %s", sq_errmsg(db));
         goto fail;
     }
+    turn_ended(SQ(db));
     return 0;
 fail:
     sqlite3_exec(SQ(db)->h, "ROLLBACK", NULL, NULL, NULL);
+    turn_ended(SQ(db));
     return rc;
 }
 
@@ -358,12 +504,23 @@ static int tx_run(struct sq_db *d, sqlite3_stmt *s)
 static int sq_begin(struct db *db, enum db_tx kind)
 {
     struct sq_db *d = SQ(db);
-    return tx_run(d, kind == DB_TX_WRITE ? d->begin_write : d->begin_read);
+    if (kind != DB_TX_WRITE)
+        return tx_run(d, d->begin_read);
+    turn_yield(d);
+    d->in_begin = true;
+    int rc = tx_run(d, d->begin_write);
+    turn_begun(d);
+    d->writing = rc == 0;
+    return rc;
 }
 
 static int sq_commit(struct db *db)
 {
-    return tx_run(SQ(db), SQ(db)->commit);
+    struct sq_db *d = SQ(db);
+    int rc = tx_run(d, d->commit);
+    if (sqlite3_get_autocommit(d->h))
+        turn_ended(d);
+    return rc;
 }
 
 static void sq_rollback(struct db *db)
@@ -374,6 +531,7 @@ static void sq_rollback(struct db *db)
         sqlite3_reset(d->rollback);
         (void)rc;
     }
+    turn_ended(d);
 }
 
 static int sq_data_version(struct db *db, uint64_t *out)

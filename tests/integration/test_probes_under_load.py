@@ -98,7 +98,12 @@ class ProbesUnderLoadTest(unittest.TestCase):
         slow = sorted(t for _, t in pushes)[-5:]
         self.assertLess(max(t for _, t in pushes), 0.9, f"slowest pushes {slow}")
         self.assertLess(max(t for _, t in probes), 0.9)
-        self.assertLess(max(t for _, t in adds), 2.5)
+        # An admin write runs on the worker and waits its turn for the write
+        # lock there (woken when a commit ends, db_sqlite.c): milliseconds
+        # here, but a disk shared with another test's fsyncs (ctest -j2) has
+        # stretched one to 2.7 s. Under the worker's busy timeout (5 s) it
+        # is never refused.
+        self.assertLess(max(t for _, t in adds), 4.5, sorted(t for _, t in adds)[-5:])
         # Everything acknowledged is stored, and every channel added is there.
         self.assertEqual(env.sql("SELECT count(*) FROM events")[0][0], len(pushes))
         names = {r[0] for r in env.sql("SELECT scene FROM channels WHERE scene LIKE 'load-%'")}

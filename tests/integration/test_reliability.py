@@ -742,7 +742,11 @@ class ParseFloodAtMaxBodyTest(ServerCase):
             r = wxs.request(self.env.port, "POST", f"/wx?{wxs.signed_query(self.env.token)}", body=body,
                             headers={"Content-Type": "text/xml"}, timeout=300)
             took = time.monotonic() - t0
-            time.sleep(0.2)
+            # Probes before and after the push: a loaded machine (ASan,
+            # ctest -j2) runs few a second, so wait for them, not a time.
+            n, deadline = len(probes), time.monotonic() + 30
+            while len(probes) < max(n + 3, 6) and time.monotonic() < deadline:
+                time.sleep(0.05)
         finally:
             stop.set()
             prober.join(60)
