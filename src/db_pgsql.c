@@ -276,7 +276,16 @@ static void prefix_msg(struct pg_db *d, const char *prefix)
 {
     char msg[sizeof(d->errbuf)];
     memcpy(msg, d->errbuf, sizeof(msg));
-    snprintf(d->errbuf, sizeof(d->errbuf), "%s%s", prefix, msg);
+    size_t n = strlen(prefix);
+    if (n >= sizeof(d->errbuf))
+        n = sizeof(d->errbuf) - 1;
+    memcpy(d->errbuf, prefix, n);
+    /* the tail of a long message is cut, as snprintf would */
+    size_t room = sizeof(d->errbuf) - 1 - n, len = strnlen(msg, sizeof(msg) - 1);
+    if (len > room)
+        len = room;
+    memcpy(d->errbuf + n, msg, len);
+    d->errbuf[n + len] = '\0';
 }
 
 /* A libpq call that failed without a result (a send, a sync, leaving
