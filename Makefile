@@ -31,6 +31,7 @@ test: deps
 bench: build
 	@sh scripts/deps.sh --bench
 	@bash bench/bench.sh $(BUILD)
+	@bash bench/pg_bench.sh $(BUILD)
 
 fuzz:
 	@sh scripts/deps.sh --fuzz

@@ -28,19 +28,8 @@ for t in wrk curl node npm make cc python3; do
   command -v "$t" >/dev/null || die "$t not found (sh scripts/deps.sh --bench)"
 done
 
-# The shared harness may be read-only: work on a copy, keeping the
-# compiled limit server and node_modules between runs.
 harness="$out/harness"
-mkdir -p "$harness"
-(cd "$shared" && tar -cf - --exclude=node_modules --exclude='limit/limit_evhttp' .) | (cd "$harness" && tar -xf -)
-chmod -R u+w "$harness"
-make -s -C "$harness/limit" || die "cannot build the evhttp limit server"
-if [ ! -d "$harness/peer-node/node_modules" ] ||
-  ! cmp -s "$harness/peer-node/package-lock.json" "$harness/peer-node/node_modules/.lock-copy"; then
-  echo "bench: npm ci for the Node.js peer (builds better-sqlite3, ~1.5 min)" >&2
-  (cd "$harness/peer-node" && npm ci --no-audit --no-fund >&2) || die "npm ci failed"
-  cp "$harness/peer-node/package-lock.json" "$harness/peer-node/node_modules/.lock-copy"
-fi
+bash "$root/bench/prepare.sh" "$shared" "$harness" || die "cannot prepare the harness copy"
 
 logs="$out/logs"
 rm -rf "$logs"
