@@ -5,8 +5,10 @@ BUILD      ?= build
 TESTBUILD  ?= build-test
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
+PREFIX     ?= /usr/local
+DEBOUT     ?= build-deb
 
-.PHONY: all deps build run test bench fuzz format clean
+.PHONY: all deps build install deb run test bench fuzz format clean
 
 all: build
 
@@ -14,8 +16,20 @@ deps:
 	@sh scripts/deps.sh
 
 build: deps
-	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=OFF $(CMAKE_ARGS) >/dev/null
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=OFF \
+	    -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_ARGS) >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
+
+# `make install PREFIX=/usr/local DESTDIR=/tmp/x`: binaries, units, docs.
+install: build
+	@DESTDIR=$(DESTDIR) cmake --install $(BUILD)
+
+# `make deb`: the Debian package (release build, from a copy of the tree)
+# into $(DEBOUT)/.
+deb:
+	@sh scripts/deps.sh
+	@sh scripts/deps.sh --deb
+	@sh scripts/deb.sh $(DEBOUT)
 
 run: build
 	@sh scripts/run.sh $(BUILD)
@@ -41,4 +55,4 @@ format:
 	@clang-format -i src/*.c src/*.h tests/unit/*.c
 
 clean:
-	rm -rf $(BUILD) $(TESTBUILD)
+	rm -rf $(BUILD) $(TESTBUILD) $(DEBOUT)

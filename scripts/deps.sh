@@ -4,6 +4,7 @@
 # nothing else. Uses sudo when not root. WXSCENE_NO_DEPS=1 skips it.
 # postgresql: the server binaries the tests start throwaway clusters with
 # (tests/pg/cluster.sh); the cluster Debian creates at install is not used.
+# --deb: what `make deb` and the package test need (dpkg-buildpackage, dh).
 set -eu
 [ "${WXSCENE_NO_DEPS:-0}" = 1 ] && exit 0
 pkgs="build-essential cmake pkg-config
@@ -15,6 +16,7 @@ case "${1:-}" in
            command -v npm >/dev/null || pkgs="$pkgs nodejs npm" ;;
   --fuzz)  pkgs="$pkgs clang libclang-rt-14-dev" ;;
   --browser) pkgs="$pkgs chromium fonts-wqy-microhei" ;;
+  --deb)   pkgs="$pkgs debhelper devscripts fakeroot dpkg-dev" ;;
 esac
 missing=""
 for p in $pkgs; do
