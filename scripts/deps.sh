@@ -10,7 +10,8 @@ set -eu
 pkgs="build-essential cmake pkg-config
 libevent-dev libxml2-dev libcurl4-openssl-dev libsqlite3-dev libpq-dev libssl-dev
 libinih-dev libjansson-dev libqrencode-dev libpng-dev libcmocka-dev
-python3 python3-cryptography python3-psycopg2 zbar-tools sqlite3 postgresql curl tzdata"
+python3 python3-cryptography python3-psycopg2 zbar-tools sqlite3 postgresql curl tzdata
+nginx-light openssl"
 case "${1:-}" in
   --bench) pkgs="$pkgs wrk nginx-light linux-perf valgrind"
            command -v npm >/dev/null || pkgs="$pkgs nodejs npm" ;;
