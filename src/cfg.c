@@ -15,6 +15,7 @@
 enum cfg_type { T_STR, T_INT, T_BOOL, T_MODE, T_SYNC, T_BACKEND };
 
 #define F_REQUIRED 0x1 /* must be set (file or environment) */
+#define F_PATH     0x2 /* a file path: a relative one is relative to the config's directory */
 
 /* One row per key (redis static_configs[], pgbouncer CfKey[]): the whole
  * surface in one place, so a key is documented, defaulted and validated
@@ -51,7 +52,7 @@ static const struct cfg_key cfg_keys[] = {
     {"wechat", "stable_token", T_BOOL, OFF(stable_token), "false", 0, 0, 0, NULL},
     {"wechat", "api_timeout", T_INT, OFF(api_timeout), "10", 1, 300, 0, NULL},
     {"store", "backend", T_BACKEND, OFF(backend), "sqlite", 0, 0, 0, NULL},
-    {"store", "path", T_STR, OFF(store_path), "var/wxscene.db", 1, 4096, 0, NULL},
+    {"store", "path", T_STR, OFF(store_path), "var/wxscene.db", 1, 4096, F_PATH, NULL},
     {"store", "synchronous", T_SYNC, OFF(synchronous), "normal", 0, 0, 0, NULL},
     {"store", "url", T_STR, OFF(store_url), "", 0, 4096, 0, "WXSCENE_STORE_URL"},
     {"reply", "subscribe", T_STR, OFF(reply_subscribe), "Welcome!", 0, 2048, 0, NULL},
@@ -384,6 +385,27 @@ static int cfg_required(const struct cfg_load_state *s, char *err, size_t errlen
     return 0;
 }
 
+/* A relative path in the file means the same file whatever directory the
+ * program runs from: it is taken from the config file's directory (where an
+ * operator wrote it), as nginx and PostgreSQL read theirs. */
+static int cfg_resolve_paths(struct cfg *c, char *err, size_t errlen)
+{
+    const char *slash = strrchr(c->path, '/');
+    int dirlen = slash ? (int)(slash - c->path) : 0;
+    for (size_t i = 0; i < WXS_ARRAY_LEN(cfg_keys); i++) {
+        const struct cfg_key *k = &cfg_keys[i];
+        char **field = (char **)((char *)c + k->offset);
+        if (!(k->flags & F_PATH) || !*field || !**field || **field == '/' || !slash)
+            continue;
+        char *abs = NULL;
+        if (asprintf(&abs, "%.*s/%s", dirlen, c->path, *field) < 0)
+            return snprintf(err, errlen, "out of memory"), -1;
+        free(*field);
+        *field = abs;
+    }
+    return 0;
+}
+
 const char *cfg_default_path(void)
 {
     const char *p = getenv("WXSCENE_CONFIG");
@@ -417,7 +439,8 @@ int cfg_load(struct cfg **out, const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "%s:%d: %s", path, s.err_line, msg);
         goto fail;
     }
-    if (cfg_env(&s, err, errlen) < 0 || cfg_required(&s, err, errlen) < 0)
+    if (cfg_env(&s, err, errlen) < 0 || cfg_required(&s, err, errlen) < 0 ||
+        cfg_resolve_paths(c, err, errlen) < 0)
         goto fail;
     if (cfg_check(c, &rule) < 0) {
         cfg_rule_message(&s, &rule, err, errlen);

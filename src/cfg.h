@@ -37,7 +37,8 @@ struct cfg {
 
     /* [store] */
     enum store_backend backend;
-    char *store_path;            /* backend = sqlite */
+    /* backend = sqlite; a relative value is taken from the config's directory */
+    char *store_path;
     enum store_sync synchronous; /* backend = sqlite */
     char *store_url;             /* backend = postgresql: libpq URI or conninfo */
 
