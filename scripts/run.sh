@@ -9,7 +9,7 @@ ini=var/wxscene.ini
 if [ ! -f "$ini" ]; then
     token=$(head -c 512 /dev/urandom | tr -dc 'A-Za-z0-9' | head -c 32)
     admin=$(head -c 512 /dev/urandom | tr -dc 'A-Za-z0-9' | head -c 32)
-    umask 077
+    umask 027   # 0640: the service group may read it, no one else
     sed -e "s/^token = CHANGE_ME_TOKEN/token = $token/" \
         -e "s/^token = CHANGE_ME_ADMIN/token = $admin/" \
         -e "s|^path = .*|path = wxscene.db|" etc/wxscene.ini.example > "$ini"

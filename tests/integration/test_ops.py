@@ -2,6 +2,8 @@
 store's owner, placeholder secrets, SIGHUP reloads, the startup and request
 log, the operational metrics."""
 import os
+import pwd
+import stat
 import subprocess
 import unittest
 
@@ -45,6 +47,83 @@ class RelativePathTest(unittest.TestCase):
         self.assertEqual(r.status, 200)
         e.db = os.path.join(e.dir, "var", "wxscene.db")
         self.assertEqual(e.sql("SELECT count(*) FROM events"), [(1,)])
+
+
+
+def as_nobody():
+    """preexec_fn: run the child as nobody (the tests run as root, who
+    bypasses file modes)."""
+    nobody = pwd.getpwnam("nobody")
+    os.setgroups([])
+    os.setgid(nobody.pw_gid)
+    os.setuid(nobody.pw_uid)
+
+
+@wxs.sqlite_only("the SQLite file's mode and owner")
+class PermissionTest(unittest.TestCase):
+    def setUp(self):
+        self.env = wxs.Env()
+        os.chmod(self.env.dir, 0o755)  # nobody may reach the config
+        os.chmod(self.env.config, 0o644)
+
+    def tearDown(self):
+        self.env.cleanup()
+
+    def mode(self, path):
+        return stat.S_IMODE(os.stat(path).st_mode)
+
+    def test_database_wal_and_shm_are_created_0600(self):
+        e = self.env
+        os.umask(0o022)
+        e.start_server()
+        self.assertEqual(e.push(wxs.event_xml("oP", 1700000000, "subscribe", "qrscene_1")).status, 200)
+        for f in (e.db, e.db + "-wal", e.db + "-shm"):
+            self.assertEqual(self.mode(f), 0o600, f)
+
+    def start_as_nobody(self):
+        e = self.env
+        e.start_server(wait=False, preexec_fn=as_nobody, env={"ASAN_OPTIONS": "detect_leaks=0"})
+        rc = e.proc.wait(timeout=30)
+        e.proc = None
+        e.logf.close()
+        return rc, e.server_log()
+
+    def test_store_it_cannot_write_stops_the_server_naming_file_owner_and_user(self):
+        e = self.env
+        e.cli("channel", "list")  # creates the database, owned by root
+        for mode in (0o644, 0o600):
+            with self.subTest(mode=oct(mode)):
+                os.chmod(e.db, mode)
+                rc, log = self.start_as_nobody()
+                self.assertEqual(rc, 1, log)
+                self.assertIn(e.db, log)
+                self.assertIn("owner root (uid 0)", log)
+                self.assertIn("running as nobody", log)
+                self.assertNotIn("not an error", log)
+
+    def test_a_wal_it_cannot_write_is_named(self):
+        e = self.env
+        e.cli("channel", "list")
+        nobody = pwd.getpwnam("nobody")
+        os.chown(e.db, nobody.pw_uid, nobody.pw_gid)
+        os.chown(e.dir, nobody.pw_uid, nobody.pw_gid)
+        with open(e.db + "-wal", "wb"):
+            pass
+        os.chmod(e.db + "-wal", 0o600)  # root's
+        rc, log = self.start_as_nobody()
+        self.assertEqual(rc, 1, log)
+        self.assertIn(e.db + "-wal: cannot write", log)
+
+    def test_cli_warns_once_when_not_the_database_owner(self):
+        e = self.env
+        p = e.cli("channel", "list")
+        self.assertNotIn("warning", p.stderr)
+        nobody = pwd.getpwnam("nobody")
+        os.chown(e.db, nobody.pw_uid, nobody.pw_gid)
+        p = e.cli("channel", "list")
+        self.assertEqual(p.stderr.count("warning"), 1, p.stderr)
+        self.assertIn(f"{e.db} belongs to nobody", p.stderr)
+        self.assertIn("runs as root", p.stderr)
 
 
 if __name__ == "__main__":
