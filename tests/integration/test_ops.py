@@ -126,5 +126,85 @@ class PermissionTest(unittest.TestCase):
         self.assertIn("runs as root", p.stderr)
 
 
+
+class SecretPlaceholderTest(unittest.TestCase):
+    def setUp(self):
+        self.env = wxs.Env()
+
+    def tearDown(self):
+        self.env.cleanup()
+
+    def write(self, text, mode=0o640):
+        with open(self.env.config, "w") as f:
+            f.write(text)
+        os.chmod(self.env.config, mode)
+
+    def run_both(self, env=None):
+        out = []
+        for binary, args in ((wxs.WXSCENED, []), (wxs.WXSCENE, ["channel", "list"])):
+            out.append(subprocess.run([binary, "--config", self.env.config, *args], capture_output=True,
+                                      text=True, env=dict(os.environ, **(env or {})), timeout=30))
+        return out
+
+    def base(self):
+        return (f"[server]\nlisten = 127.0.0.1:{self.env.port}\n[store]\npath = {self.env.db}\n"
+                f"[admin]\nlisten = 127.0.0.1:{self.env.admin_port}\n")
+
+    def test_every_example_placeholder_is_refused_naming_key_and_line(self):
+        cases = [
+            ("[wechat]\ntoken = CHANGE_ME_TOKEN\n", "[wechat] token"),
+            ("[wechat]\ntoken = abc123\n[admin]\ntoken = CHANGE_ME_ADMIN\n", "[admin] token"),
+            ("[wechat]\ntoken = abc123\nappsecret = CHANGE_ME_APPSECRET\n", "[wechat] appsecret"),
+            ("[wechat]\ntoken = abc123\nencoding_aes_key = CHANGE_ME_AES_KEY\n", "[wechat] encoding_aes_key"),
+            ("[wechat]\ntoken = abc123\nencoding_aes_key_prev = change_me\n",
+             "[wechat] encoding_aes_key_prev"),
+        ]
+        for text, key in cases:
+            with self.subTest(key=key):
+                self.write(self.base() + text)
+                line = len((self.base() + text).splitlines())
+                for p in self.run_both():
+                    self.assertEqual(p.returncode, 2, p.stderr)
+                    self.assertIn(f"wxscene.ini:{line}: {key}: ", p.stderr)
+                    self.assertIn("placeholder", p.stderr)
+        self.write(self.base() + "[wechat]\ntoken = abc123\n")
+        p = self.run_both(env={"WXSCENE_ADMIN_TOKEN": "CHANGE_ME_ADMIN"})[1]
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("environment WXSCENE_ADMIN_TOKEN ([admin] token)", p.stderr)
+
+    def test_the_example_file_with_only_the_token_filled_is_refused_for_the_admin_token(self):
+        with open(os.path.join(wxs.SRC, "etc", "wxscene.ini.example")) as f:
+            text = f.read()
+        self.write(text.replace("CHANGE_ME_TOKEN", "abc123").replace("path = var/wxscene.db",
+                                                                     f"path = {self.env.db}"))
+        p = self.run_both()[1]
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("[admin] token", p.stderr)
+        self.assertIn("CHANGE_ME_ADMIN", p.stderr)
+
+    def cli(self, env=None):
+        return subprocess.run([wxs.WXSCENE, "--config", self.env.config, "channel", "list"],
+                              capture_output=True, text=True, env=dict(os.environ, **(env or {})),
+                              timeout=30)
+
+    def test_world_readable_config_with_a_secret_warns_naming_it(self):
+        self.write(self.base() + "[wechat]\ntoken = abc123\n", mode=0o644)
+        p = self.cli()
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stderr.count("readable by every user"), 1, p.stderr)
+        self.assertIn("[wechat] token on line 8", p.stderr)
+        self.assertIn("WXSCENE_TOKEN", p.stderr)
+        self.env.start_server()
+        self.env.stop_server()
+        self.assertEqual(self.env.server_log().count("readable by every user"), 1, self.env.server_log())
+        self.write(self.base() + "[wechat]\ntoken = abc123\n", mode=0o640)
+        self.assertNotIn("readable", self.cli().stderr)
+        # no secret in the file (the token from the environment): nothing to say
+        self.write(self.base(), mode=0o644)
+        p = self.cli(env={"WXSCENE_TOKEN": "abc123"})
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertNotIn("readable", p.stderr)
+
+
 if __name__ == "__main__":
     unittest.main()
