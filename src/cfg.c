@@ -18,6 +18,7 @@ enum cfg_type { T_STR, T_INT, T_BOOL, T_MODE, T_SYNC, T_BACKEND };
 
 #define F_REQUIRED 0x1 /* must be set (file or environment) */
 #define F_SECRET   0x4 /* a secret: no example placeholder, not in a world-readable file */
+#define F_RELOAD   0x8 /* a SIGHUP applies it without a restart */
 #define F_PATH     0x2 /* a file path: a relative one is relative to the config's directory */
 
 /* One row per key (redis static_configs[], pgbouncer CfKey[]): the whole
@@ -41,7 +42,7 @@ static const struct cfg_key cfg_keys[] = {
     {"server", "max_body_bytes", T_INT, OFF(max_body_bytes), "65536", 1024, 16777216, 0, NULL},
     {"server", "timestamp_window", T_INT, OFF(timestamp_window), "300", 0, 86400 * 365, 0, NULL},
     {"server", "request_timeout", T_INT, OFF(request_timeout), "10", 1, 3600, 0, NULL},
-    {"server", "log_level", T_STR, OFF(log_level), "info", 4, 5, 0, NULL},
+    {"server", "log_level", T_STR, OFF(log_level), "info", 4, 5, F_RELOAD, NULL},
     {"wechat", "appid", T_STR, OFF(appid), "", 0, 64, 0, NULL},
     {"wechat", "appsecret", T_STR, OFF(appsecret), "", 0, 128, F_SECRET, "WXSCENE_APPSECRET"},
     {"wechat", "token", T_STR, OFF(token), NULL, 3, 32, F_REQUIRED | F_SECRET, "WXSCENE_TOKEN"},
@@ -58,9 +59,9 @@ static const struct cfg_key cfg_keys[] = {
     {"store", "path", T_STR, OFF(store_path), "var/wxscene.db", 1, 4096, F_PATH, NULL},
     {"store", "synchronous", T_SYNC, OFF(synchronous), "normal", 0, 0, 0, NULL},
     {"store", "url", T_STR, OFF(store_url), "", 0, 4096, F_SECRET, "WXSCENE_STORE_URL"},
-    {"reply", "subscribe", T_STR, OFF(reply_subscribe), "Welcome!", 0, 2048, 0, NULL},
+    {"reply", "subscribe", T_STR, OFF(reply_subscribe), "Welcome!", 0, 2048, F_RELOAD, NULL},
     {"reply", "unknown_scene", T_STR, OFF(reply_unknown_scene), "Welcome from channel {scene}", 0,
-     2048, 0, NULL},
+     2048, F_RELOAD, NULL},
     {"admin", "listen", T_STR, OFF(admin_listen), "127.0.0.1:8081", 0, 262, 0, NULL},
     {"admin", "token", T_STR, OFF(admin_token), "", 0, 256, F_SECRET, "WXSCENE_ADMIN_TOKEN"},
     {"stats", "timezone", T_STR, OFF(timezone), "Asia/Shanghai", 1, 64, 0, NULL},
@@ -488,6 +489,39 @@ int cfg_load(struct cfg **out, const char *path, char *err, size_t errlen)
 fail:
     cfg_free(c);
     return -1;
+}
+
+static bool cfg_key_differs(const struct cfg *a, const struct cfg *b, const struct cfg_key *k)
+{
+    const char *fa = (const char *)a + k->offset, *fb = (const char *)b + k->offset;
+    switch (k->type) {
+    case T_STR:
+        return strcmp(*(char *const *)fa, *(char *const *)fb) != 0;
+    case T_INT:
+        return *(const int64_t *)fa != *(const int64_t *)fb;
+    case T_BOOL:
+        return *(const bool *)fa != *(const bool *)fb;
+    case T_MODE:
+        return *(const enum wx_mode *)fa != *(const enum wx_mode *)fb;
+    case T_SYNC:
+        return *(const enum store_sync *)fa != *(const enum store_sync *)fb;
+    case T_BACKEND:
+        return *(const enum store_backend *)fa != *(const enum store_backend *)fb;
+    }
+    return false;
+}
+
+void cfg_diff(const struct cfg *a, const struct cfg *b, bool reloadable, char *out, size_t outlen)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < WXS_ARRAY_LEN(cfg_keys) && n < outlen; i++) {
+        const struct cfg_key *k = &cfg_keys[i];
+        if (((k->flags & F_RELOAD) != 0) == reloadable && cfg_key_differs(a, b, k)) {
+            int w = snprintf(out + n, outlen - n, "%s[%s] %s", n ? ", " : "", k->section, k->name);
+            n += w > 0 ? (size_t)w : 0;
+        }
+    }
 }
 
 void cfg_free(struct cfg *c)

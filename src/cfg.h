@@ -73,6 +73,11 @@ struct cfg {
 int cfg_load(struct cfg **out, const char *path, char *err, size_t errlen) WXS_MUSTCHECK;
 void cfg_free(struct cfg *c);
 
+/* The keys whose values differ between a and b, "[s] k, [s] k" ("" when
+ * none): those a SIGHUP applies (reloadable) or those that need a restart.
+ * Names only, never a value (some are secrets). */
+void cfg_diff(const struct cfg *a, const struct cfg *b, bool reloadable, char *out, size_t outlen);
+
 /* The path cfg_load would use for NULL. */
 const char *cfg_default_path(void);
 

@@ -1,12 +1,14 @@
 #include "log.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
-static enum log_level log_threshold = LOG_INFO;
+/* Set by the loop thread (start, SIGHUP), read by every thread. */
+static _Atomic enum log_level log_threshold = LOG_INFO;
 
 void log_set_level(enum log_level lvl)
 {

@@ -3,8 +3,10 @@ store's owner, placeholder secrets, SIGHUP reloads, the startup and request
 log, the operational metrics."""
 import os
 import pwd
+import signal
 import stat
 import subprocess
+import time
 import unittest
 
 import wxs
@@ -204,6 +206,66 @@ class SecretPlaceholderTest(unittest.TestCase):
         p = self.cli(env={"WXSCENE_TOKEN": "abc123"})
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertNotIn("readable", p.stderr)
+
+
+
+def content_of(r):
+    body = r.body.decode()
+    if body == "success":
+        return "success"
+    start = body.index("<Content><![CDATA[") + len("<Content><![CDATA[")
+    return body[start:body.index("]]></Content>")]
+
+
+class ReloadTest(unittest.TestCase):
+    def setUp(self):
+        self.env = wxs.Env()
+        self.t = 1700000000
+
+    def tearDown(self):
+        self.env.cleanup()
+
+    def reply(self, scene="77"):
+        self.t += 1
+        r = self.env.push(wxs.event_xml("oHUP", self.t, "SCAN", scene))
+        self.assertEqual(r.status, 200, r)
+        return content_of(r)
+
+    def hup_and_wait(self, needle):
+        before = self.env.server_log().count(needle)
+        self.env.proc.send_signal(signal.SIGHUP)
+        deadline = time.time() + 10
+        while self.env.server_log().count(needle) == before:
+            self.assertIsNone(self.env.proc.poll(), self.env.server_log())
+            self.assertLess(time.time(), deadline, self.env.server_log())
+            time.sleep(0.05)
+
+    def test_sighup_reloads_replies_and_log_level_keeps_running(self):
+        e = self.env
+        e.start_server()
+        self.assertEqual(self.reply(), "Welcome from channel 77")
+        e.write_config(reply={"unknown_scene": "Hello again {scene}"}, server={"log_level": "debug"})
+        self.hup_and_wait("SIGHUP: reloaded")
+        self.assertIsNone(e.proc.poll())
+        self.assertIn("[server] log_level, [reply] unknown_scene", e.server_log())
+        self.assertEqual(self.reply(), "Hello again 77")
+        # a broken config keeps the running one and says why
+        with open(e.config, "a") as f:
+            f.write("bogus = 1\n")
+        self.hup_and_wait("keeping the running configuration")
+        self.assertIn("[admin] bogus: unknown key", e.server_log())
+        self.assertEqual(self.reply(), "Hello again 77")
+        # a key that needs a restart is named, the rest still applies
+        e.write_config(reply={"unknown_scene": "Third {scene}"},
+                       server={"request_timeout": "7", "log_level": "warn"})
+        self.hup_and_wait("a restart applies it")
+        self.assertIn("SIGHUP: [server] request_timeout changed", e.server_log())
+        self.assertEqual(self.reply(), "Third 77")
+        n = e.server_log().count("POST /wx 200")
+        self.assertGreater(n, 0, e.server_log())
+        self.reply()
+        self.assertEqual(e.server_log().count("POST /wx 200"), n, "log_level = warn not applied")
+        self.assertEqual(e.stop_server(), 0, e.server_log())
 
 
 if __name__ == "__main__":
