@@ -13,6 +13,7 @@
 #include <ini.h>
 
 #include "log.h"
+#include "netmask.h"
 
 enum cfg_type { T_STR, T_INT, T_BOOL, T_MODE, T_SYNC, T_BACKEND };
 
@@ -43,6 +44,7 @@ static const struct cfg_key cfg_keys[] = {
     {"server", "timestamp_window", T_INT, OFF(timestamp_window), "300", 0, 86400 * 365, 0, NULL},
     {"server", "request_timeout", T_INT, OFF(request_timeout), "10", 1, 3600, 0, NULL},
     {"server", "log_level", T_STR, OFF(log_level), "info", 4, 5, F_RELOAD, NULL},
+    {"server", "trusted_proxies", T_STR, OFF(trusted_proxies), "127.0.0.1 ::1", 0, 1024, 0, NULL},
     {"wechat", "appid", T_STR, OFF(appid), "", 0, 64, 0, NULL},
     {"wechat", "appsecret", T_STR, OFF(appsecret), "", 0, 128, F_SECRET, "WXSCENE_APPSECRET"},
     {"wechat", "token", T_STR, OFF(token), NULL, 3, 32, F_REQUIRED | F_SECRET, "WXSCENE_TOKEN"},
@@ -320,6 +322,11 @@ static int cfg_check(const struct cfg *c, struct cfg_rule_error *e)
     if (log_parse_level(c->log_level, &lvl) < 0)
         return cfg_rule(e, "server", "log_level", NULL, "'%s' is not debug, info, warn or error",
                         c->log_level);
+    struct netmask_list *proxies = NULL;
+    char why[128];
+    if (netmask_list_parse(c->trusted_proxies, &proxies, why, sizeof(why)) < 0)
+        return cfg_rule(e, "server", "trusted_proxies", NULL, "%s", why);
+    netmask_list_free(proxies);
     if (c->encoding_aes_key[0] &&
         (strlen(c->encoding_aes_key) != 43 || !str_is_base64ish(c->encoding_aes_key)))
         return cfg_rule(e, "wechat", "encoding_aes_key", NULL,

@@ -1,6 +1,6 @@
 /* log: one line per event on stderr, "2026-11-24T12:00:00Z LEVEL msg".
- * The level threshold is process-wide and set once at startup (the only
- * global in the library, read-only afterwards, like syslog's mask).
+ * The level threshold is process-wide, set at startup and by a SIGHUP
+ * reload (the only global in the library, atomic, like syslog's mask).
  *
  * Every message is escaped here, whatever its format and arguments: a
  * control byte (CR, LF, ESC, TAB ...), DEL, a C1 control and a byte of

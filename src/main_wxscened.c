@@ -165,11 +165,12 @@ static int app_init(struct app *app, const char *config)
 
 static int app_run(struct app *app)
 {
-    log_info("wxscened %s listening on %s%s (mode %s), store %s", WXSCENE_VERSION, app->cfg->listen,
-             app->cfg->callback_path,
+    log_info("wxscened %s: callback listener on %s%s (mode %s), admin listener %s%s, store %s",
+             WXSCENE_VERSION, app->cfg->listen, app->cfg->callback_path,
              app->cfg->mode == WX_MODE_PLAIN    ? "plain"
              : app->cfg->mode == WX_MODE_COMPAT ? "compat"
                                                 : "safe",
+             app->cfg->admin_listen[0] ? "on " : "off", app->cfg->admin_listen,
              app->cfg->backend == STORE_POSTGRESQL ? "postgresql ([store] url)"
                                                    : app->cfg->store_path);
     if (event_base_dispatch(app->base) < 0) {

@@ -15,6 +15,7 @@
 #include "http_deadline.h"
 #include "http_framing.h"
 #include "log.h"
+#include "netmask.h"
 #include "reply.h"
 #include "route.h"
 #include "gcommit.h"
@@ -74,6 +75,7 @@ struct batch {
 
 struct server {
     const struct cfg *cfg;
+    struct netmask_list *proxies; /* [server] trusted_proxies */
     pthread_mutex_t live_mu;
     struct live_cfg *live; /* what the next batch routes with */
     struct event_base *base;
@@ -133,6 +135,59 @@ static void count_status(struct server *srv, int status)
     srv->stats.requests_by_status[i < 6 ? i : 0]++;
 }
 
+/* The rightmost address of X-Forwarded-For that is not a trusted proxy
+ * (each proxy appends the address it got the request from), into out. */
+static bool forwarded_for(const struct server *srv, const char *xff, char *out, size_t outlen)
+{
+    size_t end = strlen(xff);
+    while (end > 0) {
+        size_t start = end;
+        while (start > 0 && xff[start - 1] != ',')
+            start--;
+        const char *e = xff + start;
+        size_t len = end - start;
+        while (len && (*e == ' ' || *e == '\t'))
+            e++, len--;
+        while (len && (e[len - 1] == ' ' || e[len - 1] == '\t'))
+            len--;
+        if (len == 0 || len >= outlen)
+            return false;
+        memcpy(out, e, len);
+        out[len] = '\0';
+        if (!netmask_is_addr(out))
+            return false;
+        if (start == 0 || !netmask_list_match(srv->proxies, out))
+            return true;
+        end = start - 1;
+    }
+    return false;
+}
+
+/* Who sent the request: the peer, or, when the peer is a trusted proxy
+ * (nginx in front), the address it says it got the request from:
+ * X-Real-IP, else X-Forwarded-For. A header that is not an address is
+ * ignored (the peer is logged): it is outside text either way. */
+static void client_addr(const struct server *srv, struct evhttp_request *req, char *out,
+                        size_t outlen)
+{
+    struct evhttp_connection *conn = evhttp_request_get_connection(req);
+    char *peer = NULL;
+    ev_uint16_t port = 0;
+    if (conn)
+        evhttp_connection_get_peer(conn, &peer, &port);
+    snprintf(out, outlen, "%s", peer && *peer ? peer : "-");
+    if (!peer || !netmask_list_match(srv->proxies, peer))
+        return;
+    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+    const char *real = evhttp_find_header(h, "X-Real-IP");
+    const char *xff = evhttp_find_header(h, "X-Forwarded-For");
+    char addr[64];
+    if (real && netmask_is_addr(real))
+        snprintf(out, outlen, "%s", real);
+    else if (!real && xff && forwarded_for(srv, xff, addr, sizeof(addr)))
+        snprintf(out, outlen, "%s", addr);
+}
+
 static void log_request(struct server *srv, struct evhttp_request *req, int status,
                         const struct reqinfo *ri)
 {
@@ -162,6 +217,9 @@ static void log_request(struct server *srv, struct evhttp_request *req, int stat
     p = util_puts(p, end, ri->kind);
     if (ri->why)
         p = util_puts(util_puts(p, end, " "), end, ri->why);
+    char client[64];
+    client_addr(srv, req, client, sizeof(client));
+    p = util_puts(util_puts(p, end, " client "), end, client);
     log_batch_addn(&srv->logs, LOG_INFO, line, (size_t)(p - line));
 }
 
@@ -731,6 +789,10 @@ int server_new(struct server **out, struct event_base *base, const struct cfg *c
         return snprintf(err, errlen, "out of memory"), -1;
     srv->cfg = cfg;
     srv->base = base;
+    if (netmask_list_parse(cfg->trusted_proxies, &srv->proxies, err, errlen) < 0) {
+        free(srv);
+        return -1;
+    }
     pthread_mutex_init(&srv->live_mu, NULL);
     if (!(srv->live = calloc(1, sizeof(*srv->live)))) {
         snprintf(err, errlen, "out of memory");
@@ -853,5 +915,6 @@ void server_free(struct server *srv)
     wx_xml_parser_free(srv->xml);
     live_put(srv, srv->live);
     pthread_mutex_destroy(&srv->live_mu);
+    netmask_list_free(srv->proxies);
     free(srv);
 }

@@ -268,5 +268,65 @@ class ReloadTest(unittest.TestCase):
         self.assertEqual(e.stop_server(), 0, e.server_log())
 
 
+
+class ClientAddressLogTest(unittest.TestCase):
+    def setUp(self):
+        self.env = wxs.Env()
+        self.t = 1700000000
+
+    def tearDown(self):
+        self.env.cleanup()
+
+    def push_with(self, headers):
+        self.t += 1
+        q = wxs.signed_query(self.env.token)
+        r = wxs.request(self.env.port, "POST", f"/wx?{q}",
+                        body=wxs.event_xml(f"oC{self.t}", self.t, "subscribe").encode(),
+                        headers=dict({"Content-Type": "text/xml"}, **headers))
+        self.assertEqual(r.status, 200)
+        return self.last_request_line()
+
+    def last_request_line(self):
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            lines = [l for l in self.env.server_log().splitlines() if "POST /wx 200" in l]
+            if len(lines) > getattr(self, "seen", 0):
+                self.seen = len(lines)
+                return lines[-1]
+            time.sleep(0.02)
+        self.fail(self.env.server_log())
+
+    def test_startup_log_names_both_listeners(self):
+        e = self.env
+        e.start_server()
+        log = e.server_log()
+        self.assertIn(f"callback listener on 127.0.0.1:{e.port}/wx", log)
+        self.assertIn(f"admin listener on 127.0.0.1:{e.admin_port}", log)
+
+    def test_client_address_from_a_trusted_proxy_only(self):
+        e = self.env
+        e.start_server()  # default trusted_proxies: 127.0.0.1 ::1
+        self.assertTrue(self.push_with({}).endswith(" client 127.0.0.1"))
+        self.assertTrue(self.push_with({"X-Real-IP": "203.0.113.7"}).endswith(" client 203.0.113.7"))
+        self.assertTrue(self.push_with({"X-Forwarded-For": "198.51.100.9, 127.0.0.1"})
+                        .endswith(" client 198.51.100.9"))
+        self.assertTrue(self.push_with({"X-Forwarded-For": "10.9.9.9, 198.51.100.9"})
+                        .endswith(" client 198.51.100.9"))
+        self.assertTrue(self.push_with({"X-Real-IP": "evil\x1b[31m text"}).endswith(" client 127.0.0.1"))
+        self.assertTrue(self.push_with({"X-Real-IP": "2001:db8::1"}).endswith(" client 2001:db8::1"))
+        e.stop_server()
+        e.write_config(server={"trusted_proxies": "10.0.0.0/8, fd00::/8"})
+        e.start_server()
+        self.seen = 0
+        self.assertTrue(self.push_with({"X-Real-IP": "203.0.113.7"}).endswith(" client 127.0.0.1"))
+
+    def test_bad_trusted_proxies_is_a_config_error(self):
+        e = self.env
+        e.write_config(server={"trusted_proxies": "127.0.0.1 10.0.0.0/33"})
+        p = e.cli("channel", "list", check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("[server] trusted_proxies: '10.0.0.0/33'", p.stderr)
+
+
 if __name__ == "__main__":
     unittest.main()
