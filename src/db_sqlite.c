@@ -300,6 +300,18 @@ static void sq_explain_unwritable(const char *file, int errnum, char *err, size_
              strerror(errnum), owner, mode, me);
 }
 
+/* Whether this process (its effective ids) may read and write file: an
+ * existing file is never opened here, since closing a descriptor drops
+ * every POSIX lock the process holds on the file, the other connections'
+ * SQLite locks included. */
+static bool sq_writable(const char *file, int *errnum)
+{
+    if (faccessat(AT_FDCWD, file, R_OK | W_OK, AT_EACCESS) == 0 || errno == ENOENT)
+        return true;
+    *errnum = errno;
+    return !(errno == EACCES || errno == EPERM || errno == EROFS);
+}
+
 /* The database, its WAL and shared memory must be writable: SQLite would
  * open a file it cannot write read-only and fail only at the first write
  * (the rollups' rebuild: "not an error"), and a WAL left by another user
@@ -307,31 +319,28 @@ static void sq_explain_unwritable(const char *file, int errnum, char *err, size_
  * openids); SQLite gives the WAL and SHM the database's mode. */
 static int sq_check_writable(const char *path, char *err, size_t errlen)
 {
-    static const char *const sides[] = {"-wal", "-shm"};
+    static const char *const sides[] = {"", "-wal", "-shm"};
     char file[4096 + 8];
-    bool wal = false;
+    int errnum = 0;
     if (!path[0] || strcmp(path, ":memory:") == 0 || strncmp(path, "file:", 5) == 0)
         return 0;
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0 && (errno == EACCES || errno == EPERM || errno == EROFS))
-        return sq_explain_unwritable(path, errno, err, errlen), -1;
+    /* only a file that did not exist: no connection of ours has locks on it */
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd >= 0)
         close(fd);
     for (size_t i = 0; i < sizeof(sides) / sizeof(sides[0]); i++) {
         snprintf(file, sizeof(file), "%s%s", path, sides[i]);
-        fd = open(file, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-        if (fd < 0 && (errno == EACCES || errno == EPERM || errno == EROFS))
-            return sq_explain_unwritable(file, errno, err, errlen), -1;
-        if (fd >= 0)
-            close(fd);
-        wal |= i == 0 && fd >= 0;
+        if (!sq_writable(file, &errnum))
+            return sq_explain_unwritable(file, errnum, err, errlen), -1;
     }
-    if (wal) /* the directory is written only to create the WAL */
+    snprintf(file, sizeof(file), "%s-wal", path);
+    if (access(file, F_OK) == 0) /* the directory is written only to create the WAL */
         return 0;
     const char *slash = strrchr(path, '/');
     snprintf(file, sizeof(file), "%.*s", slash ? (int)(slash - path) + (slash == path) : 1,
              slash ? path : ".");
-    if (access(file, W_OK | X_OK) < 0 && (errno == EACCES || errno == EROFS))
+    if (faccessat(AT_FDCWD, file, W_OK | X_OK, AT_EACCESS) < 0 &&
+        (errno == EACCES || errno == EROFS))
         return sq_explain_unwritable(file, errno, err, errlen), -1;
     return 0;
 }
