@@ -2,14 +2,21 @@
 store's owner, placeholder secrets, SIGHUP reloads, the startup and request
 log, the operational metrics."""
 import os
+import json
 import pwd
+import re
 import signal
+import sqlite3
 import stat
 import subprocess
+import sys
 import time
 import unittest
 
 import wxs
+
+sys.path.insert(0, os.path.join(wxs.SRC, "tests", "fakes"))
+import fake_wechat  # noqa: E402
 
 
 class RelativePathTest(unittest.TestCase):
@@ -326,6 +333,71 @@ class ClientAddressLogTest(unittest.TestCase):
         p = e.cli("channel", "list", check=False)
         self.assertEqual(p.returncode, 2, p.stderr)
         self.assertIn("[server] trusted_proxies: '10.0.0.0/33'", p.stderr)
+
+
+
+class OpsMetricsTest(unittest.TestCase):
+    APPID, SECRET = "wx0123456789abcdef", "0123456789abcdef0123456789abcdef"
+
+    def setUp(self):
+        self.fake = fake_wechat.Fake(appid=self.APPID, secret=self.SECRET).start()
+        self.addCleanup(self.fake.stop)
+        self.env = wxs.Env()
+        self.addCleanup(self.env.cleanup)
+
+    def metrics(self):
+        r = wxs.request(self.env.admin_port, "GET", "/metrics")
+        self.assertEqual(r.status, 200)
+        out = {}
+        for line in r.text.splitlines():
+            m = re.match(r"^([a-z_]+(?:\{[^}]*\})?) (\S+)$", line)
+            if m:
+                out[m.group(1)] = float(m.group(2))
+        return out
+
+    def qr(self):
+        r = wxs.request(self.env.admin_port, "POST", "/api/qrcodes",
+                        body=json.dumps({"scene": 42, "kind": "temp", "expire_seconds": 600}).encode(),
+                        headers={"Content-Type": "application/json", "Authorization": "Bearer admintoken"},
+                        timeout=30)
+        return r.status
+
+    def test_build_info_tag_queue_store_size_and_token_counters(self):
+        e = self.env
+        e.write_config(wechat={"appid": self.APPID, "appsecret": self.SECRET, "api_base": self.fake.url,
+                               "mp_base": self.fake.url, "api_timeout": 5},
+                       tag={"worker": "false"})
+        e.cli("channel", "add", "7", "--name", "Seven", "--tag", "seven")
+        e.start_server()
+        for i in range(3):
+            self.assertEqual(e.push(wxs.event_xml(f"oM{i}", 1700000000 + i, "subscribe", "qrscene_7")).status, 200)
+        e.sql("UPDATE tag_outbox SET state = 'parked' WHERE id = (SELECT min(id) FROM tag_outbox)")
+        m = self.metrics()
+        self.assertIn('wxscene_build_info{version="0.1.0",backend="%s",mode="plain"}' % wxs.BACKEND, m)
+        self.assertEqual(m['wxscene_build_info{version="0.1.0",backend="%s",mode="plain"}' % wxs.BACKEND], 1)
+        self.assertEqual(m["wxscene_tag_queue_pending"], 2)
+        self.assertEqual(m["wxscene_tag_queue_parked"], 1)
+        if not wxs.ON_PG:
+            con = sqlite3.connect(e.db)
+            pages = con.execute("PRAGMA page_count").fetchone()[0] * con.execute("PRAGMA page_size").fetchone()[0]
+            con.close()
+            self.assertEqual(m["wxscene_store_size_bytes"], pages)
+        self.assertGreater(m["wxscene_store_size_bytes"], 0)
+        self.assertEqual(m["wxscene_token_refreshes_total"], 0)
+        self.assertEqual(self.qr(), 201)
+        m = self.metrics()
+        self.assertEqual(m["wxscene_token_refreshes_total"], 1)
+        self.assertEqual(m["wxscene_token_refresh_failures_total"], 0)
+
+    def test_token_refresh_failures_are_counted(self):
+        e = self.env
+        e.write_config(wechat={"appid": self.APPID, "appsecret": "wrongsecret", "api_base": self.fake.url,
+                               "mp_base": self.fake.url, "api_timeout": 5})
+        e.start_server()
+        self.assertNotEqual(self.qr(), 201)
+        m = self.metrics()
+        self.assertEqual(m["wxscene_token_refresh_failures_total"], 1)
+        self.assertEqual(m["wxscene_token_refreshes_total"], 0)
 
 
 if __name__ == "__main__":
