@@ -44,6 +44,7 @@ static const struct cfg_key cfg_keys[] = {
     {"server", "timestamp_window", T_INT, OFF(timestamp_window), "300", 0, 86400 * 365, 0, NULL},
     {"server", "request_timeout", T_INT, OFF(request_timeout), "10", 1, 3600, 0, NULL},
     {"server", "log_level", T_STR, OFF(log_level), "info", 4, 5, F_RELOAD, NULL},
+    {"server", "log_file", T_STR, OFF(log_file), "", 0, 4096, F_PATH | F_RELOAD, NULL},
     {"server", "trusted_proxies", T_STR, OFF(trusted_proxies), "127.0.0.1 ::1", 0, 1024, 0, NULL},
     {"wechat", "appid", T_STR, OFF(appid), "", 0, 64, 0, NULL},
     {"wechat", "appsecret", T_STR, OFF(appsecret), "", 0, 128, F_SECRET, "WXSCENE_APPSECRET"},

@@ -22,6 +22,7 @@ struct cfg {
     int64_t timestamp_window; /* seconds, 0 = off */
     int64_t request_timeout;  /* seconds; idle/slow connections are closed */
     char *log_level;          /* debug | info | warn | error */
+    char *log_file;           /* "" = stderr; relative = to the config's directory */
     char *trusted_proxies;    /* addresses/CIDRs whose X-Real-IP/X-Forwarded-For is logged */
 
     /* [wechat] */

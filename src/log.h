@@ -17,6 +17,12 @@ enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 void log_set_level(enum log_level lvl);
 int log_parse_level(const char *s, enum log_level *out);
 void log_msg(enum log_level lvl, const char *fmt, ...) WXS_PRINTF(2, 3);
+
+/* Send stderr, and so every log line, to path (appended, created 0640):
+ * dup2() over descriptor 2 replaces it at once for every thread, so a
+ * SIGHUP after logrotate moved the file reopens it by calling this again.
+ * -1 with errno set when the file cannot be opened (stderr unchanged). */
+int log_open_file(const char *path) WXS_MUSTCHECK;
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
 #define log_info(...)  log_msg(LOG_INFO, __VA_ARGS__)
 #define log_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)

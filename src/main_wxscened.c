@@ -43,7 +43,7 @@ static void usage(FILE *f)
                "  --config FILE  configuration (default $WXSCENE_CONFIG, then ./wxscene.ini)\n"
                "Runs the WeChat callback server in the foreground; SIGTERM/SIGINT stop it\n"
                "after answering the requests in flight; SIGHUP reloads [reply] and\n"
-               "[server] log_level from the config file.\n");
+               "[server] log_level from the config file and reopens [server] log_file.\n");
 }
 
 static void on_drained(void *arg)
@@ -90,6 +90,13 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
         log_warn(
             "SIGHUP: %s changed; a restart applies it (running with the value it started with)",
             later);
+    /* reopened even when unchanged: logrotate moved it away */
+    if (nc->log_file[0] && log_open_file(nc->log_file) < 0) {
+        log_error("SIGHUP: [server] log_file: %s: %m; keeping the running configuration",
+                  nc->log_file);
+        cfg_free(nc);
+        return;
+    }
     if (server_reload(app->srv, nc) < 0) {
         log_error("SIGHUP: out of memory; keeping the running configuration");
         cfg_free(nc);
@@ -116,6 +123,10 @@ static int app_init(struct app *app, const char *config)
     }
     if (log_parse_level(app->cfg->log_level, &lvl) == 0)
         log_set_level(lvl);
+    if (app->cfg->log_file[0] && log_open_file(app->cfg->log_file) < 0) {
+        fprintf(stderr, "wxscened: [server] log_file: %s: %m\n", app->cfg->log_file);
+        return 1;
+    }
     if (store_open_cfg(&app->st, app->cfg, err, sizeof(err)) < 0) {
         log_error("store: %s", err);
         return 1;

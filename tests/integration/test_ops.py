@@ -274,6 +274,38 @@ class ReloadTest(unittest.TestCase):
         self.assertEqual(e.server_log().count("POST /wx 200"), n, "log_level = warn not applied")
         self.assertEqual(e.stop_server(), 0, e.server_log())
 
+    def test_log_file_relative_to_the_config_and_reopened_on_sighup(self):
+        """logrotate: move the file away, SIGHUP, and the server writes a new
+        one at the configured path (relative to the config's directory)."""
+        e = self.env
+        e.write_config(server={"log_file": "wxscened.log"})
+        e.logf = open(e.log, "ab")
+        e.proc = subprocess.Popen([wxs.WXSCENED, "--config", e.config], cwd="/",
+                                  stdout=e.logf, stderr=subprocess.STDOUT)
+        e.wait_ready()
+        path = os.path.join(e.dir, "wxscened.log")
+        self.reply()
+        time.sleep(0.2)
+        with open(path) as f:
+            first = f.read()
+        self.assertIn("callback listener on", first)
+        self.assertIn("POST /wx 200", first)
+        self.assertEqual(stat.S_IMODE(os.stat(path).st_mode) & 0o007, 0)
+        os.rename(path, path + ".1")
+        e.proc.send_signal(signal.SIGHUP)
+        deadline = time.time() + 10
+        while not os.path.exists(path):
+            self.assertLess(time.time(), deadline)
+            time.sleep(0.05)
+        self.reply()
+        time.sleep(0.2)
+        with open(path) as f:
+            second = f.read()
+        self.assertIn("SIGHUP: reloaded", second)
+        self.assertIn("POST /wx 200", second)
+        with open(path + ".1") as f:
+            self.assertNotIn("SIGHUP", f.read())
+        self.assertEqual(e.stop_server(), 0)
 
 
 class ClientAddressLogTest(unittest.TestCase):
