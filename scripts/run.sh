@@ -9,15 +9,18 @@ ini=var/wxscene.ini
 if [ ! -f "$ini" ]; then
     token=$(head -c 512 /dev/urandom | tr -dc 'A-Za-z0-9' | head -c 32)
     admin=$(head -c 512 /dev/urandom | tr -dc 'A-Za-z0-9' | head -c 32)
-    umask 077
+    umask 027   # 0640: the service group may read it, no one else
     sed -e "s/^token = CHANGE_ME_TOKEN/token = $token/" \
         -e "s/^token = CHANGE_ME_ADMIN/token = $admin/" \
-        -e "s|^path = .*|path = var/wxscene.db|" etc/wxscene.ini.example > "$ini"
+        -e "s|^path = .*|path = wxscene.db|" etc/wxscene.ini.example > "$ini"
     umask 022
     echo "created $ini (plain mode). Callback token, shown once, paste it into the WeChat console:"
     echo "    $token"
     echo "admin API token: $admin"
 fi
+# [store] path is relative to the config's directory (var/): an older
+# var/wxscene.ini saying var/wxscene.db meant this same file.
+sed -i 's|^path = var/wxscene.db|path = wxscene.db|' "$ini"
 token=$(sed -n 's/^token *= *\([A-Za-z0-9]*\).*/\1/p' "$ini" | head -n 1)
 "$build/wxscene" --config "$ini" channel list >/dev/null   # creates var/wxscene.db
 cat <<EOT

@@ -23,6 +23,8 @@
 #include "log.h"
 #include "stats_output.h"
 #include "store.h"
+#include "tag.h"
+#include "token.h"
 #include "tz.h"
 
 #define ADMIN_MAX_BODY    65536
@@ -254,7 +256,68 @@ static int metrics_histogram(struct buf *b, const struct server_stats *s)
                : 0;
 }
 
-static void h_metrics(struct areq *r)
+/* What /metrics reads from the database, read by the worker (the loop
+ * never queries): the tag outbox and the store's size. */
+struct mjob {
+    struct dbwork_job job;
+    struct areq r;
+    bool ok;
+    int64_t tag_pending, tag_parked, store_bytes;
+};
+
+static int metric_gauge(struct buf *b, const char *name, const char *help, int64_t v)
+{
+    return metric_head(b, name, "gauge", help) < 0 ||
+                   buf_printf(b, "%s %lld\n", name, (long long)v) < 0
+               ? -1
+               : 0;
+}
+
+static int metrics_process(struct buf *b, const struct admin *a)
+{
+    uint64_t refreshes, failures;
+    token_counters(&refreshes, &failures);
+    const struct cfg *c = a->cfg;
+    static const char *const modes[] = {"plain", "compat", "safe"};
+    return metric_head(b, "wxscene_build_info", "gauge", "Always 1; the labels say what runs.") <
+                       0 ||
+                   buf_printf(
+                       b, "wxscene_build_info{version=\"%s\",backend=\"%s\",mode=\"%s\"} 1\n",
+                       WXSCENE_VERSION, c->backend == STORE_POSTGRESQL ? "postgresql" : "sqlite",
+                       modes[c->mode]) < 0 ||
+                   metric_head(b, "wxscene_token_refreshes_total", "counter",
+                               "access_token refreshes by this process that got a token.") < 0 ||
+                   buf_printf(b, "wxscene_token_refreshes_total %llu\n",
+                              (unsigned long long)refreshes) < 0 ||
+                   metric_head(b, "wxscene_token_refresh_failures_total", "counter",
+                               "access_token refreshes by this process that failed.") < 0 ||
+                   buf_printf(b, "wxscene_token_refresh_failures_total %llu\n",
+                              (unsigned long long)failures) < 0
+               ? -1
+               : 0;
+}
+
+static int metrics_store(struct buf *b, const struct mjob *m)
+{
+    if (!m || !m->ok) /* the worker could not say: the gauges are absent */
+        return 0;
+    return metric_gauge(b, "wxscene_tag_queue_pending",
+                        "Tag outbox rows waiting to be sent (pending or sending).",
+                        m->tag_pending) < 0 ||
+                   metric_gauge(b, "wxscene_tag_queue_parked",
+                                "Tag outbox rows parked until an operator acts (tag sync "
+                                "--retry-parked).",
+                                m->tag_parked) < 0 ||
+                   metric_gauge(b, "wxscene_store_size_bytes",
+                                "Size of the store: the SQLite database file, or the PostgreSQL "
+                                "database.",
+                                m->store_bytes) < 0
+               ? -1
+               : 0;
+}
+
+/* Loop thread: the whole text, counters read here, gauges from m. */
+static void metrics_answer(struct areq *r, const struct mjob *m)
 {
     struct buf b = {0};
     int bad = 0;
@@ -262,6 +325,7 @@ static void h_metrics(struct areq *r)
         const struct server_stats *s = server_get_stats(r->a->srv);
         bad = metrics_server(&b, s) < 0 || metrics_histogram(&b, s) < 0;
     }
+    bad = bad || metrics_process(&b, r->a) < 0 || metrics_store(&b, m) < 0;
     bad = bad || metrics_requests(&b, "wxscene_admin_http_requests_total",
                                   "Admin listener answers by status class (before this one).",
                                   r->a->requests_by_status) < 0;
@@ -276,6 +340,36 @@ static void h_metrics(struct areq *r)
     else
         reply(r, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len);
     buf_free(&b);
+}
+
+static void mjob_run(struct dbwork_job *dj, struct store *st, void *stats)
+{
+    struct mjob *m = (struct mjob *)((char *)dj - offsetof(struct mjob, job));
+    (void)stats;
+    m->ok = st && tag_queue_counts(st, &m->tag_pending, &m->tag_parked) == 0 &&
+            store_size_bytes(st, &m->store_bytes) == 0;
+}
+
+static void mjob_done(struct dbwork_job *dj, bool ran)
+{
+    struct mjob *m = (struct mjob *)((char *)dj - offsetof(struct mjob, job));
+    m->ok = m->ok && ran;
+    metrics_answer(&m->r, m);
+    free(m);
+}
+
+/* The gauges need the database: through the worker; when it is busy or
+ * stopping, the counters still go out, without them. */
+static void h_metrics(struct areq *r)
+{
+    struct mjob *m = calloc(1, sizeof(*m));
+    if (!m)
+        return metrics_answer(r, NULL);
+    *m = (struct mjob){.job = {.run = mjob_run, .done = mjob_done}, .r = *r};
+    if (dbwork_submit(r->a->work, &m->job) < 0) {
+        free(m);
+        metrics_answer(r, NULL);
+    }
 }
 
 /* ---- /api/stats ---- */

@@ -7,14 +7,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 
 #include <ini.h>
 
 #include "log.h"
+#include "netmask.h"
 
 enum cfg_type { T_STR, T_INT, T_BOOL, T_MODE, T_SYNC, T_BACKEND };
 
 #define F_REQUIRED 0x1 /* must be set (file or environment) */
+#define F_SECRET   0x4 /* a secret: no example placeholder, not in a world-readable file */
+#define F_RELOAD   0x8 /* a SIGHUP applies it without a restart */
+#define F_PATH     0x2 /* a file path: a relative one is relative to the config's directory */
 
 /* One row per key (redis static_configs[], pgbouncer CfKey[]): the whole
  * surface in one place, so a key is documented, defaulted and validated
@@ -37,13 +43,15 @@ static const struct cfg_key cfg_keys[] = {
     {"server", "max_body_bytes", T_INT, OFF(max_body_bytes), "65536", 1024, 16777216, 0, NULL},
     {"server", "timestamp_window", T_INT, OFF(timestamp_window), "300", 0, 86400 * 365, 0, NULL},
     {"server", "request_timeout", T_INT, OFF(request_timeout), "10", 1, 3600, 0, NULL},
-    {"server", "log_level", T_STR, OFF(log_level), "info", 4, 5, 0, NULL},
+    {"server", "log_level", T_STR, OFF(log_level), "info", 4, 5, F_RELOAD, NULL},
+    {"server", "log_file", T_STR, OFF(log_file), "", 0, 4096, F_PATH | F_RELOAD, NULL},
+    {"server", "trusted_proxies", T_STR, OFF(trusted_proxies), "127.0.0.1 ::1", 0, 1024, 0, NULL},
     {"wechat", "appid", T_STR, OFF(appid), "", 0, 64, 0, NULL},
-    {"wechat", "appsecret", T_STR, OFF(appsecret), "", 0, 128, 0, "WXSCENE_APPSECRET"},
-    {"wechat", "token", T_STR, OFF(token), NULL, 3, 32, F_REQUIRED, "WXSCENE_TOKEN"},
-    {"wechat", "encoding_aes_key", T_STR, OFF(encoding_aes_key), "", 0, 43, 0,
+    {"wechat", "appsecret", T_STR, OFF(appsecret), "", 0, 128, F_SECRET, "WXSCENE_APPSECRET"},
+    {"wechat", "token", T_STR, OFF(token), NULL, 3, 32, F_REQUIRED | F_SECRET, "WXSCENE_TOKEN"},
+    {"wechat", "encoding_aes_key", T_STR, OFF(encoding_aes_key), "", 0, 43, F_SECRET,
      "WXSCENE_ENCODING_AES_KEY"},
-    {"wechat", "encoding_aes_key_prev", T_STR, OFF(encoding_aes_key_prev), "", 0, 43, 0,
+    {"wechat", "encoding_aes_key_prev", T_STR, OFF(encoding_aes_key_prev), "", 0, 43, F_SECRET,
      "WXSCENE_ENCODING_AES_KEY_PREV"},
     {"wechat", "mode", T_MODE, OFF(mode), "plain", 0, 0, 0, NULL},
     {"wechat", "api_base", T_STR, OFF(api_base), "https://api.weixin.qq.com", 8, 512, 0, NULL},
@@ -51,14 +59,14 @@ static const struct cfg_key cfg_keys[] = {
     {"wechat", "stable_token", T_BOOL, OFF(stable_token), "false", 0, 0, 0, NULL},
     {"wechat", "api_timeout", T_INT, OFF(api_timeout), "10", 1, 300, 0, NULL},
     {"store", "backend", T_BACKEND, OFF(backend), "sqlite", 0, 0, 0, NULL},
-    {"store", "path", T_STR, OFF(store_path), "var/wxscene.db", 1, 4096, 0, NULL},
+    {"store", "path", T_STR, OFF(store_path), "var/wxscene.db", 1, 4096, F_PATH, NULL},
     {"store", "synchronous", T_SYNC, OFF(synchronous), "normal", 0, 0, 0, NULL},
-    {"store", "url", T_STR, OFF(store_url), "", 0, 4096, 0, "WXSCENE_STORE_URL"},
-    {"reply", "subscribe", T_STR, OFF(reply_subscribe), "Welcome!", 0, 2048, 0, NULL},
+    {"store", "url", T_STR, OFF(store_url), "", 0, 4096, F_SECRET, "WXSCENE_STORE_URL"},
+    {"reply", "subscribe", T_STR, OFF(reply_subscribe), "Welcome!", 0, 2048, F_RELOAD, NULL},
     {"reply", "unknown_scene", T_STR, OFF(reply_unknown_scene), "Welcome from channel {scene}", 0,
-     2048, 0, NULL},
+     2048, F_RELOAD, NULL},
     {"admin", "listen", T_STR, OFF(admin_listen), "127.0.0.1:8081", 0, 262, 0, NULL},
-    {"admin", "token", T_STR, OFF(admin_token), "", 0, 256, 0, "WXSCENE_ADMIN_TOKEN"},
+    {"admin", "token", T_STR, OFF(admin_token), "", 0, 256, F_SECRET, "WXSCENE_ADMIN_TOKEN"},
     {"stats", "timezone", T_STR, OFF(timezone), "Asia/Shanghai", 1, 64, 0, NULL},
     {"stats", "retention_days", T_INT, OFF(retention_days), "7", 1, 3650, 0, NULL},
     {"tag", "worker", T_BOOL, OFF(tag_worker), "true", 0, 0, 0, NULL},
@@ -253,6 +261,11 @@ static bool str_is_base64ish(const char *s)
     return true;
 }
 
+/* Every placeholder of etc/wxscene.ini.example begins with this: a file
+ * copied without filling one in must not start with a secret anyone can
+ * read in the repository (CHANGE_ME_ADMIN would open the admin API). */
+#define CFG_PLACEHOLDER "CHANGE_ME"
+
 /* The row of a key the rules below name. */
 static size_t cfg_index(const char *section, const char *name)
 {
@@ -290,6 +303,14 @@ static int cfg_check(const struct cfg *c, struct cfg_rule_error *e)
     char host[256];
     uint16_t port;
     enum log_level lvl;
+    for (size_t i = 0; i < WXS_ARRAY_LEN(cfg_keys); i++) {
+        const struct cfg_key *k = &cfg_keys[i];
+        const char *v = *(char *const *)((const char *)c + k->offset);
+        if ((k->flags & F_SECRET) && v &&
+            strncasecmp(v, CFG_PLACEHOLDER, strlen(CFG_PLACEHOLDER)) == 0)
+            return cfg_rule(e, k->section, k->name, NULL,
+                            "'%s' is the example's placeholder: set your own secret", v);
+    }
     if (!str_is_alnum(c->token))
         return cfg_rule(e, "wechat", "token", NULL, "must be 3..32 characters [A-Za-z0-9]");
     if (cfg_split_hostport(c->listen, host, sizeof(host), &port) < 0)
@@ -302,6 +323,11 @@ static int cfg_check(const struct cfg *c, struct cfg_rule_error *e)
     if (log_parse_level(c->log_level, &lvl) < 0)
         return cfg_rule(e, "server", "log_level", NULL, "'%s' is not debug, info, warn or error",
                         c->log_level);
+    struct netmask_list *proxies = NULL;
+    char why[128];
+    if (netmask_list_parse(c->trusted_proxies, &proxies, why, sizeof(why)) < 0)
+        return cfg_rule(e, "server", "trusted_proxies", NULL, "%s", why);
+    netmask_list_free(proxies);
     if (c->encoding_aes_key[0] &&
         (strlen(c->encoding_aes_key) != 43 || !str_is_base64ish(c->encoding_aes_key)))
         return cfg_rule(e, "wechat", "encoding_aes_key", NULL,
@@ -384,6 +410,45 @@ static int cfg_required(const struct cfg_load_state *s, char *err, size_t errlen
     return 0;
 }
 
+/* A relative path in the file means the same file whatever directory the
+ * program runs from: it is taken from the config file's directory (where an
+ * operator wrote it), as nginx and PostgreSQL read theirs. */
+static int cfg_resolve_paths(struct cfg *c, char *err, size_t errlen)
+{
+    const char *slash = strrchr(c->path, '/');
+    int dirlen = slash ? (int)(slash - c->path) : 0;
+    for (size_t i = 0; i < WXS_ARRAY_LEN(cfg_keys); i++) {
+        const struct cfg_key *k = &cfg_keys[i];
+        char **field = (char **)((char *)c + k->offset);
+        if (!(k->flags & F_PATH) || !*field || !**field || **field == '/' || !slash)
+            continue;
+        char *abs = NULL;
+        if (asprintf(&abs, "%.*s/%s", dirlen, c->path, *field) < 0)
+            return snprintf(err, errlen, "out of memory"), -1;
+        free(*field);
+        *field = abs;
+    }
+    return 0;
+}
+
+/* A secret in a file anyone on the machine may read is one they have: said
+ * once per load, naming the first such key, since the file still works. */
+static void cfg_warn_readable(const struct cfg_load_state *s, mode_t mode)
+{
+    if (!(mode & S_IROTH))
+        return;
+    for (size_t i = 0; i < WXS_ARRAY_LEN(cfg_keys); i++) {
+        const struct cfg_key *k = &cfg_keys[i];
+        const char *v = *(char *const *)((const char *)s->cfg + k->offset);
+        if (!(k->flags & F_SECRET) || s->from[i] <= 0 || !v || !*v)
+            continue;
+        log_warn("%s is readable by every user (mode %04o) and holds a secret, [%s] %s on line "
+                 "%d: chmod o-r it (0640, group of the service), or set %s instead",
+                 s->cfg->path, (unsigned)(mode & 07777), k->section, k->name, s->from[i], k->env);
+        return;
+    }
+}
+
 const char *cfg_default_path(void)
 {
     const char *p = getenv("WXSCENE_CONFIG");
@@ -407,6 +472,8 @@ int cfg_load(struct cfg **out, const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "%s: cannot open: %m", path);
         goto fail;
     }
+    struct stat st;
+    mode_t mode = fstat(fileno(s.f), &st) == 0 ? st.st_mode : 0;
     int line = ini_parse_stream(cfg_read_line, &s, cfg_ini_handler, &s);
     fclose(s.f);
     if (line != 0 && (!s.failed || line < s.err_line)) {
@@ -417,17 +484,52 @@ int cfg_load(struct cfg **out, const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "%s:%d: %s", path, s.err_line, msg);
         goto fail;
     }
-    if (cfg_env(&s, err, errlen) < 0 || cfg_required(&s, err, errlen) < 0)
+    if (cfg_env(&s, err, errlen) < 0 || cfg_required(&s, err, errlen) < 0 ||
+        cfg_resolve_paths(c, err, errlen) < 0)
         goto fail;
     if (cfg_check(c, &rule) < 0) {
         cfg_rule_message(&s, &rule, err, errlen);
         goto fail;
     }
+    cfg_warn_readable(&s, mode);
     *out = c;
     return 0;
 fail:
     cfg_free(c);
     return -1;
+}
+
+static bool cfg_key_differs(const struct cfg *a, const struct cfg *b, const struct cfg_key *k)
+{
+    const char *fa = (const char *)a + k->offset, *fb = (const char *)b + k->offset;
+    switch (k->type) {
+    case T_STR:
+        return strcmp(*(char *const *)fa, *(char *const *)fb) != 0;
+    case T_INT:
+        return *(const int64_t *)fa != *(const int64_t *)fb;
+    case T_BOOL:
+        return *(const bool *)fa != *(const bool *)fb;
+    case T_MODE:
+        return *(const enum wx_mode *)fa != *(const enum wx_mode *)fb;
+    case T_SYNC:
+        return *(const enum store_sync *)fa != *(const enum store_sync *)fb;
+    case T_BACKEND:
+        return *(const enum store_backend *)fa != *(const enum store_backend *)fb;
+    }
+    return false;
+}
+
+void cfg_diff(const struct cfg *a, const struct cfg *b, bool reloadable, char *out, size_t outlen)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < WXS_ARRAY_LEN(cfg_keys) && n < outlen; i++) {
+        const struct cfg_key *k = &cfg_keys[i];
+        if (((k->flags & F_RELOAD) != 0) == reloadable && cfg_key_differs(a, b, k)) {
+            int w = snprintf(out + n, outlen - n, "%s[%s] %s", n ? ", " : "", k->section, k->name);
+            n += w > 0 ? (size_t)w : 0;
+        }
+    }
 }
 
 void cfg_free(struct cfg *c)

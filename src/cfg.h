@@ -22,6 +22,8 @@ struct cfg {
     int64_t timestamp_window; /* seconds, 0 = off */
     int64_t request_timeout;  /* seconds; idle/slow connections are closed */
     char *log_level;          /* debug | info | warn | error */
+    char *log_file;           /* "" = stderr; relative = to the config's directory */
+    char *trusted_proxies;    /* addresses/CIDRs whose X-Real-IP/X-Forwarded-For is logged */
 
     /* [wechat] */
     char *appid;
@@ -37,7 +39,8 @@ struct cfg {
 
     /* [store] */
     enum store_backend backend;
-    char *store_path;            /* backend = sqlite */
+    /* backend = sqlite; a relative value is taken from the config's directory */
+    char *store_path;
     enum store_sync synchronous; /* backend = sqlite */
     char *store_url;             /* backend = postgresql: libpq URI or conninfo */
 
@@ -71,6 +74,11 @@ struct cfg {
  * The caller frees *out with cfg_free(). */
 int cfg_load(struct cfg **out, const char *path, char *err, size_t errlen) WXS_MUSTCHECK;
 void cfg_free(struct cfg *c);
+
+/* The keys whose values differ between a and b, "[s] k, [s] k" ("" when
+ * none): those a SIGHUP applies (reloadable) or those that need a restart.
+ * Names only, never a value (some are secrets). */
+void cfg_diff(const struct cfg *a, const struct cfg *b, bool reloadable, char *out, size_t outlen);
 
 /* The path cfg_load would use for NULL. */
 const char *cfg_default_path(void);

@@ -19,6 +19,8 @@
 #define SCAN  "pg_temp.stats_rebuild_scan"
 
 const struct db_override db_pgsql_overrides[] = {
+    /* store.c: /metrics' store size */
+    {"store.size", "SELECT pg_database_size(current_database())"},
     /* store.c: the events of one openid one transaction at a time, across
      * instances (two 32-bit keys: their own space, apart from the
      * migrations' 64-bit key) */

@@ -4,15 +4,19 @@
 #include "db_sqlite.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
 
 #include "db_backend.h"
 #include "store_vfs.h"
+#include "util.h"
 
 struct turn;
 
@@ -279,6 +283,68 @@ static void sq_close(struct db *db)
     free(d);
 }
 
+/* Why file (or its directory) cannot be written: its owner and mode and
+ * who we run as, since that is what an operator fixes (chown, the unit's
+ * User=). */
+static void sq_explain_unwritable(const char *file, int errnum, char *err, size_t errlen)
+{
+    struct stat st;
+    char owner[96] = "?", me[96];
+    unsigned mode = 0;
+    if (stat(file, &st) == 0) {
+        util_user_name((unsigned)st.st_uid, owner, sizeof(owner));
+        mode = (unsigned)(st.st_mode & 07777);
+    }
+    util_user_name((unsigned)geteuid(), me, sizeof(me));
+    snprintf(err, errlen, "%s: cannot write: %s (owner %s, mode %04o; running as %s)", file,
+             strerror(errnum), owner, mode, me);
+}
+
+/* Whether this process (its effective ids) may read and write file: an
+ * existing file is never opened here, since closing a descriptor drops
+ * every POSIX lock the process holds on the file, the other connections'
+ * SQLite locks included. */
+static bool sq_writable(const char *file, int *errnum)
+{
+    if (faccessat(AT_FDCWD, file, R_OK | W_OK, AT_EACCESS) == 0 || errno == ENOENT)
+        return true;
+    *errnum = errno;
+    return !(errno == EACCES || errno == EPERM || errno == EROFS);
+}
+
+/* The database, its WAL and shared memory must be writable: SQLite would
+ * open a file it cannot write read-only and fail only at the first write
+ * (the rollups' rebuild: "not an error"), and a WAL left by another user
+ * would be unusable. A new database is created here 0600 (events hold
+ * openids); SQLite gives the WAL and SHM the database's mode. */
+static int sq_check_writable(const char *path, char *err, size_t errlen)
+{
+    static const char *const sides[] = {"", "-wal", "-shm"};
+    char file[4096 + 8];
+    int errnum = 0;
+    if (!path[0] || strcmp(path, ":memory:") == 0 || strncmp(path, "file:", 5) == 0)
+        return 0;
+    /* only a file that did not exist: no connection of ours has locks on it */
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd >= 0)
+        close(fd);
+    for (size_t i = 0; i < sizeof(sides) / sizeof(sides[0]); i++) {
+        snprintf(file, sizeof(file), "%s%s", path, sides[i]);
+        if (!sq_writable(file, &errnum))
+            return sq_explain_unwritable(file, errnum, err, errlen), -1;
+    }
+    snprintf(file, sizeof(file), "%s-wal", path);
+    if (access(file, F_OK) == 0) /* the directory is written only to create the WAL */
+        return 0;
+    const char *slash = strrchr(path, '/');
+    snprintf(file, sizeof(file), "%.*s", slash ? (int)(slash - path) + (slash == path) : 1,
+             slash ? path : ".");
+    if (faccessat(AT_FDCWD, file, W_OK | X_OK, AT_EACCESS) < 0 &&
+        (errno == EACCES || errno == EROFS))
+        return sq_explain_unwritable(file, errno, err, errlen), -1;
+    return 0;
+}
+
 static int sq_open(struct db **out, const char *path, const struct db_options *opt, char *err,
                    size_t errlen)
 {
@@ -289,6 +355,10 @@ static int sq_open(struct db **out, const char *path, const struct db_options *o
     int flags = SQLITE_OPEN_NOMUTEX | (opt->read_only ? SQLITE_OPEN_READONLY
                                                       : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
     const char *vfs = store_vfs_register() == SQLITE_OK ? STORE_VFS_NAME : NULL;
+    if (!opt->read_only && sq_check_writable(path, err, errlen) < 0) {
+        free(d);
+        return DB_EOTHER;
+    }
     int rc = sqlite3_open_v2(path, &d->h, flags, vfs);
     if (rc != SQLITE_OK) {
         snprintf(err, errlen, "%s: %s", path, d->h ? sqlite3_errmsg(d->h) : "cannot open");

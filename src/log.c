@@ -1,12 +1,17 @@
 #include "log.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
-static enum log_level log_threshold = LOG_INFO;
+/* Set by the loop thread (start, SIGHUP), read by every thread. */
+static _Atomic enum log_level log_threshold = LOG_INFO;
 
 void log_set_level(enum log_level lvl)
 {
@@ -220,4 +225,17 @@ void log_batch_free(struct log_batch *b)
 {
     log_batch_flush(b);
     buf_free(&b->lines);
+}
+
+int log_open_file(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return -1;
+    fflush(stderr);
+    int rc = dup2(fd, STDERR_FILENO);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return rc < 0 ? -1 : 0;
 }

@@ -1,6 +1,6 @@
 /* log: one line per event on stderr, "2026-11-24T12:00:00Z LEVEL msg".
- * The level threshold is process-wide and set once at startup (the only
- * global in the library, read-only afterwards, like syslog's mask).
+ * The level threshold is process-wide, set at startup and by a SIGHUP
+ * reload (the only global in the library, atomic, like syslog's mask).
  *
  * Every message is escaped here, whatever its format and arguments: a
  * control byte (CR, LF, ESC, TAB ...), DEL, a C1 control and a byte of
@@ -17,6 +17,12 @@ enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 void log_set_level(enum log_level lvl);
 int log_parse_level(const char *s, enum log_level *out);
 void log_msg(enum log_level lvl, const char *fmt, ...) WXS_PRINTF(2, 3);
+
+/* Send stderr, and so every log line, to path (appended, created 0640):
+ * dup2() over descriptor 2 replaces it at once for every thread, so a
+ * SIGHUP after logrotate moved the file reopens it by calling this again.
+ * -1 with errno set when the file cannot be opened (stderr unchanged). */
+int log_open_file(const char *path) WXS_MUSTCHECK;
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
 #define log_info(...)  log_msg(LOG_INFO, __VA_ARGS__)
 #define log_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)

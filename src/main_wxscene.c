@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -54,6 +56,21 @@ static const struct verb *find_verb(const char *name)
     return NULL;
 }
 
+/* An operator who runs the CLI as root (or as themselves) beside a
+ * wxscened running as its own user is told once: the files it may create
+ * next to the database (WAL, SHM) must stay usable by the server. */
+static void warn_foreign_owner(const struct cfg *cfg)
+{
+    struct stat st;
+    char owner[96], me[96];
+    if (cfg->backend != STORE_SQLITE || stat(cfg->store_path, &st) < 0 || st.st_uid == geteuid())
+        return;
+    util_user_name((unsigned)st.st_uid, owner, sizeof(owner));
+    util_user_name((unsigned)geteuid(), me, sizeof(me));
+    fprintf(stderr, "wxscene: warning: %s belongs to %s, this command runs as %s\n",
+            cfg->store_path, owner, me);
+}
+
 int main(int argc, char **argv)
 {
     const char *config = NULL;
@@ -85,6 +102,7 @@ int main(int argc, char **argv)
         cfg_free(cfg);
         return 1;
     }
+    warn_foreign_owner(cfg);
     wx_xml_global_init();
     curl_global_init(CURL_GLOBAL_DEFAULT);
     struct cli cli = {.cfg = cfg, .store = st, .prog = "wxscene"};

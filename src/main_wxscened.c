@@ -28,7 +28,10 @@ struct app {
     struct server *srv;
     struct stats *stats; /* keeps the rollups built for [stats] timezone */
     struct admin *admin; /* NULL when [admin] listen is empty */
-    struct event *sigterm, *sigint;
+    struct event *sigterm, *sigint, *sighup;
+    /* the last SIGHUP's config (the server's: alive until the next reload
+     * replaces it), to compare the next one with; NULL = cfg */
+    const struct cfg *reloaded;
     int signals;
     int draining;             /* listeners (callback, admin) still answering */
     struct tagworker *tagger; /* NULL when [tag] worker = false */
@@ -39,7 +42,8 @@ static void usage(FILE *f)
     fprintf(f, "usage: wxscened [--config FILE] [--help] [--version]\n"
                "  --config FILE  configuration (default $WXSCENE_CONFIG, then ./wxscene.ini)\n"
                "Runs the WeChat callback server in the foreground; SIGTERM/SIGINT stop it\n"
-               "after answering the requests in flight.\n");
+               "after answering the requests in flight; SIGHUP reloads [reply] and\n"
+               "[server] log_level from the config file and reopens [server] log_file.\n");
 }
 
 static void on_drained(void *arg)
@@ -64,6 +68,51 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     admin_drain(app->admin, on_drained, app);
 }
 
+/* SIGHUP reloads what can change without a restart ([reply] texts, the
+ * log level) and says what it did; a config that does not load keeps the
+ * running one and says why. Changes of other keys are named as needing a
+ * restart. Never stops the server. */
+static void on_sighup(evutil_socket_t sig, short what, void *arg)
+{
+    struct app *app = arg;
+    struct cfg *nc = NULL;
+    char err[1024], applied[512], later[512];
+    enum log_level lvl;
+    (void)sig, (void)what;
+    if (cfg_load(&nc, app->cfg->path, err, sizeof(err)) < 0) {
+        log_error("SIGHUP: %s; keeping the running configuration", err);
+        return;
+    }
+    const struct cfg *cur = app->reloaded ? app->reloaded : app->cfg;
+    cfg_diff(cur, nc, true, applied, sizeof(applied));
+    cfg_diff(app->cfg, nc, false, later, sizeof(later));
+    if (later[0])
+        log_warn(
+            "SIGHUP: %s changed; a restart applies it (running with the value it started with)",
+            later);
+    /* reopened even when unchanged: logrotate moved it away */
+    if (nc->log_file[0] && log_open_file(nc->log_file) < 0) {
+        log_error("SIGHUP: [server] log_file: %s: %m; keeping the running configuration",
+                  nc->log_file);
+        cfg_free(nc);
+        return;
+    }
+    if (server_reload(app->srv, nc) < 0) {
+        log_error("SIGHUP: out of memory; keeping the running configuration");
+        cfg_free(nc);
+        return;
+    }
+    app->reloaded = nc; /* the server's now */
+    if (log_parse_level(nc->log_level, &lvl) < 0)
+        lvl = LOG_INFO; /* cfg_load checked it */
+    /* the line is written at the more verbose of the two levels */
+    if (lvl > LOG_INFO)
+        log_info("SIGHUP: reloaded %s: %s", nc->path, applied[0] ? applied : "nothing changed");
+    log_set_level(lvl);
+    if (lvl <= LOG_INFO)
+        log_info("SIGHUP: reloaded %s: %s", nc->path, applied[0] ? applied : "nothing changed");
+}
+
 static int app_init(struct app *app, const char *config)
 {
     char err[1024];
@@ -74,6 +123,10 @@ static int app_init(struct app *app, const char *config)
     }
     if (log_parse_level(app->cfg->log_level, &lvl) == 0)
         log_set_level(lvl);
+    if (app->cfg->log_file[0] && log_open_file(app->cfg->log_file) < 0) {
+        fprintf(stderr, "wxscened: [server] log_file: %s: %m\n", app->cfg->log_file);
+        return 1;
+    }
     if (store_open_cfg(&app->st, app->cfg, err, sizeof(err)) < 0) {
         log_error("store: %s", err);
         return 1;
@@ -108,8 +161,9 @@ static int app_init(struct app *app, const char *config)
     }
     app->sigterm = evsignal_new(app->base, SIGTERM, on_signal, app);
     app->sigint = evsignal_new(app->base, SIGINT, on_signal, app);
-    if (!app->sigterm || !app->sigint || evsignal_add(app->sigterm, NULL) < 0 ||
-        evsignal_add(app->sigint, NULL) < 0) {
+    app->sighup = evsignal_new(app->base, SIGHUP, on_sighup, app);
+    if (!app->sigterm || !app->sigint || !app->sighup || evsignal_add(app->sigterm, NULL) < 0 ||
+        evsignal_add(app->sigint, NULL) < 0 || evsignal_add(app->sighup, NULL) < 0) {
         log_error("cannot install signal handlers");
         return 1;
     }
@@ -122,11 +176,12 @@ static int app_init(struct app *app, const char *config)
 
 static int app_run(struct app *app)
 {
-    log_info("wxscened %s listening on %s%s (mode %s), store %s", WXSCENE_VERSION, app->cfg->listen,
-             app->cfg->callback_path,
+    log_info("wxscened %s: callback listener on %s%s (mode %s), admin listener %s%s, store %s",
+             WXSCENE_VERSION, app->cfg->listen, app->cfg->callback_path,
              app->cfg->mode == WX_MODE_PLAIN    ? "plain"
              : app->cfg->mode == WX_MODE_COMPAT ? "compat"
                                                 : "safe",
+             app->cfg->admin_listen[0] ? "on " : "off", app->cfg->admin_listen,
              app->cfg->backend == STORE_POSTGRESQL ? "postgresql ([store] url)"
                                                    : app->cfg->store_path);
     if (event_base_dispatch(app->base) < 0) {
@@ -146,6 +201,8 @@ static void app_free(struct app *app)
         event_free(app->sigterm);
     if (app->sigint)
         event_free(app->sigint);
+    if (app->sighup)
+        event_free(app->sighup);
     if (app->base)
         event_base_free(app->base);
     stats_close(app->stats);

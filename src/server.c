@@ -1,5 +1,6 @@
 #include "server.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "http_deadline.h"
 #include "http_framing.h"
 #include "log.h"
+#include "netmask.h"
 #include "reply.h"
 #include "route.h"
 #include "gcommit.h"
@@ -50,7 +52,17 @@ struct batch_chunk {
     struct event_rec recs[BATCH_CHUNK];
 };
 
+/* The config a batch routes with (its [reply] texts): the one loaded at
+ * start, or the last SIGHUP's. Counted: the commit thread may still route
+ * a batch with the previous one while the loop installs the next. */
+struct live_cfg {
+    const struct cfg *cfg;
+    struct cfg *owned; /* a reload's, freed with the last reference; NULL = borrowed */
+    int refs;          /* under server.live_mu */
+};
+
 struct batch {
+    struct live_cfg *live;    /* taken by the commit thread, dropped when answered */
     struct batch_chunk *head; /* NULL until the first push */
     struct batch_chunk *tail; /* the chunk the next push goes into */
     size_t n;
@@ -63,6 +75,9 @@ struct batch {
 
 struct server {
     const struct cfg *cfg;
+    struct netmask_list *proxies; /* [server] trusted_proxies */
+    pthread_mutex_t live_mu;
+    struct live_cfg *live; /* what the next batch routes with */
     struct event_base *base;
     struct evhttp *http;
     struct http_deadline *deadline; /* request_timeout as a whole-request limit */
@@ -120,6 +135,59 @@ static void count_status(struct server *srv, int status)
     srv->stats.requests_by_status[i < 6 ? i : 0]++;
 }
 
+/* The rightmost address of X-Forwarded-For that is not a trusted proxy
+ * (each proxy appends the address it got the request from), into out. */
+static bool forwarded_for(const struct server *srv, const char *xff, char *out, size_t outlen)
+{
+    size_t end = strlen(xff);
+    while (end > 0) {
+        size_t start = end;
+        while (start > 0 && xff[start - 1] != ',')
+            start--;
+        const char *e = xff + start;
+        size_t len = end - start;
+        while (len && (*e == ' ' || *e == '\t'))
+            e++, len--;
+        while (len && (e[len - 1] == ' ' || e[len - 1] == '\t'))
+            len--;
+        if (len == 0 || len >= outlen)
+            return false;
+        memcpy(out, e, len);
+        out[len] = '\0';
+        if (!netmask_is_addr(out))
+            return false;
+        if (start == 0 || !netmask_list_match(srv->proxies, out))
+            return true;
+        end = start - 1;
+    }
+    return false;
+}
+
+/* Who sent the request: the peer, or, when the peer is a trusted proxy
+ * (nginx in front), the address it says it got the request from:
+ * X-Real-IP, else X-Forwarded-For. A header that is not an address is
+ * ignored (the peer is logged): it is outside text either way. */
+static void client_addr(const struct server *srv, struct evhttp_request *req, char *out,
+                        size_t outlen)
+{
+    struct evhttp_connection *conn = evhttp_request_get_connection(req);
+    char *peer = NULL;
+    ev_uint16_t port = 0;
+    if (conn)
+        evhttp_connection_get_peer(conn, &peer, &port);
+    snprintf(out, outlen, "%s", peer && *peer ? peer : "-");
+    if (!peer || !netmask_list_match(srv->proxies, peer))
+        return;
+    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+    const char *real = evhttp_find_header(h, "X-Real-IP");
+    const char *xff = evhttp_find_header(h, "X-Forwarded-For");
+    char addr[64];
+    if (real && netmask_is_addr(real))
+        snprintf(out, outlen, "%s", real);
+    else if (!real && xff && forwarded_for(srv, xff, addr, sizeof(addr)))
+        snprintf(out, outlen, "%s", addr);
+}
+
 static void log_request(struct server *srv, struct evhttp_request *req, int status,
                         const struct reqinfo *ri)
 {
@@ -149,6 +217,9 @@ static void log_request(struct server *srv, struct evhttp_request *req, int stat
     p = util_puts(p, end, ri->kind);
     if (ri->why)
         p = util_puts(util_puts(p, end, " "), end, ri->why);
+    char client[64];
+    client_addr(srv, req, client, sizeof(client));
+    p = util_puts(util_puts(p, end, " client "), end, client);
     log_batch_addn(&srv->logs, LOG_INFO, line, (size_t)(p - line));
 }
 
@@ -477,18 +548,57 @@ static void batch_fail(struct batch *b, struct store *st, const char *what, size
     b->failed = true;
 }
 
+static struct live_cfg *live_get(struct server *srv)
+{
+    pthread_mutex_lock(&srv->live_mu);
+    struct live_cfg *l = srv->live;
+    l->refs++;
+    pthread_mutex_unlock(&srv->live_mu);
+    return l;
+}
+
+static void live_put(struct server *srv, struct live_cfg *l)
+{
+    if (!l)
+        return;
+    pthread_mutex_lock(&srv->live_mu);
+    int left = --l->refs;
+    pthread_mutex_unlock(&srv->live_mu);
+    if (left == 0) {
+        cfg_free(l->owned);
+        free(l);
+    }
+}
+
+int server_reload(struct server *srv, struct cfg *cfg)
+{
+    struct live_cfg *l = calloc(1, sizeof(*l));
+    if (!l)
+        return -1;
+    *l = (struct live_cfg){.cfg = cfg, .owned = cfg, .refs = 1};
+    pthread_mutex_lock(&srv->live_mu);
+    struct live_cfg *old = srv->live;
+    srv->live = l;
+    pthread_mutex_unlock(&srv->live_mu);
+    live_put(srv, old);
+    return 0;
+}
+
 /* Commit thread: route and store items [from, to) of the batch in its
  * transaction (the channel lookups read what this transaction sees); at
  * the seal, commit. After a failure the rest is only recorded (each push
  * is answered 503). Touches only the batch's items, its own fields, the
- * read-only config and the thread's own connection. */
+ * batch's config (a reload never changes it under the batch) and the
+ * thread's own connection. */
 static bool commit_work(void *arg, struct store *st, void *batch, size_t from, size_t to,
                         bool sealed)
 {
-    const struct server *srv = arg;
+    struct server *srv = arg;
     struct batch *b = batch;
-    if (from == 0)
+    if (from == 0) {
         b->now = util_now();
+        b->live = live_get(srv);
+    }
     for (size_t i = from; i < to; i++, b->at++) {
         if (b->at == BATCH_CHUNK)
             b->cur = b->cur->next, b->at = 0;
@@ -496,7 +606,7 @@ static bool commit_work(void *arg, struct store *st, void *batch, size_t from, s
         struct event_rec *r = &b->cur->recs[b->at];
         if (!b->failed && !b->begun && !(b->begun = store_batch_begin(st) == 0))
             batch_fail(b, st, "BEGIN", i + 1);
-        if (!b->failed && route_message(srv->cfg, st, &p->msg, &p->route) < 0)
+        if (!b->failed && route_message(b->live->cfg, st, &p->msg, &p->route) < 0)
             batch_fail(b, st, "routing", i + 1);
         rec_from_pending(r, p, b->now);
         if (!b->failed && store_batch_add(st, r) < 0)
@@ -554,6 +664,8 @@ static void on_committed(void *arg, void *batch, bool ok, uint64_t us)
         }
     }
     health_note_commit(srv->health, ok, stored);
+    live_put(srv, b->live);
+    b->live = NULL;
     b->n = 0;
     b->tail = b->head;
     srv->answering_batch = false;
@@ -677,6 +789,16 @@ int server_new(struct server **out, struct event_base *base, const struct cfg *c
         return snprintf(err, errlen, "out of memory"), -1;
     srv->cfg = cfg;
     srv->base = base;
+    if (netmask_list_parse(cfg->trusted_proxies, &srv->proxies, err, errlen) < 0) {
+        free(srv);
+        return -1;
+    }
+    pthread_mutex_init(&srv->live_mu, NULL);
+    if (!(srv->live = calloc(1, sizeof(*srv->live)))) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    *srv->live = (struct live_cfg){.cfg = cfg, .refs = 1};
     struct store *commit_st;
     if (gcommit_new(&srv->gc, base, cfg, commit_hooks, WXS_ARRAY_LEN(commit_hooks), commit_work,
                     on_committed, srv, &commit_st, err, errlen) < 0)
@@ -791,5 +913,8 @@ void server_free(struct server *srv)
     }
     wx_crypt_free(srv->crypt);
     wx_xml_parser_free(srv->xml);
+    live_put(srv, srv->live);
+    pthread_mutex_destroy(&srv->live_mu);
+    netmask_list_free(srv->proxies);
     free(srv);
 }

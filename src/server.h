@@ -44,6 +44,12 @@ void server_free(struct server *srv);
  * request is left (or after [server] request_timeout). */
 void server_drain(struct server *srv, void (*done)(void *arg), void *arg);
 
+/* SIGHUP (loop thread): batches from now on route with cfg's [reply] texts;
+ * a batch already routing keeps the config it began with. Takes cfg on
+ * success (the server frees it once no batch uses it); -1 = out of memory,
+ * cfg stays the caller's. Everything else keeps server_new()'s config. */
+int server_reload(struct server *srv, struct cfg *cfg) WXS_MUSTCHECK;
+
 const struct server_stats *server_get_stats(const struct server *srv);
 
 /* /healthz of both listeners (see health.h). */

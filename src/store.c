@@ -76,6 +76,19 @@ const char *store_errmsg(struct store *st)
     return db_errmsg(st->db);
 }
 
+static const struct db_query q_size = {
+    "store.size", "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"};
+
+int store_size_bytes(struct store *st, int64_t *out)
+{
+    struct db_stmt *s = db_stmt(st->db, &q_size);
+    int rc = db_step(s);
+    if (rc == DB_ROW)
+        *out = db_col_int64(s, 0);
+    db_reset(s);
+    return rc == DB_ROW ? 0 : -1;
+}
+
 int store_hook_add(struct store *st, store_event_hook hook)
 {
     if (st->nhooks >= STORE_MAX_HOOKS)

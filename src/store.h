@@ -49,6 +49,11 @@ bool store_writable(struct store *st);
 int store_fan_lock(struct db *db, const char *openid) WXS_MUSTCHECK;
 
 /* Run fn inside BEGIN IMMEDIATE .. COMMIT (ROLLBACK when fn returns < 0). */
+/* The store's size in bytes for /metrics: SQLite's database file (its
+ * pages, WAL not included), PostgreSQL's pg_database_size(). A query:
+ * call it off the event loop. */
+int store_size_bytes(struct store *st, int64_t *out) WXS_MUSTCHECK;
+
 int store_tx(struct store *st, int (*fn)(struct store *st, void *arg), void *arg) WXS_MUSTCHECK;
 
 /* ---- events ---- */

@@ -875,3 +875,22 @@ int tag_requeue_parked(struct store *st, int64_t *count)
     *count = n;
     return 0;
 }
+
+static int count_one(struct db *db, const struct db_query *q, int64_t *n)
+{
+    struct db_stmt *s = db_stmt(db, q);
+    int rc = db_step(s);
+    if (rc == DB_ROW)
+        *n = db_col_int64(s, 0);
+    db_reset(s);
+    return rc == DB_ROW ? 0 : -1;
+}
+
+int tag_queue_counts(struct store *st, int64_t *pending, int64_t *parked)
+{
+    struct db *db = store_db(st);
+    return count_one(db, &q_count_pending, pending) < 0 ||
+                   count_one(db, &q_count_parked, parked) < 0
+               ? -1
+               : 0;
+}

@@ -105,6 +105,10 @@ void tag_runner_free(struct tag_runner *tr);
  * rows wait for a later try), -1 on a database failure (rep->error says it). */
 int tag_run(struct tag_runner *tr, const atomic_bool *stop, struct tag_report *rep) WXS_MUSTCHECK;
 
+/* The outbox's rows waiting to be sent (pending or sending) and parked,
+ * for /metrics. */
+int tag_queue_counts(struct store *st, int64_t *pending, int64_t *parked) WXS_MUSTCHECK;
+
 /* Put every parked row back to pending (after the operator fixed the cause,
  * e.g. deleted tags to get under 100). *count = rows re-armed. */
 int tag_requeue_parked(struct store *st, int64_t *count) WXS_MUSTCHECK;

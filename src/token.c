@@ -1,5 +1,6 @@
 #include "token.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -233,6 +234,17 @@ static int pass_finish(struct db *db, void *arg, char *err, size_t errlen)
     return 0;
 }
 
+/* This process's refreshes, for /metrics. Process-wide on purpose (like
+ * log.c's level): every thread's token_cache (tagging, QR codes) refreshes
+ * the one access_token of the account. */
+static _Atomic uint64_t refreshes_ok, refreshes_failed;
+
+void token_counters(uint64_t *refreshes, uint64_t *failures)
+{
+    *refreshes = atomic_load_explicit(&refreshes_ok, memory_order_relaxed);
+    *failures = atomic_load_explicit(&refreshes_failed, memory_order_relaxed);
+}
+
 /* Fetch outside any transaction (it may take api_timeout seconds), then
  * record the result. Falls back to the cached token while it is valid. */
 static int pass_refresh(struct token_pass *p, char *out, size_t outlen, char *err, size_t errlen)
@@ -246,6 +258,7 @@ static int pass_refresh(struct token_pass *p, char *out, size_t outlen, char *er
         snprintf(err, errlen, "access_token answer without a token or expires_in");
         rc = -1;
     }
+    atomic_fetch_add_explicit(rc == 0 ? &refreshes_ok : &refreshes_failed, 1, memory_order_relaxed);
     char why[512];
     struct token_result res = {
         .p = p, .token = rc == 0 ? fresh : NULL, .expires_in = expires_in, .fail_msg = err};

@@ -56,6 +56,10 @@ int token_get(struct token_cache *tc, char *out, size_t outlen, char *err,
 int token_expire_if(struct token_cache *tc, const char *rejected, char *err,
                     size_t errlen) WXS_MUSTCHECK;
 
+/* access_token refreshes this process asked WeChat for, that got a token
+ * and that failed (for /metrics). */
+void token_counters(uint64_t *refreshes, uint64_t *failures);
+
 /* When to refresh a token that lives expires_in seconds: 5 minutes early
  * (the platform's overlap window), or half way for short-lived tokens. */
 int64_t token_refresh_margin(int64_t expires_in);

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pwd.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include <openssl/crypto.h>
@@ -262,4 +264,14 @@ bool util_utf8_valid(const char *s, size_t n)
         if ((k = util_utf8_seq(s + i, n - i)) == 0)
             return false;
     return true;
+}
+
+void util_user_name(unsigned uid, char *out, size_t outlen)
+{
+    struct passwd pw, *res = NULL;
+    char buf[1024];
+    if (getpwuid_r((uid_t)uid, &pw, buf, sizeof(buf), &res) == 0 && res)
+        snprintf(out, outlen, "%s (uid %u)", res->pw_name, uid);
+    else
+        snprintf(out, outlen, "uid %u", uid);
 }

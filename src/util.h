@@ -47,6 +47,9 @@ char *util_put_i64(char *p, char *end, int64_t v);
 bool util_secure_eq(const char *a, size_t alen, const char *b, size_t blen);
 
 /* Seconds since the epoch / monotonic microseconds. */
+/* "name (uid N)" of a user id, for messages about who owns a file. */
+void util_user_name(unsigned uid, char *out, size_t outlen);
+
 int64_t util_now(void);
 uint64_t util_mono_us(void);
 

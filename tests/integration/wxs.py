@@ -241,6 +241,7 @@ class Env:
                 f.write(f"[{sec}]\n")
                 for k, v in kv.items():
                     f.write(f"{k} = {v}\n")
+        os.chmod(self.config, 0o640)  # holds secrets: no "readable by every user" warning
         self.token = cfg["wechat"].get("token", TOKEN)
         self.callback_path = cfg["server"].get("callback_path", "/wx")
         return self.config
