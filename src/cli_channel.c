@@ -9,6 +9,7 @@
 #include "channel.h"
 #include "cli.h"
 #include "csv.h"
+#include "table.h"
 
 enum out_format { FMT_TABLE, FMT_CSV, FMT_JSON };
 
@@ -88,6 +89,8 @@ struct list_ctx {
     enum out_format fmt;
     json_t *arr;
     struct buf line;
+    struct table t;
+    size_t col;
 };
 
 static const char *nz(const char *s)
@@ -109,7 +112,10 @@ static int list_row(const struct channel *c, void *arg)
         printf("%s\n", lc->line.data);
         return 0;
     }
-    printf("%-20s %-24s %-16s %s\n", c->scene, c->name, nz(c->promoter), nz(c->tag));
+    const char *cells[] = {c->scene, c->name, nz(c->promoter), nz(c->tag)};
+    for (size_t i = 0; i < WXS_ARRAY_LEN(cells); i++)
+        if (table_add(&lc->t, cells[i], &lc->col) < 0)
+            return -1;
     return 0;
 }
 
@@ -133,8 +139,11 @@ static int cmd_list(struct cli *cli, int argc, char **argv)
         return 1;
     if (lc.fmt == FMT_CSV)
         printf("scene,name,promoter,reply,scan_reply,tag\n");
-    else if (lc.fmt == FMT_TABLE)
-        printf("%-20s %-24s %-16s %s\n", "SCENE", "NAME", "PROMOTER", "TAG");
+    lc.t.ncols = 4;
+    if (lc.fmt == FMT_TABLE &&
+        (table_add(&lc.t, "SCENE", &lc.col) < 0 || table_add(&lc.t, "NAME", &lc.col) < 0 ||
+         table_add(&lc.t, "PROMOTER", &lc.col) < 0 || table_add(&lc.t, "TAG", &lc.col) < 0))
+        goto done;
     if (channel_foreach(cli->store, list_row, &lc) < 0) {
         fprintf(stderr, "wxscene: channel list: %s\n", store_errmsg(cli->store));
         goto done;
@@ -145,9 +154,15 @@ static int cmd_list(struct cli *cli, int argc, char **argv)
             goto done;
         printf("%s\n", s);
         free(s);
+    } else if (lc.fmt == FMT_TABLE) {
+        buf_reset(&lc.line);
+        if (table_print(&lc.t, &lc.line) < 0)
+            goto done;
+        fputs(lc.line.data ? lc.line.data : "", stdout);
     }
     rc = 0;
 done:
+    table_free(&lc.t);
     json_decref(lc.arr);
     buf_free(&lc.line);
     return rc;
