@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 
@@ -274,6 +275,27 @@ int channel_from_json(const struct json_t *obj, struct channel *c, struct channe
         return snprintf(err, errlen, "name: required"), -1;
     }
     return channel_validate(c, field, err, errlen);
+}
+
+const char *channel_column(const char *cell)
+{
+    static const char *const zh[][3] = {
+        {"scene", "场景值", "场景"},      {"name", "名称", "渠道名称"},
+        {"promoter", "推广员", NULL},     {"reply", "欢迎语", "关注回复"},
+        {"scan_reply", "扫码回复", NULL}, {"tag", "标签", NULL},
+    };
+    size_t n;
+    cell += strspn(cell, " \t");
+    for (n = strlen(cell); n && (cell[n - 1] == ' ' || cell[n - 1] == '\t'); n--)
+        ;
+    for (size_t i = 0; i < WXS_ARRAY_LEN(zh); i++) {
+        if (strlen(zh[i][0]) == n && strncasecmp(cell, zh[i][0], n) == 0)
+            return zh[i][0];
+        for (size_t k = 1; k < 3; k++)
+            if (zh[i][k] && strlen(zh[i][k]) == n && memcmp(cell, zh[i][k], n) == 0)
+                return zh[i][0];
+    }
+    return NULL;
 }
 
 json_t *channel_to_json(const struct channel *c)

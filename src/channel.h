@@ -110,6 +110,12 @@ int channel_validate(const struct channel *c, const char **field, char *err,
 int channel_from_json(const struct json_t *obj, struct channel *c, struct channel_scene *scene,
                       const char **field, char *err, size_t errlen) WXS_MUSTCHECK;
 
+/* A CSV header cell's column (channel import, qr batch): the English name
+ * (scene, name, promoter, reply, scan_reply, tag; case ignored) or the
+ * Chinese one a marketer writes (场景值, 名称, 推广员, 欢迎语, 扫码回复,
+ * 标签), blanks around it ignored. The English name (static), or NULL. */
+const char *channel_column(const char *cell);
+
 /* {"scene", "name", "promoter", "reply", "scan_reply", "tag",
  * "created_at"} (absent optionals as null): the form the CLI's `channel
  * list --format json` and the admin API print. Caller json_decref()s;

@@ -323,8 +323,9 @@ static int qr_cmd_batch(struct cli *cli, int argc, char **argv)
                     res.created, res.skipped);
     } else {
         printf("%zu rows: %zu created (%zu re-sent after an interruption), %zu done before; "
-               "index: %s/index.csv\n",
-               res.rows, res.created, res.resent, res.skipped, o.out_dir);
+               "index: %s/index.csv; %s read as %s\n",
+               res.rows, res.created, res.resent, res.skipped, o.out_dir, o.csv_path,
+               res.encoding ? res.encoding : "UTF-8");
     }
     wxapi_free(api);
     return rc;

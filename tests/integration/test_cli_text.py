@@ -89,3 +89,69 @@ class TableTest(AlignAsserts, unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class CsvInputTest(unittest.TestCase):
+    """channel import and qr batch read one way (src/csv.c)."""
+
+    def setUp(self):
+        self.fake = fake_wechat.Fake(appid=APPID, secret=SECRET).start()
+        self.addCleanup(self.fake.stop)
+        self.env = wxs.Env()
+        self.addCleanup(self.env.cleanup)
+        self.env.write_config(wechat={"appid": APPID, "appsecret": SECRET, "api_base": self.fake.url,
+                                      "mp_base": self.fake.url, "api_timeout": 5})
+
+    def write(self, name, data):
+        path = os.path.join(self.env.dir, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        return path
+
+    def channels(self):
+        import json
+        return {c["scene"]: c for c in json.loads(self.env.cli("channel", "list", "--format", "json").stdout)}
+
+    def test_import_gbk_with_chinese_header_and_excel_blank_rows(self):
+        text = ("场景值,名称,推广员,欢迎语,扫码回复,标签\r\n"
+                "1,静安寺店,张伟,欢迎光临{channel},,春季\r\n"
+                "2,徐汇店,李娜,,再次欢迎,\r\n"
+                ",,,,,\r\n,,,,,\r\n")
+        p = self.env.cli("channel", "import", self.write("gbk.csv", text.encode("gbk")))
+        self.assertIn("imported 2 channels", p.stdout)
+        self.assertIn("GB18030", p.stdout)
+        ch = self.channels()
+        self.assertEqual((ch["1"]["name"], ch["1"]["promoter"], ch["1"]["reply"], ch["1"]["tag"]),
+                         ("静安寺店", "张伟", "欢迎光临{channel}", "春季"))
+        self.assertEqual((ch["2"]["name"], ch["2"]["scan_reply"]), ("徐汇店", "再次欢迎"))
+
+    def test_import_utf8_bom_english_header_other_order(self):
+        text = "name,scene,promoter\n静安寺店,1,张伟\n,,\n"
+        p = self.env.cli("channel", "import", self.write("bom.csv", b"\xef\xbb\xbf" + text.encode()))
+        self.assertIn("imported 1 channels", p.stdout)
+        self.assertIn("UTF-8 with BOM", p.stdout)
+        self.assertEqual(self.channels()["1"]["promoter"], "张伟")
+        p = self.env.cli("channel", "import", self.write("plain.csv", "2,徐汇店,,,\n".encode()))
+        self.assertIn("(read as UTF-8)", p.stdout)
+
+    def test_import_neither_encoding_refused_with_place(self):
+        data = "场景值,名称\r\n1,静安寺店\r\n2,".encode("gbk") + b"\xff\xfe\xff\r\n"
+        p = self.env.cli("channel", "import", self.write("bad.csv", data), check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("bad.csv:3: column 2 (byte 3): neither UTF-8 nor GB18030", p.stderr)
+        self.assertEqual(self.channels(), {})
+
+    def test_import_unknown_header_column(self):
+        p = self.env.cli("channel", "import", self.write("h.csv", "场景值,名称,备注\n1,a,x\n".encode()),
+                         check=False)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("h.csv:1: column 3: unknown column \"备注\"", p.stderr)
+
+    def test_qr_batch_gbk_chinese_header(self):
+        text = "场景值,名称,推广员,类型,有效期\r\n31,静安寺店,张伟,temp,1d\r\n,,,,\r\n"
+        out = os.path.join(self.env.dir, "out")
+        p = self.env.cli("qr", "batch", self.write("b.csv", text.encode("gbk")), "--out", out)
+        self.assertIn("1 rows: 1 created", p.stdout)
+        self.assertIn("GB18030", p.stdout)
+        ch = self.channels()
+        self.assertEqual((ch["31"]["name"], ch["31"]["promoter"]), ("静安寺店", "张伟"))
