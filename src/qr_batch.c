@@ -269,9 +269,8 @@ static void check_channel(struct store *st, struct batch *b, struct row *r)
     if (found < 0)
         row_error(b, r->line, NULL, "database: reading channel %s: %s", r->rq.scene,
                   store_errmsg(st));
-    else if (found == 0 &&
-             (strcmp(c.name, r->rq.name) != 0 ||
-              strcmp(c.promoter ? c.promoter : "", r->rq.promoter ? r->rq.promoter : "") != 0))
+    else if (found == 0 && (!channel_text_same(c.name, r->rq.name) ||
+                            !channel_text_same(c.promoter, r->rq.promoter)))
         row_error(b, r->line, "name",
                   "channel %s exists as \"%s\" (promoter \"%s\"); the CSV "
                   "says \"%s\" (\"%s\")",

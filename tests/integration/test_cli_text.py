@@ -155,3 +155,42 @@ class CsvInputTest(unittest.TestCase):
         self.assertIn("GB18030", p.stdout)
         ch = self.channels()
         self.assertEqual((ch["31"]["name"], ch["31"]["promoter"]), ("静安寺店", "张伟"))
+
+
+class TidyTest(unittest.TestCase):
+    """"张伟 " and "张伟" are one promoter however they arrive."""
+
+    def setUp(self):
+        self.env = wxs.Env()
+        self.addCleanup(self.env.cleanup)
+
+    def listed(self):
+        import json
+        return {c["scene"]: c for c in json.loads(self.env.cli("channel", "list", "--format", "json").stdout)}
+
+    def test_cli_import_and_admin(self):
+        import json
+        e = self.env
+        e.cli("channel", "add", "1", "--name", " 静安寺店\u3000", "--promoter", "张伟 ")
+        path = os.path.join(e.dir, "ch.csv")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("2,Cafe\u0301,\u3000张伟,,\n")
+        e.cli("channel", "import", path)
+        p = e.cli("channel", "add", "3", "--name", "\u3000 ", check=False)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("name: length 0", p.stderr)
+        e.start_server()
+        try:
+            r = wxs.request(e.admin_port, "POST", "/api/channels",
+                            body=json.dumps({"scene": 4, "name": "Shop", "promoter": "\t张伟\u3000"}).encode(),
+                            headers={"Authorization": "Bearer admintoken", "Content-Type": "application/json"})
+            self.assertEqual(r.status, 201, r)
+            self.assertEqual(json.loads(r.body)["promoter"], "张伟")
+        finally:
+            self.assertEqual(e.stop_server(), 0)
+        ch = self.listed()
+        self.assertEqual(ch["1"]["name"], "静安寺店")
+        self.assertEqual(ch["2"]["name"], "Caf\u00e9")
+        self.assertEqual({ch[s]["promoter"] for s in "124"}, {"张伟"})
+        out = e.cli("stats", "--by", "promoter", "--format", "csv").stdout
+        self.assertEqual([ln.split(",")[0] for ln in out.splitlines()[1:]].count("张伟"), 1, out)
