@@ -9,7 +9,7 @@ set -eu
 [ "${WXSCENE_NO_DEPS:-0}" = 1 ] && exit 0
 pkgs="build-essential cmake pkg-config
 libevent-dev libxml2-dev libcurl4-openssl-dev libsqlite3-dev libpq-dev libssl-dev
-libinih-dev libjansson-dev libqrencode-dev libpng-dev libcmocka-dev
+libinih-dev libjansson-dev libqrencode-dev libpng-dev libutf8proc-dev libcmocka-dev
 python3 python3-cryptography python3-psycopg2 zbar-tools sqlite3 postgresql curl tzdata
 nginx-light openssl"
 case "${1:-}" in

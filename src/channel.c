@@ -4,8 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
+#include <utf8proc.h>
 
 #include "db.h"
 
@@ -176,14 +178,59 @@ static const struct channel_field {
     size_t off; /* char * member of struct channel */
     size_t min, max;
     bool required; /* in the admin API's JSON */
+    bool tidy;     /* checked and stored as channel_text_tidy() makes it */
 } fields[] = {
-    {"scene", offsetof(struct channel, scene), 1, CHANNEL_SCENE_MAX, true},
-    {"name", offsetof(struct channel, name), 1, 128, true},
-    {"promoter", offsetof(struct channel, promoter), 0, 128, false},
-    {"reply", offsetof(struct channel, reply), 0, 2048, false},
-    {"scan_reply", offsetof(struct channel, scan_reply), 0, 2048, false},
-    {"tag", offsetof(struct channel, tag), 0, 30, false},
+    {"scene", offsetof(struct channel, scene), 1, CHANNEL_SCENE_MAX, true, false},
+    {"name", offsetof(struct channel, name), 1, 128, true, true},
+    {"promoter", offsetof(struct channel, promoter), 0, 128, false, true},
+    {"reply", offsetof(struct channel, reply), 0, 2048, false, false},
+    {"scan_reply", offsetof(struct channel, scan_reply), 0, 2048, false, false},
+    {"tag", offsetof(struct channel, tag), 0, 30, false, false},
 };
+
+/* Unicode White_Space (ASCII blanks, NBSP, the U+2000 spaces, U+3000 the
+ * ideographic space a Chinese IME types) and U+FEFF: what a spreadsheet
+ * cell or a pasted name carries at its ends without anyone seeing it. */
+static bool is_blank(utf8proc_int32_t c)
+{
+    return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 ||
+           (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F ||
+           c == 0x205F || c == 0x3000 || c == 0xFEFF;
+}
+
+char *channel_text_tidy(const char *s)
+{
+    if (!s)
+        return NULL;
+    const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s;
+    utf8proc_ssize_t n = (utf8proc_ssize_t)strlen(s), start = 0, end = 0, k;
+    utf8proc_int32_t c;
+    for (utf8proc_ssize_t i = 0; i < n; i += k) {
+        if ((k = utf8proc_iterate(p + i, n - i, &c)) <= 0)
+            return strdup(s); /* not UTF-8: channel_validate says so */
+        if (!is_blank(c))
+            end = i + k;
+        else if (end == 0)
+            start = i + k;
+    }
+    char *trimmed = strndup(s + start, end > start ? (size_t)(end - start) : 0);
+    if (!trimmed)
+        return NULL;
+    char *nfc = (char *)utf8proc_NFC((const utf8proc_uint8_t *)trimmed);
+    if (!nfc)
+        return trimmed;
+    free(trimmed);
+    return nfc;
+}
+
+bool channel_text_same(const char *a, const char *b)
+{
+    char *x = channel_text_tidy(a ? a : ""), *y = channel_text_tidy(b ? b : "");
+    bool same = x && y ? strcmp(x, y) == 0 : strcmp(a ? a : "", b ? b : "") == 0;
+    free(x);
+    free(y);
+    return same;
+}
 
 static char **field_ptr(const struct channel_field *f, struct channel *c)
 {
@@ -195,8 +242,12 @@ int channel_validate(const struct channel *c, const char **field, char *err, siz
     for (size_t i = 0; i < WXS_ARRAY_LEN(fields); i++) {
         const struct channel_field *f = &fields[i];
         const char *v = *field_ptr(f, (struct channel *)c);
+        char *tidy = f->tidy && v ? channel_text_tidy(v) : NULL;
+        if (f->tidy && v && !tidy)
+            return snprintf(err, errlen, "%s: out of memory", f->name), -1;
         int bad = i == 0 ? check_scene_text(v, err, errlen)
-                         : check_text(f->name, v, f->min, f->max, err, errlen);
+                         : check_text(f->name, tidy ? tidy : v, f->min, f->max, err, errlen);
+        free(tidy);
         if (bad < 0) {
             if (field)
                 *field = f->name;
@@ -276,6 +327,27 @@ int channel_from_json(const struct json_t *obj, struct channel *c, struct channe
     return channel_validate(c, field, err, errlen);
 }
 
+const char *channel_column(const char *cell)
+{
+    static const char *const zh[][3] = {
+        {"scene", "场景值", "场景"},      {"name", "名称", "渠道名称"},
+        {"promoter", "推广员", NULL},     {"reply", "欢迎语", "关注回复"},
+        {"scan_reply", "扫码回复", NULL}, {"tag", "标签", NULL},
+    };
+    size_t n;
+    cell += strspn(cell, " \t");
+    for (n = strlen(cell); n && (cell[n - 1] == ' ' || cell[n - 1] == '\t'); n--)
+        ;
+    for (size_t i = 0; i < WXS_ARRAY_LEN(zh); i++) {
+        if (strlen(zh[i][0]) == n && strncasecmp(cell, zh[i][0], n) == 0)
+            return zh[i][0];
+        for (size_t k = 1; k < 3; k++)
+            if (zh[i][k] && strlen(zh[i][k]) == n && memcmp(cell, zh[i][k], n) == 0)
+                return zh[i][0];
+    }
+    return NULL;
+}
+
 json_t *channel_to_json(const struct channel *c)
 {
     return json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:I}", "scene", c->scene, "name", c->name,
@@ -336,10 +408,16 @@ int channel_state(struct store *st, const char *scene)
 int channel_add(struct store *st, const struct channel *c, char *err, size_t errlen)
 {
     struct db *db = store_db(st);
+    char *name = channel_text_tidy(c->name), *promoter = channel_text_tidy(c->promoter);
+    if (!name || (c->promoter && !promoter)) {
+        free(name);
+        free(promoter);
+        return snprintf(err, errlen, "out of memory"), -1;
+    }
     struct db_stmt *s = db_stmt(db, &q_add);
     db_bind_text(s, 1, c->scene);
-    db_bind_text(s, 2, c->name);
-    db_bind_text_opt(s, 3, c->promoter);
+    db_bind_text(s, 2, name);
+    db_bind_text_opt(s, 3, promoter);
     db_bind_text(s, 4, c->reply); /* "" = answer "success", NULL = default */
     db_bind_text(s, 5, c->scan_reply);
     db_bind_text_opt(s, 6, c->tag);
@@ -348,6 +426,8 @@ int channel_add(struct store *st, const struct channel *c, char *err, size_t err
     if (rc < 0)
         snprintf(err, errlen, "%s", db_errmsg(db));
     db_reset(s);
+    free(name);
+    free(promoter);
     if (rc < 0)
         return -1;
     if (rc == DB_ROW)

@@ -91,13 +91,26 @@ struct channel {
  * the CLI's import builds) and zero it. */
 void channel_clear(struct channel *c);
 
+/* A name or promoter as it is stored and compared: without the blanks
+ * around it (ASCII and Unicode White_Space, U+3000 the ideographic space
+ * included) and in Unicode NFC, so "张伟 " and "张伟", or an "é" typed as
+ * e + U+0301 and one typed precomposed, are one promoter. Text that is not
+ * UTF-8 comes back as it is (channel_validate refuses it). Caller frees;
+ * NULL when s is NULL or out of memory. */
+char *channel_text_tidy(const char *s);
+
+/* Whether a and b (NULL = "") are the same name once tidied. */
+bool channel_text_same(const char *a, const char *b);
+
 /* Check every field of c: scene as a scene_str's text (1..64 bytes),
  * name 1..128, promoter 0..128, reply and scan_reply 0..2048, tag 0..30
  * bytes, all valid UTF-8 without control characters (tab and newline are
  * allowed outside the scene). The scene's kind is channel_scene_from_*'s
  * business. 0, or -1 with "FIELD: why" in err and, when field is not
  * NULL, *field = FIELD (static: "scene", "name", "promoter", "reply",
- * "scan_reply", "tag", the JSON keys and CSV columns). */
+ * "scan_reply", "tag", the JSON keys and CSV columns). Name and promoter
+ * are checked as channel_text_tidy() makes them (a name of blanks only is
+ * empty), the form channel_add() stores. */
 int channel_validate(const struct channel *c, const char **field, char *err,
                      size_t errlen) WXS_MUSTCHECK;
 
@@ -109,6 +122,12 @@ int channel_validate(const struct channel *c, const char **field, char *err,
  * "FIELD: why" in err and *field = FIELD (NULL for an unknown key). */
 int channel_from_json(const struct json_t *obj, struct channel *c, struct channel_scene *scene,
                       const char **field, char *err, size_t errlen) WXS_MUSTCHECK;
+
+/* A CSV header cell's column (channel import, qr batch): the English name
+ * (scene, name, promoter, reply, scan_reply, tag; case ignored) or the
+ * Chinese one a marketer writes (场景值, 名称, 推广员, 欢迎语, 扫码回复,
+ * 标签), blanks around it ignored. The English name (static), or NULL. */
+const char *channel_column(const char *cell);
 
 /* {"scene", "name", "promoter", "reply", "scan_reply", "tag",
  * "created_at"} (absent optionals as null): the form the CLI's `channel
@@ -132,7 +151,9 @@ int channel_get(struct store *st, const char *scene, struct channel *out) WXS_MU
 int channel_state(struct store *st, const char *scene) WXS_MUSTCHECK;
 
 #define CHANNEL_EEXISTS (-2)
-/* Insert c as it is (validate it first); created_at 0 = now. 0;
+/* Insert c (validate it first), its name and promoter tidied
+ * (channel_text_tidy; a promoter of blanks only is stored as none);
+ * created_at 0 = now. 0;
  * CHANNEL_EEXISTS with "channel SCENE exists" ("channel SCENE exists,
  * archived" when an archived channel holds the scene) without failing the
  * caller's transaction; -1 with the database's message in err. */

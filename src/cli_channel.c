@@ -9,6 +9,7 @@
 #include "channel.h"
 #include "cli.h"
 #include "csv.h"
+#include "table.h"
 
 enum out_format { FMT_TABLE, FMT_CSV, FMT_JSON };
 
@@ -88,6 +89,8 @@ struct list_ctx {
     enum out_format fmt;
     json_t *arr;
     struct buf line;
+    struct table t;
+    size_t col;
 };
 
 static const char *nz(const char *s)
@@ -109,7 +112,10 @@ static int list_row(const struct channel *c, void *arg)
         printf("%s\n", lc->line.data);
         return 0;
     }
-    printf("%-20s %-24s %-16s %s\n", c->scene, c->name, nz(c->promoter), nz(c->tag));
+    const char *cells[] = {c->scene, c->name, nz(c->promoter), nz(c->tag)};
+    for (size_t i = 0; i < WXS_ARRAY_LEN(cells); i++)
+        if (table_add(&lc->t, cells[i], &lc->col) < 0)
+            return -1;
     return 0;
 }
 
@@ -133,8 +139,11 @@ static int cmd_list(struct cli *cli, int argc, char **argv)
         return 1;
     if (lc.fmt == FMT_CSV)
         printf("scene,name,promoter,reply,scan_reply,tag\n");
-    else if (lc.fmt == FMT_TABLE)
-        printf("%-20s %-24s %-16s %s\n", "SCENE", "NAME", "PROMOTER", "TAG");
+    lc.t.ncols = 4;
+    if (lc.fmt == FMT_TABLE &&
+        (table_add(&lc.t, "SCENE", &lc.col) < 0 || table_add(&lc.t, "NAME", &lc.col) < 0 ||
+         table_add(&lc.t, "PROMOTER", &lc.col) < 0 || table_add(&lc.t, "TAG", &lc.col) < 0))
+        goto done;
     if (channel_foreach(cli->store, list_row, &lc) < 0) {
         fprintf(stderr, "wxscene: channel list: %s\n", store_errmsg(cli->store));
         goto done;
@@ -145,9 +154,15 @@ static int cmd_list(struct cli *cli, int argc, char **argv)
             goto done;
         printf("%s\n", s);
         free(s);
+    } else if (lc.fmt == FMT_TABLE) {
+        buf_reset(&lc.line);
+        if (table_print(&lc.t, &lc.line) < 0)
+            goto done;
+        fputs(lc.line.data ? lc.line.data : "", stdout);
     }
     rc = 0;
 done:
+    table_free(&lc.t);
     json_decref(lc.arr);
     buf_free(&lc.line);
     return rc;
@@ -167,6 +182,9 @@ struct import_ctx {
     struct import_row *rows;
     size_t n, cap;
     const char *file;
+    int map[WXS_ARRAY_LEN(import_cols)]; /* column -> field index, -1 = absent */
+    size_t ncols;                        /* fields a row may have */
+    const char *encoding;                /* the file's (csv_encoding) */
 };
 
 static void import_free(struct import_ctx *ic)
@@ -186,9 +204,14 @@ static int import_row(struct import_ctx *ic, char **f, size_t nf, size_t line)
 {
     char err[512];
     struct channel_scene scene;
-    if (nf < 5 || nf > 6) {
+    if (ic->ncols == 0 && (nf < 5 || nf > 6)) {
         fprintf(stderr, "wxscene: %s:%zu: expected 5 or 6 columns (%s), got %zu\n", ic->file, line,
                 "scene,name,promoter,reply,scan_reply[,tag]", nf);
+        return -1;
+    }
+    if (ic->ncols && nf > ic->ncols) {
+        fprintf(stderr, "wxscene: %s:%zu: %zu columns, the header names %zu\n", ic->file, line, nf,
+                ic->ncols);
         return -1;
     }
     if (ic->n == ic->cap) {
@@ -202,12 +225,17 @@ static int import_row(struct import_ctx *ic, char **f, size_t nf, size_t line)
     ic->rows[ic->n].line = line;
     struct channel *c = &ic->rows[ic->n++].c;
     memset(c, 0, sizeof(*c));
-    c->scene = strdup(f[0]);
-    c->name = strdup(f[1]);
-    c->promoter = opt_dup(f[2]);
-    c->reply = opt_dup(f[3]);
-    c->scan_reply = opt_dup(f[4]);
-    c->tag = nf > 5 ? opt_dup(f[5]) : NULL;
+    const char *v[WXS_ARRAY_LEN(import_cols)];
+    for (size_t i = 0; i < WXS_ARRAY_LEN(v); i++) {
+        int k = ic->ncols ? ic->map[i] : (int)i;
+        v[i] = k >= 0 && (size_t)k < nf ? f[k] : "";
+    }
+    c->scene = strdup(v[0]);
+    c->name = strdup(v[1]);
+    c->promoter = opt_dup(v[2]);
+    c->reply = opt_dup(v[3]);
+    c->scan_reply = opt_dup(v[4]);
+    c->tag = opt_dup(v[5]);
     if (!c->scene || !c->name)
         return -1;
     if (channel_scene_from_text(&scene, c->scene, false, err, sizeof(err)) < 0 ||
@@ -253,9 +281,41 @@ static long import_duplicates(const struct import_ctx *ic)
     return dups;
 }
 
-static bool is_header(char **f, size_t nf)
+/* A first record whose first two cells name columns (scene,name or
+ * 场景值,名称, in any order) is a header: the columns are then taken by
+ * name, English or Chinese (channel_column). 1 header, 0 data, -1 a bad
+ * header (said). */
+static int read_header(struct import_ctx *ic, char **f, size_t nf, size_t line)
 {
-    return nf >= 2 && strcmp(f[0], import_cols[0]) == 0 && strcmp(f[1], import_cols[1]) == 0;
+    int bad = 0;
+    if (nf < 2 || !channel_column(f[0]) || !channel_column(f[1]))
+        return 0;
+    for (size_t i = 0; i < WXS_ARRAY_LEN(import_cols); i++)
+        ic->map[i] = -1;
+    for (size_t k = 0; k < nf; k++) {
+        const char *col = channel_column(f[k]);
+        size_t i = 0;
+        while (col && strcmp(col, import_cols[i]) != 0)
+            i++;
+        if (!col || ic->map[i] >= 0) {
+            fprintf(stderr, "wxscene: %s:%zu: column %zu: %s \"%s\" (expected %s)\n", ic->file,
+                    line, k + 1, col ? "a second" : "unknown column", f[k],
+                    "scene,name,promoter,reply,scan_reply,tag or "
+                    "场景值,名称,推广员,欢迎语,扫码回复,标签");
+            bad = 1;
+        } else {
+            ic->map[i] = (int)k;
+        }
+    }
+    for (size_t i = 0; i < 2; i++) {
+        if (ic->map[i] < 0) {
+            fprintf(stderr, "wxscene: %s:%zu: the header has no %s column\n", ic->file, line,
+                    i ? "name (名称)" : "scene (场景值)");
+            bad = 1;
+        }
+    }
+    ic->ncols = nf;
+    return bad ? -1 : 1;
 }
 
 static int import_read(struct import_ctx *ic, FILE *fp)
@@ -268,17 +328,18 @@ static int import_read(struct import_ctx *ic, FILE *fp)
     if (csv_open(&r, fp) < 0)
         return -1;
     while ((rc = csv_next(r, &f, &nf, &line, err, sizeof(err))) == 1) {
-        if (first && is_header(f, nf)) {
-            first = false;
-            continue;
-        }
+        int head = first ? read_header(ic, f, nf, line) : 0;
         first = false;
-        if (import_row(ic, f, nf, line) < 0 && ++bad >= 20)
+        if (head < 0)
+            bad++;
+        if (head == 0 && import_row(ic, f, nf, line) < 0 && ++bad >= 20)
             break;
     }
     if (rc < 0) {
         fprintf(stderr, "wxscene: %s:%zu: %s\n", ic->file, line, err);
         bad++;
+    } else {
+        ic->encoding = csv_encoding(r);
     }
     csv_close(r);
     if (import_duplicates(ic) != 0)
@@ -318,7 +379,8 @@ static int cmd_import(struct cli *cli, int argc, char **argv)
     } else if (store_tx(cli->store, import_insert, &ic) < 0) {
         fprintf(stderr, "wxscene: channel import: nothing imported\n");
     } else {
-        printf("imported %zu channels from %s\n", ic.n, ic.file);
+        printf("imported %zu channels from %s (read as %s)\n", ic.n, ic.file,
+               ic.encoding ? ic.encoding : "UTF-8");
         rc = 0;
     }
     if (fp != stdin)

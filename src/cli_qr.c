@@ -13,6 +13,7 @@
 #include "qr.h"
 #include "qr_batch.h"
 #include "qr_perm.h"
+#include "table.h"
 #include "wxapi.h"
 
 #define QR_DEFAULT_SCALE 8
@@ -322,8 +323,9 @@ static int qr_cmd_batch(struct cli *cli, int argc, char **argv)
                     res.created, res.skipped);
     } else {
         printf("%zu rows: %zu created (%zu re-sent after an interruption), %zu done before; "
-               "index: %s/index.csv\n",
-               res.rows, res.created, res.resent, res.skipped, o.out_dir);
+               "index: %s/index.csv; %s read as %s\n",
+               res.rows, res.created, res.resent, res.skipped, o.out_dir, o.csv_path,
+               res.encoding ? res.encoding : "UTF-8");
     }
     wxapi_free(api);
     return rc;
@@ -338,6 +340,8 @@ struct list_ctx {
     enum list_format fmt;
     json_t *arr;
     size_t n;
+    struct table t;
+    size_t col;
 };
 
 static void left_text(const struct qr_code *c, char *out, size_t outlen)
@@ -354,7 +358,7 @@ static void left_text(const struct qr_code *c, char *out, size_t outlen)
                  (long long)(left % 86400 / 3600));
 }
 
-static int list_row_text(const struct list_ctx *x, const struct qr_code *c, const char *name)
+static int list_row_text(struct list_ctx *x, const struct qr_code *c, const char *name)
 {
     char at[32] = "never", left[32];
     struct buf line = {0};
@@ -362,8 +366,10 @@ static int list_row_text(const struct list_ctx *x, const struct qr_code *c, cons
         iso_time(c->expires_at, at, sizeof(at));
     left_text(c, left, sizeof(left));
     if (x->fmt == LIST_TABLE) {
-        printf("%-20s %-9s %-21s %-9s %-24s %s\n", c->scene, qr_kind_name(c->kind), at, left,
-               name ? name : "-", c->url);
+        const char *cells[] = {c->scene, qr_kind_name(c->kind), at, left, name, c->url};
+        for (size_t i = 0; i < WXS_ARRAY_LEN(cells); i++)
+            if (table_add(&x->t, cells[i], &x->col) < 0)
+                return -1;
         return 0;
     }
     const char *vals[] = {c->scene,
@@ -452,19 +458,27 @@ static int qr_cmd_list(struct cli *cli, int argc, char **argv)
         return rc;
     if (x.fmt == LIST_JSON && !(x.arr = json_array()))
         return 1;
-    if (x.fmt == LIST_TABLE)
-        printf("%-20s %-9s %-21s %-9s %-24s %s\n", "SCENE", "KIND", "EXPIRES", "LEFT", "CHANNEL",
-               "URL");
-    else if (x.fmt == LIST_CSV)
+    static const char *const heads[] = {"SCENE", "KIND", "EXPIRES", "LEFT", "CHANNEL", "URL"};
+    x.t.ncols = WXS_ARRAY_LEN(heads);
+    for (size_t i = 0; x.fmt == LIST_TABLE && i < WXS_ARRAY_LEN(heads); i++)
+        if (table_add(&x.t, heads[i], &x.col) < 0)
+            rc = 1;
+    if (x.fmt == LIST_CSV)
         printf("scene,kind,expires_at,channel,ticket,url\n");
-    if (qr_foreach(cli->store, &f, list_row, &x, &e) < 0) {
+    if (rc == 0 && qr_foreach(cli->store, &f, list_row, &x, &e) < 0) {
         if (e.rc) /* else list_row said why */
             fprintf(stderr, "wxscene: qr list: %s\n", e.msg);
         rc = 1;
     } else if (x.fmt == LIST_JSON) {
         json_dumpf(x.arr, stdout, JSON_INDENT(1));
         printf("\n");
+    } else if (rc == 0 && x.fmt == LIST_TABLE) {
+        struct buf out = {0};
+        rc = table_print(&x.t, &out) < 0 ? 1 : 0;
+        fputs(out.data ? out.data : "", stdout);
+        buf_free(&out);
     }
+    table_free(&x.t);
     json_decref(x.arr);
     return rc;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "table.h"
 #include "tag.h"
 
 static void print_park(void *arg, const char *openid, const char *tag, const char *reason)
@@ -97,18 +98,34 @@ static int tag_status(struct cli *cli, int argc, char **argv)
         fprintf(stderr, "%s: tag status: %s\n", cli->prog, store_errmsg(cli->store));
         return 1;
     }
-    printf("%-30s %8s %8s %8s %8s %9s\n", "tag", "id", "pending", "done", "parked", "cancelled");
-    while ((rc = db_step(s)) == DB_ROW) {
-        char id[24] = "-";
-        const char *why = db_col_text(s, 6);
-        if (!db_col_null(s, 1))
-            snprintf(id, sizeof(id), "%lld", (long long)db_col_int64(s, 1));
-        printf("%-30s %8s %8lld %8lld %8lld %9lld\n", db_col_text(s, 0), id,
-               (long long)db_col_int64(s, 2), (long long)db_col_int64(s, 3),
-               (long long)db_col_int64(s, 4), (long long)db_col_int64(s, 5));
-        if (why)
-            printf("  %s\n", why);
+    static const char *const heads[] = {"tag", "id", "pending", "done", "parked", "cancelled"};
+    struct table t = {.ncols = WXS_ARRAY_LEN(heads)};
+    struct buf notes = {0}, out = {0};
+    size_t col = 0;
+    int bad = 0;
+    for (size_t i = 0; i < WXS_ARRAY_LEN(heads); i++) {
+        t.numeric[i] = i > 0;
+        bad = bad || table_add(&t, heads[i], &col) < 0;
     }
+    while (!bad && (rc = db_step(s)) == DB_ROW) {
+        const char *why = db_col_text(s, 6);
+        bad = table_add(&t, db_col_text(s, 0), &col) < 0 ||
+              (db_col_null(s, 1) ? table_add(&t, "-", &col)
+                                 : table_int(&t, db_col_int64(s, 1), &col)) < 0;
+        for (int i = 2; i <= 5; i++)
+            bad = bad || table_int(&t, db_col_int64(s, i), &col) < 0;
+        if (why)
+            bad = bad || buf_printf(&notes, "%s: %s\n", db_col_text(s, 0), why) < 0;
+    }
+    if (!bad && rc == DB_DONE && table_print(&t, &out) == 0) {
+        fputs(out.data ? out.data : "", stdout);
+        fputs(notes.data ? notes.data : "", stdout);
+    } else if (rc == DB_ROW || rc == DB_DONE) {
+        rc = -1; /* out of memory */
+    }
+    table_free(&t);
+    buf_free(&notes);
+    buf_free(&out);
     if (rc < 0)
         fprintf(stderr, "%s: tag status: %s\n", cli->prog, store_errmsg(cli->store));
     db_finalize(s);

@@ -2,6 +2,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <iconv.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,9 @@ static bool formula_guarded(const char *s)
 
 struct csv_reader {
     FILE *f;
+    char *text; /* the whole file as UTF-8 (csv_load), BOM removed */
+    size_t len, pos;
+    enum csv_encoding enc;
     size_t line; /* the file line of the next byte, from 1 */
     size_t byte; /* that byte's place in its line, from 1 */
     int back[3]; /* bytes read ahead and given back, the next one last */
@@ -63,12 +67,15 @@ void csv_close(struct csv_reader *r)
     if (!r)
         return;
     buf_free(&r->rec);
+    free(r->text);
     free(r);
 }
 
 static int next_byte(struct csv_reader *r)
 {
-    return r->nback ? r->back[--r->nback] : getc(r->f);
+    if (r->nback)
+        return r->back[--r->nback];
+    return r->pos < r->len ? (unsigned char)r->text[r->pos++] : EOF;
 }
 
 static void unread(struct csv_reader *r, int c)
@@ -78,24 +85,128 @@ static void unread(struct csv_reader *r, int c)
         r->back[r->nback++] = c;
 }
 
-/* A UTF-8 BOM (Excel's "CSV UTF-8") is skipped; a UTF-16 one (Excel's
- * "Unicode Text") is refused by name rather than as a NUL byte later. */
-static int read_start(struct csv_reader *r, char *err, size_t errlen)
+/* The whole file into raw (NUL-terminated; a CSV is read whole anyway:
+ * channel import keeps every row, and the encoding is the whole file's). */
+static int slurp(FILE *f, struct buf *raw, char *err, size_t errlen)
 {
-    int c1 = next_byte(r), c2 = c1 == EOF ? EOF : next_byte(r);
-    int c3 = c1 == 0xEF && c2 == 0xBB ? next_byte(r) : EOF;
-    if (c3 == 0xBF)
-        return 0;
-    if ((c1 == 0xFF && c2 == 0xFE) || (c1 == 0xFE && c2 == 0xFF)) {
+    char chunk[65536];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+        if (raw->len + n > CSV_MAX_FILE)
+            return snprintf(err, errlen, "the file is larger than %d MiB", CSV_MAX_FILE >> 20), -1;
+        if (buf_append(raw, chunk, n) < 0)
+            return snprintf(err, errlen, "out of memory"), -1;
+    }
+    if (ferror(f))
+        return snprintf(err, errlen, "read error: %s", strerror(errno)), -1;
+    return buf_append(raw, "", 0) < 0 ? (snprintf(err, errlen, "out of memory"), -1) : 0;
+}
+
+/* Line, column (field, counting commas outside quotes) and byte in its line
+ * of offset at in s, for an error that has no record around it yet. */
+static void place_of(const char *s, size_t at, size_t *line, size_t *col, size_t *byte)
+{
+    bool quoted = false;
+    *line = 1, *col = 1, *byte = 1;
+    for (size_t i = 0; i < at; i++) {
+        char c = s[i];
+        bool eol = !quoted && (c == '\n' || (c == '\r' && s[i + 1] != '\n'));
+        if (c == '"')
+            quoted = !quoted;
+        (*byte)++;
+        if (c == ',' && !quoted)
+            (*col)++;
+        if (c == '\n' || (c == '\r' && s[i + 1] != '\n'))
+            (*line)++, *byte = 1;
+        if (eol)
+            *col = 1;
+    }
+}
+
+/* The length of the longest valid UTF-8 prefix of s[0..n). */
+static size_t utf8_prefix(const char *s, size_t n)
+{
+    size_t i = 0, k;
+    while (i < n && (k = util_utf8_seq(s + i, n - i)) > 0)
+        i += k;
+    return i;
+}
+
+/* GB18030 (a superset of GBK and GB2312, what Excel saves as "CSV" on a
+ * Chinese Windows) into UTF-8: 0, or -1 with the offset of the first byte
+ * that is not GB18030 in *bad. */
+static int from_gb18030(const char *in, size_t n, struct buf *out, size_t *bad)
+{
+    iconv_t cd = iconv_open("UTF-8", "GB18030");
+    char *src = (char *)in;
+    size_t left = n;
+    int rc = 0;
+    *bad = 0;
+    if (cd == (iconv_t)-1)
+        return -1;
+    while (rc == 0 && left > 0) {
+        char chunk[4096], *dst = chunk;
+        size_t room = sizeof(chunk);
+        size_t k = iconv(cd, &src, &left, &dst, &room);
+        if (buf_append(out, chunk, sizeof(chunk) - room) < 0 || (k == (size_t)-1 && errno != E2BIG))
+            rc = -1;
+    }
+    *bad = (size_t)(src - in);
+    iconv_close(cd);
+    return rc < 0 || buf_append(out, "", 0) < 0 ? -1 : 0;
+}
+
+/* Read the file and settle its encoding: a UTF-8 BOM (Excel's "CSV UTF-8")
+ * is skipped; a UTF-16 one (Excel's "Unicode Text") is refused by name
+ * rather than as a NUL byte later; valid UTF-8 is UTF-8, anything else is
+ * tried as GB18030 and refused, naming the place, when it is neither. */
+static int csv_load(struct csv_reader *r, size_t *line, char *err, size_t errlen)
+{
+    struct buf raw = {0}, conv = {0};
+    size_t skip = 0, bad, col, byte;
+    int rc = -1;
+    *line = 1;
+    if (slurp(r->f, &raw, err, errlen) < 0)
+        goto done;
+    const unsigned char *u = (const unsigned char *)raw.data;
+    if (raw.len >= 2 && ((u[0] == 0xFF && u[1] == 0xFE) || (u[0] == 0xFE && u[1] == 0xFF))) {
         snprintf(err, errlen,
                  "the file is UTF-16 (Excel's \"Unicode Text\"): save it as "
                  "\"CSV UTF-8\"");
-        return -1;
+        goto done;
     }
-    unread(r, c3);
-    unread(r, c2);
-    unread(r, c1);
-    return 0;
+    if (raw.len >= 3 && u[0] == 0xEF && u[1] == 0xBB && u[2] == 0xBF)
+        skip = 3;
+    bad = utf8_prefix(raw.data + skip, raw.len - skip) + skip;
+    if (bad == raw.len) {
+        r->enc = skip ? CSV_UTF8_BOM : CSV_UTF8;
+        r->len = raw.len - skip;
+        memmove(raw.data, raw.data + skip, r->len + 1);
+        r->text = raw.data, raw.data = NULL;
+        rc = 0;
+    } else if (!skip && from_gb18030(raw.data, raw.len, &conv, &bad) == 0) {
+        r->enc = CSV_GB18030;
+        r->len = conv.len;
+        r->text = conv.data, conv.data = NULL;
+        rc = 0;
+    } else {
+        place_of(raw.data, bad, line, &col, &byte);
+        snprintf(err, errlen, "column %zu (byte %zu): %s (byte 0x%02x): save it as \"CSV UTF-8\"",
+                 col, byte,
+                 skip ? "not UTF-8 after a UTF-8 BOM" : "neither UTF-8 nor GB18030/GBK text",
+                 bad < raw.len ? u[bad] : 0);
+    }
+done:
+    buf_free(&raw);
+    buf_free(&conv);
+    return rc;
+}
+
+const char *csv_encoding(const struct csv_reader *r)
+{
+    static const char *const names[] = {
+        [CSV_UTF8] = "UTF-8", [CSV_UTF8_BOM] = "UTF-8 with BOM", [CSV_GB18030] = "GB18030"};
+    return names[r->enc];
 }
 
 /* The next byte with its place in the file; a line end (LF, CRLF or a lone
@@ -196,8 +307,6 @@ static int scan_byte(struct csv_reader *r, struct csv_scan *s, int c, bool eol, 
 static int scan_eof(struct csv_reader *r, const struct csv_scan *s, size_t *line, char *err,
                     size_t errlen)
 {
-    if (ferror(r->f))
-        return fail_at(line, r->line, err, errlen, "read error: %s", strerror(errno));
     if (s->state == QUOTED)
         return fail_at(line, s->qline, err, errlen,
                        "column %zu (byte %zu): the quoted field is never closed", s->n, s->qbyte);
@@ -233,18 +342,27 @@ static int csv_scan(struct csv_reader *r, size_t *n, size_t *line, char *err, si
     return rc;
 }
 
+/* A record of n fields, all empty: what Excel writes for rows it once
+ * formatted (",,,,,"); skipped like an empty line. */
+static bool blank_record(const struct buf *rec, size_t n)
+{
+    return rec->len == n; /* n NUL separators and nothing else */
+}
+
 int csv_next(struct csv_reader *r, char ***fields, size_t *nfields, size_t *line, char *err,
              size_t errlen)
 {
     size_t n;
     if (!r->started) {
         r->started = true;
-        *line = 1;
-        if (read_start(r, err, errlen) < 0)
+        if (csv_load(r, line, err, errlen) < 0)
             return -1;
     }
-    buf_reset(&r->rec);
-    int rc = csv_scan(r, &n, line, err, errlen);
+    int rc;
+    do {
+        buf_reset(&r->rec);
+        rc = csv_scan(r, &n, line, err, errlen);
+    } while (rc == 1 && blank_record(&r->rec, n));
     if (rc <= 0)
         return rc;
     for (size_t i = 0; i < n; i++) {

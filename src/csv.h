@@ -16,12 +16,25 @@
 
 #define CSV_MAX_FIELDS 32
 #define CSV_MAX_RECORD 65536
+#define CSV_MAX_FILE   (256 << 20)
+
+enum csv_encoding { CSV_UTF8, CSV_UTF8_BOM, CSV_GB18030 };
 
 struct csv_reader;
 
-/* Reads from f (not closed by csv_close). Caller frees with csv_close(). */
+/* Reads from f (not closed by csv_close); the first csv_next() reads the
+ * whole file (at most CSV_MAX_FILE bytes) and settles its encoding: UTF-8
+ * with or without a BOM, else GB18030 (GBK, GB2312: what Excel saves as
+ * "CSV" on a Chinese Windows), converted to UTF-8; a file that is neither
+ * is refused naming the line and column of the first byte that is not
+ * GB18030. Positions in later errors count the bytes of the UTF-8 text.
+ * Caller frees with csv_close(). */
 int csv_open(struct csv_reader **out, FILE *f) WXS_MUSTCHECK;
 void csv_close(struct csv_reader *r);
+
+/* The encoding the file was read in ("UTF-8", "UTF-8 with BOM", "GB18030"),
+ * valid once csv_next() returned a record or the end. Static string. */
+const char *csv_encoding(const struct csv_reader *r);
 
 /* Next record: 1 = got one (*fields valid until the next call, *line = the
  * file line it starts on, the first line being 1), 0 = end, -1 = malformed
@@ -30,7 +43,9 @@ void csv_close(struct csv_reader *r);
  *
  * Lines end in LF, CRLF or a lone CR (Excel's "CSV (Macintosh)"), also
  * inside quotes, where each becomes one "\n" in the value. Empty lines are
- * skipped; a last line without a line end is a record. A NUL byte, a UTF-16
+ * skipped, and so is a record whose fields are all empty (",,,,," as Excel
+ * writes rows it once formatted); a last line without a line end is a
+ * record. A NUL byte, a UTF-16
  * file, a stray quote, text after a closing quote, a quote never closed,
  * more than CSV_MAX_FIELDS fields or a record over CSV_MAX_RECORD bytes are
  * errors: nothing is dropped or cut short silently. A field csv_field()

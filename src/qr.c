@@ -457,11 +457,6 @@ struct create_ctx {
     bool reclaimable; /* the scene's archived channel may give way (released id) */
 };
 
-static bool same_text(const char *a, const char *b)
-{
-    return strcmp(a ? a : "", b ? b : "") == 0;
-}
-
 /* An active channel named by rq must say what rq says. */
 static int channel_compare(struct store *st, struct create_ctx *x)
 {
@@ -470,7 +465,8 @@ static int channel_compare(struct store *st, struct create_ctx *x)
     int rc = channel_get(st, scene, &c);
     if (rc < 0)
         return qr_db_fail(store_db(st), x->err, "reading channel %s", scene);
-    bool same = rc == 0 && same_text(c.name, x->rq->name) && same_text(c.promoter, x->rq->promoter);
+    bool same = rc == 0 && channel_text_same(c.name, x->rq->name) &&
+                channel_text_same(c.promoter, x->rq->promoter);
     channel_clear(&c);
     return same ? 0
                 : qr_fail(x->err, QR_ECONFLICT, "name",

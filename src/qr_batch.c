@@ -30,13 +30,14 @@ enum col { COL_SCENE, COL_NAME, COL_PROMOTER, COL_KIND, COL_EXPIRE, COL_N };
 static const struct {
     const char *name;
     const char *alias;
+    const char *zh; /* the Chinese header (the channel's columns: channel_column) */
     bool required;
 } columns[COL_N] = {
-    [COL_SCENE] = {"scene", NULL, true},
-    [COL_NAME] = {"name", NULL, true},
-    [COL_PROMOTER] = {"promoter", NULL, false},
-    [COL_KIND] = {"kind", NULL, true},
-    [COL_EXPIRE] = {"expire", "expire_seconds", false},
+    [COL_SCENE] = {"scene", NULL, NULL, true},
+    [COL_NAME] = {"name", NULL, NULL, true},
+    [COL_PROMOTER] = {"promoter", NULL, NULL, false},
+    [COL_KIND] = {"kind", NULL, "类型", true},
+    [COL_EXPIRE] = {"expire", "expire_seconds", "有效期", false},
 };
 
 /* Accepted kind spellings: temp/perm follow the scene text (digits = id). */
@@ -60,7 +61,8 @@ struct batch {
     const struct qr_batch_opts *o;
     struct row *rows;
     size_t n, cap;
-    int map[COL_N]; /* column -> field index, -1 = absent */
+    int map[COL_N];       /* column -> field index, -1 = absent */
+    const char *encoding; /* the CSV's (csv_encoding) */
     size_t invalid;
     char id[PATH_MAX]; /* realpath of the output directory */
 };
@@ -93,17 +95,22 @@ static void batch_free(struct batch *b)
 
 static int header_column(const char *name)
 {
+    const char *canon = channel_column(name);
+    if (canon)
+        name = canon;
     for (int c = 0; c < COL_N; c++)
         if (strcasecmp(name, columns[c].name) == 0 ||
-            (columns[c].alias && strcasecmp(name, columns[c].alias) == 0))
+            (columns[c].alias && strcasecmp(name, columns[c].alias) == 0) ||
+            (columns[c].zh && strcmp(name, columns[c].zh) == 0))
             return c;
     return -1;
 }
 
-/* A first record starting with "scene" is a header naming the columns. */
+/* A first record starting with "scene" (or 场景值) is a header naming the
+ * columns, in English or Chinese. */
 static bool read_header(struct batch *b, char **f, size_t nf, size_t line)
 {
-    if (nf == 0 || strcasecmp(f[0], "scene") != 0) {
+    if (nf == 0 || header_column(f[0]) != COL_SCENE) {
         for (int c = 0; c < COL_N; c++)
             b->map[c] = c;
         return false;
@@ -125,14 +132,6 @@ static bool read_header(struct batch *b, char **f, size_t nf, size_t line)
     for (int c = 0; c < COL_N; c++)
         if (columns[c].required && b->map[c] < 0)
             row_error(b, line, NULL, "the header has no %s column", columns[c].name);
-    return true;
-}
-
-static bool blank_record(char **f, size_t nf)
-{
-    for (size_t i = 0; i < nf; i++)
-        if (f[i][0])
-            return false;
     return true;
 }
 
@@ -172,8 +171,6 @@ static int read_rows(struct batch *b, FILE *f, struct qr_error *err)
     while ((rc = csv_next(csv, &fields, &nf, &line, why, sizeof(why))) == 1) {
         if (first && (first = false, read_header(b, fields, nf, line)))
             continue;
-        if (blank_record(fields, nf))
-            continue;
         if (b->n >= QR_BATCH_MAX_ROWS) {
             row_error(b, line, NULL, "more than %d rows", QR_BATCH_MAX_ROWS);
             break;
@@ -185,6 +182,8 @@ static int read_rows(struct batch *b, FILE *f, struct qr_error *err)
     }
     if (rc < 0)
         row_error(b, line, NULL, "%s", why);
+    else
+        b->encoding = csv_encoding(csv);
     csv_close(csv);
     return 0;
 }
@@ -270,9 +269,8 @@ static void check_channel(struct store *st, struct batch *b, struct row *r)
     if (found < 0)
         row_error(b, r->line, NULL, "database: reading channel %s: %s", r->rq.scene,
                   store_errmsg(st));
-    else if (found == 0 &&
-             (strcmp(c.name, r->rq.name) != 0 ||
-              strcmp(c.promoter ? c.promoter : "", r->rq.promoter ? r->rq.promoter : "") != 0))
+    else if (found == 0 && (!channel_text_same(c.name, r->rq.name) ||
+                            !channel_text_same(c.promoter, r->rq.promoter)))
         row_error(b, r->line, "name",
                   "channel %s exists as \"%s\" (promoter \"%s\"); the CSV "
                   "says \"%s\" (\"%s\")",
@@ -584,6 +582,7 @@ int qr_batch_run(struct store *st, struct wxapi *api, const struct qr_batch_opts
         rc = check_perm_budget(st, &b, err);
     res->rows = b.n;
     res->invalid = b.invalid;
+    res->encoding = b.encoding;
     if (rc == 0 && b.invalid) {
         rc = qr_fail(err, QR_EINVALID, "csv", "%s: %zu error%s; nothing was created", o->csv_path,
                      b.invalid, b.invalid == 1 ? "" : "s");

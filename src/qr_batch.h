@@ -27,10 +27,11 @@ struct qr_batch_opts {
 
 struct qr_batch_result {
     size_t rows;
-    size_t created; /* asked of WeChat in this run */
-    size_t skipped; /* done before (this batch, or an existing permanent code) */
-    size_t resent;  /* intents of an interrupted run sent again */
-    size_t invalid; /* validation errors (nothing was created) */
+    size_t created;       /* asked of WeChat in this run */
+    size_t skipped;       /* done before (this batch, or an existing permanent code) */
+    size_t resent;        /* intents of an interrupted run sent again */
+    size_t invalid;       /* validation errors (nothing was created) */
+    const char *encoding; /* the CSV's, as csv_encoding() names it; static */
 };
 
 /* Run (or resume) a batch. QR_EINVALID: the CSV has errors (listed on

@@ -404,6 +404,61 @@ static void test_table(void **state)
     buf_free(&list);
 }
 
+/* Names and promoters: trimmed of ASCII and Unicode blanks, NFC. */
+static void test_text_tidy(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"张伟", "张伟"},
+        {"张伟 ", "张伟"},
+        {"\u3000张伟\u3000", "张伟"},
+        {" \t\xc2\xa0张 伟\xe2\x80\x83\n", "张 伟"},
+        {"\xef\xbb\xbfLi", "Li"},
+        {"Cafe\xcc\x81", "Caf\xc3\xa9"}, /* e + U+0301 -> é */
+        {"\xe2\x84\xab", "\xc3\x85"},    /* ANGSTROM SIGN -> Å */
+        {"   ", ""},
+        {"\u3000", ""},
+        {"", ""},
+        {" \xff ", " \xff "}, /* not UTF-8: left for channel_validate */
+    };
+    for (size_t i = 0; i < WXS_ARRAY_LEN(cases); i++) {
+        char *got = channel_text_tidy(cases[i].in);
+        assert_non_null(got);
+        if (strcmp(got, cases[i].out) != 0)
+            fail_msg("case %zu: '%s' -> '%s', want '%s'", i, cases[i].in, got, cases[i].out);
+        free(got);
+    }
+    assert_null(channel_text_tidy(NULL));
+    assert_true(channel_text_same("张伟 ", "张伟"));
+    assert_true(channel_text_same(NULL, "\u3000"));
+    assert_false(channel_text_same("张伟", "张"));
+    char err[128];
+    const char *field = NULL;
+    struct channel blank = {.scene = "1", .name = "\u3000 "};
+    assert_int_equal(channel_validate(&blank, &field, err, sizeof(err)), -1);
+    assert_string_equal(field, "name");
+}
+
+static void test_table_tidies(void **state)
+{
+    struct fixture *f = *state;
+    char err[256];
+    struct channel c = {.scene = "7", .name = " 静安寺店\u3000", .promoter = "张伟 "};
+    struct channel d = {.scene = "8", .name = "x", .promoter = "\u3000"};
+    struct channel got;
+    assert_int_equal(channel_add(f->st, &c, err, sizeof(err)), 0);
+    assert_int_equal(channel_add(f->st, &d, err, sizeof(err)), 0);
+    assert_int_equal(channel_get(f->st, "7", &got), 0);
+    assert_string_equal(got.name, "静安寺店");
+    assert_string_equal(got.promoter, "张伟");
+    channel_clear(&got);
+    assert_int_equal(channel_get(f->st, "8", &got), 0);
+    assert_null(got.promoter);
+    channel_clear(&got);
+}
+
 /* A conflict inside a transaction leaves it usable (an import reports the
  * row and rolls back itself; PostgreSQL would abort the transaction on a
  * unique violation). */
@@ -440,6 +495,8 @@ int main(void)
         cmocka_unit_test(test_scene_check_perm),
         cmocka_unit_test(test_validate),
         cmocka_unit_test(test_from_json),
+        cmocka_unit_test(test_text_tidy),
+        cmocka_unit_test_setup_teardown(test_table_tidies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_conflict_in_transaction, setup, teardown),
     };

@@ -217,17 +217,30 @@ static void test_read(void **state)
         {IN("\"\r\n\r\n\"\r\nq"), "1:\n\n;4:q;"},
         /* quoting */
         {IN("\"say \"\"hi\"\"\",\"\",\"a,b\"\n"), "1:say \"hi\"||a,b;"},
-        {IN(",,\n"), "1:||;"},
-        {IN("\"\"\n"), "1:;"},
+        /* a record of empty fields only is skipped like an empty line */
+        {IN(",,\n"), ""},
+        {IN("\"\"\n"), ""},
+        {IN("a,b\n,,,,,\r\n,\"\",\nc,\n"), "1:a|b;4:c|;"},
         {IN(" a , b \n"), "1: a | b ;"},
         /* a UTF-8 BOM is skipped; bytes that only look like one are data */
         {IN("\xef\xbb\xbf"
             "a,b\n"),
          "1:a|b;"},
         {IN("\xef\xbb\xbf"), ""},
-        {IN("\xef\xbbx\n"), "1:\xef\xbbx;"},
-        {IN("\xef\n"), "1:\xef;"},
+        /* not UTF-8: read as GB18030 (EF BB is GBK's 锘) or refused */
+        {IN("\xef\xbbx\n"), "1:锘x;"},
+        {IN("a\r\n\"b\nc\",d,\xef\n"),
+         "error 3: column 3 (byte 6): neither UTF-8 nor GB18030/GBK text (byte 0xef): save it "
+         "as \"CSV UTF-8\""},
+        /* GBK as Excel saves it on a Chinese Windows: 场景值,名称 / 42,张伟 */
+        {IN("\xb3\xa1\xbe\xb0\xd6\xb5,\xc3\xfb\xb3\xc6\r\n42,\xd5\xc5\xce\xb0\r\n"),
+         "1:场景值|名称;2:42|张伟;"},
         {IN("\xef\xbb\xbf\xef\xbb\xbf\n"), "1:\xef\xbb\xbf;"},
+        /* a BOM says UTF-8: other bytes after it are refused, not guessed */
+        {IN("\xef\xbb\xbf"
+            "a\n\xd5\xc5\n"),
+         "error 2: column 1 (byte 1): not UTF-8 after a UTF-8 BOM (byte 0xd5): save it as "
+         "\"CSV UTF-8\""},
         /* the formula guard csv_field writes comes off, other quotes stay */
         {IN("\"'=1+1\",'-3,''@x,'plain,',' =1\n"), "1:=1+1|-3|'@x|'plain|'| =1;"},
         /* errors name the line of the offending byte and its column */
@@ -251,8 +264,38 @@ static void test_read(void **state)
     for (size_t i = 0; i < WXS_ARRAY_LEN(cases); i++) {
         struct buf got = {0};
         read_all(cases[i].in, cases[i].len, &got);
+        if (strcmp(got.data ? got.data : "", cases[i].out) != 0)
+            print_error("case %zu\n", i);
         assert_string_equal(got.data ? got.data : "", cases[i].out);
         buf_free(&got);
+    }
+}
+
+/* Which encoding a file was read in, for the CLI to say. */
+static void test_encoding(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in;
+        size_t len;
+        const char *enc;
+    } cases[] = {
+        {IN("门店,42\n"), "UTF-8"},
+        {IN("\xef\xbb\xbf门店,42\n"), "UTF-8 with BOM"},
+        {IN("\xc3\xc5\xb5\xea,42\n"), "GB18030"}, /* 门店 in GBK */
+    };
+    for (size_t i = 0; i < WXS_ARRAY_LEN(cases); i++) {
+        FILE *f = fmemopen((void *)cases[i].in, cases[i].len, "r");
+        struct csv_reader *r;
+        char **fl, err[160];
+        size_t n, line;
+        assert_non_null(f);
+        assert_int_equal(csv_open(&r, f), 0);
+        assert_int_equal(csv_next(r, &fl, &n, &line, err, sizeof(err)), 1);
+        assert_string_equal(csv_encoding(r), cases[i].enc);
+        assert_string_equal(fl[0], "门店");
+        csv_close(r);
+        fclose(f);
     }
 }
 
@@ -283,6 +326,7 @@ int main(void)
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_read),
         cmocka_unit_test(test_read_long_record),
+        cmocka_unit_test(test_encoding),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
