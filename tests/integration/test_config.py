@@ -246,12 +246,12 @@ class ChannelCliTest(unittest.TestCase):
                        "1,One,Li,Hi,,t1\n"
                        "2,,Li,Hi,,\n"
                        '"3","Three, Inc","Wang","multi\nline",,\n'
-                       "4,Four\n"
+                       "4,Four,,,,,extra\n"
                        "5,Five,,,,this-tag-name-is-way-longer-than-thirty-bytes\n")
         p = e.cli("channel", "import", bad, check=False)
         self.assertEqual(p.returncode, 2)
         self.assertIn("ch.csv:3: name", p.stderr)
-        self.assertIn("ch.csv:6: expected 5 or 6 columns", p.stderr)
+        self.assertIn("ch.csv:6: 7 columns, the header names 6", p.stderr)
         self.assertIn("ch.csv:7: tag", p.stderr)
         self.assertIn("nothing imported", p.stderr)
         self.assertEqual(e.sql("SELECT count(*) FROM channels"), [(0,)])

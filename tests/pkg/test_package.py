@@ -82,7 +82,7 @@ def configure(example, dest, db, port, admin_port):
     with open(dest, "w") as f:
         f.writelines(out)
     text = "".join(out)
-    assert "CHANGE_ME" not in text, text
+    assert not re.search(r"^[^;\n]*CHANGE_ME", text, re.M), text  # comments may name it
 
 
 class Installed:
