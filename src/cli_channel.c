@@ -90,7 +90,6 @@ struct list_ctx {
     json_t *arr;
     struct buf line;
     struct table t;
-    size_t col;
 };
 
 static const char *nz(const char *s)
@@ -114,7 +113,7 @@ static int list_row(const struct channel *c, void *arg)
     }
     const char *cells[] = {c->scene, c->name, nz(c->promoter), nz(c->tag)};
     for (size_t i = 0; i < WXS_ARRAY_LEN(cells); i++)
-        if (table_add(&lc->t, cells[i], &lc->col) < 0)
+        if (table_add(&lc->t, cells[i]) < 0)
             return -1;
     return 0;
 }
@@ -140,9 +139,8 @@ static int cmd_list(struct cli *cli, int argc, char **argv)
     if (lc.fmt == FMT_CSV)
         printf("scene,name,promoter,reply,scan_reply,tag\n");
     lc.t.ncols = 4;
-    if (lc.fmt == FMT_TABLE &&
-        (table_add(&lc.t, "SCENE", &lc.col) < 0 || table_add(&lc.t, "NAME", &lc.col) < 0 ||
-         table_add(&lc.t, "PROMOTER", &lc.col) < 0 || table_add(&lc.t, "TAG", &lc.col) < 0))
+    if (lc.fmt == FMT_TABLE && (table_add(&lc.t, "SCENE") < 0 || table_add(&lc.t, "NAME") < 0 ||
+                                table_add(&lc.t, "PROMOTER") < 0 || table_add(&lc.t, "TAG") < 0))
         goto done;
     if (channel_foreach(cli->store, list_row, &lc) < 0) {
         fprintf(stderr, "wxscene: channel list: %s\n", store_errmsg(cli->store));

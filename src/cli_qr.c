@@ -341,7 +341,6 @@ struct list_ctx {
     json_t *arr;
     size_t n;
     struct table t;
-    size_t col;
 };
 
 static void left_text(const struct qr_code *c, char *out, size_t outlen)
@@ -368,7 +367,7 @@ static int list_row_text(struct list_ctx *x, const struct qr_code *c, const char
     if (x->fmt == LIST_TABLE) {
         const char *cells[] = {c->scene, qr_kind_name(c->kind), at, left, name, c->url};
         for (size_t i = 0; i < WXS_ARRAY_LEN(cells); i++)
-            if (table_add(&x->t, cells[i], &x->col) < 0)
+            if (table_add(&x->t, cells[i]) < 0)
                 return -1;
         return 0;
     }
@@ -461,7 +460,7 @@ static int qr_cmd_list(struct cli *cli, int argc, char **argv)
     static const char *const heads[] = {"SCENE", "KIND", "EXPIRES", "LEFT", "CHANNEL", "URL"};
     x.t.ncols = WXS_ARRAY_LEN(heads);
     for (size_t i = 0; x.fmt == LIST_TABLE && i < WXS_ARRAY_LEN(heads); i++)
-        if (table_add(&x.t, heads[i], &x.col) < 0)
+        if (table_add(&x.t, heads[i]) < 0)
             rc = 1;
     if (x.fmt == LIST_CSV)
         printf("scene,kind,expires_at,channel,ticket,url\n");

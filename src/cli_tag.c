@@ -101,19 +101,17 @@ static int tag_status(struct cli *cli, int argc, char **argv)
     static const char *const heads[] = {"tag", "id", "pending", "done", "parked", "cancelled"};
     struct table t = {.ncols = WXS_ARRAY_LEN(heads)};
     struct buf notes = {0}, out = {0};
-    size_t col = 0;
     int bad = 0;
     for (size_t i = 0; i < WXS_ARRAY_LEN(heads); i++) {
         t.numeric[i] = i > 0;
-        bad = bad || table_add(&t, heads[i], &col) < 0;
+        bad = bad || table_add(&t, heads[i]) < 0;
     }
     while (!bad && (rc = db_step(s)) == DB_ROW) {
         const char *why = db_col_text(s, 6);
-        bad = table_add(&t, db_col_text(s, 0), &col) < 0 ||
-              (db_col_null(s, 1) ? table_add(&t, "-", &col)
-                                 : table_int(&t, db_col_int64(s, 1), &col)) < 0;
+        bad = table_add(&t, db_col_text(s, 0)) < 0 ||
+              (db_col_null(s, 1) ? table_add(&t, "-") : table_int(&t, db_col_int64(s, 1))) < 0;
         for (int i = 2; i <= 5; i++)
-            bad = bad || table_int(&t, db_col_int64(s, i), &col) < 0;
+            bad = bad || table_int(&t, db_col_int64(s, i)) < 0;
         if (why)
             bad = bad || buf_printf(&notes, "%s: %s\n", db_col_text(s, 0), why) < 0;
     }

@@ -235,18 +235,18 @@ int stats_report_csv(const struct stats_report *r, bool bom, struct buf *out)
 static const char *const count_heads[] = {"SCANS",  "UNIQUE", "NEW",     "RETURNING",
                                           "UNSUBS", "NET",    "RETAINED"};
 
-static int table_counts(struct table *t, const struct stats_counts *c, bool unique, size_t *col)
+static int table_counts(struct table *t, const struct stats_counts *c, bool unique)
 {
     const int64_t v[] = {c->scans,        c->unique_scanners, c->new_fans,     c->returning_fans,
                          c->unsubscribes, c->net_fans,        c->retained_fans};
     for (size_t i = 0; i < WXS_ARRAY_LEN(v); i++)
-        if ((unique || i != 1) && table_int(t, v[i], col) < 0)
+        if ((unique || i != 1) && table_int(t, v[i]) < 0)
             return -1;
     return 0;
 }
 
 /* Header cells for the view; numeric columns are right-aligned. */
-static int table_head(struct table *t, enum stats_by by, size_t *col)
+static int table_head(struct table *t, enum stats_by by)
 {
     static const char *const lead[][3] = {
         [STATS_BY_CHANNEL] = {"SCENE", "NAME", "PROMOTER"},
@@ -261,22 +261,22 @@ static int table_head(struct table *t, enum stats_by by, size_t *col)
     for (size_t i = 0; i < t->ncols; i++)
         t->numeric[i] = i >= nlead || (by == STATS_BY_PROMOTER && i == 1);
     for (size_t i = 0; i < nlead; i++)
-        if (table_add(t, lead[by][i], col) < 0)
+        if (table_add(t, lead[by][i]) < 0)
             return -1;
     for (size_t i = 0; i < WXS_ARRAY_LEN(count_heads); i++)
-        if ((by != STATS_BY_PROMOTER || i != 1) && table_add(t, count_heads[i], col) < 0)
+        if ((by != STATS_BY_PROMOTER || i != 1) && table_add(t, count_heads[i]) < 0)
             return -1;
     if (by == STATS_BY_PROMOTER) {
         t->numeric[t->ncols - 1] = false;
-        if (table_add(t, "QUICK_UNSUBS", col) < 0 || table_add(t, "RETAINED_ND", col) < 0 ||
-            table_add(t, "FLAG", col) < 0)
+        if (table_add(t, "QUICK_UNSUBS") < 0 || table_add(t, "RETAINED_ND") < 0 ||
+            table_add(t, "FLAG") < 0)
             return -1;
     }
     return 0;
 }
 
 static int table_promoter_tail(struct table *t, const struct stats_report *r,
-                               const struct stats_row *row, size_t *col)
+                               const struct stats_row *row)
 {
     char ret[64];
     if (row->retention_eligible)
@@ -286,45 +286,42 @@ static int table_promoter_tail(struct table *t, const struct stats_report *r,
     else
         snprintf(ret, sizeof(ret), "-");
     const char *flag = row->flags ? "SUSPICIOUS" : "";
-    return table_int(t, row->quick_unsubs, col) < 0 || table_add(t, ret, col) < 0 ||
-                   table_add(t, flag, col) < 0
+    return table_int(t, row->quick_unsubs) < 0 || table_add(t, ret) < 0 || table_add(t, flag) < 0
                ? -1
                : 0;
 }
 
-static int table_row(struct table *t, const struct stats_report *r, const struct stats_row *row,
-                     size_t *col)
+static int table_row(struct table *t, const struct stats_report *r, const struct stats_row *row)
 {
     char date[16];
     int bad = 0;
     if (r->by == STATS_BY_CHANNEL)
-        bad = table_add(t, row->scene ? row->scene : "(organic)", col) < 0 ||
-              table_add(t, row->scene ? row->name : "", col) < 0 ||
-              table_add(t, row->promoter, col) < 0;
+        bad = table_add(t, row->scene ? row->scene : "(organic)") < 0 ||
+              table_add(t, row->scene ? row->name : "") < 0 || table_add(t, row->promoter) < 0;
     else if (r->by == STATS_BY_PROMOTER)
-        bad = table_add(t, row->promoter, col) < 0 || table_int(t, row->channels, col) < 0;
+        bad = table_add(t, row->promoter) < 0 || table_int(t, row->channels) < 0;
     else
-        bad = (tz_format_date(row->day, date, sizeof(date)), table_add(t, date, col) < 0);
-    bad = bad || table_counts(t, &row->c, r->by != STATS_BY_PROMOTER, col) < 0;
+        bad = (tz_format_date(row->day, date, sizeof(date)), table_add(t, date) < 0);
+    bad = bad || table_counts(t, &row->c, r->by != STATS_BY_PROMOTER) < 0;
     if (!bad && r->by == STATS_BY_PROMOTER)
-        bad = table_promoter_tail(t, r, row, col) < 0;
+        bad = table_promoter_tail(t, r, row) < 0;
     return bad ? -1 : 0;
 }
 
-static int table_totals(struct table *t, const struct stats_report *r, size_t *col)
+static int table_totals(struct table *t, const struct stats_report *r)
 {
     struct stats_row total = {.c = r->totals,
                               .promoter = "TOTAL",
                               .quick_unsubs = r->quick_unsubs,
                               .retention_eligible = r->retention_eligible,
                               .retention_retained = r->retention_retained};
-    int bad = table_add(t, "TOTAL", col) < 0;
+    int bad = table_add(t, "TOTAL") < 0;
     size_t lead = r->by == STATS_BY_CHANNEL ? 2 : r->by == STATS_BY_PROMOTER ? 1 : 0;
     for (size_t i = 0; !bad && i < lead; i++)
-        bad = table_add(t, "", col) < 0;
-    bad = bad || table_counts(t, &r->totals, r->by != STATS_BY_PROMOTER, col) < 0;
+        bad = table_add(t, "") < 0;
+    bad = bad || table_counts(t, &r->totals, r->by != STATS_BY_PROMOTER) < 0;
     if (!bad && r->by == STATS_BY_PROMOTER)
-        bad = table_promoter_tail(t, r, &total, col) < 0;
+        bad = table_promoter_tail(t, r, &total) < 0;
     return bad ? -1 : 0;
 }
 
@@ -372,11 +369,10 @@ static int table_notes(const struct stats_report *r, struct buf *out)
 int stats_report_table(const struct stats_report *r, const char *tzname, struct buf *out)
 {
     struct table t = {0};
-    size_t col = 0;
-    int bad = table_head(&t, r->by, &col) < 0;
+    int bad = table_head(&t, r->by) < 0;
     for (size_t i = 0; !bad && i < r->nrows; i++)
-        bad = table_row(&t, r, &r->rows[i], &col) < 0;
-    bad = bad || table_totals(&t, r, &col) < 0 || table_title(r, tzname, out) < 0 ||
+        bad = table_row(&t, r, &r->rows[i]) < 0;
+    bad = bad || table_totals(&t, r) < 0 || table_title(r, tzname, out) < 0 ||
           table_print(&t, out) < 0 || table_notes(r, out) < 0;
     table_free(&t);
     return bad ? -1 : 0;

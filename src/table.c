@@ -56,25 +56,24 @@ static int table_cell(struct table *t, const char *s)
 }
 
 /* Cells are added left to right; a row ends after ncols of them. */
-int table_add(struct table *t, const char *s, size_t *col)
+int table_add(struct table *t, const char *s)
 {
+    size_t col = t->ncells % t->ncols;
     if (table_cell(t, s ? s : "-") < 0)
         return -1;
     size_t w = table_width(s ? s : "-");
-    if (w > t->width[*col])
-        t->width[*col] = w;
-    if (++*col == t->ncols) {
-        *col = 0;
+    if (w > t->width[col])
+        t->width[col] = w;
+    if (col + 1 == t->ncols)
         t->nrows++;
-    }
     return 0;
 }
 
-int table_int(struct table *t, int64_t v, size_t *col)
+int table_int(struct table *t, int64_t v)
 {
     char s[32];
     snprintf(s, sizeof(s), "%lld", (long long)v);
-    return table_add(t, s, col);
+    return table_add(t, s);
 }
 
 int table_print(const struct table *t, struct buf *out)

@@ -23,10 +23,10 @@ struct table {
 /* Display columns of the UTF-8 text s (a wide code point counts 2). */
 size_t table_width(const char *s);
 
-/* Add one cell (NULL prints as "-") at *col, left to right; a row ends
- * after ncols of them (*col back to 0). 0, or -1 when out of memory. */
-int table_add(struct table *t, const char *s, size_t *col) WXS_MUSTCHECK;
-int table_int(struct table *t, int64_t v, size_t *col) WXS_MUSTCHECK;
+/* Add one cell (NULL prints as "-"), left to right; a row ends after
+ * ncols of them. 0, or -1 when out of memory. */
+int table_add(struct table *t, const char *s) WXS_MUSTCHECK;
+int table_int(struct table *t, int64_t v) WXS_MUSTCHECK;
 
 /* Every row, columns two blanks apart, padded to the widest cell, numeric
  * columns right-aligned, no trailing blanks. */
