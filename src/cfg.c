@@ -76,6 +76,12 @@ static const struct cfg_key cfg_keys[] = {
     {"tag", "retry_max", T_INT, OFF(tag_retry_max), "3600", 1, 604800, 0, NULL},
     {"backfill", "rate", T_INT, OFF(backfill_rate), "10", 1, 1000, 0, NULL},
 };
+
+/* The field of a T_STR key in c. */
+static char **cfg_str(const struct cfg *c, const struct cfg_key *k)
+{
+    return (char **)((char *)c + k->offset);
+}
 #undef OFF
 
 /* Where each key's value came from, for the error that names it. */
@@ -305,7 +311,7 @@ static int cfg_check(const struct cfg *c, struct cfg_rule_error *e)
     enum log_level lvl;
     for (size_t i = 0; i < WXS_ARRAY_LEN(cfg_keys); i++) {
         const struct cfg_key *k = &cfg_keys[i];
-        const char *v = *(char *const *)((const char *)c + k->offset);
+        const char *v = *cfg_str(c, k);
         if ((k->flags & F_SECRET) && v &&
             strncasecmp(v, CFG_PLACEHOLDER, strlen(CFG_PLACEHOLDER)) == 0)
             return cfg_rule(e, k->section, k->name, NULL,
@@ -419,7 +425,7 @@ static int cfg_resolve_paths(struct cfg *c, char *err, size_t errlen)
     int dirlen = slash ? (int)(slash - c->path) : 0;
     for (size_t i = 0; i < WXS_ARRAY_LEN(cfg_keys); i++) {
         const struct cfg_key *k = &cfg_keys[i];
-        char **field = (char **)((char *)c + k->offset);
+        char **field = cfg_str(c, k);
         if (!(k->flags & F_PATH) || !*field || !**field || **field == '/' || !slash)
             continue;
         char *abs = NULL;
@@ -439,7 +445,7 @@ static void cfg_warn_readable(const struct cfg_load_state *s, mode_t mode)
         return;
     for (size_t i = 0; i < WXS_ARRAY_LEN(cfg_keys); i++) {
         const struct cfg_key *k = &cfg_keys[i];
-        const char *v = *(char *const *)((const char *)s->cfg + k->offset);
+        const char *v = *cfg_str(s->cfg, k);
         if (!(k->flags & F_SECRET) || s->from[i] <= 0 || !v || !*v)
             continue;
         log_warn("%s is readable by every user (mode %04o) and holds a secret, [%s] %s on line "
@@ -538,7 +544,7 @@ void cfg_free(struct cfg *c)
         return;
     for (size_t i = 0; i < WXS_ARRAY_LEN(cfg_keys); i++)
         if (cfg_keys[i].type == T_STR)
-            free(*(char **)((char *)c + cfg_keys[i].offset));
+            free(*cfg_str(c, &cfg_keys[i]));
     free(c->path);
     free(c);
 }
