@@ -245,6 +245,16 @@ int db_run(struct db_stmt *s)
     return rc;
 }
 
+int db_one_int64(struct db *db, const struct db_query *q, int64_t *out)
+{
+    struct db_stmt *s = db_stmt(db, q);
+    int rc = db_step(s);
+    if (rc == DB_ROW)
+        *out = db_col_int64(s, 0);
+    db_reset(s);
+    return rc == DB_ROW ? 0 : -1;
+}
+
 bool db_col_null(struct db_stmt *s, int i)
 {
     return s->ops->col_null(s, i);

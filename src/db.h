@@ -160,6 +160,9 @@ int db_step(struct db_stmt *s);
 void db_reset(struct db_stmt *s);
 /* Step to the end and reset: DB_DONE (0) or a DB_E*. */
 int db_run(struct db_stmt *s) WXS_MUSTCHECK;
+/* The first column of the first row of query q (no parameters) into
+ * *out: 0, or -1 (no row, or the failure in db_errmsg()). */
+int db_one_int64(struct db *db, const struct db_query *q, int64_t *out) WXS_MUSTCHECK;
 /* A write inside a transaction whose rows and changes nobody reads: run
  * now (SQLite: db_run()), or sent at once without waiting for its answer,
  * which the next call on the connection that waits for one reads with its

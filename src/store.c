@@ -81,12 +81,7 @@ static const struct db_query q_size = {
 
 int store_size_bytes(struct store *st, int64_t *out)
 {
-    struct db_stmt *s = db_stmt(st->db, &q_size);
-    int rc = db_step(s);
-    if (rc == DB_ROW)
-        *out = db_col_int64(s, 0);
-    db_reset(s);
-    return rc == DB_ROW ? 0 : -1;
+    return db_one_int64(st->db, &q_size, out);
 }
 
 int store_hook_add(struct store *st, store_event_hook hook)

@@ -772,14 +772,14 @@ static int run_tag(struct tag_runner *tr, const char *tag)
  * is there already) on failure. */
 static int count_of(struct tag_runner *tr, const struct db_query *q, uint64_t *n)
 {
-    struct db_stmt *s = db_stmt(tr->db, q);
-    int rc = db_step(s);
-    if (rc == DB_ROW)
-        *n = (uint64_t)db_col_int64(s, 0);
-    else if (!tr->rep->error[0])
-        db_fail(tr, "count");
-    db_reset(s);
-    return rc == DB_ROW ? 0 : -1;
+    int64_t v;
+    if (db_one_int64(tr->db, q, &v) < 0) {
+        if (!tr->rep->error[0])
+            db_fail(tr, "count");
+        return -1;
+    }
+    *n = (uint64_t)v;
+    return 0;
 }
 
 int tag_run(struct tag_runner *tr, const atomic_bool *stop, struct tag_report *rep)
@@ -876,21 +876,11 @@ int tag_requeue_parked(struct store *st, int64_t *count)
     return 0;
 }
 
-static int count_one(struct db *db, const struct db_query *q, int64_t *n)
-{
-    struct db_stmt *s = db_stmt(db, q);
-    int rc = db_step(s);
-    if (rc == DB_ROW)
-        *n = db_col_int64(s, 0);
-    db_reset(s);
-    return rc == DB_ROW ? 0 : -1;
-}
-
 int tag_queue_counts(struct store *st, int64_t *pending, int64_t *parked)
 {
     struct db *db = store_db(st);
-    return count_one(db, &q_count_pending, pending) < 0 ||
-                   count_one(db, &q_count_parked, parked) < 0
+    return db_one_int64(db, &q_count_pending, pending) < 0 ||
+                   db_one_int64(db, &q_count_parked, parked) < 0
                ? -1
                : 0;
 }
