@@ -30,6 +30,9 @@ static const struct db_query q_add = {
 static const struct db_query q_active = {
     "channel.active", "SELECT " CHANNEL_COLUMNS " FROM channels WHERE archived_at IS NULL "
                       "ORDER BY created_at, scene"};
+static const struct db_query q_edit = {
+    "channel.edit", "UPDATE channels SET name = ?2, promoter = ?3, reply = ?4, scan_reply = ?5, "
+                    "tag = ?6 WHERE scene = ?1 AND archived_at IS NULL"};
 static const struct db_query q_archive = {"channel.archive",
                                           "UPDATE channels SET archived_at = ?2 WHERE scene = ?1"};
 static const struct db_query q_rename_archived = {
@@ -438,6 +441,114 @@ int channel_add(struct store *st, const struct channel *c, char *err, size_t err
     snprintf(err, errlen, "channel %s exists%s", c->scene,
              state == CHANNEL_ARCHIVED ? ", archived" : "");
     return CHANNEL_EEXISTS;
+}
+
+/* The fields a change may set, as bits, in the order of fields[] (1..5). */
+static unsigned set_bit(size_t field_index)
+{
+    return 1u << (field_index - 1);
+}
+
+/* The row c would become: cur with the fields in `set` taken from c.
+ * Borrowed pointers into both. */
+static void merge(const struct channel *cur, const struct channel *c, unsigned set,
+                  struct channel *m)
+{
+    *m = *cur;
+    for (size_t i = 1; i < WXS_ARRAY_LEN(fields); i++)
+        if (set & set_bit(i))
+            *field_ptr(&fields[i], m) = *field_ptr(&fields[i], (struct channel *)c);
+}
+
+static int edit_write(struct store *st, const struct channel *m, char *err, size_t errlen)
+{
+    struct db *db = store_db(st);
+    char *name = channel_text_tidy(m->name), *promoter = channel_text_tidy(m->promoter);
+    int rc = -1;
+    if (!name || (m->promoter && !promoter)) {
+        snprintf(err, errlen, "out of memory");
+        goto done;
+    }
+    struct db_stmt *s = db_stmt(db, &q_edit);
+    db_bind_text(s, 1, m->scene);
+    db_bind_text(s, 2, name);
+    db_bind_text_opt(s, 3, promoter);
+    db_bind_text(s, 4, m->reply);
+    db_bind_text(s, 5, m->scan_reply);
+    db_bind_text_opt(s, 6, m->tag);
+    rc = db_run(s) < 0 ? -1 : 0;
+    if (rc < 0)
+        snprintf(err, errlen, "%s", db_errmsg(db));
+    else if (db_changes(db) != 1)
+        rc = snprintf(err, errlen, "channel %s is archived: it cannot be edited", m->scene),
+        CHANNEL_EARCHIVED;
+done:
+    free(name);
+    free(promoter);
+    return rc;
+}
+
+int channel_edit(struct store *st, const char *scene, const struct channel *c, unsigned set,
+                 struct channel *out, const char **field, char *err, size_t errlen)
+{
+    struct channel cur = {0}, m;
+    int rc = channel_get(st, scene, &cur);
+    if (rc < 0)
+        return snprintf(err, errlen, "%s", store_errmsg(st)), -1;
+    if (rc == 1)
+        return snprintf(err, errlen, "channel %s does not exist", scene), CHANNEL_ENOTFOUND;
+    if (cur.archived_at) {
+        snprintf(err, errlen,
+                 "channel %s is archived: it cannot be edited (its scene keeps its history)",
+                 scene);
+        rc = CHANNEL_EARCHIVED;
+    } else {
+        merge(&cur, c, set, &m);
+        rc = channel_validate(&m, field, err, errlen) < 0 ? CHANNEL_EINVALID
+                                                          : edit_write(st, &m, err, errlen);
+    }
+    channel_clear(&cur);
+    if (rc == 0 && out && channel_get(st, scene, out) != 0)
+        return snprintf(err, errlen, "%s", store_errmsg(st)), -1;
+    return rc;
+}
+
+int channel_change_from_json(const struct json_t *obj, const char *scene, struct channel *c,
+                             unsigned *set, const char **field, char *err, size_t errlen)
+{
+    const char *key;
+    json_t *v;
+    memset(c, 0, sizeof(*c));
+    *set = 0;
+    *field = NULL;
+    if (!json_is_object(obj))
+        return snprintf(err, errlen, "the body must be a JSON object"), -1;
+    json_object_foreach((json_t *)obj, key, v)
+    {
+        size_t i = 0;
+        while (i < WXS_ARRAY_LEN(fields) && strcmp(key, fields[i].name) != 0)
+            i++;
+        if (i == WXS_ARRAY_LEN(fields)) {
+            snprintf(err, errlen,
+                     "unknown field '%.64s' (expected name, promoter, reply, scan_reply, tag)",
+                     key);
+            return -1;
+        }
+        *field = fields[i].name;
+        if (i == 0) { /* the scene is the URL's */
+            struct channel_scene sc;
+            if (channel_scene_from_json(&sc, v, false, err, errlen) < 0 ||
+                strcmp(sc.text, scene) != 0)
+                return snprintf(err, errlen, "scene: cannot be changed"), -1;
+            continue;
+        }
+        if (json_field_set(&fields[i], v, c, err, errlen) < 0)
+            return -1;
+        *set |= set_bit(i);
+    }
+    if (!*set)
+        return *field = NULL, snprintf(err, errlen, "nothing to change"), -1;
+    return 0;
 }
 
 int channel_archive(struct store *st, const char *scene, int64_t at)

@@ -159,6 +159,38 @@ int channel_state(struct store *st, const char *scene) WXS_MUSTCHECK;
  * caller's transaction; -1 with the database's message in err. */
 int channel_add(struct store *st, const struct channel *c, char *err, size_t errlen) WXS_MUSTCHECK;
 
+/* A change to a channel: the fields whose bit is in `set` take c's value
+ * (NULL clears an optional one, as channel_add stores it), the others
+ * keep theirs. Scene and created_at never change. */
+enum {
+    CHANNEL_SET_NAME = 1 << 0,
+    CHANNEL_SET_PROMOTER = 1 << 1,
+    CHANNEL_SET_REPLY = 1 << 2,
+    CHANNEL_SET_SCAN_REPLY = 1 << 3,
+    CHANNEL_SET_TAG = 1 << 4,
+};
+
+#define CHANNEL_ENOTFOUND (-3)
+#define CHANNEL_EARCHIVED (-4)
+#define CHANNEL_EINVALID  (-5)
+/* Edit the active channel `scene`: the result is checked as a whole by
+ * channel_validate() and written in one UPDATE, so a refused edit changes
+ * nothing. 0 (*out, when not NULL, filled with the channel as it now is;
+ * caller channel_clear()s it); CHANNEL_ENOTFOUND "channel SCENE does not
+ * exist"; CHANNEL_EARCHIVED "channel SCENE is archived: ..."; CHANNEL_EINVALID
+ * "FIELD: why" with *field = FIELD (as channel_validate); -1 with the
+ * database's message. The messages are the CLI's and the admin API's. */
+int channel_edit(struct store *st, const char *scene, const struct channel *c, unsigned set,
+                 struct channel *out, const char **field, char *err, size_t errlen) WXS_MUSTCHECK;
+
+/* A change from the admin API's JSON object (PATCH): any of "name",
+ * "promoter", "reply", "scan_reply", "tag" (a string, or null to clear an
+ * optional one); "scene" only when it is the same scene. c's strings point
+ * into obj. 0 with *set filled, or -1 with "FIELD: why" and *field. */
+int channel_change_from_json(const struct json_t *obj, const char *scene, struct channel *c,
+                             unsigned *set, const char **field, char *err,
+                             size_t errlen) WXS_MUSTCHECK;
+
 /* Mark the channel archived at `at` (it keeps its history and its row). 0,
  * or -1 (store_errmsg()). */
 int channel_archive(struct store *st, const char *scene, int64_t at) WXS_MUSTCHECK;

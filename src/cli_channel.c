@@ -1,5 +1,6 @@
-/* wxscene channel add|list|import */
+/* wxscene channel add|edit|list|import */
 #include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +81,55 @@ static int cmd_add(struct cli *cli, int argc, char **argv)
         return 1;
     }
     printf("channel %s added (%s)\n", c.scene, c.name);
+    return 0;
+}
+
+/* ---- edit ---- */
+
+#define EDIT_USAGE                                                                                 \
+    "usage: wxscene channel edit SCENE [--name NAME] [--promoter NAME] [--reply TEXT] "            \
+    "[--scan-reply TEXT] [--tag TAGNAME]\n"                                                        \
+    "  an empty --promoter or --tag removes it; --reply \"\" answers nothing\n"
+
+static int cmd_edit(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"name", required_argument, NULL, 'n'},  {"promoter", required_argument, NULL, 'p'},
+        {"reply", required_argument, NULL, 'r'}, {"scan-reply", required_argument, NULL, 's'},
+        {"tag", required_argument, NULL, 't'},   {NULL, 0, NULL, 0}};
+    static const struct {
+        int opt;
+        unsigned bit;
+        size_t off;
+    } map[] = {
+        {'n', CHANNEL_SET_NAME, offsetof(struct channel, name)},
+        {'p', CHANNEL_SET_PROMOTER, offsetof(struct channel, promoter)},
+        {'r', CHANNEL_SET_REPLY, offsetof(struct channel, reply)},
+        {'s', CHANNEL_SET_SCAN_REPLY, offsetof(struct channel, scan_reply)},
+        {'t', CHANNEL_SET_TAG, offsetof(struct channel, tag)},
+    };
+    struct channel c = {0}, got = {0};
+    unsigned set = 0;
+    char err[512];
+    int o;
+    while ((o = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+        size_t i = 0;
+        while (i < WXS_ARRAY_LEN(map) && map[i].opt != o)
+            i++;
+        if (i == WXS_ARRAY_LEN(map))
+            return fprintf(stderr, EDIT_USAGE), 2;
+        *(char **)((char *)&c + map[i].off) = optarg;
+        set |= map[i].bit;
+    }
+    if (optind + 1 != argc || !set)
+        return fprintf(stderr, EDIT_USAGE), 2;
+    int rc = channel_edit(cli->store, argv[optind], &c, set, &got, NULL, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "wxscene: channel edit: %s\n", err);
+        return rc == -1 ? 1 : 2;
+    }
+    printf("channel %s edited (%s)\n", got.scene, got.name);
+    channel_clear(&got);
     return 0;
 }
 
@@ -395,12 +445,13 @@ int cli_channel(struct cli *cli, int argc, char **argv)
     } subs[] = {{"add", cmd_add},
                 {"list", cmd_list},
                 {"import", cmd_import},
+                {"edit", cmd_edit},
                 {"archive", cli_qr_channel_archive}};
     if (argc >= 2) {
         for (size_t i = 0; i < WXS_ARRAY_LEN(subs); i++)
             if (strcmp(argv[1], subs[i].name) == 0)
                 return subs[i].fn(cli, argc - 1, argv + 1);
     }
-    fprintf(stderr, "usage: wxscene channel add|list|import|archive ...\n");
+    fprintf(stderr, "usage: wxscene channel add|edit|list|import|archive ...\n");
     return 2;
 }
