@@ -21,6 +21,7 @@
 #include "http_deadline.h"
 #include "http_framing.h"
 #include "log.h"
+#include "qr.h"
 #include "stats_output.h"
 #include "store.h"
 #include "tag.h"
@@ -390,7 +391,8 @@ struct ajob {
     struct dbwork_job job;
     struct areq r; /* answered in ajob_done() */
     void (*run)(struct ajob *j, struct store *st, struct stats *stats);
-    char *query;  /* the query string (GET /api/stats), malloc'd */
+    char *query;  /* the query string (GET /api/stats) or the decoded scene
+                     (/api/channels/{scene}), malloc'd */
     json_t *body; /* the parsed JSON body (POST), owned */
     /* the answer */
     int status;
@@ -628,6 +630,194 @@ static void h_channels_add(struct areq *r)
     ajob_submit(r, run_channels_add, NULL, body);
 }
 
+/* ---- /api/channels/{scene} ---- */
+
+#define CHANNEL_PATH "/api/channels/"
+
+static int hex_digit(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* The {scene} path segment, percent-encoded UTF-8 (a scene_str may hold
+ * any character a URL cannot carry as it is): decoded strictly, every '%'
+ * followed by two hex digits, no NUL, 1..64 bytes of valid UTF-8 (what a
+ * channel's scene can be). Caller frees; NULL with "scene: why" in err. */
+static char *scene_from_path(const char *seg, char *err, size_t errlen)
+{
+    char out[CHANNEL_SCENE_MAX + 1];
+    size_t n = 0;
+    for (const char *p = seg; *p; p++) {
+        int ch = (unsigned char)*p;
+        if (ch == '%') {
+            int hi = hex_digit(p[1]), lo = hi < 0 ? -1 : hex_digit(p[2]);
+            if (lo < 0) {
+                snprintf(err, errlen,
+                         "scene: bad percent-encoding at byte %zu of the path segment (want %%XX, "
+                         "two hex digits)",
+                         (size_t)(p - seg) + 1);
+                return NULL;
+            }
+            ch = hi * 16 + lo;
+            p += 2;
+        }
+        if (ch == 0)
+            return snprintf(err, errlen, "scene: %%00 (a NUL byte) is not allowed"), NULL;
+        if (n == CHANNEL_SCENE_MAX) {
+            snprintf(err, errlen, "scene: longer than %d bytes once percent-decoded",
+                     CHANNEL_SCENE_MAX);
+            return NULL;
+        }
+        out[n++] = (char)ch;
+    }
+    out[n] = '\0';
+    if (!util_utf8_valid(out, n))
+        return snprintf(err, errlen, "scene: not valid UTF-8 once percent-decoded"), NULL;
+    char *dup = strdup(out);
+    if (!dup)
+        snprintf(err, errlen, "out of memory");
+    return dup;
+}
+
+/* One channel as the API shows it: channel_to_json() and archived_at
+ * (epoch seconds, null while active). NULL when out of memory. */
+static json_t *channel_one_json(const struct channel *c)
+{
+    json_t *j = channel_to_json(c);
+    if (j && json_object_set_new(j, "archived_at",
+                                 c->archived_at ? json_integer(c->archived_at) : json_null()) < 0) {
+        json_decref(j);
+        j = NULL;
+    }
+    return j;
+}
+
+static void ajob_not_found(struct ajob *j, const char *scene)
+{
+    char err[160];
+    snprintf(err, sizeof(err), "channel %s does not exist", scene);
+    ajob_json(j, 404, json_pack("{s:s, s:s}", "error", err, "field", "scene"));
+}
+
+static void run_channel_get(struct ajob *j, struct store *st, struct stats *stats)
+{
+    struct channel c = {0};
+    int rc = channel_get(st, j->query, &c);
+    (void)stats;
+    if (rc < 0) {
+        log_warn("admin: channel get: %s", store_errmsg(st));
+        ajob_error(j, 500, "cannot read the channel (see the server log)");
+    } else if (rc == 1) {
+        ajob_not_found(j, j->query);
+    } else {
+        ajob_json(j, 200, channel_one_json(&c));
+    }
+    channel_clear(&c);
+}
+
+/* PATCH: the same channel_edit() as `wxscene channel edit`, so the same
+ * rules and messages. */
+static void run_channel_patch(struct ajob *j, struct store *st, struct stats *stats)
+{
+    struct channel c, got = {0};
+    const char *field = NULL;
+    unsigned set;
+    char err[512];
+    int rc;
+    (void)stats;
+    if (channel_change_from_json(j->body, j->query, &c, &set, &field, err, sizeof(err)) < 0)
+        return ajob_invalid(j, field, err);
+    rc = channel_edit(st, j->query, &c, set, &got, &field, err, sizeof(err));
+    if (rc == 0) {
+        ajob_json(j, 200, channel_one_json(&got));
+    } else if (rc == CHANNEL_ENOTFOUND) {
+        ajob_not_found(j, j->query);
+    } else if (rc == CHANNEL_EARCHIVED) {
+        ajob_error(j, 409, err);
+    } else if (rc == CHANNEL_EINVALID) {
+        ajob_invalid(j, field, err);
+    } else {
+        log_warn("admin: channel edit: %s", err);
+        ajob_error(j, 500, "cannot edit the channel (see the server log)");
+    }
+    channel_clear(&got);
+}
+
+/* DELETE = `wxscene channel archive`: the channel keeps its row and its
+ * history, its permanent scene_id is retired (qr_channel_archive). */
+static void run_channel_delete(struct ajob *j, struct store *st, struct stats *stats)
+{
+    struct channel c = {0};
+    struct qr_error e;
+    uint64_t retired = 0;
+    int state = channel_state(st, j->query);
+    json_t *out;
+    (void)stats;
+    if (state < 0) {
+        log_warn("admin: channel archive: %s", store_errmsg(st));
+        return ajob_error(j, 500, "cannot read the channel (see the server log)");
+    }
+    if (state == CHANNEL_ABSENT)
+        return ajob_not_found(j, j->query);
+    if (qr_channel_archive(st, j->query, &retired, &e) < 0) {
+        if (e.rc == QR_ECONFLICT)
+            return ajob_error(j, 409, e.msg);
+        if (e.rc == QR_EINVALID) /* gone since channel_state() */
+            return ajob_not_found(j, j->query);
+        log_warn("admin: channel archive: %s", e.msg);
+        return ajob_error(j, 500, "cannot archive the channel (see the server log)");
+    }
+    if (channel_get(st, j->query, &c) != 0) {
+        log_warn("admin: channel archive: read back: %s", store_errmsg(st));
+        return ajob_error(j, 500, "the channel was archived but cannot be read back");
+    }
+    out = channel_one_json(&c);
+    if (out && json_object_set_new(out, "retired_scene_id",
+                                   retired ? json_integer((json_int_t)retired) : json_null()) < 0) {
+        json_decref(out);
+        out = NULL;
+    }
+    ajob_json(j, 200, out);
+    channel_clear(&c);
+}
+
+/* The route's scene, decoded on the loop (a bad one is a 400 at once);
+ * the body (PATCH) is taken. */
+static void channel_one_submit(struct areq *r,
+                               void (*run)(struct ajob *, struct store *, struct stats *),
+                               json_t *body)
+{
+    char err[256];
+    char *scene = scene_from_path(r->path + strlen(CHANNEL_PATH), err, sizeof(err));
+    if (!scene) {
+        json_decref(body);
+        return reply_json(r, 400, json_pack("{s:s, s:s}", "error", err, "field", "scene"));
+    }
+    ajob_submit(r, run, scene, body);
+}
+
+static void h_channel_get(struct areq *r)
+{
+    channel_one_submit(r, run_channel_get, NULL);
+}
+
+static void h_channel_patch(struct areq *r)
+{
+    char err[512];
+    json_t *body = read_json_body(r, err, sizeof(err));
+    if (!body)
+        return reply_error(r, 400, err);
+    channel_one_submit(r, run_channel_patch, body);
+}
+
+static void h_channel_delete(struct areq *r)
+{
+    channel_one_submit(r, run_channel_delete, NULL);
+}
+
 /* POST /api/qrcodes: the WeChat API call runs on the admin_qr worker; the
  * request waits in a heap copy of its areq until the worker's answer comes
  * back on this thread. */
@@ -657,23 +847,46 @@ static void h_qrcodes_add(struct areq *r)
 
 /* ---- dispatch ---- */
 
+/* segment: path is a prefix followed by one non-empty segment (no '/'). */
 static const struct route {
     enum evhttp_cmd_type method;
     const char *path;
     void (*fn)(struct areq *r);
+    bool segment;
 } routes[] = {
-    {EVHTTP_REQ_GET, "/healthz", h_health},
-    {EVHTTP_REQ_GET, "/metrics", h_metrics},
-    {EVHTTP_REQ_GET, "/", h_index},
-    {EVHTTP_REQ_GET, "/api/stats", h_stats},
-    {EVHTTP_REQ_GET, "/api/channels", h_channels_list},
-    {EVHTTP_REQ_POST, "/api/channels", h_channels_add},
-    {EVHTTP_REQ_POST, "/api/qrcodes", h_qrcodes_add},
+    {EVHTTP_REQ_GET, "/healthz", h_health, false},
+    {EVHTTP_REQ_GET, "/metrics", h_metrics, false},
+    {EVHTTP_REQ_GET, "/", h_index, false},
+    {EVHTTP_REQ_GET, "/api/stats", h_stats, false},
+    {EVHTTP_REQ_GET, "/api/channels", h_channels_list, false},
+    {EVHTTP_REQ_POST, "/api/channels", h_channels_add, false},
+    {EVHTTP_REQ_GET, CHANNEL_PATH, h_channel_get, true},
+    {EVHTTP_REQ_PATCH, CHANNEL_PATH, h_channel_patch, true},
+    {EVHTTP_REQ_DELETE, CHANNEL_PATH, h_channel_delete, true},
+    {EVHTTP_REQ_POST, "/api/qrcodes", h_qrcodes_add, false},
 };
+
+static bool route_matches(const struct route *rt, const char *path)
+{
+    size_t n = strlen(rt->path);
+    if (!rt->segment)
+        return strcmp(rt->path, path) == 0;
+    return strncmp(rt->path, path, n) == 0 && path[n] && !strchr(path + n, '/');
+}
 
 static const char *method_name(enum evhttp_cmd_type m)
 {
-    return m == EVHTTP_REQ_GET ? "GET" : m == EVHTTP_REQ_POST ? "POST" : "OTHER";
+    static const struct {
+        enum evhttp_cmd_type m;
+        const char *name;
+    } names[] = {{EVHTTP_REQ_GET, "GET"},
+                 {EVHTTP_REQ_POST, "POST"},
+                 {EVHTTP_REQ_PATCH, "PATCH"},
+                 {EVHTTP_REQ_DELETE, "DELETE"}};
+    for (size_t i = 0; i < WXS_ARRAY_LEN(names); i++)
+        if (names[i].m == m)
+            return names[i].name;
+    return "OTHER";
 }
 
 /* "Authorization: Bearer TOKEN", the token compared in constant time. */
@@ -739,7 +952,7 @@ static void on_request(struct evhttp_request *req, void *arg)
         }
     }
     for (size_t i = 0; i < WXS_ARRAY_LEN(routes); i++) {
-        if (strcmp(routes[i].path, r.path) != 0)
+        if (!route_matches(&routes[i], r.path))
             continue;
         path_known = true;
         if (routes[i].method == m)

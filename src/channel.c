@@ -30,9 +30,16 @@ static const struct db_query q_add = {
 static const struct db_query q_active = {
     "channel.active", "SELECT " CHANNEL_COLUMNS " FROM channels WHERE archived_at IS NULL "
                       "ORDER BY created_at, scene"};
+/* Only the fields the edit sets (?7..?11 = 1) are written: two edits of
+ * different fields at once (CLI and console) both land, on either backend,
+ * without a read-modify-write race. */
 static const struct db_query q_edit = {
-    "channel.edit", "UPDATE channels SET name = ?2, promoter = ?3, reply = ?4, scan_reply = ?5, "
-                    "tag = ?6 WHERE scene = ?1 AND archived_at IS NULL"};
+    "channel.edit", "UPDATE channels SET name = CASE WHEN ?7 = 1 THEN ?2 ELSE name END, "
+                    "promoter = CASE WHEN ?8 = 1 THEN ?3 ELSE promoter END, "
+                    "reply = CASE WHEN ?9 = 1 THEN ?4 ELSE reply END, "
+                    "scan_reply = CASE WHEN ?10 = 1 THEN ?5 ELSE scan_reply END, "
+                    "tag = CASE WHEN ?11 = 1 THEN ?6 ELSE tag END "
+                    "WHERE scene = ?1 AND archived_at IS NULL"};
 static const struct db_query q_archive = {"channel.archive",
                                           "UPDATE channels SET archived_at = ?2 WHERE scene = ?1"};
 static const struct db_query q_rename_archived = {
@@ -460,7 +467,12 @@ static void merge(const struct channel *cur, const struct channel *c, unsigned s
             *field_ptr(&fields[i], m) = *field_ptr(&fields[i], (struct channel *)c);
 }
 
-static int edit_write(struct store *st, const struct channel *m, char *err, size_t errlen)
+/* One UPDATE of the fields in `set`, stored as channel_add() stores them:
+ * name and promoter tidied; an empty promoter, scan_reply or tag is none
+ * (NULL: no promoter, scans get the subscribe reply, no tag); an empty
+ * reply stays "" (answer nothing) and a NULL one is [reply] subscribe. */
+static int edit_write(struct store *st, const struct channel *m, unsigned set, char *err,
+                      size_t errlen)
 {
     struct db *db = store_db(st);
     char *name = channel_text_tidy(m->name), *promoter = channel_text_tidy(m->promoter);
@@ -474,14 +486,18 @@ static int edit_write(struct store *st, const struct channel *m, char *err, size
     db_bind_text(s, 2, name);
     db_bind_text_opt(s, 3, promoter);
     db_bind_text(s, 4, m->reply);
-    db_bind_text(s, 5, m->scan_reply);
+    db_bind_text_opt(s, 5, m->scan_reply);
     db_bind_text_opt(s, 6, m->tag);
-    rc = db_run(s) < 0 ? -1 : 0;
-    if (rc < 0)
+    for (size_t i = 1; i < WXS_ARRAY_LEN(fields); i++)
+        db_bind_int64(s, (int)(6 + i), (set & set_bit(i)) != 0);
+    if (db_run(s) < 0) {
         snprintf(err, errlen, "%s", db_errmsg(db));
-    else if (db_changes(db) != 1)
-        rc = snprintf(err, errlen, "channel %s is archived: it cannot be edited", m->scene),
-        CHANNEL_EARCHIVED;
+    } else if (db_changes(db) != 1) { /* archived since it was read */
+        snprintf(err, errlen, "channel %s is archived: it cannot be edited", m->scene);
+        rc = CHANNEL_EARCHIVED;
+    } else {
+        rc = 0;
+    }
 done:
     free(name);
     free(promoter);
@@ -492,6 +508,12 @@ int channel_edit(struct store *st, const char *scene, const struct channel *c, u
                  struct channel *out, const char **field, char *err, size_t errlen)
 {
     struct channel cur = {0}, m;
+    if (field)
+        *field = NULL;
+    if (out)
+        memset(out, 0, sizeof(*out));
+    if (!set || (set & ~CHANNEL_SET_ALL))
+        return snprintf(err, errlen, "nothing to change"), CHANNEL_EINVALID;
     int rc = channel_get(st, scene, &cur);
     if (rc < 0)
         return snprintf(err, errlen, "%s", store_errmsg(st)), -1;
@@ -505,7 +527,7 @@ int channel_edit(struct store *st, const char *scene, const struct channel *c, u
     } else {
         merge(&cur, c, set, &m);
         rc = channel_validate(&m, field, err, errlen) < 0 ? CHANNEL_EINVALID
-                                                          : edit_write(st, &m, err, errlen);
+                                                          : edit_write(st, &m, set, err, errlen);
     }
     channel_clear(&cur);
     if (rc == 0 && out && channel_get(st, scene, out) != 0)
@@ -529,6 +551,7 @@ int channel_change_from_json(const struct json_t *obj, const char *scene, struct
         while (i < WXS_ARRAY_LEN(fields) && strcmp(key, fields[i].name) != 0)
             i++;
         if (i == WXS_ARRAY_LEN(fields)) {
+            *field = key;
             snprintf(err, errlen,
                      "unknown field '%.64s' (expected name, promoter, reply, scan_reply, tag)",
                      key);

@@ -159,34 +159,46 @@ int channel_state(struct store *st, const char *scene) WXS_MUSTCHECK;
  * caller's transaction; -1 with the database's message in err. */
 int channel_add(struct store *st, const struct channel *c, char *err, size_t errlen) WXS_MUSTCHECK;
 
-/* A change to a channel: the fields whose bit is in `set` take c's value
- * (NULL clears an optional one, as channel_add stores it), the others
- * keep theirs. Scene and created_at never change. */
+/* A change to a channel: the fields whose bit is in `set` take c's value,
+ * the others keep theirs. Scene and created_at never change. An empty (or
+ * NULL) promoter, scan_reply or tag clears it (no promoter; scans get the
+ * subscribe reply; no tag); an empty reply answers nothing and a NULL one
+ * is [reply] subscribe, as channel_add stores them; a name cannot be
+ * empty. */
 enum {
     CHANNEL_SET_NAME = 1 << 0,
     CHANNEL_SET_PROMOTER = 1 << 1,
     CHANNEL_SET_REPLY = 1 << 2,
     CHANNEL_SET_SCAN_REPLY = 1 << 3,
     CHANNEL_SET_TAG = 1 << 4,
+    CHANNEL_SET_ALL = (1 << 5) - 1,
 };
 
 #define CHANNEL_ENOTFOUND (-3)
 #define CHANNEL_EARCHIVED (-4)
 #define CHANNEL_EINVALID  (-5)
 /* Edit the active channel `scene`: the result is checked as a whole by
- * channel_validate() and written in one UPDATE, so a refused edit changes
- * nothing. 0 (*out, when not NULL, filled with the channel as it now is;
- * caller channel_clear()s it); CHANNEL_ENOTFOUND "channel SCENE does not
- * exist"; CHANNEL_EARCHIVED "channel SCENE is archived: ..."; CHANNEL_EINVALID
- * "FIELD: why" with *field = FIELD (as channel_validate); -1 with the
- * database's message. The messages are the CLI's and the admin API's. */
+ * channel_validate() (the rules and messages of channel add) and only the
+ * fields in `set` are written, in one UPDATE, so a refused edit changes
+ * nothing. The statistics follow the row: a report by promoter reads the
+ * channel's promoter when it runs, so a new promoter gets the channel's
+ * whole history; tags are armed from the channel's tag when a fan comes,
+ * so fans already tagged (or queued) keep the old tag (README "Editing a
+ * channel"). 0 (*out, when not NULL, filled with the channel as it now
+ * is; caller channel_clear()s it); CHANNEL_ENOTFOUND "channel SCENE does
+ * not exist"; CHANNEL_EARCHIVED "channel SCENE is archived: ...";
+ * CHANNEL_EINVALID "FIELD: why" with *field = FIELD (as channel_validate;
+ * NULL for an empty set); -1 with the database's message. The messages are
+ * the CLI's and the admin API's. */
 int channel_edit(struct store *st, const char *scene, const struct channel *c, unsigned set,
                  struct channel *out, const char **field, char *err, size_t errlen) WXS_MUSTCHECK;
 
 /* A change from the admin API's JSON object (PATCH): any of "name",
  * "promoter", "reply", "scan_reply", "tag" (a string, or null to clear an
- * optional one); "scene" only when it is the same scene. c's strings point
- * into obj. 0 with *set filled, or -1 with "FIELD: why" and *field. */
+ * optional one: reply null = [reply] subscribe); "scene" only when it is
+ * the same scene (it cannot change). c's strings point into obj. 0 with
+ * *set filled, or -1 with "FIELD: why" and *field = FIELD (a key no
+ * channel has: that key, pointing into obj; NULL for an empty object). */
 int channel_change_from_json(const struct json_t *obj, const char *scene, struct channel *c,
                              unsigned *set, const char **field, char *err,
                              size_t errlen) WXS_MUSTCHECK;

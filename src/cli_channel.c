@@ -89,7 +89,8 @@ static int cmd_add(struct cli *cli, int argc, char **argv)
 #define EDIT_USAGE                                                                                 \
     "usage: wxscene channel edit SCENE [--name NAME] [--promoter NAME] [--reply TEXT] "            \
     "[--scan-reply TEXT] [--tag TAGNAME]\n"                                                        \
-    "  an empty --promoter or --tag removes it; --reply \"\" answers nothing\n"
+    "  at least one option; an empty --promoter, --scan-reply or --tag removes it;\n"              \
+    "  --reply \"\" answers nothing; the scene cannot change\n"
 
 static int cmd_edit(struct cli *cli, int argc, char **argv)
 {
@@ -112,7 +113,7 @@ static int cmd_edit(struct cli *cli, int argc, char **argv)
     unsigned set = 0;
     char err[512];
     int o;
-    while ((o = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         size_t i = 0;
         while (i < WXS_ARRAY_LEN(map) && map[i].opt != o)
             i++;
@@ -123,10 +124,12 @@ static int cmd_edit(struct cli *cli, int argc, char **argv)
     }
     if (optind + 1 != argc || !set)
         return fprintf(stderr, EDIT_USAGE), 2;
+    /* a refused value is a usage error, as in channel add; a scene that
+     * is not there (or archived) or a failing store is a runtime one */
     int rc = channel_edit(cli->store, argv[optind], &c, set, &got, NULL, err, sizeof(err));
     if (rc < 0) {
         fprintf(stderr, "wxscene: channel edit: %s\n", err);
-        return rc == -1 ? 1 : 2;
+        return rc == CHANNEL_EINVALID ? 2 : 1;
     }
     printf("channel %s edited (%s)\n", got.scene, got.name);
     channel_clear(&got);
