@@ -485,6 +485,254 @@ static void test_conflict_in_transaction(void **state)
     channel_clear(&got);
 }
 
+/* channel_edit: table of edits of one channel, each checked against the
+ * row as read back (NULL = the column is NULL) and the refusal's code,
+ * field and message (the words channel_validate gives channel add). */
+static void test_edit(void **state)
+{
+    struct fixture *f = *state;
+    char err[256];
+    struct channel c = {.scene = "42",
+                        .name = "Store",
+                        .promoter = "Li",
+                        .reply = "Hi",
+                        .scan_reply = "Again",
+                        .tag = "t"};
+    static const struct {
+        struct channel c;
+        unsigned set;
+        int rc;
+        const char *field, *err;
+        const char *name, *promoter, *reply, *scan_reply, *tag; /* the row after */
+    } cases[] = {
+        {{.name = " 春季门店\u3000"},
+         CHANNEL_SET_NAME,
+         0,
+         NULL,
+         NULL,
+         "春季门店",
+         "Li",
+         "Hi",
+         "Again",
+         "t"},
+        {{.promoter = "王芳 "},
+         CHANNEL_SET_PROMOTER,
+         0,
+         NULL,
+         NULL,
+         "春季门店",
+         "王芳",
+         "Hi",
+         "Again",
+         "t"},
+        /* "" clears the optional ones; reply "" answers nothing */
+        {{.promoter = "", .scan_reply = "", .tag = ""},
+         CHANNEL_SET_PROMOTER | CHANNEL_SET_SCAN_REPLY | CHANNEL_SET_TAG,
+         0,
+         NULL,
+         NULL,
+         "春季门店",
+         NULL,
+         "Hi",
+         NULL,
+         NULL},
+        {{.reply = ""}, CHANNEL_SET_REPLY, 0, NULL, NULL, "春季门店", NULL, "", NULL, NULL},
+        {{.reply = NULL, .promoter = "\u3000"},
+         CHANNEL_SET_REPLY | CHANNEL_SET_PROMOTER,
+         0,
+         NULL,
+         NULL,
+         "春季门店",
+         NULL,
+         NULL,
+         NULL,
+         NULL},
+        {{.tag = "春季", .scan_reply = "又见面了"},
+         CHANNEL_SET_TAG | CHANNEL_SET_SCAN_REPLY,
+         0,
+         NULL,
+         NULL,
+         "春季门店",
+         NULL,
+         NULL,
+         "又见面了",
+         "春季"},
+        /* refused: nothing written, not even the good field beside it */
+        {{.name = "", .promoter = "Never"},
+         CHANNEL_SET_NAME | CHANNEL_SET_PROMOTER,
+         CHANNEL_EINVALID,
+         "name",
+         "name: length 0 is outside 1..128 bytes",
+         "春季门店",
+         NULL,
+         NULL,
+         "又见面了",
+         "春季"},
+        {{.name = " \u3000"},
+         CHANNEL_SET_NAME,
+         CHANNEL_EINVALID,
+         "name",
+         "name: length 0 is outside 1..128 bytes",
+         "春季门店",
+         NULL,
+         NULL,
+         "又见面了",
+         "春季"},
+        {{.name = NULL},
+         CHANNEL_SET_NAME,
+         CHANNEL_EINVALID,
+         "name",
+         "name: length 0 is outside 1..128 bytes",
+         "春季门店",
+         NULL,
+         NULL,
+         "又见面了",
+         "春季"},
+        {{.tag = "0123456789012345678901234567890"},
+         CHANNEL_SET_TAG,
+         CHANNEL_EINVALID,
+         "tag",
+         "tag: length 31 is outside 0..30 bytes",
+         "春季门店",
+         NULL,
+         NULL,
+         "又见面了",
+         "春季"},
+        {{.reply = "a\x01"},
+         CHANNEL_SET_REPLY,
+         CHANNEL_EINVALID,
+         "reply",
+         "reply: control character at byte 2",
+         "春季门店",
+         NULL,
+         NULL,
+         "又见面了",
+         "春季"},
+        {{.promoter = "\xff"},
+         CHANNEL_SET_PROMOTER,
+         CHANNEL_EINVALID,
+         "promoter",
+         "promoter: not valid UTF-8",
+         "春季门店",
+         NULL,
+         NULL,
+         "又见面了",
+         "春季"},
+        {{.name = "x"},
+         0,
+         CHANNEL_EINVALID,
+         NULL,
+         "nothing to change",
+         "春季门店",
+         NULL,
+         NULL,
+         "又见面了",
+         "春季"},
+        /* a field not in `set` is not touched, whatever c holds */
+        {{.name = "Ignored", .tag = "kept?"},
+         CHANNEL_SET_TAG,
+         0,
+         NULL,
+         NULL,
+         "春季门店",
+         NULL,
+         NULL,
+         "又见面了",
+         "kept?"},
+    };
+    assert_int_equal(channel_add(f->st, &c, err, sizeof(err)), 0);
+    for (size_t i = 0; i < WXS_ARRAY_LEN(cases); i++) {
+        struct channel got = {0}, row;
+        const char *field = "unset";
+        int rc =
+            channel_edit(f->st, "42", &cases[i].c, cases[i].set, &got, &field, err, sizeof(err));
+        if (rc != cases[i].rc)
+            fail_msg("case %zu: rc %d, want %d (%s)", i, rc, cases[i].rc, err);
+        if (rc != 0 && strcmp(err, cases[i].err) != 0)
+            fail_msg("case %zu: '%s', want '%s'", i, err, cases[i].err);
+        if ((field == NULL) != (cases[i].field == NULL) ||
+            (field && strcmp(field, cases[i].field) != 0))
+            fail_msg("case %zu: field %s, want %s", i, field ? field : "NULL",
+                     cases[i].field ? cases[i].field : "NULL");
+        assert_int_equal(channel_get(f->st, "42", &row), 0);
+        const char *want[] = {cases[i].name, cases[i].promoter, cases[i].reply, cases[i].scan_reply,
+                              cases[i].tag};
+        const char *have[] = {row.name, row.promoter, row.reply, row.scan_reply, row.tag};
+        for (size_t k = 0; k < WXS_ARRAY_LEN(want); k++)
+            if ((want[k] == NULL) != (have[k] == NULL) ||
+                (want[k] && strcmp(want[k], have[k]) != 0))
+                fail_msg("case %zu column %zu: '%s', want '%s'", i, k, have[k] ? have[k] : "NULL",
+                         want[k] ? want[k] : "NULL");
+        if (rc == 0) /* *out is the row as it now is */
+            assert_string_equal(got.name, row.name);
+        else
+            assert_null(got.scene);
+        assert_string_equal(row.scene, "42");
+        channel_clear(&row);
+        channel_clear(&got);
+    }
+
+    struct channel n = {.name = "x"};
+    assert_int_equal(
+        channel_edit(f->st, "nope", &n, CHANNEL_SET_NAME, NULL, NULL, err, sizeof(err)),
+        CHANNEL_ENOTFOUND);
+    assert_string_equal(err, "channel nope does not exist");
+    assert_int_equal(channel_archive(f->st, "42", 1700000000), 0);
+    assert_int_equal(channel_edit(f->st, "42", &n, CHANNEL_SET_NAME, NULL, NULL, err, sizeof(err)),
+                     CHANNEL_EARCHIVED);
+    assert_string_equal(
+        err, "channel 42 is archived: it cannot be edited (its scene keeps its history)");
+}
+
+/* The admin API's PATCH body: which bits, which field a refusal names. */
+static void test_change_from_json(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *body;
+        int rc;
+        unsigned set;
+        const char *field, *err;
+    } cases[] = {
+        {"{\"name\": \"n\"}", 0, CHANNEL_SET_NAME, NULL, NULL},
+        {"{\"promoter\": null, \"tag\": \"\", \"reply\": \"r\", \"scan_reply\": \"s\"}", 0,
+         CHANNEL_SET_PROMOTER | CHANNEL_SET_TAG | CHANNEL_SET_REPLY | CHANNEL_SET_SCAN_REPLY, NULL,
+         NULL},
+        {"{\"scene\": \"42\", \"name\": \"n\"}", 0, CHANNEL_SET_NAME, NULL, NULL},
+        {"{\"scene\": 42, \"name\": \"n\"}", 0, CHANNEL_SET_NAME, NULL, NULL},
+        {"{\"scene\": \"43\", \"name\": \"n\"}", -1, 0, "scene", "scene: cannot be changed"},
+        {"{\"scene\": \"42\"}", -1, 0, NULL, "nothing to change"},
+        {"{}", -1, 0, NULL, "nothing to change"},
+        {"{\"colour\": \"red\"}", -1, 0, "colour",
+         "unknown field 'colour' (expected name, promoter, reply, scan_reply, tag)"},
+        {"{\"str\": true}", -1, 0, "str",
+         "unknown field 'str' (expected name, promoter, reply, scan_reply, tag)"},
+        {"{\"name\": null}", -1, 0, "name", "name: must be a string"},
+        {"{\"name\": 5}", -1, 0, "name", "name: must be a string"},
+        {"{\"tag\": true}", -1, 0, "tag", "tag: must be a string or null"},
+        {"{\"reply\": \"a\\u0000b\"}", -1, 0, "reply", "reply: contains a NUL character"},
+        {"[1]", -1, 0, NULL, "the body must be a JSON object"},
+    };
+    for (size_t i = 0; i < WXS_ARRAY_LEN(cases); i++) {
+        json_error_t jerr;
+        json_t *obj = json_loads(cases[i].body, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+        struct channel c;
+        unsigned set = 99;
+        const char *field = "unset";
+        char err[256] = "";
+        assert_non_null(obj);
+        int rc = channel_change_from_json(obj, "42", &c, &set, &field, err, sizeof(err));
+        if (rc != cases[i].rc || (rc == 0 && set != cases[i].set))
+            fail_msg("case %zu: rc %d set %u (%s)", i, rc, set, err);
+        if (rc < 0 && strcmp(err, cases[i].err) != 0)
+            fail_msg("case %zu: '%s', want '%s'", i, err, cases[i].err);
+        if (rc < 0 && ((field == NULL) != (cases[i].field == NULL) ||
+                       (field && strcmp(field, cases[i].field) != 0)))
+            fail_msg("case %zu: field %s", i, field ? field : "NULL");
+        json_decref(obj);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -499,6 +747,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_table_tidies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_conflict_in_transaction, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_edit, setup, teardown),
+        cmocka_unit_test(test_change_from_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
