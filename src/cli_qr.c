@@ -657,10 +657,11 @@ static const struct qr_verb {
 } qr_verbs[] = {
     {"create", qr_cmd_create,
      "qr create SCENE (--temp SECONDS | --perm) [--str] [--out FILE.png|FILE.svg|FILE.jpg] "
-     "[--name NAME [--promoter NAME]] [--json]"},
+     "[--name NAME [--promoter NAME]] [--scale N] [--json] | qr create --perm --alloc --name "
+     "NAME ..."},
     {"batch", qr_cmd_batch, "qr batch FILE.csv --out DIR [--format png|svg] [--scale N]"},
     {"list", qr_cmd_list, "qr list [--expiring DAYS] [--expired] [--format table|csv|json]"},
-    {"image", qr_cmd_image, "qr image SCENE --out FILE.png|FILE.svg|FILE.jpg"},
+    {"image", qr_cmd_image, "qr image SCENE --out FILE.png|FILE.svg|FILE.jpg [--scale N]"},
     {"perm-ids", qr_cmd_perm_ids, "qr perm-ids [--release ID --yes]"},
     {"archive", cli_qr_channel_archive, "qr archive SCENE  (same as channel archive)"},
 };

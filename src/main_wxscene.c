@@ -21,13 +21,21 @@ static const struct verb {
 } verbs[] = {
     {"channel", cli_channel,
      "channel add SCENE --name NAME [--promoter NAME] [--reply TEXT] [--scan-reply TEXT] "
-     "[--tag TAGNAME]\n"
+     "[--tag TAGNAME] [--str]\n"
+     "  channel edit SCENE [--name NAME] [--promoter NAME] [--reply TEXT] [--scan-reply TEXT] "
+     "[--tag TAGNAME]   (empty --promoter/--scan-reply/--tag removes it)\n"
      "  channel list [--format table|csv|json]\n"
-     "  channel import FILE.csv   (columns: scene,name,promoter,reply,scan_reply[,tag])"},
+     "  channel import FILE.csv   (columns: scene,name,promoter,reply,scan_reply[,tag])\n"
+     "  channel archive SCENE"},
     {"qr", cli_qr,
-     "qr create SCENE (--temp SECONDS | --perm) [--str] [--out FILE.png|FILE.svg]\n"
-     "  qr batch FILE.csv --out DIR   (columns: scene,name,promoter,kind,expire)\n"
-     "  qr list [--expiring DAYS] | qr image SCENE --out FILE | qr perm-ids | qr archive SCENE"},
+     "qr create SCENE (--temp SECONDS | --perm) [--str] [--out FILE.png|FILE.svg|FILE.jpg] "
+     "[--name NAME [--promoter NAME]] [--scale N] [--json]\n"
+     "  qr create --perm --alloc --name NAME ...   (the next free permanent scene id)\n"
+     "  qr batch FILE.csv --out DIR [--format png|svg] [--scale N]   (columns: "
+     "scene,name,promoter,kind,expire)\n"
+     "  qr list [--expiring DAYS] [--expired] [--format table|csv|json]\n"
+     "  qr image SCENE --out FILE.png|FILE.svg|FILE.jpg [--scale N]\n"
+     "  qr perm-ids [--release ID --yes] | qr archive SCENE"},
     {"tag", cli_tag, "tag sync [--retry-parked] | tag status   (push channel tags to WeChat)"},
     {"backfill", cli_backfill,
      "backfill [--restart]   (attribution of existing fans from user/info)"},
