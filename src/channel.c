@@ -450,7 +450,8 @@ int channel_add(struct store *st, const struct channel *c, char *err, size_t err
     return CHANNEL_EEXISTS;
 }
 
-/* The fields a change may set, as bits, in the order of fields[] (1..5). */
+/* The fields a change may set, as bits, in the order of fields[] (1..5):
+ * the CHANNEL_SET_* bits of channel.h (name 1 << 0 ... tag 1 << 4). */
 static unsigned set_bit(size_t field_index)
 {
     return 1u << (field_index - 1);
