@@ -33,7 +33,9 @@ static const struct verb {
      "backfill [--restart]   (attribution of existing fans from user/info)"},
     {"store", cli_store,
      "store migrate | store copy --to URL   (apply migrations; copy the whole store into an "
-     "empty one, e.g. postgresql://..., verified)"},
+     "empty one, e.g. postgresql://..., verified)\n"
+     "  store backup FILE [--without-token] [--force]   (an online, checked copy of a SQLite "
+     "store)"},
     {"stats", cli_stats,
      "stats [--since YYYY-MM-DD] [--until YYYY-MM-DD] [--by channel|promoter|day] "
      "[--format table|csv|json] [--bom] [--rebuild]"},
