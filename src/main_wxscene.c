@@ -22,7 +22,7 @@ static const struct verb {
     {"channel", cli_channel,
      "channel add SCENE --name NAME [--promoter NAME] [--reply TEXT] [--scan-reply TEXT] "
      "[--tag TAGNAME]\n"
-     "  channel list [--format table|csv|json]\n"
+     "  channel list [--format table|csv|json] [--bom]\n"
      "  channel import FILE.csv   (columns: scene,name,promoter,reply,scan_reply[,tag])"},
     {"qr", cli_qr,
      "qr create SCENE (--temp SECONDS | --perm) [--str] [--out FILE.png|FILE.svg]\n"
