@@ -174,8 +174,12 @@ int store_backup(struct db *db, const char *file, const struct store_backup_opts
     if (snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", file) >= (int)sizeof(tmp))
         return snprintf(err, errlen, "%.200s...: path too long", file), -1;
     int fd = mkstemp(tmp); /* 0600, whatever the umask */
-    if (fd < 0)
-        return snprintf(err, errlen, "%s: cannot create the copy: %s", tmp, strerror(errno)), -1;
+    if (fd < 0) {
+        char dir[PATH_MAXLEN];
+        dir_of(file, dir, sizeof(dir));
+        snprintf(err, errlen, "%s: cannot create the copy in %s: %s", file, dir, strerror(errno));
+        return -1;
+    }
     close(fd);
     sqlite3_stmt *s = NULL;
     int rc = sqlite3_prepare_v2(live, "VACUUM INTO ?1", -1, &s, NULL);

@@ -185,8 +185,8 @@ class BackupTest(unittest.TestCase):
         path = os.path.join(self.env.dir, "no-such-dir", "b.db")
         p = self.env.cli("store", "backup", path, check=False)
         self.assertEqual(p.returncode, 1)
-        self.assertIn("wxscene: store backup: " + path + ".tmp-", p.stderr)
-        self.assertIn("No such file or directory", p.stderr)
+        self.assertIn(f"wxscene: store backup: {path}: cannot create the copy in "
+                      f"{os.path.dirname(path)}: No such file or directory", p.stderr)
         self.assertFalse(os.path.exists(os.path.dirname(path)))
         os.chmod(self.out, 0o500)
         self.addCleanup(os.chmod, self.out, 0o700)
