@@ -152,6 +152,14 @@ static int finish_copy(const char *tmp, const struct store_backup_opts *o,
     return rc;
 }
 
+/* --force must never rename the copy over the live store, whatever path
+ * names it (a symlink, ./x, a bind mount). */
+static bool same_file(const struct stat *a, const char *path)
+{
+    struct stat b;
+    return stat(path, &b) == 0 && a->st_dev == b.st_dev && a->st_ino == b.st_ino;
+}
+
 static void remove_tmp(const char *tmp)
 {
     char side[PATH_MAXLEN + 16];
@@ -169,6 +177,8 @@ int store_backup(struct db *db, const char *file, const struct store_backup_opts
     memset(rep, 0, sizeof(*rep));
     if (!live)
         return snprintf(err, errlen, "%s store: not a SQLite file", db_backend_name(db)), -1;
+    if (stat(file, &st) == 0 && same_file(&st, db_target(db)))
+        return snprintf(err, errlen, "%s: is the store itself", file), -1;
     if (!o->force && lstat(file, &st) == 0)
         return snprintf(err, errlen, "%s: exists (--force replaces it)", file), -1;
     if (snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", file) >= (int)sizeof(tmp))

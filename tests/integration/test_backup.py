@@ -202,6 +202,19 @@ class BackupTest(unittest.TestCase):
         self.assertEqual(p.returncode, 2)
         self.assertIn("is the store itself", p.stderr)
         self.assertEqual(self.env.cli("store", "backup", check=False).returncode, 2)
+        # the same file by another name, even with --force
+        link = os.path.join(self.out, "live.db")
+        os.symlink(self.env.db, link)
+        with open(self.env.db, "rb") as f:
+            before = f.read()
+        for path in (link, os.path.join(self.env.dir, ".", "wxscene.db")):
+            p = self.env.cli("store", "backup", path, "--force", check=False)
+            self.assertEqual(p.returncode, 1, p.stdout)
+            self.assertIn(f"{path}: is the store itself", p.stderr)
+        with open(self.env.db, "rb") as f:
+            self.assertEqual(f.read(), before)
+        self.assertEqual(sorted(os.listdir(self.out)), ["live.db"])
+        self.assertEqual(sorted(n for n in os.listdir(self.env.dir) if ".tmp-" in n), [])
 
 
 @unittest.skipUnless(wxs.ON_PG, "the PostgreSQL answer (pg.integration.test_backup)")
