@@ -6,7 +6,10 @@ while wxscened runs and writes, and a restore from it.
   (copied in place, the server started on it) it serves the statistics a
   store that received exactly the events it holds serves;
 - --without-token: no cached access_token in the copy, not even in its
-  free pages; without it, the token is there (the check can fail);
+  free pages; without it, the token is there (the check can fail). (Debian
+  builds SQLite with secure_delete on by default, so here the raw-bytes
+  check passes even without store_backup's own PRAGMA secure_delete; it
+  guards other builds.)
 - an existing FILE is refused unless --force; a directory that does not
   exist is a clear error naming the path; nothing is left behind;
 - PostgreSQL: the exact pg_dump command, without the password, exit 1."""
