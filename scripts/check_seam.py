@@ -15,7 +15,7 @@ import re
 import sys
 
 SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src")
-BACKEND = {"db_sqlite", "store_vfs", "store_ckpt"}  # the SQLite backend's modules
+BACKEND = {"db_sqlite", "store_vfs", "store_ckpt", "store_backup"}  # the SQLite backend's modules
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([A-Za-z0-9_]+)\.h"', re.M)
 
 

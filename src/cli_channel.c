@@ -171,26 +171,38 @@ static int list_row(const struct channel *c, void *arg)
     return 0;
 }
 
+static int list_usage(void)
+{
+    fprintf(stderr,
+            "usage: wxscene channel list [--format table|csv|json] [--bom]\n"
+            "  --bom  CSV starts with a UTF-8 byte order mark (Excel on Chinese Windows)\n");
+    return 2;
+}
+
 static int cmd_list(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {{"format", required_argument, NULL, 'f'},
+                                         {"bom", no_argument, NULL, 'B'},
                                          {NULL, 0, NULL, 0}};
     struct list_ctx lc = {.fmt = FMT_TABLE};
+    bool bom = false;
     int o, rc = 1;
     while ((o = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
-        if (o != 'f' || parse_format(optarg, &lc.fmt) < 0) {
-            fprintf(stderr, "usage: wxscene channel list [--format table|csv|json]\n");
-            return 2;
-        }
+        if (o == 'B')
+            bom = true;
+        else if (o != 'f' || parse_format(optarg, &lc.fmt) < 0)
+            return list_usage();
     }
-    if (optind != argc) {
-        fprintf(stderr, "usage: wxscene channel list [--format table|csv|json]\n");
+    if (optind != argc)
+        return list_usage();
+    if (bom && lc.fmt != FMT_CSV) {
+        fprintf(stderr, "wxscene: channel list: --bom only applies to --format csv\n");
         return 2;
     }
     if (lc.fmt == FMT_JSON && !(lc.arr = json_array()))
         return 1;
     if (lc.fmt == FMT_CSV)
-        printf("scene,name,promoter,reply,scan_reply,tag\n");
+        printf("%sscene,name,promoter,reply,scan_reply,tag\n", bom ? CSV_BOM : "");
     lc.t.ncols = 4;
     if (lc.fmt == FMT_TABLE && (table_add(&lc.t, "SCENE") < 0 || table_add(&lc.t, "NAME") < 0 ||
                                 table_add(&lc.t, "PROMOTER") < 0 || table_add(&lc.t, "TAG") < 0))

@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <jansson.h>
 
@@ -14,6 +13,7 @@
 #include "qr_batch.h"
 #include "qr_perm.h"
 #include "table.h"
+#include "tz.h"
 #include "wxapi.h"
 
 #define QR_DEFAULT_SCALE 8
@@ -43,12 +43,18 @@ static int report(const char *verb, const struct qr_error *e)
     return exit_code(e);
 }
 
-static void iso_time(int64_t t, char *out, size_t outlen)
+/* The account's zone ([stats] timezone), in which times are shown to
+ * people (an expiry is read against a wall clock, not UTC). NULL, said why
+ * on stderr, when it cannot be loaded. Caller frees with tz_free(). */
+static struct tz *account_tz(struct cli *cli, const char *verb)
 {
-    struct tm tm;
-    time_t tt = (time_t)t;
-    if (!gmtime_r(&tt, &tm) || !strftime(out, outlen, "%Y-%m-%dT%H:%M:%SZ", &tm))
-        snprintf(out, outlen, "%lld", (long long)t);
+    struct tz *z = NULL;
+    char err[256];
+    if (tz_load(&z, cli->cfg->timezone, err, sizeof(err)) < 0) {
+        fprintf(stderr, "wxscene: qr %s: [stats] timezone: %s\n", verb, err);
+        return NULL;
+    }
+    return z;
 }
 
 /* The QR commands that talk to WeChat need the account's credentials. */
@@ -184,7 +190,8 @@ static int create_parse(int argc, char **argv, struct create_args *a)
     return 0;
 }
 
-static void print_code(struct store *st, const struct qr_code *c, const char *image)
+static void print_code(struct store *st, const struct tz *z, const char *zone,
+                       const struct qr_code *c, const char *image)
 {
     char at[32];
     struct channel ch = {0};
@@ -195,8 +202,8 @@ static void print_code(struct store *st, const struct qr_code *c, const char *im
     printf("scene    %s\nkind     %s\nticket   %s\nurl      %s\n", c->scene, qr_kind_name(c->kind),
            c->ticket, c->url);
     if (qr_kind_is_temp(c->kind)) {
-        iso_time(c->expires_at, at, sizeof(at));
-        printf("expires  %s (%lld s)\n", at, (long long)c->expire_seconds);
+        tz_format_time(z, c->expires_at, at, sizeof(at));
+        printf("expires  %s %s (%lld s)\n", at, zone, (long long)c->expire_seconds);
     } else {
         printf("expires  never\n");
     }
@@ -244,6 +251,7 @@ static int qr_cmd_create(struct cli *cli, int argc, char **argv)
     struct qr_error e = {0};
     struct qr_code c = {0};
     struct wxapi *api = NULL;
+    struct tz *z = NULL;
     int rc = create_parse(argc, argv, &a);
     if (rc != 0)
         return rc;
@@ -251,6 +259,10 @@ static int qr_cmd_create(struct cli *cli, int argc, char **argv)
         return report("create", &e);
     if ((rc = need_api(cli, "create", &api)) != 0)
         return rc;
+    if (!a.json && !(z = account_tz(cli, "create"))) { /* before asking WeChat */
+        rc = 1;
+        goto done;
+    }
     if (qr_create(cli->store, api, &a.rq, NULL, &c, &e) < 0 ||
         (a.out && qr_write_image(api, &c, a.out, a.scale, &e) < 0)) {
         rc = report("create", &e);
@@ -259,13 +271,14 @@ static int qr_cmd_create(struct cli *cli, int argc, char **argv)
     if (a.json) {
         print_json(&c, a.out);
     } else {
-        print_code(cli->store, &c, a.out);
+        print_code(cli->store, z, cli->cfg->timezone, &c, a.out);
         if (!qr_kind_is_temp(c.kind))
             print_perm_left(cli->store);
     }
 done:
     qr_code_clear(&c);
     wxapi_free(api);
+    tz_free(z);
     return rc;
 }
 
@@ -276,11 +289,14 @@ static int batch_parse(int argc, char **argv, struct qr_batch_opts *o)
     static const struct option opts[] = {{"out", required_argument, NULL, 'o'},
                                          {"format", required_argument, NULL, 'f'},
                                          {"scale", required_argument, NULL, 'x'},
+                                         {"no-bom", no_argument, NULL, 'n'},
                                          {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (c == 'o') {
             o->out_dir = optarg;
+        } else if (c == 'n') {
+            o->bom = false;
         } else if (c == 'f' && (strcmp(optarg, "png") == 0 || strcmp(optarg, "svg") == 0)) {
             o->format = optarg[0] == 's' ? QR_IMG_SVG : QR_IMG_PNG;
         } else if (c == 'x') {
@@ -295,24 +311,39 @@ static int batch_parse(int argc, char **argv, struct qr_batch_opts *o)
     o->csv_path = argv[optind];
     return 0;
 usage:
-    fprintf(stderr, "usage: wxscene qr batch FILE.csv --out DIR [--format png|svg] [--scale N]\n"
+    fprintf(stderr, "usage: wxscene qr batch FILE.csv --out DIR [--format png|svg] [--scale N] "
+                    "[--no-bom]\n"
                     "  FILE.csv columns: scene,name,promoter,kind,expire  (kind: temp | perm, "
                     "or temp_id, temp_str, perm_id, perm_str)\n"
-                    "  re-running with the same --out DIR resumes an interrupted batch\n");
+                    "  re-running with the same --out DIR resumes an interrupted batch\n"
+                    "  DIR/index.csv: for Excel, with a UTF-8 BOM (--no-bom: without), expiries "
+                    "in [stats] timezone\n");
     return 2;
 }
 
 static int qr_cmd_batch(struct cli *cli, int argc, char **argv)
 {
-    struct qr_batch_opts o = {
-        .format = QR_IMG_PNG, .scale = QR_DEFAULT_SCALE, .report = stdout, .errors = stderr};
+    struct qr_batch_opts o = {.format = QR_IMG_PNG,
+                              .scale = QR_DEFAULT_SCALE,
+                              .report = stdout,
+                              .errors = stderr,
+                              .bom = true,
+                              .zone = cli->cfg->timezone};
     struct qr_batch_result res;
     struct qr_error e;
     struct wxapi *api = NULL;
+    struct tz *z = NULL;
     int rc = batch_parse(argc, argv, &o);
-    if (rc != 0 || (rc = need_api(cli, "batch", &api)) != 0)
+    if (rc != 0)
         return rc;
+    if (!(o.tz = z = account_tz(cli, "batch")))
+        return 1;
+    if ((rc = need_api(cli, "batch", &api)) != 0) {
+        tz_free(z);
+        return rc;
+    }
     rc = qr_batch_run(cli->store, api, &o, &res, &e);
+    tz_free(z);
     fflush(stdout);
     if (rc < 0) {
         rc = report("batch", &e);
@@ -338,6 +369,9 @@ enum list_format { LIST_TABLE, LIST_CSV, LIST_JSON };
 struct list_ctx {
     struct store *st;
     enum list_format fmt;
+    bool bom;
+    const struct tz *z; /* expiries in the account's local time */
+    const char *zone;   /* its name, in the CSV's time_zone column */
     json_t *arr;
     size_t n;
     struct table t;
@@ -362,7 +396,7 @@ static int list_row_text(struct list_ctx *x, const struct qr_code *c, const char
     char at[32] = "never", left[32];
     struct buf line = {0};
     if (qr_kind_is_temp(c->kind))
-        iso_time(c->expires_at, at, sizeof(at));
+        tz_format_time(x->z, c->expires_at, at, sizeof(at));
     left_text(c, left, sizeof(left));
     if (x->fmt == LIST_TABLE) {
         const char *cells[] = {c->scene, qr_kind_name(c->kind), at, left, name, c->url};
@@ -374,6 +408,7 @@ static int list_row_text(struct list_ctx *x, const struct qr_code *c, const char
     const char *vals[] = {c->scene,
                           qr_kind_name(c->kind),
                           qr_kind_is_temp(c->kind) ? at : "",
+                          qr_kind_is_temp(c->kind) ? x->zone : "",
                           name ? name : "",
                           c->ticket,
                           c->url};
@@ -412,11 +447,12 @@ static int list_row(const struct qr_code *c, void *arg)
     return rc;
 }
 
-static int list_parse(int argc, char **argv, struct qr_filter *f, enum list_format *fmt)
+static int list_parse(int argc, char **argv, struct qr_filter *f, struct list_ctx *x)
 {
     static const struct option opts[] = {{"expiring", required_argument, NULL, 'e'},
                                          {"expired", no_argument, NULL, 'x'},
                                          {"format", required_argument, NULL, 'f'},
+                                         {"bom", no_argument, NULL, 'B'},
                                          {NULL, 0, NULL, 0}};
     static const char *const fmts[] = {"table", "csv", "json"};
     uint64_t days;
@@ -426,44 +462,57 @@ static int list_parse(int argc, char **argv, struct qr_filter *f, enum list_form
             f->expiring_within = (int64_t)days * 86400;
         } else if (c == 'x') {
             f->include_expired = true;
+        } else if (c == 'B') {
+            x->bom = true;
         } else if (c == 'f') {
             size_t i = 0;
             while (i < WXS_ARRAY_LEN(fmts) && strcmp(optarg, fmts[i]) != 0)
                 i++;
             if (i == WXS_ARRAY_LEN(fmts))
                 goto usage;
-            *fmt = (enum list_format)i;
+            x->fmt = (enum list_format)i;
         } else {
             goto usage;
         }
+    }
+    if (x->bom && x->fmt != LIST_CSV) {
+        fprintf(stderr, "wxscene: qr list: --bom only applies to --format csv\n");
+        return 2;
     }
     if (optind == argc)
         return 0;
 usage:
     fprintf(stderr, "usage: wxscene qr list [--expiring DAYS] [--expired] "
-                    "[--format table|csv|json]\n"
+                    "[--format table|csv|json] [--bom]\n"
                     "  --expiring DAYS  temporary codes expiring within 1..30 days, soonest "
-                    "first\n  --expired        also temporary codes already expired\n");
+                    "first\n  --expired        also temporary codes already expired\n"
+                    "  --bom            CSV starts with a UTF-8 byte order mark (Excel)\n"
+                    "  expiries are in [stats] timezone, the account's local time\n");
     return 2;
 }
 
 static int qr_cmd_list(struct cli *cli, int argc, char **argv)
 {
     struct qr_filter f = {0};
-    struct list_ctx x = {.st = cli->store};
+    struct list_ctx x = {.st = cli->store, .zone = cli->cfg->timezone};
     struct qr_error e = {0};
-    int rc = list_parse(argc, argv, &f, &x.fmt);
+    struct tz *z = NULL;
+    char expires[96];
+    int rc = list_parse(argc, argv, &f, &x);
     if (rc != 0)
         return rc;
-    if (x.fmt == LIST_JSON && !(x.arr = json_array()))
+    if (!(x.z = z = account_tz(cli, "list")) || (x.fmt == LIST_JSON && !(x.arr = json_array()))) {
+        tz_free(z);
         return 1;
-    static const char *const heads[] = {"SCENE", "KIND", "EXPIRES", "LEFT", "CHANNEL", "URL"};
+    }
+    snprintf(expires, sizeof(expires), "EXPIRES (%s)", x.zone);
+    const char *const heads[] = {"SCENE", "KIND", expires, "LEFT", "CHANNEL", "URL"};
     x.t.ncols = WXS_ARRAY_LEN(heads);
     for (size_t i = 0; x.fmt == LIST_TABLE && i < WXS_ARRAY_LEN(heads); i++)
         if (table_add(&x.t, heads[i]) < 0)
             rc = 1;
     if (x.fmt == LIST_CSV)
-        printf("scene,kind,expires_at,channel,ticket,url\n");
+        printf("%sscene,kind,expires_at,time_zone,channel,ticket,url\n", x.bom ? CSV_BOM : "");
     if (rc == 0 && qr_foreach(cli->store, &f, list_row, &x, &e) < 0) {
         if (e.rc) /* else list_row said why */
             fprintf(stderr, "wxscene: qr list: %s\n", e.msg);
@@ -479,6 +528,7 @@ static int qr_cmd_list(struct cli *cli, int argc, char **argv)
     }
     table_free(&x.t);
     json_decref(x.arr);
+    tz_free(z);
     return rc;
 }
 
@@ -528,12 +578,17 @@ usage:
 
 /* ---- qr perm-ids ---- */
 
+struct retired_ctx {
+    struct tz *z;
+    const char *zone;
+};
+
 static int print_retired(uint64_t id, int64_t at, void *arg)
 {
+    const struct retired_ctx *x = arg;
     char when[32];
-    (void)arg;
-    iso_time(at, when, sizeof(when));
-    printf("  %-8llu retired %s\n", (unsigned long long)id, when);
+    tz_format_time(x->z, at, when, sizeof(when));
+    printf("  %-8llu retired %s %s\n", (unsigned long long)id, when, x->zone);
     return 0;
 }
 
@@ -560,7 +615,12 @@ static int perm_show(struct cli *cli)
     if (u.ids_retired > 0) {
         printf("retired ids (channel archived; free one with --release ID --yes once its "
                "printed codes are gone):\n");
-        if (qr_perm_foreach_retired(db, print_retired, NULL, why, sizeof(why)) < 0) {
+        struct retired_ctx x = {.z = account_tz(cli, "perm-ids"), .zone = cli->cfg->timezone};
+        if (!x.z)
+            return 1;
+        rc = qr_perm_foreach_retired(db, print_retired, &x, why, sizeof(why));
+        tz_free(x.z);
+        if (rc < 0) {
             fprintf(stderr, "wxscene: qr perm-ids: %s\n", why);
             return 1;
         }
@@ -660,7 +720,8 @@ static const struct qr_verb {
      "[--name NAME [--promoter NAME]] [--scale N] [--json] | qr create --perm --alloc --name "
      "NAME ..."},
     {"batch", qr_cmd_batch, "qr batch FILE.csv --out DIR [--format png|svg] [--scale N]"},
-    {"list", qr_cmd_list, "qr list [--expiring DAYS] [--expired] [--format table|csv|json]"},
+    {"list", qr_cmd_list,
+     "qr list [--expiring DAYS] [--expired] [--format table|csv|json] [--bom]"},
     {"image", qr_cmd_image, "qr image SCENE --out FILE.png|FILE.svg|FILE.jpg [--scale N]"},
     {"perm-ids", qr_cmd_perm_ids, "qr perm-ids [--release ID --yes]"},
     {"archive", cli_qr_channel_archive, "qr archive SCENE  (same as channel archive)"},

@@ -17,6 +17,9 @@
 #define CSV_MAX_FIELDS 32
 #define CSV_MAX_RECORD 65536
 #define CSV_MAX_FILE   (256 << 20)
+/* The UTF-8 byte order mark a writer may put first (--bom): Excel on a
+ * Chinese Windows reads a CSV without it as GBK and garbles UTF-8 text. */
+#define CSV_BOM "\xEF\xBB\xBF"
 
 enum csv_encoding { CSV_UTF8, CSV_UTF8_BOM, CSV_GB18030 };
 

@@ -21,11 +21,15 @@ static const struct verb {
 } verbs[] = {
     {"channel", cli_channel,
      "channel add SCENE --name NAME [--promoter NAME] [--reply TEXT] [--scan-reply TEXT] "
-     "[--tag TAGNAME] [--str]\n"
+     "[--tag TAGNAME] [--str]
+"
      "  channel edit SCENE [--name NAME] [--promoter NAME] [--reply TEXT] [--scan-reply TEXT] "
-     "[--tag TAGNAME]   (empty --promoter/--scan-reply/--tag removes it)\n"
-     "  channel list [--format table|csv|json]\n"
-     "  channel import FILE.csv   (columns: scene,name,promoter,reply,scan_reply[,tag])\n"
+     "[--tag TAGNAME]   (empty --promoter/--scan-reply/--tag removes it)
+"
+     "  channel list [--format table|csv|json] [--bom]
+"
+     "  channel import FILE.csv   (columns: scene,name,promoter,reply,scan_reply[,tag])
+"
      "  channel archive SCENE"},
     {"qr", cli_qr,
      "qr create SCENE (--temp SECONDS | --perm) [--str] [--out FILE.png|FILE.svg|FILE.jpg] "
@@ -41,7 +45,9 @@ static const struct verb {
      "backfill [--restart]   (attribution of existing fans from user/info)"},
     {"store", cli_store,
      "store migrate | store copy --to URL   (apply migrations; copy the whole store into an "
-     "empty one, e.g. postgresql://..., verified)"},
+     "empty one, e.g. postgresql://..., verified)\n"
+     "  store backup FILE [--without-token] [--force]   (an online, checked copy of a SQLite "
+     "store)"},
     {"stats", cli_stats,
      "stats [--since YYYY-MM-DD] [--until YYYY-MM-DD] [--by channel|promoter|day] "
      "[--format table|csv|json] [--bom] [--rebuild]"},

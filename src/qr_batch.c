@@ -477,13 +477,14 @@ static int row_image(struct batch *b, const struct qr_code *c, char *name, size_
     return qr_write_image(NULL, c, path, b->o->scale, err);
 }
 
-static int index_line(struct buf *idx, const struct row *r, const struct qr_code *c,
-                      const char *image)
+static int index_line(const struct batch *b, struct buf *idx, const struct row *r,
+                      const struct qr_code *c, const char *image)
 {
-    char exp[24] = "", at[24] = "";
-    if (qr_kind_is_temp(c->kind)) {
+    char exp[24] = "", at[32] = "";
+    bool temp = qr_kind_is_temp(c->kind);
+    if (temp) {
         snprintf(exp, sizeof(exp), "%lld", (long long)c->expire_seconds);
-        snprintf(at, sizeof(at), "%lld", (long long)c->expires_at);
+        tz_format_time(b->o->tz, c->expires_at, at, sizeof(at));
     }
     const char *vals[] = {c->scene,
                           r->rq.name,
@@ -491,6 +492,7 @@ static int index_line(struct buf *idx, const struct row *r, const struct qr_code
                           qr_kind_name(c->kind),
                           exp,
                           at,
+                          temp ? b->o->zone : "",
                           c->ticket,
                           c->url,
                           image};
@@ -526,7 +528,7 @@ static int run_row(struct store *st, struct wxapi *api, struct batch *b, const s
         return err->rc;
     }
     int rc = row_image(b, &c, image, sizeof(image), err);
-    if (rc == 0 && index_line(idx, r, &c, image) < 0)
+    if (rc == 0 && index_line(b, idx, r, &c, image) < 0)
         rc = qr_fail(err, QR_EINTERNAL, NULL, "out of memory");
     if (rc == 0)
         fprintf(b->o->report, "line %zu  %s  %s  %s\n", r->line, c.scene, row_outcome(&c, res),
@@ -549,7 +551,9 @@ static int run_all(struct store *st, struct wxapi *api, struct batch *b,
 {
     struct buf idx = {0};
     int rc = 0;
-    if (buf_puts(&idx, "scene,name,promoter,kind,expire_seconds,expires_at,ticket,url,image\n") < 0)
+    if ((b->o->bom && buf_puts(&idx, CSV_BOM) < 0) ||
+        buf_puts(&idx, "scene,name,promoter,kind,expire_seconds,expires_at,time_zone,ticket,url,"
+                       "image\n") < 0)
         return qr_fail(err, QR_EINTERNAL, NULL, "out of memory");
     rc = batch_record(st, b, false, err);
     for (size_t i = 0; rc == 0 && i < b->n; i++)

@@ -1,5 +1,6 @@
 /* qr_batch: many codes at once from a CSV (scene,name,promoter,kind,expire),
- * one image each plus an index CSV in the output directory.
+ * one image each plus an index CSV in the output directory (index.csv, for
+ * a spreadsheet: a UTF-8 BOM, local expiry times).
  *
  * Every row is validated before anything is created; errors name the file,
  * line, column and reason. The batch is resumable: its identity is the
@@ -10,8 +11,10 @@
  * unanswered ticket is never recorded or printed). */
 #ifndef WXS_QR_BATCH_H
 #define WXS_QR_BATCH_H
+#include <stdbool.h>
 #include <stdio.h>
 #include "qr.h"
+#include "tz.h"
 
 #define QR_BATCH_MAX_ROWS   100000
 #define QR_BATCH_MAX_ERRORS 50 /* validation errors printed before giving up */
@@ -23,6 +26,11 @@ struct qr_batch_opts {
     int scale;                   /* pixels per module */
     FILE *report;                /* one line per row */
     FILE *errors;                /* one line per validation error */
+    /* index.csv: for Excel (a UTF-8 BOM first when bom), expiries as local
+     * YYYY-MM-DD HH:MM:SS in zone tz, named zone in a time_zone column */
+    bool bom;
+    const struct tz *tz;
+    const char *zone;
 };
 
 struct qr_batch_result {

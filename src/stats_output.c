@@ -220,7 +220,7 @@ static int csv_row(const struct stats_report *r, const struct stats_row *row, st
 
 int stats_report_csv(const struct stats_report *r, bool bom, struct buf *out)
 {
-    if (bom && buf_puts(out, "\xEF\xBB\xBF") < 0)
+    if (bom && buf_puts(out, CSV_BOM) < 0)
         return -1;
     if (csv_header(r, out) < 0)
         return -1;

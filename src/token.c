@@ -61,6 +61,8 @@ struct token_pass {
     bool rejected; /* the cached token was expired by compare-and-expire */
 };
 
+const char *const token_scrub_sql[] = {"DELETE FROM wx_token", NULL};
+
 int64_t token_refresh_margin(int64_t expires_in)
 {
     return expires_in >= 600 ? 300 : expires_in / 2;

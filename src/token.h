@@ -63,4 +63,8 @@ void token_counters(uint64_t *refreshes, uint64_t *failures);
 /* When to refresh a token that lives expires_in seconds: 5 minutes early
  * (the platform's overlap window), or half way for short-lived tokens. */
 int64_t token_refresh_margin(int64_t expires_in);
+/* The statements that remove every cached token from a copy of the store
+ * (`store backup --without-token`: the secret does not travel with
+ * backups; the next process to need a token fetches one). NULL-terminated. */
+extern const char *const token_scrub_sql[];
 #endif

@@ -146,6 +146,17 @@ int64_t tz_local_day(int64_t t, int32_t offset)
     return floor_div(tz_clamp(t) + offset, SECS_PER_DAY);
 }
 
+void tz_format_time(const struct tz *z, int64_t t, char *out, size_t outlen)
+{
+    t = tz_clamp(t);
+    int64_t local = t + tz_offset(z, t), day = floor_div(local, SECS_PER_DAY);
+    int64_t secs = local - day * SECS_PER_DAY, y;
+    unsigned m, d;
+    tz_civil_from_days(day, &y, &m, &d);
+    snprintf(out, outlen, "%04lld-%02u-%02u %02d:%02d:%02d", (long long)y, m, d, (int)(secs / 3600),
+             (int)(secs / 60 % 60), (int)(secs % 60));
+}
+
 int64_t tz_day(const struct tz *z, int64_t t)
 {
     t = tz_clamp(t);

@@ -42,4 +42,8 @@ void tz_civil_from_days(int64_t day, int64_t *y, unsigned *m, unsigned *d);
 int tz_parse_date(const char *s, int64_t *day) WXS_MUSTCHECK;
 /* YYYY-MM-DD into out (at least 11 bytes). */
 void tz_format_date(int64_t day, char *out, size_t outlen);
+/* UTC time t as the zone's local "YYYY-MM-DD HH:MM:SS" into out (at least
+ * 20 bytes): what a person in the account's zone reads on a clock (the
+ * expiry of a QR code in a CSV or table). */
+void tz_format_time(const struct tz *z, int64_t t, char *out, size_t outlen);
 #endif

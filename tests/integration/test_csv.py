@@ -1,7 +1,9 @@
 """CSV files end to end with the real binaries: every CSV the project
 writes (stats by channel and by promoter from the CLI and the admin
 download, channel list, qr list, qr batch's index.csv) keeps hostile text
-from becoming a spreadsheet formula while numbers stay numbers;
+from becoming a spreadsheet formula while numbers stay numbers; each can
+start with a UTF-8 BOM for Excel on a Chinese Windows (--bom; index.csv by
+default) and shows times in the account's zone ([stats] timezone);
 `channel list --format csv` reads back through `channel import` unchanged;
 channel import and qr batch read what Excel saves (CR-only, CRLF inside
 quotes) and refuse what they cannot read, naming the line and column.
@@ -165,12 +167,29 @@ class RoundTripTest(CsvAsserts, unittest.TestCase):
             self.src.cli(*args, "--", scene)
         text = self.src.cli("channel", "list", "--format", "csv").stdout
         self.assert_no_formula(text)
+        self.assertTrue(text.startswith("scene,"))
         path = os.path.join(self.dst.dir, "list.csv")
         with open(path, "w", encoding="utf-8", newline="") as f:
             f.write(text)
         p = self.dst.cli("channel", "import", path)
         self.assertIn(f"imported {len(self.CHANNELS)} channels", p.stdout)
         self.assertEqual(self.channels(self.dst), self.channels(self.src))
+
+    def test_list_with_bom_for_excel_reads_back(self):
+        self.src.cli("channel", "add", "1", "--name", "静安寺店", "--promoter", "张伟")
+        p = wxs.subprocess.run([wxs.WXSCENE, "--config", self.src.config, "channel", "list",
+                                "--format", "csv", "--bom"], capture_output=True, check=True)
+        self.assertTrue(p.stdout.startswith(b"\xef\xbb\xbfscene,name,promoter,"), p.stdout[:20])
+        self.assertIn("1,静安寺店,张伟,".encode(), p.stdout)
+        path = os.path.join(self.dst.dir, "bom.csv")
+        with open(path, "wb") as f:
+            f.write(p.stdout)
+        p = self.dst.cli("channel", "import", path)
+        self.assertIn("UTF-8 with BOM", p.stdout + p.stderr)
+        self.assertEqual(self.channels(self.dst), self.channels(self.src))
+        p = self.src.cli("channel", "list", "--bom", check=False)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--bom only applies to --format csv", p.stderr)
 
 
 class ImportTest(unittest.TestCase):
@@ -286,8 +305,55 @@ class QrCsvTest(CsvAsserts, unittest.TestCase):
         self.assertEqual(rows["7"][1:3], [guarded(SUM), "'-Li"])
         listed = self.env.cli("qr", "list", "--format", "csv").stdout
         self.assert_no_formula(listed)
-        self.assertEqual(self.by_first(listed)["7"][3], guarded(SUM))
+        self.assertEqual(self.by_first(listed)["7"][4], guarded(SUM))
 
+
+    def expiries(self):
+        return dict(self.env.sql("SELECT scene, expires_at FROM qr_codes WHERE state = 'done'"))
+
+    def test_index_and_list_for_excel_in_local_time(self):
+        """index.csv starts with a BOM and gives expiries as the account's
+        wall clock reads them, its zone named; qr list the same (--bom)."""
+        path = os.path.join(self.env.dir, "batch.csv")
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            f.write("scene,name,promoter,kind,expire\n51,静安寺店,张伟,temp,7d\n52,Perm,,perm,\n")
+        out = os.path.join(self.env.dir, "out")
+        self.env.cli("qr", "batch", path, "--out", out)
+        with open(os.path.join(out, "index.csv"), "rb") as f:
+            raw = f.read()
+        self.assertTrue(raw.startswith(b"\xef\xbb\xbfscene,name,promoter,kind,expire_seconds,"
+                                       b"expires_at,time_zone,ticket,url,image\n"), raw[:120])
+        rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
+        at = self.expiries()
+        local = datetime.datetime.fromtimestamp(at["51"], SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
+        self.assertEqual([(r["scene"], r["name"], r["expire_seconds"], r["expires_at"],
+                           r["time_zone"]) for r in rows],
+                         [("51", "静安寺店", "604800", local, "Asia/Shanghai"),
+                          ("52", "Perm", "", "", "")])
+        # qr list: the same local time, in CSV (with --bom) and in the table
+        p = wxs.subprocess.run([wxs.WXSCENE, "--config", self.env.config, "qr", "list",
+                                "--format", "csv", "--bom"], capture_output=True, check=True)
+        self.assertTrue(p.stdout.startswith(
+            b"\xef\xbb\xbfscene,kind,expires_at,time_zone,channel,ticket,url\n"), p.stdout[:80])
+        listed = self.by_first(p.stdout.decode("utf-8"))
+        self.assertEqual(listed["51"][:5], ["51", "temp_id", local, "Asia/Shanghai", "静安寺店"])
+        self.assertEqual(listed["52"][:4], ["52", "perm_id", "", ""])
+        table = self.env.cli("qr", "list").stdout
+        self.assertIn("EXPIRES (Asia/Shanghai)", table.splitlines()[0])
+        self.assertIn(local, table)
+        self.assertEqual(self.env.cli("qr", "list", "--bom", check=False).returncode, 2)
+        # another account zone, and index.csv without the BOM for a script
+        self.env.write_config(wechat={"appid": "wx0123456789abcdef",
+                                      "appsecret": "0123456789abcdef0123456789abcdef",
+                                      "api_base": self.fake.url, "mp_base": self.fake.url},
+                              stats={"timezone": "America/New_York"})
+        ny = datetime.datetime.fromtimestamp(at["51"], zoneinfo.ZoneInfo("America/New_York"))
+        listed = self.by_first(self.env.cli("qr", "list", "--format", "csv").stdout)
+        self.assertEqual(listed["51"][2:4], [ny.strftime("%Y-%m-%d %H:%M:%S"), "America/New_York"])
+        out2 = os.path.join(self.env.dir, "out2")
+        self.env.cli("qr", "batch", path, "--out", out2, "--no-bom")
+        with open(os.path.join(out2, "index.csv"), "rb") as f:
+            self.assertTrue(f.read().startswith(b"scene,name,"))
 
     def test_batch_reads_cr_only_and_refuses_nul(self):
         path = os.path.join(self.env.dir, "batch.csv")

@@ -264,7 +264,7 @@ class TestTicket(QrTestCase):
         self.assertIn("1 created (1 re-sent", p.stdout)
         rows = self.codes("scene = '700'")
         self.assertEqual([(r[3], r[4]) for r in rows], [("done", ticket), ("done", ticket)])
-        with open(os.path.join(out, "index.csv"), newline="") as f:
+        with open(os.path.join(out, "index.csv"), newline="", encoding="utf-8-sig") as f:
             [row] = list(csv.DictReader(f))
         # a ticket is base64: one starting with '+' is formula-guarded like
         # any other cell a spreadsheet would evaluate (csv_field)
@@ -380,7 +380,7 @@ class TestBatch(QrTestCase):
         return path
 
     def read_index(self, out):
-        with open(os.path.join(out, "index.csv"), newline="") as f:
+        with open(os.path.join(out, "index.csv"), newline="", encoding="utf-8-sig") as f:
             return list(csv.DictReader(f))
 
     def test_validates_every_row_first(self):
@@ -589,7 +589,7 @@ class TestList(QrTestCase):
         self.assertIsNone(rows[1]["channel"])
         p = self.qr("list", "--expiring", "1", "--format", "csv")
         lines = p.stdout.strip().splitlines()
-        self.assertEqual(lines[0], "scene,kind,expires_at,channel,ticket,url")
+        self.assertEqual(lines[0], "scene,kind,expires_at,time_zone,channel,ticket,url")
         self.assertEqual([ln.split(",")[0] for ln in lines[1:]], ["2"])
         p = self.qr("list")
         self.assertEqual(len(p.stdout.strip().splitlines()), 5)

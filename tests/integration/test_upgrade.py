@@ -87,5 +87,33 @@ class UpgradeFromV5(unittest.TestCase):
                 self.assertEqual(self.stats(name, "--rebuild"), hooked[name])
 
 
+@wxs.sqlite_only("PRAGMA user_version of a SQLite file")
+class NewerSchemaTest(unittest.TestCase):
+    """A downgrade without restoring the backup: an older binary meets a
+    schema newer than its own. Both binaries refuse it, say so, and leave
+    the file as it was."""
+
+    def test_an_older_binary_refuses_a_newer_schema(self):
+        env = wxs.Env()
+        self.addCleanup(env.cleanup)
+        env.cli("channel", "add", "1", "--name", "门店")
+        newest = max(int(n[:3]) for n in os.listdir(os.path.join(wxs.SRC, "schema")) if n.endswith(".sql"))
+        env.sql(f"PRAGMA user_version = {newest + 1}")
+        with open(env.db, "rb") as f:
+            before = f.read()
+        p = env.cli("channel", "list", check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(f"wxscene: store: {env.db}: database schema version {newest + 1} is newer "
+                      f"than this build ({newest})", p.stderr)
+        env.start_server(wait=False)
+        self.assertEqual(env.proc.wait(timeout=30), 1)
+        self.assertIn(f"database schema version {newest + 1} is newer than this build ({newest})",
+                      env.server_log())
+        with open(env.db, "rb") as f:
+            self.assertEqual(f.read(), before)
+        self.assertEqual(sqlite3.connect(env.db).execute("PRAGMA user_version").fetchone()[0],
+                         newest + 1)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -54,11 +54,29 @@ static void test_tz_matches_glibc(void **state)
             int64_t day = tz_days_from_civil(tm.tm_year + 1900, (unsigned)tm.tm_mon + 1,
                                              (unsigned)tm.tm_mday);
             assert_int_equal(tz_day(tz, t), day);
+            char want[32], got[32];
+            strftime(want, sizeof(want), "%Y-%m-%d %H:%M:%S", &tm);
+            tz_format_time(tz, t, got, sizeof(got));
+            assert_string_equal(got, want);
         }
         tz_free(tz);
     }
     unsetenv("TZ");
     tzset();
+}
+
+/* A QR code's expiry as the account reads it (qr list, qr batch's index). */
+static void test_tz_format_time(void **state)
+{
+    (void)state;
+    struct tz *sh;
+    char err[256], out[32];
+    assert_int_equal(tz_load(&sh, "Asia/Shanghai", err, sizeof(err)), 0);
+    tz_format_time(sh, 1764547200, out, sizeof(out)); /* 2025-12-01 00:00:00 UTC */
+    assert_string_equal(out, "2025-12-01 08:00:00");
+    tz_format_time(sh, 1764547200 - 8 * 3600 - 1, out, sizeof(out));
+    assert_string_equal(out, "2025-11-30 23:59:59");
+    tz_free(sh);
 }
 
 static void test_tz_bad_names(void **state)
@@ -910,6 +928,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tz_matches_glibc),
         cmocka_unit_test(test_tz_bad_names),
+        cmocka_unit_test(test_tz_format_time),
         cmocka_unit_test(test_tz_footer_only),
         cmocka_unit_test(test_tz_builtin_fallback),
         cmocka_unit_test(test_dates),
