@@ -22,22 +22,22 @@ static const struct verb {
     {"channel", cli_channel,
      "channel add SCENE --name NAME [--promoter NAME] [--reply TEXT] [--scan-reply TEXT] "
      "[--tag TAGNAME] [--str]
-"
+     "
      "  channel edit SCENE [--name NAME] [--promoter NAME] [--reply TEXT] [--scan-reply TEXT] "
      "[--tag TAGNAME]   (empty --promoter/--scan-reply/--tag removes it)
-"
+     "
      "  channel list [--format table|csv|json] [--bom]
-"
+     "
      "  channel import FILE.csv   (columns: scene,name,promoter,reply,scan_reply[,tag])
-"
+     "
      "  channel archive SCENE"},
     {"qr", cli_qr,
      "qr create SCENE (--temp SECONDS | --perm) [--str] [--out FILE.png|FILE.svg|FILE.jpg] "
      "[--name NAME [--promoter NAME]] [--scale N] [--json]\n"
      "  qr create --perm --alloc --name NAME ...   (the next free permanent scene id)\n"
-     "  qr batch FILE.csv --out DIR [--format png|svg] [--scale N]   (columns: "
+     "  qr batch FILE.csv --out DIR [--format png|svg] [--scale N] [--no-bom]   (columns: "
      "scene,name,promoter,kind,expire)\n"
-     "  qr list [--expiring DAYS] [--expired] [--format table|csv|json]\n"
+     "  qr list [--expiring DAYS] [--expired] [--format table|csv|json] [--bom]\n"
      "  qr image SCENE --out FILE.png|FILE.svg|FILE.jpg [--scale N]\n"
      "  qr perm-ids [--release ID --yes] | qr archive SCENE"},
     {"tag", cli_tag, "tag sync [--retry-parked] | tag status   (push channel tags to WeChat)"},
