@@ -719,7 +719,8 @@ static const struct qr_verb {
      "qr create SCENE (--temp SECONDS | --perm) [--str] [--out FILE.png|FILE.svg|FILE.jpg] "
      "[--name NAME [--promoter NAME]] [--scale N] [--json] | qr create --perm --alloc --name "
      "NAME ..."},
-    {"batch", qr_cmd_batch, "qr batch FILE.csv --out DIR [--format png|svg] [--scale N]"},
+    {"batch", qr_cmd_batch,
+     "qr batch FILE.csv --out DIR [--format png|svg] [--scale N] [--no-bom]"},
     {"list", qr_cmd_list,
      "qr list [--expiring DAYS] [--expired] [--format table|csv|json] [--bom]"},
     {"image", qr_cmd_image, "qr image SCENE --out FILE.png|FILE.svg|FILE.jpg [--scale N]"},

@@ -21,15 +21,11 @@ static const struct verb {
 } verbs[] = {
     {"channel", cli_channel,
      "channel add SCENE --name NAME [--promoter NAME] [--reply TEXT] [--scan-reply TEXT] "
-     "[--tag TAGNAME] [--str]
-     "
+     "[--tag TAGNAME] [--str]\n"
      "  channel edit SCENE [--name NAME] [--promoter NAME] [--reply TEXT] [--scan-reply TEXT] "
-     "[--tag TAGNAME]   (empty --promoter/--scan-reply/--tag removes it)
-     "
-     "  channel list [--format table|csv|json] [--bom]
-     "
-     "  channel import FILE.csv   (columns: scene,name,promoter,reply,scan_reply[,tag])
-     "
+     "[--tag TAGNAME]   (empty --promoter/--scan-reply/--tag removes it)\n"
+     "  channel list [--format table|csv|json] [--bom]\n"
+     "  channel import FILE.csv   (columns: scene,name,promoter,reply,scan_reply[,tag])\n"
      "  channel archive SCENE"},
     {"qr", cli_qr,
      "qr create SCENE (--temp SECONDS | --perm) [--str] [--out FILE.png|FILE.svg|FILE.jpg] "
