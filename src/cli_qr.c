@@ -89,12 +89,33 @@ static int parse_scale(const char *s, int *out)
     return 0;
 }
 
+/* --logo FILE: read and checked before anything is asked of WeChat. */
+static int load_logo(const char *verb, const char *path, int scale, struct qr_logo **out)
+{
+    char err[512];
+    *out = NULL;
+    if (!path)
+        return 0;
+    if (scale < QR_LOGO_MIN_SCALE) {
+        fprintf(stderr,
+                "wxscene: qr %s: --scale: a code with a logo needs at least %d pixels "
+                "per module\n",
+                verb, QR_LOGO_MIN_SCALE);
+        return 2;
+    }
+    if (qr_logo_load(path, out, err, sizeof(err)) < 0) {
+        fprintf(stderr, "wxscene: qr %s: %s\n", verb, err);
+        return 2;
+    }
+    return 0;
+}
+
 /* ---- qr create ---- */
 
 struct create_args {
     struct qr_request rq;
     bool temp, perm, json;
-    const char *out;
+    const char *out, *logo;
     int scale;
 };
 
@@ -103,7 +124,8 @@ static void create_usage(void)
     fprintf(stderr,
             "usage: wxscene qr create SCENE (--temp SECONDS | --perm) [--str] "
             "[--out FILE.png|FILE.svg|FILE.jpg]\n"
-            "                         [--name NAME [--promoter NAME]] [--scale N] [--json]\n"
+            "                         [--name NAME [--promoter NAME]] [--scale N] [--logo "
+            "FILE.png] [--json]\n"
             "       wxscene qr create --perm --alloc --name NAME ...  (next free scene id)\n"
             "  SECONDS: 1..2592000, or Nd / Nh / Nm (at most 30d)\n");
 }
@@ -141,6 +163,9 @@ static int create_opt(struct create_args *a, int o)
         return 0;
     case 'x':
         return parse_scale(optarg, &a->scale);
+    case 'L':
+        a->logo = optarg;
+        return 0;
     case 'j':
         a->json = true;
         return 0;
@@ -160,6 +185,7 @@ static int create_parse(int argc, char **argv, struct create_args *a)
                                          {"name", required_argument, NULL, 'n'},
                                          {"promoter", required_argument, NULL, 'P'},
                                          {"scale", required_argument, NULL, 'x'},
+                                         {"logo", required_argument, NULL, 'L'},
                                          {"json", no_argument, NULL, 'j'},
                                          {NULL, 0, NULL, 0}};
     int o, rc;
@@ -185,6 +211,11 @@ static int create_parse(int argc, char **argv, struct create_args *a)
                 "wxscene: qr create: --out: %s: the name must end in .png, .svg or "
                 ".jpg\n",
                 a->out);
+        return 2;
+    }
+    if (a->logo && (!a->out || fmt == QR_IMG_JPG)) {
+        fprintf(stderr, "wxscene: qr create: --logo needs --out FILE.png or FILE.svg (the code "
+                        "is rendered here)\n");
         return 2;
     }
     return 0;
@@ -252,19 +283,22 @@ static int qr_cmd_create(struct cli *cli, int argc, char **argv)
     struct qr_code c = {0};
     struct wxapi *api = NULL;
     struct tz *z = NULL;
+    struct qr_logo *logo = NULL;
     int rc = create_parse(argc, argv, &a);
     if (rc != 0)
         return rc;
     if (qr_validate(&a.rq, &spec, &e) < 0) /* before even looking at the credentials */
         return report("create", &e);
-    if ((rc = need_api(cli, "create", &api)) != 0)
+    if ((rc = load_logo("create", a.logo, a.scale, &logo)) != 0)
         return rc;
+    if ((rc = need_api(cli, "create", &api)) != 0)
+        goto done;
     if (!a.json && !(z = account_tz(cli, "create"))) { /* before asking WeChat */
         rc = 1;
         goto done;
     }
     if (qr_create(cli->store, api, &a.rq, NULL, &c, &e) < 0 ||
-        (a.out && qr_write_image(api, &c, a.out, a.scale, &e) < 0)) {
+        (a.out && qr_write_image(api, &c, a.out, a.scale, logo, &e) < 0)) {
         rc = report("create", &e);
         goto done;
     }
@@ -279,22 +313,24 @@ done:
     qr_code_clear(&c);
     wxapi_free(api);
     tz_free(z);
+    qr_logo_free(logo);
     return rc;
 }
 
 /* ---- qr batch ---- */
 
-static int batch_parse(int argc, char **argv, struct qr_batch_opts *o)
+static int batch_parse(int argc, char **argv, struct qr_batch_opts *o, const char **logo)
 {
-    static const struct option opts[] = {{"out", required_argument, NULL, 'o'},
-                                         {"format", required_argument, NULL, 'f'},
-                                         {"scale", required_argument, NULL, 'x'},
-                                         {"no-bom", no_argument, NULL, 'n'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"out", required_argument, NULL, 'o'},    {"logo", required_argument, NULL, 'L'},
+        {"format", required_argument, NULL, 'f'}, {"scale", required_argument, NULL, 'x'},
+        {"no-bom", no_argument, NULL, 'n'},       {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (c == 'o') {
             o->out_dir = optarg;
+        } else if (c == 'L') {
+            *logo = optarg;
         } else if (c == 'n') {
             o->bom = false;
         } else if (c == 'f' && (strcmp(optarg, "png") == 0 || strcmp(optarg, "svg") == 0)) {
@@ -312,7 +348,8 @@ static int batch_parse(int argc, char **argv, struct qr_batch_opts *o)
     return 0;
 usage:
     fprintf(stderr, "usage: wxscene qr batch FILE.csv --out DIR [--format png|svg] [--scale N] "
-                    "[--no-bom]\n"
+                    "[--logo FILE.png] [--no-bom]\n"
+                    "  --logo FILE.png  the brand logo in the centre of every code (level H)\n"
                     "  FILE.csv columns: scene,name,promoter,kind,expire  (kind: temp | perm, "
                     "or temp_id, temp_str, perm_id, perm_str)\n"
                     "  re-running with the same --out DIR resumes an interrupted batch\n"
@@ -333,17 +370,24 @@ static int qr_cmd_batch(struct cli *cli, int argc, char **argv)
     struct qr_error e;
     struct wxapi *api = NULL;
     struct tz *z = NULL;
-    int rc = batch_parse(argc, argv, &o);
-    if (rc != 0)
+    struct qr_logo *logo = NULL;
+    const char *logo_path = NULL;
+    int rc = batch_parse(argc, argv, &o, &logo_path);
+    if (rc != 0 || (rc = load_logo("batch", logo_path, o.scale, &logo)) != 0)
         return rc;
-    if (!(o.tz = z = account_tz(cli, "batch")))
+    o.logo = logo;
+    if (!(o.tz = z = account_tz(cli, "batch"))) {
+        qr_logo_free(logo);
         return 1;
+    }
     if ((rc = need_api(cli, "batch", &api)) != 0) {
         tz_free(z);
+        qr_logo_free(logo);
         return rc;
     }
     rc = qr_batch_run(cli->store, api, &o, &res, &e);
     tz_free(z);
+    qr_logo_free(logo);
     fflush(stdout);
     if (rc < 0) {
         rc = report("batch", &e);
@@ -538,39 +582,48 @@ static int qr_cmd_image(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {{"out", required_argument, NULL, 'o'},
                                          {"scale", required_argument, NULL, 'x'},
+                                         {"logo", required_argument, NULL, 'L'},
                                          {NULL, 0, NULL, 0}};
-    const char *out = NULL;
+    const char *out = NULL, *logo_path = NULL;
     int scale = QR_DEFAULT_SCALE, c, rc = 0;
     struct qr_code code = {0};
     struct qr_error e;
     struct wxapi *api = NULL;
+    struct qr_logo *logo = NULL;
     enum qr_image_format fmt;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (c == 'o')
             out = optarg;
+        else if (c == 'L')
+            logo_path = optarg;
         else if (c != 'x' || parse_scale(optarg, &scale) != 0)
             goto usage;
     }
     if (optind + 1 != argc || !out || qr_image_format_of(out, &fmt) < 0)
         goto usage;
+    if ((rc = load_logo("image", logo_path, scale, &logo)) != 0)
+        return rc;
     int found = qr_code_latest(cli->store, argv[optind], &code, &e);
     if (found != 0) {
         fprintf(stderr, "wxscene: qr image: %s\n",
                 found < 0 ? e.msg : "no code for this scene (qr create first)");
-        return 1;
-    }
-    if (fmt == QR_IMG_JPG && (rc = need_api(cli, "image", &api)) != 0)
+        rc = 1;
         goto done;
-    if (qr_write_image(api, &code, out, scale, &e) < 0)
+    }
+    if (fmt == QR_IMG_JPG && !logo && (rc = need_api(cli, "image", &api)) != 0)
+        goto done;
+    if (qr_write_image(api, &code, out, scale, logo, &e) < 0)
         rc = report("image", &e);
     else
         printf("%s: %s (%s)\n", out, code.url, qr_kind_name(code.kind));
 done:
     qr_code_clear(&code);
     wxapi_free(api);
+    qr_logo_free(logo);
     return rc;
 usage:
-    fprintf(stderr, "usage: wxscene qr image SCENE --out FILE.png|FILE.svg|FILE.jpg [--scale N]\n"
+    fprintf(stderr, "usage: wxscene qr image SCENE --out FILE.png|FILE.svg|FILE.jpg [--scale N] "
+                    "[--logo FILE.png]\n"
                     "  the newest code of SCENE; .png/.svg are rendered here, .jpg is "
                     "downloaded from showqrcode\n");
     return 2;
@@ -717,13 +770,15 @@ static const struct qr_verb {
 } qr_verbs[] = {
     {"create", qr_cmd_create,
      "qr create SCENE (--temp SECONDS | --perm) [--str] [--out FILE.png|FILE.svg|FILE.jpg] "
-     "[--name NAME [--promoter NAME]] [--scale N] [--json] | qr create --perm --alloc --name "
+     "[--name NAME [--promoter NAME]] [--scale N] [--logo FILE.png] [--json] | qr create --perm "
+     "--alloc --name "
      "NAME ..."},
     {"batch", qr_cmd_batch,
-     "qr batch FILE.csv --out DIR [--format png|svg] [--scale N] [--no-bom]"},
+     "qr batch FILE.csv --out DIR [--format png|svg] [--scale N] [--logo FILE.png] [--no-bom]"},
     {"list", qr_cmd_list,
      "qr list [--expiring DAYS] [--expired] [--format table|csv|json] [--bom]"},
-    {"image", qr_cmd_image, "qr image SCENE --out FILE.png|FILE.svg|FILE.jpg [--scale N]"},
+    {"image", qr_cmd_image,
+     "qr image SCENE --out FILE.png|FILE.svg|FILE.jpg [--scale N] [--logo FILE.png]"},
     {"perm-ids", qr_cmd_perm_ids, "qr perm-ids [--release ID --yes]"},
     {"archive", cli_qr_channel_archive, "qr archive SCENE  (same as channel archive)"},
 };

@@ -29,12 +29,14 @@ static const struct verb {
      "  channel archive SCENE"},
     {"qr", cli_qr,
      "qr create SCENE (--temp SECONDS | --perm) [--str] [--out FILE.png|FILE.svg|FILE.jpg] "
-     "[--name NAME [--promoter NAME]] [--scale N] [--json]\n"
+     "[--name NAME [--promoter NAME]] [--scale N] [--logo FILE.png] [--json]\n"
      "  qr create --perm --alloc --name NAME ...   (the next free permanent scene id)\n"
-     "  qr batch FILE.csv --out DIR [--format png|svg] [--scale N] [--no-bom]   (columns: "
+     "  qr batch FILE.csv --out DIR [--format png|svg] [--scale N] [--logo FILE.png] [--no-bom]   "
+     "(columns: "
      "scene,name,promoter,kind,expire)\n"
      "  qr list [--expiring DAYS] [--expired] [--format table|csv|json] [--bom]\n"
-     "  qr image SCENE --out FILE.png|FILE.svg|FILE.jpg [--scale N]\n"
+     "  qr image SCENE --out FILE.png|FILE.svg|FILE.jpg [--scale N] [--logo FILE.png]\n"
+     "  (--logo: the brand PNG in the centre, error correction H, --scale 2 or more)\n"
      "  qr perm-ids [--release ID --yes] | qr archive SCENE"},
     {"tag", cli_tag, "tag sync [--retry-parked] | tag status   (push channel tags to WeChat)"},
     {"backfill", cli_backfill,

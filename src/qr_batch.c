@@ -474,7 +474,7 @@ static int row_image(struct batch *b, const struct qr_code *c, char *name, size_
     snprintf(path, sizeof(path), "%s/%s", b->id, name);
     if (c->reused && access(path, F_OK) == 0)
         return 0;
-    return qr_write_image(NULL, c, path, b->o->scale, err);
+    return qr_write_image(NULL, c, path, b->o->scale, b->o->logo, err);
 }
 
 static int index_line(const struct batch *b, struct buf *idx, const struct row *r,
