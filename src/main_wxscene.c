@@ -35,8 +35,8 @@ static const struct verb {
      "(columns: "
      "scene,name,promoter,kind,expire)\n"
      "  qr list [--expiring DAYS] [--expired] [--format table|csv|json] [--bom]\n"
-     "  qr image SCENE --out FILE.png|FILE.svg|FILE.jpg [--scale N] [--logo FILE.png]\n"
-     "  (--logo: the brand PNG in the centre, error correction H, --scale 2 or more)\n"
+     "  qr image SCENE --out FILE.png|FILE.svg|FILE.jpg [--scale N] [--logo FILE.png]   (--logo: "
+     "brand PNG in the centre, level H, --scale 2 or more)\n"
      "  qr perm-ids [--release ID --yes] | qr archive SCENE"},
     {"tag", cli_tag, "tag sync [--retry-parked] | tag status   (push channel tags to WeChat)"},
     {"backfill", cli_backfill,
