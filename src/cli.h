@@ -33,4 +33,5 @@ int cli_stats(struct cli *cli, int argc, char **argv);
 int cli_tag(struct cli *cli, int argc, char **argv);
 int cli_backfill(struct cli *cli, int argc, char **argv);
 int cli_store(struct cli *cli, int argc, char **argv);
+int cli_campaign(struct cli *cli, int argc, char **argv);
 #endif

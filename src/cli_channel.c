@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 
+#include "campaign.h"
 #include "channel.h"
 #include "cli.h"
 #include "csv.h"
@@ -27,17 +28,53 @@ static int parse_format(const char *s, enum out_format *f)
     return 0;
 }
 
+/* channel add|edit with --campaign: the channel's fields and its campaign
+ * in one transaction, so an unknown campaign changes nothing. */
+struct campaign_tx {
+    const char *scene, *campaign; /* campaign NULL: not asked; "": none */
+    const struct channel *c;
+    unsigned set; /* edit: the fields; add: 0 */
+    struct channel *got;
+    int rc;
+    char err[512];
+};
+
+static int campaign_tx_run(struct store *st, void *arg)
+{
+    struct campaign_tx *t = arg;
+    if (!t->set && !t->got)
+        t->rc = channel_add(st, t->c, t->err, sizeof(t->err));
+    else if (t->set)
+        t->rc = channel_edit(st, t->scene, t->c, t->set, NULL, NULL, t->err, sizeof(t->err));
+    if (t->rc == 0 && t->campaign)
+        t->rc = campaign_set_channel(st, t->scene, t->campaign, t->err, sizeof(t->err));
+    if (t->rc == 0 && t->got && channel_get(st, t->scene, t->got) != 0) {
+        snprintf(t->err, sizeof(t->err), "%s", store_errmsg(st));
+        t->rc = -1;
+    }
+    return t->rc < 0 ? -1 : 0;
+}
+
+static int campaign_tx(struct store *st, struct campaign_tx *t)
+{
+    t->rc = 0;
+    if (store_tx(st, campaign_tx_run, t) < 0 && t->rc == 0) {
+        snprintf(t->err, sizeof(t->err), "%s", store_errmsg(st));
+        t->rc = -1;
+    }
+    return t->rc;
+}
+
 static int cmd_add(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {{"name", required_argument, NULL, 'n'},
-                                         {"promoter", required_argument, NULL, 'p'},
-                                         {"reply", required_argument, NULL, 'r'},
-                                         {"scan-reply", required_argument, NULL, 's'},
-                                         {"tag", required_argument, NULL, 't'},
-                                         {"str", no_argument, NULL, 'S'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"name", required_argument, NULL, 'n'},     {"promoter", required_argument, NULL, 'p'},
+        {"reply", required_argument, NULL, 'r'},    {"scan-reply", required_argument, NULL, 's'},
+        {"tag", required_argument, NULL, 't'},      {"str", no_argument, NULL, 'S'},
+        {"campaign", required_argument, NULL, 'c'}, {NULL, 0, NULL, 0}};
     struct channel c = {0};
     struct channel_scene scene;
+    struct campaign_tx t = {.c = &c};
     bool force_str = false;
     char err[512];
     int o;
@@ -61,26 +98,33 @@ static int cmd_add(struct cli *cli, int argc, char **argv)
         case 'S':
             force_str = true;
             break;
+        case 'c':
+            t.campaign = optarg;
+            break;
         default:
             return 2;
         }
     }
     if (optind + 1 != argc || !c.name) {
-        fprintf(stderr, "usage: wxscene channel add SCENE --name NAME [--promoter NAME] "
-                        "[--reply TEXT] [--scan-reply TEXT] [--tag TAGNAME] [--str]\n");
+        fprintf(stderr,
+                "usage: wxscene channel add SCENE --name NAME [--promoter NAME] "
+                "[--reply TEXT] [--scan-reply TEXT] [--tag TAGNAME] [--str] [--campaign NAME]\n");
         return 2;
     }
     c.scene = argv[optind];
+    t.scene = c.scene;
     if (channel_scene_from_text(&scene, c.scene, force_str, err, sizeof(err)) < 0 ||
         channel_validate(&c, NULL, err, sizeof(err)) < 0) {
         fprintf(stderr, "wxscene: channel add: %s\n", err);
         return 2;
     }
-    if (channel_add(cli->store, &c, err, sizeof(err)) < 0) {
-        fprintf(stderr, "wxscene: channel add: %s\n", err);
+    if (campaign_tx(cli->store, &t) < 0) {
+        fprintf(stderr, "wxscene: channel add: %s\n", t.err);
         return 1;
     }
-    printf("channel %s added (%s)\n", c.scene, c.name);
+    printf("channel %s added (%s)%s%s\n", c.scene, c.name,
+           t.campaign && *t.campaign ? ", campaign " : "",
+           t.campaign && *t.campaign ? t.campaign : "");
     return 0;
 }
 
@@ -88,16 +132,19 @@ static int cmd_add(struct cli *cli, int argc, char **argv)
 
 #define EDIT_USAGE                                                                                 \
     "usage: wxscene channel edit SCENE [--name NAME] [--promoter NAME] [--reply TEXT] "            \
-    "[--scan-reply TEXT] [--tag TAGNAME]\n"                                                        \
-    "  at least one option; an empty --promoter, --scan-reply or --tag removes it;\n"              \
+    "[--scan-reply TEXT] [--tag TAGNAME] [--campaign NAME]\n"                                      \
+    "  at least one option; an empty --promoter, --scan-reply, --tag or --campaign removes it;\n"  \
     "  --reply \"\" answers nothing; the scene cannot change\n"
 
 static int cmd_edit(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"name", required_argument, NULL, 'n'},  {"promoter", required_argument, NULL, 'p'},
-        {"reply", required_argument, NULL, 'r'}, {"scan-reply", required_argument, NULL, 's'},
-        {"tag", required_argument, NULL, 't'},   {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"name", required_argument, NULL, 'n'},
+                                         {"promoter", required_argument, NULL, 'p'},
+                                         {"reply", required_argument, NULL, 'r'},
+                                         {"scan-reply", required_argument, NULL, 's'},
+                                         {"tag", required_argument, NULL, 't'},
+                                         {"campaign", required_argument, NULL, 'c'},
+                                         {NULL, 0, NULL, 0}};
     static const struct {
         int opt;
         unsigned bit;
@@ -110,11 +157,15 @@ static int cmd_edit(struct cli *cli, int argc, char **argv)
         {'t', CHANNEL_SET_TAG, offsetof(struct channel, tag)},
     };
     struct channel c = {0}, got = {0};
+    struct campaign_tx t = {.c = &c, .got = &got};
     unsigned set = 0;
-    char err[512];
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         size_t i = 0;
+        if (o == 'c') {
+            t.campaign = optarg;
+            continue;
+        }
         while (i < WXS_ARRAY_LEN(map) && map[i].opt != o)
             i++;
         if (i == WXS_ARRAY_LEN(map))
@@ -122,16 +173,23 @@ static int cmd_edit(struct cli *cli, int argc, char **argv)
         *(char **)((char *)&c + map[i].off) = optarg;
         set |= map[i].bit;
     }
-    if (optind + 1 != argc || !set)
+    if (optind + 1 != argc || (!set && !t.campaign))
         return fprintf(stderr, EDIT_USAGE), 2;
     /* a refused value is a usage error, as in channel add; a scene that
-     * is not there (or archived) or a failing store is a runtime one */
-    int rc = channel_edit(cli->store, argv[optind], &c, set, &got, NULL, err, sizeof(err));
+     * is not there (or archived), an unknown campaign or a failing store
+     * is a runtime one */
+    t.scene = argv[optind];
+    t.set = set;
+    int rc = campaign_tx(cli->store, &t);
     if (rc < 0) {
-        fprintf(stderr, "wxscene: channel edit: %s\n", err);
+        fprintf(stderr, "wxscene: channel edit: %s\n", t.err);
         return rc == CHANNEL_EINVALID ? 2 : 1;
     }
-    printf("channel %s edited (%s)\n", got.scene, got.name);
+    printf("channel %s edited (%s)%s%s\n", got.scene, got.name,
+           !t.campaign   ? ""
+           : *t.campaign ? ", campaign "
+                         : ", in no campaign",
+           t.campaign ? t.campaign : "");
     channel_clear(&got);
     return 0;
 }
@@ -139,6 +197,7 @@ static int cmd_edit(struct cli *cli, int argc, char **argv)
 /* ---- list ---- */
 
 struct list_ctx {
+    struct store *st; /* each row's campaign */
     enum out_format fmt;
     json_t *arr;
     struct buf line;
@@ -150,11 +209,41 @@ static const char *nz(const char *s)
     return s ? s : "";
 }
 
+static int list_cells(struct list_ctx *lc, const struct channel *c, const char *campaign)
+{
+    const char *cells[] = {c->scene, c->name, nz(c->promoter), nz(c->tag), nz(campaign)};
+    for (size_t i = 0; i < WXS_ARRAY_LEN(cells); i++)
+        if (table_add(&lc->t, cells[i]) < 0)
+            return -1;
+    return 0;
+}
+
+/* The channel's JSON with its campaign (null: in none). */
+static json_t *row_json(const struct channel *c, const char *campaign)
+{
+    json_t *o = channel_to_json(c);
+    if (o &&
+        json_object_set_new(o, "campaign", campaign ? json_string(campaign) : json_null()) < 0) {
+        json_decref(o);
+        o = NULL;
+    }
+    return o;
+}
+
 static int list_row(const struct channel *c, void *arg)
 {
     struct list_ctx *lc = arg;
+    char *campaign = NULL;
+    if (lc->fmt != FMT_CSV && campaign_of_channel(lc->st, c->scene, &campaign) < 0)
+        return -1;
+    int rc = 0;
     if (lc->fmt == FMT_JSON)
-        return json_array_append_new(lc->arr, channel_to_json(c)) == 0 ? 0 : -1;
+        rc = json_array_append_new(lc->arr, row_json(c, campaign)) == 0 ? 0 : -1;
+    else if (lc->fmt == FMT_TABLE)
+        rc = list_cells(lc, c, campaign);
+    free(campaign);
+    if (lc->fmt != FMT_CSV)
+        return rc;
     if (lc->fmt == FMT_CSV) {
         const char *cols[] = {c->scene, c->name, c->promoter, c->reply, c->scan_reply, c->tag};
         buf_reset(&lc->line);
@@ -164,10 +253,6 @@ static int list_row(const struct channel *c, void *arg)
         printf("%s\n", lc->line.data);
         return 0;
     }
-    const char *cells[] = {c->scene, c->name, nz(c->promoter), nz(c->tag)};
-    for (size_t i = 0; i < WXS_ARRAY_LEN(cells); i++)
-        if (table_add(&lc->t, cells[i]) < 0)
-            return -1;
     return 0;
 }
 
@@ -203,9 +288,11 @@ static int cmd_list(struct cli *cli, int argc, char **argv)
         return 1;
     if (lc.fmt == FMT_CSV)
         printf("%sscene,name,promoter,reply,scan_reply,tag\n", bom ? CSV_BOM : "");
-    lc.t.ncols = 4;
+    lc.t.ncols = 5;
+    lc.st = cli->store;
     if (lc.fmt == FMT_TABLE && (table_add(&lc.t, "SCENE") < 0 || table_add(&lc.t, "NAME") < 0 ||
-                                table_add(&lc.t, "PROMOTER") < 0 || table_add(&lc.t, "TAG") < 0))
+                                table_add(&lc.t, "PROMOTER") < 0 || table_add(&lc.t, "TAG") < 0 ||
+                                table_add(&lc.t, "CAMPAIGN") < 0))
         goto done;
     if (channel_foreach(cli->store, list_row, &lc) < 0) {
         fprintf(stderr, "wxscene: channel list: %s\n", store_errmsg(cli->store));

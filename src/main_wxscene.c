@@ -21,9 +21,10 @@ static const struct verb {
 } verbs[] = {
     {"channel", cli_channel,
      "channel add SCENE --name NAME [--promoter NAME] [--reply TEXT] [--scan-reply TEXT] "
-     "[--tag TAGNAME] [--str]\n"
+     "[--tag TAGNAME] [--str] [--campaign NAME]\n"
      "  channel edit SCENE [--name NAME] [--promoter NAME] [--reply TEXT] [--scan-reply TEXT] "
-     "[--tag TAGNAME]   (empty --promoter/--scan-reply/--tag removes it)\n"
+     "[--tag TAGNAME] [--campaign NAME]   (empty --promoter/--scan-reply/--tag/--campaign "
+     "removes it)\n"
      "  channel list [--format table|csv|json] [--bom]\n"
      "  channel import FILE.csv   (columns: scene,name,promoter,reply,scan_reply[,tag])\n"
      "  channel archive SCENE"},
@@ -38,6 +39,9 @@ static const struct verb {
      "  qr image SCENE --out FILE.png|FILE.svg|FILE.jpg [--scale N] [--logo FILE.png]   (--logo: "
      "brand PNG in the centre, level H, --scale 2 or more)\n"
      "  qr perm-ids [--release ID --yes] | qr archive SCENE"},
+    {"campaign", cli_campaign,
+     "campaign add NAME [--note TEXT] | campaign list [--format table|csv|json] [--bom]   "
+     "(channels grouped: channel add|edit --campaign NAME, stats --by campaign)"},
     {"tag", cli_tag, "tag sync [--retry-parked] | tag status   (push channel tags to WeChat)"},
     {"backfill", cli_backfill,
      "backfill [--restart]   (attribution of existing fans from user/info)"},
