@@ -10,17 +10,19 @@
 #include "stats_output.h"
 
 #define STATS_USAGE                                                                                \
-    "usage: wxscene stats [--since YYYY-MM-DD] [--until YYYY-MM-DD] [--by channel|promoter|day]\n" \
+    "usage: wxscene stats [--since YYYY-MM-DD] [--until YYYY-MM-DD]\n"                             \
+    "                     [--by channel|promoter|day|campaign] [--campaign NAME]\n"                \
     "                     [--format table|csv|json] [--bom] [--rebuild]\n"                         \
     "  default range: the 30 days ending today in [stats] timezone; dates are inclusive;\n"        \
     "  a range may be of any length (--since 2000-01-01 --until 2100-01-01: everything)\n"         \
+    "  --campaign NAME  only the channels of campaign NAME (--by day or --by channel)\n"           \
     "  --bom      CSV starts with a UTF-8 byte order mark (for spreadsheets)\n"                    \
     "  --rebuild  recompute the rollups from the events first (locks the database meanwhile)\n"
 
 enum out_format { FMT_TABLE, FMT_CSV, FMT_JSON };
 
 struct stats_args {
-    const char *since, *until;
+    const char *since, *until, *campaign;
     enum stats_by by;
     enum out_format fmt;
     bool bom, rebuild;
@@ -52,6 +54,7 @@ static int parse_args(int argc, char **argv, struct stats_args *a)
                                          {"format", required_argument, NULL, 'f'},
                                          {"bom", no_argument, NULL, 'B'},
                                          {"rebuild", no_argument, NULL, 'R'},
+                                         {"campaign", required_argument, NULL, 'c'},
                                          {NULL, 0, NULL, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
@@ -64,9 +67,10 @@ static int parse_args(int argc, char **argv, struct stats_args *a)
             break;
         case 'b':
             if (stats_parse_by(optarg, &a->by) < 0)
-                return fprintf(stderr,
-                               "wxscene: stats: --by: '%s' is not channel, promoter or day\n",
-                               optarg),
+                return fprintf(
+                           stderr,
+                           "wxscene: stats: --by: '%s' is not channel, promoter, day or campaign\n",
+                           optarg),
                        2;
             break;
         case 'f':
@@ -81,6 +85,9 @@ static int parse_args(int argc, char **argv, struct stats_args *a)
         case 'R':
             a->rebuild = true;
             break;
+        case 'c':
+            a->campaign = optarg;
+            break;
         default:
             fputs(STATS_USAGE, stderr);
             return 2;
@@ -88,6 +95,10 @@ static int parse_args(int argc, char **argv, struct stats_args *a)
     }
     if (optind != argc) {
         fprintf(stderr, "wxscene: stats: unexpected argument '%s'\n%s", argv[optind], STATS_USAGE);
+        return 2;
+    }
+    if (a->campaign && a->by != STATS_BY_DAY && a->by != STATS_BY_CHANNEL) {
+        fprintf(stderr, "wxscene: stats: --campaign applies to --by day or --by channel\n");
         return 2;
     }
     if (a->bom && a->fmt != FMT_CSV) {
@@ -148,8 +159,10 @@ int cli_stats(struct cli *cli, int argc, char **argv)
         rc = 2;
         goto done;
     }
-    if (stats_query(s, a.by, d0, d1, &r, err, sizeof(err)) < 0) {
-        fprintf(stderr, "wxscene: stats: %s\n", err);
+    int qrc = stats_query_in(s, a.by, d0, d1, a.campaign, &r, err, sizeof(err));
+    if (qrc < 0) {
+        fprintf(stderr, "wxscene: stats: %s%s\n", qrc == STATS_ENOCAMPAIGN ? "--campaign: " : "",
+                err);
         goto done;
     }
     if (print_report(r, &a, cli->cfg->timezone) < 0) {

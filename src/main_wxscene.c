@@ -51,7 +51,8 @@ static const struct verb {
      "  store backup FILE [--without-token] [--force]   (an online, checked copy of a SQLite "
      "store)"},
     {"stats", cli_stats,
-     "stats [--since YYYY-MM-DD] [--until YYYY-MM-DD] [--by channel|promoter|day] "
+     "stats [--since YYYY-MM-DD] [--until YYYY-MM-DD] [--by channel|promoter|day|campaign] "
+     "[--campaign NAME] "
      "[--format table|csv|json] [--bom] [--rebuild]"},
 };
 
