@@ -14,6 +14,7 @@
 
 #include "admin_qr.h"
 #include "assets.h"
+#include "campaign.h"
 #include "channel.h"
 #include "dbwork.h"
 #include "health.h"
@@ -423,6 +424,8 @@ static void ajob_error(struct ajob *j, int status, const char *msg)
     ajob_json(j, status, json_pack("{s:s}", "error", msg));
 }
 
+static void ajob_invalid(struct ajob *j, const char *field, const char *msg);
+
 static void ajob_free(struct ajob *j)
 {
     free(j->query);
@@ -515,21 +518,28 @@ static void run_stats(struct ajob *j, struct store *st, struct stats *stats)
     enum stats_by by = STATS_BY_CHANNEL;
     char err[512];
     int64_t d0, d1;
+    int qrc;
     if (evhttp_parse_query_str(j->query ? j->query : "", &q) < 0) {
         ajob_error(j, 400, "the query string is malformed");
         goto done;
     }
     const char *by_s = qparam(&q, "by"), *fmt = qparam(&q, "format"), *bom = qparam(&q, "bom");
+    const char *campaign = qparam(&q, "campaign");
     if (by_s && stats_parse_by(by_s, &by) < 0) {
-        snprintf(err, sizeof(err), "by: '%s' is not channel, promoter or day", by_s);
+        snprintf(err, sizeof(err), "by: '%s' is not channel, promoter, day or campaign", by_s);
         ajob_error(j, 400, err);
+    } else if (campaign && by != STATS_BY_DAY && by != STATS_BY_CHANNEL) {
+        ajob_invalid(j, "campaign", "campaign: filters the report by=day or by=channel");
     } else if (fmt && strcmp(fmt, "json") != 0 && strcmp(fmt, "csv") != 0) {
         snprintf(err, sizeof(err), "format: '%s' is not json or csv", fmt);
         ajob_error(j, 400, err);
     } else if (stats_range(stats, by, qparam(&q, "since"), qparam(&q, "until"), "since", "until",
                            &d0, &d1, err, sizeof(err)) < 0) {
         ajob_error(j, 400, err);
-    } else if (stats_query(stats, by, d0, d1, &rep, err, sizeof(err)) < 0) {
+    } else if ((qrc = stats_query_in(stats, by, d0, d1, campaign, &rep, err, sizeof(err))) ==
+               STATS_ENOCAMPAIGN) {
+        ajob_json(j, 404, json_pack("{s:s, s:s}", "error", err, "field", "campaign"));
+    } else if (qrc < 0) {
         log_warn("admin: %s", err);
         ajob_error(j, 500, "the statistics query failed (see the server log)");
     } else if (fmt && strcmp(fmt, "csv") == 0) {
@@ -553,15 +563,36 @@ static void h_stats(struct areq *r)
 
 /* ---- /api/channels ---- */
 
+/* o with "campaign": the channel's campaign's name, or null. NULL (o
+ * freed) on error. */
+static json_t *with_campaign(struct store *st, json_t *o, const char *scene)
+{
+    char *name = NULL;
+    if (o && (campaign_of_channel(st, scene, &name) < 0 ||
+              json_object_set_new(o, "campaign", name ? json_string(name) : json_null()) < 0)) {
+        json_decref(o);
+        o = NULL;
+    }
+    free(name);
+    return o;
+}
+
+struct list_ctx {
+    struct store *st;
+    json_t *arr;
+};
+
 static int list_one(const struct channel *c, void *arg)
 {
-    return json_array_append_new(arg, channel_to_json(c));
+    struct list_ctx *x = arg;
+    return json_array_append_new(x->arr, with_campaign(x->st, channel_to_json(c), c->scene));
 }
 
 static void run_channels_list(struct ajob *j, struct store *st, struct stats *stats)
 {
     json_t *arr = json_array();
-    if (!arr || channel_foreach(st, list_one, arr) < 0) {
+    struct list_ctx x = {st, arr};
+    if (!arr || channel_foreach(st, list_one, &x) < 0) {
         log_warn("admin: channel list: %s", store_errmsg(st));
         json_decref(arr);
         return ajob_error(j, 500, "cannot list the channels (see the server log)");
@@ -598,17 +629,52 @@ static void ajob_invalid(struct ajob *j, const char *field, const char *msg)
     ajob_json(j, 400, json_pack("{s:s, s:s?}", "error", msg, "field", field));
 }
 
+/* "campaign" (a name; "" or null: none) taken out of a channel's JSON
+ * body, which channel.c reads without it. 0 with *out (malloc'd; NULL
+ * when the key is absent, "" for none), or -1 with err said. */
+static int take_campaign(json_t *body, char **out, char *err, size_t errlen)
+{
+    json_t *v = json_object_get(body, "campaign");
+    *out = NULL;
+    if (!v)
+        return 0;
+    if (!json_is_null(v) &&
+        (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v)))
+        return snprintf(err, errlen, "campaign: must be a campaign's name, \"\" or null"), -1;
+    if (!(*out = strdup(json_is_null(v) ? "" : json_string_value(v))))
+        return snprintf(err, errlen, "out of memory"), -1;
+    json_object_del(body, "campaign");
+    return 0;
+}
+
+/* A campaign_channel_add/edit failure as the API answers it. */
+static void channel_fail(struct ajob *j, int rc, const char *field, const char *err)
+{
+    if (rc == CAMPAIGN_ENOTFOUND)
+        ajob_invalid(j, "campaign", err);
+    else if (rc == CHANNEL_EEXISTS || rc == CHANNEL_EARCHIVED || rc == CAMPAIGN_ENOCHANNEL)
+        ajob_error(j, 409, err);
+    else if (rc == CHANNEL_EINVALID)
+        ajob_invalid(j, field, err);
+    else if (rc == CHANNEL_ENOTFOUND)
+        ajob_json(j, 404, json_pack("{s:s, s:s}", "error", err, "field", "scene"));
+    else
+        log_warn("admin: channel: %s", err), ajob_error(j, 500, err);
+}
+
 static void run_channels_add(struct ajob *j, struct store *st, struct stats *stats)
 {
     struct channel c, got = {0};
     struct channel_scene scene;
     const char *field = NULL;
-    char err[512];
+    char err[512], *campaign = NULL;
     int rc;
-    if (channel_from_json(j->body, &c, &scene, &field, err, sizeof(err)) < 0) {
+    if (take_campaign(j->body, &campaign, err, sizeof(err)) < 0) {
+        ajob_invalid(j, "campaign", err);
+    } else if (channel_from_json(j->body, &c, &scene, &field, err, sizeof(err)) < 0) {
         ajob_invalid(j, field, err);
-    } else if ((rc = channel_add(st, &c, err, sizeof(err))) == CHANNEL_EEXISTS) {
-        ajob_error(j, 409, err);
+    } else if ((rc = campaign_channel_add(st, &c, campaign, err, sizeof(err))) < 0 && rc != -1) {
+        channel_fail(j, rc, NULL, err);
     } else if (rc < 0) {
         log_warn("admin: channel add: %s", err);
         ajob_error(j, 500, err);
@@ -616,9 +682,10 @@ static void run_channels_add(struct ajob *j, struct store *st, struct stats *sta
         log_warn("admin: channel add: read back: %s", store_errmsg(st));
         ajob_error(j, 500, "the channel was added but cannot be read back");
     } else {
-        ajob_json(j, 201, channel_to_json(&got));
+        ajob_json(j, 201, with_campaign(st, channel_to_json(&got), got.scene));
     }
     channel_clear(&got);
+    free(campaign);
 }
 
 static void h_channels_add(struct areq *r)
@@ -684,7 +751,7 @@ static char *scene_from_path(const char *seg, char *err, size_t errlen)
 
 /* One channel as the API shows it: channel_to_json() and archived_at
  * (epoch seconds, null while active). NULL when out of memory. */
-static json_t *channel_one_json(const struct channel *c)
+static json_t *channel_one_json(struct store *st, const struct channel *c)
 {
     json_t *j = channel_to_json(c);
     if (j && json_object_set_new(j, "archived_at",
@@ -692,7 +759,7 @@ static json_t *channel_one_json(const struct channel *c)
         json_decref(j);
         j = NULL;
     }
-    return j;
+    return with_campaign(st, j, c->scene);
 }
 
 static void ajob_not_found(struct ajob *j, const char *scene)
@@ -713,7 +780,7 @@ static void run_channel_get(struct ajob *j, struct store *st, struct stats *stat
     } else if (rc == 1) {
         ajob_not_found(j, j->query);
     } else {
-        ajob_json(j, 200, channel_one_json(&c));
+        ajob_json(j, 200, channel_one_json(st, &c));
     }
     channel_clear(&c);
 }
@@ -722,28 +789,29 @@ static void run_channel_get(struct ajob *j, struct store *st, struct stats *stat
  * rules and messages. */
 static void run_channel_patch(struct ajob *j, struct store *st, struct stats *stats)
 {
-    struct channel c, got = {0};
+    struct channel c = {0}, got = {0};
     const char *field = NULL;
-    unsigned set;
-    char err[512];
+    unsigned set = 0;
+    char err[512], *campaign = NULL;
     int rc;
     (void)stats;
-    if (channel_change_from_json(j->body, j->query, &c, &set, &field, err, sizeof(err)) < 0)
-        return ajob_invalid(j, field, err);
-    rc = channel_edit(st, j->query, &c, set, &got, &field, err, sizeof(err));
-    if (rc == 0) {
-        ajob_json(j, 200, channel_one_json(&got));
-    } else if (rc == CHANNEL_ENOTFOUND) {
-        ajob_not_found(j, j->query);
-    } else if (rc == CHANNEL_EARCHIVED) {
-        ajob_error(j, 409, err);
-    } else if (rc == CHANNEL_EINVALID) {
+    if (take_campaign(j->body, &campaign, err, sizeof(err)) < 0) {
+        ajob_invalid(j, "campaign", err);
+    } else if ((!campaign || json_object_size(j->body) > 0) &&
+               channel_change_from_json(j->body, j->query, &c, &set, &field, err, sizeof(err)) <
+                   0) {
         ajob_invalid(j, field, err);
+    } else if ((rc = campaign_channel_edit(st, j->query, &c, set, campaign, &got, &field, err,
+                                           sizeof(err))) == 0) {
+        ajob_json(j, 200, channel_one_json(st, &got));
+    } else if (rc == CHANNEL_ENOTFOUND ||
+               (rc == CAMPAIGN_ENOCHANNEL && channel_state(st, j->query) == CHANNEL_ABSENT)) {
+        ajob_not_found(j, j->query);
     } else {
-        log_warn("admin: channel edit: %s", err);
-        ajob_error(j, 500, "cannot edit the channel (see the server log)");
+        channel_fail(j, rc, field, err);
     }
     channel_clear(&got);
+    free(campaign);
 }
 
 /* DELETE = `wxscene channel archive`: the channel keeps its row and its
@@ -774,7 +842,7 @@ static void run_channel_delete(struct ajob *j, struct store *st, struct stats *s
         log_warn("admin: channel archive: read back: %s", store_errmsg(st));
         return ajob_error(j, 500, "the channel was archived but cannot be read back");
     }
-    out = channel_one_json(&c);
+    out = channel_one_json(st, &c);
     if (out && json_object_set_new(out, "retired_scene_id",
                                    retired ? json_integer((json_int_t)retired) : json_null()) < 0) {
         json_decref(out);
@@ -816,6 +884,58 @@ static void h_channel_patch(struct areq *r)
 static void h_channel_delete(struct areq *r)
 {
     channel_one_submit(r, run_channel_delete, NULL);
+}
+
+/* ---- /api/campaigns ---- */
+
+static int campaign_one(const struct campaign *c, void *arg)
+{
+    return json_array_append_new(arg, campaign_to_json(c));
+}
+
+static void run_campaigns_list(struct ajob *j, struct store *st, struct stats *stats)
+{
+    json_t *arr = json_array();
+    (void)stats;
+    if (!arr || campaign_foreach(st, campaign_one, arr) < 0) {
+        log_warn("admin: campaign list: %s", store_errmsg(st));
+        json_decref(arr);
+        return ajob_error(j, 500, "cannot list the campaigns (see the server log)");
+    }
+    ajob_json(j, 200, arr);
+}
+
+static void h_campaigns_list(struct areq *r)
+{
+    ajob_submit(r, run_campaigns_list, NULL, NULL);
+}
+
+/* POST: the same campaign_add() as `wxscene campaign add`. */
+static void run_campaigns_add(struct ajob *j, struct store *st, struct stats *stats)
+{
+    struct campaign c = {0};
+    const char *name, *note, *field;
+    char err[512];
+    int rc;
+    (void)stats;
+    if (campaign_from_json(j->body, &name, &note, &field, err, sizeof(err)) < 0)
+        ajob_invalid(j, field, err);
+    else if ((rc = campaign_add(st, name, note, &c, err, sizeof(err))) == CAMPAIGN_EEXISTS)
+        ajob_json(j, 409, json_pack("{s:s, s:s}", "error", err, "field", "name"));
+    else if (rc < 0)
+        log_warn("admin: campaign add: %s", err), ajob_error(j, 500, err);
+    else
+        ajob_json(j, 201, campaign_to_json(&c));
+    campaign_clear(&c);
+}
+
+static void h_campaigns_add(struct areq *r)
+{
+    char err[512];
+    json_t *body = read_json_body(r, err, sizeof(err));
+    if (!body)
+        return reply_error(r, 400, err);
+    ajob_submit(r, run_campaigns_add, NULL, body);
 }
 
 /* POST /api/qrcodes: the WeChat API call runs on the admin_qr worker; the
@@ -864,6 +984,8 @@ static const struct route {
     {EVHTTP_REQ_PATCH, CHANNEL_PATH, h_channel_patch, true},
     {EVHTTP_REQ_DELETE, CHANNEL_PATH, h_channel_delete, true},
     {EVHTTP_REQ_POST, "/api/qrcodes", h_qrcodes_add, false},
+    {EVHTTP_REQ_GET, "/api/campaigns", h_campaigns_list, false},
+    {EVHTTP_REQ_POST, "/api/campaigns", h_campaigns_add, false},
 };
 
 static bool route_matches(const struct route *rt, const char *path)

@@ -208,6 +208,75 @@ int campaign_set_channel(struct store *st, const char *scene, const char *name, 
     return rc;
 }
 
+/* One transaction for a channel's fields and its campaign. */
+struct channel_tx {
+    const char *scene, *campaign;
+    const struct channel *c;
+    unsigned set; /* 0: add */
+    bool add;
+    struct channel *out;
+    const char **field;
+    int rc;
+    char *err;
+    size_t errlen;
+};
+
+static int channel_tx_run(struct store *st, void *arg)
+{
+    struct channel_tx *t = arg;
+    if (t->add)
+        t->rc = channel_add(st, t->c, t->err, t->errlen);
+    else if (t->set)
+        t->rc = channel_edit(st, t->scene, t->c, t->set, NULL, t->field, t->err, t->errlen);
+    if (t->rc == 0 && t->campaign)
+        t->rc = campaign_set_channel(st, t->scene, t->campaign, t->err, t->errlen);
+    if (t->rc == 0 && t->out && channel_get(st, t->scene, t->out) != 0) {
+        snprintf(t->err, t->errlen, "%s", store_errmsg(st));
+        t->rc = -1;
+    }
+    return t->rc < 0 ? -1 : 0;
+}
+
+static int channel_tx(struct store *st, struct channel_tx *t)
+{
+    if (t->field)
+        *t->field = NULL;
+    if (t->out)
+        memset(t->out, 0, sizeof(*t->out));
+    if (store_tx(st, channel_tx_run, t) < 0 && t->rc == 0) {
+        snprintf(t->err, t->errlen, "%s", store_errmsg(st));
+        t->rc = -1;
+    }
+    if (t->rc < 0 && t->out)
+        channel_clear(t->out);
+    return t->rc;
+}
+
+int campaign_channel_add(struct store *st, const struct channel *c, const char *campaign, char *err,
+                         size_t errlen)
+{
+    struct channel_tx t = {
+        .scene = c->scene, .campaign = campaign, .c = c, .add = true, .err = err, .errlen = errlen};
+    return channel_tx(st, &t);
+}
+
+int campaign_channel_edit(struct store *st, const char *scene, const struct channel *c,
+                          unsigned set, const char *campaign, struct channel *out,
+                          const char **field, char *err, size_t errlen)
+{
+    struct channel_tx t = {.scene = scene,
+                           .campaign = campaign,
+                           .c = c,
+                           .set = set,
+                           .out = out,
+                           .field = field,
+                           .err = err,
+                           .errlen = errlen};
+    if (!set && !campaign)
+        return snprintf(err, errlen, "nothing to change"), CHANNEL_EINVALID;
+    return channel_tx(st, &t);
+}
+
 int campaign_of_channel(struct store *st, const char *scene, char **name)
 {
     struct db_stmt *s = db_stmt(store_db(st), &q_of);

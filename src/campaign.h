@@ -65,6 +65,20 @@ int campaign_foreach(struct store *st, int (*fn)(const struct campaign *c, void 
 int campaign_set_channel(struct store *st, const char *scene, const char *name, char *err,
                          size_t errlen) WXS_MUSTCHECK;
 
+/* channel add / channel edit with a campaign, in one transaction (an
+ * unknown campaign adds or changes nothing): channel_add(c) or, when set,
+ * channel_edit(scene, c, set), then campaign_set_channel(scene, campaign)
+ * unless campaign is NULL (not asked). The return codes and messages of
+ * those functions (CHANNEL_* and CAMPAIGN_*); *field as channel_edit's;
+ * out (edit, when not NULL) is the channel as it now is (caller
+ * channel_clear()s it). */
+struct channel;
+int campaign_channel_add(struct store *st, const struct channel *c, const char *campaign, char *err,
+                         size_t errlen) WXS_MUSTCHECK;
+int campaign_channel_edit(struct store *st, const char *scene, const struct channel *c,
+                          unsigned set, const char *campaign, struct channel *out,
+                          const char **field, char *err, size_t errlen) WXS_MUSTCHECK;
+
 /* The campaign of channel scene: 0 with *name (malloc'd, caller frees;
  * NULL = in none, or no such channel), -1 on error (store_errmsg()). */
 int campaign_of_channel(struct store *st, const char *scene, char **name) WXS_MUSTCHECK;

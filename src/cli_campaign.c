@@ -12,7 +12,7 @@
 #include "table.h"
 #include "tz.h"
 
-static int cmd_add(struct cli *cli, int argc, char **argv)
+static int campaign_cmd_add(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {{"note", required_argument, NULL, 'n'},
                                          {NULL, 0, NULL, 0}};
@@ -52,7 +52,7 @@ struct list_ctx {
     struct buf line;
 };
 
-static int list_row(const struct campaign *c, void *arg)
+static int campaign_list_row(const struct campaign *c, void *arg)
 {
     struct list_ctx *x = arg;
     char n[24], at[32];
@@ -74,7 +74,7 @@ static int list_row(const struct campaign *c, void *arg)
     return 0;
 }
 
-static int list_parse(int argc, char **argv, struct list_ctx *x, bool *bom)
+static int campaign_list_parse(int argc, char **argv, struct list_ctx *x, bool *bom)
 {
     static const struct option opts[] = {{"format", required_argument, NULL, 'f'},
                                          {"bom", no_argument, NULL, 'B'},
@@ -108,13 +108,13 @@ usage:
 
 /* Every campaign with its channel count, creation time in the account's
  * zone (a wall clock, like the QR lists). */
-static int cmd_list(struct cli *cli, int argc, char **argv)
+static int campaign_cmd_list(struct cli *cli, int argc, char **argv)
 {
     struct list_ctx x = {.fmt = LIST_TABLE};
     struct tz *z = NULL;
     bool bom = false;
     char err[256], created[96];
-    int rc = list_parse(argc, argv, &x, &bom);
+    int rc = campaign_list_parse(argc, argv, &x, &bom);
     if (rc != 0)
         return rc;
     rc = 1;
@@ -133,7 +133,7 @@ static int cmd_list(struct cli *cli, int argc, char **argv)
         goto done;
     if (x.fmt == LIST_CSV)
         printf("%scampaign,channels,created_at,note\n", bom ? CSV_BOM : "");
-    if (campaign_foreach(cli->store, list_row, &x) < 0) {
+    if (campaign_foreach(cli->store, campaign_list_row, &x) < 0) {
         fprintf(stderr, "wxscene: campaign list: %s\n", store_errmsg(cli->store));
         goto done;
     }
@@ -158,7 +158,7 @@ done:
 static const struct {
     const char *name;
     int (*fn)(struct cli *cli, int argc, char **argv);
-} verbs[] = {{"add", cmd_add}, {"list", cmd_list}};
+} verbs[] = {{"add", campaign_cmd_add}, {"list", campaign_cmd_list}};
 
 int cli_campaign(struct cli *cli, int argc, char **argv)
 {

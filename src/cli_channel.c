@@ -28,43 +28,6 @@ static int parse_format(const char *s, enum out_format *f)
     return 0;
 }
 
-/* channel add|edit with --campaign: the channel's fields and its campaign
- * in one transaction, so an unknown campaign changes nothing. */
-struct campaign_tx {
-    const char *scene, *campaign; /* campaign NULL: not asked; "": none */
-    const struct channel *c;
-    unsigned set; /* edit: the fields; add: 0 */
-    struct channel *got;
-    int rc;
-    char err[512];
-};
-
-static int campaign_tx_run(struct store *st, void *arg)
-{
-    struct campaign_tx *t = arg;
-    if (!t->set && !t->got)
-        t->rc = channel_add(st, t->c, t->err, sizeof(t->err));
-    else if (t->set)
-        t->rc = channel_edit(st, t->scene, t->c, t->set, NULL, NULL, t->err, sizeof(t->err));
-    if (t->rc == 0 && t->campaign)
-        t->rc = campaign_set_channel(st, t->scene, t->campaign, t->err, sizeof(t->err));
-    if (t->rc == 0 && t->got && channel_get(st, t->scene, t->got) != 0) {
-        snprintf(t->err, sizeof(t->err), "%s", store_errmsg(st));
-        t->rc = -1;
-    }
-    return t->rc < 0 ? -1 : 0;
-}
-
-static int campaign_tx(struct store *st, struct campaign_tx *t)
-{
-    t->rc = 0;
-    if (store_tx(st, campaign_tx_run, t) < 0 && t->rc == 0) {
-        snprintf(t->err, sizeof(t->err), "%s", store_errmsg(st));
-        t->rc = -1;
-    }
-    return t->rc;
-}
-
 static int cmd_add(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -74,7 +37,7 @@ static int cmd_add(struct cli *cli, int argc, char **argv)
         {"campaign", required_argument, NULL, 'c'}, {NULL, 0, NULL, 0}};
     struct channel c = {0};
     struct channel_scene scene;
-    struct campaign_tx t = {.c = &c};
+    const char *campaign = NULL;
     bool force_str = false;
     char err[512];
     int o;
@@ -99,7 +62,7 @@ static int cmd_add(struct cli *cli, int argc, char **argv)
             force_str = true;
             break;
         case 'c':
-            t.campaign = optarg;
+            campaign = optarg;
             break;
         default:
             return 2;
@@ -112,19 +75,17 @@ static int cmd_add(struct cli *cli, int argc, char **argv)
         return 2;
     }
     c.scene = argv[optind];
-    t.scene = c.scene;
     if (channel_scene_from_text(&scene, c.scene, force_str, err, sizeof(err)) < 0 ||
         channel_validate(&c, NULL, err, sizeof(err)) < 0) {
         fprintf(stderr, "wxscene: channel add: %s\n", err);
         return 2;
     }
-    if (campaign_tx(cli->store, &t) < 0) {
-        fprintf(stderr, "wxscene: channel add: %s\n", t.err);
+    if (campaign_channel_add(cli->store, &c, campaign, err, sizeof(err)) < 0) {
+        fprintf(stderr, "wxscene: channel add: %s\n", err);
         return 1;
     }
     printf("channel %s added (%s)%s%s\n", c.scene, c.name,
-           t.campaign && *t.campaign ? ", campaign " : "",
-           t.campaign && *t.campaign ? t.campaign : "");
+           campaign && *campaign ? ", campaign " : "", campaign && *campaign ? campaign : "");
     return 0;
 }
 
@@ -157,13 +118,14 @@ static int cmd_edit(struct cli *cli, int argc, char **argv)
         {'t', CHANNEL_SET_TAG, offsetof(struct channel, tag)},
     };
     struct channel c = {0}, got = {0};
-    struct campaign_tx t = {.c = &c, .got = &got};
+    const char *campaign = NULL;
     unsigned set = 0;
+    char err[512];
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         size_t i = 0;
         if (o == 'c') {
-            t.campaign = optarg;
+            campaign = optarg;
             continue;
         }
         while (i < WXS_ARRAY_LEN(map) && map[i].opt != o)
@@ -173,23 +135,22 @@ static int cmd_edit(struct cli *cli, int argc, char **argv)
         *(char **)((char *)&c + map[i].off) = optarg;
         set |= map[i].bit;
     }
-    if (optind + 1 != argc || (!set && !t.campaign))
+    if (optind + 1 != argc || (!set && !campaign))
         return fprintf(stderr, EDIT_USAGE), 2;
     /* a refused value is a usage error, as in channel add; a scene that
      * is not there (or archived), an unknown campaign or a failing store
      * is a runtime one */
-    t.scene = argv[optind];
-    t.set = set;
-    int rc = campaign_tx(cli->store, &t);
+    int rc = campaign_channel_edit(cli->store, argv[optind], &c, set, campaign, &got, NULL, err,
+                                   sizeof(err));
     if (rc < 0) {
-        fprintf(stderr, "wxscene: channel edit: %s\n", t.err);
+        fprintf(stderr, "wxscene: channel edit: %s\n", err);
         return rc == CHANNEL_EINVALID ? 2 : 1;
     }
     printf("channel %s edited (%s)%s%s\n", got.scene, got.name,
-           !t.campaign   ? ""
-           : *t.campaign ? ", campaign "
-                         : ", in no campaign",
-           t.campaign ? t.campaign : "");
+           !campaign   ? ""
+           : *campaign ? ", campaign "
+                       : ", in no campaign",
+           campaign ? campaign : "");
     channel_clear(&got);
     return 0;
 }

@@ -21,7 +21,7 @@ static const struct verb {
 } verbs[] = {
     {"channel", cli_channel,
      "channel add SCENE --name NAME [--promoter NAME] [--reply TEXT] [--scan-reply TEXT] "
-     "[--tag TAGNAME] [--str] [--campaign NAME]\n"
+     "[--tag TAGNAME] [--campaign NAME] [--str]\n"
      "  channel edit SCENE [--name NAME] [--promoter NAME] [--reply TEXT] [--scan-reply TEXT] "
      "[--tag TAGNAME] [--campaign NAME]   (empty --promoter/--scan-reply/--tag/--campaign "
      "removes it)\n"
@@ -41,7 +41,7 @@ static const struct verb {
      "  qr perm-ids [--release ID --yes] | qr archive SCENE"},
     {"campaign", cli_campaign,
      "campaign add NAME [--note TEXT] | campaign list [--format table|csv|json] [--bom]   "
-     "(channels grouped: channel add|edit --campaign NAME, stats --by campaign)"},
+     "(groups of channels, read as one)"},
     {"tag", cli_tag, "tag sync [--retry-parked] | tag status   (push channel tags to WeChat)"},
     {"backfill", cli_backfill,
      "backfill [--restart]   (attribution of existing fans from user/info)"},
