@@ -13,6 +13,7 @@ import io
 import json
 import random
 import unittest
+import urllib.parse
 import zoneinfo
 
 import wxs
@@ -21,6 +22,7 @@ SHANGHAI = zoneinfo.ZoneInfo("Asia/Shanghai")
 FIELDS = ("scans", "unique_scanners", "new_fans", "returning_fans", "unsubscribes", "net_fans",
           "retained_fans")
 SUB, SCAN, UNSUB = "subscribe", "SCAN", "unsubscribe"
+AUTH = {"Authorization": "Bearer admintoken"}
 
 
 def t(day, hms="00:00:00"):
@@ -268,6 +270,65 @@ class CampaignStatsModelTest(unittest.TestCase):
         finally:
             for s in "123456":
                 e.cli("channel", "edit", s, "--campaign", self.mapping.get(s, ""))
+
+    def api(self, method, path, body=None):
+        h = dict(AUTH)
+        if body is not None:
+            h["Content-Type"] = "application/json"
+            body = json.dumps(body).encode()
+        r = wxs.request(self.env.admin_port, method, path, body=body, headers=h)
+        return r.status, (json.loads(r.body) if r.body else None)
+
+    def test_4_admin_api(self):
+        rng = "since=2026-09-01&until=2026-09-08"
+        cli = self.stats("--by", "campaign", "--since", "2026-09-01", "--until", "2026-09-08")
+        status, got = self.api("GET", f"/api/stats?by=campaign&{rng}")
+        self.assertEqual((status, got), (200, cli))
+        q = urllib.parse.quote("门店活动")
+        status, got = self.api("GET", f"/api/stats?by=day&campaign={q}&{rng}")
+        self.assertEqual(status, 200)
+        self.assertEqual(got, self.stats("--by", "day", "--campaign", "门店活动", "--since",
+                                         "2026-09-01", "--until", "2026-09-08"))
+        status, got = self.api("GET", f"/api/stats?by=day&campaign=Nope&{rng}")
+        self.assertEqual((status, got), (404, {"error": "campaign Nope does not exist",
+                                               "field": "campaign"}))
+        status, got = self.api("GET", "/api/stats?by=promoter&campaign=Metro")
+        self.assertEqual((status, got["field"]), (400, "campaign"))
+        r = wxs.request(self.env.admin_port, "GET", "/api/campaigns")
+        self.assertEqual(r.status, 401)
+        status, got = self.api("GET", "/api/campaigns")
+        self.assertEqual(status, 200)
+        self.assertEqual({c["name"]: c["channels"] for c in got},
+                         {"Metro": 3, "Fair": 1, "Empty": 0, "门店活动": 1})
+        status, got = self.api("POST", "/api/campaigns", {"name": " 展会　", "note": "12 个展位"})
+        self.assertEqual((status, got["name"], got["note"], got["channels"]),
+                         (201, "展会", "12 个展位", 0))
+        status, got = self.api("POST", "/api/campaigns", {"name": "展会"})
+        self.assertEqual((status, got), (409, {"error": "campaign 展会 exists", "field": "name"}))
+        for body, field in [({"note": "x"}, "name"), ({"name": 5}, "name"),
+                            ({"name": "x", "color": "red"}, "color"), ({"name": ""}, "name")]:
+            status, got = self.api("POST", "/api/campaigns", body)
+            self.assertEqual((status, got["field"]), (400, field), body)
+        # a channel's campaign through PATCH, alone or with other fields
+        status, got = self.api("PATCH", "/api/channels/6", {"campaign": "展会"})
+        self.assertEqual((status, got["campaign"]), (200, "展会"))
+        status, got = self.api("PATCH", "/api/channels/6", {"campaign": "Nope", "name": "X"})
+        self.assertEqual((status, got["field"]), (400, "campaign"))
+        self.assertIn("campaign Nope does not exist", got["error"])
+        status, got = self.api("GET", "/api/channels/6")
+        self.assertEqual((got["name"], got["campaign"]), ("Channel 6", "展会"))  # unchanged
+        status, got = self.api("PATCH", "/api/channels/6", {"campaign": None, "name": "Six"})
+        self.assertEqual((status, got["name"], got["campaign"]), (200, "Six", None))
+        status, got = self.api("PATCH", "/api/channels/nope", {"campaign": "展会"})
+        self.assertEqual(status, 404)
+        status, got = self.api("PATCH", "/api/channels/6", {"campaign": 3})
+        self.assertEqual((status, got["field"]), (400, "campaign"))
+        status, got = self.api("POST", "/api/channels", {"scene": "70", "name": "Booth 70",
+                                                         "campaign": "展会"})
+        self.assertEqual((status, got["campaign"]), (201, "展会"))
+        status, got = self.api("GET", "/api/channels")
+        self.assertEqual({c["scene"]: c["campaign"] for c in got}["70"], "展会")
+        self.env.cli("channel", "edit", "6", "--name", "Channel 6")
 
     def test_3_csv_and_table(self):
         rng = ["--since", "2026-09-01", "--until", "2026-09-08"]
