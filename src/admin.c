@@ -647,6 +647,14 @@ static int take_campaign(json_t *body, char **out, char *err, size_t errlen)
     return 0;
 }
 
+/* A store failure: one log line with the database's message, a 500 that
+ * points at it. */
+static void ajob_store_failed(struct ajob *j, const char *what, const char *err)
+{
+    log_warn("admin: %s: %s", what, err);
+    ajob_error(j, 500, "the store failed (see the server log)");
+}
+
 /* A campaign_channel_add/edit failure as the API answers it. */
 static void channel_fail(struct ajob *j, int rc, const char *field, const char *err)
 {
@@ -659,7 +667,7 @@ static void channel_fail(struct ajob *j, int rc, const char *field, const char *
     else if (rc == CHANNEL_ENOTFOUND)
         ajob_json(j, 404, json_pack("{s:s, s:s}", "error", err, "field", "scene"));
     else
-        log_warn("admin: channel: %s", err), ajob_error(j, 500, err);
+        ajob_store_failed(j, "channel", err);
 }
 
 static void run_channels_add(struct ajob *j, struct store *st, struct stats *stats)
@@ -923,7 +931,7 @@ static void run_campaigns_add(struct ajob *j, struct store *st, struct stats *st
     else if ((rc = campaign_add(st, name, note, &c, err, sizeof(err))) == CAMPAIGN_EEXISTS)
         ajob_json(j, 409, json_pack("{s:s, s:s}", "error", err, "field", "name"));
     else if (rc < 0)
-        log_warn("admin: campaign add: %s", err), ajob_error(j, 500, err);
+        ajob_store_failed(j, "campaign add", err);
     else
         ajob_json(j, 201, campaign_to_json(&c));
     campaign_clear(&c);

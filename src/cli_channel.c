@@ -191,29 +191,31 @@ static json_t *row_json(const struct channel *c, const char *campaign)
     return o;
 }
 
+/* Table and JSON show the channel's campaign (the CSV is import's
+ * format, which has no campaign column). */
+static int list_row_campaign(struct list_ctx *lc, const struct channel *c)
+{
+    char *campaign = NULL;
+    if (campaign_of_channel(lc->st, c->scene, &campaign) < 0)
+        return -1;
+    int rc = lc->fmt == FMT_JSON
+                 ? (json_array_append_new(lc->arr, row_json(c, campaign)) == 0 ? 0 : -1)
+                 : list_cells(lc, c, campaign);
+    free(campaign);
+    return rc;
+}
+
 static int list_row(const struct channel *c, void *arg)
 {
     struct list_ctx *lc = arg;
-    char *campaign = NULL;
-    if (lc->fmt != FMT_CSV && campaign_of_channel(lc->st, c->scene, &campaign) < 0)
-        return -1;
-    int rc = 0;
-    if (lc->fmt == FMT_JSON)
-        rc = json_array_append_new(lc->arr, row_json(c, campaign)) == 0 ? 0 : -1;
-    else if (lc->fmt == FMT_TABLE)
-        rc = list_cells(lc, c, campaign);
-    free(campaign);
-    if (lc->fmt != FMT_CSV)
-        return rc;
-    if (lc->fmt == FMT_CSV) {
-        const char *cols[] = {c->scene, c->name, c->promoter, c->reply, c->scan_reply, c->tag};
-        buf_reset(&lc->line);
-        for (size_t i = 0; i < WXS_ARRAY_LEN(cols); i++)
-            if ((i && buf_puts(&lc->line, ",") < 0) || csv_field(&lc->line, nz(cols[i])) < 0)
-                return -1;
-        printf("%s\n", lc->line.data);
-        return 0;
-    }
+    if (lc->fmt == FMT_JSON || lc->fmt == FMT_TABLE)
+        return list_row_campaign(lc, c);
+    const char *cols[] = {c->scene, c->name, c->promoter, c->reply, c->scan_reply, c->tag};
+    buf_reset(&lc->line);
+    for (size_t i = 0; i < WXS_ARRAY_LEN(cols); i++)
+        if ((i && buf_puts(&lc->line, ",") < 0) || csv_field(&lc->line, nz(cols[i])) < 0)
+            return -1;
+    printf("%s\n", lc->line.data);
     return 0;
 }
 
