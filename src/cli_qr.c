@@ -347,14 +347,15 @@ static int batch_parse(int argc, char **argv, struct qr_batch_opts *o, const cha
     o->csv_path = argv[optind];
     return 0;
 usage:
-    fprintf(stderr, "usage: wxscene qr batch FILE.csv --out DIR [--format png|svg] [--scale N] "
-                    "[--logo FILE.png] [--no-bom]\n"
-                    "  --logo FILE.png  the brand logo in the centre of every code (level H)\n"
-                    "  FILE.csv columns: scene,name,promoter,kind,expire  (kind: temp | perm, "
-                    "or temp_id, temp_str, perm_id, perm_str)\n"
-                    "  re-running with the same --out DIR resumes an interrupted batch\n"
-                    "  DIR/index.csv: for Excel, with a UTF-8 BOM (--no-bom: without), expiries "
-                    "in [stats] timezone\n");
+    fprintf(stderr,
+            "usage: wxscene qr batch FILE.csv --out DIR [--format png|svg] [--scale N] "
+            "[--logo FILE.png] [--no-bom]\n"
+            "  --logo FILE.png  the brand logo in the centre of every code (level H)\n"
+            "  FILE.csv columns: scene,name,promoter,kind,expire[,logo]  (kind: temp | perm, "
+            "or temp_id, temp_str, perm_id, perm_str)\n"
+            "  re-running with the same --out DIR resumes an interrupted batch\n"
+            "  DIR/index.csv: for Excel, with a UTF-8 BOM (--no-bom: without), expiries "
+            "in [stats] timezone\n");
     return 2;
 }
 

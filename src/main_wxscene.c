@@ -34,7 +34,7 @@ static const struct verb {
      "  qr create --perm --alloc --name NAME ...   (the next free permanent scene id)\n"
      "  qr batch FILE.csv --out DIR [--format png|svg] [--scale N] [--logo FILE.png] [--no-bom]   "
      "(columns: "
-     "scene,name,promoter,kind,expire)\n"
+     "scene,name,promoter,kind,expire[,logo])\n"
      "  qr list [--expiring DAYS] [--expired] [--format table|csv|json] [--bom]\n"
      "  qr image SCENE --out FILE.png|FILE.svg|FILE.jpg [--scale N] [--logo FILE.png]   (--logo: "
      "brand PNG in the centre, level H, --scale 2 or more)\n"

@@ -151,6 +151,34 @@ class TestLogo(QrTestCase):
             self.assertEqual(zbar(img), r["url"])
             self.assertNotIn(centre_pixel(img), [(0, 0, 0), (255, 255, 255)])
 
+    def test_batch_logo_column(self):
+        """A logo per row (标志 column) wins over --logo; a bad one is an
+        error naming the line and the column, before any API call."""
+        red = self.path("red.png")
+        with open(red, "wb") as f:
+            f.write(png_bytes(64, 64, lambda x, y: (220, 0, 0, 255)))
+        rows = self.path("rows.csv")
+        with open(rows, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["场景值", "名称", "推广员", "类型", "有效期", "标志"])
+            w.writerows([["r1", "Red", "", "temp", "600", red], ["r2", "Brand", "", "temp", "600", ""],
+                         ["r3", "Red too", "", "temp", "600", red]])
+        out = self.path("out")
+        self.qr("batch", rows, "--out", out, "--logo", self.logo, "--scale", "4")
+        with open(os.path.join(out, "index.csv"), encoding="utf-8-sig") as f:
+            index = {r["scene"]: r for r in csv.DictReader(f)}
+        for scene in ("r1", "r2", "r3"):
+            self.assertEqual(zbar(os.path.join(out, index[scene]["image"])), index[scene]["url"])
+        self.assertEqual(centre_pixel(os.path.join(out, index["r1"]["image"])), (220, 0, 0))
+        self.assertNotEqual(centre_pixel(os.path.join(out, index["r2"]["image"])), (220, 0, 0))
+        calls = self.fake.calls()["counts"]
+        with open(rows, "a", newline="") as f:
+            csv.writer(f).writerow(["r4", "Bad", "", "temp", "600", self.path("nope.png")])
+        p = self.qr("batch", rows, "--out", self.path("out2"), check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn(f"rows.csv:5: column logo: {self.path('nope.png')}: No such file", p.stderr)
+        self.assertEqual(self.fake.calls()["counts"], calls)
+
     def test_bad_logos_refused_before_any_api_call(self):
         notpng = self.path("logo.txt")
         with open(notpng, "w") as f:
