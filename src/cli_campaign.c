@@ -1,4 +1,4 @@
-/* wxscene campaign add|list */
+/* wxscene campaign add|list: the commands and their usage (cli_verb_campaign) */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,11 +21,11 @@ static int campaign_cmd_add(struct cli *cli, int argc, char **argv)
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (o != 'n')
-            goto usage;
+            return cli_usage(cli);
         note = optarg;
     }
     if (optind + 1 != argc)
-        goto usage;
+        return cli_usage(cli);
     struct campaign c = {0};
     int rc = campaign_add(cli->store, argv[optind], note, &c, err, sizeof(err));
     if (rc < 0) {
@@ -37,9 +37,6 @@ static int campaign_cmd_add(struct cli *cli, int argc, char **argv)
            c.name, c.name);
     campaign_clear(&c);
     return 0;
-usage:
-    fprintf(stderr, "usage: wxscene campaign add NAME [--note TEXT]\n");
-    return 2;
 }
 
 enum list_format { LIST_TABLE, LIST_CSV, LIST_JSON };
@@ -74,7 +71,8 @@ static int campaign_list_row(const struct campaign *c, void *arg)
     return 0;
 }
 
-static int campaign_list_parse(int argc, char **argv, struct list_ctx *x, bool *bom)
+static int campaign_list_parse(const struct cli *cli, int argc, char **argv, struct list_ctx *x,
+                               bool *bom)
 {
     static const struct option opts[] = {{"format", required_argument, NULL, 'f'},
                                          {"bom", no_argument, NULL, 'B'},
@@ -90,20 +88,16 @@ static int campaign_list_parse(int argc, char **argv, struct list_ctx *x, bool *
         while (o == 'f' && i < WXS_ARRAY_LEN(fmts) && strcmp(optarg, fmts[i]) != 0)
             i++;
         if (o != 'f' || i == WXS_ARRAY_LEN(fmts))
-            goto usage;
+            return cli_usage(cli);
         x->fmt = (enum list_format)i;
     }
     if (optind != argc)
-        goto usage;
+        return cli_usage(cli);
     if (*bom && x->fmt != LIST_CSV) {
         fprintf(stderr, "wxscene: campaign list: --bom only applies to --format csv\n");
         return 2;
     }
     return 0;
-usage:
-    fprintf(stderr, "usage: wxscene campaign list [--format table|csv|json] [--bom]\n"
-                    "  CHANNELS counts the active channels; created in [stats] timezone\n");
-    return 2;
 }
 
 /* Every campaign with its channel count, creation time in the account's
@@ -114,7 +108,7 @@ static int campaign_cmd_list(struct cli *cli, int argc, char **argv)
     struct tz *z = NULL;
     bool bom = false;
     char err[256], created[96];
-    int rc = campaign_list_parse(argc, argv, &x, &bom);
+    int rc = campaign_list_parse(cli, argc, argv, &x, &bom);
     if (rc != 0)
         return rc;
     rc = 1;
@@ -155,20 +149,15 @@ done:
     return rc;
 }
 
-static const struct {
-    const char *name;
-    int (*fn)(struct cli *cli, int argc, char **argv);
-} verbs[] = {{"add", campaign_cmd_add}, {"list", campaign_cmd_list}};
+/* The one place campaign's commands and their options are described. */
+static const struct cli_cmd cmds[] = {
+    {"add", campaign_cmd_add, "NAME [--note TEXT]", "a group of channels read as one",
+     "  NAME: 1..128 bytes, blanks around it dropped (as promoters); it must be new\n"
+     "  then put channels in it (channel add or edit, option campaign) and read it as one\n"
+     "  (stats by campaign)\n"},
+    {"list", campaign_cmd_list, "[--format table|csv|json] [--bom]", NULL,
+     "  CHANNELS counts the active channels; CREATED in [stats] timezone\n"
+     "  --bom  CSV starts with a UTF-8 byte order mark (Excel on Chinese Windows)\n"},
+};
 
-int cli_campaign(struct cli *cli, int argc, char **argv)
-{
-    for (size_t i = 0; argc >= 2 && i < WXS_ARRAY_LEN(verbs); i++) {
-        if (strcmp(argv[1], verbs[i].name) == 0) {
-            optind = 0;
-            return verbs[i].fn(cli, argc - 1, argv + 1);
-        }
-    }
-    fprintf(stderr, "usage: wxscene campaign add NAME [--note TEXT]\n"
-                    "       wxscene campaign list [--format table|csv|json] [--bom]\n");
-    return 2;
-}
+const struct cli_verb cli_verb_campaign = {"campaign", cmds, WXS_ARRAY_LEN(cmds)};

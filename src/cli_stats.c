@@ -9,16 +9,6 @@
 #include "cli.h"
 #include "stats_output.h"
 
-#define STATS_USAGE                                                                                \
-    "usage: wxscene stats [--since YYYY-MM-DD] [--until YYYY-MM-DD]\n"                             \
-    "                     [--by channel|promoter|day|campaign] [--campaign NAME]\n"                \
-    "                     [--format table|csv|json] [--bom] [--rebuild]\n"                         \
-    "  default range: the 30 days ending today in [stats] timezone; dates are inclusive;\n"        \
-    "  a range may be of any length (--since 2000-01-01 --until 2100-01-01: everything)\n"         \
-    "  --campaign NAME  only the channels of campaign NAME (--by day or --by channel)\n"           \
-    "  --bom      CSV starts with a UTF-8 byte order mark (for spreadsheets)\n"                    \
-    "  --rebuild  recompute the rollups from the events first (locks the database meanwhile)\n"
-
 enum out_format { FMT_TABLE, FMT_CSV, FMT_JSON };
 
 struct stats_args {
@@ -46,7 +36,7 @@ static int parse_format(const char *s, enum out_format *f)
 }
 
 /* 0 ok, 2 usage error (already reported). */
-static int parse_args(int argc, char **argv, struct stats_args *a)
+static int parse_args(const struct cli *cli, int argc, char **argv, struct stats_args *a)
 {
     static const struct option opts[] = {{"since", required_argument, NULL, 's'},
                                          {"until", required_argument, NULL, 'u'},
@@ -89,13 +79,12 @@ static int parse_args(int argc, char **argv, struct stats_args *a)
             a->campaign = optarg;
             break;
         default:
-            fputs(STATS_USAGE, stderr);
-            return 2;
+            return cli_usage(cli);
         }
     }
     if (optind != argc) {
-        fprintf(stderr, "wxscene: stats: unexpected argument '%s'\n%s", argv[optind], STATS_USAGE);
-        return 2;
+        fprintf(stderr, "wxscene: stats: unexpected argument '%s'\n", argv[optind]);
+        return cli_usage(cli);
     }
     if (a->campaign && a->by != STATS_BY_DAY && a->by != STATS_BY_CHANNEL) {
         fprintf(stderr, "wxscene: stats: --campaign applies to --by day or --by channel\n");
@@ -130,7 +119,7 @@ static int print_report(const struct stats_report *r, const struct stats_args *a
     return rc;
 }
 
-int cli_stats(struct cli *cli, int argc, char **argv)
+static int cmd_stats(struct cli *cli, int argc, char **argv)
 {
     struct stats_args a = {.by = STATS_BY_CHANNEL, .fmt = FMT_TABLE};
     struct stats *s = NULL;
@@ -138,7 +127,7 @@ int cli_stats(struct cli *cli, int argc, char **argv)
     char err[512];
     int64_t d0, d1;
     bool rebuilt = false;
-    int rc = parse_args(argc, argv, &a);
+    int rc = parse_args(cli, argc, argv, &a);
     if (rc != 0)
         return rc;
     rc = 1;
@@ -175,3 +164,18 @@ done:
     stats_close(s);
     return rc;
 }
+
+/* The one place stats' options are described. */
+static const struct cli_cmd cmds[] = {
+    {NULL, cmd_stats,
+     "[--since YYYY-MM-DD] [--until YYYY-MM-DD] [--by channel|promoter|day|campaign] "
+     "[--campaign NAME] [--format table|csv|json] [--bom] [--rebuild]",
+     NULL,
+     "  default range: the 30 days ending today in [stats] timezone; dates are inclusive;\n"
+     "  a range may be of any length (--since 2000-01-01 --until 2100-01-01: everything)\n"
+     "  --campaign NAME  only the channels of campaign NAME (--by day or --by channel)\n"
+     "  --bom      CSV starts with a UTF-8 byte order mark (for spreadsheets)\n"
+     "  --rebuild  recompute the rollups from the events first (locks the database meanwhile)\n"},
+};
+
+const struct cli_verb cli_verb_stats = {"stats", cmds, WXS_ARRAY_LEN(cmds)};
