@@ -22,7 +22,6 @@ SHANGHAI = zoneinfo.ZoneInfo("Asia/Shanghai")
 FIELDS = ("scans", "unique_scanners", "new_fans", "returning_fans", "unsubscribes", "net_fans",
           "retained_fans")
 SUB, SCAN, UNSUB = "subscribe", "SCAN", "unsubscribe"
-AUTH = {"Authorization": "Bearer admintoken"}
 
 
 def t(day, hms="00:00:00"):
@@ -85,7 +84,7 @@ def model(events, fans, group_of, since, until):
 
 class CampaignCliTest(unittest.TestCase):
     def setUp(self):
-        self.env = wxs.Env()
+        self.env = wxs.Env()  # a store of its own per test
         self.addCleanup(self.env.cleanup)
 
     def cli(self, *args, check=True):
@@ -158,7 +157,7 @@ class CampaignCliTest(unittest.TestCase):
                                                **dict.fromkeys(FIELDS, 0)})
 
 
-class CampaignStatsModelTest(unittest.TestCase):
+class CampaignStatsModelTest(wxs.ServerCase):
     """A random log, retries included, through the server; every view of
     `stats` by campaign equals the model, before and after channels move
     between campaigns, and after `stats --rebuild`."""
@@ -166,17 +165,19 @@ class CampaignStatsModelTest(unittest.TestCase):
     RANGES = [("2026-09-01", "2026-09-08"), ("2026-09-02", "2026-09-03"),
               ("2026-09-05", "2026-09-05"), ("2026-08-01", "2026-08-02")]
 
+    mapping = {"1": "Metro", "2": "Metro", "3": "Metro", "4": "Fair", "5": "门店活动"}
+
     @classmethod
-    def setUpClass(cls):
-        cls.env = e = wxs.Env()
+    def prepare(cls, e):
         for s in "123456":
             e.cli("channel", "add", s, "--name", f"Channel {s}")
         for g in ("Metro", "Fair", "Empty", "门店活动"):
             e.cli("campaign", "add", g)
-        cls.mapping = {"1": "Metro", "2": "Metro", "3": "Metro", "4": "Fair", "5": "门店活动"}
         for s, g in cls.mapping.items():
             e.cli("channel", "edit", s, "--campaign", g)
-        e.start_server()
+
+    @classmethod
+    def started(cls, e):
         rnd = random.Random(20)
         base, state = t("2026-09-01"), {}
         for _ in range(500):
@@ -195,12 +196,6 @@ class CampaignStatsModelTest(unittest.TestCase):
             for _ in range(1 + (rnd.random() < 0.25)):  # WeChat's retries
                 r = e.push(xml)
                 assert r.status == 200, r
-
-    @classmethod
-    def tearDownClass(cls):
-        rc = cls.env.stop_server()
-        cls.env.cleanup()
-        assert rc == 0, rc
 
     def stats(self, *args):
         return json.loads(self.env.cli("stats", "--format", "json", *args).stdout)
@@ -272,11 +267,7 @@ class CampaignStatsModelTest(unittest.TestCase):
                 e.cli("channel", "edit", s, "--campaign", self.mapping.get(s, ""))
 
     def api(self, method, path, body=None):
-        h = dict(AUTH)
-        if body is not None:
-            h["Content-Type"] = "application/json"
-            body = json.dumps(body).encode()
-        r = wxs.request(self.env.admin_port, method, path, body=body, headers=h)
+        r = self.admin(method, path, body)
         return r.status, (json.loads(r.body) if r.body else None)
 
     def test_4_admin_api(self):
@@ -294,8 +285,7 @@ class CampaignStatsModelTest(unittest.TestCase):
                                                "field": "campaign"}))
         status, got = self.api("GET", "/api/stats?by=promoter&campaign=Metro")
         self.assertEqual((status, got["field"]), (400, "campaign"))
-        r = wxs.request(self.env.admin_port, "GET", "/api/campaigns")
-        self.assertEqual(r.status, 401)
+        self.assertEqual(self.admin("GET", "/api/campaigns", auth=False).status, 401)
         status, got = self.api("GET", "/api/campaigns")
         self.assertEqual(status, 200)
         self.assertEqual({c["name"]: c["channels"] for c in got},
