@@ -100,8 +100,10 @@ class TestLogo(QrTestCase):
         self.assertIn("--scale: a code with a logo needs at least 2", p.stderr)
 
     def test_longer_urls_higher_versions_still_decode(self):
-        """Versions 5..10 (v7 on put an alignment pattern in the middle)."""
+        """URLs of 43..173 bytes: versions 5..13 at level H (from version 7
+        on, an alignment pattern sits under the logo)."""
         self.qr("create", "42", "--temp", "600")
+        versions = set()
         for n in (20, 40, 60, 90, 120, 150):
             url = "http://weixin.qq.com/q/" + ("02aBcD9xYz" * 20)[:n]
             self.env.sql("UPDATE qr_codes SET url = ?", url)
@@ -110,6 +112,8 @@ class TestLogo(QrTestCase):
                     out = self.path(f"v{n}-{scale}.png")
                     self.qr("image", "42", "--out", out, "--scale", str(scale), "--logo", self.logo)
                     self.assertEqual(zbar(out), url)
+                    versions.add((png_size(out)[0] // scale - 8 - 17) // 4)
+        self.assertEqual((min(versions), max(versions)), (5, 13))
 
     def test_without_logo_unchanged(self):
         """No --logo: level M, 1-bit grey as before (smaller symbol)."""
