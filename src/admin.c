@@ -55,22 +55,32 @@ struct admin {
 
 /* ---- replies ---- */
 
+/* code: the stable key of an error answer that has no more precise one
+ * (docs/admin-api.md "Error codes"). */
 static const struct {
     int status;
-    const char *reason;
+    const char *reason, *code;
 } reasons[] = {
-    {200, "OK"},
-    {201, "Created"},
-    {400, "Bad Request"},
-    {401, "Unauthorized"},
-    {403, "Forbidden"},
-    {404, "Not Found"},
-    {405, "Method Not Allowed"},
-    {409, "Conflict"},
-    {413, "Payload Too Large"},
-    {500, "Internal Server Error"},
-    {503, "Service Unavailable"},
+    {200, "OK", NULL},
+    {201, "Created", NULL},
+    {400, "Bad Request", "bad_request"},
+    {401, "Unauthorized", "unauthorized"},
+    {403, "Forbidden", "forbidden"},
+    {404, "Not Found", "not_found"},
+    {405, "Method Not Allowed", "method_not_allowed"},
+    {409, "Conflict", "conflict"},
+    {413, "Payload Too Large", "too_large"},
+    {500, "Internal Server Error", "internal"},
+    {503, "Service Unavailable", "unavailable"},
 };
+
+static const char *code_of(int status)
+{
+    for (size_t i = 0; i < WXS_ARRAY_LEN(reasons); i++)
+        if (reasons[i].status == status)
+            return reasons[i].code;
+    return "error";
+}
 
 static const char *reason_of(int status)
 {
@@ -123,7 +133,7 @@ static void reply_json(struct areq *r, int status, json_t *j)
 
 static void reply_error(struct areq *r, int status, const char *msg)
 {
-    reply_json(r, status, json_pack("{s:s}", "error", msg));
+    reply_json(r, status, json_pack("{s:s, s:s}", "error", msg, "code", code_of(status)));
 }
 
 /* ---- open endpoints ---- */
@@ -399,7 +409,7 @@ static void ajob_json(struct ajob *j, int status, json_t *v)
 
 static void ajob_error(struct ajob *j, int status, const char *msg)
 {
-    ajob_json(j, status, json_pack("{s:s}", "error", msg));
+    ajob_json(j, status, json_pack("{s:s, s:s}", "error", msg, "code", code_of(status)));
 }
 
 static void ajob_free(struct ajob *j)
@@ -612,24 +622,34 @@ static json_t *read_json_body(struct areq *r, char *err, size_t errlen)
     return j;
 }
 
-/* 400 for a rejected field: {"error": "FIELD: why", "field": FIELD}
- * (field null when the body has a key no channel has). */
-static void ajob_invalid(struct ajob *j, const char *field, const char *msg)
+/* A refusal of channel.h as the API answers it: {"error": "FIELD: why",
+ * "field": FIELD (null for a key no channel has), "code": "FIELD_KIND",
+ * "params": {"min", "max", "length"} for a length}. */
+static void ajob_why(struct ajob *j, int status, const struct channel_why *w)
 {
-    ajob_json(j, 400, json_pack("{s:s, s:s?}", "error", msg, "field", field));
+    json_t *o = json_pack("{s:s, s:s?, s:s}", "error", w->msg, "field", w->field, "code", w->code);
+    if (o && (w->min || w->max) &&
+        json_object_set_new(o, "params",
+                            json_pack("{s:I, s:I, s:I}", "min", (json_int_t)w->min, "max",
+                                      (json_int_t)w->max, "length", (json_int_t)w->len)) < 0) {
+        json_decref(o);
+        o = NULL;
+    }
+    ajob_json(j, status, o);
 }
 
 static void run_channels_add(struct ajob *j, struct store *st, struct stats *stats)
 {
     struct channel c, got = {0};
     struct channel_scene scene;
-    const char *field = NULL;
+    struct channel_why w = {0};
     char err[512];
     int rc;
-    if (channel_from_json(j->body, &c, &scene, &field, err, sizeof(err)) < 0) {
-        ajob_invalid(j, field, err);
+    if (channel_from_json_why(j->body, &c, &scene, &w) < 0) {
+        ajob_why(j, 400, &w);
     } else if ((rc = channel_add(st, &c, err, sizeof(err))) == CHANNEL_EEXISTS) {
-        ajob_error(j, 409, err);
+        ajob_json(j, 409, json_pack("{s:s, s:s, s:s, s:{s:s}}", "error", err, "field", "scene",
+                                    "code", "scene_exists", "params", "scene", c.scene));
     } else if (rc < 0) {
         log_warn("admin: channel add: %s", err);
         ajob_error(j, 500, err);
@@ -724,7 +744,8 @@ static void ajob_not_found(struct ajob *j, const char *scene)
 {
     char err[160];
     snprintf(err, sizeof(err), "channel %s does not exist", scene);
-    ajob_json(j, 404, json_pack("{s:s, s:s}", "error", err, "field", "scene"));
+    ajob_json(j, 404, json_pack("{s:s, s:s, s:s, s:{s:s}}", "error", err, "field", "scene", "code",
+                                "not_found", "params", "scene", scene));
 }
 
 static void run_channel_get(struct ajob *j, struct store *st, struct stats *stats)
@@ -748,24 +769,23 @@ static void run_channel_get(struct ajob *j, struct store *st, struct stats *stat
 static void run_channel_patch(struct ajob *j, struct store *st, struct stats *stats)
 {
     struct channel c, got = {0};
-    const char *field = NULL;
+    struct channel_why w = {0};
     unsigned set;
-    char err[512];
     int rc;
     (void)stats;
-    if (channel_change_from_json(j->body, j->query, &c, &set, &field, err, sizeof(err)) < 0)
-        return ajob_invalid(j, field, err);
-    rc = channel_edit(st, j->query, &c, set, &got, &field, err, sizeof(err));
+    if (channel_change_from_json_why(j->body, j->query, &c, &set, &w) < 0)
+        return ajob_why(j, 400, &w);
+    rc = channel_edit_why(st, j->query, &c, set, &got, &w);
     if (rc == 0) {
         ajob_json(j, 200, channel_one_json(&got));
     } else if (rc == CHANNEL_ENOTFOUND) {
         ajob_not_found(j, j->query);
     } else if (rc == CHANNEL_EARCHIVED) {
-        ajob_error(j, 409, err);
+        ajob_why(j, 409, &w);
     } else if (rc == CHANNEL_EINVALID) {
-        ajob_invalid(j, field, err);
+        ajob_why(j, 400, &w);
     } else {
-        log_warn("admin: channel edit: %s", err);
+        log_warn("admin: channel edit: %s", w.msg);
         ajob_error(j, 500, "cannot edit the channel (see the server log)");
     }
     channel_clear(&got);
@@ -819,7 +839,8 @@ static void channel_one_submit(struct areq *r,
     char *scene = scene_from_path(r->path + strlen(CHANNEL_PATH), err, sizeof(err));
     if (!scene) {
         json_decref(body);
-        return reply_json(r, 400, json_pack("{s:s, s:s}", "error", err, "field", "scene"));
+        return reply_json(r, 400, json_pack("{s:s, s:s, s:s}", "error", err, "field", "scene",
+                                            "code", "scene_invalid"));
     }
     ajob_submit(r, run, scene, body);
 }
