@@ -13,7 +13,7 @@
 #include <sys/queue.h>
 
 #include "admin_console.h"
-#include "admin_internal.h"
+#include "admin_api.h"
 #include "admin_qr.h"
 #include "assets.h"
 #include "channel.h"
@@ -984,6 +984,8 @@ static void on_request_done(struct evhttp_request *req, void *arg)
         drain_finish(a);
 }
 
+static const struct admin_ops admin_ops;
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     struct admin *a = arg;
@@ -992,6 +994,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     enum evhttp_cmd_type m = evhttp_request_get_command(req);
     struct areq r = {.a = a,
+                     .ops = &admin_ops,
                      .req = req,
                      .method = method_name(m),
                      .path = uri ? evhttp_uri_get_path(uri) : NULL,
@@ -1013,6 +1016,10 @@ static void on_request(struct evhttp_request *req, void *arg)
             return reply_error(&r, 401, "missing or wrong bearer token");
         }
     }
+    /* only an import may be larger than a JSON body */
+    if (evbuffer_get_length(evhttp_request_get_input_buffer(req)) > ADMIN_MAX_JSON &&
+        strcmp(r.path, "/api/channels/import") != 0)
+        return reply_error(&r, 413, "the body is larger than 65536 bytes");
     for (size_t i = 0; i < WXS_ARRAY_LEN(routes); i++) {
         if (!route_matches(&routes[i], r.path))
             continue;
@@ -1132,52 +1139,19 @@ fail:
     return -1;
 }
 
-/* ---- for the console modules (admin_internal.h) ---- */
+/* ---- the services a route's module sees (admin_api.h) ---- */
 
-void admin_reply(struct areq *r, int status, const char *ctype, const char *body, size_t len)
-{
-    reply(r, status, ctype, body, len);
-}
-
-void admin_reply_json(struct areq *r, int status, json_t *j)
-{
-    reply_json(r, status, j);
-}
-
-void admin_ajob_submit(struct areq *r, void (*run)(struct ajob *, struct store *, struct stats *),
-                       char *query, json_t *body)
-{
-    ajob_submit(r, run, query, body);
-}
-
-void admin_ajob_submit_body(struct areq *r,
-                            void (*run)(struct ajob *, struct store *, struct stats *), char *query)
-{
-    ajob_submit_in(r, run, query, NULL, true);
-}
-
-void admin_ajob_json(struct ajob *j, int status, json_t *v)
-{
-    ajob_json(j, status, v);
-}
-
-json_t *admin_read_json(struct areq *r, char *err, size_t errlen)
-{
-    return read_json_body(r, err, errlen);
-}
-
-char *admin_segment_decode(const char *seg, const char *what, size_t max, char *err,
-                           size_t errlen)
-{
-    return segment_decode(seg, what, max, err, errlen);
-}
-
-json_t *admin_channel_json(const struct channel *c)
-{
-    return channel_one_json(c);
-}
-
-const struct cfg *admin_cfg(const struct areq *r)
+static const struct cfg *areq_cfg(const struct areq *r)
 {
     return r->a->cfg;
 }
+
+static const struct admin_ops admin_ops = {
+    .reply = reply,
+    .reply_json = reply_json,
+    .submit = ajob_submit_in,
+    .ajob_json = ajob_json,
+    .read_json = read_json_body,
+    .segment_decode = segment_decode,
+    .cfg = areq_cfg,
+};
