@@ -99,7 +99,8 @@ static void reply(struct areq *r, int status, const char *ctype, const char *bod
     evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
     evhttp_add_header(h, "X-Frame-Options", "DENY");
     if (!evhttp_find_header(h, "Content-Security-Policy")) /* an API answer runs nothing */
-        evhttp_add_header(h, "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
+        evhttp_add_header(h, "Content-Security-Policy",
+                          "default-src 'none'; frame-ancestors 'none'");
     if (r->close)
         evhttp_add_header(h, "Connection", "close");
     http_framing_add_body(r->req, body, len);
@@ -542,8 +543,7 @@ static void run_stats(struct ajob *j, struct store *st, struct stats *stats)
         ajob_json(j, 400,
                   json_pack("{s:s, s:s, s:s}", "error", "scene and promoter need by=day", "field",
                             scene ? "scene" : "promoter", "code", "scope_needs_day"));
-    } else if (stats_query_scoped(stats, by, scene, promoter, d0, d1, &rep, err, sizeof(err)) <
-               0) {
+    } else if (stats_query_scoped(stats, by, scene, promoter, d0, d1, &rep, err, sizeof(err)) < 0) {
         log_warn("admin: %s", err);
         ajob_error(j, 500, "the statistics query failed (see the server log)");
     } else if (fmt && strcmp(fmt, "csv") == 0) {
@@ -648,8 +648,9 @@ static void run_channels_add(struct ajob *j, struct store *st, struct stats *sta
     if (channel_from_json_why(j->body, &c, &scene, &w) < 0) {
         ajob_why(j, 400, &w);
     } else if ((rc = channel_add(st, &c, err, sizeof(err))) == CHANNEL_EEXISTS) {
-        ajob_json(j, 409, json_pack("{s:s, s:s, s:s, s:{s:s}}", "error", err, "field", "scene",
-                                    "code", "scene_exists", "params", "scene", c.scene));
+        ajob_json(j, 409,
+                  json_pack("{s:s, s:s, s:s, s:{s:s}}", "error", err, "field", "scene", "code",
+                            "scene_exists", "params", "scene", c.scene));
     } else if (rc < 0) {
         log_warn("admin: channel add: %s", err);
         ajob_error(j, 500, err);
@@ -744,8 +745,9 @@ static void ajob_not_found(struct ajob *j, const char *scene)
 {
     char err[160];
     snprintf(err, sizeof(err), "channel %s does not exist", scene);
-    ajob_json(j, 404, json_pack("{s:s, s:s, s:s, s:{s:s}}", "error", err, "field", "scene", "code",
-                                "not_found", "params", "scene", scene));
+    ajob_json(j, 404,
+              json_pack("{s:s, s:s, s:s, s:{s:s}}", "error", err, "field", "scene", "code",
+                        "not_found", "params", "scene", scene));
 }
 
 static void run_channel_get(struct ajob *j, struct store *st, struct stats *stats)
@@ -839,8 +841,9 @@ static void channel_one_submit(struct areq *r,
     char *scene = scene_from_path(r->path + strlen(CHANNEL_PATH), err, sizeof(err));
     if (!scene) {
         json_decref(body);
-        return reply_json(r, 400, json_pack("{s:s, s:s, s:s}", "error", err, "field", "scene",
-                                            "code", "scene_invalid"));
+        return reply_json(
+            r, 400,
+            json_pack("{s:s, s:s, s:s}", "error", err, "field", "scene", "code", "scene_invalid"));
     }
     ajob_submit(r, run, scene, body);
 }

@@ -91,10 +91,9 @@ static inline void admin_ajob_submit(struct areq *r,
     r->ops->submit(r, run, query, body, false);
 }
 
-static inline void admin_ajob_submit_body(struct areq *r,
-                                          void (*run)(struct ajob *, struct store *,
-                                                      struct stats *),
-                                          char *query)
+static inline void
+admin_ajob_submit_body(struct areq *r, void (*run)(struct ajob *, struct store *, struct stats *),
+                       char *query)
 {
     r->ops->submit(r, run, query, NULL, true);
 }

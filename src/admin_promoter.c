@@ -22,16 +22,16 @@
 static void job_err(struct ajob *j, int status, const char *msg, const char *code,
                     const char *field)
 {
-    admin_ajob_json(j, status, json_pack("{s:s, s:s, s:s?}", "error", msg, "code", code, "field",
-                                         field));
+    admin_ajob_json(j, status,
+                    json_pack("{s:s, s:s, s:s?}", "error", msg, "code", code, "field", field));
 }
 
 /* ---- GET /api/promoters ---- */
 
 static int link_of(const char *promoter, int64_t created_at, void *arg)
 {
-    return json_object_set_new(arg, promoter, json_pack("{s:I}", "created_at",
-                                                        (json_int_t)created_at));
+    return json_object_set_new(arg, promoter,
+                               json_pack("{s:I}", "created_at", (json_int_t)created_at));
 }
 
 /* Each leaderboard row gets "link": {"created_at"} or null. */
@@ -95,9 +95,9 @@ static void promoter_not_found(struct ajob *j, const char *name)
 {
     char msg[200];
     snprintf(msg, sizeof(msg), "promoter %s has no active channel", name);
-    admin_ajob_json(j, 404, json_pack("{s:s, s:s, s:s, s:{s:s}}", "error", msg, "code",
-                                      "promoter_not_found", "field", "name", "params", "name",
-                                      name));
+    admin_ajob_json(j, 404,
+                    json_pack("{s:s, s:s, s:s, s:{s:s}}", "error", msg, "code",
+                              "promoter_not_found", "field", "name", "params", "name", name));
 }
 
 static void run_link_make(struct ajob *j, struct store *st, struct stats *stats)
@@ -130,9 +130,9 @@ static void run_link_revoke(struct ajob *j, struct store *st, struct stats *stat
         return job_err(j, 500, "cannot revoke the link (see the server log)", "internal", NULL);
     }
     if (rc == 1)
-        return admin_ajob_json(j, 404, json_pack("{s:s, s:s, s:s}", "error",
-                                                 "this promoter has no link", "code",
-                                                 "link_not_found", "field", "name"));
+        return admin_ajob_json(j, 404,
+                               json_pack("{s:s, s:s, s:s}", "error", "this promoter has no link",
+                                         "code", "link_not_found", "field", "name"));
     admin_ajob_json(j, 200, json_pack("{s:b}", "revoked", 1));
 }
 
@@ -145,8 +145,8 @@ static void link_submit(struct areq *r, void (*run)(struct ajob *, struct store 
     char err[256], raw[3 * PROMOTER_MAX + 8];
     if (n < 6 || strcmp(seg + n - 5, "/link") != 0 || n - 5 >= sizeof(raw) ||
         memchr(seg, '/', n - 5)) {
-        return admin_reply_json(r, 404, json_pack("{s:s, s:s}", "error", "not found", "code",
-                                                  "not_found"));
+        return admin_reply_json(r, 404,
+                                json_pack("{s:s, s:s}", "error", "not found", "code", "not_found"));
     }
     memcpy(raw, seg, n - 5);
     raw[n - 5] = '\0';
@@ -154,8 +154,9 @@ static void link_submit(struct areq *r, void (*run)(struct ajob *, struct store 
     char *tidy = name ? channel_text_tidy(name) : NULL;
     free(name);
     if (!tidy)
-        return admin_reply_json(r, 400, json_pack("{s:s, s:s, s:s}", "error", err, "code",
-                                                  "name_invalid", "field", "name"));
+        return admin_reply_json(
+            r, 400,
+            json_pack("{s:s, s:s, s:s}", "error", err, "code", "name_invalid", "field", "name"));
     admin_ajob_submit(r, run, tidy, NULL);
 }
 
@@ -249,8 +250,7 @@ static json_t *public_days(const struct stats_report *rep)
     return a;
 }
 
-static void public_json(struct ajob *j, struct stats *stats, const char *promoter,
-                        const char *qs)
+static void public_json(struct ajob *j, struct stats *stats, const char *promoter, const char *qs)
 {
     struct evkeyvalq q = {0};
     struct stats_report *chan = NULL, *days = NULL;
@@ -268,8 +268,8 @@ static void public_json(struct ajob *j, struct stats *stats, const char *promote
         goto done;
     }
     if (stats_query(stats, STATS_BY_CHANNEL, d0, d1, &chan, err, sizeof(err)) < 0 ||
-        stats_query_scoped(stats, STATS_BY_DAY, NULL, promoter, d0, d1, &days, err,
-                           sizeof(err)) < 0 ||
+        stats_query_scoped(stats, STATS_BY_DAY, NULL, promoter, d0, d1, &days, err, sizeof(err)) <
+            0 ||
         !(rows = public_channels(chan, promoter, &totals))) {
         log_warn("admin: promoter page: %s", err);
         job_err(j, 500, "the statistics query failed", "internal", NULL);
@@ -278,9 +278,9 @@ static void public_json(struct ajob *j, struct stats *stats, const char *promote
     tz_format_date(d0, since, sizeof(since));
     tz_format_date(d1, until, sizeof(until));
     admin_ajob_json(j, 200,
-                    json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o}", "promoter", promoter,
-                              "since", since, "until", until, "timezone", j->cfg->timezone,
-                              "channels", rows, "totals", totals, "days", public_days(days)));
+                    json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o}", "promoter", promoter, "since",
+                              since, "until", until, "timezone", j->cfg->timezone, "channels", rows,
+                              "totals", totals, "days", public_days(days)));
     rows = totals = NULL;
 done:
     json_decref(rows);

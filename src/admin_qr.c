@@ -61,7 +61,10 @@ static const struct dbwork_state qr_state_ops = {state_open, state_close};
 static json_t *error_body(const char *msg, const char *field, long errcode)
 {
     char code[48];
-    snprintf(code, sizeof(code), "%s%s", field ? field : errcode ? "wechat_error" : "unavailable",
+    snprintf(code, sizeof(code), "%s%s",
+             field     ? field
+             : errcode ? "wechat_error"
+                       : "unavailable",
              field ? "_invalid" : "");
     json_t *o = json_pack("{s:s, s:s}", "error", msg, "code", code);
     if (o && field)
