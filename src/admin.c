@@ -582,8 +582,7 @@ static int list_one_all(const struct channel *c, void *arg)
 static void run_channels_list(struct ajob *j, struct store *st, struct stats *stats)
 {
     json_t *arr = json_array();
-    const char *q = j->query ? strstr(j->query, "archived=") : NULL;
-    bool all = q && (q == j->query || q[-1] == '&') && q[9] == '1' && (!q[10] || q[10] == '&');
+    bool all = admin_query_flag(j->query, "archived");
     (void)stats;
     if (!arr || (all ? channel_foreach_all(st, list_one_all, arr)
                      : channel_foreach(st, list_one, arr)) < 0) {

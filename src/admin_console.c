@@ -140,11 +140,23 @@ static void import_refused(struct ajob *j, const struct channel_import *ci)
                               "truncated", n > channel_import_errors_listed(ci)));
 }
 
+/* Whether the query string has NAME=1. */
+bool admin_query_flag(const char *query, const char *name)
+{
+    struct evkeyvalq q = {0};
+    bool on = false;
+    if (query && evhttp_parse_query_str(query, &q) == 0) {
+        const char *v = evhttp_find_header(&q, name);
+        on = v && strcmp(v, "1") == 0;
+    }
+    evhttp_clear_headers(&q);
+    return on;
+}
+
 static void run_import(struct ajob *j, struct store *st, struct stats *stats)
 {
     struct channel_import *ci = NULL;
-    bool dry = j->query && (strcmp(j->query, "dry_run=1") == 0 || strstr(j->query, "&dry_run=1") ||
-                            strncmp(j->query, "dry_run=1&", 10) == 0);
+    bool dry = admin_query_flag(j->query, "dry_run");
     FILE *fp = NULL;
     (void)stats;
     if (!j->in.len)
@@ -458,7 +470,10 @@ static int zip_name(struct zipjob *zj, const struct crow *c, char *name, size_t 
     if (!nn)
         return -1;
     zj->names = nn;
-    return (zj->names[zj->nnames] = strdup(name)) ? (int)(zj->nnames++ * 0) : -1;
+    if (!(nn[zj->nnames] = strdup(name)))
+        return -1;
+    zj->nnames++;
+    return 0;
 }
 
 /* qr batch's index.csv line for a code. */

@@ -21,6 +21,9 @@ void admin_h_link_make(struct areq *r);
 void admin_h_link_revoke(struct areq *r);
 void admin_h_public(struct areq *r);
 
+/* Whether the query string (NULL = none) has NAME=1. */
+bool admin_query_flag(const char *query, const char *name);
+
 /* "zh-CN" when the Accept-Language header's most wanted language (q
  * values honoured, q=0 refused) is a Chinese one (zh, zh-*), else "en".
  * NULL header = "en". Static string. */

@@ -560,6 +560,8 @@ int channel_edit(struct store *st, const char *scene, const struct channel *c, u
     int rc = channel_edit_why(st, scene, c, set, out, &w);
     if (rc != 0)
         why_copy(&w, field, err, errlen);
+    else if (field)
+        *field = NULL;
     return rc;
 }
 
