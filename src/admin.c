@@ -90,6 +90,20 @@ static const char *reason_of(int status)
     return "Error";
 }
 
+/* The path as the access log shows it: a promoter link's token is a
+ * credential (anyone holding it sees the page), so /p/... is logged
+ * without it. */
+static const char *logged_path(const char *path)
+{
+    if (!path)
+        return "?";
+    if (strncmp(path, "/p/", 3) != 0 || strcmp(path, "/p/promoter.js") == 0 ||
+        strcmp(path, "/p/promoter.css") == 0)
+        return path;
+    size_t n = strlen(path);
+    return n > 5 && strcmp(path + n - 5, ".json") == 0 ? "/p/(token).json" : "/p/(token)";
+}
+
 static void reply(struct areq *r, int status, const char *ctype, const char *body, size_t len)
 {
     struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
@@ -105,7 +119,7 @@ static void reply(struct areq *r, int status, const char *ctype, const char *bod
         evhttp_add_header(h, "Connection", "close");
     http_framing_add_body(r->req, body, len);
     r->a->requests_by_status[cls < 6 ? cls : 0]++;
-    log_info("admin: %s %s %d %.3fms", r->method, r->path ? r->path : "?", status,
+    log_info("admin: %s %s %d %.3fms", r->method, logged_path(r->path), status,
              (double)(util_mono_us() - r->start_us) / 1000.0);
     http_deadline_send_reply(r->a->deadline, r->req, status, reason_of(status));
 }

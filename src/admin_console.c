@@ -14,6 +14,7 @@
 #include "channel_import.h"
 #include "csv.h"
 #include "db.h"
+#include "log.h"
 #include "qr.h"
 #include "qr_batch.h"
 #include "qr_perm.h"
@@ -288,7 +289,7 @@ static void run_codes_list(struct ajob *j, struct store *st, struct stats *stats
     db_bind_int64(s, 1, days * 86400);
     db_bind_int64(s, 2, util_now());
     db_bind_text(s, 3, scene);
-    int rc;
+    int rc = DB_DONE;
     while (codes && (rc = db_step(s)) == DB_ROW) {
         struct crow c;
         crow_read(s, &c);
@@ -296,13 +297,15 @@ static void run_codes_list(struct ajob *j, struct store *st, struct stats *stats
             json_decref(codes), codes = NULL;
     }
     db_reset(s);
-    if (!codes || rc != DB_DONE ||
-        !(out = json_pack("{s:o, s:o}", "codes", codes, "perm", perm_json(st)))) {
+    if (codes && rc == DB_DONE) { /* "o" takes codes, also when packing fails */
+        out = json_pack("{s:o, s:o}", "codes", codes, "perm", perm_json(st));
         codes = NULL;
+    }
+    if (!out) {
+        log_warn("admin: qrcodes: %s", store_errmsg(st));
         job_err(j, 500, "cannot list the codes (see the server log)", "internal", NULL);
         goto done;
     }
-    codes = NULL;
     admin_ajob_json(j, 200, out);
 done:
     json_decref(codes);

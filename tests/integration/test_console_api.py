@@ -335,6 +335,11 @@ class ConsoleApiTest(unittest.TestCase):
         self.assertEqual(self.call("GET", f"/p/{token2}.json", token=None).status, 404)
         s, b = self.jcall("DELETE", f"/api/promoters/{name}/link")
         self.assertEqual((s, b["code"]), (404, "link_not_found"))
+        # the tokens are credentials: never in the server's log
+        log = self.env.server_log()
+        self.assertIn("GET /p/(token).json 200", log)
+        for t in (token, token2):
+            self.assertNotIn(t, log)
 
     def test_link_for_unknown_promoter_and_bad_names(self):
         self.add("c1", "C1", "Known")
