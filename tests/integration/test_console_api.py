@@ -218,7 +218,7 @@ class ConsoleApiTest(unittest.TestCase):
     def test_codes_list_image_and_zip(self):
         self.add("shop-1", "门店 1", "张伟")
         c1 = self.make_code("shop-1")
-        c2 = self.make_code("777", kind="perm", name="Poster")
+        c2 = self.make_code("777", kind="perm", name="=HYPERLINK(\"http://x\")")
         s, b = self.jcall("GET", "/api/qrcodes")
         self.assertEqual(s, 200, b)
         by_id = {c["id"]: c for c in b["codes"]}
@@ -262,6 +262,7 @@ class ConsoleApiTest(unittest.TestCase):
         self.assertEqual(lines[0], "scene,name,promoter,kind,expire_seconds,expires_at,time_zone,ticket,url,image")
         self.assertIn("shop-1,门店 1,张伟,temp_str,86400,", lines[1])
         self.assertIn("Asia/Shanghai", lines[1])
+        self.assertIn('777,"\'=HYPERLINK(""http://x"")",,perm_id,', index.decode("utf-8-sig"))  # formula-safe
         with tempfile.NamedTemporaryFile(suffix=".zip") as f:
             f.write(r.body)
             f.flush()
