@@ -100,11 +100,11 @@ static const char *logged_path(const char *path)
 {
     if (!path)
         return "?";
-    if (strncmp(path, "/p/", 3) != 0 || strcmp(path, "/p/promoter.js") == 0 ||
-        strcmp(path, "/p/promoter.css") == 0)
-        return path;
     size_t n = strlen(path);
-    return n > 5 && strcmp(path + n - 5, ".json") == 0 ? "/p/(token).json" : "/p/(token)";
+    bool json = n > 5 && strcmp(path + n - 5, ".json") == 0;
+    if (strncmp(path, "/p/", 3) != 0 || memchr(path + 3, '.', n - 3 - (json ? 5 : 0)))
+        return path; /* not a link, or one of the page's files (a token has no '.') */
+    return json ? "/p/(token).json" : "/p/(token)";
 }
 
 static void reply(struct areq *r, int status, const char *ctype, const char *body, size_t len)

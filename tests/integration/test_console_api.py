@@ -339,6 +339,7 @@ class ConsoleApiTest(unittest.TestCase):
         # the tokens are credentials: never in the server's log
         log = self.env.server_log()
         self.assertIn("GET /p/(token).json 200", log)
+        self.assertIn("GET /p/promoter.js 200", log)  # the page's files by name
         for t in (token, token2):
             self.assertNotIn(t, log)
 
