@@ -826,8 +826,10 @@ static void run_channel_delete(struct ajob *j, struct store *st, struct stats *s
     if (state == CHANNEL_ABSENT)
         return ajob_not_found(j, j->query);
     if (qr_channel_archive(st, j->query, &retired, &e) < 0) {
-        if (e.rc == QR_ECONFLICT)
-            return ajob_error(j, 409, e.msg);
+        if (e.rc == QR_ECONFLICT) /* archive_tx: the one conflict */
+            return ajob_json(j, 409,
+                             json_pack("{s:s, s:s, s:s}", "error", e.msg, "field", "scene", "code",
+                                       "already_archived"));
         if (e.rc == QR_EINVALID) /* gone since channel_state() */
             return ajob_not_found(j, j->query);
         log_warn("admin: channel archive: %s", e.msg);

@@ -181,6 +181,8 @@ class ConsoleApiTest(unittest.TestCase):
         self.add("a2", "Archived")
         s, b = self.jcall("DELETE", "/api/channels/a2")
         self.assertEqual(s, 200, b)
+        s, b = self.jcall("DELETE", "/api/channels/a2")
+        self.assertEqual((s, b["code"]), (409, "already_archived"), b)
         s, b = self.jcall("GET", "/api/channels")
         self.assertEqual([c["scene"] for c in b], ["a1"])
         self.assertNotIn("archived_at", b[0])
