@@ -157,7 +157,7 @@ int campaign_foreach(struct store *st, int (*fn)(const struct campaign *c, void 
 
 /* The channel must exist and be active: an archived channel keeps its
  * history as it was, campaign included. */
-static int channel_check(struct db *db, const char *scene, char *err, size_t errlen)
+static int active_channel_check(struct db *db, const char *scene, char *err, size_t errlen)
 {
     struct db_stmt *s = db_stmt(db, &q_channel_state);
     db_bind_text(s, 1, scene);
@@ -181,7 +181,7 @@ int campaign_set_channel(struct store *st, const char *scene, const char *name, 
 {
     struct db *db = store_db(st);
     struct campaign g = {0};
-    int rc = channel_check(db, scene, err, errlen);
+    int rc = active_channel_check(db, scene, err, errlen);
     if (rc < 0)
         return rc;
     if (name && *name) {

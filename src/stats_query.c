@@ -179,6 +179,24 @@ static const struct db_query q_total_unique = {
     "stats.total_unique", "SELECT coalesce(sum(n), 0) FROM stats_scan_first "
                           "WHERE day BETWEEN ?1 AND ?2 AND prev_day < ?1 AND scene = ''"};
 
+/* The same by day for a scope: the scene ?3, or the channels of promoter
+ * ?4 (a channel's distinct scanners of a day: its first_scanners plus its
+ * stats_scan_first rows of the day; summed over a promoter's channels). */
+#define SCOPE_SCENES "(scene = ?3 OR scene IN (SELECT scene FROM channels WHERE promoter = ?4))"
+static const struct db_query q_scope_counts = {
+    "stats.scope_day_counts",
+    "SELECT day, sum(scans), sum(new_fans), sum(returning_fans), sum(unsubscribes), "
+    "sum(retained), sum(first_scanners) FROM stats_daily WHERE day BETWEEN ?1 AND ?2 "
+    "AND " SCOPE_SCENES " GROUP BY day"};
+static const struct db_query q_scope_unique = {
+    "stats.scope_day_unique", "SELECT day, sum(n) FROM stats_scan_first WHERE day BETWEEN ?1 AND "
+                              "?2 AND " SCOPE_SCENES " GROUP BY day"};
+static const struct db_query q_scope_total = {
+    "stats.scope_total_unique",
+    "SELECT (SELECT coalesce(sum(first_scanners), 0) FROM stats_daily WHERE day BETWEEN ?1 AND ?2 "
+    "AND " SCOPE_SCENES ") + (SELECT coalesce(sum(n), 0) FROM stats_scan_first WHERE day "
+    "BETWEEN ?1 AND ?2 AND prev_day < ?1 AND " SCOPE_SCENES ")"};
+
 void stats_row_clear(struct stats_row *r)
 {
     free(r->scene);
@@ -445,14 +463,38 @@ static struct stats_row *day_row(struct stats_report *r, int64_t day)
                : NULL;
 }
 
-static int day_counts(struct stats *s, struct stats_report *r, char *err, size_t errlen)
+/* A statement over days from..to, scoped when the report is. */
+static struct db_stmt *day_stmt(struct stats *s, const struct stats_report *r,
+                                const struct db_query *all, const struct db_query *scoped)
 {
-    struct db_stmt *q = db_stmt(s->db, r->campaign ? &q_days_counts_campaign : &q_days_counts);
-    int rc;
+    bool scope = r->scope_scene || r->scope_promoter;
+    struct db_stmt *q = db_stmt(s->db, scope ? scoped : all);
     db_bind_int64(q, 1, r->from);
     db_bind_int64(q, 2, r->to);
-    if (r->campaign)
-        db_bind_int64(q, 3, r->campaign_id);
+    if (scope) {
+        db_bind_text(q, 3, r->scope_scene);
+        db_bind_text(q, 4, r->scope_promoter);
+    }
+    return q;
+}
+
+/* The daily counters: of every scene, of a scope, or of a campaign's
+ * channels. */
+static struct db_stmt *day_counts_stmt(struct stats *s, const struct stats_report *r)
+{
+    if (!r->campaign)
+        return day_stmt(s, r, &q_days_counts, &q_scope_counts);
+    struct db_stmt *q = db_stmt(s->db, &q_days_counts_campaign);
+    db_bind_int64(q, 1, r->from);
+    db_bind_int64(q, 2, r->to);
+    db_bind_int64(q, 3, r->campaign_id);
+    return q;
+}
+
+static int day_counts(struct stats *s, struct stats_report *r, char *err, size_t errlen)
+{
+    struct db_stmt *q = day_counts_stmt(s, r);
+    int rc;
     while ((rc = db_step(q)) == DB_ROW) {
         struct stats_row *row = day_row(r, db_col_int64(q, 0));
         if (!row)
@@ -464,29 +506,27 @@ static int day_counts(struct stats *s, struct stats_report *r, char *err, size_t
         c->unsubscribes = db_col_int64(q, 4);
         c->net_fans = c->new_fans + c->returning_fans - c->unsubscribes;
         c->retained_fans = db_col_int64(q, 5);
+        if (r->scope_scene || r->scope_promoter)
+            c->unique_scanners = db_col_int64(q, 6);
     }
     return stats_read_end(s, q, rc, err, errlen);
 }
 
 static int day_uniques(struct stats *s, struct stats_report *r, char *err, size_t errlen)
 {
-    struct db_stmt *q = db_stmt(s->db, &q_days_unique);
+    struct db_stmt *q = day_stmt(s, r, &q_days_unique, &q_scope_unique);
     int rc;
-    db_bind_int64(q, 1, r->from);
-    db_bind_int64(q, 2, r->to);
     while ((rc = db_step(q)) == DB_ROW) {
         struct stats_row *row = day_row(r, db_col_int64(q, 0));
         if (row)
-            row->c.unique_scanners = db_col_int64(q, 1);
+            row->c.unique_scanners += db_col_int64(q, 1);
     }
     return stats_read_end(s, q, rc, err, errlen);
 }
 
 static int total_unique(struct stats *s, struct stats_report *r, char *err, size_t errlen)
 {
-    struct db_stmt *q = db_stmt(s->db, &q_total_unique);
-    db_bind_int64(q, 1, r->from);
-    db_bind_int64(q, 2, r->to);
+    struct db_stmt *q = day_stmt(s, r, &q_total_unique, &q_scope_total);
     int rc = db_step(q);
     if (rc == DB_ROW) {
         r->totals.unique_scanners = db_col_int64(q, 0);
@@ -543,29 +583,15 @@ static int query(struct stats *s, struct stats_report *r, char *err, size_t errl
 int stats_query(struct stats *s, enum stats_by by, int64_t since, int64_t until,
                 struct stats_report **out, char *err, size_t errlen)
 {
-    return stats_query_in(s, by, since, until, NULL, out, err, errlen);
+    return stats_query_scoped(s, by, NULL, NULL, since, until, out, err, errlen);
 }
 
-int stats_query_in(struct stats *s, enum stats_by by, int64_t since, int64_t until,
-                   const char *campaign, struct stats_report **out, char *err, size_t errlen)
+/* The report r (by, range, scope or campaign set) in one read transaction:
+ * every query of the report sees the same commit. */
+static int run(struct stats *s, struct stats_report *r, char *err, size_t errlen)
 {
-    if ((unsigned)by >= WXS_ARRAY_LEN(by_query) || since > until)
-        return snprintf(err, errlen, "bad statistics range"), -1;
-    if (campaign && by != STATS_BY_DAY && by != STATS_BY_CHANNEL)
-        return snprintf(err, errlen, "a campaign filters the report by day or by channel"), -1;
-    struct stats_report *r = calloc(1, sizeof(*r));
-    if (!r || (campaign && !(r->campaign = strdup(campaign)))) {
-        free(r);
-        return snprintf(err, errlen, "out of memory"), -1;
-    }
-    r->by = by;
-    r->since = since;
-    r->until = until;
-    r->retention_days = s->retention_days;
-    /* one read transaction: every query of the report sees the same commit */
     if (db_begin(s->db, DB_TX_READ) < 0) {
         snprintf(err, errlen, "statistics query: %s", db_errmsg(s->db));
-        stats_report_free(r);
         return -1;
     }
     int rc = r->campaign ? stats_campaign_resolve(s, r, err, errlen) : 0;
@@ -575,8 +601,63 @@ int stats_query_in(struct stats *s, enum stats_by by, int64_t since, int64_t unt
         snprintf(err, errlen, "statistics query: %s", db_errmsg(s->db));
         rc = -1;
     }
-    if (rc < 0) {
+    if (rc < 0)
         db_rollback(s->db);
+    return rc;
+}
+
+static struct stats_report *report_new(struct stats *s, enum stats_by by, int64_t since,
+                                       int64_t until)
+{
+    struct stats_report *r = calloc(1, sizeof(*r));
+    if (r) {
+        r->by = by;
+        r->since = since;
+        r->until = until;
+        r->retention_days = s->retention_days;
+    }
+    return r;
+}
+
+int stats_query_scoped(struct stats *s, enum stats_by by, const char *scene, const char *promoter,
+                       int64_t since, int64_t until, struct stats_report **out, char *err,
+                       size_t errlen)
+{
+    if ((scene || promoter) && by != STATS_BY_DAY)
+        return snprintf(err, errlen, "a scene or promoter scope is for a report by day"), -1;
+    if ((unsigned)by >= WXS_ARRAY_LEN(by_query) || since > until)
+        return snprintf(err, errlen, "bad statistics range"), -1;
+    struct stats_report *r = report_new(s, by, since, until);
+    if (!r)
+        return snprintf(err, errlen, "out of memory"), -1;
+    r->scope_scene = scene;
+    r->scope_promoter = promoter;
+    int rc = run(s, r, err, errlen);
+    r->scope_scene = r->scope_promoter = NULL;
+    if (rc < 0) {
+        stats_report_free(r);
+        return -1;
+    }
+    *out = r;
+    return 0;
+}
+
+int stats_query_in(struct stats *s, enum stats_by by, int64_t since, int64_t until,
+                   const char *campaign, struct stats_report **out, char *err, size_t errlen)
+{
+    if (!campaign)
+        return stats_query(s, by, since, until, out, err, errlen);
+    if ((unsigned)by >= WXS_ARRAY_LEN(by_query) || since > until)
+        return snprintf(err, errlen, "bad statistics range"), -1;
+    if (by != STATS_BY_DAY && by != STATS_BY_CHANNEL)
+        return snprintf(err, errlen, "a campaign filters the report by day or by channel"), -1;
+    struct stats_report *r = report_new(s, by, since, until);
+    if (!r || !(r->campaign = strdup(campaign))) {
+        free(r);
+        return snprintf(err, errlen, "out of memory"), -1;
+    }
+    int rc = run(s, r, err, errlen);
+    if (rc < 0) {
         stats_report_free(r);
         return rc == STATS_ENOCAMPAIGN ? rc : -1;
     }
