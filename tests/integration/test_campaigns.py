@@ -282,9 +282,9 @@ class CampaignStatsModelTest(wxs.ServerCase):
                                          "2026-09-01", "--until", "2026-09-08"))
         status, got = self.api("GET", f"/api/stats?by=day&campaign=Nope&{rng}")
         self.assertEqual((status, got), (404, {"error": "campaign Nope does not exist",
-                                               "field": "campaign"}))
+                                               "field": "campaign", "code": "campaign_unknown"}))
         status, got = self.api("GET", "/api/stats?by=promoter&campaign=Metro")
-        self.assertEqual((status, got["field"]), (400, "campaign"))
+        self.assertEqual((status, got["field"], got["code"]), (400, "campaign", "campaign_scope"))
         self.assertEqual(self.admin("GET", "/api/campaigns", auth=False).status, 401)
         status, got = self.api("GET", "/api/campaigns")
         self.assertEqual(status, 200)
@@ -294,16 +294,18 @@ class CampaignStatsModelTest(wxs.ServerCase):
         self.assertEqual((status, got["name"], got["note"], got["channels"]),
                          (201, "展会", "12 个展位", 0))
         status, got = self.api("POST", "/api/campaigns", {"name": "展会"})
-        self.assertEqual((status, got), (409, {"error": "campaign 展会 exists", "field": "name"}))
+        self.assertEqual((status, got), (409, {"error": "campaign 展会 exists", "field": "name",
+                                               "code": "campaign_exists"}))
         for body, field in [({"note": "x"}, "name"), ({"name": 5}, "name"),
                             ({"name": "x", "color": "red"}, "color"), ({"name": ""}, "name")]:
             status, got = self.api("POST", "/api/campaigns", body)
-            self.assertEqual((status, got["field"]), (400, field), body)
+            self.assertEqual((status, got["field"], got["code"]), (400, field, "campaign_invalid"),
+                             body)
         # a channel's campaign through PATCH, alone or with other fields
         status, got = self.api("PATCH", "/api/channels/6", {"campaign": "展会"})
         self.assertEqual((status, got["campaign"]), (200, "展会"))
         status, got = self.api("PATCH", "/api/channels/6", {"campaign": "Nope", "name": "X"})
-        self.assertEqual((status, got["field"]), (400, "campaign"))
+        self.assertEqual((status, got["field"], got["code"]), (400, "campaign", "campaign_unknown"))
         self.assertIn("campaign Nope does not exist", got["error"])
         status, got = self.api("GET", "/api/channels/6")
         self.assertEqual((got["name"], got["campaign"]), ("Channel 6", "展会"))  # unchanged
@@ -312,7 +314,11 @@ class CampaignStatsModelTest(wxs.ServerCase):
         status, got = self.api("PATCH", "/api/channels/nope", {"campaign": "展会"})
         self.assertEqual(status, 404)
         status, got = self.api("PATCH", "/api/channels/6", {"campaign": 3})
-        self.assertEqual((status, got["field"]), (400, "campaign"))
+        self.assertEqual((status, got["field"], got["code"]), (400, "campaign", "campaign_type"))
+        status, got = self.api("PATCH", "/api/channels/6", {"campaign": "展会", "name": ""})
+        self.assertEqual((status, got["field"], got["code"]), (400, "name", "name_required"))
+        status, got = self.api("GET", "/api/channels/6")
+        self.assertEqual((got["name"], got["campaign"]), ("Six", None))  # nothing written
         status, got = self.api("POST", "/api/channels", {"scene": "70", "name": "Booth 70",
                                                          "campaign": "展会"})
         self.assertEqual((status, got["campaign"]), (201, "展会"))
