@@ -41,7 +41,7 @@ struct cli_verb {
 };
 
 extern const struct cli_verb cli_verb_channel, cli_verb_qr, cli_verb_tag, cli_verb_backfill,
-    cli_verb_store, cli_verb_stats;
+    cli_verb_store, cli_verb_stats, cli_verb_campaign;
 
 /* The command of v called name (NULL: none; a verb without sub-verbs has
  * exactly one command, found by any name). */

@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 
+#include "campaign.h"
 #include "channel.h"
 #include "channel_import.h"
 #include "cli.h"
@@ -30,15 +31,14 @@ static int parse_format(const char *s, enum out_format *f)
 
 static int cmd_add(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {{"name", required_argument, NULL, 'n'},
-                                         {"promoter", required_argument, NULL, 'p'},
-                                         {"reply", required_argument, NULL, 'r'},
-                                         {"scan-reply", required_argument, NULL, 's'},
-                                         {"tag", required_argument, NULL, 't'},
-                                         {"str", no_argument, NULL, 'S'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"name", required_argument, NULL, 'n'},     {"promoter", required_argument, NULL, 'p'},
+        {"reply", required_argument, NULL, 'r'},    {"scan-reply", required_argument, NULL, 's'},
+        {"tag", required_argument, NULL, 't'},      {"str", no_argument, NULL, 'S'},
+        {"campaign", required_argument, NULL, 'c'}, {NULL, 0, NULL, 0}};
     struct channel c = {0};
     struct channel_scene scene;
+    const char *campaign = NULL;
     bool force_str = false;
     char err[512];
     int o;
@@ -62,6 +62,9 @@ static int cmd_add(struct cli *cli, int argc, char **argv)
         case 'S':
             force_str = true;
             break;
+        case 'c':
+            campaign = optarg;
+            break;
         default:
             return cli_usage(cli);
         }
@@ -74,11 +77,12 @@ static int cmd_add(struct cli *cli, int argc, char **argv)
         fprintf(stderr, "wxscene: channel add: %s\n", err);
         return 2;
     }
-    if (channel_add(cli->store, &c, err, sizeof(err)) < 0) {
+    if (campaign_channel_add(cli->store, &c, campaign, err, sizeof(err)) < 0) {
         fprintf(stderr, "wxscene: channel add: %s\n", err);
         return 1;
     }
-    printf("channel %s added (%s)\n", c.scene, c.name);
+    printf("channel %s added (%s)%s%s\n", c.scene, c.name,
+           campaign && *campaign ? ", campaign " : "", campaign && *campaign ? campaign : "");
     return 0;
 }
 
@@ -86,10 +90,13 @@ static int cmd_add(struct cli *cli, int argc, char **argv)
 
 static int cmd_edit(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"name", required_argument, NULL, 'n'},  {"promoter", required_argument, NULL, 'p'},
-        {"reply", required_argument, NULL, 'r'}, {"scan-reply", required_argument, NULL, 's'},
-        {"tag", required_argument, NULL, 't'},   {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"name", required_argument, NULL, 'n'},
+                                         {"promoter", required_argument, NULL, 'p'},
+                                         {"reply", required_argument, NULL, 'r'},
+                                         {"scan-reply", required_argument, NULL, 's'},
+                                         {"tag", required_argument, NULL, 't'},
+                                         {"campaign", required_argument, NULL, 'c'},
+                                         {NULL, 0, NULL, 0}};
     static const struct {
         int opt;
         unsigned bit;
@@ -102,11 +109,16 @@ static int cmd_edit(struct cli *cli, int argc, char **argv)
         {'t', CHANNEL_SET_TAG, offsetof(struct channel, tag)},
     };
     struct channel c = {0}, got = {0};
+    const char *campaign = NULL;
     unsigned set = 0;
     char err[512];
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         size_t i = 0;
+        if (o == 'c') {
+            campaign = optarg;
+            continue;
+        }
         while (i < WXS_ARRAY_LEN(map) && map[i].opt != o)
             i++;
         if (i == WXS_ARRAY_LEN(map))
@@ -114,16 +126,22 @@ static int cmd_edit(struct cli *cli, int argc, char **argv)
         *(char **)((char *)&c + map[i].off) = optarg;
         set |= map[i].bit;
     }
-    if (optind + 1 != argc || !set)
+    if (optind + 1 != argc || (!set && !campaign))
         return cli_usage(cli);
     /* a refused value is a usage error, as in channel add; a scene that
-     * is not there (or archived) or a failing store is a runtime one */
-    int rc = channel_edit(cli->store, argv[optind], &c, set, &got, NULL, err, sizeof(err));
+     * is not there (or archived), an unknown campaign or a failing store
+     * is a runtime one */
+    int rc = campaign_channel_edit(cli->store, argv[optind], &c, set, campaign, &got, NULL, err,
+                                   sizeof(err));
     if (rc < 0) {
         fprintf(stderr, "wxscene: channel edit: %s\n", err);
         return rc == CHANNEL_EINVALID ? 2 : 1;
     }
-    printf("channel %s edited (%s)\n", got.scene, got.name);
+    printf("channel %s edited (%s)%s%s\n", got.scene, got.name,
+           !campaign   ? ""
+           : *campaign ? ", campaign "
+                       : ", in no campaign",
+           campaign ? campaign : "");
     channel_clear(&got);
     return 0;
 }
@@ -131,6 +149,7 @@ static int cmd_edit(struct cli *cli, int argc, char **argv)
 /* ---- list ---- */
 
 struct list_ctx {
+    struct store *st; /* each row's campaign */
     enum out_format fmt;
     json_t *arr;
     struct buf line;
@@ -142,24 +161,52 @@ static const char *nz(const char *s)
     return s ? s : "";
 }
 
-static int list_row(const struct channel *c, void *arg)
+static int list_cells(struct list_ctx *lc, const struct channel *c, const char *campaign)
 {
-    struct list_ctx *lc = arg;
-    if (lc->fmt == FMT_JSON)
-        return json_array_append_new(lc->arr, channel_to_json(c)) == 0 ? 0 : -1;
-    if (lc->fmt == FMT_CSV) {
-        const char *cols[] = {c->scene, c->name, c->promoter, c->reply, c->scan_reply, c->tag};
-        buf_reset(&lc->line);
-        for (size_t i = 0; i < WXS_ARRAY_LEN(cols); i++)
-            if ((i && buf_puts(&lc->line, ",") < 0) || csv_field(&lc->line, nz(cols[i])) < 0)
-                return -1;
-        printf("%s\n", lc->line.data);
-        return 0;
-    }
-    const char *cells[] = {c->scene, c->name, nz(c->promoter), nz(c->tag)};
+    const char *cells[] = {c->scene, c->name, nz(c->promoter), nz(c->tag), nz(campaign)};
     for (size_t i = 0; i < WXS_ARRAY_LEN(cells); i++)
         if (table_add(&lc->t, cells[i]) < 0)
             return -1;
+    return 0;
+}
+
+/* The channel's JSON with its campaign (null: in none). */
+static json_t *row_json(const struct channel *c, const char *campaign)
+{
+    json_t *o = channel_to_json(c);
+    if (o &&
+        json_object_set_new(o, "campaign", campaign ? json_string(campaign) : json_null()) < 0) {
+        json_decref(o);
+        o = NULL;
+    }
+    return o;
+}
+
+/* Table and JSON show the channel's campaign (the CSV is import's
+ * format, which has no campaign column). */
+static int list_row_campaign(struct list_ctx *lc, const struct channel *c)
+{
+    char *campaign = NULL;
+    if (campaign_of_channel(lc->st, c->scene, &campaign) < 0)
+        return -1;
+    int rc = lc->fmt == FMT_JSON
+                 ? (json_array_append_new(lc->arr, row_json(c, campaign)) == 0 ? 0 : -1)
+                 : list_cells(lc, c, campaign);
+    free(campaign);
+    return rc;
+}
+
+static int list_row(const struct channel *c, void *arg)
+{
+    struct list_ctx *lc = arg;
+    if (lc->fmt == FMT_JSON || lc->fmt == FMT_TABLE)
+        return list_row_campaign(lc, c);
+    const char *cols[] = {c->scene, c->name, c->promoter, c->reply, c->scan_reply, c->tag};
+    buf_reset(&lc->line);
+    for (size_t i = 0; i < WXS_ARRAY_LEN(cols); i++)
+        if ((i && buf_puts(&lc->line, ",") < 0) || csv_field(&lc->line, nz(cols[i])) < 0)
+            return -1;
+    printf("%s\n", lc->line.data);
     return 0;
 }
 
@@ -187,9 +234,11 @@ static int cmd_list(struct cli *cli, int argc, char **argv)
         return 1;
     if (lc.fmt == FMT_CSV)
         printf("%sscene,name,promoter,reply,scan_reply,tag\n", bom ? CSV_BOM : "");
-    lc.t.ncols = 4;
+    lc.t.ncols = 5;
+    lc.st = cli->store;
     if (lc.fmt == FMT_TABLE && (table_add(&lc.t, "SCENE") < 0 || table_add(&lc.t, "NAME") < 0 ||
-                                table_add(&lc.t, "PROMOTER") < 0 || table_add(&lc.t, "TAG") < 0))
+                                table_add(&lc.t, "PROMOTER") < 0 || table_add(&lc.t, "TAG") < 0 ||
+                                table_add(&lc.t, "CAMPAIGN") < 0))
         goto done;
     if (channel_foreach(cli->store, list_row, &lc) < 0) {
         fprintf(stderr, "wxscene: channel list: %s\n", store_errmsg(cli->store));
@@ -269,14 +318,16 @@ static int cmd_import(struct cli *cli, int argc, char **argv)
 static const struct cli_cmd cmds[] = {
     {"add", cmd_add,
      "SCENE --name NAME [--promoter NAME] [--reply TEXT] [--scan-reply TEXT] [--tag TAGNAME] "
-     "[--str]",
+     "[--campaign NAME] [--str]",
      NULL,
      "  SCENE: a number 1..4294967295 is a scene_id, anything else (or --str) a scene_str\n"
+     "  --campaign: an existing campaign (wxscene campaign add) the channel joins\n"
      "  --reply/--scan-reply: the welcome for new fans / the answer to fans who scan again\n"
      "  --tag: WeChat tag given to the channel's fans (30 bytes at most)\n"},
     {"edit", cmd_edit,
-     "SCENE [--name NAME] [--promoter NAME] [--reply TEXT] [--scan-reply TEXT] [--tag TAGNAME]",
-     "empty --promoter/--scan-reply/--tag removes it",
+     "SCENE [--name NAME] [--promoter NAME] [--reply TEXT] [--scan-reply TEXT] [--tag TAGNAME] "
+     "[--campaign NAME]",
+     "empty --promoter/--scan-reply/--tag/--campaign removes it",
      "  at least one option; --reply \"\" answers nothing; the scene cannot change\n"},
     {"list", cmd_list, "[--format table|csv|json] [--bom]", NULL,
      "  --bom  CSV starts with a UTF-8 byte order mark (Excel on Chinese Windows)\n"},

@@ -93,5 +93,8 @@ const struct db_override db_pgsql_overrides[] = {
     {"copy.seq_tag_outbox",
      "SELECT setval(pg_get_serial_sequence('tag_outbox', 'id'), coalesce(max(id), 0) + 1, "
      "false) FROM tag_outbox"},
+    {"copy.seq_campaigns",
+     "SELECT setval(pg_get_serial_sequence('campaigns', 'id'), coalesce(max(id), 0) + 1, false) "
+     "FROM campaigns"},
     {NULL, NULL},
 };

@@ -11,7 +11,7 @@
 #include "stats_output.h"
 #include "util.h"
 
-/* Every table of the schema (version 14), in an order that keeps each
+/* Every table of the schema (version 15), in an order that keeps each
  * one's references before it. types: one letter a column, i = integer, t =
  * text, either may be NULL. data: a row here means the target is in use
  * (the others are derived or written by any start: replaced). */
@@ -19,8 +19,10 @@ static const struct table {
     const char *name, *cols, *types, *order;
     bool data;
 } tables[STORE_COPY_TABLES] = {
-    {"channels", "scene, name, promoter, reply, scan_reply, tag, created_at, archived_at",
-     "ttttttii", "scene", true},
+    {"campaigns", "id, name, note, created_at", "itti", "id", true},
+    {"channels",
+     "scene, name, promoter, reply, scan_reply, tag, created_at, archived_at, campaign_id",
+     "ttttttiii", "scene", true},
     {"events",
      "id, dedup_key, kind, openid, create_time, received_at, msg_type, event, event_key, scene, "
      "is_new_fan, reply",
@@ -70,6 +72,7 @@ static const struct db_query q_seq[] = {
     {"copy.seq_events", "SELECT 1"},
     {"copy.seq_qr_codes", "SELECT 1"},
     {"copy.seq_tag_outbox", "SELECT 1"},
+    {"copy.seq_campaigns", "SELECT 1"},
 };
 
 /* Columns of t; 0 when its types do not match its column list. */

@@ -304,7 +304,9 @@ static void test_upgrade_rewrites_event_keys(void **state)
                      "DROP TABLE stats_scanners; CREATE TABLE stats_scan_days(openid TEXT NOT "
                      "NULL, scene TEXT NOT NULL, day INTEGER NOT NULL, PRIMARY KEY (openid, "
                      "scene, day)) WITHOUT ROWID; "
-                     "ALTER TABLE health DROP COLUMN seq; PRAGMA user_version = 6",
+                     "ALTER TABLE health DROP COLUMN seq; "
+                     "DROP INDEX channels_campaign; ALTER TABLE channels DROP COLUMN campaign_id; "
+                     "DROP TABLE campaigns; PRAGMA user_version = 6",
                      NULL, NULL, NULL),
         SQLITE_OK);
     store_close(f->st);

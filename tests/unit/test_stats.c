@@ -448,7 +448,9 @@ static void test_upgrade_moves_first_scanners(void **state)
                      "INSERT INTO stats_scan_first(day, scene, prev_day, n) SELECT day, scene, "
                      "-2147483648, first_scanners FROM stats_daily WHERE first_scanners <> 0; "
                      "ALTER TABLE stats_daily DROP COLUMN first_scanners; "
-                     "ALTER TABLE health DROP COLUMN seq; PRAGMA user_version = 8",
+                     "ALTER TABLE health DROP COLUMN seq; "
+                     "DROP INDEX channels_campaign; ALTER TABLE channels DROP COLUMN campaign_id; "
+                     "DROP TABLE campaigns; PRAGMA user_version = 8",
                      NULL, NULL, NULL),
         SQLITE_OK);
     stats_close(fx->stats);
