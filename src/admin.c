@@ -15,6 +15,7 @@
 #include "admin_qr.h"
 #include "assets.h"
 #include "channel.h"
+#include "chreply.h"
 #include "dbwork.h"
 #include "health.h"
 #include "http_accept.h"
@@ -228,7 +229,10 @@ static int metrics_server(struct buf *b, const struct server_stats *s)
     bad = bad || metric_head(b, rp, "counter", "Answers to pushes by type.") < 0 ||
           buf_printf(b, "%s{type=\"text\"} %llu\n%s{type=\"success\"} %llu\n", rp,
                      (unsigned long long)s->replies_text, rp,
-                     (unsigned long long)s->replies_success) < 0;
+                     (unsigned long long)s->replies_success) < 0 ||
+          buf_printf(b, "%s{type=\"news\"} %llu\n%s{type=\"image\"} %llu\n", rp,
+                     (unsigned long long)s->replies_news, rp,
+                     (unsigned long long)s->replies_image) < 0;
     for (size_t i = 0; !bad && i < WXS_ARRAY_LEN(counters); i++)
         bad = metric_head(b, counters[i].name, "counter", counters[i].help) < 0 ||
               buf_printf(
@@ -695,6 +699,19 @@ static json_t *channel_one_json(const struct channel *c)
     return j;
 }
 
+/* One channel as GET and PATCH answer it: channel_one_json() and its
+ * reply kind (chreply_json_add: reply_kind, news, image). */
+static void ajob_channel(struct ajob *j, struct store *st, int status, const struct channel *c)
+{
+    json_t *out = channel_one_json(c);
+    if (out && chreply_json_add(st, c->scene, out) < 0) {
+        log_warn("admin: channel reply kind: %s", store_errmsg(st));
+        json_decref(out);
+        return ajob_error(j, 500, "cannot read the channel (see the server log)");
+    }
+    ajob_json(j, status, out);
+}
+
 static void ajob_not_found(struct ajob *j, const char *scene)
 {
     char err[160];
@@ -713,37 +730,80 @@ static void run_channel_get(struct ajob *j, struct store *st, struct stats *stat
     } else if (rc == 1) {
         ajob_not_found(j, j->query);
     } else {
-        ajob_json(j, 200, channel_one_json(&c));
+        ajob_channel(j, st, 200, &c);
     }
     channel_clear(&c);
 }
 
-/* PATCH: the same channel_edit() as `wxscene channel edit`, so the same
- * rules and messages. */
-static void run_channel_patch(struct ajob *j, struct store *st, struct stats *stats)
-{
-    struct channel c, got = {0};
-    const char *field = NULL;
+struct patch_tx {
+    const char *scene;
+    struct channel c, got;
     unsigned set;
+    const struct chreply_change *kind;
+    const char *field;
     char err[512];
     int rc;
-    (void)stats;
-    if (channel_change_from_json(j->body, j->query, &c, &set, &field, err, sizeof(err)) < 0)
-        return ajob_invalid(j, field, err);
-    rc = channel_edit(st, j->query, &c, set, &got, &field, err, sizeof(err));
-    if (rc == 0) {
-        ajob_json(j, 200, channel_one_json(&got));
-    } else if (rc == CHANNEL_ENOTFOUND) {
-        ajob_not_found(j, j->query);
-    } else if (rc == CHANNEL_EARCHIVED) {
-        ajob_error(j, 409, err);
-    } else if (rc == CHANNEL_EINVALID) {
-        ajob_invalid(j, field, err);
+};
+
+/* The channel's fields (channel_edit) and its reply kind in one
+ * transaction; a change of the kind alone still needs the channel active. */
+static int patch_tx(struct store *st, void *arg)
+{
+    struct patch_tx *p = arg;
+    if (p->set) {
+        p->rc =
+            channel_edit(st, p->scene, &p->c, p->set, &p->got, &p->field, p->err, sizeof(p->err));
     } else {
-        log_warn("admin: channel edit: %s", err);
+        int state = channel_state(st, p->scene);
+        p->rc = state < 0                   ? -1
+                : state == CHANNEL_ABSENT   ? CHANNEL_ENOTFOUND
+                : state == CHANNEL_ARCHIVED ? CHANNEL_EARCHIVED
+                                            : channel_get(st, p->scene, &p->got);
+        if (p->rc == 1)
+            p->rc = CHANNEL_ENOTFOUND;
+        if (p->rc == CHANNEL_EARCHIVED)
+            snprintf(p->err, sizeof(p->err), "channel %s is archived: it cannot be edited",
+                     p->scene);
+        else if (p->rc == -1)
+            snprintf(p->err, sizeof(p->err), "%s", store_errmsg(st));
+    }
+    if (p->rc == 0 && chreply_apply(st, p->scene, p->kind) < 0)
+        p->rc = -1, snprintf(p->err, sizeof(p->err), "%s", store_errmsg(st));
+    return p->rc < 0 ? -1 : 0;
+}
+
+/* PATCH: the same channel_edit() as `wxscene channel edit`, so the same
+ * rules and messages; "reply_kind", "news" and "image_media_id" change the
+ * reply's kind (chreply_change_from_json). */
+static void run_channel_patch(struct ajob *j, struct store *st, struct stats *stats)
+{
+    struct chreply_change kind;
+    struct patch_tx p = {.scene = j->query, .kind = &kind};
+    (void)stats;
+    if (chreply_change_from_json(j->body, &kind, &p.field, p.err, sizeof(p.err)) < 0)
+        return ajob_invalid(j, p.field, p.err);
+    bool fields = !json_is_object(j->body) || json_object_size(j->body) > 0 || !kind.set;
+    if (fields && channel_change_from_json(j->body, j->query, &p.c, &p.set, &p.field, p.err,
+                                           sizeof(p.err)) < 0) {
+        json_decref(kind.taken);
+        return ajob_invalid(j, p.field, p.err);
+    }
+    if (store_tx(st, patch_tx, &p) < 0 && p.rc == 0)
+        p.rc = -1, snprintf(p.err, sizeof(p.err), "%s", store_errmsg(st));
+    if (p.rc == 0) {
+        ajob_channel(j, st, 200, &p.got);
+    } else if (p.rc == CHANNEL_ENOTFOUND) {
+        ajob_not_found(j, j->query);
+    } else if (p.rc == CHANNEL_EARCHIVED) {
+        ajob_error(j, 409, p.err);
+    } else if (p.rc == CHANNEL_EINVALID) {
+        ajob_invalid(j, p.field, p.err);
+    } else {
+        log_warn("admin: channel edit: %s", p.err);
         ajob_error(j, 500, "cannot edit the channel (see the server log)");
     }
-    channel_clear(&got);
+    json_decref(kind.taken);
+    channel_clear(&p.got);
 }
 
 /* DELETE = `wxscene channel archive`: the channel keeps its row and its
