@@ -207,11 +207,11 @@ static int change_kind(json_t *kind_v, json_t *news_v, json_t *media_v, bool has
         if (named < 0)
             return snprintf(err, errlen, "reply_kind: must be \"text\", \"news\" or \"image\""), -1;
     }
-    int implied = news_v ? REPLY_NEWS : media_v ? REPLY_IMAGE : named;
+    int implied = news_v ? REPLY_NEWS : media_v ? REPLY_IMAGE : -1;
     if (news_v && media_v)
-        return *field = "news",
-               snprintf(err, errlen, "news: give news or image_media_id, not both"), -1;
-    if (named >= 0 && implied != named) {
+        return *field = "news", snprintf(err, errlen, "news: give news or image_media_id, not both"),
+               -1;
+    if (named >= 0 && named != (implied >= 0 ? implied : REPLY_TEXT)) {
         *field = "reply_kind";
         return snprintf(err, errlen, "reply_kind: \"%s\" needs %s", reply_kind_name(named),
                         named == REPLY_NEWS    ? "a \"news\" object"
@@ -219,7 +219,7 @@ static int change_kind(json_t *kind_v, json_t *news_v, json_t *media_v, bool has
                                                : "no news or image_media_id"),
                -1;
     }
-    ch->set = implied >= 0 || has_reply;
+    ch->set = named >= 0 || implied >= 0 || has_reply;
     ch->kind = implied >= 0 ? (enum reply_kind)implied : REPLY_TEXT;
     return 0;
 }

@@ -41,15 +41,9 @@ struct kind_opts {
     char media_id[REPLY_MEDIA_ID_MAX + 1];
 };
 
-#define KIND_OPTIONS                                                                               \
-    {"reply-news", required_argument, NULL, 'N'}, {"news-url", required_argument, NULL, 'U'},      \
-        {"news-description", required_argument, NULL, 'D'},                                        \
-        {"news-picurl", required_argument, NULL, 'P'},                                             \
-    {                                                                                              \
-        "reply-image", required_argument, NULL, 'I'                                                \
-    }
-
-/* One of the kind options into ko; false when o is not one. */
+/* One of the kind options ('N' --reply-news, 'U' --news-url, 'D'
+ * --news-description, 'P' --news-picurl, 'I' --reply-image, in the getopt
+ * tables of add and edit) into ko; false when o is not one. */
 static bool kind_opt(struct kind_opts *ko, int o, const char *arg)
 {
     switch (o) {
@@ -78,8 +72,8 @@ static bool kind_given(const struct kind_opts *ko)
     return ko->news.title || ko->image;
 }
 
-/* The options make sense together and the article is valid: 0, or 2
- * (usage) with the message printed. */
+/* The options make sense together, the article is valid and the image
+ * is one WeChat takes: 0, or 2 (usage) with the message printed. */
 static int kind_check(const struct kind_opts *ko, const char *verb)
 {
     char err[512];
@@ -91,6 +85,13 @@ static int kind_check(const struct kind_opts *ko, const char *verb)
         return fprintf(stderr, "wxscene: channel %s: %s\n", verb, why), 2;
     if (ko->news.title && reply_news_validate(&ko->news, NULL, err, sizeof(err)) < 0)
         return fprintf(stderr, "wxscene: channel %s: %s\n", verb, err), 2;
+    void *data;
+    size_t len;
+    const char *type;
+    if (ko->image && media_read_image(ko->image, &data, &len, &type, err, sizeof(err)) < 0)
+        return fprintf(stderr, "wxscene: channel %s: --reply-image: %s\n", verb, err), 2;
+    if (ko->image)
+        free(data);
     return 0;
 }
 
@@ -102,14 +103,8 @@ static int kind_upload(struct cli *cli, struct kind_opts *ko, const char *verb)
     struct wxapi *api = NULL;
     char err[768];
     bool uploaded = false;
-    void *data;
-    size_t len;
-    const char *type;
     if (!ko->image)
         return 0;
-    if (media_read_image(ko->image, &data, &len, &type, err, sizeof(err)) < 0)
-        return fprintf(stderr, "wxscene: channel %s: --reply-image: %s\n", verb, err), 2;
-    free(data);
     if (!cli->cfg->appid[0] || !cli->cfg->appsecret[0]) {
         fprintf(stderr,
                 "wxscene: channel %s: --reply-image: %s: [wechat] appid and appsecret are "
@@ -170,7 +165,11 @@ static int cmd_add(struct cli *cli, int argc, char **argv)
                                          {"scan-reply", required_argument, NULL, 's'},
                                          {"tag", required_argument, NULL, 't'},
                                          {"str", no_argument, NULL, 'S'},
-                                         KIND_OPTIONS,
+                                         {"reply-news", required_argument, NULL, 'N'},
+                                         {"news-url", required_argument, NULL, 'U'},
+                                         {"news-description", required_argument, NULL, 'D'},
+                                         {"news-picurl", required_argument, NULL, 'P'},
+                                         {"reply-image", required_argument, NULL, 'I'},
                                          {NULL, 0, NULL, 0}};
     struct channel c = {0};
     struct channel_scene scene;
@@ -296,7 +295,11 @@ static int cmd_edit(struct cli *cli, int argc, char **argv)
                                          {"reply", required_argument, NULL, 'r'},
                                          {"scan-reply", required_argument, NULL, 's'},
                                          {"tag", required_argument, NULL, 't'},
-                                         KIND_OPTIONS,
+                                         {"reply-news", required_argument, NULL, 'N'},
+                                         {"news-url", required_argument, NULL, 'U'},
+                                         {"news-description", required_argument, NULL, 'D'},
+                                         {"news-picurl", required_argument, NULL, 'P'},
+                                         {"reply-image", required_argument, NULL, 'I'},
                                          {NULL, 0, NULL, 0}};
     static const struct {
         int opt;

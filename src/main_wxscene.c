@@ -21,9 +21,13 @@ static const struct verb {
 } verbs[] = {
     {"channel", cli_channel,
      "channel add SCENE --name NAME [--promoter NAME] [--reply TEXT] [--scan-reply TEXT] "
-     "[--tag TAGNAME] [--str]\n"
+     "[--tag TAGNAME] [--str] [--reply-news TITLE --news-url URL [--news-description TEXT] "
+     "[--news-picurl URL] | "
+     "--reply-image FILE]\n"
      "  channel edit SCENE [--name NAME] [--promoter NAME] [--reply TEXT] [--scan-reply TEXT] "
-     "[--tag TAGNAME]   (empty --promoter/--scan-reply/--tag removes it)\n"
+     "[--tag TAGNAME] [--reply-news TITLE --news-url URL [--news-description TEXT] "
+     "[--news-picurl URL] | --reply-image FILE]   (empty --promoter/--scan-reply/--tag removes "
+     "it; a news card or an image as the subscribe reply, --reply TEXT makes it text again)\n"
      "  channel list [--format table|csv|json] [--bom]\n"
      "  channel import FILE.csv   (columns: scene,name,promoter,reply,scan_reply[,tag])\n"
      "  channel archive SCENE"},
