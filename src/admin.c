@@ -17,6 +17,7 @@
 #include "channel.h"
 #include "chreply.h"
 #include "dbwork.h"
+#include "followup.h"
 #include "health.h"
 #include "http_accept.h"
 #include "http_deadline.h"
@@ -268,6 +269,7 @@ struct mjob {
     struct areq r;
     bool ok;
     int64_t tag_pending, tag_parked, store_bytes;
+    struct followup_counts fu; /* the follow-up outbox by state */
 };
 
 static int metric_gauge(struct buf *b, const char *name, const char *help, int64_t v)
@@ -302,6 +304,23 @@ static int metrics_process(struct buf *b, const struct admin *a)
                : 0;
 }
 
+/* The follow-up outbox by state (followup.h): pending and sending wait,
+ * parked need an operator, sent is the running total. */
+static int metrics_followups(struct buf *b, const struct followup_counts *c)
+{
+    static const char name[] = "wxscene_followup_queue";
+    return metric_head(b, name, "gauge",
+                       "Follow-up outbox rows by state (parked: see wxscene followup status).") <
+                       0 ||
+                   buf_printf(b,
+                              "%s{state=\"pending\"} %lld\n%s{state=\"sending\"} %lld\n"
+                              "%s{state=\"sent\"} %lld\n%s{state=\"parked\"} %lld\n",
+                              name, (long long)c->pending, name, (long long)c->sending, name,
+                              (long long)c->sent, name, (long long)c->parked) < 0
+               ? -1
+               : 0;
+}
+
 static int metrics_store(struct buf *b, const struct mjob *m)
 {
     if (!m || !m->ok) /* the worker could not say: the gauges are absent */
@@ -313,6 +332,7 @@ static int metrics_store(struct buf *b, const struct mjob *m)
                                 "Tag outbox rows parked until an operator acts (tag sync "
                                 "--retry-parked).",
                                 m->tag_parked) < 0 ||
+                   metrics_followups(b, &m->fu) < 0 ||
                    metric_gauge(b, "wxscene_store_size_bytes",
                                 "Size of the store: the SQLite database file, or the PostgreSQL "
                                 "database.",
@@ -352,7 +372,7 @@ static void mjob_run(struct dbwork_job *dj, struct store *st, void *stats)
     struct mjob *m = (struct mjob *)((char *)dj - offsetof(struct mjob, job));
     (void)stats;
     m->ok = st && tag_queue_counts(st, &m->tag_pending, &m->tag_parked) == 0 &&
-            store_size_bytes(st, &m->store_bytes) == 0;
+            followup_counts(st, &m->fu) == 0 && store_size_bytes(st, &m->store_bytes) == 0;
 }
 
 static void mjob_done(struct dbwork_job *dj, bool ran)

@@ -33,4 +33,8 @@ int cli_stats(struct cli *cli, int argc, char **argv);
 int cli_tag(struct cli *cli, int argc, char **argv);
 int cli_backfill(struct cli *cli, int argc, char **argv);
 int cli_store(struct cli *cli, int argc, char **argv);
+/* channel followup add|list|remove (cli_followup.c) and followup status
+ * (cli_fustatus.c). */
+int cli_channel_followup(struct cli *cli, int argc, char **argv);
+int cli_followup(struct cli *cli, int argc, char **argv);
 #endif

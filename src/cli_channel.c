@@ -678,12 +678,13 @@ int cli_channel(struct cli *cli, int argc, char **argv)
                 {"list", cmd_list},
                 {"import", cmd_import},
                 {"edit", cmd_edit},
-                {"archive", cli_qr_channel_archive}};
+                {"archive", cli_qr_channel_archive},
+                {"followup", cli_channel_followup}};
     if (argc >= 2) {
         for (size_t i = 0; i < WXS_ARRAY_LEN(subs); i++)
             if (strcmp(argv[1], subs[i].name) == 0)
                 return subs[i].fn(cli, argc - 1, argv + 1);
     }
-    fprintf(stderr, "usage: wxscene channel add|edit|list|import|archive ...\n");
+    fprintf(stderr, "usage: wxscene channel add|edit|list|import|archive|followup ...\n");
     return 2;
 }

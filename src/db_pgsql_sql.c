@@ -19,6 +19,15 @@
 #define SCAN  "pg_temp.stats_rebuild_scan"
 
 const struct db_override db_pgsql_overrides[] = {
+    /* followup.c: two instances never claim the same row (nor wait on each
+     * other's claim) */
+    {"followup.claim",
+     "UPDATE followup_outbox SET state = 'sending', attempts = attempts + 1, owner_host = ?1, "
+     "owner_pid = ?2, claim_until = ?3, updated_at = ?4 WHERE state = 'pending' AND id = "
+     "(SELECT o.id FROM followup_outbox o WHERE o.state = 'pending' AND o.next_try <= ?4 AND "
+     "NOT EXISTS (SELECT 1 FROM followup_outbox p WHERE p.openid = o.openid AND p.id < o.id AND "
+     "p.state IN ('pending', 'sending')) ORDER BY o.id LIMIT 1 FOR UPDATE SKIP LOCKED) "
+     "RETURNING id, openid, body, attempts"},
     /* store.c: /metrics' store size */
     {"store.size", "SELECT pg_database_size(current_database())"},
     /* store.c: the events of one openid one transaction at a time, across

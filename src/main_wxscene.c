@@ -30,7 +30,12 @@ static const struct verb {
      "it; a news card or an image as the subscribe reply, --reply TEXT makes it text again)\n"
      "  channel list [--format table|csv|json] [--bom]\n"
      "  channel import FILE.csv   (columns: scene,name,promoter,reply,scan_reply[,tag])\n"
-     "  channel archive SCENE"},
+     "  channel archive SCENE\n"
+     "  channel followup add SCENE (--text TEXT | --news TITLE --news-url URL "
+     "[--news-description TEXT] [--news-picurl URL] | --image FILE) | channel followup list SCENE "
+     "| channel followup remove SCENE N   (up to 3 customer-service messages after the reply)"},
+    {"followup", cli_followup,
+     "followup status   (the follow-up outbox: pending, sent, parked and why)"},
     {"qr", cli_qr,
      "qr create SCENE (--temp SECONDS | --perm) [--str] [--out FILE.png|FILE.svg|FILE.jpg] "
      "[--name NAME [--promoter NAME]] [--scale N] [--json]\n"

@@ -16,6 +16,7 @@
 #include "http_framing.h"
 #include "log.h"
 #include "netmask.h"
+#include "followup.h"
 #include "reply.h"
 #include "route.h"
 #include "gcommit.h"
@@ -781,9 +782,11 @@ static int server_crypt(struct server *srv, char *err, size_t errlen)
 }
 
 /* Same-transaction side effects of every stored push, in order: the tag
- * outbox rows (tag.c), then the statistics rollups (stats.c). */
+ * outbox rows (tag.c), the follow-up outbox rows (followup.c), then the
+ * statistics rollups (stats.c). */
 static const store_event_hook commit_hooks[] = {
     tag_outbox_hook,
+    followup_outbox_hook,
     stats_event_hook,
 };
 

@@ -257,7 +257,10 @@ static int http_once(struct wxapi *api, const struct wx_req *rq, const char *tok
         goto done;
     }
     if (cc != CURLE_OK) {
+        long sent = 0;
+        curl_easy_getinfo(api->curl, CURLINFO_REQUEST_SIZE, &sent);
         set_err(&api->err, rc = WXAPI_ENET, "%s: %s", rq->what, curl_easy_strerror(cc));
+        api->err.unsent = sent == 0;
         goto done;
     }
     curl_easy_getinfo(api->curl, CURLINFO_RESPONSE_CODE, &status);

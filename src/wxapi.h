@@ -31,6 +31,7 @@ struct wxapi_error {
     int rc;           /* enum wxapi_rc */
     long errcode;     /* WXAPI_EAPI: WeChat's errcode */
     long http_status; /* WXAPI_EHTTP: the status */
+    bool unsent;      /* WXAPI_ENET: not a byte of the request went out (connect failed) */
     char msg[512];
 };
 
