@@ -216,17 +216,17 @@ static int fu_remove(struct cli *cli, int argc, char **argv)
     return 0;
 }
 
+/* A chain, not a table: the help test follows direct calls to each
+ * sub-verb's options. */
 int cli_channel_followup(struct cli *cli, int argc, char **argv)
 {
-    static const struct {
-        const char *name;
-        int (*fn)(struct cli *, int, char **);
-    } subs[] = {{"add", fu_add}, {"list", fu_list}, {"remove", fu_remove}};
-    if (argc >= 2) {
-        for (size_t i = 0; i < WXS_ARRAY_LEN(subs); i++)
-            if (strcmp(argv[1], subs[i].name) == 0)
-                return subs[i].fn(cli, argc - 1, argv + 1);
-    }
+    const char *sub = argc >= 2 ? argv[1] : "";
+    if (strcmp(sub, "add") == 0)
+        return fu_add(cli, argc - 1, argv + 1);
+    if (strcmp(sub, "list") == 0)
+        return fu_list(cli, argc - 1, argv + 1);
+    if (strcmp(sub, "remove") == 0)
+        return fu_remove(cli, argc - 1, argv + 1);
     fprintf(stderr, "usage: wxscene channel followup add|list|remove ...\n");
     return 2;
 }
