@@ -102,5 +102,8 @@ const struct db_override db_pgsql_overrides[] = {
     {"copy.seq_tag_outbox",
      "SELECT setval(pg_get_serial_sequence('tag_outbox', 'id'), coalesce(max(id), 0) + 1, "
      "false) FROM tag_outbox"},
+    {"copy.seq_followup_outbox",
+     "SELECT setval(pg_get_serial_sequence('followup_outbox', 'id'), coalesce(max(id), 0) + 1, "
+     "false) FROM followup_outbox"},
     {NULL, NULL},
 };
