@@ -74,6 +74,7 @@ worker = false
 [followup]
 worker = false
 EOC
+  chmod 0640 "$1/wxscene.ini"  # it holds a secret: no warning per CLI call
 }
 
 channels() {  # channels DIR MODE: scenes 1..100, with 3 follow-ups each in MODE followups

@@ -4,7 +4,8 @@
 -- uploaded once as permanent material and remembered by their bytes; up to
 -- three follow-up messages per channel go out after the passive reply
 -- through the customer-service API, from an outbox written in the event's
--- transaction.
+-- transaction (one row per subscribe: the push path writes one row, not
+-- one per message).
 
 -- A channel's non-text subscribe reply; no row = text (channels.reply).
 CREATE TABLE channel_replies (
@@ -30,36 +31,46 @@ CREATE TABLE media (
     created_at INTEGER NOT NULL
 );
 
--- A channel's follow-ups, sent in pos order. body is the message in the
+-- Follow-up messages. A row is never changed once written: removing a
+-- follow-up sets removed_at (the outbox may still hold its id), so what a
+-- fan was queued for is what the fan gets. body is the message in the
 -- stored reply form (src/reply.h): the text, or a tagged news/image.
-CREATE TABLE channel_followups (
+CREATE TABLE followup_msgs (
+    id         INTEGER PRIMARY KEY,
     scene      TEXT NOT NULL,
     pos        INTEGER NOT NULL CHECK (pos BETWEEN 1 AND 3),
     kind       TEXT NOT NULL CHECK (kind IN ('text', 'news', 'image')),
     body       TEXT NOT NULL,
     media_file TEXT,
     created_at INTEGER NOT NULL,
-    PRIMARY KEY (scene, pos)
+    removed_at INTEGER
 );
+CREATE UNIQUE INDEX followup_msgs_live ON followup_msgs(scene, pos) WHERE removed_at IS NULL;
 
--- The follow-up outbox: one row per follow-up per first-delivered
--- subscribe through the channel, a copy of the message as it was then.
+-- The follow-up outbox: one row per first-delivered subscribe through a
+-- channel with follow-ups, written in the event's transaction: the ids of
+-- the channel's messages then ("12,13,14"), sent in that order.
 --
---   pending -> sending (claimed, with an owner and a lease) -> sent | parked
---   sending -> pending (a failure that proves nothing was delivered: -1,
---              a token error, a refused connection; attempts, next_try)
+--   pending -> sending (claimed, with an owner and a lease) -> pending
+--              (the next message, or a failure that proves nothing was
+--              delivered: -1, a token error, a refused connection;
+--              attempts, next_try) | sent (all of them) | parked (WeChat
+--              refused one for good: the rest are not sent)
 --
--- A claim whose owner died while sending is parked ('interrupted'), never
--- sent again: customer-service messages are not idempotent, and a fan must
--- never get the same coupon twice. The previous row of the same fan and
--- channel must be sent before the next is claimed (in order per fan).
+-- done counts the messages dealt with; a message whose call got no answer,
+-- or whose sender died during the call (kill -9), may have arrived: it is
+-- counted in uncertain and never sent again (customer-service messages are
+-- not idempotent: a fan must never get the same coupon twice), and the
+-- next one follows.
 CREATE TABLE followup_outbox (
     id          INTEGER PRIMARY KEY,
     event_id    INTEGER,
     openid      TEXT NOT NULL,
     scene       TEXT NOT NULL,
-    pos         INTEGER NOT NULL,
-    body        TEXT NOT NULL,
+    msgs        TEXT NOT NULL,
+    total       INTEGER NOT NULL,
+    done        INTEGER NOT NULL DEFAULT 0,
+    uncertain   INTEGER NOT NULL DEFAULT 0,
     state       TEXT NOT NULL CHECK (state IN ('pending', 'sending', 'sent', 'parked')),
     attempts    INTEGER NOT NULL DEFAULT 0,
     next_try    INTEGER NOT NULL DEFAULT 0,

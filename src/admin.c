@@ -310,13 +310,20 @@ static int metrics_followups(struct buf *b, const struct followup_counts *c)
 {
     static const char name[] = "wxscene_followup_queue";
     return metric_head(b, name, "gauge",
-                       "Follow-up outbox rows by state (parked: see wxscene followup status).") <
-                       0 ||
+                       "Follow-up outbox rows (one per subscribe) by state (parked: see wxscene "
+                       "followup status).") < 0 ||
                    buf_printf(b,
                               "%s{state=\"pending\"} %lld\n%s{state=\"sending\"} %lld\n"
                               "%s{state=\"sent\"} %lld\n%s{state=\"parked\"} %lld\n",
                               name, (long long)c->pending, name, (long long)c->sending, name,
-                              (long long)c->sent, name, (long long)c->parked) < 0
+                              (long long)c->sent, name, (long long)c->parked) < 0 ||
+                   metric_gauge(b, "wxscene_followup_messages_sent",
+                                "Follow-up messages WeChat accepted (all time).",
+                                c->messages_sent) < 0 ||
+                   metric_gauge(b, "wxscene_followup_messages_uncertain",
+                                "Follow-up messages whose call got no answer or was cut by a "
+                                "crash: may have arrived, never resent.",
+                                c->uncertain) < 0
                ? -1
                : 0;
 }

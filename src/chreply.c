@@ -209,8 +209,8 @@ static int change_kind(json_t *kind_v, json_t *news_v, json_t *media_v, bool has
     }
     int implied = news_v ? REPLY_NEWS : media_v ? REPLY_IMAGE : -1;
     if (news_v && media_v)
-        return *field = "news", snprintf(err, errlen, "news: give news or image_media_id, not both"),
-               -1;
+        return *field = "news",
+               snprintf(err, errlen, "news: give news or image_media_id, not both"), -1;
     if (named >= 0 && named != (implied >= 0 ? implied : REPLY_TEXT)) {
         *field = "reply_kind";
         return snprintf(err, errlen, "reply_kind: \"%s\" needs %s", reply_kind_name(named),

@@ -26,8 +26,11 @@ static int fu_status(struct cli *cli, int argc, char **argv)
         fprintf(stderr, "%s: followup status: %s\n", cli->prog, store_errmsg(cli->store));
         return 1;
     }
-    printf("pending %lld\nsending %lld\nsent %lld\nparked %lld\n", (long long)c.pending,
-           (long long)c.sending, (long long)c.sent, (long long)c.parked);
+    /* rows are fans (one per subscribe), each with its channel's messages */
+    printf("pending %lld\nsending %lld\nsent %lld\nparked %lld\nmessages sent %lld\n"
+           "messages uncertain %lld\n",
+           (long long)c.pending, (long long)c.sending, (long long)c.sent, (long long)c.parked,
+           (long long)c.messages_sent, (long long)c.uncertain);
     if (!c.parked)
         return 0;
     if (table_add(&t, "parked") == 0 && table_add(&t, "reason") == 0 &&

@@ -18,23 +18,26 @@
 /* ---- a channel's follow-ups ---- */
 
 static const struct db_query q_count = {
-    "followup.count", "SELECT count(*), coalesce(max(pos), 0) FROM channel_followups WHERE "
-                      "scene = ?1"};
+    "followup.count", "SELECT count(*), coalesce(max(pos), 0) FROM followup_msgs WHERE "
+                      "scene = ?1 AND removed_at IS NULL"};
 static const struct db_query q_insert = {
-    "followup.insert", "INSERT INTO channel_followups(scene, pos, kind, body, media_file, "
-                       "created_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6)"};
+    "followup.insert", "INSERT INTO followup_msgs(scene, pos, kind, body, media_file, created_at) "
+                       "VALUES(?1, ?2, ?3, ?4, ?5, ?6)"};
+/* A removed message keeps its row: queued fans still get it. */
 static const struct db_query q_delete = {
-    "followup.delete", "DELETE FROM channel_followups WHERE scene = ?1 AND pos = ?2"};
-/* Positions move up one at a time in ascending order, so the primary key
- * never holds two rows at once on either backend. */
+    "followup.delete", "UPDATE followup_msgs SET removed_at = ?3 WHERE scene = ?1 AND pos = ?2 "
+                       "AND removed_at IS NULL"};
+/* Positions move up one at a time in ascending order, so the unique index
+ * never holds two live rows at once on either backend. */
 static const struct db_query q_later = {
-    "followup.later",
-    "SELECT pos FROM channel_followups WHERE scene = ?1 AND pos > ?2 ORDER BY pos"};
+    "followup.later", "SELECT pos FROM followup_msgs WHERE scene = ?1 AND pos > ?2 AND "
+                      "removed_at IS NULL ORDER BY pos"};
 static const struct db_query q_move = {
-    "followup.move", "UPDATE channel_followups SET pos = pos - 1 WHERE scene = ?1 AND pos = ?2"};
+    "followup.move", "UPDATE followup_msgs SET pos = pos - 1 WHERE scene = ?1 AND pos = ?2 AND "
+                     "removed_at IS NULL"};
 static const struct db_query q_list = {
-    "followup.list", "SELECT pos, kind, body, media_file FROM channel_followups WHERE scene = ?1 "
-                     "ORDER BY pos"};
+    "followup.list", "SELECT pos, kind, body, media_file FROM followup_msgs WHERE scene = ?1 AND "
+                     "removed_at IS NULL ORDER BY pos"};
 
 int followup_text_validate(const char *text, char *err, size_t errlen)
 {
@@ -131,6 +134,7 @@ static int remove_tx(struct store *st, void *arg)
     size_t nl = 0;
     db_bind_text(s, 1, r->scene);
     db_bind_int64(s, 2, r->n);
+    db_bind_int64(s, 3, util_now());
     if (db_run(s) < 0)
         goto fail;
     if (db_changes(db) != 1) {
@@ -216,12 +220,16 @@ json_t *followup_message_json(const char *openid, const char *body)
 
 /* ---- the outbox writer ---- */
 
-/* One row per follow-up of the channel, copied as they are now. */
+/* One row per subscribe: the ids of the channel's live messages in order
+ * (ids grow with pos: a message is appended at the end and removals only
+ * move later ones up), none when it has no follow-ups. PostgreSQL says it
+ * with string_agg (db_pgsql_sql.c). */
 static const struct db_query q_arm = {
     "followup.arm",
-    "INSERT INTO followup_outbox(event_id, openid, scene, pos, body, state, created_at, "
-    "updated_at) SELECT ?1, ?2, scene, pos, body, 'pending', ?3, ?3 FROM channel_followups "
-    "WHERE scene = ?4 ORDER BY pos"};
+    "INSERT INTO followup_outbox(event_id, openid, scene, msgs, total, state, created_at, "
+    "updated_at) SELECT ?1, ?2, ?4, group_concat(id, ','), count(*), 'pending', ?3, ?3 FROM "
+    "(SELECT id FROM followup_msgs WHERE scene = ?4 AND removed_at IS NULL ORDER BY pos) "
+    "HAVING count(*) > 0"};
 /* (the IN term is the partial index's, word for word, so SQLite uses it) */
 static const struct db_query q_cancel = {
     "followup.cancel",
@@ -257,13 +265,14 @@ int followup_outbox_hook(struct db *db, const struct event_applied *ev)
 static const struct db_query q_owners = {
     "followup.owners",
     "SELECT DISTINCT owner_host, owner_pid FROM followup_outbox WHERE state = 'sending'"};
-/* A claim of a dead owner (or a lapsed lease) may have been delivered:
- * parked, never sent again. */
+/* A dead owner's (or a lapsed lease's) message in flight may have been
+ * delivered: counted uncertain, never sent again; the next one follows. */
 static const struct db_query q_interrupted = {
     "followup.interrupted",
-    "UPDATE followup_outbox SET state = 'parked', reason = 'interrupted: the sender stopped "
-    "during the call; not resent (it may have arrived)', owner_host = NULL, owner_pid = NULL, "
-    "claim_until = NULL, updated_at = ?3 WHERE state = 'sending' AND "
+    "UPDATE followup_outbox SET state = CASE WHEN done + 1 >= total THEN 'sent' ELSE 'pending' "
+    "END, done = done + 1, uncertain = uncertain + 1, reason = 'interrupted: the sender stopped "
+    "during a call; that message is not resent (it may have arrived)', owner_host = NULL, "
+    "owner_pid = NULL, claim_until = NULL, updated_at = ?3 WHERE state = 'sending' AND "
     "((owner_host = ?1 AND owner_pid = ?2) OR claim_until < ?3)"};
 static const struct db_query q_expire = {
     "followup.expire",
@@ -280,11 +289,19 @@ static const struct db_query q_claim = {
     "(SELECT o.id FROM followup_outbox o WHERE o.state = 'pending' AND o.next_try <= ?4 AND "
     "NOT EXISTS (SELECT 1 FROM followup_outbox p WHERE p.openid = o.openid AND p.id < o.id AND "
     "p.state IN ('pending', 'sending')) ORDER BY o.id LIMIT 1) "
-    "RETURNING id, openid, body, attempts"};
-static const struct db_query q_sent = {
-    "followup.sent", "UPDATE followup_outbox SET state = 'sent', last_error = NULL, owner_host = "
-                     "NULL, owner_pid = NULL, claim_until = NULL, updated_at = ?2 WHERE id = ?1 "
-                     "AND state = 'sending'"};
+    "RETURNING id, openid, msgs, total, done, attempts"};
+static const struct db_query q_body = {"followup.body",
+                                       "SELECT body FROM followup_msgs WHERE id = ?1"};
+/* One message dealt with (sent, or uncertain: ?3 = 1): the claim goes on,
+ * or the row is done. (The CAST gives PostgreSQL the parameter's type,
+ * which a CASE with a NULL branch does not.) */
+static const struct db_query q_step = {
+    "followup.step",
+    "UPDATE followup_outbox SET done = done + 1, uncertain = uncertain + ?3, last_error = ?4, "
+    "state = CASE WHEN done + 1 >= total THEN 'sent' ELSE 'sending' END, owner_host = CASE WHEN "
+    "done + 1 >= total THEN NULL ELSE owner_host END, owner_pid = CASE WHEN done + 1 >= total "
+    "THEN NULL ELSE owner_pid END, claim_until = CASE WHEN done + 1 >= total THEN NULL ELSE "
+    "CAST(?5 AS BIGINT) END, updated_at = ?2 WHERE id = ?1 AND state = 'sending'"};
 static const struct db_query q_park = {
     "followup.park", "UPDATE followup_outbox SET state = 'parked', reason = ?3, last_error = ?4, "
                      "owner_host = NULL, owner_pid = NULL, claim_until = NULL, updated_at = ?2 "
@@ -294,7 +311,8 @@ static const struct db_query q_retry = {
                       "?4, owner_host = NULL, owner_pid = NULL, claim_until = NULL, updated_at = "
                       "?2 WHERE id = ?1 AND state = 'sending'"};
 static const struct db_query q_counts = {
-    "followup.counts", "SELECT state, count(*) FROM followup_outbox GROUP BY state"};
+    "followup.counts", "SELECT state, count(*), coalesce(sum(done - uncertain), 0), "
+                       "coalesce(sum(uncertain), 0) FROM followup_outbox GROUP BY state"};
 static const struct db_query q_reasons = {
     "followup.reasons", "SELECT coalesce(reason, ''), count(*) FROM followup_outbox WHERE state "
                         "= 'parked' GROUP BY 1 ORDER BY 2 DESC, 1"};
@@ -361,7 +379,7 @@ enum followup_verdict followup_classify(int rc, long errcode, bool unsent, const
         return FOLLOWUP_V_RETRY;
     *reason = "uncertain: no usable answer after the request went out; not resent (it may have "
               "arrived)";
-    return FOLLOWUP_V_PARK;
+    return FOLLOWUP_V_UNCERTAIN;
 }
 
 /* Seconds before the next try after `attempts` tries: base doubling, capped. */
@@ -382,8 +400,9 @@ static bool owner_gone(const struct followup_runner *fr, const char *host, int64
     return pid > 0 && pid <= INT32_MAX && kill((pid_t)pid, 0) < 0 && errno == ESRCH;
 }
 
-/* Park what a dead owner held, and what a lapsed lease shows. */
-static int park_interrupted(struct followup_runner *fr, int64_t now, struct followup_report *rep)
+/* Settle what a dead owner held (or a lapsed lease shows), and park what
+ * is past the 48 h window. */
+static int sweep_claims(struct followup_runner *fr, int64_t now, struct followup_report *rep)
 {
     struct {
         char host[256];
@@ -419,12 +438,12 @@ static int park_interrupted(struct followup_runner *fr, int64_t now, struct foll
 }
 
 struct claimed {
-    int64_t id, attempts;
+    int64_t id, attempts, total, done;
     char openid[130];
-    char *body;
+    char *msgs; /* "12,13,14" */
 };
 
-/* 1 claimed (c filled; caller frees c->body), 0 nothing due, -1 error. */
+/* 1 claimed (c filled; caller frees c->msgs), 0 nothing due, -1 error. */
 static int claim(struct followup_runner *fr, int64_t now, struct claimed *c)
 {
     struct db_stmt *s = db_stmt(fr->db, &q_claim);
@@ -436,9 +455,11 @@ static int claim(struct followup_runner *fr, int64_t now, struct claimed *c)
     if (rc == DB_ROW) {
         c->id = db_col_int64(s, 0);
         util_strlcpy(c->openid, db_col_text(s, 1) ? db_col_text(s, 1) : "", sizeof(c->openid));
-        c->body = db_col_strdup(s, 2);
-        c->attempts = db_col_int64(s, 3);
-        ret = c->body ? 1 : -1;
+        c->msgs = db_col_strdup(s, 2);
+        c->total = db_col_int64(s, 3);
+        c->done = db_col_int64(s, 4);
+        c->attempts = db_col_int64(s, 5);
+        ret = c->msgs ? 1 : -1;
     } else if (rc != DB_DONE) {
         ret = -1;
     }
@@ -446,40 +467,84 @@ static int claim(struct followup_runner *fr, int64_t now, struct claimed *c)
     return ret;
 }
 
-/* Record what the call did to row c. */
-static int record(struct followup_runner *fr, const struct claimed *c, enum followup_verdict v,
+/* The id of message i (0-based) of "12,13,14", or -1. */
+static int64_t msg_id(const char *msgs, int64_t i)
+{
+    const char *p = msgs;
+    for (; i > 0 && p; i--)
+        if ((p = strchr(p, ',')))
+            p++;
+    uint64_t v;
+    char num[24];
+    if (!p)
+        return -1;
+    size_t n = strcspn(p, ",");
+    if (n == 0 || n >= sizeof(num))
+        return -1;
+    memcpy(num, p, n);
+    num[n] = '\0';
+    return util_parse_u64(num, 1, INT64_MAX, &v) < 0 ? -1 : (int64_t)v;
+}
+
+/* The stored body of message id (malloc'd), or NULL (gone, or an error). */
+static char *msg_body(struct followup_runner *fr, int64_t id)
+{
+    struct db_stmt *s = db_stmt(fr->db, &q_body);
+    db_bind_int64(s, 1, id);
+    char *body = db_step(s) == DB_ROW ? db_col_strdup(s, 0) : NULL;
+    db_reset(s);
+    return body;
+}
+
+/* Record what the call of message c->done did. 1 when the claim goes on
+ * with the next message, 0 when the row left 'sending', -1 on error. */
+static int record(struct followup_runner *fr, struct claimed *c, enum followup_verdict v,
                   const char *reason, const char *error, struct followup_report *rep)
 {
     int64_t now = util_now();
-    struct db_stmt *s = db_stmt(fr->db, v == FOLLOWUP_V_SENT   ? &q_sent
-                                        : v == FOLLOWUP_V_PARK ? &q_park
-                                                               : &q_retry);
+    bool step = v == FOLLOWUP_V_SENT || v == FOLLOWUP_V_UNCERTAIN;
+    char why[400];
+    struct db_stmt *s = db_stmt(fr->db, step ? &q_step : v == FOLLOWUP_V_PARK ? &q_park : &q_retry);
     db_bind_int64(s, 1, c->id);
     db_bind_int64(s, 2, now);
-    if (v == FOLLOWUP_V_PARK) {
-        db_bind_text(s, 3, reason);
+    if (step) {
+        db_bind_int64(s, 3, v == FOLLOWUP_V_UNCERTAIN);
+        db_bind_text_opt(s, 4, error);
+        db_bind_int64(s, 5, now + FOLLOWUP_LEASE_S);
+        if (v == FOLLOWUP_V_SENT)
+            rep->sent++;
+        else
+            rep->uncertain++,
+                log_warn("followup: message %lld of %lld to %s: %s — %s", (long long)c->done + 1,
+                         (long long)c->total, c->openid, reason, error ? error : "");
+    } else if (v == FOLLOWUP_V_PARK) {
+        snprintf(why, sizeof(why), "%s (message %lld of %lld)", reason, (long long)c->done + 1,
+                 (long long)c->total);
+        db_bind_text(s, 3, why);
         db_bind_text_opt(s, 4, error);
         rep->parked++;
-        log_warn("followup: row %lld to %s parked: %s%s%s", (long long)c->id, c->openid, reason,
-                 error ? " — " : "", error ? error : "");
-    } else if (v == FOLLOWUP_V_RETRY) {
+        log_warn("followup: %s parked: %s%s%s", c->openid, why, error ? " — " : "",
+                 error ? error : "");
+    } else {
         db_bind_int64(
             s, 3,
             now + backoff(c->attempts, fr->cfg->followup_retry_base, fr->cfg->followup_retry_max));
         db_bind_text_opt(s, 4, error);
         rep->retried++;
         util_strlcpy(rep->error, error ? error : "", sizeof(rep->error));
-    } else {
-        rep->sent++;
     }
-    return db_run(s) < 0 ? -1 : 0;
+    if (db_run(s) < 0)
+        return -1;
+    return step && ++c->done < c->total ? 1 : 0;
 }
 
-/* Send one claimed row and record the outcome. */
-static int send_one(struct followup_runner *fr, const struct claimed *c,
-                    struct followup_report *rep)
+/* Send message c->done of a claimed row and record the outcome. */
+static int send_one(struct followup_runner *fr, struct claimed *c, struct followup_report *rep)
 {
-    json_t *msg = followup_message_json(c->openid, c->body), *resp = NULL;
+    int64_t id = msg_id(c->msgs, c->done);
+    char *body = id > 0 ? msg_body(fr, id) : NULL;
+    json_t *msg = body ? followup_message_json(c->openid, body) : NULL, *resp = NULL;
+    free(body);
     if (!msg)
         return record(fr, c, FOLLOWUP_V_PARK, "malformed: the stored message cannot be sent", NULL,
                       rep);
@@ -497,7 +562,7 @@ static int send_one(struct followup_runner *fr, const struct claimed *c,
 int followup_run(struct followup_runner *fr, const atomic_bool *stop, struct followup_report *rep)
 {
     memset(rep, 0, sizeof(*rep));
-    int rc = park_interrupted(fr, util_now(), rep);
+    int rc = sweep_claims(fr, util_now(), rep);
     while (rc == 0 && !(stop && atomic_load(stop))) {
         struct claimed c = {0};
         int got = claim(fr, util_now(), &c);
@@ -505,8 +570,11 @@ int followup_run(struct followup_runner *fr, const atomic_bool *stop, struct fol
             rc = got;
             break;
         }
-        rc = send_one(fr, &c, rep);
-        free(c.body);
+        /* a fan's messages back to back, in order, under one claim */
+        while ((rc = send_one(fr, &c, rep)) == 1 && !(stop && atomic_load(stop)))
+            ;
+        free(c.msgs);
+        rc = rc < 0 ? -1 : 0;
     }
     if (rc < 0) {
         snprintf(rep->error, sizeof(rep->error), "%s", db_errmsg(fr->db));
@@ -520,22 +588,18 @@ int followup_run(struct followup_runner *fr, const atomic_bool *stop, struct fol
 
 int followup_counts(struct store *st, struct followup_counts *c)
 {
+    static const char *const states[] = {"pending", "sending", "sent", "parked"};
     struct db_stmt *s = db_stmt(store_db(st), &q_counts);
     int rc;
     memset(c, 0, sizeof(*c));
     while ((rc = db_step(s)) == DB_ROW) {
         const char *state = db_col_text(s, 0);
-        int64_t n = db_col_int64(s, 1);
-        if (!state)
-            continue;
-        if (strcmp(state, "pending") == 0)
-            c->pending = n;
-        else if (strcmp(state, "sending") == 0)
-            c->sending = n;
-        else if (strcmp(state, "sent") == 0)
-            c->sent = n;
-        else if (strcmp(state, "parked") == 0)
-            c->parked = n;
+        int64_t *slot[] = {&c->pending, &c->sending, &c->sent, &c->parked};
+        for (size_t i = 0; state && i < WXS_ARRAY_LEN(states); i++)
+            if (strcmp(state, states[i]) == 0)
+                *slot[i] = db_col_int64(s, 1);
+        c->messages_sent += db_col_int64(s, 2);
+        c->uncertain += db_col_int64(s, 3);
     }
     db_reset(s);
     return rc == DB_DONE ? 0 : -1;

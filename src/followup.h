@@ -1,35 +1,37 @@
 /* followup: customer-service messages sent after a subscribe (issue 20,
  * part 3). A channel has up to FOLLOWUP_MAX follow-ups (text, news or
- * image, in order: channel_followups). Two halves around an outbox
- * (followup_outbox, schema/016):
+ * image, in order: followup_msgs, rows never changed once written). Two
+ * halves around an outbox (followup_outbox, schema/016):
  *
  *  - the writer, followup_outbox_hook(), runs inside the callback's commit:
  *    a first-delivered subscribe through a channel with follow-ups gets one
- *    pending row per follow-up, a copy of the message as it is then, in the
- *    event's transaction (a retry is a duplicate: no hook, no rows); an
- *    unsubscribe parks the fan's pending rows ("unsubscribed"). It never
- *    touches the network;
- *  - the runner, followup_run(), sends them with message/custom/send, one
- *    row at a time: a row is claimed (state 'sending', owner, lease) in its
- *    own statement before the call, and only when no earlier row of the same
- *    fan is pending or in flight (in order per fan). On PostgreSQL the claim
- *    skips rows another instance holds (FOR UPDATE SKIP LOCKED), so two
- *    instances never send the same row. wxscened runs it in a thread
- *    (fuworker.h).
+ *    pending row holding the ids of the channel's messages then, in the
+ *    event's transaction (one row, not one per message: the push path's
+ *    cost; a retry is a duplicate: no hook, no row); an unsubscribe parks
+ *    the fan's pending rows ("unsubscribed"). It never touches the network;
+ *  - the runner, followup_run(), sends them with message/custom/send: a row
+ *    is claimed (state 'sending', owner, lease) in its own statement before
+ *    the first call, and only when no earlier row of the same fan is
+ *    pending or in flight; its messages go out back to back, in order, each
+ *    recorded (done + 1) before the next. On PostgreSQL the claim skips rows
+ *    another instance holds (FOR UPDATE SKIP LOCKED), so two instances
+ *    never send the same row. wxscened runs it in a thread (fuworker.h).
  *
  * Outcomes of one call (followup_classify()):
- *  - ok: 'sent';
+ *  - ok: the message is done, the next one follows;
  *  - 45015 (outside the 48 h window, or the fan left), 45047 (over the
  *    messages allowed per interaction), 40003 (bad openid) and any other
- *    refusal of the message itself: 'parked' with the reason, never retried;
+ *    refusal of the message itself: the row is parked with the reason (the
+ *    fan's later messages would meet the same answer);
  *  - -1 (busy, after wxapi's own retries), a token error (after wxapi's
  *    refresh: 40001/40014/42001, or no token), 45009 (quota), or a
  *    connection that sent nothing: back to 'pending' with exponential
- *    backoff;
+ *    backoff, the same message next time;
  *  - a timeout or an unreadable answer after the request went out: the
- *    message may have arrived, and WeChat has no idempotency key, so the
- *    row is parked ("uncertain"), never sent twice. A claim whose owner
- *    died (kill -9 during a call) is parked the same way ("interrupted").
+ *    message may have arrived, and WeChat has no idempotency key, so it is
+ *    counted uncertain and never sent again; the next one follows. A claim
+ *    whose owner died (kill -9 during a call) is settled the same way
+ *    ("interrupted").
  * A row older than 48 h is parked without a call ("window"): WeChat would
  * refuse it with 45015. */
 #ifndef WXS_FOLLOWUP_H
@@ -91,8 +93,9 @@ int followup_outbox_hook(struct db *db, const struct event_applied *ev);
 
 enum followup_verdict {
     FOLLOWUP_V_SENT,
-    FOLLOWUP_V_RETRY, /* nothing was delivered: back off and try again */
-    FOLLOWUP_V_PARK,  /* never again: the reason says why */
+    FOLLOWUP_V_RETRY,     /* nothing was delivered: back off and try again */
+    FOLLOWUP_V_PARK,      /* never again, nor the fan's later ones: the reason says why */
+    FOLLOWUP_V_UNCERTAIN, /* may have arrived: never resent; the next one follows */
 };
 
 /* rc: the wxapi return code; errcode: WeChat's for WXAPI_EAPI; unsent:
@@ -100,7 +103,7 @@ enum followup_verdict {
 enum followup_verdict followup_classify(int rc, long errcode, bool unsent, const char **reason);
 
 struct followup_report {
-    uint64_t calls, sent, parked, retried, interrupted;
+    uint64_t calls, sent, parked, retried, interrupted, uncertain;
     uint64_t pending; /* rows pending or in flight after the run */
     char error[512];  /* the failure that left work for later; "" = none */
 };
@@ -119,9 +122,12 @@ void followup_runner_free(struct followup_runner *fr);
 int followup_run(struct followup_runner *fr, const atomic_bool *stop,
                  struct followup_report *rep) WXS_MUSTCHECK;
 
-/* Outbox rows by state, for /metrics and `wxscene followup status`. */
+/* Outbox rows (one per subscribe) by state, and messages, for /metrics
+ * and `wxscene followup status`. */
 struct followup_counts {
     int64_t pending, sending, sent, parked;
+    int64_t messages_sent; /* messages WeChat accepted */
+    int64_t uncertain;     /* messages that may have arrived, never resent */
 };
 int followup_counts(struct store *st, struct followup_counts *c) WXS_MUSTCHECK;
 

@@ -55,12 +55,12 @@ static const struct table {
      "scene, kind, title, description, picurl, url, media_id, media_file, updated_at", "tttttttti",
      "scene", true},
     {"media", "sha256, media_id, url, file_name, bytes, created_at", "ttttii", "sha256", true},
-    {"channel_followups", "scene, pos, kind, body, media_file, created_at", "tittti", "scene, pos",
-     true},
+    {"followup_msgs", "id, scene, pos, kind, body, media_file, created_at, removed_at", "ititttii",
+     "id", true},
     {"followup_outbox",
-     "id, event_id, openid, scene, pos, body, state, attempts, next_try, last_error, reason, "
-     "created_at, updated_at, owner_host, owner_pid, claim_until",
-     "iittittiittiitii", "id", true},
+     "id, event_id, openid, scene, msgs, total, done, uncertain, state, attempts, next_try, "
+     "last_error, reason, created_at, updated_at, owner_host, owner_pid, claim_until",
+     "iitttiiitiittiitii", "id", true},
     {"stats_meta", "key, value", "tt", "key", false},
     {"stats_tz", "from_utc, utc_offset", "ii", "from_utc", false},
     {"stats_daily",
@@ -77,9 +77,8 @@ static const struct table {
  * past the largest (SQLite's INTEGER PRIMARY KEY needs nothing: the
  * common text is never run there; db_pgsql_sql.c has the real ones). */
 static const struct db_query q_seq[] = {
-    {"copy.seq_events", "SELECT 1"},
-    {"copy.seq_qr_codes", "SELECT 1"},
-    {"copy.seq_tag_outbox", "SELECT 1"},
+    {"copy.seq_events", "SELECT 1"},          {"copy.seq_qr_codes", "SELECT 1"},
+    {"copy.seq_tag_outbox", "SELECT 1"},      {"copy.seq_followup_msgs", "SELECT 1"},
     {"copy.seq_followup_outbox", "SELECT 1"},
 };
 

@@ -88,7 +88,8 @@ class FollowupCase(unittest.TestCase):
         return [s for s in self.sent() if s["touser"] == openid]
 
     def outbox(self, state=None):
-        q = "SELECT openid, pos, state, reason FROM followup_outbox"
+        """One row per subscribe: (openid, state, done, uncertain, reason)."""
+        q = "SELECT openid, state, done, uncertain, reason FROM followup_outbox"
         return self.env.sql(q + (" WHERE state = ?" if state else "") + " ORDER BY id",
                             *((state,) if state else ()))
 
@@ -125,11 +126,10 @@ class FollowupCase(unittest.TestCase):
         self.assertEqual(p.returncode, 1)
         self.assertIn("3 follow-ups already", p.stderr)
         self.env.cli("channel", "followup", "remove", "42", "1")
-        rows = self.env.sql("SELECT pos, kind FROM channel_followups ORDER BY pos")
-        self.assertEqual(rows, [(1, "news"), (2, "image")])
+        live = "SELECT pos, kind FROM followup_msgs WHERE removed_at IS NULL ORDER BY pos"
+        self.assertEqual(self.env.sql(live), [(1, "news"), (2, "image")])
         self.env.cli("channel", "followup", "add", "42", "--text", "last")
-        self.assertEqual(self.env.sql("SELECT pos, body FROM channel_followups WHERE kind = 'text'"),
-                         [(3, "last")])
+        self.assertEqual(self.env.sql(live), [(1, "news"), (2, "image"), (3, "text")])
         for args, code, want in [
                 (["add", "42"], 2, "one of"),
                 (["add", "42", "--text", "a", "--image", self.png], 2, "one of"),
@@ -166,14 +166,17 @@ class FollowupCase(unittest.TestCase):
         wait_for(lambda: len(self.sent()) >= 15, what="15 follow-ups")
         for f in fans:
             self.assert_three(f)
-        self.assertEqual(len(self.outbox()), 15)
-        self.assertEqual({r[2] for r in self.outbox()}, {"sent"})
+        wait_for(lambda: len(self.outbox("sent")) == 5, what="5 rows sent")
+        self.assertEqual([r[1:4] for r in self.outbox()], [("sent", 3, 0)] * 5,
+                         (self.outbox(), self.env.server_log()[-2500:]))
         self.assertEqual(self.sent_to("oOther") + self.sent_to("oOrganic"), [])
         p = self.env.cli("followup", "status")
-        self.assertIn("sent 15", p.stdout)
+        self.assertIn("sent 5\n", p.stdout)
         self.assertIn("pending 0", p.stdout)
+        self.assertIn("messages sent 15", p.stdout)
         m = wxs.request(self.env.admin_port, "GET", "/metrics").body.decode()
-        self.assertIn('wxscene_followup_queue{state="sent"} 15', m)
+        self.assertIn('wxscene_followup_queue{state="sent"} 5', m)
+        self.assertIn("wxscene_followup_messages_sent 15", m)
         time.sleep(1.5)  # a further sweep or two sends nothing more
         self.assertEqual(len(self.sent()), 15)
         self.no_duplicates()
@@ -217,16 +220,18 @@ class FollowupCase(unittest.TestCase):
         self.fake.fault(SEND, slow=3, times=1)
         self.env.start_server()
         self.push("oSlow")
-        wait_for(lambda: len(self.outbox("sent")) == 2, what="the two later follow-ups")
-        rows = self.outbox()
-        self.assertEqual([r[2] for r in rows], ["parked", "sent", "sent"])
-        self.assertIn("uncertain", rows[0][3])
+        wait_for(lambda: self.outbox("sent"), what="the row done")
+        openid, state, done, uncertain, _ = self.outbox()[0]
+        self.assertEqual((state, done, uncertain), ("sent", 3, 1))
+        last_error = self.env.sql("SELECT last_error FROM followup_outbox")[0][0]
         time.sleep(3)  # the fake answers the hung call late: it got it once, and only once
         self.assertEqual(self.kinds(self.sent_to("oSlow")), ["news", "image", "text"])
         self.no_duplicates()
         p = self.env.cli("followup", "status")
-        self.assertIn("parked 1", p.stdout)
-        self.assertIn("uncertain", p.stdout)
+        self.assertIn("messages uncertain 1", p.stdout)
+        self.assertIn("messages sent 2", p.stdout)
+        self.assertIn("uncertain", self.env.server_log())
+        del last_error
 
     def test_busy_and_token_errors_are_retried_in_order(self):
         self.three()
@@ -243,7 +248,9 @@ class FollowupCase(unittest.TestCase):
         self.push("oToken2")
         wait_for(lambda: len(self.sent_to("oToken2")) == 3, timeout=90, what="oToken2's")
         self.assert_three("oToken2")
-        self.assertEqual({r[2] for r in self.outbox()}, {"sent"},
+        # the fake counts a message before the worker records it: wait for the rows
+        wait_for(lambda: {r[1] for r in self.outbox()} == {"sent"}, what="every row recorded")
+        self.assertEqual({r[1] for r in self.outbox()}, {"sent"},
                          (self.outbox(), self.env.server_log()[-3000:]))
         self.no_duplicates()
 
@@ -256,15 +263,16 @@ class FollowupCase(unittest.TestCase):
             self.push(f)
         wait_for(lambda: not self.outbox("pending") and not self.outbox("sending"),
                  what="an empty queue")
-        by = {}
-        for openid, pos, state, reason in self.outbox():
-            by.setdefault(openid, []).append((state, (reason or "")[:5]))
-        self.assertEqual(by["oClosed"], [("parked", "45015")] * 3)
-        self.assertEqual(by["oBad"], [("parked", "40003")] * 3)
-        self.assertEqual(by["oLimit"], [("sent", ""), ("sent", ""), ("parked", "45047")])
+        by = {r[0]: (r[1], r[2], (r[4] or "")[:5]) for r in self.outbox()}
+        self.assertEqual(by["oClosed"], ("parked", 0, "45015"))
+        self.assertEqual(by["oBad"], ("parked", 0, "40003"))
+        self.assertEqual(by["oLimit"], ("parked", 2, "45047"))
+        self.assertEqual(self.kinds(self.sent_to("oLimit")), ["text", "news"])
+        self.assertEqual(self.sent_to("oClosed") + self.sent_to("oBad"), [])
         p = self.env.cli("followup", "status")
-        self.assertIn("parked 7", p.stdout)
+        self.assertIn("parked 3", p.stdout)
         self.assertIn("45015: outside the 48 h window", p.stdout)
+        self.assertIn("(message 3 of 3)", p.stdout)
 
     def test_unsubscribe_parks_what_is_pending(self):
         self.three()
@@ -272,7 +280,7 @@ class FollowupCase(unittest.TestCase):
         self.env.start_server()
         self.push("oGone")
         self.push("oGone", "unsubscribe", "")
-        self.assertEqual([r[2:] for r in self.outbox()], [("parked", "unsubscribed")] * 3)
+        self.assertEqual([(r[1], r[4]) for r in self.outbox()], [("parked", "unsubscribed")])
 
     # ---- kill -9 ----
 
@@ -299,10 +307,11 @@ class FollowupCase(unittest.TestCase):
         self.env.stop_server(signal.SIGKILL)
         self.fake.release()  # WeChat got that one after all
         self.env.start_server()
-        wait_for(lambda: len(self.outbox("sent")) == 2, what="the rest after the restart")
-        rows = self.outbox()
-        self.assertEqual([r[2] for r in rows], ["parked", "sent", "sent"])
-        self.assertIn("interrupted", rows[0][3])
+        wait_for(lambda: self.outbox("sent"), what="the rest after the restart")
+        openid, state, done, uncertain, reason = self.outbox()[0]
+        self.assertEqual((state, done, uncertain), ("sent", 3, 1))
+        self.assertIn("interrupted", reason)
+        wait_for(lambda: len(self.sent_to("oMid")) == 3, what="the released call's message")
         self.assertEqual(self.kinds(self.sent_to("oMid")), ["text", "news", "image"])
         self.no_duplicates()
 

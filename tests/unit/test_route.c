@@ -306,7 +306,7 @@ static void test_upgrade_rewrites_event_keys(void **state)
             "NULL, scene TEXT NOT NULL, day INTEGER NOT NULL, PRIMARY KEY (openid, "
             "scene, day)) WITHOUT ROWID; "
             "ALTER TABLE health DROP COLUMN seq; DROP TABLE channel_replies; DROP TABLE media; "
-            "DROP TABLE channel_followups; DROP TABLE followup_outbox; "
+            "DROP TABLE followup_msgs; DROP TABLE followup_outbox; "
             "PRAGMA user_version = 6",
             NULL, NULL, NULL),
         SQLITE_OK);

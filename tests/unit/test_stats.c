@@ -450,7 +450,7 @@ static void test_upgrade_moves_first_scanners(void **state)
             "-2147483648, first_scanners FROM stats_daily WHERE first_scanners <> 0; "
             "ALTER TABLE stats_daily DROP COLUMN first_scanners; "
             "ALTER TABLE health DROP COLUMN seq; DROP TABLE channel_replies; DROP TABLE media; "
-            "DROP TABLE channel_followups; DROP TABLE followup_outbox; "
+            "DROP TABLE followup_msgs; DROP TABLE followup_outbox; "
             "PRAGMA user_version = 8",
             NULL, NULL, NULL),
         SQLITE_OK);
