@@ -71,7 +71,10 @@ CREATE TABLE followup_outbox (
     total       INTEGER NOT NULL,
     done        INTEGER NOT NULL DEFAULT 0,
     uncertain   INTEGER NOT NULL DEFAULT 0,
-    state       TEXT NOT NULL CHECK (state IN ('pending', 'sending', 'sent', 'parked')),
+    -- (= and OR, not IN: SQLite builds a temporary b-tree for an IN list
+    -- on every insert, 20k instructions of the push that writes the row)
+    state       TEXT NOT NULL CHECK (state = 'pending' OR state = 'sending' OR state = 'sent'
+                                   OR state = 'parked'),
     attempts    INTEGER NOT NULL DEFAULT 0,
     next_try    INTEGER NOT NULL DEFAULT 0,
     last_error  TEXT,

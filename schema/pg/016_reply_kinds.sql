@@ -71,7 +71,10 @@ CREATE TABLE followup_outbox (
     total       bigint NOT NULL,
     done        bigint NOT NULL DEFAULT 0,
     uncertain   bigint NOT NULL DEFAULT 0,
-    state       text NOT NULL CHECK (state IN ('pending', 'sending', 'sent', 'parked')),
+    -- (= and OR, not IN: SQLite builds a temporary b-tree for an IN list
+    -- on every insert, 20k instructions of the push that writes the row)
+    state       text NOT NULL CHECK (state = 'pending' OR state = 'sending' OR state = 'sent'
+                                   OR state = 'parked'),
     attempts    bigint NOT NULL DEFAULT 0,
     next_try    bigint NOT NULL DEFAULT 0,
     last_error  text,
