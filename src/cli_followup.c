@@ -13,10 +13,6 @@
 #include "table.h"
 #include "wxapi.h"
 
-#define FU_ADD_USAGE                                                                               \
-    "usage: wxscene channel followup add SCENE (--text TEXT | --news TITLE --news-url URL "        \
-    "[--news-description TEXT] [--news-picurl URL] | --image FILE)\n"
-
 /* What fu_add's options ask for. */
 struct fu_opts {
     const char *text, *image;
@@ -26,7 +22,7 @@ struct fu_opts {
 
 /* Exactly one kind, each valid (the image readable as one WeChat takes):
  * 0, or 2 with the message printed. */
-static int fu_check(const struct fu_opts *o)
+static int fu_check(struct cli *cli, const struct fu_opts *o)
 {
     char err[512];
     void *data;
@@ -35,8 +31,8 @@ static int fu_check(const struct fu_opts *o)
     int kinds = !!o->text + !!o->news.title + !!o->image;
     if (kinds != 1)
         return fprintf(stderr, "wxscene: channel followup add: give one of --text, --news, "
-                               "--image\n" FU_ADD_USAGE),
-               2;
+                               "--image\n"),
+               cli_usage(cli);
     if (o->news_part && !o->news.title)
         return fprintf(stderr, "wxscene: channel followup add: --news-* options need --news "
                                "TITLE\n"),
@@ -115,13 +111,13 @@ static int fu_add(struct cli *cli, int argc, char **argv)
             o.image = optarg;
             break;
         default:
-            return fprintf(stderr, FU_ADD_USAGE), 2;
+            return cli_usage(cli);
         }
     }
     if (optind + 1 != argc)
-        return fprintf(stderr, FU_ADD_USAGE), 2;
+        return cli_usage(cli);
     const char *scene = argv[optind];
-    int rc = fu_check(&o);
+    int rc = fu_check(cli, &o);
     if (rc)
         return rc;
     int state = channel_state(cli->store, scene); /* before an upload is wasted */
@@ -178,7 +174,7 @@ static int fu_list(struct cli *cli, int argc, char **argv)
     struct buf out = {0};
     int rc = 1;
     if (argc != 2)
-        return fprintf(stderr, "usage: wxscene channel followup list SCENE\n"), 2;
+        return cli_usage(cli);
     int state = channel_state(cli->store, argv[1]);
     if (state == CHANNEL_ABSENT)
         return fprintf(stderr, "wxscene: channel followup list: channel %s does not exist\n",
@@ -204,7 +200,7 @@ static int fu_remove(struct cli *cli, int argc, char **argv)
     uint64_t n;
     char err[512];
     if (argc != 3)
-        return fprintf(stderr, "usage: wxscene channel followup remove SCENE N\n"), 2;
+        return cli_usage(cli);
     if (util_parse_u64(argv[2], 1, FOLLOWUP_MAX, &n) < 0)
         return fprintf(stderr, "wxscene: channel followup remove: N: \"%s\" is not 1..%d\n",
                        argv[2], FOLLOWUP_MAX),
@@ -227,6 +223,5 @@ int cli_channel_followup(struct cli *cli, int argc, char **argv)
         return fu_list(cli, argc - 1, argv + 1);
     if (strcmp(sub, "remove") == 0)
         return fu_remove(cli, argc - 1, argv + 1);
-    fprintf(stderr, "usage: wxscene channel followup add|list|remove ...\n");
-    return 2;
+    return cli_usage(cli);
 }

@@ -21,7 +21,7 @@ static int fu_status(struct cli *cli, int argc, char **argv)
     int rc = 1;
     (void)argv;
     if (argc != 1)
-        return fprintf(stderr, "usage: wxscene followup status\n"), 2;
+        return cli_usage(cli);
     if (followup_counts(cli->store, &c) < 0) {
         fprintf(stderr, "%s: followup status: %s\n", cli->prog, store_errmsg(cli->store));
         return 1;
@@ -45,10 +45,10 @@ static int fu_status(struct cli *cli, int argc, char **argv)
     return rc;
 }
 
-int cli_followup(struct cli *cli, int argc, char **argv)
-{
-    if (argc >= 2 && strcmp(argv[1], "status") == 0)
-        return fu_status(cli, argc - 1, argv + 1);
-    fprintf(stderr, "usage: wxscene followup status\n");
-    return 2;
-}
+static const struct cli_cmd cmds[] = {
+    {"status", fu_status, "", "the follow-up outbox: rows pending, sent, parked and why",
+     "  one row per subscribe through a channel with follow-ups; messages sent and\n"
+     "  uncertain (a call without an answer: never resent); README \"Follow-up messages\"\n"},
+};
+
+const struct cli_verb cli_verb_followup = {"followup", cmds, WXS_ARRAY_LEN(cmds)};
