@@ -35,6 +35,9 @@ static const struct db_query q_later = {
 static const struct db_query q_move = {
     "followup.move", "UPDATE followup_msgs SET pos = pos - 1 WHERE scene = ?1 AND pos = ?2 AND "
                      "removed_at IS NULL"};
+static const struct db_query q_forget = {
+    "followup.forget", "UPDATE followup_msgs SET removed_at = ?2 WHERE scene = ?1 AND removed_at "
+                       "IS NULL"};
 static const struct db_query q_list = {
     "followup.list", "SELECT pos, kind, body, media_file FROM followup_msgs WHERE scene = ?1 AND "
                      "removed_at IS NULL ORDER BY pos"};
@@ -169,6 +172,14 @@ int followup_remove(struct store *st, const char *scene, int n, char *err, size_
     if (store_tx(st, remove_tx, &r) < 0 && r.rc == 0)
         r.rc = -1, snprintf(err, errlen, "%s", store_errmsg(st));
     return r.rc;
+}
+
+int followup_forget(struct store *st, const char *scene)
+{
+    struct db_stmt *s = db_stmt(store_db(st), &q_forget);
+    db_bind_text(s, 1, scene);
+    db_bind_int64(s, 2, util_now());
+    return db_run(s) < 0 ? -1 : 0;
 }
 
 int followup_foreach(struct store *st, const char *scene,

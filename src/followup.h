@@ -78,6 +78,11 @@ int followup_add(struct store *st, const char *scene, enum reply_kind kind, cons
 int followup_remove(struct store *st, const char *scene, int n, char *err,
                     size_t errlen) WXS_MUSTCHECK;
 
+/* The scene goes to a new channel (a released permanent id reused): the
+ * old channel's follow-ups are removed (queued fans still get theirs). 0
+ * or -1. */
+int followup_forget(struct store *st, const char *scene) WXS_MUSTCHECK;
+
 /* The follow-ups of scene in order; fn gets borrowed ones. 0 or -1. */
 int followup_foreach(struct store *st, const char *scene,
                      int (*fn)(const struct followup *f, void *arg), void *arg) WXS_MUSTCHECK;

@@ -211,6 +211,23 @@ class ReplyKindCase(unittest.TestCase):
         self.assertIn("does not exist", p.stderr)
         self.assertEqual(self.fake.count(UPLOAD), 0)  # nothing uploaded for nothing
 
+    def test_a_released_scene_does_not_inherit_the_welcome(self):
+        """A permanent id released and given to a new channel: the old
+        channel's news welcome and follow-ups stay with the old channel."""
+        self.env.cli("qr", "create", "2", "--perm", "--name", "Shop A")
+        self.env.cli("channel", "edit", "2", "--reply-news", "Old card", "--news-url", URL)
+        self.env.cli("channel", "followup", "add", "2", "--text", "old coupon")
+        self.env.cli("qr", "archive", "2")
+        self.env.cli("qr", "perm-ids", "--release", "2", "--yes")
+        self.env.cli("qr", "create", "2", "--perm", "--name", "Shop D")
+        self.assertEqual(self.env.sql("SELECT count(*) FROM channel_replies WHERE scene = '2'"),
+                         [(0,)])
+        self.assertEqual(self.env.cli("channel", "followup", "list", "2").stdout.strip(),
+                         "n  kind  message")
+        self.env.start_server()
+        _, root = self.send(self.event("oReuse", "subscribe", "qrscene_2"))
+        self.assertEqual(root.findtext("MsgType"), "text")
+
     # ---- retries ----
 
     def test_retry_after_edit_gets_the_first_reply(self):
