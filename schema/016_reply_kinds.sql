@@ -85,6 +85,14 @@ CREATE TABLE followup_outbox (
     owner_pid   INTEGER,
     claim_until INTEGER
 );
-CREATE INDEX followup_outbox_pending ON followup_outbox(next_try, id) WHERE state = 'pending';
-CREATE INDEX followup_outbox_fan ON followup_outbox(openid, id) WHERE state IN ('pending', 'sending');
+-- The queue in id order (the claim takes the oldest due row: pending rows
+-- are few, sent ones are not in it).
+CREATE INDEX followup_outbox_pending ON followup_outbox(id) WHERE state = 'pending';
+-- A fan's rows that a later row of the fan must wait for: in flight, or
+-- back in the queue after a failure (a fresh row is never in it: an index
+-- of every row by openid cost the push path a random b-tree insert, half
+-- of the outbox's price; a fresh earlier row is claimed first anyway, the
+-- claim going by id).
+CREATE INDEX followup_outbox_busy ON followup_outbox(openid, id)
+    WHERE state = 'sending' OR (state = 'pending' AND attempts > 0);
 CREATE INDEX followup_outbox_sending ON followup_outbox(owner_pid) WHERE state = 'sending';

@@ -31,7 +31,8 @@ const struct db_override db_pgsql_overrides[] = {
      "owner_pid = ?2, claim_until = ?3, updated_at = ?4 WHERE state = 'pending' AND id = "
      "(SELECT o.id FROM followup_outbox o WHERE o.state = 'pending' AND o.next_try <= ?4 AND "
      "NOT EXISTS (SELECT 1 FROM followup_outbox p WHERE p.openid = o.openid AND p.id < o.id AND "
-     "p.state IN ('pending', 'sending')) ORDER BY o.id LIMIT 1 FOR UPDATE SKIP LOCKED) "
+     "(p.state = 'sending' OR (p.state = 'pending' AND p.attempts > 0))) ORDER BY o.id LIMIT 1 "
+     "FOR UPDATE SKIP LOCKED) "
      "RETURNING id, openid, msgs, total, done, attempts"},
     /* store.c: /metrics' store size */
     {"store.size", "SELECT pg_database_size(current_database())"},

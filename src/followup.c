@@ -243,29 +243,16 @@ static const struct db_query q_arm = {
     "INSERT INTO followup_outbox(event_id, openid, scene, msgs, total, state, created_at, "
     "updated_at) SELECT ?1, ?2, ?4, group_concat(id, ','), count(*), 'pending', ?3, ?3 FROM "
     "followup_msgs WHERE scene = ?4 AND removed_at IS NULL HAVING count(*) > 0"};
-/* (the IN term is the partial index's, word for word, so SQLite uses it) */
-static const struct db_query q_cancel = {
-    "followup.cancel",
-    "UPDATE followup_outbox SET state = 'parked', reason = 'unsubscribed', updated_at = ?2 "
-    "WHERE openid = ?1 AND state IN ('pending', 'sending') AND state = 'pending'"};
-
 int followup_outbox_hook(struct db *db, const struct event_applied *ev)
 {
     const struct event_rec *r = ev->rec;
-    struct db_stmt *s;
-    if (r->kind == EV_SUBSCRIBE && ev->scene) {
-        s = db_stmt(db, &q_arm);
-        db_bind_int64(s, 1, r->event_id);
-        db_bind_text(s, 2, r->openid);
-        db_bind_int64(s, 3, r->received_at);
-        db_bind_text(s, 4, ev->scene);
-    } else if (r->kind == EV_UNSUBSCRIBE) {
-        s = db_stmt(db, &q_cancel);
-        db_bind_text(s, 1, r->openid);
-        db_bind_int64(s, 2, r->received_at);
-    } else {
+    if (r->kind != EV_SUBSCRIBE || !ev->scene)
         return 0;
-    }
+    struct db_stmt *s = db_stmt(db, &q_arm);
+    db_bind_int64(s, 1, r->event_id);
+    db_bind_text(s, 2, r->openid);
+    db_bind_int64(s, 3, r->received_at);
+    db_bind_text(s, 4, ev->scene);
     if (db_run(s) < 0) {
         log_warn("followup: outbox: %s", db_errmsg(db));
         return -1;
@@ -292,8 +279,9 @@ static const struct db_query q_expire = {
     "UPDATE followup_outbox SET state = 'parked', reason = 'window: more than 48 h after the "
     "subscribe (WeChat answers 45015)', updated_at = ?1 WHERE state = 'pending' AND "
     "created_at < ?2"};
-/* The oldest due row whose fan has no earlier row waiting or in flight,
- * claimed in the same statement (PostgreSQL: db_pgsql_sql.c adds FOR
+/* The oldest due row whose fan has no earlier row in flight or waiting
+ * after a failure (followup_outbox_busy: its WHERE word for word), claimed
+ * in the same statement (PostgreSQL: db_pgsql_sql.c adds FOR
  * UPDATE SKIP LOCKED to the sub-select). */
 static const struct db_query q_claim = {
     "followup.claim",
@@ -301,7 +289,7 @@ static const struct db_query q_claim = {
     "owner_pid = ?2, claim_until = ?3, updated_at = ?4 WHERE state = 'pending' AND id = "
     "(SELECT o.id FROM followup_outbox o WHERE o.state = 'pending' AND o.next_try <= ?4 AND "
     "NOT EXISTS (SELECT 1 FROM followup_outbox p WHERE p.openid = o.openid AND p.id < o.id AND "
-    "p.state IN ('pending', 'sending')) ORDER BY o.id LIMIT 1) "
+    "(p.state = 'sending' OR (p.state = 'pending' AND p.attempts > 0))) ORDER BY o.id LIMIT 1) "
     "RETURNING id, openid, msgs, total, done, attempts"};
 static const struct db_query q_body = {"followup.body",
                                        "SELECT body FROM followup_msgs WHERE id = ?1"};
@@ -551,9 +539,18 @@ static int record(struct followup_runner *fr, struct claimed *c, enum followup_v
     return step && ++c->done < c->total ? 1 : 0;
 }
 
-/* Send message c->done of a claimed row and record the outcome. */
+/* Send message c->done of a claimed row and record the outcome. A fan who
+ * unsubscribed since is not written to (WeChat would answer 45015): the
+ * row is parked here, not on the push path, which would need an index of
+ * every row by openid to find the fan's. */
 static int send_one(struct followup_runner *fr, struct claimed *c, struct followup_report *rep)
 {
+    int subscribed = store_fan_subscribed(fr->st, c->openid);
+    if (subscribed < 0)
+        return -1;
+    if (subscribed == 0)
+        return record(fr, c, FOLLOWUP_V_PARK, "unsubscribed: the fan left before it was sent", NULL,
+                      rep);
     int64_t id = msg_id(c->msgs, c->done);
     char *body = id > 0 ? msg_body(fr, id) : NULL;
     json_t *msg = body ? followup_message_json(c->openid, body) : NULL, *resp = NULL;

@@ -7,13 +7,16 @@
  *    a first-delivered subscribe through a channel with follow-ups gets one
  *    pending row holding the ids of the channel's messages then, in the
  *    event's transaction (one row, not one per message: the push path's
- *    cost; a retry is a duplicate: no hook, no row); an unsubscribe parks
- *    the fan's pending rows ("unsubscribed"). It never touches the network;
+ *    cost; a retry is a duplicate: no hook, no row). It never touches the
+ *    network, and an unsubscribe writes nothing here: the runner parks the
+ *    row of a fan who left ("unsubscribed") when its turn comes;
  *  - the runner, followup_run(), sends them with message/custom/send: a row
  *    is claimed (state 'sending', owner, lease) in its own statement before
  *    the first call, and only when no earlier row of the same fan is
  *    pending or in flight; its messages go out back to back, in order, each
- *    recorded (done + 1) before the next. On PostgreSQL the claim skips rows
+ *    recorded (done + 1) before the next; a fan's later row waits while an
+ *    earlier one is in flight or back in the queue after a failure. On
+ *    PostgreSQL the claim skips rows
  *    another instance holds (FOR UPDATE SKIP LOCKED), so two instances
  *    never send the same row. wxscened runs it in a thread (fuworker.h).
  *

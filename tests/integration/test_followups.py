@@ -276,11 +276,21 @@ class FollowupCase(unittest.TestCase):
 
     def test_unsubscribe_parks_what_is_pending(self):
         self.three()
-        self.configure(worker="false")
+        self.configure(worker="false")  # queued while the worker is off
         self.env.start_server()
         self.push("oGone")
         self.push("oGone", "unsubscribe", "")
-        self.assertEqual([(r[1], r[4]) for r in self.outbox()], [("parked", "unsubscribed")])
+        self.push("oStays")
+        self.env.stop_server()
+        self.configure()
+        self.env.start_server()
+        wait_for(lambda: len(self.outbox("sent")) == 1 and len(self.outbox("parked")) == 1,
+                 what="one row sent, one parked")
+        by = {r[0]: (r[1], r[4]) for r in self.outbox()}
+        self.assertEqual(by["oGone"][0], "parked")
+        self.assertIn("unsubscribed", by["oGone"][1])
+        self.assertEqual(self.sent_to("oGone"), [])  # not one call for a fan who left
+        self.assert_three("oStays")
 
     # ---- kill -9 ----
 
