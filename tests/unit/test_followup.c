@@ -32,7 +32,7 @@ static const struct {
     {WXAPI_EAPI, 40007, false, FOLLOWUP_V_PARK, "refused"},
     {WXAPI_ETOKEN, 0, false, FOLLOWUP_V_RETRY, NULL},
     {WXAPI_EINTERNAL, 0, false, FOLLOWUP_V_RETRY, NULL},
-    {WXAPI_ENET, 0, true, FOLLOWUP_V_RETRY, NULL},         /* connection refused */
+    {WXAPI_ENET, 0, true, FOLLOWUP_V_RETRY, NULL},             /* connection refused */
     {WXAPI_ENET, 0, false, FOLLOWUP_V_UNCERTAIN, "uncertain"}, /* timed out after sending */
     {WXAPI_EHTTP, 0, false, FOLLOWUP_V_UNCERTAIN, "uncertain"},
     {WXAPI_EPROTO, 0, false, FOLLOWUP_V_UNCERTAIN, "uncertain"},
@@ -72,9 +72,10 @@ static void test_message_json(void **state)
     struct reply_news n = {"T", "D", "https://p/x.png", "https://u/"};
     assert_int_equal(reply_encode_news(&b, &n), 0);
     s = dump(followup_message_json("oFan", b.data));
-    assert_string_equal(s, "{\"msgtype\":\"news\",\"news\":{\"articles\":[{\"description\":\"D\","
-                           "\"picurl\":\"https://p/x.png\",\"title\":\"T\",\"url\":\"https://u/\"}]},"
-                           "\"touser\":\"oFan\"}");
+    assert_string_equal(s,
+                        "{\"msgtype\":\"news\",\"news\":{\"articles\":[{\"description\":\"D\","
+                        "\"picurl\":\"https://p/x.png\",\"title\":\"T\",\"url\":\"https://u/\"}]},"
+                        "\"touser\":\"oFan\"}");
     free(s);
     buf_reset(&b);
     assert_int_equal(reply_encode_image(&b, "MEDIA_1"), 0);
