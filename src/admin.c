@@ -12,6 +12,8 @@
 #include <jansson.h>
 #include <sys/queue.h>
 
+#include "admin_console.h"
+#include "admin_api.h"
 #include "admin_qr.h"
 #include "assets.h"
 #include "channel.h"
@@ -30,7 +32,11 @@
 #include "token.h"
 #include "tz.h"
 
-#define ADMIN_MAX_BODY    65536
+/* A channel import (20,000 rows of up to ~800 bytes); any other body is
+ * refused above ADMIN_MAX_JSON once read (libevent 2.1 has no hook
+ * between the headers and the body to bound it per path). */
+#define ADMIN_MAX_BODY    (16 << 20)
+#define ADMIN_MAX_JSON    65536
 #define ADMIN_MAX_HEADERS 16384
 
 struct admin {
@@ -52,34 +58,34 @@ struct admin {
     struct event *drain_ev;
 };
 
-/* One request at the edge: every handler ends in exactly one reply(). */
-struct areq {
-    struct admin *a;
-    struct evhttp_request *req;
-    const char *method;
-    const char *path;
-    uint64_t start_us;
-    bool close; /* answer with Connection: close (http_framing_check) */
-};
-
 /* ---- replies ---- */
 
+/* code: the stable key of an error answer that has no more precise one
+ * (docs/admin-api.md "Error codes"). */
 static const struct {
     int status;
-    const char *reason;
+    const char *reason, *code;
 } reasons[] = {
-    {200, "OK"},
-    {201, "Created"},
-    {400, "Bad Request"},
-    {401, "Unauthorized"},
-    {403, "Forbidden"},
-    {404, "Not Found"},
-    {405, "Method Not Allowed"},
-    {409, "Conflict"},
-    {413, "Payload Too Large"},
-    {500, "Internal Server Error"},
-    {503, "Service Unavailable"},
+    {200, "OK", NULL},
+    {201, "Created", NULL},
+    {400, "Bad Request", "bad_request"},
+    {401, "Unauthorized", "unauthorized"},
+    {403, "Forbidden", "forbidden"},
+    {404, "Not Found", "not_found"},
+    {405, "Method Not Allowed", "method_not_allowed"},
+    {409, "Conflict", "conflict"},
+    {413, "Payload Too Large", "too_large"},
+    {500, "Internal Server Error", "internal"},
+    {503, "Service Unavailable", "unavailable"},
 };
+
+static const char *code_of(int status)
+{
+    for (size_t i = 0; i < WXS_ARRAY_LEN(reasons); i++)
+        if (reasons[i].status == status)
+            return reasons[i].code;
+    return "error";
+}
 
 static const char *reason_of(int status)
 {
@@ -89,6 +95,20 @@ static const char *reason_of(int status)
     return "Error";
 }
 
+/* The path as the access log shows it: a promoter link's token is a
+ * credential (anyone holding it sees the page), so /p/... is logged
+ * without it. */
+static const char *logged_path(const char *path)
+{
+    if (!path)
+        return "?";
+    size_t n = strlen(path);
+    bool json = n > 5 && strcmp(path + n - 5, ".json") == 0;
+    if (strncmp(path, "/p/", 3) != 0 || memchr(path + 3, '.', n - 3 - (json ? 5 : 0)))
+        return path; /* not a link, or one of the page's files (a token has no '.') */
+    return json ? "/p/(token).json" : "/p/(token)";
+}
+
 static void reply(struct areq *r, int status, const char *ctype, const char *body, size_t len)
 {
     struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
@@ -96,11 +116,15 @@ static void reply(struct areq *r, int status, const char *ctype, const char *bod
     evhttp_add_header(h, "Content-Type", ctype);
     evhttp_add_header(h, "Cache-Control", "no-store");
     evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+    evhttp_add_header(h, "X-Frame-Options", "DENY");
+    if (!evhttp_find_header(h, "Content-Security-Policy")) /* an API answer runs nothing */
+        evhttp_add_header(h, "Content-Security-Policy",
+                          "default-src 'none'; frame-ancestors 'none'");
     if (r->close)
         evhttp_add_header(h, "Connection", "close");
     http_framing_add_body(r->req, body, len);
     r->a->requests_by_status[cls < 6 ? cls : 0]++;
-    log_info("admin: %s %s %d %.3fms", r->method, r->path ? r->path : "?", status,
+    log_info("admin: %s %s %d %.3fms", r->method, logged_path(r->path), status,
              (double)(util_mono_us() - r->start_us) / 1000.0);
     http_deadline_send_reply(r->a->deadline, r->req, status, reason_of(status));
 }
@@ -129,7 +153,7 @@ static void reply_json(struct areq *r, int status, json_t *j)
 
 static void reply_error(struct areq *r, int status, const char *msg)
 {
-    reply_json(r, status, json_pack("{s:s}", "error", msg));
+    reply_json(r, status, json_pack("{s:s, s:s}", "error", msg, "code", code_of(status)));
 }
 
 /* ---- open endpoints ---- */
@@ -415,23 +439,6 @@ static const char *qparam(const struct evkeyvalq *q, const char *name)
 
 /* ---- the worker: requests that read or write the database ---- */
 
-/* The loop parses what it can; the worker (its own connection and
- * statistics handle) queries and builds the whole answer; the loop sends
- * it. */
-struct ajob {
-    struct dbwork_job job;
-    struct areq r; /* answered in ajob_done() */
-    void (*run)(struct ajob *j, struct store *st, struct stats *stats);
-    char *query;  /* the query string (GET /api/stats) or the decoded scene
-                     (/api/channels/{scene}), malloc'd */
-    json_t *body; /* the parsed JSON body (POST), owned */
-    /* the answer */
-    int status;
-    const char *ctype;
-    struct buf out;
-    char disposition[160]; /* Content-Disposition, "" = none */
-};
-
 static void ajob_json(struct ajob *j, int status, json_t *v)
 {
     char *s = v ? json_dumps(v, JSON_COMPACT) : NULL;
@@ -451,7 +458,7 @@ static void ajob_json(struct ajob *j, int status, json_t *v)
 
 static void ajob_error(struct ajob *j, int status, const char *msg)
 {
-    ajob_json(j, status, json_pack("{s:s}", "error", msg));
+    ajob_json(j, status, json_pack("{s:s, s:s}", "error", msg, "code", code_of(status)));
 }
 
 static void ajob_free(struct ajob *j)
@@ -459,6 +466,7 @@ static void ajob_free(struct ajob *j)
     free(j->query);
     json_decref(j->body);
     buf_free(&j->out);
+    buf_free(&j->in);
     free(j);
 }
 
@@ -476,9 +484,11 @@ static void ajob_done(struct dbwork_job *dj, bool ran)
     if (!ran) {
         reply_error(&j->r, 503, "the server is stopping");
     } else {
+        struct evkeyvalq *h = evhttp_request_get_output_headers(j->r.req);
         if (j->disposition[0])
-            evhttp_add_header(evhttp_request_get_output_headers(j->r.req), "Content-Disposition",
-                              j->disposition);
+            evhttp_add_header(h, "Content-Disposition", j->disposition);
+        for (const char *const *p = j->headers; p && p[0]; p += 2)
+            evhttp_add_header(h, p[0], p[1]);
         reply(&j->r, j->status, j->ctype, j->out.data ? j->out.data : "", j->out.len);
     }
     ajob_free(j);
@@ -486,8 +496,9 @@ static void ajob_done(struct dbwork_job *dj, bool ran)
 
 /* Hand the request to the worker (query and body are taken); 503 when the
  * worker is busy or stopping. */
-static void ajob_submit(struct areq *r, void (*run)(struct ajob *, struct store *, struct stats *),
-                        char *query, json_t *body)
+static void ajob_submit_in(struct areq *r,
+                           void (*run)(struct ajob *, struct store *, struct stats *), char *query,
+                           json_t *body, bool with_body)
 {
     struct ajob *j = calloc(1, sizeof(*j));
     if (!j) {
@@ -501,11 +512,26 @@ static void ajob_submit(struct areq *r, void (*run)(struct ajob *, struct store 
                        .query = query,
                        .body = body,
                        .status = 500,
-                       .ctype = "application/json"};
+                       .ctype = "application/json",
+                       .cfg = r->a->cfg};
+    struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
+    size_t n = evbuffer_get_length(in);
+    if (with_body && n &&
+        (buf_append(&j->in, (const char *)evbuffer_pullup(in, -1), n) < 0 ||
+         buf_append(&j->in, "", 0) < 0)) {
+        ajob_free(j);
+        return reply_error(r, 500, "out of memory");
+    }
     if (dbwork_submit(r->a->work, &j->job) < 0) {
         ajob_free(j);
         reply_error(r, 503, "too many requests in progress; retry later");
     }
+}
+
+static void ajob_submit(struct areq *r, void (*run)(struct ajob *, struct store *, struct stats *),
+                        char *query, json_t *body)
+{
+    ajob_submit_in(r, run, query, body, false);
 }
 
 /* Worker state: a statistics handle on the worker's connection. */
@@ -551,6 +577,7 @@ static void run_stats(struct ajob *j, struct store *st, struct stats *stats)
         goto done;
     }
     const char *by_s = qparam(&q, "by"), *fmt = qparam(&q, "format"), *bom = qparam(&q, "bom");
+    const char *scene = qparam(&q, "scene"), *promoter = qparam(&q, "promoter");
     if (by_s && stats_parse_by(by_s, &by) < 0) {
         snprintf(err, sizeof(err), "by: '%s' is not channel, promoter or day", by_s);
         ajob_error(j, 400, err);
@@ -560,7 +587,11 @@ static void run_stats(struct ajob *j, struct store *st, struct stats *stats)
     } else if (stats_range(stats, by, qparam(&q, "since"), qparam(&q, "until"), "since", "until",
                            &d0, &d1, err, sizeof(err)) < 0) {
         ajob_error(j, 400, err);
-    } else if (stats_query(stats, by, d0, d1, &rep, err, sizeof(err)) < 0) {
+    } else if ((scene || promoter) && by != STATS_BY_DAY) {
+        ajob_json(j, 400,
+                  json_pack("{s:s, s:s, s:s}", "error", "scene and promoter need by=day", "field",
+                            scene ? "scene" : "promoter", "code", "scope_needs_day"));
+    } else if (stats_query_scoped(stats, by, scene, promoter, d0, d1, &rep, err, sizeof(err)) < 0) {
         log_warn("admin: %s", err);
         ajob_error(j, 500, "the statistics query failed (see the server log)");
     } else if (fmt && strcmp(fmt, "csv") == 0) {
@@ -589,10 +620,20 @@ static int list_one(const struct channel *c, void *arg)
     return json_array_append_new(arg, channel_to_json(c));
 }
 
+static json_t *channel_one_json(const struct channel *c);
+
+static int list_one_all(const struct channel *c, void *arg)
+{
+    return json_array_append_new(arg, channel_one_json(c));
+}
+
 static void run_channels_list(struct ajob *j, struct store *st, struct stats *stats)
 {
     json_t *arr = json_array();
-    if (!arr || channel_foreach(st, list_one, arr) < 0) {
+    bool all = admin_query_flag(j->query, "archived");
+    (void)stats;
+    if (!arr || (all ? channel_foreach_all(st, list_one_all, arr)
+                     : channel_foreach(st, list_one, arr)) < 0) {
         log_warn("admin: channel list: %s", store_errmsg(st));
         json_decref(arr);
         return ajob_error(j, 500, "cannot list the channels (see the server log)");
@@ -602,7 +643,11 @@ static void run_channels_list(struct ajob *j, struct store *st, struct stats *st
 
 static void h_channels_list(struct areq *r)
 {
-    ajob_submit(r, run_channels_list, NULL, NULL);
+    const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(r->req));
+    char *copy = query ? strdup(query) : NULL;
+    if (query && !copy)
+        return reply_error(r, 500, "out of memory");
+    ajob_submit(r, run_channels_list, copy, NULL);
 }
 
 static json_t *read_json_body(struct areq *r, char *err, size_t errlen)
@@ -612,6 +657,8 @@ static json_t *read_json_body(struct areq *r, char *err, size_t errlen)
     json_error_t jerr;
     if (len == 0)
         return snprintf(err, errlen, "empty body: send a JSON object"), NULL;
+    if (len > ADMIN_MAX_JSON)
+        return snprintf(err, errlen, "the body is larger than %d bytes", ADMIN_MAX_JSON), NULL;
     const char *p = (const char *)evbuffer_pullup(in, -1);
     json_t *j = p ? json_loadb(p, len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
     if (!j)
@@ -622,24 +669,35 @@ static json_t *read_json_body(struct areq *r, char *err, size_t errlen)
     return j;
 }
 
-/* 400 for a rejected field: {"error": "FIELD: why", "field": FIELD}
- * (field null when the body has a key no channel has). */
-static void ajob_invalid(struct ajob *j, const char *field, const char *msg)
+/* A refusal of channel.h as the API answers it: {"error": "FIELD: why",
+ * "field": FIELD (null for a key no channel has), "code": "FIELD_KIND",
+ * "params": {"min", "max", "length"} for a length}. */
+static void ajob_why(struct ajob *j, int status, const struct channel_why *w)
 {
-    ajob_json(j, 400, json_pack("{s:s, s:s?}", "error", msg, "field", field));
+    json_t *o = json_pack("{s:s, s:s?, s:s}", "error", w->msg, "field", w->field, "code", w->code);
+    if (o && (w->min || w->max) &&
+        json_object_set_new(o, "params",
+                            json_pack("{s:I, s:I, s:I}", "min", (json_int_t)w->min, "max",
+                                      (json_int_t)w->max, "length", (json_int_t)w->len)) < 0) {
+        json_decref(o);
+        o = NULL;
+    }
+    ajob_json(j, status, o);
 }
 
 static void run_channels_add(struct ajob *j, struct store *st, struct stats *stats)
 {
     struct channel c, got = {0};
     struct channel_scene scene;
-    const char *field = NULL;
+    struct channel_why w = {0};
     char err[512];
     int rc;
-    if (channel_from_json(j->body, &c, &scene, &field, err, sizeof(err)) < 0) {
-        ajob_invalid(j, field, err);
+    if (channel_from_json_why(j->body, &c, &scene, &w) < 0) {
+        ajob_why(j, 400, &w);
     } else if ((rc = channel_add(st, &c, err, sizeof(err))) == CHANNEL_EEXISTS) {
-        ajob_error(j, 409, err);
+        ajob_json(j, 409,
+                  json_pack("{s:s, s:s, s:s, s:{s:s}}", "error", err, "field", "scene", "code",
+                            "scene_exists", "params", "scene", c.scene));
     } else if (rc < 0) {
         log_warn("admin: channel add: %s", err);
         ajob_error(j, 500, err);
@@ -677,9 +735,9 @@ static int hex_digit(char c)
  * any character a URL cannot carry as it is): decoded strictly, every '%'
  * followed by two hex digits, no NUL, 1..64 bytes of valid UTF-8 (what a
  * channel's scene can be). Caller frees; NULL with "scene: why" in err. */
-static char *scene_from_path(const char *seg, char *err, size_t errlen)
+static char *segment_decode(const char *seg, const char *what, size_t max, char *err, size_t errlen)
 {
-    char out[CHANNEL_SCENE_MAX + 1];
+    char out[256];
     size_t n = 0;
     for (const char *p = seg; *p; p++) {
         int ch = (unsigned char)*p;
@@ -687,30 +745,34 @@ static char *scene_from_path(const char *seg, char *err, size_t errlen)
             int hi = hex_digit(p[1]), lo = hi < 0 ? -1 : hex_digit(p[2]);
             if (lo < 0) {
                 snprintf(err, errlen,
-                         "scene: bad percent-encoding at byte %zu of the path segment (want %%XX, "
+                         "%s: bad percent-encoding at byte %zu of the path segment (want %%XX, "
                          "two hex digits)",
-                         (size_t)(p - seg) + 1);
+                         what, (size_t)(p - seg) + 1);
                 return NULL;
             }
             ch = hi * 16 + lo;
             p += 2;
         }
         if (ch == 0)
-            return snprintf(err, errlen, "scene: %%00 (a NUL byte) is not allowed"), NULL;
-        if (n == CHANNEL_SCENE_MAX) {
-            snprintf(err, errlen, "scene: longer than %d bytes once percent-decoded",
-                     CHANNEL_SCENE_MAX);
+            return snprintf(err, errlen, "%s: %%00 (a NUL byte) is not allowed", what), NULL;
+        if (n == max || n + 1 == sizeof(out)) {
+            snprintf(err, errlen, "%s: longer than %zu bytes once percent-decoded", what, max);
             return NULL;
         }
         out[n++] = (char)ch;
     }
     out[n] = '\0';
     if (!util_utf8_valid(out, n))
-        return snprintf(err, errlen, "scene: not valid UTF-8 once percent-decoded"), NULL;
+        return snprintf(err, errlen, "%s: not valid UTF-8 once percent-decoded", what), NULL;
     char *dup = strdup(out);
     if (!dup)
         snprintf(err, errlen, "out of memory");
     return dup;
+}
+
+static char *scene_from_path(const char *seg, char *err, size_t errlen)
+{
+    return segment_decode(seg, "scene", CHANNEL_SCENE_MAX, err, errlen);
 }
 
 /* One channel as the API shows it: channel_to_json() and archived_at
@@ -743,7 +805,9 @@ static void ajob_not_found(struct ajob *j, const char *scene)
 {
     char err[160];
     snprintf(err, sizeof(err), "channel %s does not exist", scene);
-    ajob_json(j, 404, json_pack("{s:s, s:s}", "error", err, "field", "scene"));
+    ajob_json(j, 404,
+              json_pack("{s:s, s:s, s:s, s:{s:s}}", "error", err, "field", "scene", "code",
+                        "not_found", "params", "scene", scene));
 }
 
 static void run_channel_get(struct ajob *j, struct store *st, struct stats *stats)
@@ -767,19 +831,17 @@ struct patch_tx {
     struct channel c, got;
     unsigned set;
     const struct chreply_change *kind;
-    const char *field;
-    char err[512];
+    struct channel_why w;
     int rc;
 };
 
-/* The channel's fields (channel_edit) and its reply kind in one
+/* The channel's fields (channel_edit_why) and its reply kind in one
  * transaction; a change of the kind alone still needs the channel active. */
 static int patch_tx(struct store *st, void *arg)
 {
     struct patch_tx *p = arg;
     if (p->set) {
-        p->rc =
-            channel_edit(st, p->scene, &p->c, p->set, &p->got, &p->field, p->err, sizeof(p->err));
+        p->rc = channel_edit_why(st, p->scene, &p->c, p->set, &p->got, &p->w);
     } else {
         int state = channel_state(st, p->scene);
         p->rc = state < 0                   ? -1
@@ -788,45 +850,49 @@ static int patch_tx(struct store *st, void *arg)
                                             : channel_get(st, p->scene, &p->got);
         if (p->rc == 1)
             p->rc = CHANNEL_ENOTFOUND;
-        if (p->rc == CHANNEL_EARCHIVED)
-            snprintf(p->err, sizeof(p->err), "channel %s is archived: it cannot be edited",
+        if (p->rc == CHANNEL_EARCHIVED) {
+            p->w.field = "scene";
+            snprintf(p->w.code, sizeof(p->w.code), "channel_archived");
+            snprintf(p->w.msg, sizeof(p->w.msg), "channel %s is archived: it cannot be edited",
                      p->scene);
-        else if (p->rc == -1)
-            snprintf(p->err, sizeof(p->err), "%s", store_errmsg(st));
+        } else if (p->rc == -1) {
+            snprintf(p->w.msg, sizeof(p->w.msg), "%s", store_errmsg(st));
+        }
     }
     if (p->rc == 0 && chreply_apply(st, p->scene, p->kind) < 0)
-        p->rc = -1, snprintf(p->err, sizeof(p->err), "%s", store_errmsg(st));
+        p->rc = -1, snprintf(p->w.msg, sizeof(p->w.msg), "%s", store_errmsg(st));
     return p->rc < 0 ? -1 : 0;
 }
 
 /* PATCH: the same channel_edit() as `wxscene channel edit`, so the same
  * rules and messages; "reply_kind", "news" and "image_media_id" change the
- * reply's kind (chreply_change_from_json). */
+ * reply's kind (chreply_change_from_json; code FIELD_invalid). */
 static void run_channel_patch(struct ajob *j, struct store *st, struct stats *stats)
 {
     struct chreply_change kind;
     struct patch_tx p = {.scene = j->query, .kind = &kind};
     (void)stats;
-    if (chreply_change_from_json(j->body, &kind, &p.field, p.err, sizeof(p.err)) < 0)
-        return ajob_invalid(j, p.field, p.err);
+    if (chreply_change_from_json(j->body, &kind, &p.w.field, p.w.msg, sizeof(p.w.msg)) < 0) {
+        snprintf(p.w.code, sizeof(p.w.code), "%s_invalid", p.w.field ? p.w.field : "body");
+        return ajob_why(j, 400, &p.w);
+    }
     bool fields = !json_is_object(j->body) || json_object_size(j->body) > 0 || !kind.set;
-    if (fields && channel_change_from_json(j->body, j->query, &p.c, &p.set, &p.field, p.err,
-                                           sizeof(p.err)) < 0) {
+    if (fields && channel_change_from_json_why(j->body, j->query, &p.c, &p.set, &p.w) < 0) {
         json_decref(kind.taken);
-        return ajob_invalid(j, p.field, p.err);
+        return ajob_why(j, 400, &p.w);
     }
     if (store_tx(st, patch_tx, &p) < 0 && p.rc == 0)
-        p.rc = -1, snprintf(p.err, sizeof(p.err), "%s", store_errmsg(st));
+        p.rc = -1, snprintf(p.w.msg, sizeof(p.w.msg), "%s", store_errmsg(st));
     if (p.rc == 0) {
         ajob_channel(j, st, 200, &p.got);
     } else if (p.rc == CHANNEL_ENOTFOUND) {
         ajob_not_found(j, j->query);
     } else if (p.rc == CHANNEL_EARCHIVED) {
-        ajob_error(j, 409, p.err);
+        ajob_why(j, 409, &p.w);
     } else if (p.rc == CHANNEL_EINVALID) {
-        ajob_invalid(j, p.field, p.err);
+        ajob_why(j, 400, &p.w);
     } else {
-        log_warn("admin: channel edit: %s", p.err);
+        log_warn("admin: channel edit: %s", p.w.msg);
         ajob_error(j, 500, "cannot edit the channel (see the server log)");
     }
     json_decref(kind.taken);
@@ -850,8 +916,10 @@ static void run_channel_delete(struct ajob *j, struct store *st, struct stats *s
     if (state == CHANNEL_ABSENT)
         return ajob_not_found(j, j->query);
     if (qr_channel_archive(st, j->query, &retired, &e) < 0) {
-        if (e.rc == QR_ECONFLICT)
-            return ajob_error(j, 409, e.msg);
+        if (e.rc == QR_ECONFLICT) /* archive_tx: the one conflict */
+            return ajob_json(j, 409,
+                             json_pack("{s:s, s:s, s:s}", "error", e.msg, "field", "scene", "code",
+                                       "already_archived"));
         if (e.rc == QR_EINVALID) /* gone since channel_state() */
             return ajob_not_found(j, j->query);
         log_warn("admin: channel archive: %s", e.msg);
@@ -881,7 +949,9 @@ static void channel_one_submit(struct areq *r,
     char *scene = scene_from_path(r->path + strlen(CHANNEL_PATH), err, sizeof(err));
     if (!scene) {
         json_decref(body);
-        return reply_json(r, 400, json_pack("{s:s, s:s}", "error", err, "field", "scene"));
+        return reply_json(
+            r, 400,
+            json_pack("{s:s, s:s, s:s}", "error", err, "field", "scene", "code", "scene_invalid"));
     }
     ajob_submit(r, run, scene, body);
 }
@@ -940,22 +1010,38 @@ static const struct route {
     const char *path;
     void (*fn)(struct areq *r);
     bool segment;
+    bool rest; /* path is a prefix followed by anything non-empty */
 } routes[] = {
-    {EVHTTP_REQ_GET, "/healthz", h_health, false},
-    {EVHTTP_REQ_GET, "/metrics", h_metrics, false},
-    {EVHTTP_REQ_GET, "/", h_index, false},
-    {EVHTTP_REQ_GET, "/api/stats", h_stats, false},
-    {EVHTTP_REQ_GET, "/api/channels", h_channels_list, false},
-    {EVHTTP_REQ_POST, "/api/channels", h_channels_add, false},
-    {EVHTTP_REQ_GET, CHANNEL_PATH, h_channel_get, true},
-    {EVHTTP_REQ_PATCH, CHANNEL_PATH, h_channel_patch, true},
-    {EVHTTP_REQ_DELETE, CHANNEL_PATH, h_channel_delete, true},
-    {EVHTTP_REQ_POST, "/api/qrcodes", h_qrcodes_add, false},
+    /* the console's (admin_console.c, admin_promoter.c), before
+     * /api/channels/{scene} so that its fixed names win */
+    {EVHTTP_REQ_GET, "/api/config", admin_h_config, false, false},
+    {EVHTTP_REQ_GET, "/api/channels/template.csv", admin_h_template, false, false},
+    {EVHTTP_REQ_POST, "/api/channels/import", admin_h_import, false, false},
+    {EVHTTP_REQ_GET, "/api/qrcodes", admin_h_qrcodes_list, false, false},
+    {EVHTTP_REQ_GET, "/api/qrcodes/perm", admin_h_qrcodes_perm, false, false},
+    {EVHTTP_REQ_POST, "/api/qrcodes/zip", admin_h_qrcodes_zip, false, false},
+    {EVHTTP_REQ_GET, "/api/qrcodes/", admin_h_qrcode_image, false, true},
+    {EVHTTP_REQ_GET, "/api/promoters", admin_h_promoters, false, false},
+    {EVHTTP_REQ_POST, "/api/promoters/", admin_h_link_make, false, true},
+    {EVHTTP_REQ_DELETE, "/api/promoters/", admin_h_link_revoke, false, true},
+    {EVHTTP_REQ_GET, "/p/", admin_h_public, true, false},
+    {EVHTTP_REQ_GET, "/healthz", h_health, false, false},
+    {EVHTTP_REQ_GET, "/metrics", h_metrics, false, false},
+    {EVHTTP_REQ_GET, "/", h_index, false, false},
+    {EVHTTP_REQ_GET, "/api/stats", h_stats, false, false},
+    {EVHTTP_REQ_GET, "/api/channels", h_channels_list, false, false},
+    {EVHTTP_REQ_POST, "/api/channels", h_channels_add, false, false},
+    {EVHTTP_REQ_GET, CHANNEL_PATH, h_channel_get, true, false},
+    {EVHTTP_REQ_PATCH, CHANNEL_PATH, h_channel_patch, true, false},
+    {EVHTTP_REQ_DELETE, CHANNEL_PATH, h_channel_delete, true, false},
+    {EVHTTP_REQ_POST, "/api/qrcodes", h_qrcodes_add, false, false},
 };
 
 static bool route_matches(const struct route *rt, const char *path)
 {
     size_t n = strlen(rt->path);
+    if (rt->rest)
+        return strncmp(rt->path, path, n) == 0 && path[n];
     if (!rt->segment)
         return strcmp(rt->path, path) == 0;
     return strncmp(rt->path, path, n) == 0 && path[n] && !strchr(path + n, '/');
@@ -1009,6 +1095,8 @@ static void on_request_done(struct evhttp_request *req, void *arg)
         drain_finish(a);
 }
 
+static const struct admin_ops admin_ops;
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     struct admin *a = arg;
@@ -1017,6 +1105,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     enum evhttp_cmd_type m = evhttp_request_get_command(req);
     struct areq r = {.a = a,
+                     .ops = &admin_ops,
                      .req = req,
                      .method = method_name(m),
                      .path = uri ? evhttp_uri_get_path(uri) : NULL,
@@ -1029,7 +1118,7 @@ static void on_request(struct evhttp_request *req, void *arg)
         return reply_error(&r, 405, "method not allowed");
     if (!r.path || !*r.path)
         return reply_error(&r, 400, "no path");
-    if (strncmp(r.path, "/api/", 5) == 0) {
+    if (strncmp(r.path, "/api/", 5) == 0 && strcmp(r.path, "/api/config") != 0) {
         if (!a->cfg->admin_token[0])
             return reply_error(&r, 403, "the admin API is disabled: set [admin] token");
         if (!authorized(a, req)) {
@@ -1038,6 +1127,10 @@ static void on_request(struct evhttp_request *req, void *arg)
             return reply_error(&r, 401, "missing or wrong bearer token");
         }
     }
+    /* only an import may be larger than a JSON body */
+    if (evbuffer_get_length(evhttp_request_get_input_buffer(req)) > ADMIN_MAX_JSON &&
+        strcmp(r.path, "/api/channels/import") != 0)
+        return reply_error(&r, 413, "the body is larger than 65536 bytes");
     for (size_t i = 0; i < WXS_ARRAY_LEN(routes); i++) {
         if (!route_matches(&routes[i], r.path))
             continue;
@@ -1156,3 +1249,20 @@ fail:
     admin_free(a);
     return -1;
 }
+
+/* ---- the services a route's module sees (admin_api.h) ---- */
+
+static const struct cfg *areq_cfg(const struct areq *r)
+{
+    return r->a->cfg;
+}
+
+static const struct admin_ops admin_ops = {
+    .reply = reply,
+    .reply_json = reply_json,
+    .submit = ajob_submit_in,
+    .ajob_json = ajob_json,
+    .read_json = read_json_body,
+    .segment_decode = segment_decode,
+    .cfg = areq_cfg,
+};

@@ -71,6 +71,7 @@ static const struct table {
     {"stats_scan_first", "day, scene, prev_day, n", "itii", "day, scene, prev_day", false},
     {"stats_scanners", "openid, days", "tt", "openid", false},
     {"health", "id, checked_at, seq", "iii", "id", false},
+    {"promoter_links", "promoter, token_sha256, created_at", "tti", "promoter", true},
 };
 
 /* After rows with explicit ids, a backend with id sequences moves them

@@ -13,7 +13,7 @@
 #include "cfg.h"
 #include "store.h"
 
-#define STORE_COPY_TABLES 22
+#define STORE_COPY_TABLES 23
 
 struct store_copy_report {
     size_t ntables;
