@@ -18,7 +18,9 @@
 #include "assets.h"
 #include "campaign.h"
 #include "channel.h"
+#include "chreply.h"
 #include "dbwork.h"
+#include "followup.h"
 #include "health.h"
 #include "http_accept.h"
 #include "http_deadline.h"
@@ -253,7 +255,10 @@ static int metrics_server(struct buf *b, const struct server_stats *s)
     bad = bad || metric_head(b, rp, "counter", "Answers to pushes by type.") < 0 ||
           buf_printf(b, "%s{type=\"text\"} %llu\n%s{type=\"success\"} %llu\n", rp,
                      (unsigned long long)s->replies_text, rp,
-                     (unsigned long long)s->replies_success) < 0;
+                     (unsigned long long)s->replies_success) < 0 ||
+          buf_printf(b, "%s{type=\"news\"} %llu\n%s{type=\"image\"} %llu\n", rp,
+                     (unsigned long long)s->replies_news, rp,
+                     (unsigned long long)s->replies_image) < 0;
     for (size_t i = 0; !bad && i < WXS_ARRAY_LEN(counters); i++)
         bad = metric_head(b, counters[i].name, "counter", counters[i].help) < 0 ||
               buf_printf(
@@ -289,6 +294,7 @@ struct mjob {
     struct areq r;
     bool ok;
     int64_t tag_pending, tag_parked, store_bytes;
+    struct followup_counts fu; /* the follow-up outbox by state */
 };
 
 static int metric_gauge(struct buf *b, const char *name, const char *help, int64_t v)
@@ -323,6 +329,30 @@ static int metrics_process(struct buf *b, const struct admin *a)
                : 0;
 }
 
+/* The follow-up outbox by state (followup.h): pending and sending wait,
+ * parked need an operator, sent is the running total. */
+static int metrics_followups(struct buf *b, const struct followup_counts *c)
+{
+    static const char name[] = "wxscene_followup_queue";
+    return metric_head(b, name, "gauge",
+                       "Follow-up outbox rows (one per subscribe) by state (parked: see wxscene "
+                       "followup status).") < 0 ||
+                   buf_printf(b,
+                              "%s{state=\"pending\"} %lld\n%s{state=\"sending\"} %lld\n"
+                              "%s{state=\"sent\"} %lld\n%s{state=\"parked\"} %lld\n",
+                              name, (long long)c->pending, name, (long long)c->sending, name,
+                              (long long)c->sent, name, (long long)c->parked) < 0 ||
+                   metric_gauge(b, "wxscene_followup_messages_sent",
+                                "Follow-up messages WeChat accepted (all time).",
+                                c->messages_sent) < 0 ||
+                   metric_gauge(b, "wxscene_followup_messages_uncertain",
+                                "Follow-up messages whose call got no answer or was cut by a "
+                                "crash: may have arrived, never resent.",
+                                c->uncertain) < 0
+               ? -1
+               : 0;
+}
+
 static int metrics_store(struct buf *b, const struct mjob *m)
 {
     if (!m || !m->ok) /* the worker could not say: the gauges are absent */
@@ -334,6 +364,7 @@ static int metrics_store(struct buf *b, const struct mjob *m)
                                 "Tag outbox rows parked until an operator acts (tag sync "
                                 "--retry-parked).",
                                 m->tag_parked) < 0 ||
+                   metrics_followups(b, &m->fu) < 0 ||
                    metric_gauge(b, "wxscene_store_size_bytes",
                                 "Size of the store: the SQLite database file, or the PostgreSQL "
                                 "database.",
@@ -373,7 +404,7 @@ static void mjob_run(struct dbwork_job *dj, struct store *st, void *stats)
     struct mjob *m = (struct mjob *)((char *)dj - offsetof(struct mjob, job));
     (void)stats;
     m->ok = st && tag_queue_counts(st, &m->tag_pending, &m->tag_parked) == 0 &&
-            store_size_bytes(st, &m->store_bytes) == 0;
+            followup_counts(st, &m->fu) == 0 && store_size_bytes(st, &m->store_bytes) == 0;
 }
 
 static void mjob_done(struct dbwork_job *dj, bool ran)
@@ -835,6 +866,19 @@ static json_t *channel_one_json(const struct channel *c)
     return j;
 }
 
+/* One channel as GET and PATCH answer it: channel_one_json() and its
+ * reply kind (chreply_json_add: reply_kind, news, image). */
+static void ajob_channel(struct ajob *j, struct store *st, int status, const struct channel *c)
+{
+    json_t *out = with_campaign(st, channel_one_json(c), c->scene);
+    if (out && chreply_json_add(st, c->scene, out) < 0) {
+        log_warn("admin: channel reply kind: %s", store_errmsg(st));
+        json_decref(out);
+        return ajob_error(j, 500, "cannot read the channel (see the server log)");
+    }
+    ajob_json(j, status, out);
+}
+
 static void ajob_not_found(struct ajob *j, const char *scene)
 {
     char err[160];
@@ -855,70 +899,101 @@ static void run_channel_get(struct ajob *j, struct store *st, struct stats *stat
     } else if (rc == 1) {
         ajob_not_found(j, j->query);
     } else {
-        ajob_json(j, 200, with_campaign(st, channel_one_json(&c), c.scene));
+        ajob_channel(j, st, 200, &c);
     }
     channel_clear(&c);
 }
 
-/* PATCH's transaction: the fields (channel_edit_why, its full reasons)
- * and the campaign, both or nothing. */
 struct patch_tx {
     const char *scene, *campaign;
-    const struct channel *c;
+    struct channel c, got;
     unsigned set;
-    struct channel_why *w;
-    int rc, crc; /* channel_edit_why's, campaign_set_channel's */
+    const struct chreply_change *kind;
+    struct channel_why w;
+    int rc, crc; /* channel_edit_why's (or the state's), campaign_set_channel's */
     char err[512];
 };
 
-static int patch_tx_run(struct store *st, void *arg)
+/* The channel's fields (channel_edit_why), its reply kind and its
+ * campaign in one transaction; a change of the kind or the campaign alone
+ * still needs the channel active. */
+static int patch_tx(struct store *st, void *arg)
 {
-    struct patch_tx *t = arg;
-    if (t->set && (t->rc = channel_edit_why(st, t->scene, t->c, t->set, NULL, t->w)) < 0)
+    struct patch_tx *p = arg;
+    if (p->set) {
+        p->rc = channel_edit_why(st, p->scene, &p->c, p->set, &p->got, &p->w);
+    } else {
+        int state = channel_state(st, p->scene);
+        p->rc = state < 0                   ? -1
+                : state == CHANNEL_ABSENT   ? CHANNEL_ENOTFOUND
+                : state == CHANNEL_ARCHIVED ? CHANNEL_EARCHIVED
+                                            : channel_get(st, p->scene, &p->got);
+        if (p->rc == 1)
+            p->rc = CHANNEL_ENOTFOUND;
+        if (p->rc == CHANNEL_EARCHIVED) {
+            p->w.field = "scene";
+            snprintf(p->w.code, sizeof(p->w.code), "channel_archived");
+            snprintf(p->w.msg, sizeof(p->w.msg), "channel %s is archived: it cannot be edited",
+                     p->scene);
+        } else if (p->rc == -1) {
+            snprintf(p->w.msg, sizeof(p->w.msg), "%s", store_errmsg(st));
+        }
+    }
+    if (p->rc == 0 && chreply_apply(st, p->scene, p->kind) < 0)
+        p->rc = -1, snprintf(p->w.msg, sizeof(p->w.msg), "%s", store_errmsg(st));
+    if (p->rc == 0 && p->campaign &&
+        (p->crc = campaign_set_channel(st, p->scene, p->campaign, p->err, sizeof(p->err))) < 0)
         return -1;
-    if (t->campaign &&
-        (t->crc = campaign_set_channel(st, t->scene, t->campaign, t->err, sizeof(t->err))) < 0)
-        return -1;
-    return 0;
+    return p->rc < 0 ? -1 : 0;
 }
 
 /* PATCH: the same channel_edit() as `wxscene channel edit`, so the same
- * rules and messages; "campaign" is set in the same transaction. */
+ * rules and messages; "reply_kind", "news" and "image_media_id" change the
+ * reply's kind (chreply_change_from_json; code FIELD_invalid); "campaign"
+ * is set in the same transaction. */
 static void run_channel_patch(struct ajob *j, struct store *st, struct stats *stats)
 {
-    struct channel c = {0}, got = {0};
-    struct channel_why w = {0};
-    struct patch_tx t = {.scene = j->query, .c = &c, .w = &w};
+    struct chreply_change kind = {0};
+    struct patch_tx p = {.scene = j->query, .kind = &kind};
     char err[512], *campaign = NULL;
     (void)stats;
     if (take_campaign(j->body, &campaign, err, sizeof(err)) < 0) {
         ajob_field(j, 400, "campaign", "campaign_type", err);
+        return;
+    }
+    p.campaign = campaign;
+    if (chreply_change_from_json(j->body, &kind, &p.w.field, p.w.msg, sizeof(p.w.msg)) < 0) {
+        snprintf(p.w.code, sizeof(p.w.code), "%s_invalid", p.w.field ? p.w.field : "body");
+        ajob_why(j, 400, &p.w);
+        free(campaign); /* kind.taken: the callee's own on failure */
+        return;
+    }
+    /* "campaign" or the reply kind alone change nothing else */
+    bool fields =
+        !json_is_object(j->body) || json_object_size(j->body) > 0 || (!kind.set && !campaign);
+    if (fields && channel_change_from_json_why(j->body, j->query, &p.c, &p.set, &p.w) < 0) {
+        ajob_why(j, 400, &p.w);
         goto done;
     }
-    t.campaign = campaign;
-    /* "campaign" alone changes nothing else */
-    if ((!campaign || json_object_size(j->body) > 0) &&
-        channel_change_from_json_why(j->body, j->query, &c, &t.set, &w) < 0) {
-        ajob_why(j, 400, &w);
-        goto done;
-    }
-    int tx = store_tx(st, patch_tx_run, &t);
-    if (t.rc == CHANNEL_ENOTFOUND) {
+    if (store_tx(st, patch_tx, &p) < 0 && p.rc == 0 && p.crc == 0)
+        p.rc = -1, snprintf(p.w.msg, sizeof(p.w.msg), "%s", store_errmsg(st));
+    if (p.rc == 0 && p.crc < 0) {
+        campaign_fail(j, st, p.crc, p.err);
+    } else if (p.rc == 0) {
+        ajob_channel(j, st, 200, &p.got);
+    } else if (p.rc == CHANNEL_ENOTFOUND) {
         ajob_not_found(j, j->query);
-    } else if (t.rc == CHANNEL_EARCHIVED) {
-        ajob_why(j, 409, &w);
-    } else if (t.rc == CHANNEL_EINVALID) {
-        ajob_why(j, 400, &w);
-    } else if (t.crc < 0) {
-        campaign_fail(j, st, t.crc, t.err);
-    } else if (t.rc < 0 || tx < 0 || channel_get(st, j->query, &got) != 0) {
-        log_warn("admin: channel edit: %s", t.rc < 0 ? w.msg : store_errmsg(st));
-        ajob_error(j, 500, "cannot edit the channel (see the server log)");
+    } else if (p.rc == CHANNEL_EARCHIVED) {
+        ajob_why(j, 409, &p.w);
+    } else if (p.rc == CHANNEL_EINVALID) {
+        ajob_why(j, 400, &p.w);
     } else {
-        ajob_json(j, 200, with_campaign(st, channel_one_json(&got), got.scene));
+        log_warn("admin: channel edit: %s", p.w.msg);
+        ajob_error(j, 500, "cannot edit the channel (see the server log)");
     }
 done:
-    channel_clear(&got);
+    json_decref(kind.taken);
+    channel_clear(&p.got);
     free(campaign);
 }
 
