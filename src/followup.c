@@ -38,9 +38,38 @@ static const struct db_query q_move = {
 static const struct db_query q_forget = {
     "followup.forget", "UPDATE followup_msgs SET removed_at = ?2 WHERE scene = ?1 AND removed_at "
                        "IS NULL"};
+/* channels.followup_ids (schema/017): the live ids in order, for the
+ * push path (followup_outbox_hook()). */
+static const struct db_query q_live_ids = {
+    "followup.live_ids",
+    "SELECT id FROM followup_msgs WHERE scene = ?1 AND removed_at IS NULL ORDER BY pos"};
+static const struct db_query q_ids_set = {"followup.ids_set",
+                                          "UPDATE channels SET followup_ids = ?2 WHERE scene = ?1"};
 static const struct db_query q_list = {
     "followup.list", "SELECT pos, kind, body, media_file FROM followup_msgs WHERE scene = ?1 AND "
                      "removed_at IS NULL ORDER BY pos"};
+
+/* Every change of a channel's follow-ups ends here, in its transaction:
+ * the channel row's copy of the live ids ("12,13,14", NULL = none) is what
+ * the push path queues (followup_outbox_hook()), so it must never lag. */
+static int ids_sync(struct db *db, const char *scene)
+{
+    char ids[CHANNEL_FOLLOWUP_IDS_MAX] = "";
+    char *p = ids, *end = ids + sizeof(ids) - 1;
+    struct db_stmt *s = db_stmt(db, &q_live_ids);
+    int rc, n = 0;
+    db_bind_text(s, 1, scene);
+    while ((rc = db_step(s)) == DB_ROW && n++ < FOLLOWUP_MAX)
+        p = util_put_i64(util_puts(p, end, n > 1 ? "," : ""), end, db_col_int64(s, 0));
+    *p = '\0';
+    db_reset(s);
+    if (rc != DB_DONE && rc != DB_ROW)
+        return -1;
+    s = db_stmt(db, &q_ids_set);
+    db_bind_text(s, 1, scene);
+    db_bind_text_opt(s, 2, ids[0] ? ids : NULL);
+    return db_run(s) < 0 ? -1 : 0;
+}
 
 int followup_text_validate(const char *text, char *err, size_t errlen)
 {
@@ -101,7 +130,7 @@ static int add_tx(struct store *st, void *arg)
     db_bind_text(s, 4, a->body);
     db_bind_text_opt(s, 5, a->media_file);
     db_bind_int64(s, 6, util_now());
-    if (db_run(s) < 0)
+    if (db_run(s) < 0 || ids_sync(db, a->scene) < 0)
         return a->rc = -1, snprintf(a->err, a->errlen, "%s", store_errmsg(st)), -1;
     return a->rc = 0;
 }
@@ -160,6 +189,8 @@ static int remove_tx(struct store *st, void *arg)
         if (db_run(s) < 0)
             goto fail;
     }
+    if (ids_sync(db, r->scene) < 0)
+        goto fail;
     return r->rc = 0;
 fail:
     snprintf(r->err, r->errlen, "%s", store_errmsg(st));
@@ -179,7 +210,7 @@ int followup_forget(struct store *st, const char *scene)
     struct db_stmt *s = db_stmt(store_db(st), &q_forget);
     db_bind_text(s, 1, scene);
     db_bind_int64(s, 2, util_now());
-    return db_run(s) < 0 ? -1 : 0;
+    return db_run(s) < 0 || ids_sync(store_db(st), scene) < 0 ? -1 : 0;
 }
 
 int followup_foreach(struct store *st, const char *scene,
@@ -243,16 +274,37 @@ static const struct db_query q_arm = {
     "INSERT INTO followup_outbox(event_id, openid, scene, msgs, total, state, created_at, "
     "updated_at) SELECT ?1, ?2, ?4, group_concat(id, ','), count(*), 'pending', ?3, ?3 FROM "
     "followup_msgs WHERE scene = ?4 AND removed_at IS NULL HAVING count(*) > 0"};
+/* The same row from the ids the caller read off the channel row in this
+ * transaction (channels.followup_ids, event_rec.followups): a plain
+ * INSERT, no look-up of followup_msgs. */
+static const struct db_query q_arm_ids = {
+    "followup.arm_ids",
+    "INSERT INTO followup_outbox(event_id, openid, scene, msgs, total, state, created_at, "
+    "updated_at) VALUES(?1, ?2, ?4, ?5, ?6, 'pending', ?3, ?3)"};
+
+/* How many ids a non-empty list "12,13,14" holds. */
+static int64_t ids_count(const char *ids)
+{
+    int64_t n = 1;
+    for (; *ids; ids++)
+        n += *ids == ',';
+    return n;
+}
+
 int followup_outbox_hook(struct db *db, const struct event_applied *ev)
 {
     const struct event_rec *r = ev->rec;
-    if (r->kind != EV_SUBSCRIBE || !ev->scene)
+    if (r->kind != EV_SUBSCRIBE || !ev->scene || (r->followups && !*r->followups))
         return 0;
-    struct db_stmt *s = db_stmt(db, &q_arm);
+    struct db_stmt *s = db_stmt(db, r->followups ? &q_arm_ids : &q_arm);
     db_bind_int64(s, 1, r->event_id);
     db_bind_text(s, 2, r->openid);
     db_bind_int64(s, 3, r->received_at);
     db_bind_text(s, 4, ev->scene);
+    if (r->followups) {
+        db_bind_text(s, 5, r->followups);
+        db_bind_int64(s, 6, ids_count(r->followups));
+    }
     if (db_run(s) < 0) {
         log_warn("followup: outbox: %s", db_errmsg(db));
         return -1;
