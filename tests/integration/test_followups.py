@@ -243,6 +243,31 @@ class FollowupCase(unittest.TestCase):
         self.assertEqual(self.env.sql("SELECT followup_ids FROM channels ORDER BY scene"),
                          [(None,), (want["oT1"],)])
 
+    def test_upgrade_fills_the_channel_rows_ids(self):
+        """schema/017 on a store that had follow-ups before it: the copy on
+        each channel row is filled in order (removed ones left out), and
+        the next subscribe queues exactly those."""
+        self.env.cli("channel", "add", "42", "--name", "S")
+        self.env.cli("channel", "add", "43", "--name", "T")
+        for t in ("a", "b", "c"):
+            self.env.cli("channel", "followup", "add", "42", "--text", t)
+        self.env.cli("channel", "followup", "remove", "42", "1")
+        self.env.cli("channel", "followup", "add", "42", "--text", "d")
+        live = self.env.sql("SELECT id FROM followup_msgs WHERE removed_at IS NULL ORDER BY pos")
+        want = ",".join(str(r[0]) for r in live)
+        self.env.sql("ALTER TABLE channels DROP COLUMN followup_ids")
+        if wxs.ON_PG:
+            self.env.sql("UPDATE schema_version SET version = 16")
+        else:
+            self.env.sql("PRAGMA user_version = 16")
+        self.env.cli("store", "migrate")
+        self.assertEqual(self.env.sql("SELECT scene, followup_ids FROM channels ORDER BY scene"),
+                         [("42", want), ("43", None)])
+        self.configure(worker="false")
+        self.env.start_server()
+        self.push("oUp")
+        self.assertEqual(self.env.sql("SELECT msgs, total FROM followup_outbox"), [(want, 3)])
+
     # ---- the API misbehaving ----
 
     def test_a_hanging_api_never_delays_a_reply(self):
