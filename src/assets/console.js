@@ -148,7 +148,7 @@
       const name = c.scene === null ? el("span", { class: "muted" }, t("dash.organic"))
         : c.name === null ? el("span", { class: "muted" }, t("dash.unknown")) : data(c.name);
       return el("tr", { "data-scene": c.scene === null ? "" : c.scene },
-        el("td", { class: "name t", title: c.name || "" }, name),
+        el("td", { class: "name t", title: c.name || "", translate: "no" }, name),
         el("td", { class: "t" }, data(c.scene)), el("td", { class: "t" }, data(c.promoter)),
         ...METRICS.map((k) => td(k === "net_fans" ? signed(c[k]) : c[k], { "data-metric": k })));
     });
@@ -192,6 +192,7 @@
     let lo = Math.min(0, ...all), hi = Math.max(1, ...all);
     const step = Math.pow(10, Math.floor(Math.log10(Math.max(1, hi - lo))));
     hi = Math.ceil(hi / step) * step; lo = Math.floor(lo / step) * step;
+    hi = Math.max(hi, lo + 4);
     const x = (i) => L + (days.length < 2 ? (W - L - R) / 2 : i * (W - L - R) / (days.length - 1));
     const y = (v) => T + (hi - v) * (H - T - B) / (hi - lo || 1);
     const g = svg("svg", { viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img", "aria-label": label });
@@ -275,8 +276,8 @@
           el("button", { class: "link", type: "button", "data-action": "archive", on: { click: () => confirmArchive(c) } }, t("ch.archive")));
       return el("tr", { "data-scene": c.scene, class: c.archived_at ? "archived" : null },
         el("td", { class: "t" }, data(c.scene)), el("td", { class: "t name" }, data(c.name)),
-        el("td", { class: "t" }, data(c.promoter)), el("td", { class: "t wrap", title: c.reply || "" }, data(c.reply)),
-        el("td", { class: "t wrap", title: c.scan_reply || "" }, data(c.scan_reply)), el("td", { class: "t" }, data(c.tag)),
+        el("td", { class: "t" }, data(c.promoter)), el("td", { class: "t wrap", title: c.reply || "", translate: "no" }, data(c.reply)),
+        el("td", { class: "t wrap", title: c.scan_reply || "", translate: "no" }, data(c.scan_reply)), el("td", { class: "t" }, data(c.tag)),
         el("td", { class: "t" }, when(c.created_at)), el("td", { class: "t" }, actions));
     });
     renderTable($("#ch-table"), head, rows, null);
@@ -567,7 +568,7 @@
     $("#app-error").hidden = true;
     if (page !== "qrcodes") closeSheet();
     document.body.dataset.state = "loading";
-    document.body.dataset.page = page;
+    document.body.dataset.view = page;
     try {
       await PAGES[page]();
       $("#app").hidden = false; $("#login").hidden = true;

@@ -57,6 +57,7 @@ class Browser:
             os.dup2(to_r, 3)
             os.dup2(from_w, 4)
 
+        log = open(os.path.join(self.dir, "chromium.log"), "wb")
         self.proc = subprocess.Popen(
             [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -64,8 +65,9 @@ class Browser:
              "--disable-extensions", "--mute-audio", f"--lang={lang}", f"--accept-lang={accept}",
              f"--window-size={width},{height}", f"--user-data-dir={self.dir}", "about:blank"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=open(os.path.join(self.dir, "chromium.log"), "wb"),
+            stderr=log,
             preexec_fn=child_fds, close_fds=False)
+        log.close()
         os.close(to_r)
         os.close(from_w)
         self.wfd, self.rfd = to_w, from_r
@@ -210,11 +212,11 @@ class Page:
         return r["result"].get("value")
 
     def wait(self, expr, timeout=TIMEOUT, what=None):
-        """Polls EXPR until truthy; returns its value. On timeout raises with
+        """Polls EXPR until truthy (in JS terms). On timeout raises with
         what the page shows, so a failure says why."""
         deadline = time.monotonic() + timeout
         while True:
-            v = self.eval(expr)
+            v = self.eval(f"!!({expr})")
             if v:
                 return v
             if time.monotonic() > deadline:
@@ -243,6 +245,7 @@ class Page:
         self.send("DOM.setFileInputFiles", {"nodeId": node, "files": [os.path.abspath(p) for p in paths]})
 
     def screenshot(self, path):
+        self.send("Page.bringToFront")
         png = base64.b64decode(self.send("Page.captureScreenshot", {"format": "png",
                                                                      "captureBeyondViewport": True})["data"])
         with open(path, "wb") as f:
