@@ -12,6 +12,8 @@
 #include <jansson.h>
 #include <sys/queue.h>
 
+#include "admin_console.h"
+#include "admin_internal.h"
 #include "admin_qr.h"
 #include "assets.h"
 #include "channel.h"
@@ -28,7 +30,8 @@
 #include "token.h"
 #include "tz.h"
 
-#define ADMIN_MAX_BODY    65536
+#define ADMIN_MAX_BODY    (32 << 20) /* a channel import; JSON bodies: ADMIN_MAX_JSON */
+#define ADMIN_MAX_JSON    65536
 #define ADMIN_MAX_HEADERS 16384
 
 struct admin {
@@ -48,16 +51,6 @@ struct admin {
     void (*drain_done)(void *);
     void *drain_arg;
     struct event *drain_ev;
-};
-
-/* One request at the edge: every handler ends in exactly one reply(). */
-struct areq {
-    struct admin *a;
-    struct evhttp_request *req;
-    const char *method;
-    const char *path;
-    uint64_t start_us;
-    bool close; /* answer with Connection: close (http_framing_check) */
 };
 
 /* ---- replies ---- */
@@ -96,6 +89,10 @@ static void reply(struct areq *r, int status, const char *ctype, const char *bod
     if (!evhttp_find_header(h, "Cache-Control"))
         evhttp_add_header(h, "Cache-Control", "no-store");
     evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+    evhttp_add_header(h, "X-Frame-Options", "DENY");
+    if (!evhttp_find_header(h, "Content-Security-Policy")) /* an API answer runs nothing */
+        evhttp_add_header(h, "Content-Security-Policy",
+                          "default-src 'none'; frame-ancestors 'none'");
     if (r->close)
         evhttp_add_header(h, "Connection", "close");
     http_framing_add_body(r->req, body, len);
@@ -235,16 +232,6 @@ static void h_index(struct areq *r)
 static void h_asset(struct areq *r)
 {
     reply_asset(r, r->path + strlen(ASSET_PATH));
-}
-
-#define PROMOTER_PATH "/p/"
-
-/* GET /p/TOKEN: the promoter's page, the same file for every token; its
- * script reads TOKEN from the address and asks /p/TOKEN.json, which checks
- * it. The page itself holds nothing private. */
-static void h_promoter_page(struct areq *r)
-{
-    reply_asset(r, "promoter.html");
 }
 
 /* ---- /metrics ---- */
@@ -458,23 +445,6 @@ static const char *qparam(const struct evkeyvalq *q, const char *name)
 
 /* ---- the worker: requests that read or write the database ---- */
 
-/* The loop parses what it can; the worker (its own connection and
- * statistics handle) queries and builds the whole answer; the loop sends
- * it. */
-struct ajob {
-    struct dbwork_job job;
-    struct areq r; /* answered in ajob_done() */
-    void (*run)(struct ajob *j, struct store *st, struct stats *stats);
-    char *query;  /* the query string (GET /api/stats) or the decoded scene
-                     (/api/channels/{scene}), malloc'd */
-    json_t *body; /* the parsed JSON body (POST), owned */
-    /* the answer */
-    int status;
-    const char *ctype;
-    struct buf out;
-    char disposition[160]; /* Content-Disposition, "" = none */
-};
-
 static void ajob_json(struct ajob *j, int status, json_t *v)
 {
     char *s = v ? json_dumps(v, JSON_COMPACT) : NULL;
@@ -502,6 +472,7 @@ static void ajob_free(struct ajob *j)
     free(j->query);
     json_decref(j->body);
     buf_free(&j->out);
+    buf_free(&j->in);
     free(j);
 }
 
@@ -519,9 +490,11 @@ static void ajob_done(struct dbwork_job *dj, bool ran)
     if (!ran) {
         reply_error(&j->r, 503, "the server is stopping");
     } else {
+        struct evkeyvalq *h = evhttp_request_get_output_headers(j->r.req);
         if (j->disposition[0])
-            evhttp_add_header(evhttp_request_get_output_headers(j->r.req), "Content-Disposition",
-                              j->disposition);
+            evhttp_add_header(h, "Content-Disposition", j->disposition);
+        for (const char *const *p = j->headers; p && p[0]; p += 2)
+            evhttp_add_header(h, p[0], p[1]);
         reply(&j->r, j->status, j->ctype, j->out.data ? j->out.data : "", j->out.len);
     }
     ajob_free(j);
@@ -529,8 +502,9 @@ static void ajob_done(struct dbwork_job *dj, bool ran)
 
 /* Hand the request to the worker (query and body are taken); 503 when the
  * worker is busy or stopping. */
-static void ajob_submit(struct areq *r, void (*run)(struct ajob *, struct store *, struct stats *),
-                        char *query, json_t *body)
+static void ajob_submit_in(struct areq *r,
+                           void (*run)(struct ajob *, struct store *, struct stats *), char *query,
+                           json_t *body, bool with_body)
 {
     struct ajob *j = calloc(1, sizeof(*j));
     if (!j) {
@@ -544,11 +518,26 @@ static void ajob_submit(struct areq *r, void (*run)(struct ajob *, struct store 
                        .query = query,
                        .body = body,
                        .status = 500,
-                       .ctype = "application/json"};
+                       .ctype = "application/json",
+                       .cfg = r->a->cfg};
+    struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
+    size_t n = evbuffer_get_length(in);
+    if (with_body && n &&
+        (buf_append(&j->in, (const char *)evbuffer_pullup(in, -1), n) < 0 ||
+         buf_append(&j->in, "", 0) < 0)) {
+        ajob_free(j);
+        return reply_error(r, 500, "out of memory");
+    }
     if (dbwork_submit(r->a->work, &j->job) < 0) {
         ajob_free(j);
         reply_error(r, 503, "too many requests in progress; retry later");
     }
+}
+
+static void ajob_submit(struct areq *r, void (*run)(struct ajob *, struct store *, struct stats *),
+                        char *query, json_t *body)
+{
+    ajob_submit_in(r, run, query, body, false);
 }
 
 /* Worker state: a statistics handle on the worker's connection. */
@@ -594,6 +583,7 @@ static void run_stats(struct ajob *j, struct store *st, struct stats *stats)
         goto done;
     }
     const char *by_s = qparam(&q, "by"), *fmt = qparam(&q, "format"), *bom = qparam(&q, "bom");
+    const char *scene = qparam(&q, "scene"), *promoter = qparam(&q, "promoter");
     if (by_s && stats_parse_by(by_s, &by) < 0) {
         snprintf(err, sizeof(err), "by: '%s' is not channel, promoter or day", by_s);
         ajob_error(j, 400, err);
@@ -603,7 +593,11 @@ static void run_stats(struct ajob *j, struct store *st, struct stats *stats)
     } else if (stats_range(stats, by, qparam(&q, "since"), qparam(&q, "until"), "since", "until",
                            &d0, &d1, err, sizeof(err)) < 0) {
         ajob_error(j, 400, err);
-    } else if (stats_query(stats, by, d0, d1, &rep, err, sizeof(err)) < 0) {
+    } else if ((scene || promoter) && by != STATS_BY_DAY) {
+        ajob_json(j, 400,
+                  json_pack("{s:s, s:s, s:s}", "error", "scene and promoter need by=day", "field",
+                            scene ? "scene" : "promoter", "code", "scope_needs_day"));
+    } else if (stats_query_scoped(stats, by, scene, promoter, d0, d1, &rep, err, sizeof(err)) < 0) {
         log_warn("admin: %s", err);
         ajob_error(j, 500, "the statistics query failed (see the server log)");
     } else if (fmt && strcmp(fmt, "csv") == 0) {
@@ -632,10 +626,21 @@ static int list_one(const struct channel *c, void *arg)
     return json_array_append_new(arg, channel_to_json(c));
 }
 
+static json_t *channel_one_json(const struct channel *c);
+
+static int list_one_all(const struct channel *c, void *arg)
+{
+    return json_array_append_new(arg, channel_one_json(c));
+}
+
 static void run_channels_list(struct ajob *j, struct store *st, struct stats *stats)
 {
     json_t *arr = json_array();
-    if (!arr || channel_foreach(st, list_one, arr) < 0) {
+    const char *q = j->query ? strstr(j->query, "archived=") : NULL;
+    bool all = q && (q == j->query || q[-1] == '&') && q[9] == '1' && (!q[10] || q[10] == '&');
+    (void)stats;
+    if (!arr || (all ? channel_foreach_all(st, list_one_all, arr)
+                     : channel_foreach(st, list_one, arr)) < 0) {
         log_warn("admin: channel list: %s", store_errmsg(st));
         json_decref(arr);
         return ajob_error(j, 500, "cannot list the channels (see the server log)");
@@ -645,7 +650,11 @@ static void run_channels_list(struct ajob *j, struct store *st, struct stats *st
 
 static void h_channels_list(struct areq *r)
 {
-    ajob_submit(r, run_channels_list, NULL, NULL);
+    const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(r->req));
+    char *copy = query ? strdup(query) : NULL;
+    if (query && !copy)
+        return reply_error(r, 500, "out of memory");
+    ajob_submit(r, run_channels_list, copy, NULL);
 }
 
 static json_t *read_json_body(struct areq *r, char *err, size_t errlen)
@@ -655,6 +664,8 @@ static json_t *read_json_body(struct areq *r, char *err, size_t errlen)
     json_error_t jerr;
     if (len == 0)
         return snprintf(err, errlen, "empty body: send a JSON object"), NULL;
+    if (len > ADMIN_MAX_JSON)
+        return snprintf(err, errlen, "the body is larger than %d bytes", ADMIN_MAX_JSON), NULL;
     const char *p = (const char *)evbuffer_pullup(in, -1);
     json_t *j = p ? json_loadb(p, len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
     if (!j)
@@ -720,9 +731,9 @@ static int hex_digit(char c)
  * any character a URL cannot carry as it is): decoded strictly, every '%'
  * followed by two hex digits, no NUL, 1..64 bytes of valid UTF-8 (what a
  * channel's scene can be). Caller frees; NULL with "scene: why" in err. */
-static char *scene_from_path(const char *seg, char *err, size_t errlen)
+static char *segment_decode(const char *seg, const char *what, size_t max, char *err, size_t errlen)
 {
-    char out[CHANNEL_SCENE_MAX + 1];
+    char out[256];
     size_t n = 0;
     for (const char *p = seg; *p; p++) {
         int ch = (unsigned char)*p;
@@ -730,30 +741,34 @@ static char *scene_from_path(const char *seg, char *err, size_t errlen)
             int hi = hex_digit(p[1]), lo = hi < 0 ? -1 : hex_digit(p[2]);
             if (lo < 0) {
                 snprintf(err, errlen,
-                         "scene: bad percent-encoding at byte %zu of the path segment (want %%XX, "
+                         "%s: bad percent-encoding at byte %zu of the path segment (want %%XX, "
                          "two hex digits)",
-                         (size_t)(p - seg) + 1);
+                         what, (size_t)(p - seg) + 1);
                 return NULL;
             }
             ch = hi * 16 + lo;
             p += 2;
         }
         if (ch == 0)
-            return snprintf(err, errlen, "scene: %%00 (a NUL byte) is not allowed"), NULL;
-        if (n == CHANNEL_SCENE_MAX) {
-            snprintf(err, errlen, "scene: longer than %d bytes once percent-decoded",
-                     CHANNEL_SCENE_MAX);
+            return snprintf(err, errlen, "%s: %%00 (a NUL byte) is not allowed", what), NULL;
+        if (n == max || n + 1 == sizeof(out)) {
+            snprintf(err, errlen, "%s: longer than %zu bytes once percent-decoded", what, max);
             return NULL;
         }
         out[n++] = (char)ch;
     }
     out[n] = '\0';
     if (!util_utf8_valid(out, n))
-        return snprintf(err, errlen, "scene: not valid UTF-8 once percent-decoded"), NULL;
+        return snprintf(err, errlen, "%s: not valid UTF-8 once percent-decoded", what), NULL;
     char *dup = strdup(out);
     if (!dup)
         snprintf(err, errlen, "out of memory");
     return dup;
+}
+
+static char *scene_from_path(const char *seg, char *err, size_t errlen)
+{
+    return segment_decode(seg, "scene", CHANNEL_SCENE_MAX, err, errlen);
 }
 
 /* One channel as the API shows it: channel_to_json() and archived_at
@@ -927,24 +942,39 @@ static const struct route {
     const char *path;
     void (*fn)(struct areq *r);
     bool segment;
+    bool rest; /* path is a prefix followed by anything non-empty */
 } routes[] = {
-    {EVHTTP_REQ_GET, "/healthz", h_health, false},
-    {EVHTTP_REQ_GET, "/metrics", h_metrics, false},
-    {EVHTTP_REQ_GET, "/", h_index, false},
-    {EVHTTP_REQ_GET, "/api/stats", h_stats, false},
-    {EVHTTP_REQ_GET, "/api/channels", h_channels_list, false},
-    {EVHTTP_REQ_POST, "/api/channels", h_channels_add, false},
-    {EVHTTP_REQ_GET, CHANNEL_PATH, h_channel_get, true},
-    {EVHTTP_REQ_PATCH, CHANNEL_PATH, h_channel_patch, true},
-    {EVHTTP_REQ_DELETE, CHANNEL_PATH, h_channel_delete, true},
-    {EVHTTP_REQ_POST, "/api/qrcodes", h_qrcodes_add, false},
-    {EVHTTP_REQ_GET, ASSET_PATH, h_asset, true},
-    {EVHTTP_REQ_GET, PROMOTER_PATH, h_promoter_page, true},
+    /* the console's (admin_console.c, admin_promoter.c), before
+     * /api/channels/{scene} so that its fixed names win */
+    {EVHTTP_REQ_GET, "/api/config", admin_h_config, false, false},
+    {EVHTTP_REQ_GET, "/api/channels/template.csv", admin_h_template, false, false},
+    {EVHTTP_REQ_POST, "/api/channels/import", admin_h_import, false, false},
+    {EVHTTP_REQ_GET, "/api/qrcodes", admin_h_qrcodes_list, false, false},
+    {EVHTTP_REQ_GET, "/api/qrcodes/perm", admin_h_qrcodes_perm, false, false},
+    {EVHTTP_REQ_POST, "/api/qrcodes/zip", admin_h_qrcodes_zip, false, false},
+    {EVHTTP_REQ_GET, "/api/qrcodes/", admin_h_qrcode_image, false, true},
+    {EVHTTP_REQ_GET, "/api/promoters", admin_h_promoters, false, false},
+    {EVHTTP_REQ_POST, "/api/promoters/", admin_h_link_make, false, true},
+    {EVHTTP_REQ_DELETE, "/api/promoters/", admin_h_link_revoke, false, true},
+    {EVHTTP_REQ_GET, "/p/", admin_h_public, true, false},
+    {EVHTTP_REQ_GET, "/healthz", h_health, false, false},
+    {EVHTTP_REQ_GET, "/metrics", h_metrics, false, false},
+    {EVHTTP_REQ_GET, "/", h_index, false, false},
+    {EVHTTP_REQ_GET, "/api/stats", h_stats, false, false},
+    {EVHTTP_REQ_GET, "/api/channels", h_channels_list, false, false},
+    {EVHTTP_REQ_POST, "/api/channels", h_channels_add, false, false},
+    {EVHTTP_REQ_GET, CHANNEL_PATH, h_channel_get, true, false},
+    {EVHTTP_REQ_PATCH, CHANNEL_PATH, h_channel_patch, true, false},
+    {EVHTTP_REQ_DELETE, CHANNEL_PATH, h_channel_delete, true, false},
+    {EVHTTP_REQ_POST, "/api/qrcodes", h_qrcodes_add, false, false},
+    {EVHTTP_REQ_GET, ASSET_PATH, h_asset, true, false},
 };
 
 static bool route_matches(const struct route *rt, const char *path)
 {
     size_t n = strlen(rt->path);
+    if (rt->rest)
+        return strncmp(rt->path, path, n) == 0 && path[n];
     if (!rt->segment)
         return strcmp(rt->path, path) == 0;
     return strncmp(rt->path, path, n) == 0 && path[n] && !strchr(path + n, '/');
@@ -1018,7 +1048,7 @@ static void on_request(struct evhttp_request *req, void *arg)
         return reply_error(&r, 405, "method not allowed");
     if (!r.path || !*r.path)
         return reply_error(&r, 400, "no path");
-    if (strncmp(r.path, "/api/", 5) == 0) {
+    if (strncmp(r.path, "/api/", 5) == 0 && strcmp(r.path, "/api/config") != 0) {
         if (!a->cfg->admin_token[0])
             return reply_error(&r, 403, "the admin API is disabled: set [admin] token");
         if (!authorized(a, req)) {
@@ -1144,4 +1174,53 @@ int admin_new(struct admin **out, struct event_base *base, const struct cfg *cfg
 fail:
     admin_free(a);
     return -1;
+}
+
+/* ---- for the console modules (admin_internal.h) ---- */
+
+void admin_reply(struct areq *r, int status, const char *ctype, const char *body, size_t len)
+{
+    reply(r, status, ctype, body, len);
+}
+
+void admin_reply_json(struct areq *r, int status, json_t *j)
+{
+    reply_json(r, status, j);
+}
+
+void admin_ajob_submit(struct areq *r, void (*run)(struct ajob *, struct store *, struct stats *),
+                       char *query, json_t *body)
+{
+    ajob_submit(r, run, query, body);
+}
+
+void admin_ajob_submit_body(struct areq *r,
+                            void (*run)(struct ajob *, struct store *, struct stats *), char *query)
+{
+    ajob_submit_in(r, run, query, NULL, true);
+}
+
+void admin_ajob_json(struct ajob *j, int status, json_t *v)
+{
+    ajob_json(j, status, v);
+}
+
+json_t *admin_read_json(struct areq *r, char *err, size_t errlen)
+{
+    return read_json_body(r, err, errlen);
+}
+
+char *admin_segment_decode(const char *seg, const char *what, size_t max, char *err, size_t errlen)
+{
+    return segment_decode(seg, what, max, err, errlen);
+}
+
+json_t *admin_channel_json(const struct channel *c)
+{
+    return channel_one_json(c);
+}
+
+const struct cfg *admin_cfg(const struct areq *r)
+{
+    return r->a->cfg;
 }

@@ -51,6 +51,7 @@ struct cfg {
     /* [admin] */
     char *admin_listen; /* empty = no admin listener */
     char *admin_token;  /* empty = the /api/ endpoints are disabled */
+    char *admin_public_url; /* base of promoter links, "" = relative /p/TOKEN */
 
     /* [stats] */
     char *timezone;         /* account time zone, e.g. Asia/Shanghai */

@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "channel.h"
+#include "channel_import.h"
 #include "cli.h"
 #include "csv.h"
 #include "table.h"
@@ -233,194 +234,21 @@ done:
 
 /* ---- import ---- */
 
-static const char *const import_cols[] = {"scene", "name",       "promoter",
-                                          "reply", "scan_reply", "tag"};
-
-struct import_row {
-    struct channel c;
-    size_t line; /* where the row starts in the file */
-};
-
-struct import_ctx {
-    struct import_row *rows;
-    size_t n, cap;
-    const char *file;
-    int map[WXS_ARRAY_LEN(import_cols)]; /* column -> field index, -1 = absent */
-    size_t ncols;                        /* fields a row may have */
-    const char *encoding;                /* the file's (csv_encoding) */
-};
-
-static void import_free(struct import_ctx *ic)
+/* Each refusal as "wxscene: FILE:LINE: message" (the file alone for row 0),
+ * then how many more were not listed. */
+static void import_report(const struct channel_import *ci, const char *file)
 {
-    for (size_t i = 0; i < ic->n; i++)
-        channel_clear(&ic->rows[i].c);
-    free(ic->rows);
-}
-
-static char *opt_dup(const char *s)
-{
-    return (s && *s) ? strdup(s) : NULL;
-}
-
-/* Validate and keep one data row; the error names the row and column. */
-static int import_row(struct import_ctx *ic, char **f, size_t nf, size_t line)
-{
-    char err[512];
-    struct channel_scene scene;
-    if (ic->ncols == 0 && (nf < 5 || nf > 6)) {
-        fprintf(stderr, "wxscene: %s:%zu: expected 5 or 6 columns (%s), got %zu\n", ic->file, line,
-                "scene,name,promoter,reply,scan_reply[,tag]", nf);
-        return -1;
+    size_t listed = channel_import_errors_listed(ci);
+    for (size_t i = 0; i < listed; i++) {
+        const struct channel_import_error *e = channel_import_error(ci, i);
+        if (e->row)
+            fprintf(stderr, "wxscene: %s:%zu: %s\n", file, e->row, e->message);
+        else
+            fprintf(stderr, "wxscene: %s: %s\n", file, e->message);
     }
-    if (ic->ncols && nf > ic->ncols) {
-        fprintf(stderr, "wxscene: %s:%zu: %zu columns, the header names %zu\n", ic->file, line, nf,
-                ic->ncols);
-        return -1;
-    }
-    if (ic->n == ic->cap) {
-        size_t cap = ic->cap ? ic->cap * 2 : 64;
-        struct import_row *nr = realloc(ic->rows, cap * sizeof(*nr));
-        if (!nr)
-            return -1;
-        ic->rows = nr;
-        ic->cap = cap;
-    }
-    ic->rows[ic->n].line = line;
-    struct channel *c = &ic->rows[ic->n++].c;
-    memset(c, 0, sizeof(*c));
-    const char *v[WXS_ARRAY_LEN(import_cols)];
-    for (size_t i = 0; i < WXS_ARRAY_LEN(v); i++) {
-        int k = ic->ncols ? ic->map[i] : (int)i;
-        v[i] = k >= 0 && (size_t)k < nf ? f[k] : "";
-    }
-    c->scene = strdup(v[0]);
-    c->name = strdup(v[1]);
-    c->promoter = opt_dup(v[2]);
-    c->reply = opt_dup(v[3]);
-    c->scan_reply = opt_dup(v[4]);
-    c->tag = opt_dup(v[5]);
-    if (!c->scene || !c->name)
-        return -1;
-    if (channel_scene_from_text(&scene, c->scene, false, err, sizeof(err)) < 0 ||
-        channel_validate(c, NULL, err, sizeof(err)) < 0) {
-        fprintf(stderr, "wxscene: %s:%zu: %s\n", ic->file, line, err);
-        return -1;
-    }
-    return 0;
-}
-
-static int by_scene(const void *a, const void *b)
-{
-    const struct import_row *x = *(const struct import_row *const *)a;
-    const struct import_row *y = *(const struct import_row *const *)b;
-    int c = strcmp(x->c.scene, y->c.scene);
-    return c ? c : (x->line > y->line) - (x->line < y->line);
-}
-
-/* Scenes are the file's keys: one sort finds every repeat in O(n log n)
- * (comparing each row with all before it took 19 s for 100k rows). Returns
- * the number of repeats, -1 when out of memory. */
-static long import_duplicates(const struct import_ctx *ic)
-{
-    const struct import_row **by = malloc((ic->n ? ic->n : 1) * sizeof(*by));
-    size_t n = 0;
-    long dups = 0;
-    if (!by)
-        return -1;
-    for (size_t i = 0; i < ic->n; i++)
-        if (ic->rows[i].c.scene)
-            by[n++] = &ic->rows[i];
-    qsort(by, n, sizeof(*by), by_scene);
-    for (size_t i = 1, first = 0; i < n; i++) {
-        if (strcmp(by[i]->c.scene, by[first]->c.scene) != 0) {
-            first = i;
-        } else if (dups++ < 20) {
-            fprintf(stderr,
-                    "wxscene: %s:%zu: scene: %s appears twice in the file (first on line %zu)\n",
-                    ic->file, by[i]->line, by[i]->c.scene, by[first]->line);
-        }
-    }
-    free(by);
-    return dups;
-}
-
-/* A first record whose first two cells name columns (scene,name or
- * 场景值,名称, in any order) is a header: the columns are then taken by
- * name, English or Chinese (channel_column). 1 header, 0 data, -1 a bad
- * header (said). */
-static int read_header(struct import_ctx *ic, char **f, size_t nf, size_t line)
-{
-    int bad = 0;
-    if (nf < 2 || !channel_column(f[0]) || !channel_column(f[1]))
-        return 0;
-    for (size_t i = 0; i < WXS_ARRAY_LEN(import_cols); i++)
-        ic->map[i] = -1;
-    for (size_t k = 0; k < nf; k++) {
-        const char *col = channel_column(f[k]);
-        size_t i = 0;
-        while (col && strcmp(col, import_cols[i]) != 0)
-            i++;
-        if (!col || ic->map[i] >= 0) {
-            fprintf(stderr, "wxscene: %s:%zu: column %zu: %s \"%s\" (expected %s)\n", ic->file,
-                    line, k + 1, col ? "a second" : "unknown column", f[k],
-                    "scene,name,promoter,reply,scan_reply,tag or "
-                    "场景值,名称,推广员,欢迎语,扫码回复,标签");
-            bad = 1;
-        } else {
-            ic->map[i] = (int)k;
-        }
-    }
-    for (size_t i = 0; i < 2; i++) {
-        if (ic->map[i] < 0) {
-            fprintf(stderr, "wxscene: %s:%zu: the header has no %s column\n", ic->file, line,
-                    i ? "name (名称)" : "scene (场景值)");
-            bad = 1;
-        }
-    }
-    ic->ncols = nf;
-    return bad ? -1 : 1;
-}
-
-static int import_read(struct import_ctx *ic, FILE *fp)
-{
-    struct csv_reader *r;
-    char **f, err[256];
-    size_t nf, line;
-    int rc, bad = 0;
-    bool first = true;
-    if (csv_open(&r, fp) < 0)
-        return -1;
-    while ((rc = csv_next(r, &f, &nf, &line, err, sizeof(err))) == 1) {
-        int head = first ? read_header(ic, f, nf, line) : 0;
-        first = false;
-        if (head < 0)
-            bad++;
-        if (head == 0 && import_row(ic, f, nf, line) < 0 && ++bad >= 20)
-            break;
-    }
-    if (rc < 0) {
-        fprintf(stderr, "wxscene: %s:%zu: %s\n", ic->file, line, err);
-        bad++;
-    } else {
-        ic->encoding = csv_encoding(r);
-    }
-    csv_close(r);
-    if (import_duplicates(ic) != 0)
-        bad++;
-    return bad ? -1 : 0;
-}
-
-static int import_insert(struct store *st, void *arg)
-{
-    struct import_ctx *ic = arg;
-    char err[512];
-    for (size_t i = 0; i < ic->n; i++) {
-        if (channel_add(st, &ic->rows[i].c, err, sizeof(err)) < 0) {
-            fprintf(stderr, "wxscene: %s:%zu: %s\n", ic->file, ic->rows[i].line, err);
-            return -1;
-        }
-    }
-    return 0;
+    if (channel_import_error_count(ci) > listed)
+        fprintf(stderr, "wxscene: %s: %zu more errors not listed\n", file,
+                channel_import_error_count(ci) - listed);
 }
 
 static int cmd_import(struct cli *cli, int argc, char **argv)
@@ -429,26 +257,30 @@ static int cmd_import(struct cli *cli, int argc, char **argv)
         fprintf(stderr, "usage: wxscene channel import FILE.csv\n");
         return 2;
     }
-    struct import_ctx ic = {.file = argv[1]};
+    struct channel_import *ci = NULL;
     int rc = 1;
     FILE *fp = strcmp(argv[1], "-") == 0 ? stdin : fopen(argv[1], "r");
     if (!fp) {
         fprintf(stderr, "wxscene: %s: %m\n", argv[1]);
         return 1;
     }
-    if (import_read(&ic, fp) < 0) {
+    if (channel_import_new(&ci, 20) < 0) {
+        fprintf(stderr, "wxscene: out of memory\n");
+    } else if (channel_import_read(ci, fp) < 0) {
+        import_report(ci, argv[1]);
         fprintf(stderr, "wxscene: channel import: nothing imported\n");
         rc = 2;
-    } else if (store_tx(cli->store, import_insert, &ic) < 0) {
+    } else if (channel_import_write(ci, cli->store) < 0) {
+        import_report(ci, argv[1]);
         fprintf(stderr, "wxscene: channel import: nothing imported\n");
     } else {
-        printf("imported %zu channels from %s (read as %s)\n", ic.n, ic.file,
-               ic.encoding ? ic.encoding : "UTF-8");
+        printf("imported %zu channels from %s (read as %s)\n", channel_import_rows(ci), argv[1],
+               channel_import_encoding(ci));
         rc = 0;
     }
     if (fp != stdin)
         fclose(fp);
-    import_free(&ic);
+    channel_import_free(ci);
     return rc;
 }
 

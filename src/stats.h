@@ -129,6 +129,8 @@ struct stats_report {
     size_t nrows;
     struct stats_counts totals;
     int64_t quick_unsubs, retention_eligible, retention_retained; /* by promoter totals */
+    /* stats_query_scoped's scope while the query runs (borrowed; NULL after) */
+    const char *scope_scene, *scope_promoter;
 };
 
 /* Run a query (one read transaction: every figure is of the same commit).
@@ -141,6 +143,16 @@ struct stats_report {
 int stats_query(struct stats *s, enum stats_by by, int64_t since, int64_t until,
                 struct stats_report **out, char *err, size_t errlen) WXS_MUSTCHECK;
 void stats_report_free(struct stats_report *r);
+
+/* stats_query() by day for one channel (scene) or the channels of one
+ * promoter (the per-channel chart, a promoter's page): the same columns,
+ * unique_scanners being the channel's distinct scanners of the day (of
+ * the range in the totals), summed over a promoter's channels (a fan who
+ * scanned two of them counts in both). scene and promoter are borrowed;
+ * both NULL = stats_query(). */
+int stats_query_scoped(struct stats *s, enum stats_by by, const char *scene, const char *promoter,
+                       int64_t since, int64_t until, struct stats_report **out, char *err,
+                       size_t errlen) WXS_MUSTCHECK;
 
 /* Append to out (the caller's buffer) one sentence about why row r is
  * flagged (nothing when it is not). */

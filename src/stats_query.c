@@ -172,6 +172,24 @@ static const struct db_query q_total_unique = {
     "stats.total_unique", "SELECT coalesce(sum(n), 0) FROM stats_scan_first "
                           "WHERE day BETWEEN ?1 AND ?2 AND prev_day < ?1 AND scene = ''"};
 
+/* The same by day for a scope: the scene ?3, or the channels of promoter
+ * ?4 (a channel's distinct scanners of a day: its first_scanners plus its
+ * stats_scan_first rows of the day; summed over a promoter's channels). */
+#define SCOPE_SCENES "(scene = ?3 OR scene IN (SELECT scene FROM channels WHERE promoter = ?4))"
+static const struct db_query q_scope_counts = {
+    "stats.scope_day_counts",
+    "SELECT day, sum(scans), sum(new_fans), sum(returning_fans), sum(unsubscribes), "
+    "sum(retained), sum(first_scanners) FROM stats_daily WHERE day BETWEEN ?1 AND ?2 "
+    "AND " SCOPE_SCENES " GROUP BY day"};
+static const struct db_query q_scope_unique = {
+    "stats.scope_day_unique", "SELECT day, sum(n) FROM stats_scan_first WHERE day BETWEEN ?1 AND "
+                              "?2 AND " SCOPE_SCENES " GROUP BY day"};
+static const struct db_query q_scope_total = {
+    "stats.scope_total_unique",
+    "SELECT (SELECT coalesce(sum(first_scanners), 0) FROM stats_daily WHERE day BETWEEN ?1 AND ?2 "
+    "AND " SCOPE_SCENES ") + (SELECT coalesce(sum(n), 0) FROM stats_scan_first WHERE day "
+    "BETWEEN ?1 AND ?2 AND prev_day < ?1 AND " SCOPE_SCENES ")"};
+
 static void row_clear(struct stats_row *r)
 {
     free(r->scene);
@@ -434,12 +452,25 @@ static struct stats_row *day_row(struct stats_report *r, int64_t day)
                : NULL;
 }
 
-static int day_counts(struct stats *s, struct stats_report *r, char *err, size_t errlen)
+/* A statement over days from..to, scoped when the report is. */
+static struct db_stmt *day_stmt(struct stats *s, const struct stats_report *r,
+                                const struct db_query *all, const struct db_query *scoped)
 {
-    struct db_stmt *q = db_stmt(s->db, &q_days_counts);
-    int rc;
+    bool scope = r->scope_scene || r->scope_promoter;
+    struct db_stmt *q = db_stmt(s->db, scope ? scoped : all);
     db_bind_int64(q, 1, r->from);
     db_bind_int64(q, 2, r->to);
+    if (scope) {
+        db_bind_text(q, 3, r->scope_scene);
+        db_bind_text(q, 4, r->scope_promoter);
+    }
+    return q;
+}
+
+static int day_counts(struct stats *s, struct stats_report *r, char *err, size_t errlen)
+{
+    struct db_stmt *q = day_stmt(s, r, &q_days_counts, &q_scope_counts);
+    int rc;
     while ((rc = db_step(q)) == DB_ROW) {
         struct stats_row *row = day_row(r, db_col_int64(q, 0));
         if (!row)
@@ -451,29 +482,27 @@ static int day_counts(struct stats *s, struct stats_report *r, char *err, size_t
         c->unsubscribes = db_col_int64(q, 4);
         c->net_fans = c->new_fans + c->returning_fans - c->unsubscribes;
         c->retained_fans = db_col_int64(q, 5);
+        if (r->scope_scene || r->scope_promoter)
+            c->unique_scanners = db_col_int64(q, 6);
     }
     return read_end(s, q, rc, err, errlen);
 }
 
 static int day_uniques(struct stats *s, struct stats_report *r, char *err, size_t errlen)
 {
-    struct db_stmt *q = db_stmt(s->db, &q_days_unique);
+    struct db_stmt *q = day_stmt(s, r, &q_days_unique, &q_scope_unique);
     int rc;
-    db_bind_int64(q, 1, r->from);
-    db_bind_int64(q, 2, r->to);
     while ((rc = db_step(q)) == DB_ROW) {
         struct stats_row *row = day_row(r, db_col_int64(q, 0));
         if (row)
-            row->c.unique_scanners = db_col_int64(q, 1);
+            row->c.unique_scanners += db_col_int64(q, 1);
     }
     return read_end(s, q, rc, err, errlen);
 }
 
 static int total_unique(struct stats *s, struct stats_report *r, char *err, size_t errlen)
 {
-    struct db_stmt *q = db_stmt(s->db, &q_total_unique);
-    db_bind_int64(q, 1, r->from);
-    db_bind_int64(q, 2, r->to);
+    struct db_stmt *q = day_stmt(s, r, &q_total_unique, &q_scope_total);
     int rc = db_step(q);
     if (rc == DB_ROW) {
         r->totals.unique_scanners = db_col_int64(q, 0);
@@ -525,6 +554,15 @@ static int query(struct stats *s, struct stats_report *r, char *err, size_t errl
 int stats_query(struct stats *s, enum stats_by by, int64_t since, int64_t until,
                 struct stats_report **out, char *err, size_t errlen)
 {
+    return stats_query_scoped(s, by, NULL, NULL, since, until, out, err, errlen);
+}
+
+int stats_query_scoped(struct stats *s, enum stats_by by, const char *scene, const char *promoter,
+                       int64_t since, int64_t until, struct stats_report **out, char *err,
+                       size_t errlen)
+{
+    if ((scene || promoter) && by != STATS_BY_DAY)
+        return snprintf(err, errlen, "a scene or promoter scope is for a report by day"), -1;
     if ((unsigned)by >= WXS_ARRAY_LEN(by_query) || since > until)
         return snprintf(err, errlen, "bad statistics range"), -1;
     struct stats_report *r = calloc(1, sizeof(*r));
@@ -534,6 +572,8 @@ int stats_query(struct stats *s, enum stats_by by, int64_t since, int64_t until,
     r->since = since;
     r->until = until;
     r->retention_days = s->retention_days;
+    r->scope_scene = scene;
+    r->scope_promoter = promoter;
     /* one read transaction: every query of the report sees the same commit */
     if (db_begin(s->db, DB_TX_READ) < 0) {
         snprintf(err, errlen, "statistics query: %s", db_errmsg(s->db));
@@ -545,6 +585,7 @@ int stats_query(struct stats *s, enum stats_by by, int64_t since, int64_t until,
         snprintf(err, errlen, "statistics query: %s", db_errmsg(s->db));
         rc = -1;
     }
+    r->scope_scene = r->scope_promoter = NULL;
     if (rc < 0) {
         db_rollback(s->db);
         stats_report_free(r);

@@ -1,6 +1,8 @@
 /* A promoter's own page, /p/TOKEN: read-only numbers from /p/TOKEN.json,
- * which checks the token; nothing here is private (no admin token, no
- * secret). Text only through textContent. */
+ * which checks the token (404 once revoked); nothing here is private (no
+ * admin token, no secret). Its files come from /p/ too, so a proxy that
+ * publishes only /p/ publishes the whole page. Text only through
+ * textContent. */
 "use strict";
 (function () {
   const t = (k, p) => I18N.t(k, p);
@@ -60,13 +62,10 @@
     document.body.dataset.state = "ready";
   }
 
+  /* The language: the reader's choice, else the browser's (this page
+   * needs nothing from /api/, which a proxy may keep private). */
   async function start() {
-    let lang = null;
-    try {
-      const r = await fetch("/api/config", { cache: "no-store", credentials: "omit" });
-      if (r.ok) lang = (await r.json()).lang;
-    } catch (e) { /* the browser's language */ }
-    I18N.init(lang);
+    I18N.init(null);
     I18N.apply();
     document.querySelectorAll("[data-lang]").forEach((b) => b.addEventListener("click", () => {
       I18N.set(b.dataset.lang);
