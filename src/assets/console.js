@@ -399,7 +399,7 @@
       renderTable($("#import-errors-table"), [[t("ch.err.row")], [t("ch.err.column"), "t"], [t("ch.err.message"), "t"]],
         errs.map((x) => el("tr", { "data-row": x.row, "data-column": x.column || "" }, td(x.row),
           el("td", { class: "t" }, data(x.column ? I18N.fieldName(x.column) : null)),
-          el("td", { class: "t" }, I18N.error({ code: x.code, error: x.message, params: x.params }) || x.message))), null);
+          el("td", { class: "t" }, I18N.error({ code: x.code, field: x.column, error: x.message, params: x.params }) || x.message))), null);
       $("#import-errors").hidden = false;
     }
   }
@@ -422,6 +422,9 @@
     renderCodes();
   }
 
+  /* kind: temp_id, temp_str, perm_id or perm_str (the store's names). */
+  const isPerm = (c) => String(c.kind).startsWith("perm");
+
   function renderCodes() {
     const all = el("input", { type: "checkbox", "aria-label": t("qr.select_all"), title: t("qr.select_all"),
       on: { change: (ev) => document.querySelectorAll("#qr-table tbody input[type=checkbox]").forEach((b) => { b.checked = ev.target.checked; }) } });
@@ -430,8 +433,8 @@
     const rows = state.codes.map((c) => el("tr", { "data-id": c.id, "data-scene": c.scene },
       el("td", {}, el("input", { type: "checkbox", value: c.id, "aria-label": t("qr.select") })),
       td(c.id), el("td", { class: "t name" }, data(c.channel_name || c.scene)), el("td", { class: "t" }, data(c.promoter)),
-      el("td", { class: "t" }, t("qr.kind." + c.kind)), el("td", { class: "t" }, when(c.created_at)),
-      el("td", { class: "t" }, c.kind === "perm" ? t("qr.never") : when(c.expires_at)),
+      el("td", { class: "t" }, t(isPerm(c) ? "qr.kind.perm" : "qr.kind.temp")), el("td", { class: "t" }, when(c.created_at)),
+      el("td", { class: "t" }, isPerm(c) ? t("qr.never") : when(c.expires_at)),
       el("td", { class: "t" },
         el("button", { class: "link", type: "button", "data-action": "preview", on: { click: guarded(() => preview(c, $("#qr-view"))) } }, t("qr.preview")),
         el("button", { class: "link", type: "button", "data-action": "png", on: { click: guarded(() => download("GET", `/api/qrcodes/${c.id}/image.png`, qrName(c) + ".png")) } }, t("qr.png")),

@@ -33,6 +33,7 @@
       "err.network": "The server could not be reached. Check the connection and try again.",
       "err.status": "The server answered {status}.",
       "err.field": "{field}: {message}",
+      "err.wechat": "WeChat refused (errcode {errcode}):",
       "dash.from": "From",
       "dash.to": "to",
       "dash.days": "{n} d",
@@ -207,6 +208,7 @@
       "err.network": "无法连接服务器，请检查网络后重试。",
       "err.status": "服务器返回 {status}。",
       "err.field": "{field}：{message}",
+      "err.wechat": "微信接口返回错误（errcode {errcode}）：",
       "dash.from": "从",
       "dash.to": "到",
       "dash.days": "{n} 天",
@@ -356,48 +358,75 @@
     }
   };
 
-  /* API error codes (the "code" of an error answer), with {params}. */
+  /* API error codes (the "code" of an error answer, docs/admin-api.md
+   * "Error codes"), with {params}. English needs none: the server's
+   * "error" is English. */
   const ERRORS = {
     "en": {},
     "zh-CN": {
+      "bad_request": "请求不正确。",
       "unauthorized": "令牌不正确或缺失。",
+      "forbidden": "此服务器未开启管理接口。",
       "not_found": "找不到该项目。",
-      "channel_not_found": "渠道 {scene} 不存在。",
-      "channel_exists": "渠道 {scene} 已存在。",
-      "channel_archived": "渠道 {scene} 已归档，不能修改。",
-      "already_archived": "渠道 {scene} 已经归档。",
-      "required": "必须填写。",
-      "too_long": "太长了（最多 {max} 字节）。",
-      "length": "长度超出范围。",
-      "bad_scene": "场景值应为 1–4294967295 的数字或 1–64 字节的文字。",
-      "invalid": "格式不正确。",
-      "invalid_utf8": "不是有效的 UTF-8 文本。",
-      "control_char": "不能包含控制字符。",
-      "unknown_column": "无法识别的列。",
+      "method_not_allowed": "不支持该操作。",
+      "conflict": "与现有数据冲突。",
+      "too_large": "内容太大。",
+      "internal": "服务器内部错误，请查看服务器日志。",
+      "unavailable": "服务器繁忙或正在停止，请稍后重试。",
+      "archived": "该渠道已归档，不能修改。",
+      "body_type": "请求内容必须是 JSON 对象。",
       "unknown_field": "无法识别的字段。",
-      "duplicate_scene": "场景值重复（第 {first} 行已使用）。",
-      "missing_column": "缺少必需的列 {column}。",
-      "empty_file": "文件是空的。",
-      "bad_encoding": "无法识别文件编码（应为 UTF-8 或 GBK/GB18030）。",
-      "bad_csv": "CSV 格式不正确（引号不匹配等）。",
-      "too_many_fields": "这一行的字段比表头多。",
-      "too_large": "文件太大。",
       "nothing_to_change": "没有需要修改的内容。",
+      "scene_blank": "场景值不能为空白。",
+      "scene_range": "场景值超出范围：数字应为 1–4294967295，文字为 1–64 字节。",
+      "scene_type": "场景值应为数字或文字。",
       "scene_immutable": "场景值不能修改。",
-      "must_be_string": "必须是文字。",
-      "wechat_error": "微信接口返回错误（errcode {errcode}）。",
-      "busy": "服务器繁忙，请稍后重试。",
-      "retired_id": "该永久二维码 ID 已停用。",
-      "perm_full": "永久二维码 ID 已用完。",
-      "bad_expire": "有效期应为 60 秒到 30 天。",
-      "bad_kind": "类型应为临时或永久。",
-      "bad_date": "日期格式应为 YYYY-MM-DD。",
-      "bad_ids": "请选择要下载的二维码。",
-      "link_not_found": "该推广员没有专属链接。",
+      "scene_duplicate": "场景值在文件中重复。",
+      "scene_exists": "该场景值的渠道已存在。",
+      "str_type": "str 应为 true 或 false。",
+      "csv_columns": "这一行的列数与表头不一致。",
+      "csv_header": "表头不正确：应包含 scene（场景值）和 name（名称）列。",
+      "csv_syntax": "CSV 格式不正确（例如引号不匹配）。",
+      "csv_encoding": "无法识别文件编码（应为 UTF-8 或 GBK/GB18030）。",
+      "csv_empty": "文件是空的。",
+      "import_invalid": "文件有错误，未导入任何渠道。",
+      "expiring_range": "天数应为 1–3650。",
+      "bad_query": "查询参数格式不正确。",
+      "bad_json": "请求内容不是有效的 JSON。",
+      "date_invalid": "日期格式应为 YYYY-MM-DD。",
+      "ids_invalid": "请选择要下载的二维码（最多 {max} 个）。",
       "promoter_not_found": "找不到推广员 {name}。",
-      "internal": "服务器内部错误，请查看服务器日志。"
+      "link_not_found": "该推广员没有专属链接。",
+      "name_invalid": "推广员名称不正确。",
+      "scope_needs_day": "单个渠道或推广员的数据只能按天查看。",
+      "exists": "已存在。"
     }
   };
+
+  /* A field's refusal FIELD_KIND ("name_length") by its kind. */
+  const KINDS = {
+    "en": {},
+    "zh-CN": {
+      "required": "必须填写。",
+      "length": "长度超出范围。",
+      "utf8": "不是有效的 UTF-8 文本。",
+      "control": "不能包含控制字符。",
+      "type": "类型不正确，应为文字。",
+      "nul": "不能包含 NUL 字符。",
+      "memory": "服务器内存不足。",
+      "range": "超出范围。",
+      "blank": "不能为空白。"
+    }
+  };
+
+  /* Answers that carry no code yet: their English message's shape. */
+  const SHAPES = [
+    [/^(\w+): required$/, "required"],
+    [/^(\w+): length \d+ is outside/, "length"],
+    [/^(\w+): control character/, "control"],
+    [/^(\w+): not valid UTF-8/, "utf8"],
+    [/^channel .* exists/, "exists"],
+  ];
 
   const FIELDS = {
     "en": {},
@@ -436,12 +465,20 @@
    * current language: the translated code, else the server's English. */
   function error(body) {
     if (!body) return "";
-    const tr = body.code && ERRORS[lang] && ERRORS[lang][body.code];
-    if (tr) {
-      const msg = fill(tr, Object.assign({}, body.params || {}, { field: body.field }));
-      return body.field ? t("err.field", { field: fieldName(body.field), message: msg }) : msg;
+    let code = body.code, field = body.field;
+    for (const [re, kind] of SHAPES) {
+      const m = !code && body.error ? re.exec(body.error) : null;
+      if (m) { code = m[1] ? m[1] + "_" + kind : kind; field = field || m[1]; }
     }
-    return body.error || body.message || "";
+    const table = ERRORS[lang] || {}, kinds = KINDS[lang] || {};
+    const kind = field && code && code.startsWith(field + "_") ? code.slice(field.length + 1) : null;
+    const tr = (code && table[code]) || (kind && kinds[kind]);
+    if (!tr) {
+      const msg = body.error || body.message || "";
+      return body.errcode && lang !== "en" ? t("err.wechat", { errcode: body.errcode }) + " " + msg : msg;
+    }
+    const msg = fill(tr, Object.assign({}, body.params || {}, { field }));
+    return field ? t("err.field", { field: fieldName(field), message: msg }) : msg;
   }
 
   function apply(root) {
