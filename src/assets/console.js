@@ -391,7 +391,7 @@
       const j = await r.json();
       $("#import-result").textContent = t(dry ? "ch.import_dry_ok" : "ch.import_ok", { n: j.imported, encoding: j.encoding });
       $("#import-result").hidden = false;
-      if (!dry) { $("#import-file").value = ""; await loadChannels(); }
+      if (!dry) { $("#import-file").value = ""; $("#import-name").textContent = ""; await loadChannels(); }
     } catch (e) {
       if (!(e instanceof ApiError) || !e.body || !Array.isArray(e.body.errors)) throw e;
       const errs = e.body.errors;
@@ -531,6 +531,7 @@
   async function makeLink(p) {
     if (p.link && !(await confirmDialog(t("pr.link_new"), t("pr.link_replace", { name: p.promoter }), t("pr.link_new")))) return;
     const j = await (await api("POST", linkPath(p.promoter))).json();
+    if (j.url.startsWith("/")) j.url = location.origin + j.url; /* no [admin] public_url: this origin */
     const input = el("input", { type: "text", readonly: true, value: j.url, id: "pr-link-url", translate: "no" });
     const copied = el("span", { class: "muted", role: "status" });
     const copy = el("button", { type: "button", id: "pr-link-copy", on: { click: async () => {
@@ -627,6 +628,10 @@
     $("#ch-add").addEventListener("click", () => openChannelForm(null));
     $("#ch-form").addEventListener("submit", saveChannel);
     $("#ch-form-cancel").addEventListener("click", () => $("#ch-dialog").close());
+    $("#import-file").addEventListener("change", () => {
+      const f = $("#import-file").files[0];
+      $("#import-name").textContent = f ? f.name : "";
+    });
     $("#import-check").addEventListener("click", guarded(() => importCsv(true)));
     $("#import-do").addEventListener("click", guarded(() => importCsv(false)));
     $("#template").addEventListener("click", guarded(() => download("GET", "/api/channels/template.csv", "wxscene-channels-template.csv")));

@@ -109,6 +109,7 @@
       "ch.import": "Import from CSV",
       "ch.import_help": "A CSV file as Excel saves it (UTF-8, or GBK / GB18030 on Chinese Windows); header row: scene, name, promoter, reply, scan_reply, tag (Chinese headers too). All rows are imported or none.",
       "ch.import_file": "CSV file",
+      "ch.import_choose": "Choose a CSV file…",
       "ch.import_check": "Check",
       "ch.import_do": "Import",
       "ch.template": "Download template",
@@ -176,7 +177,7 @@
       "pp.title": "Results for {name}",
       "pp.period": "{since} – {until} ({tz})",
       "pp.channels": "Your channels",
-      "pp.days": "Day by day",
+      "pp.days": "Day by day (latest first)",
       "pp.day": "Day",
       "pp.gone": "This link is not valid or has been revoked. Ask for a new one.",
       "pp.readonly": "Read-only page. Numbers update as fans scan."
@@ -284,6 +285,7 @@
       "ch.import": "从 CSV 导入",
       "ch.import_help": "Excel 保存的 CSV 文件（UTF-8，或中文 Windows 下的 GBK / GB18030）；表头：scene、name、promoter、reply、scan_reply、tag（也可用中文表头）。要么全部导入，要么都不导入。",
       "ch.import_file": "CSV 文件",
+      "ch.import_choose": "选择 CSV 文件…",
       "ch.import_check": "检查",
       "ch.import_do": "导入",
       "ch.template": "下载模板",
@@ -351,7 +353,7 @@
       "pp.title": "{name} 的推广数据",
       "pp.period": "{since} 至 {until}（{tz}）",
       "pp.channels": "你的渠道",
-      "pp.days": "每日数据",
+      "pp.days": "每日数据（最新在前）",
       "pp.day": "日期",
       "pp.gone": "此链接无效或已被撤销，请联系管理员获取新链接。",
       "pp.readonly": "只读页面，数据随粉丝扫码实时更新。"

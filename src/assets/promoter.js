@@ -37,7 +37,7 @@
       (j.channels || []).map((c) => el("tr", { "data-scene": c.scene }, el("td", { class: "t name" }, data(c.name)),
         el("td", { class: "t" }, data(c.scene)), ...cm.map((k) => el("td", { "data-metric": k }, fmt(c[k]))))));
     table($("#pp-days"), [[t("pp.day")], [t("metric.new_fans")], [t("metric.scans")]],
-      (j.days || []).map((d) => el("tr", { "data-day": d.day || d.date }, el("td", { class: "t" }, d.day || d.date),
+      (j.days || []).slice().reverse().map((d) => el("tr", { "data-day": d.day || d.date }, el("td", { class: "t" }, d.day || d.date),
         el("td", {}, fmt(d.new_fans)), el("td", {}, fmt(d.scans)))));
   }
 
