@@ -424,6 +424,7 @@
   /* Answers that carry no code yet: their English message's shape. */
   const SHAPES = [
     [/^(\w+): required$/, "required"],
+    [/^(\w+): length 0 is outside/, "required"],
     [/^(\w+): length \d+ is outside/, "length"],
     [/^(\w+): control character/, "control"],
     [/^(\w+): not valid UTF-8/, "utf8"],
@@ -469,7 +470,7 @@
     if (!body) return "";
     let code = body.code, field = body.field;
     for (const [re, kind] of SHAPES) {
-      const m = !code && body.error ? re.exec(body.error) : null;
+      const m = !code && body.error ? re.exec(body.error) : null; /* the first shape that fits */
       if (m) { code = m[1] ? m[1] + "_" + kind : kind; field = field || m[1]; }
     }
     const table = ERRORS[lang] || {}, kinds = KINDS[lang] || {};
