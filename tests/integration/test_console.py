@@ -167,6 +167,15 @@ class ConsoleBase:
     @classmethod
     def setUpClass(cls):
         cls.fake = fake_wechat.Fake(appid=APPID, secret=SECRET).start()
+        cls.env = cls.browser = None
+        try:
+            cls.start()
+        except BaseException:
+            cls.tearDownClass()  # unittest does not when setUpClass fails
+            raise
+
+    @classmethod
+    def start(cls):
         cls.env = e = wxs.Env()
         e.write_config(wechat={"appid": APPID, "appsecret": SECRET, "api_base": cls.fake.url,
                                "mp_base": cls.fake.url, "api_timeout": 5}, admin={"token": ADMIN})
@@ -182,11 +191,16 @@ class ConsoleBase:
 
     @classmethod
     def tearDownClass(cls):
-        cls.browser.close()
-        rc = cls.env.stop_server()
-        cls.env.cleanup()
-        cls.fake.stop()
-        assert rc == 0, rc
+        rc = 0
+        try:
+            if cls.browser:
+                cls.browser.close()
+            if cls.env:
+                rc = cls.env.stop_server()
+                cls.env.cleanup()
+        finally:
+            cls.fake.stop()
+        assert rc in (0, None), rc
 
     @classmethod
     def probe(cls):
