@@ -13,7 +13,7 @@
 #include <sys/queue.h>
 
 #include "admin_console.h"
-#include "admin_internal.h"
+#include "admin_api.h"
 #include "admin_qr.h"
 #include "assets.h"
 #include "channel.h"
@@ -30,7 +30,10 @@
 #include "token.h"
 #include "tz.h"
 
-#define ADMIN_MAX_BODY    (32 << 20) /* a channel import; JSON bodies: ADMIN_MAX_JSON */
+/* A channel import (20,000 rows of up to ~800 bytes); any other body is
+ * refused above ADMIN_MAX_JSON once read (libevent 2.1 has no hook
+ * between the headers and the body to bound it per path). */
+#define ADMIN_MAX_BODY    (16 << 20)
 #define ADMIN_MAX_JSON    65536
 #define ADMIN_MAX_HEADERS 16384
 
@@ -55,23 +58,33 @@ struct admin {
 
 /* ---- replies ---- */
 
+/* code: the stable key of an error answer that has no more precise one
+ * (docs/admin-api.md "Error codes"). */
 static const struct {
     int status;
-    const char *reason;
+    const char *reason, *code;
 } reasons[] = {
-    {200, "OK"},
-    {201, "Created"},
-    {304, "Not Modified"},
-    {400, "Bad Request"},
-    {401, "Unauthorized"},
-    {403, "Forbidden"},
-    {404, "Not Found"},
-    {405, "Method Not Allowed"},
-    {409, "Conflict"},
-    {413, "Payload Too Large"},
-    {500, "Internal Server Error"},
-    {503, "Service Unavailable"},
+    {200, "OK", NULL},
+    {201, "Created", NULL},
+    {304, "Not Modified", NULL},
+    {400, "Bad Request", "bad_request"},
+    {401, "Unauthorized", "unauthorized"},
+    {403, "Forbidden", "forbidden"},
+    {404, "Not Found", "not_found"},
+    {405, "Method Not Allowed", "method_not_allowed"},
+    {409, "Conflict", "conflict"},
+    {413, "Payload Too Large", "too_large"},
+    {500, "Internal Server Error", "internal"},
+    {503, "Service Unavailable", "unavailable"},
 };
+
+static const char *code_of(int status)
+{
+    for (size_t i = 0; i < WXS_ARRAY_LEN(reasons); i++)
+        if (reasons[i].status == status)
+            return reasons[i].code;
+    return "error";
+}
 
 static const char *reason_of(int status)
 {
@@ -79,6 +92,20 @@ static const char *reason_of(int status)
         if (reasons[i].status == status)
             return reasons[i].reason;
     return "Error";
+}
+
+/* The path as the access log shows it: a promoter link's token is a
+ * credential (anyone holding it sees the page), so /p/... is logged
+ * without it. */
+static const char *logged_path(const char *path)
+{
+    if (!path)
+        return "?";
+    size_t n = strlen(path);
+    bool json = n > 5 && strcmp(path + n - 5, ".json") == 0;
+    if (strncmp(path, "/p/", 3) != 0 || memchr(path + 3, '.', n - 3 - (json ? 5 : 0)))
+        return path; /* not a link, or one of the page's files (a token has no '.') */
+    return json ? "/p/(token).json" : "/p/(token)";
 }
 
 static void reply(struct areq *r, int status, const char *ctype, const char *body, size_t len)
@@ -97,7 +124,7 @@ static void reply(struct areq *r, int status, const char *ctype, const char *bod
         evhttp_add_header(h, "Connection", "close");
     http_framing_add_body(r->req, body, len);
     r->a->requests_by_status[cls < 6 ? cls : 0]++;
-    log_info("admin: %s %s %d %.3fms", r->method, r->path ? r->path : "?", status,
+    log_info("admin: %s %s %d %.3fms", r->method, logged_path(r->path), status,
              (double)(util_mono_us() - r->start_us) / 1000.0);
     http_deadline_send_reply(r->a->deadline, r->req, status, reason_of(status));
 }
@@ -126,7 +153,7 @@ static void reply_json(struct areq *r, int status, json_t *j)
 
 static void reply_error(struct areq *r, int status, const char *msg)
 {
-    reply_json(r, status, json_pack("{s:s}", "error", msg));
+    reply_json(r, status, json_pack("{s:s, s:s}", "error", msg, "code", code_of(status)));
 }
 
 /* ---- open endpoints ---- */
@@ -464,7 +491,7 @@ static void ajob_json(struct ajob *j, int status, json_t *v)
 
 static void ajob_error(struct ajob *j, int status, const char *msg)
 {
-    ajob_json(j, status, json_pack("{s:s}", "error", msg));
+    ajob_json(j, status, json_pack("{s:s, s:s}", "error", msg, "code", code_of(status)));
 }
 
 static void ajob_free(struct ajob *j)
@@ -636,8 +663,7 @@ static int list_one_all(const struct channel *c, void *arg)
 static void run_channels_list(struct ajob *j, struct store *st, struct stats *stats)
 {
     json_t *arr = json_array();
-    const char *q = j->query ? strstr(j->query, "archived=") : NULL;
-    bool all = q && (q == j->query || q[-1] == '&') && q[9] == '1' && (!q[10] || q[10] == '&');
+    bool all = admin_query_flag(j->query, "archived");
     (void)stats;
     if (!arr || (all ? channel_foreach_all(st, list_one_all, arr)
                      : channel_foreach(st, list_one, arr)) < 0) {
@@ -676,24 +702,35 @@ static json_t *read_json_body(struct areq *r, char *err, size_t errlen)
     return j;
 }
 
-/* 400 for a rejected field: {"error": "FIELD: why", "field": FIELD}
- * (field null when the body has a key no channel has). */
-static void ajob_invalid(struct ajob *j, const char *field, const char *msg)
+/* A refusal of channel.h as the API answers it: {"error": "FIELD: why",
+ * "field": FIELD (null for a key no channel has), "code": "FIELD_KIND",
+ * "params": {"min", "max", "length"} for a length}. */
+static void ajob_why(struct ajob *j, int status, const struct channel_why *w)
 {
-    ajob_json(j, 400, json_pack("{s:s, s:s?}", "error", msg, "field", field));
+    json_t *o = json_pack("{s:s, s:s?, s:s}", "error", w->msg, "field", w->field, "code", w->code);
+    if (o && (w->min || w->max) &&
+        json_object_set_new(o, "params",
+                            json_pack("{s:I, s:I, s:I}", "min", (json_int_t)w->min, "max",
+                                      (json_int_t)w->max, "length", (json_int_t)w->len)) < 0) {
+        json_decref(o);
+        o = NULL;
+    }
+    ajob_json(j, status, o);
 }
 
 static void run_channels_add(struct ajob *j, struct store *st, struct stats *stats)
 {
     struct channel c, got = {0};
     struct channel_scene scene;
-    const char *field = NULL;
+    struct channel_why w = {0};
     char err[512];
     int rc;
-    if (channel_from_json(j->body, &c, &scene, &field, err, sizeof(err)) < 0) {
-        ajob_invalid(j, field, err);
+    if (channel_from_json_why(j->body, &c, &scene, &w) < 0) {
+        ajob_why(j, 400, &w);
     } else if ((rc = channel_add(st, &c, err, sizeof(err))) == CHANNEL_EEXISTS) {
-        ajob_error(j, 409, err);
+        ajob_json(j, 409,
+                  json_pack("{s:s, s:s, s:s, s:{s:s}}", "error", err, "field", "scene", "code",
+                            "scene_exists", "params", "scene", c.scene));
     } else if (rc < 0) {
         log_warn("admin: channel add: %s", err);
         ajob_error(j, 500, err);
@@ -788,7 +825,9 @@ static void ajob_not_found(struct ajob *j, const char *scene)
 {
     char err[160];
     snprintf(err, sizeof(err), "channel %s does not exist", scene);
-    ajob_json(j, 404, json_pack("{s:s, s:s}", "error", err, "field", "scene"));
+    ajob_json(j, 404,
+              json_pack("{s:s, s:s, s:s, s:{s:s}}", "error", err, "field", "scene", "code",
+                        "not_found", "params", "scene", scene));
 }
 
 static void run_channel_get(struct ajob *j, struct store *st, struct stats *stats)
@@ -812,24 +851,23 @@ static void run_channel_get(struct ajob *j, struct store *st, struct stats *stat
 static void run_channel_patch(struct ajob *j, struct store *st, struct stats *stats)
 {
     struct channel c, got = {0};
-    const char *field = NULL;
+    struct channel_why w = {0};
     unsigned set;
-    char err[512];
     int rc;
     (void)stats;
-    if (channel_change_from_json(j->body, j->query, &c, &set, &field, err, sizeof(err)) < 0)
-        return ajob_invalid(j, field, err);
-    rc = channel_edit(st, j->query, &c, set, &got, &field, err, sizeof(err));
+    if (channel_change_from_json_why(j->body, j->query, &c, &set, &w) < 0)
+        return ajob_why(j, 400, &w);
+    rc = channel_edit_why(st, j->query, &c, set, &got, &w);
     if (rc == 0) {
         ajob_json(j, 200, channel_one_json(&got));
     } else if (rc == CHANNEL_ENOTFOUND) {
         ajob_not_found(j, j->query);
     } else if (rc == CHANNEL_EARCHIVED) {
-        ajob_error(j, 409, err);
+        ajob_why(j, 409, &w);
     } else if (rc == CHANNEL_EINVALID) {
-        ajob_invalid(j, field, err);
+        ajob_why(j, 400, &w);
     } else {
-        log_warn("admin: channel edit: %s", err);
+        log_warn("admin: channel edit: %s", w.msg);
         ajob_error(j, 500, "cannot edit the channel (see the server log)");
     }
     channel_clear(&got);
@@ -852,8 +890,10 @@ static void run_channel_delete(struct ajob *j, struct store *st, struct stats *s
     if (state == CHANNEL_ABSENT)
         return ajob_not_found(j, j->query);
     if (qr_channel_archive(st, j->query, &retired, &e) < 0) {
-        if (e.rc == QR_ECONFLICT)
-            return ajob_error(j, 409, e.msg);
+        if (e.rc == QR_ECONFLICT) /* archive_tx: the one conflict */
+            return ajob_json(j, 409,
+                             json_pack("{s:s, s:s, s:s}", "error", e.msg, "field", "scene", "code",
+                                       "already_archived"));
         if (e.rc == QR_EINVALID) /* gone since channel_state() */
             return ajob_not_found(j, j->query);
         log_warn("admin: channel archive: %s", e.msg);
@@ -883,7 +923,9 @@ static void channel_one_submit(struct areq *r,
     char *scene = scene_from_path(r->path + strlen(CHANNEL_PATH), err, sizeof(err));
     if (!scene) {
         json_decref(body);
-        return reply_json(r, 400, json_pack("{s:s, s:s}", "error", err, "field", "scene"));
+        return reply_json(
+            r, 400,
+            json_pack("{s:s, s:s, s:s}", "error", err, "field", "scene", "code", "scene_invalid"));
     }
     ajob_submit(r, run, scene, body);
 }
@@ -1028,6 +1070,8 @@ static void on_request_done(struct evhttp_request *req, void *arg)
         drain_finish(a);
 }
 
+static const struct admin_ops admin_ops;
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     struct admin *a = arg;
@@ -1036,6 +1080,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     enum evhttp_cmd_type m = evhttp_request_get_command(req);
     struct areq r = {.a = a,
+                     .ops = &admin_ops,
                      .req = req,
                      .method = method_name(m),
                      .path = uri ? evhttp_uri_get_path(uri) : NULL,
@@ -1057,6 +1102,10 @@ static void on_request(struct evhttp_request *req, void *arg)
             return reply_error(&r, 401, "missing or wrong bearer token");
         }
     }
+    /* only an import may be larger than a JSON body */
+    if (evbuffer_get_length(evhttp_request_get_input_buffer(req)) > ADMIN_MAX_JSON &&
+        strcmp(r.path, "/api/channels/import") != 0)
+        return reply_error(&r, 413, "the body is larger than 65536 bytes");
     for (size_t i = 0; i < WXS_ARRAY_LEN(routes); i++) {
         if (!route_matches(&routes[i], r.path))
             continue;
@@ -1176,51 +1225,19 @@ fail:
     return -1;
 }
 
-/* ---- for the console modules (admin_internal.h) ---- */
+/* ---- the services a route's module sees (admin_api.h) ---- */
 
-void admin_reply(struct areq *r, int status, const char *ctype, const char *body, size_t len)
-{
-    reply(r, status, ctype, body, len);
-}
-
-void admin_reply_json(struct areq *r, int status, json_t *j)
-{
-    reply_json(r, status, j);
-}
-
-void admin_ajob_submit(struct areq *r, void (*run)(struct ajob *, struct store *, struct stats *),
-                       char *query, json_t *body)
-{
-    ajob_submit(r, run, query, body);
-}
-
-void admin_ajob_submit_body(struct areq *r,
-                            void (*run)(struct ajob *, struct store *, struct stats *), char *query)
-{
-    ajob_submit_in(r, run, query, NULL, true);
-}
-
-void admin_ajob_json(struct ajob *j, int status, json_t *v)
-{
-    ajob_json(j, status, v);
-}
-
-json_t *admin_read_json(struct areq *r, char *err, size_t errlen)
-{
-    return read_json_body(r, err, errlen);
-}
-
-char *admin_segment_decode(const char *seg, const char *what, size_t max, char *err, size_t errlen)
-{
-    return segment_decode(seg, what, max, err, errlen);
-}
-
-json_t *admin_channel_json(const struct channel *c)
-{
-    return channel_one_json(c);
-}
-
-const struct cfg *admin_cfg(const struct areq *r)
+static const struct cfg *areq_cfg(const struct areq *r)
 {
     return r->a->cfg;
 }
+
+static const struct admin_ops admin_ops = {
+    .reply = reply,
+    .reply_json = reply_json,
+    .submit = ajob_submit_in,
+    .ajob_json = ajob_json,
+    .read_json = read_json_body,
+    .segment_decode = segment_decode,
+    .cfg = areq_cfg,
+};

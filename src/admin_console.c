@@ -14,13 +14,14 @@
 #include "channel_import.h"
 #include "csv.h"
 #include "db.h"
+#include "log.h"
 #include "qr.h"
 #include "qr_batch.h"
 #include "qr_perm.h"
 #include "tz.h"
 #include "zipw.h"
 
-#define ZIP_MAX_IDS    500
+#define ZIP_MAX_IDS      500
 #define CONSOLE_QR_SCALE 8 /* pixels per module: `wxscene qr image`'s default */
 
 /* ---- helpers ---- */
@@ -98,17 +99,16 @@ void admin_h_config(struct areq *r)
         evhttp_find_header(evhttp_request_get_input_headers(r->req), "Accept-Language");
     evhttp_add_header(evhttp_request_get_output_headers(r->req), "Vary", "Accept-Language");
     admin_reply_json(r, 200,
-                     json_pack("{s:s, s:s, s:I, s:s?, s:s}", "version", WXSCENE_VERSION,
-                               "timezone", c->timezone, "retention_days",
-                               (json_int_t)c->retention_days, "public_url",
-                               c->admin_public_url[0] ? c->admin_public_url : NULL, "lang",
-                               admin_console_lang(al)));
+                     json_pack("{s:s, s:s, s:I, s:s?, s:s}", "version", WXSCENE_VERSION, "timezone",
+                               c->timezone, "retention_days", (json_int_t)c->retention_days,
+                               "public_url", c->admin_public_url[0] ? c->admin_public_url : NULL,
+                               "lang", admin_console_lang(al)));
 }
 
 /* ---- channels: template and import ---- */
 
 static const char template_csv[] = CSV_BOM "场景值,名称,推广员,欢迎语,扫码回复,标签\r\n"
-                                            "shop-001,门店一号,张伟,欢迎关注！,欢迎回来,门店\r\n";
+                                           "shop-001,门店一号,张伟,欢迎关注！,欢迎回来,门店\r\n";
 
 void admin_h_template(struct areq *r)
 {
@@ -123,8 +123,8 @@ static json_t *import_errors_json(const struct channel_import *ci)
     for (size_t i = 0; a && i < channel_import_errors_listed(ci); i++) {
         const struct channel_import_error *e = channel_import_error(ci, i);
         if (json_array_append_new(a, json_pack("{s:I, s:s?, s:s, s:s}", "row", (json_int_t)e->row,
-                                               "column", e->column, "message", e->message,
-                                               "code", e->code)) < 0)
+                                               "column", e->column, "message", e->message, "code",
+                                               e->code)) < 0)
             return json_decref(a), NULL;
     }
     return a;
@@ -141,11 +141,23 @@ static void import_refused(struct ajob *j, const struct channel_import *ci)
                               "truncated", n > channel_import_errors_listed(ci)));
 }
 
+/* Whether the query string has NAME=1. */
+bool admin_query_flag(const char *query, const char *name)
+{
+    struct evkeyvalq q = {0};
+    bool on = false;
+    if (query && evhttp_parse_query_str(query, &q) == 0) {
+        const char *v = evhttp_find_header(&q, name);
+        on = v && strcmp(v, "1") == 0;
+    }
+    evhttp_clear_headers(&q);
+    return on;
+}
+
 static void run_import(struct ajob *j, struct store *st, struct stats *stats)
 {
     struct channel_import *ci = NULL;
-    bool dry = j->query && (strcmp(j->query, "dry_run=1") == 0 || strstr(j->query, "&dry_run=1") ||
-                            strncmp(j->query, "dry_run=1&", 10) == 0);
+    bool dry = admin_query_flag(j->query, "dry_run");
     FILE *fp = NULL;
     (void)stats;
     if (!j->in.len)
@@ -183,8 +195,8 @@ void admin_h_import(struct areq *r)
 
 /* ---- QR codes ---- */
 
-#define CODE_COLUMNS                                                                          \
-    "q.id, q.scene, q.kind, q.ticket, q.url, q.created_at, q.expire_seconds, q.expires_at, " \
+#define CODE_COLUMNS                                                                               \
+    "q.id, q.scene, q.kind, q.ticket, q.url, q.created_at, q.expire_seconds, q.expires_at, "       \
     "q.batch, c.name, c.promoter"
 static const struct db_query q_codes = {
     "console.codes",
@@ -277,7 +289,7 @@ static void run_codes_list(struct ajob *j, struct store *st, struct stats *stats
     db_bind_int64(s, 1, days * 86400);
     db_bind_int64(s, 2, util_now());
     db_bind_text(s, 3, scene);
-    int rc;
+    int rc = DB_DONE;
     while (codes && (rc = db_step(s)) == DB_ROW) {
         struct crow c;
         crow_read(s, &c);
@@ -285,13 +297,15 @@ static void run_codes_list(struct ajob *j, struct store *st, struct stats *stats
             json_decref(codes), codes = NULL;
     }
     db_reset(s);
-    if (!codes || rc != DB_DONE || !(out = json_pack("{s:o, s:o}", "codes", codes, "perm",
-                                                     perm_json(st)))) {
+    if (codes && rc == DB_DONE) { /* "o" takes codes, also when packing fails */
+        out = json_pack("{s:o, s:o}", "codes", codes, "perm", perm_json(st));
         codes = NULL;
+    }
+    if (!out) {
+        log_warn("admin: qrcodes: %s", store_errmsg(st));
         job_err(j, 500, "cannot list the codes (see the server log)", "internal", NULL);
         goto done;
     }
-    codes = NULL;
     admin_ajob_json(j, 200, out);
 done:
     json_decref(codes);
@@ -459,7 +473,10 @@ static int zip_name(struct zipjob *zj, const struct crow *c, char *name, size_t 
     if (!nn)
         return -1;
     zj->names = nn;
-    return (zj->names[zj->nnames] = strdup(name)) ? (int)(zj->nnames++ * 0) : -1;
+    if (!(nn[zj->nnames] = strdup(name)))
+        return -1;
+    zj->nnames++;
+    return 0;
 }
 
 /* qr batch's index.csv line for a code. */
@@ -471,10 +488,9 @@ static int zip_index_line(struct zipjob *zj, const struct crow *c, const char *i
         snprintf(exp, sizeof(exp), "%lld", (long long)c->expire_seconds);
         tz_format_time(zj->tz, c->expires_at, at, sizeof(at));
     }
-    const char *vals[] = {c->scene,    c->name ? c->name : "", c->promoter ? c->promoter : "",
-                          c->kind,     exp,                    at,
-                          temp ? zj->zone : "", c->ticket ? c->ticket : "", c->url,
-                          image};
+    const char *vals[] = {
+        c->scene, c->name ? c->name : "", c->promoter ? c->promoter : "", c->kind, exp,
+        at,       temp ? zj->zone : "",   c->ticket ? c->ticket : "",     c->url,  image};
     for (size_t i = 0; i < WXS_ARRAY_LEN(vals); i++)
         if ((i && buf_puts(&zj->idx, ",") < 0) || csv_field(&zj->idx, vals[i] ? vals[i] : "") < 0)
             return -1;
@@ -491,13 +507,13 @@ static int zip_one(struct zipjob *zj, struct store *st, int64_t id)
     int rc = code_get(st, id, &s, &c);
     if (rc != 0)
         return rc;
-    rc = qr_png_encode(c.url, CONSOLE_QR_SCALE, &png, err, sizeof(err)) < 0 ||
-                 zip_name(zj, &c, name, sizeof(name)) < 0 ||
-                 zipw_add(zj->z, name, png.data, png.len, zj->now, tz_offset(zj->tz, zj->now)) <
-                     0 ||
-                 zip_index_line(zj, &c, name) < 0
-             ? -1
-             : 0;
+    rc =
+        qr_png_encode(c.url, CONSOLE_QR_SCALE, &png, err, sizeof(err)) < 0 ||
+                zip_name(zj, &c, name, sizeof(name)) < 0 ||
+                zipw_add(zj->z, name, png.data, png.len, zj->now, tz_offset(zj->tz, zj->now)) < 0 ||
+                zip_index_line(zj, &c, name) < 0
+            ? -1
+            : 0;
     db_reset(s);
     buf_free(&png);
     return rc;
@@ -524,7 +540,7 @@ static void run_zip(struct ajob *j, struct store *st, struct stats *stats)
     buf_reset(&j->out);
     if (tz_load(&zj.tz, zj.zone, err, sizeof(err)) < 0 || zipw_new(&zj.z, &j->out) < 0 ||
         buf_puts(&zj.idx, CSV_BOM "scene,name,promoter,kind,expire_seconds,expires_at,time_zone,"
-                          "ticket,url,image\n") < 0) {
+                                  "ticket,url,image\n") < 0) {
         job_err(j, 500, "cannot start the zip", "internal", NULL);
         goto done;
     }
@@ -535,8 +551,9 @@ static void run_zip(struct ajob *j, struct store *st, struct stats *stats)
     }
     if (rc == 1) {
         code_not_found(j, (int64_t)json_integer_value(v));
-    } else if (rc < 0 || zipw_add(zj.z, "index.csv", zj.idx.data, zj.idx.len, zj.now,
-                                  tz_offset(zj.tz, zj.now)) < 0 ||
+    } else if (rc < 0 ||
+               zipw_add(zj.z, "index.csv", zj.idx.data, zj.idx.len, zj.now,
+                        tz_offset(zj.tz, zj.now)) < 0 ||
                zipw_finish(zj.z) < 0) {
         job_err(j, 500, "cannot build the zip (see the server log)", "internal", NULL);
     } else {
@@ -554,10 +571,9 @@ static int zip_body_check(json_t *body, char *err, size_t errlen)
 {
     json_t *ids = json_object_get(body, "ids"), *v;
     size_t i;
-    if (!json_is_array(ids) || json_array_size(ids) == 0 ||
-        json_array_size(ids) > ZIP_MAX_IDS || json_object_size(body) != 1)
-        return snprintf(err, errlen, "ids: send {\"ids\": [...]}, 1..%d code ids", ZIP_MAX_IDS),
-               -1;
+    if (!json_is_array(ids) || json_array_size(ids) == 0 || json_array_size(ids) > ZIP_MAX_IDS ||
+        json_object_size(body) != 1)
+        return snprintf(err, errlen, "ids: send {\"ids\": [...]}, 1..%d code ids", ZIP_MAX_IDS), -1;
     json_array_foreach(ids, i, v)
     {
         if (!json_is_integer(v) || json_integer_value(v) < 1)

@@ -150,7 +150,7 @@ static void link_submit(struct areq *r, void (*run)(struct ajob *, struct store 
     }
     memcpy(raw, seg, n - 5);
     raw[n - 5] = '\0';
-    char *name = admin_segment_decode(raw, "name", PROMOTER_MAX, err, sizeof(err));
+    char *name = admin_segment_decode(r, raw, "name", PROMOTER_MAX, err, sizeof(err));
     char *tidy = name ? channel_text_tidy(name) : NULL;
     free(name);
     if (!tidy)

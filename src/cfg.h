@@ -49,8 +49,8 @@ struct cfg {
     char *reply_unknown_scene;
 
     /* [admin] */
-    char *admin_listen; /* empty = no admin listener */
-    char *admin_token;  /* empty = the /api/ endpoints are disabled */
+    char *admin_listen;     /* empty = no admin listener */
+    char *admin_token;      /* empty = the /api/ endpoints are disabled */
     char *admin_public_url; /* base of promoter links, "" = relative /p/TOKEN */
 
     /* [stats] */

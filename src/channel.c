@@ -58,8 +58,8 @@ static const struct db_query q_active = {
 /* Only the fields the edit sets (?7..?11 = 1) are written: two edits of
  * different fields at once (CLI and console) both land, on either backend,
  * without a read-modify-write race. */
-static const struct db_query q_all = {
-    "channel.all", "SELECT " CHANNEL_COLUMNS " FROM channels ORDER BY created_at, scene"};
+static const struct db_query q_all = {"channel.all", "SELECT " CHANNEL_COLUMNS
+                                                     " FROM channels ORDER BY created_at, scene"};
 static const struct db_query q_edit = {
     "channel.edit", "UPDATE channels SET name = CASE WHEN ?7 = 1 THEN ?2 ELSE name END, "
                     "promoter = CASE WHEN ?8 = 1 THEN ?3 ELSE promoter END, "
@@ -108,8 +108,7 @@ static int check_text(const char *field, const char *v, size_t min, size_t max,
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)v[i];
         if (ch < 0x20 && ch != '\n' && ch != '\t')
-            return why_fail(w, field, "control", "%s: control character at byte %zu", field,
-                            i + 1);
+            return why_fail(w, field, "control", "%s: control character at byte %zu", field, i + 1);
     }
     return 0;
 }
@@ -332,8 +331,7 @@ static int json_field_set(const struct channel_field *f, const json_t *v, struct
 }
 
 /* Every key of obj but the scene into c; "str" into *force_str. */
-static int json_fields(const json_t *obj, struct channel *c, bool *force_str,
-                       struct channel_why *w)
+static int json_fields(const json_t *obj, struct channel *c, bool *force_str, struct channel_why *w)
 {
     const char *key;
     json_t *v;
@@ -369,8 +367,8 @@ int channel_from_json(const struct json_t *obj, struct channel *c, struct channe
     return -1;
 }
 
-int channel_from_json_why(const struct json_t *obj, struct channel *c,
-                          struct channel_scene *scene, struct channel_why *w)
+int channel_from_json_why(const struct json_t *obj, struct channel *c, struct channel_scene *scene,
+                          struct channel_why *w)
 {
     bool force_str = false;
     const json_t *sv = json_object_get(obj, "scene");
@@ -562,6 +560,8 @@ int channel_edit(struct store *st, const char *scene, const struct channel *c, u
     int rc = channel_edit_why(st, scene, c, set, out, &w);
     if (rc != 0)
         why_copy(&w, field, err, errlen);
+    else if (field)
+        *field = NULL;
     return rc;
 }
 

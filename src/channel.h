@@ -144,8 +144,8 @@ int channel_from_json(const struct json_t *obj, struct channel *c, struct channe
                       const char **field, char *err, size_t errlen) WXS_MUSTCHECK;
 
 /* channel_from_json() with the refusal in *w. */
-int channel_from_json_why(const struct json_t *obj, struct channel *c,
-                          struct channel_scene *scene, struct channel_why *w) WXS_MUSTCHECK;
+int channel_from_json_why(const struct json_t *obj, struct channel *c, struct channel_scene *scene,
+                          struct channel_why *w) WXS_MUSTCHECK;
 
 /* A CSV header cell's column (channel import, qr batch): the English name
  * (scene, name, promoter, reply, scan_reply, tag; case ignored) or the

@@ -97,8 +97,7 @@ static struct channel *row_new(struct channel_import *ci, size_t line)
 static int row_shape(struct channel_import *ci, size_t nf, size_t line)
 {
     if (ci->ncols == 0 && (nf < 5 || nf > 6))
-        return import_fail(ci, line, NULL, "csv_columns",
-                           "expected 5 or 6 columns (%s), got %zu",
+        return import_fail(ci, line, NULL, "csv_columns", "expected 5 or 6 columns (%s), got %zu",
                            "scene,name,promoter,reply,scan_reply[,tag]", nf);
     if (ci->ncols && nf > ci->ncols)
         return import_fail(ci, line, NULL, "csv_columns", "%zu columns, the header names %zu", nf,

@@ -9,12 +9,12 @@
 #include "db.h"
 
 static const struct db_query q_known = {
-    "plink.known",
-    "SELECT 1 FROM channels WHERE promoter = ?1 AND archived_at IS NULL LIMIT 1"};
+    "plink.known", "SELECT 1 FROM channels WHERE promoter = ?1 AND archived_at IS NULL LIMIT 1"};
 static const struct db_query q_set = {
-    "plink.set", "INSERT INTO promoter_links(promoter, token_sha256, created_at) VALUES(?1, ?2, ?3) "
-                 "ON CONFLICT(promoter) DO UPDATE SET token_sha256 = excluded.token_sha256, "
-                 "created_at = excluded.created_at"};
+    "plink.set",
+    "INSERT INTO promoter_links(promoter, token_sha256, created_at) VALUES(?1, ?2, ?3) "
+    "ON CONFLICT(promoter) DO UPDATE SET token_sha256 = excluded.token_sha256, "
+    "created_at = excluded.created_at"};
 static const struct db_query q_delete = {"plink.delete",
                                          "DELETE FROM promoter_links WHERE promoter = ?1"};
 static const struct db_query q_find = {

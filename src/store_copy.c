@@ -11,7 +11,7 @@
 #include "stats_output.h"
 #include "util.h"
 
-/* Every table of the schema (version 13), in an order that keeps each
+/* Every table of the schema (version 14), in an order that keeps each
  * one's references before it. types: one letter a column, i = integer, t =
  * text, either may be NULL. data: a row here means the target is in use
  * (the others are derived or written by any start: replaced). */
@@ -60,6 +60,7 @@ static const struct table {
     {"stats_scan_first", "day, scene, prev_day, n", "itii", "day, scene, prev_day", false},
     {"stats_scanners", "openid, days", "tt", "openid", false},
     {"health", "id, checked_at, seq", "iii", "id", false},
+    {"promoter_links", "promoter, token_sha256, created_at", "tti", "promoter", true},
 };
 
 /* After rows with explicit ids, a backend with id sequences moves them

@@ -99,10 +99,9 @@ static void dos_time(int64_t t, int32_t off, uint16_t *tm, uint16_t *dt)
  * needed" to the name's length. */
 static int common(struct buf *b, const struct zip_entry *e)
 {
-    return put16(b, 10) < 0 || put16(b, 1u << 11) < 0 || put16(b, 0) < 0 ||
-                   put16(b, e->time) < 0 || put16(b, e->date) < 0 || put32(b, e->crc) < 0 ||
-                   put32(b, e->size) < 0 || put32(b, e->size) < 0 ||
-                   put16(b, (uint16_t)strlen(e->name)) < 0
+    return put16(b, 10) < 0 || put16(b, 1u << 11) < 0 || put16(b, 0) < 0 || put16(b, e->time) < 0 ||
+                   put16(b, e->date) < 0 || put32(b, e->crc) < 0 || put32(b, e->size) < 0 ||
+                   put32(b, e->size) < 0 || put16(b, (uint16_t)strlen(e->name)) < 0
                ? -1
                : 0;
 }

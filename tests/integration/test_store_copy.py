@@ -58,14 +58,17 @@ class StoreCopyTest(unittest.TestCase):
             con.close()
 
     def test_sqlite_to_postgresql_and_the_server_goes_on_there(self):
+        self.src.sql("INSERT INTO promoter_links VALUES ('李', ?, 1700000000)", "ab" * 32)
         p = self.src.cli("store", "copy", "--to", self.url)
         self.assertIn("3 statistics reports", p.stdout)
         self.assertRegex(p.stdout, r"events\s+68 rows")
-        for table in ("channels", "events", "fans", "tag_outbox", "stats_daily", "stats_scanners"):
+        for table in ("channels", "events", "fans", "tag_outbox", "stats_daily", "stats_scanners",
+                      "promoter_links"):
             self.assertEqual(self.pg(f"SELECT count(*) FROM {table}"),
                              self.src.sql(f"SELECT count(*) FROM {table}"), table)
         self.assertEqual(self.pg("SELECT name, promoter FROM channels WHERE scene = '42'"),
                          [("门店 42", "李")])
+        self.assertEqual(self.pg("SELECT promoter, token_sha256 FROM promoter_links"), [("李", "ab" * 32)])
         # The same config pointed at the copy: same reports, a retry is
         # still a retry, new events get new ids.
         before = {by: stats_json(self.src, by) for by in ("channel", "promoter", "day")}
