@@ -401,7 +401,15 @@
       "link_not_found": "该推广员没有专属链接。",
       "name_invalid": "推广员名称不正确。",
       "scope_needs_day": "单个渠道或推广员的数据只能按天查看。",
-      "exists": "已存在。"
+      "exists": "已存在。",
+      "already_archived": "该渠道已经归档。",
+      "scene_invalid": "场景值格式不正确。",
+      "kind_invalid": "类型应为临时或永久。",
+      "expire_seconds_invalid": "有效期应为 60 秒到 30 天。",
+      "qr_conflict": "与已有的二维码冲突（例如该永久 ID 已停用，或渠道不一致）。",
+      "wechat_error": "微信接口返回错误（errcode {errcode}）。",
+      "scale_range": "图片尺寸超出范围。",
+      "id_invalid": "二维码编号不正确。"
     }
   };
 
@@ -411,6 +419,8 @@
     "zh-CN": {
       "required": "必须填写。",
       "length": "长度超出范围。",
+      "length_limits": "长度应为 {min}–{max} 字节（现在是 {length} 字节）。",
+      "invalid": "格式不正确。",
       "utf8": "不是有效的 UTF-8 文本。",
       "control": "不能包含控制字符。",
       "type": "类型不正确，应为文字。",
@@ -475,12 +485,14 @@
     }
     const table = ERRORS[lang] || {}, kinds = KINDS[lang] || {};
     const kind = field && code && code.startsWith(field + "_") ? code.slice(field.length + 1) : null;
-    const tr = (code && table[code]) || (kind && kinds[kind]);
+    const p = body.params || {};
+    const kindKey = kind === "length" && p.max !== undefined && p.length !== undefined ? "length_limits" : kind;
+    const tr = (code && table[code]) || (kindKey && kinds[kindKey]);
     if (!tr) {
       const msg = body.error || body.message || "";
       return body.errcode && lang !== "en" ? t("err.wechat", { errcode: body.errcode }) + " " + msg : msg;
     }
-    const msg = fill(tr, Object.assign({}, body.params || {}, { field }));
+    const msg = fill(tr, Object.assign({ errcode: body.errcode }, p, { field }));
     return field ? t("err.field", { field: fieldName(field), message: msg }) : msg;
   }
 

@@ -384,6 +384,12 @@ class ConsoleBase:
         p.click("#confirm-yes")
         p.wait(f"!document.querySelector(\"{row}\")", what="the archived row to leave the list")
         self.assertIsNotNone(json.loads(api(self.env, "GET", f"/api/channels/{scene}").body)["archived_at"])
+        # "show archived" brings it back, marked, with no edit or archive button
+        p.click("#ch-archived")
+        p.wait(f"document.querySelector(\"{row}.archived\")", what="the archived row")
+        self.assertFalse(p.eval(f"!!document.querySelector(\"{row} button\")"))
+        p.click("#ch-archived")
+        p.wait(f"!document.querySelector(\"{row}\")")
 
     def test_05_import_gbk_csv_and_row_errors(self):
         self.need("POST /api/channels/import")
