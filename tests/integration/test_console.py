@@ -25,6 +25,8 @@ import time
 import unittest
 import urllib.parse
 import zipfile
+import zoneinfo
+import datetime
 
 import cdp
 import wxs
@@ -354,6 +356,12 @@ class ConsoleBase:
         self.assertIsNone(p.eval("window.__xss === undefined ? null : window.__xss"))
         got = json.loads(api(self.env, "GET", f"/api/channels/{scene}").body)
         self.assertEqual((got["name"], got["promoter"], got["tag"]), (XSS, "Li", "store"))
+        # its creation time in the account's zone (Asia/Shanghai), not the browser's (UTC)
+        tz = json.loads(wxs.request(self.env.admin_port, "GET", "/api/config").body)["timezone"]
+        at = datetime.datetime.fromtimestamp(got["created_at"], zoneinfo.ZoneInfo(tz))
+        self.assertNotEqual(at.utcoffset(), datetime.timedelta(0), "pick a zone that is not UTC")
+        hour = at.hour if self.UI == "zh-CN" else (at.hour % 12 or 12)
+        self.assertIn(f"{hour}:{at.minute:02d}", p.text(f"{row} td:nth-child(7)"))
         # the XSS name on the dashboard too
         self.go(p, "#/dashboard")
         p.wait("document.querySelector('#channels tr[data-scene=\"5001\"]')")
@@ -399,6 +407,9 @@ class ConsoleBase:
         good = os.path.join(d, "渠道.csv")
         with open(good, "wb") as f:
             f.write("场景值,名称,推广员\r\n7001,南京路门店,王\r\n7002,\"徐家汇, 二号\",王\r\n".encode("gbk"))
+        tpl, tname = p.download(lambda: p.click("#template"))
+        self.assertTrue(tname.endswith(".csv"), tname)
+        self.assertIn("场景值".encode(), tpl.split(b"\n")[0])  # the Chinese header, UTF-8 with BOM
         p.set_files("#import-file", [good])
         p.click("#import-check")
         p.wait("!document.querySelector('#import-result').hidden")
