@@ -157,6 +157,15 @@
     renderTable($("#channels"), head, rows, total);
   }
 
+  /* Why a promoter is flagged, by flag name (stats' "flags"), in the
+   * page's language; the server's English reasons when a flag is new. */
+  function flagText(p) {
+    const known = (p.flags || []).filter((f) => I18N.STRINGS.en["flag." + f]);
+    if (!known.length) return p.flag_reasons || "";
+    return known.map((f) => t("flag." + f, { n: p.quick_unsubscribes, returning: p.returning_fans,
+      brought: p.fans_brought })).join("; ");
+  }
+
   function renderDashPromoters(j) {
     const d = j.retention_days;
     $("#retention-note").textContent = t("dash.retention_note", { days: d });
@@ -168,13 +177,13 @@
       const r = p.retention;
       const ret = r.rate === null ? el("span", { class: "muted" }, t("common.none"))
         : el("span", { title: t("dash.of", { a: r.retained, b: r.eligible }) }, Math.round(r.rate * 100) + "%");
-      if (p.suspicious) notes.push(p.promoter + ": " + p.flag_reasons);
+      if (p.suspicious) notes.push(el("span", {}, data(p.promoter), ": " + flagText(p)));
       return el("tr", { "data-promoter": p.promoter }, el("td", { class: "t" }, data(p.promoter)), td(p.channels), td(p.fans_brought),
         td(p.unsubscribes), td(signed(p.net_fans)), td(p.retained_fans), td(ret),
-        el("td", { class: "t" }, p.suspicious ? el("span", { class: "flag", title: t("pr.flag_help") }, t("dash.check")) : ""));
+        el("td", { class: "t" }, p.suspicious ? el("span", { class: "flag", title: flagText(p) }, t("dash.check")) : ""));
     });
     renderTable($("#promoters"), head, rows, null);
-    $("#flag-notes").textContent = notes.join(" · ");
+    $("#flag-notes").replaceChildren(...notes.flatMap((n, i) => i ? [" · ", n] : [n]));
   }
 
   const SVG = "http://www.w3.org/2000/svg";
@@ -516,7 +525,7 @@
       const link = p.link ? t("pr.link_since", { date: when(p.link.created_at) }) : t("pr.link_none");
       return el("tr", { "data-promoter": p.promoter }, el("td", { class: "t" }, data(p.promoter)), td(p.channels), td(p.fans_brought),
         td(ret), td(p.unsubscribes),
-        el("td", { class: "t" }, p.suspicious ? el("span", { class: "flag", title: t("pr.flag_help") }, t("pr.suspicious")) : ""),
+        el("td", { class: "t" }, p.suspicious ? el("span", { class: "flag", title: flagText(p) }, t("pr.suspicious")) : ""),
         el("td", { class: "t", "data-link": p.link ? "yes" : "no" }, link),
         el("td", { class: "t" },
           el("button", { class: "link", type: "button", "data-action": "make-link", on: { click: guarded(() => makeLink(p)) } }, t(p.link ? "pr.link_new" : "pr.link_make")),

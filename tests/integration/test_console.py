@@ -188,6 +188,10 @@ class ConsoleBase:
         for i in range(3):
             assert e.push(wxs.event_xml(f"li{i}", now - 86400 * (i + 1), "subscribe", "qrscene_43")).status == 200
         assert e.push(wxs.event_xml("wang0", now - 86400, "subscribe", "qrscene_77")).status == 200
+        for i in range(6):  # Zhao: subscribe-unsubscribe pairs within minutes, flagged
+            t = now - 2 * 86400 + i * 300
+            assert e.push(wxs.event_xml(f"z{i}", t, "subscribe", "qrscene_88")).status == 200
+            assert e.push(wxs.event_xml(f"z{i}", t + 90, "unsubscribe")).status == 200
         cls.browser = cdp.Browser(lang=cls.LANG)
         cls.missing = cls.probe()
 
@@ -319,6 +323,9 @@ class ConsoleBase:
         p = self.open()
         self.assert_language(p, "dashboard")
         self.shot(p, "dashboard")
+        # Zhao's flag explained in the page's language
+        self.assertIn({"zh-CN": "6 个在 10 分钟内取消", "en": "6 of 6 subscribes undone within 10 minutes"}[self.UI],
+                      p.text("#flag-notes"))
         cell = "(document.querySelector('#channels tr[data-scene=\"42\"] td[data-metric=new_fans]') || {}).textContent"
         self.assertEqual(p.eval(cell), "0")
         # the per-channel chart draws the channel picked
