@@ -464,6 +464,18 @@ class ConsoleBase:
         cid = p.eval("document.querySelector('#qr-new').dataset.id")
         row = f"#qr-table tr[data-id='{cid}']"
         p.wait(f"document.querySelector(\"{row}\")")
+        # a permanent code for 77; "expiring within 7 days" shows only the temporary one
+        p.eval("document.querySelector('#qr-scene').value = '77'")
+        p.eval("document.querySelector('#qr-kind').value = 'perm'")
+        p.click("#qr-form button[type=submit]")
+        p.wait(f"document.querySelector('#qr-new').dataset.id !== '{cid}' && "
+               "document.querySelector('#qr-table tr[data-scene=\"77\"]')", what="the permanent code's row")
+        self.assertIn("1", p.text("#qr-perm"))  # one permanent id used
+        p.click("#qr-expiring")
+        p.wait("!document.querySelector('#qr-table tr[data-scene=\"77\"]')", what="the permanent code to leave")
+        self.assertTrue(p.eval(f"!!document.querySelector(\"{row}\")"))
+        p.click("#qr-expiring")
+        p.wait("document.querySelector('#qr-table tr[data-scene=\"77\"]')")
         self.assert_language(p, "QR page")
         self.shot(p, "qrcodes")
         p.click(f"{row} input[type=checkbox]")
