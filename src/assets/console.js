@@ -194,9 +194,11 @@
     return e;
   }
 
-  /* A line chart of SERIES ([colour, values, name]) over DAYS. */
-  function lineChart(days, series, label) {
-    const W = 700, H = 230, L = 40, R = 14, T = 10, B = 24;
+  /* A line chart of SERIES ([colour, values, name]) over DAYS, W units
+   * wide (the box it fills: a full-width chart gets a wider one). */
+  function lineChart(days, series, label, W) {
+    W = W || 700;
+    const H = 230, L = 40, R = 14, T = 10, B = 24;
     const all = series.flatMap((s) => s[1]);
     let lo = Math.min(0, ...all), hi = Math.max(1, ...all);
     const step = Math.pow(10, Math.floor(Math.log10(Math.max(1, hi - lo))));
@@ -248,7 +250,7 @@
     $("#scene-chart").replaceChildren(lineChart(days, [
       ["#b54708", days.map((d) => d.scans), "scans"],
       ["#12a150", days.map((d) => d.new_fans), "new"],
-      ["#d92d20", days.map((d) => d.unsubscribes), "unsubs"]], t("dash.scene_trend")));
+      ["#d92d20", days.map((d) => d.unsubscribes), "unsubs"]], t("dash.scene_trend"), 1400));
     $("#scene-chart").dataset.scene = pick.value;
   }
 
