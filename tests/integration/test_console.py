@@ -341,6 +341,15 @@ class ConsoleBase:
     def test_04_channel_add_edit_archive_and_xss(self):
         p = self.open("#/channels")
         self.assert_language(p, "channels page")
+        shown = "[...document.querySelectorAll('#ch-table tbody tr')].map((r) => r.dataset.scene).join(' ')"
+        p.fill("#ch-search", "metro")
+        self.assertEqual(p.eval(shown), "77")
+        p.fill("#ch-search", "徐家汇")
+        self.assertEqual(p.eval(shown), "43")
+        p.fill("#ch-search", "")
+        p.fill("#ch-promoter", "Li")
+        self.assertEqual(p.eval(shown).split(), ["42", "43"])
+        p.fill("#ch-promoter", "")
         scene = "5001"
         p.click("#ch-add")
         p.wait("document.querySelector('#ch-dialog').open")
@@ -514,6 +523,9 @@ class ConsoleBase:
         p.wait("document.querySelector('#pr-link-url') && document.querySelector('#pr-link-url').value")
         link = p.eval("document.querySelector('#pr-link-url').value")
         path = urllib.parse.urlsplit(link).path
+        self.assertEqual(urllib.parse.urlsplit(link).netloc, f"127.0.0.1:{self.env.admin_port}")
+        p.click("#pr-link-copy")
+        p.wait("document.querySelector('#pr-link .link-box [role=status]').textContent")
         self.assertRegex(path, r"^/p/[A-Za-z0-9_-]{20,}$")
         self.shot(p, "promoters")
         pp = self.browser.new_page()
