@@ -417,6 +417,22 @@
     }
   };
 
+  /* What a WeChat errcode means, for "wechat_error" (wechat-protocol.md;
+   * others show the code alone). */
+  const WECHAT = {
+    "en": {},
+    "zh-CN": {
+      "-1": "微信系统繁忙，请稍后重试。",
+      "40001": "access_token 无效或已被其他程序刷新。",
+      "40013": "AppID 无效。",
+      "40125": "AppSecret 无效。",
+      "40164": "服务器 IP 不在公众号的 IP 白名单中。",
+      "45009": "接口调用次数已达今日上限。",
+      "45029": "永久二维码数量已用完（上限 100,000 个）。",
+      "48001": "公众号没有该接口的权限（需要已认证的服务号）。"
+    }
+  };
+
   /* A field's refusal FIELD_KIND ("name_length") by its kind. */
   const KINDS = {
     "en": {},
@@ -496,7 +512,9 @@
       const msg = body.error || body.message || "";
       return body.errcode && lang !== "en" ? t("err.wechat", { errcode: body.errcode }) + " " + msg : msg;
     }
-    const msg = fill(tr, Object.assign({ errcode: body.errcode }, p, { field }));
+    let msg = fill(tr, Object.assign({ errcode: body.errcode }, p, { field }));
+    const wx = code === "wechat_error" && WECHAT[lang] && WECHAT[lang][String(body.errcode)];
+    if (wx) msg += wx;
     return field ? t("err.field", { field: fieldName(field), message: msg }) : msg;
   }
 

@@ -454,6 +454,15 @@ class ConsoleBase:
     def test_06_qr_code_png_zip_and_sheet(self):
         self.need("GET /api/qrcodes", "GET /api/qrcodes/1/image.png")
         p = self.open("#/qrcodes")
+        # WeChat refusing: its errcode shown, in the page's language
+        self.fake.fault("cgi-bin/qrcode/create", errcode=45029, times=1)
+        p.eval("document.querySelector('#qr-scene').value = '42'")
+        p.click("#qr-form button[type=submit]")
+        p.wait("!document.querySelector('#app-error').hidden")
+        self.assertIn("45029", p.text("#app-error"))
+        self.assertIn({"zh-CN": "微信接口返回错误（errcode 45029）。永久二维码数量已用完",
+                       "en": "WeChat error 45029"}[self.UI], p.text("#app-error"))
+        self.assertTrue(p.eval("document.querySelector('#qr-new').hidden"))
         p.eval("document.querySelector('#qr-scene').value = '42'")
         p.eval("document.querySelector('#qr-kind').value = 'temp'")
         p.fill("#qr-days", "7")
