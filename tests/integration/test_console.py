@@ -559,6 +559,21 @@ class ConsoleBase:
         self.assertIn(self.tr("gone"), pp.text("#pp-error"))
 
 
+    def test_08_every_string_in_both_languages(self):
+        p = self.open()
+        missing = p.eval("""(() => {
+          const S = I18N.STRINGS, out = [];
+          for (const [a, b] of [['en', 'zh-CN'], ['zh-CN', 'en']])
+            for (const k of Object.keys(S[a])) if (!(k in S[b])) out.push(b + ' lacks ' + k);
+          document.querySelectorAll('[data-i18n],[data-i18n-title],[data-i18n-placeholder],[data-i18n-aria]')
+            .forEach((e) => { for (const k of [e.dataset.i18n, e.dataset.i18nTitle, e.dataset.i18nPlaceholder,
+                                               e.dataset.i18nAria])
+              if (k && !(k in S.en)) out.push('no string ' + k); });
+          for (const code of Object.keys(I18N.ERRORS['zh-CN'])) if (!code) out.push('empty code');
+          return out; })()""")
+        self.assertEqual(missing, [])
+
+
 class ConsoleZhTest(ConsoleBase, unittest.TestCase):
     LANG, UI = "zh-CN", "zh-CN"
 
