@@ -461,6 +461,7 @@
   }
 
   async function preview(c, box) {
+    box.querySelectorAll("img").forEach((i) => URL.revokeObjectURL(i.src));
     box.replaceChildren(await codeImage(c), el("p", { translate: "no" }, (c.channel_name || c.scene) + (c.promoter ? " · " + c.promoter : "")));
     box.hidden = false;
   }
@@ -507,6 +508,8 @@
     $("#sheet").hidden = false;
   }
   function closeSheet() {
+    $("#sheet-grid").querySelectorAll("img").forEach((i) => URL.revokeObjectURL(i.src));
+    $("#sheet-grid").replaceChildren();
     $("#sheet").hidden = true;
     $("#qr-create").hidden = $("#qr-list").hidden = false;
   }
