@@ -166,9 +166,17 @@ static void run_import(struct ajob *j, struct store *st, struct stats *stats)
         job_err(j, 500, "out of memory", "internal", NULL);
         goto done;
     }
+    uint64_t t0 = util_mono_us();
     int rc = channel_import_read(ci, fp);
+    uint64_t t1 = util_mono_us();
     if (rc == 0)
         rc = dry ? channel_import_check(ci, st) : channel_import_write(ci, st);
+    log_info("admin: import: %zu rows (%s) read in %.1f ms, %s in %.1f ms", channel_import_rows(ci),
+             channel_import_encoding(ci), (double)(t1 - t0) / 1000.0,
+             rc < 0 ? "refused"
+             : dry  ? "checked"
+                    : "written",
+             (double)(util_mono_us() - t1) / 1000.0);
     if (rc < 0) {
         import_refused(j, ci);
     } else {

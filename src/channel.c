@@ -498,6 +498,140 @@ int channel_add(struct store *st, const struct channel *c, char *err, size_t err
     return CHANNEL_EEXISTS;
 }
 
+/* ---- many at once (an import) ---- */
+
+#define ADD_CHUNK 256 /* rows per INSERT: 7 parameters each, under every backend's limit */
+
+/* "INSERT ... VALUES (?1..?7), (?8..?14), ... ON CONFLICT DO NOTHING
+ * RETURNING scene" for n rows. NULL when out of memory. */
+static char *add_many_sql(size_t n)
+{
+    struct buf b = {0};
+    int bad = buf_puts(&b, "INSERT INTO channels(scene, name, promoter, reply, scan_reply, tag, "
+                           "created_at) VALUES ");
+    for (size_t i = 0; !bad && i < n; i++) {
+        size_t k = 7 * i;
+        bad = buf_printf(&b, "%s(?%zu, ?%zu, ?%zu, ?%zu, ?%zu, ?%zu, ?%zu)", i ? ", " : "", k + 1,
+                         k + 2, k + 3, k + 4, k + 5, k + 6, k + 7) < 0;
+    }
+    if (bad || buf_puts(&b, " ON CONFLICT(scene) DO NOTHING RETURNING scene") < 0) {
+        buf_free(&b);
+        return NULL;
+    }
+    return b.data;
+}
+
+static int by_text(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The rows of the chunk that RETURNING did not name hit a scene already
+ * taken: each reported as channel_add() words it. */
+static int add_many_conflicts(struct store *st, const struct channel *const *cs, size_t base,
+                              size_t n, char **added, size_t nadded, channel_exists_fn exists,
+                              void *arg)
+{
+    char msg[200];
+    qsort(added, nadded, sizeof(*added), by_text);
+    for (size_t i = 0; i < n; i++) {
+        const char *key = cs[i]->scene;
+        if (bsearch(&key, added, nadded, sizeof(*added), by_text))
+            continue;
+        int state = channel_state(st, cs[i]->scene);
+        if (state < 0)
+            return -1;
+        snprintf(msg, sizeof(msg), "channel %s exists%s", cs[i]->scene,
+                 state == CHANNEL_ARCHIVED ? ", archived" : "");
+        exists(base + i, msg, arg);
+    }
+    return 0;
+}
+
+/* One INSERT of cs[0..n) (n <= ADD_CHUNK; rows base.. of the caller's). */
+static int add_chunk(struct store *st, const struct channel *const *cs, size_t base, size_t n,
+                     int64_t now, channel_exists_fn exists, void *arg, char *err, size_t errlen)
+{
+    struct db *db = store_db(st);
+    char *added[ADD_CHUNK], *sql = add_many_sql(n);
+    struct db_stmt *s = sql ? db_prepare(db, sql) : NULL;
+    size_t nadded = 0;
+    int rc = -1, step = DB_DONE;
+    for (size_t i = 0; s && i < n; i++) {
+        const struct channel *c = cs[i];
+        int k = (int)(7 * i);
+        db_bind_text(s, k + 1, c->scene);
+        db_bind_text(s, k + 2, c->name);
+        db_bind_text_opt(s, k + 3, c->promoter);
+        db_bind_text(s, k + 4, c->reply);
+        db_bind_text(s, k + 5, c->scan_reply);
+        db_bind_text_opt(s, k + 6, c->tag);
+        db_bind_int64(s, k + 7, c->created_at ? c->created_at : now);
+    }
+    while (s && (step = db_step(s)) == DB_ROW && nadded < n)
+        if ((added[nadded] = db_col_strdup(s, 0)))
+            nadded++;
+    if (!sql)
+        snprintf(err, errlen, "out of memory");
+    else if (!s || step < 0)
+        snprintf(err, errlen, "%s", db_errmsg(db));
+    else if (add_many_conflicts(st, cs, base, n, added, nadded, exists, arg) < 0)
+        snprintf(err, errlen, "%s", db_errmsg(db));
+    else
+        rc = 0;
+    db_finalize(s);
+    free(sql);
+    for (size_t i = 0; i < nadded; i++)
+        free(added[i]);
+    return rc;
+}
+
+/* An embedded database has no round trip to save: one cached single-row
+ * statement a row is faster there (SQLite runs each RETURNING through a
+ * temporary table, and a 1,800-parameter statement is parsed per chunk). */
+static int add_rows(struct store *st, const struct channel *const *cs, size_t n, int64_t now,
+                    channel_exists_fn exists, void *arg, char *err, size_t errlen)
+{
+    struct db *db = store_db(st);
+    char msg[200];
+    for (size_t i = 0; i < n; i++) {
+        const struct channel *c = cs[i];
+        struct db_stmt *s = db_stmt(db, &q_add);
+        db_bind_text(s, 1, c->scene);
+        db_bind_text(s, 2, c->name);
+        db_bind_text_opt(s, 3, c->promoter);
+        db_bind_text(s, 4, c->reply);
+        db_bind_text(s, 5, c->scan_reply);
+        db_bind_text_opt(s, 6, c->tag);
+        db_bind_int64(s, 7, c->created_at ? c->created_at : now);
+        int rc = db_step(s);
+        db_reset(s);
+        int state = rc == DB_DONE ? channel_state(st, c->scene) : CHANNEL_ACTIVE;
+        if (rc < 0 || state < 0)
+            return snprintf(err, errlen, "%s", db_errmsg(db)), -1;
+        if (rc == DB_DONE) {
+            snprintf(msg, sizeof(msg), "channel %s exists%s", c->scene,
+                     state == CHANNEL_ARCHIVED ? ", archived" : "");
+            exists(i, msg, arg);
+        }
+    }
+    return 0;
+}
+
+int channel_add_many(struct store *st, const struct channel *const *cs, size_t n,
+                     channel_exists_fn exists, void *arg, char *err, size_t errlen)
+{
+    int64_t now = util_now();
+    if (db_caps(store_db(st)) & DB_CAP_EMBEDDED)
+        return add_rows(st, cs, n, now, exists, arg, err, errlen);
+    for (size_t i = 0; i < n; i += ADD_CHUNK) {
+        size_t k = n - i < ADD_CHUNK ? n - i : ADD_CHUNK;
+        if (add_chunk(st, cs + i, i, k, now, exists, arg, err, errlen) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* The fields a change may set, as bits, in the order of fields[] (1..5):
  * the CHANNEL_SET_* bits of channel.h (name 1 << 0 ... tag 1 << 4). */
 static unsigned set_bit(size_t field_index)

@@ -105,6 +105,24 @@ static int row_shape(struct channel_import *ci, size_t nf, size_t line)
     return 0;
 }
 
+/* Name and promoter as channel_add() would store them (blanks around,
+ * NFC; a promoter of blanks only is none), done here, before the write
+ * transaction, rather than while it holds the lock. */
+static int row_tidy(struct channel_import *ci, struct channel *c, size_t line)
+{
+    char *name = channel_text_tidy(c->name), *promoter = channel_text_tidy(c->promoter);
+    if (!name || (c->promoter && !promoter)) {
+        free(name);
+        free(promoter);
+        return import_fail(ci, line, NULL, "internal", "out of memory");
+    }
+    free(c->name);
+    free(c->promoter);
+    c->name = name;
+    c->promoter = promoter && *promoter ? promoter : (free(promoter), NULL);
+    return 0;
+}
+
 /* Validate and keep one data row; the refusal names the row and column. */
 static int import_row(struct channel_import *ci, char **f, size_t nf, size_t line)
 {
@@ -130,7 +148,7 @@ static int import_row(struct channel_import *ci, char **f, size_t nf, size_t lin
         return import_fail(ci, line, NULL, "internal", "out of memory");
     if (channel_scene_parse(&scene, c->scene, false, &w) < 0 || channel_check(c, &w) < 0)
         return import_fail(ci, line, w.field, w.code, "%s", w.msg);
-    return 0;
+    return row_tidy(ci, c, line);
 }
 
 static int by_scene(const void *a, const void *b)
@@ -228,18 +246,30 @@ int channel_import_read(struct channel_import *ci, FILE *fp)
     return ci->nerr ? -1 : 0;
 }
 
+static void import_exists(size_t i, const char *msg, void *arg)
+{
+    struct channel_import *ci = arg;
+    import_fail(ci, ci->rows[i].line, "scene", "scene_exists", "%s", msg);
+}
+
+/* Every row in a few multi-row INSERTs (channel_add_many); a scene already
+ * taken is an error of its row, and any error rolls the whole back. */
 static int import_insert(struct store *st, void *arg)
 {
     struct channel_import *ci = arg;
+    const struct channel **cs = malloc((ci->n ? ci->n : 1) * sizeof(*cs));
     char err[512];
-    for (size_t i = 0; i < ci->n; i++) {
-        int rc = channel_add(st, &ci->rows[i].c, err, sizeof(err));
-        if (rc == CHANNEL_EEXISTS)
-            import_fail(ci, ci->rows[i].line, "scene", "scene_exists", "%s", err);
-        else if (rc < 0)
-            return import_fail(ci, ci->rows[i].line, NULL, "internal", "%s", err);
-    }
-    return ci->nerr ? -1 : 0;
+    int rc = -1;
+    if (!cs)
+        return import_fail(ci, 0, NULL, "internal", "out of memory");
+    for (size_t i = 0; i < ci->n; i++)
+        cs[i] = &ci->rows[i].c;
+    if (channel_add_many(st, cs, ci->n, import_exists, ci, err, sizeof(err)) < 0)
+        import_fail(ci, 0, NULL, "internal", "%s", err);
+    else
+        rc = ci->nerr ? -1 : 0;
+    free(cs);
+    return rc;
 }
 
 int channel_import_write(struct channel_import *ci, struct store *st)

@@ -146,9 +146,11 @@ class ConsoleApiTest(unittest.TestCase):
         rows = "".join(f"s{i},渠道 {i},推广员 {i % 50},欢迎关注，这是第 {i} 个渠道,,\n" for i in range(20000))
         body = ("scene,name,promoter,reply,scan_reply,tag\n" + rows).encode()
         # while it runs: the loop's own answers (GET /api/config, no database)
-        # and pushes (which wait for the write lock the import holds)
+        # and pushes, whose commit waits for the write lock the import's one
+        # transaction holds (at most 1 s, then 503 and WeChat sends it again:
+        # under ASan on a loaded machine the import's inserts can take that)
         done = threading.Event()
-        loop_ms, push_ms = [], []
+        loop_ms, push_ms, retry = [], [], []
 
         def probe():
             i = 0
@@ -156,10 +158,13 @@ class ConsoleApiTest(unittest.TestCase):
                 t = time.monotonic()
                 self.assertEqual(self.call("GET", "/api/config", token=None).status, 200)
                 loop_ms.append((time.monotonic() - t) * 1000)
+                xml = wxs.event_xml(f"probe{i}", int(time.time()), "subscribe", "qrscene_none")
                 t = time.monotonic()
-                r = self.env.push(wxs.event_xml(f"probe{i}", int(time.time()), "subscribe", "qrscene_none"))
+                r = self.env.push(xml)
                 push_ms.append((time.monotonic() - t) * 1000)
-                self.assertEqual(r.status, 200, r)
+                self.assertIn(r.status, (200, 503), r)
+                if r.status == 503:
+                    retry.append(xml)
                 i += 1
         th = threading.Thread(target=probe)
         th.start()
@@ -172,8 +177,13 @@ class ConsoleApiTest(unittest.TestCase):
             th.join()
         self.assertEqual((s, b.get("imported")), (201, 20000), b)
         print(f"\n20k-row import: {len(body)} bytes in {took:.2f}s; during it {len(loop_ms)} "
-              f"GET /api/config max {max(loop_ms):.0f} ms, pushes max {max(push_ms):.0f} ms", file=sys.stderr)
+              f"GET /api/config max {max(loop_ms):.0f} ms, pushes max {max(push_ms):.0f} ms "
+              f"({len(retry)} answered 503)", file=sys.stderr)
         self.assertLess(max(loop_ms), 2000)  # the loop never waited for the import
+        for xml in retry:  # WeChat's retry: nothing is lost
+            self.assertEqual(self.env.push(xml).status, 200)
+        self.assertEqual(self.env.sql("SELECT count(DISTINCT openid) FROM events WHERE openid LIKE 'probe%'"),
+                         [(len(push_ms),)])
         self.assertEqual(self.env.sql("SELECT count(*) FROM channels"), [(20000,)])
 
     def test_archived_listing(self):
