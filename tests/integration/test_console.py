@@ -86,20 +86,9 @@ def api(env, method, path, body=None, token=ADMIN, ctype="application/json"):
     return wxs.request(env.admin_port, method, path, body=body, headers=headers, timeout=30)
 
 
-class AssetsTest(unittest.TestCase):
+class AssetsTest(wxs.ServerCase):
     """The files behind the pages, over HTTP: types, ETag and 304, the
     Content-Security-Policy, no inline script in any page."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.env = wxs.Env()
-        cls.env.start_server()
-
-    @classmethod
-    def tearDownClass(cls):
-        rc = cls.env.stop_server()
-        cls.env.cleanup()
-        assert rc == 0, rc
 
     def get(self, path, headers=None):
         return wxs.request(self.env.admin_port, "GET", path, headers=headers or {})
@@ -162,28 +151,33 @@ class AssetsTest(unittest.TestCase):
 
 @unittest.skipUnless(os.access(cdp.CHROMIUM, os.X_OK),
                      f"{cdp.CHROMIUM} not found: run scripts/deps.sh --browser to install Debian's chromium")
-class ConsoleBase:
+class ConsoleBase(wxs.ServerCase):
+    """The console in one language (LANG); ConsoleZhTest and ConsoleEnTest
+    run it. One server, fake WeChat API and browser per class."""
     LANG = None      # the browser's language
     UI = None        # the console's language key
+    browser = None
 
     @classmethod
     def setUpClass(cls):
         cls.fake = fake_wechat.Fake(appid=APPID, secret=SECRET).start()
-        cls.env = cls.browser = None
+        cls.config = {"wechat": {"appid": APPID, "appsecret": SECRET, "api_base": cls.fake.url,
+                                 "mp_base": cls.fake.url, "api_timeout": 5}, "admin": {"token": ADMIN}}
         try:
-            cls.start()
-        except BaseException:
-            cls.tearDownClass()  # unittest does not when setUpClass fails
+            super().setUpClass()
+        except BaseException:  # unittest calls no tearDownClass when setUpClass fails
+            if cls.browser:
+                cls.browser.close()
+            cls.fake.stop()
             raise
 
     @classmethod
-    def start(cls):
-        cls.env = e = wxs.Env()
-        e.write_config(wechat={"appid": APPID, "appsecret": SECRET, "api_base": cls.fake.url,
-                               "mp_base": cls.fake.url, "api_timeout": 5}, admin={"token": ADMIN})
+    def prepare(cls, env):
         for scene, name, promoter in CHANNELS:
-            e.cli("channel", "add", scene, "--name", name, "--promoter", promoter)
-        e.start_server()
+            env.cli("channel", "add", scene, "--name", name, "--promoter", promoter)
+
+    @classmethod
+    def started(cls, e):
         now = int(time.time())
         for i in range(3):
             assert e.push(wxs.event_xml(f"li{i}", now - 86400 * (i + 1), "subscribe", "qrscene_43")).status == 200
@@ -197,16 +191,12 @@ class ConsoleBase:
 
     @classmethod
     def tearDownClass(cls):
-        rc = 0
         try:
             if cls.browser:
                 cls.browser.close()
-            if cls.env:
-                rc = cls.env.stop_server()
-                cls.env.cleanup()
+            super().tearDownClass()
         finally:
             cls.fake.stop()
-        assert rc in (0, None), rc
 
     @classmethod
     def probe(cls):
@@ -574,12 +564,15 @@ class ConsoleBase:
         self.assertEqual(missing, [])
 
 
-class ConsoleZhTest(ConsoleBase, unittest.TestCase):
+class ConsoleZhTest(ConsoleBase):
     LANG, UI = "zh-CN", "zh-CN"
 
 
-class ConsoleEnTest(ConsoleBase, unittest.TestCase):
+class ConsoleEnTest(ConsoleBase):
     LANG, UI = "en-US", "en"
+
+
+del ConsoleBase  # run by its two subclasses only
 
 
 if __name__ == "__main__":
