@@ -473,9 +473,13 @@ static int zip_name(struct zipjob *zj, const struct crow *c, char *name, size_t 
         return -1;
     for (size_t i = 0; i < zj->nnames; i++)
         if (strcmp(zj->names[i], name) == 0) {
-            char base[160];
-            snprintf(base, sizeof(base), "%s", name);
-            snprintf(name, len, "%lld-%s", (long long)c->id, base);
+            char base[256];
+            int n = snprintf(base, sizeof(base), "%s", name);
+            if (n < 0 || (size_t)n >= sizeof(base))
+                return -1;
+            n = snprintf(name, len, "%lld-%s", (long long)c->id, base);
+            if (n < 0 || (size_t)n >= len)
+                return -1;
         }
     char **nn = realloc(zj->names, (zj->nnames + 1) * sizeof(*nn));
     if (!nn)
