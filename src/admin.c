@@ -16,8 +16,11 @@
 #include "admin_api.h"
 #include "admin_qr.h"
 #include "assets.h"
+#include "campaign.h"
 #include "channel.h"
+#include "chreply.h"
 #include "dbwork.h"
+#include "followup.h"
 #include "health.h"
 #include "http_accept.h"
 #include "http_deadline.h"
@@ -316,7 +319,10 @@ static int metrics_server(struct buf *b, const struct server_stats *s)
     bad = bad || metric_head(b, rp, "counter", "Answers to pushes by type.") < 0 ||
           buf_printf(b, "%s{type=\"text\"} %llu\n%s{type=\"success\"} %llu\n", rp,
                      (unsigned long long)s->replies_text, rp,
-                     (unsigned long long)s->replies_success) < 0;
+                     (unsigned long long)s->replies_success) < 0 ||
+          buf_printf(b, "%s{type=\"news\"} %llu\n%s{type=\"image\"} %llu\n", rp,
+                     (unsigned long long)s->replies_news, rp,
+                     (unsigned long long)s->replies_image) < 0;
     for (size_t i = 0; !bad && i < WXS_ARRAY_LEN(counters); i++)
         bad = metric_head(b, counters[i].name, "counter", counters[i].help) < 0 ||
               buf_printf(
@@ -352,6 +358,7 @@ struct mjob {
     struct areq r;
     bool ok;
     int64_t tag_pending, tag_parked, store_bytes;
+    struct followup_counts fu; /* the follow-up outbox by state */
 };
 
 static int metric_gauge(struct buf *b, const char *name, const char *help, int64_t v)
@@ -386,6 +393,30 @@ static int metrics_process(struct buf *b, const struct admin *a)
                : 0;
 }
 
+/* The follow-up outbox by state (followup.h): pending and sending wait,
+ * parked need an operator, sent is the running total. */
+static int metrics_followups(struct buf *b, const struct followup_counts *c)
+{
+    static const char name[] = "wxscene_followup_queue";
+    return metric_head(b, name, "gauge",
+                       "Follow-up outbox rows (one per subscribe) by state (parked: see wxscene "
+                       "followup status).") < 0 ||
+                   buf_printf(b,
+                              "%s{state=\"pending\"} %lld\n%s{state=\"sending\"} %lld\n"
+                              "%s{state=\"sent\"} %lld\n%s{state=\"parked\"} %lld\n",
+                              name, (long long)c->pending, name, (long long)c->sending, name,
+                              (long long)c->sent, name, (long long)c->parked) < 0 ||
+                   metric_gauge(b, "wxscene_followup_messages_sent",
+                                "Follow-up messages WeChat accepted (all time).",
+                                c->messages_sent) < 0 ||
+                   metric_gauge(b, "wxscene_followup_messages_uncertain",
+                                "Follow-up messages whose call got no answer or was cut by a "
+                                "crash: may have arrived, never resent.",
+                                c->uncertain) < 0
+               ? -1
+               : 0;
+}
+
 static int metrics_store(struct buf *b, const struct mjob *m)
 {
     if (!m || !m->ok) /* the worker could not say: the gauges are absent */
@@ -397,6 +428,7 @@ static int metrics_store(struct buf *b, const struct mjob *m)
                                 "Tag outbox rows parked until an operator acts (tag sync "
                                 "--retry-parked).",
                                 m->tag_parked) < 0 ||
+                   metrics_followups(b, &m->fu) < 0 ||
                    metric_gauge(b, "wxscene_store_size_bytes",
                                 "Size of the store: the SQLite database file, or the PostgreSQL "
                                 "database.",
@@ -436,7 +468,7 @@ static void mjob_run(struct dbwork_job *dj, struct store *st, void *stats)
     struct mjob *m = (struct mjob *)((char *)dj - offsetof(struct mjob, job));
     (void)stats;
     m->ok = st && tag_queue_counts(st, &m->tag_pending, &m->tag_parked) == 0 &&
-            store_size_bytes(st, &m->store_bytes) == 0;
+            followup_counts(st, &m->fu) == 0 && store_size_bytes(st, &m->store_bytes) == 0;
 }
 
 static void mjob_done(struct dbwork_job *dj, bool ran)
@@ -492,6 +524,13 @@ static void ajob_json(struct ajob *j, int status, json_t *v)
 static void ajob_error(struct ajob *j, int status, const char *msg)
 {
     ajob_json(j, status, json_pack("{s:s, s:s}", "error", msg, "code", code_of(status)));
+}
+
+/* 400 (or status) naming a field: {"error", "field", "code"}. */
+static void ajob_field(struct ajob *j, int status, const char *field, const char *code,
+                       const char *msg)
+{
+    ajob_json(j, status, json_pack("{s:s, s:s?, s:s}", "error", msg, "field", field, "code", code));
 }
 
 static void ajob_free(struct ajob *j)
@@ -605,15 +644,20 @@ static void run_stats(struct ajob *j, struct store *st, struct stats *stats)
     enum stats_by by = STATS_BY_CHANNEL;
     char err[512];
     int64_t d0, d1;
+    int qrc;
     if (evhttp_parse_query_str(j->query ? j->query : "", &q) < 0) {
         ajob_error(j, 400, "the query string is malformed");
         goto done;
     }
     const char *by_s = qparam(&q, "by"), *fmt = qparam(&q, "format"), *bom = qparam(&q, "bom");
     const char *scene = qparam(&q, "scene"), *promoter = qparam(&q, "promoter");
+    const char *campaign = qparam(&q, "campaign");
     if (by_s && stats_parse_by(by_s, &by) < 0) {
-        snprintf(err, sizeof(err), "by: '%s' is not channel, promoter or day", by_s);
+        snprintf(err, sizeof(err), "by: '%s' is not channel, promoter, day or campaign", by_s);
         ajob_error(j, 400, err);
+    } else if (campaign && ((by != STATS_BY_DAY && by != STATS_BY_CHANNEL) || scene || promoter)) {
+        ajob_field(j, 400, "campaign", "campaign_scope",
+                   "campaign: filters the report by=day or by=channel, without scene or promoter");
     } else if (fmt && strcmp(fmt, "json") != 0 && strcmp(fmt, "csv") != 0) {
         snprintf(err, sizeof(err), "format: '%s' is not json or csv", fmt);
         ajob_error(j, 400, err);
@@ -624,7 +668,11 @@ static void run_stats(struct ajob *j, struct store *st, struct stats *stats)
         ajob_json(j, 400,
                   json_pack("{s:s, s:s, s:s}", "error", "scene and promoter need by=day", "field",
                             scene ? "scene" : "promoter", "code", "scope_needs_day"));
-    } else if (stats_query_scoped(stats, by, scene, promoter, d0, d1, &rep, err, sizeof(err)) < 0) {
+    } else if ((qrc = campaign ? stats_query_in(stats, by, d0, d1, campaign, &rep, err, sizeof(err))
+                               : stats_query_scoped(stats, by, scene, promoter, d0, d1, &rep, err,
+                                                    sizeof(err))) == STATS_ENOCAMPAIGN) {
+        ajob_field(j, 404, "campaign", "campaign_unknown", err);
+    } else if (qrc < 0) {
         log_warn("admin: %s", err);
         ajob_error(j, 500, "the statistics query failed (see the server log)");
     } else if (fmt && strcmp(fmt, "csv") == 0) {
@@ -648,25 +696,47 @@ static void h_stats(struct areq *r)
 
 /* ---- /api/channels ---- */
 
+/* o with "campaign": the channel's campaign's name, or null. NULL (o
+ * freed) on error. */
+static json_t *with_campaign(struct store *st, json_t *o, const char *scene)
+{
+    char *name = NULL;
+    if (o && (campaign_of_channel(st, scene, &name) < 0 ||
+              json_object_set_new(o, "campaign", name ? json_string(name) : json_null()) < 0)) {
+        json_decref(o);
+        o = NULL;
+    }
+    free(name);
+    return o;
+}
+
+struct list_ctx {
+    struct store *st;
+    json_t *arr;
+};
+
 static int list_one(const struct channel *c, void *arg)
 {
-    return json_array_append_new(arg, channel_to_json(c));
+    struct list_ctx *x = arg;
+    return json_array_append_new(x->arr, with_campaign(x->st, channel_to_json(c), c->scene));
 }
 
 static json_t *channel_one_json(const struct channel *c);
 
 static int list_one_all(const struct channel *c, void *arg)
 {
-    return json_array_append_new(arg, channel_one_json(c));
+    struct list_ctx *x = arg;
+    return json_array_append_new(x->arr, with_campaign(x->st, channel_one_json(c), c->scene));
 }
 
 static void run_channels_list(struct ajob *j, struct store *st, struct stats *stats)
 {
     json_t *arr = json_array();
     bool all = admin_query_flag(j->query, "archived");
+    struct list_ctx x = {st, arr};
     (void)stats;
-    if (!arr || (all ? channel_foreach_all(st, list_one_all, arr)
-                     : channel_foreach(st, list_one, arr)) < 0) {
+    if (!arr ||
+        (all ? channel_foreach_all(st, list_one_all, &x) : channel_foreach(st, list_one, &x)) < 0) {
         log_warn("admin: channel list: %s", store_errmsg(st));
         json_decref(arr);
         return ajob_error(j, 500, "cannot list the channels (see the server log)");
@@ -718,19 +788,57 @@ static void ajob_why(struct ajob *j, int status, const struct channel_why *w)
     ajob_json(j, status, o);
 }
 
+/* "campaign" (a name; "" or null: none) taken out of a channel's JSON
+ * body, which channel.c reads without it. 0 with *out (malloc'd; NULL
+ * when the key is absent, "" for none), or -1 with err said. */
+static int take_campaign(json_t *body, char **out, char *err, size_t errlen)
+{
+    json_t *v = json_object_get(body, "campaign");
+    *out = NULL;
+    if (!v)
+        return 0;
+    if (!json_is_null(v) &&
+        (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v)))
+        return snprintf(err, errlen, "campaign: must be a campaign's name, \"\" or null"), -1;
+    if (!(*out = strdup(json_is_null(v) ? "" : json_string_value(v))))
+        return snprintf(err, errlen, "out of memory"), -1;
+    json_object_del(body, "campaign");
+    return 0;
+}
+
+/* A campaign_set_channel() refusal (the channel's other fields were
+ * accepted): an unknown campaign, or a channel gone or archived. */
+static void campaign_fail(struct ajob *j, struct store *st, int rc, const char *err)
+{
+    if (rc == CAMPAIGN_ENOTFOUND) {
+        ajob_field(j, 400, "campaign", "campaign_unknown", err);
+    } else if (rc == CAMPAIGN_ENOCHANNEL && channel_state(st, j->query) == CHANNEL_ABSENT) {
+        ajob_field(j, 404, "scene", "not_found", err);
+    } else if (rc == CAMPAIGN_ENOCHANNEL) {
+        ajob_field(j, 409, "scene", "archived", err);
+    } else {
+        log_warn("admin: channel campaign: %s", err);
+        ajob_error(j, 500, "the store failed (see the server log)");
+    }
+}
+
 static void run_channels_add(struct ajob *j, struct store *st, struct stats *stats)
 {
     struct channel c, got = {0};
     struct channel_scene scene;
     struct channel_why w = {0};
-    char err[512];
+    char err[512], *campaign = NULL;
     int rc;
-    if (channel_from_json_why(j->body, &c, &scene, &w) < 0) {
+    if (take_campaign(j->body, &campaign, err, sizeof(err)) < 0) {
+        ajob_field(j, 400, "campaign", "campaign_type", err);
+    } else if (channel_from_json_why(j->body, &c, &scene, &w) < 0) {
         ajob_why(j, 400, &w);
-    } else if ((rc = channel_add(st, &c, err, sizeof(err))) == CHANNEL_EEXISTS) {
+    } else if ((rc = campaign_channel_add(st, &c, campaign, err, sizeof(err))) == CHANNEL_EEXISTS) {
         ajob_json(j, 409,
                   json_pack("{s:s, s:s, s:s, s:{s:s}}", "error", err, "field", "scene", "code",
                             "scene_exists", "params", "scene", c.scene));
+    } else if (rc == CAMPAIGN_ENOTFOUND) {
+        ajob_field(j, 400, "campaign", "campaign_unknown", err);
     } else if (rc < 0) {
         log_warn("admin: channel add: %s", err);
         ajob_error(j, 500, err);
@@ -738,9 +846,10 @@ static void run_channels_add(struct ajob *j, struct store *st, struct stats *sta
         log_warn("admin: channel add: read back: %s", store_errmsg(st));
         ajob_error(j, 500, "the channel was added but cannot be read back");
     } else {
-        ajob_json(j, 201, channel_to_json(&got));
+        ajob_json(j, 201, with_campaign(st, channel_to_json(&got), got.scene));
     }
     channel_clear(&got);
+    free(campaign);
 }
 
 static void h_channels_add(struct areq *r)
@@ -821,6 +930,19 @@ static json_t *channel_one_json(const struct channel *c)
     return j;
 }
 
+/* One channel as GET and PATCH answer it: channel_one_json() and its
+ * reply kind (chreply_json_add: reply_kind, news, image). */
+static void ajob_channel(struct ajob *j, struct store *st, int status, const struct channel *c)
+{
+    json_t *out = with_campaign(st, channel_one_json(c), c->scene);
+    if (out && chreply_json_add(st, c->scene, out) < 0) {
+        log_warn("admin: channel reply kind: %s", store_errmsg(st));
+        json_decref(out);
+        return ajob_error(j, 500, "cannot read the channel (see the server log)");
+    }
+    ajob_json(j, status, out);
+}
+
 static void ajob_not_found(struct ajob *j, const char *scene)
 {
     char err[160];
@@ -841,36 +963,102 @@ static void run_channel_get(struct ajob *j, struct store *st, struct stats *stat
     } else if (rc == 1) {
         ajob_not_found(j, j->query);
     } else {
-        ajob_json(j, 200, channel_one_json(&c));
+        ajob_channel(j, st, 200, &c);
     }
     channel_clear(&c);
 }
 
+struct patch_tx {
+    const char *scene, *campaign;
+    struct channel c, got;
+    unsigned set;
+    const struct chreply_change *kind;
+    struct channel_why w;
+    int rc, crc; /* channel_edit_why's (or the state's), campaign_set_channel's */
+    char err[512];
+};
+
+/* The channel's fields (channel_edit_why), its reply kind and its
+ * campaign in one transaction; a change of the kind or the campaign alone
+ * still needs the channel active. */
+static int patch_tx(struct store *st, void *arg)
+{
+    struct patch_tx *p = arg;
+    if (p->set) {
+        p->rc = channel_edit_why(st, p->scene, &p->c, p->set, &p->got, &p->w);
+    } else {
+        int state = channel_state(st, p->scene);
+        p->rc = state < 0                   ? -1
+                : state == CHANNEL_ABSENT   ? CHANNEL_ENOTFOUND
+                : state == CHANNEL_ARCHIVED ? CHANNEL_EARCHIVED
+                                            : channel_get(st, p->scene, &p->got);
+        if (p->rc == 1)
+            p->rc = CHANNEL_ENOTFOUND;
+        if (p->rc == CHANNEL_EARCHIVED) {
+            p->w.field = "scene";
+            snprintf(p->w.code, sizeof(p->w.code), "channel_archived");
+            snprintf(p->w.msg, sizeof(p->w.msg), "channel %s is archived: it cannot be edited",
+                     p->scene);
+        } else if (p->rc == -1) {
+            snprintf(p->w.msg, sizeof(p->w.msg), "%s", store_errmsg(st));
+        }
+    }
+    if (p->rc == 0 && chreply_apply(st, p->scene, p->kind) < 0)
+        p->rc = -1, snprintf(p->w.msg, sizeof(p->w.msg), "%s", store_errmsg(st));
+    if (p->rc == 0 && p->campaign &&
+        (p->crc = campaign_set_channel(st, p->scene, p->campaign, p->err, sizeof(p->err))) < 0)
+        return -1;
+    return p->rc < 0 ? -1 : 0;
+}
+
 /* PATCH: the same channel_edit() as `wxscene channel edit`, so the same
- * rules and messages. */
+ * rules and messages; "reply_kind", "news" and "image_media_id" change the
+ * reply's kind (chreply_change_from_json; code FIELD_invalid); "campaign"
+ * is set in the same transaction. */
 static void run_channel_patch(struct ajob *j, struct store *st, struct stats *stats)
 {
-    struct channel c, got = {0};
-    struct channel_why w = {0};
-    unsigned set;
-    int rc;
+    struct chreply_change kind = {0};
+    struct patch_tx p = {.scene = j->query, .kind = &kind};
+    char err[512], *campaign = NULL;
     (void)stats;
-    if (channel_change_from_json_why(j->body, j->query, &c, &set, &w) < 0)
-        return ajob_why(j, 400, &w);
-    rc = channel_edit_why(st, j->query, &c, set, &got, &w);
-    if (rc == 0) {
-        ajob_json(j, 200, channel_one_json(&got));
-    } else if (rc == CHANNEL_ENOTFOUND) {
+    if (take_campaign(j->body, &campaign, err, sizeof(err)) < 0) {
+        ajob_field(j, 400, "campaign", "campaign_type", err);
+        return;
+    }
+    p.campaign = campaign;
+    if (chreply_change_from_json(j->body, &kind, &p.w.field, p.w.msg, sizeof(p.w.msg)) < 0) {
+        snprintf(p.w.code, sizeof(p.w.code), "%s_invalid", p.w.field ? p.w.field : "body");
+        ajob_why(j, 400, &p.w);
+        free(campaign); /* kind.taken: the callee's own on failure */
+        return;
+    }
+    /* "campaign" or the reply kind alone change nothing else */
+    bool fields =
+        !json_is_object(j->body) || json_object_size(j->body) > 0 || (!kind.set && !campaign);
+    if (fields && channel_change_from_json_why(j->body, j->query, &p.c, &p.set, &p.w) < 0) {
+        ajob_why(j, 400, &p.w);
+        goto done;
+    }
+    if (store_tx(st, patch_tx, &p) < 0 && p.rc == 0 && p.crc == 0)
+        p.rc = -1, snprintf(p.w.msg, sizeof(p.w.msg), "%s", store_errmsg(st));
+    if (p.rc == 0 && p.crc < 0) {
+        campaign_fail(j, st, p.crc, p.err);
+    } else if (p.rc == 0) {
+        ajob_channel(j, st, 200, &p.got);
+    } else if (p.rc == CHANNEL_ENOTFOUND) {
         ajob_not_found(j, j->query);
-    } else if (rc == CHANNEL_EARCHIVED) {
-        ajob_why(j, 409, &w);
-    } else if (rc == CHANNEL_EINVALID) {
-        ajob_why(j, 400, &w);
+    } else if (p.rc == CHANNEL_EARCHIVED) {
+        ajob_why(j, 409, &p.w);
+    } else if (p.rc == CHANNEL_EINVALID) {
+        ajob_why(j, 400, &p.w);
     } else {
-        log_warn("admin: channel edit: %s", w.msg);
+        log_warn("admin: channel edit: %s", p.w.msg);
         ajob_error(j, 500, "cannot edit the channel (see the server log)");
     }
-    channel_clear(&got);
+done:
+    json_decref(kind.taken);
+    channel_clear(&p.got);
+    free(campaign);
 }
 
 /* DELETE = `wxscene channel archive`: the channel keeps its row and its
@@ -903,7 +1091,7 @@ static void run_channel_delete(struct ajob *j, struct store *st, struct stats *s
         log_warn("admin: channel archive: read back: %s", store_errmsg(st));
         return ajob_error(j, 500, "the channel was archived but cannot be read back");
     }
-    out = channel_one_json(&c);
+    out = with_campaign(st, channel_one_json(&c), c.scene);
     if (out && json_object_set_new(out, "retired_scene_id",
                                    retired ? json_integer((json_int_t)retired) : json_null()) < 0) {
         json_decref(out);
@@ -947,6 +1135,60 @@ static void h_channel_patch(struct areq *r)
 static void h_channel_delete(struct areq *r)
 {
     channel_one_submit(r, run_channel_delete, NULL);
+}
+
+/* ---- /api/campaigns ---- */
+
+static int campaign_one(const struct campaign *c, void *arg)
+{
+    return json_array_append_new(arg, campaign_to_json(c));
+}
+
+static void run_campaigns_list(struct ajob *j, struct store *st, struct stats *stats)
+{
+    json_t *arr = json_array();
+    (void)stats;
+    if (!arr || campaign_foreach(st, campaign_one, arr) < 0) {
+        log_warn("admin: campaign list: %s", store_errmsg(st));
+        json_decref(arr);
+        return ajob_error(j, 500, "cannot list the campaigns (see the server log)");
+    }
+    ajob_json(j, 200, arr);
+}
+
+static void h_campaigns_list(struct areq *r)
+{
+    ajob_submit(r, run_campaigns_list, NULL, NULL);
+}
+
+/* POST: the same campaign_add() as `wxscene campaign add`. */
+static void run_campaigns_add(struct ajob *j, struct store *st, struct stats *stats)
+{
+    struct campaign c = {0};
+    const char *name, *note, *field;
+    char err[512];
+    int rc;
+    (void)stats;
+    if (campaign_from_json(j->body, &name, &note, &field, err, sizeof(err)) < 0) {
+        ajob_field(j, 400, field, "campaign_invalid", err);
+    } else if ((rc = campaign_add(st, name, note, &c, err, sizeof(err))) == CAMPAIGN_EEXISTS) {
+        ajob_field(j, 409, "name", "campaign_exists", err);
+    } else if (rc < 0) {
+        log_warn("admin: campaign add: %s", err);
+        ajob_error(j, 500, "the store failed (see the server log)");
+    } else {
+        ajob_json(j, 201, campaign_to_json(&c));
+    }
+    campaign_clear(&c);
+}
+
+static void h_campaigns_add(struct areq *r)
+{
+    char err[512];
+    json_t *body = read_json_body(r, err, sizeof(err));
+    if (!body)
+        return reply_error(r, 400, err);
+    ajob_submit(r, run_campaigns_add, NULL, body);
 }
 
 /* POST /api/qrcodes: the WeChat API call runs on the admin_qr worker; the
@@ -1010,6 +1252,8 @@ static const struct route {
     {EVHTTP_REQ_DELETE, CHANNEL_PATH, h_channel_delete, true, false},
     {EVHTTP_REQ_POST, "/api/qrcodes", h_qrcodes_add, false, false},
     {EVHTTP_REQ_GET, ASSET_PATH, h_asset, true, false},
+    {EVHTTP_REQ_GET, "/api/campaigns", h_campaigns_list, false, false},
+    {EVHTTP_REQ_POST, "/api/campaigns", h_campaigns_add, false, false},
 };
 
 static bool route_matches(const struct route *rt, const char *path)

@@ -424,8 +424,8 @@ static void run_code_image(struct ajob *j, struct store *st, struct stats *stats
     if (rc < 0)
         return job_err(j, 500, "cannot read the code (see the server log)", "internal", NULL);
     buf_reset(&j->out);
-    rc = a.svg ? qr_svg_encode(c.url, a.scale, &j->out, err, sizeof(err))
-               : qr_png_encode(c.url, a.scale, &j->out, err, sizeof(err));
+    rc = a.svg ? qr_svg_encode(c.url, a.scale, NULL, &j->out, err, sizeof(err))
+               : qr_png_encode(c.url, a.scale, NULL, &j->out, err, sizeof(err));
     if (rc == 0 && qr_batch_image_name(c.scene, a.svg ? "svg" : "png", name, sizeof(name)) == 0) {
         j->status = 200;
         j->ctype = a.svg ? "image/svg+xml" : "image/png";
@@ -520,7 +520,7 @@ static int zip_one(struct zipjob *zj, struct store *st, int64_t id)
     if (rc != 0)
         return rc;
     rc =
-        qr_png_encode(c.url, CONSOLE_QR_SCALE, &png, err, sizeof(err)) < 0 ||
+        qr_png_encode(c.url, CONSOLE_QR_SCALE, NULL, &png, err, sizeof(err)) < 0 ||
                 zip_name(zj, &c, name, sizeof(name)) < 0 ||
                 zipw_add(zj->z, name, png.data, png.len, zj->now, tz_offset(zj->tz, zj->now)) < 0 ||
                 zip_index_line(zj, &c, name) < 0

@@ -75,6 +75,10 @@ static const struct cfg_key cfg_keys[] = {
     {"tag", "batch_size", T_INT, OFF(tag_batch_size), "50", 1, 50, 0, NULL},
     {"tag", "retry_base", T_INT, OFF(tag_retry_base), "30", 1, 86400, 0, NULL},
     {"tag", "retry_max", T_INT, OFF(tag_retry_max), "3600", 1, 604800, 0, NULL},
+    {"followup", "worker", T_BOOL, OFF(followup_worker), "true", 0, 0, 0, NULL},
+    {"followup", "interval", T_INT, OFF(followup_interval), "2", 1, 3600, 0, NULL},
+    {"followup", "retry_base", T_INT, OFF(followup_retry_base), "30", 1, 86400, 0, NULL},
+    {"followup", "retry_max", T_INT, OFF(followup_retry_max), "3600", 1, 604800, 0, NULL},
     {"backfill", "rate", T_INT, OFF(backfill_rate), "10", 1, 1000, 0, NULL},
 };
 
