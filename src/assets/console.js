@@ -352,12 +352,19 @@
 
   /* The campaign filter and the dialog's campaign select: every campaign
    * (GET /api/campaigns), a campaign being data (never translated). */
+  /* A select showing a campaign's name (data) is not translated; its
+   * "all" and "none" choices are. */
+  function markData(sel) {
+    if (sel.value && sel.value !== NONE) sel.setAttribute("translate", "no"); else sel.removeAttribute("translate");
+  }
+
   function fillCampaignSelects() {
     const names = state.campaigns.map((c) => c.name);
     const sel = $("#ch-campaign"), keep = sel.value;
     sel.replaceChildren(el("option", { value: "" }, t("ch.all_campaigns")), el("option", { value: NONE }, t("ch.no_campaign")),
       ...names.map((n) => el("option", { value: n, translate: "no" }, n)));
     sel.value = [...sel.options].some((o) => o.value === keep) ? keep : "";
+    markData(sel);
     $("#f-campaign").replaceChildren(el("option", { value: "" }, t("cp.none")),
       ...names.map((n) => el("option", { value: n, translate: "no" }, n)));
   }
@@ -411,6 +418,7 @@
     $("#ch-scene-row").hidden = !!c;
     $("#f-scene").value = "";
     for (const f of FORM_FIELDS) $("#f-" + f).value = (c && c[f]) || "";
+    markData($("#f-campaign"));
     $("#ch-form-error").hidden = true;
     $("#ch-dialog").showModal();
     (c ? $("#f-name") : $("#f-scene")).focus();
@@ -728,7 +736,8 @@
     }));
     $("#ch-search").addEventListener("input", renderChannelList);
     $("#ch-promoter").addEventListener("change", renderChannelList);
-    $("#ch-campaign").addEventListener("change", renderChannelList);
+    $("#ch-campaign").addEventListener("change", () => { markData($("#ch-campaign")); renderChannelList(); });
+    $("#f-campaign").addEventListener("change", () => markData($("#f-campaign")));
     $("#cp-form").addEventListener("submit", guarded(addCampaign));
     $("#campaign-pick").addEventListener("change", guarded(loadCampaignChart));
     $("#ch-archived").addEventListener("change", guarded(loadChannels));
