@@ -334,7 +334,7 @@
         el("td", { class: "t" }, data(c.promoter)), el("td", { class: "t campaign" }, campaignCell(c.campaign)),
         el("td", { class: "t wrap", title: c.reply || "", translate: "no" }, data(c.reply)),
         el("td", { class: "t wrap", title: c.scan_reply || "", translate: "no" }, data(c.scan_reply)), el("td", { class: "t" }, data(c.tag)),
-        el("td", { class: "t" }, when(c.created_at)), el("td", { class: "t" }, actions));
+        el("td", { class: "t created" }, when(c.created_at)), el("td", { class: "t" }, actions));
     });
     renderTable($("#ch-table"), head, rows, null);
     $("#ch-empty").hidden = list.length > 0;

@@ -378,7 +378,7 @@ class ConsoleBase(wxs.ServerCase):
         at = datetime.datetime.fromtimestamp(got["created_at"], zoneinfo.ZoneInfo(tz))
         self.assertNotEqual(at.utcoffset(), datetime.timedelta(0), "pick a zone that is not UTC")
         hour = at.hour if self.UI == "zh-CN" else (at.hour % 12 or 12)
-        self.assertIn(f"{hour}:{at.minute:02d}", p.text(f"{row} td:nth-child(7)"))
+        self.assertIn(f"{hour}:{at.minute:02d}", p.text(f"{row} td.created"))
         # the XSS name on the dashboard too
         self.go(p, "#/dashboard")
         p.wait("document.querySelector('#channels tr[data-scene=\"5001\"]')")
