@@ -739,6 +739,7 @@
     $("#ch-campaign").addEventListener("change", () => { markData($("#ch-campaign")); renderChannelList(); });
     $("#f-campaign").addEventListener("change", () => markData($("#f-campaign")));
     $("#cp-form").addEventListener("submit", guarded(addCampaign));
+    for (const f of ["#cp-name", "#cp-note"]) $(f).addEventListener("input", () => { $("#cp-error").hidden = true; });
     $("#campaign-pick").addEventListener("change", guarded(loadCampaignChart));
     $("#ch-archived").addEventListener("change", guarded(loadChannels));
     $("#ch-add").addEventListener("click", () => openChannelForm(null));

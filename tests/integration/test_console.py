@@ -583,14 +583,8 @@ class ConsoleBase(wxs.ServerCase):
         p.wait("!document.querySelector('#cp-error').hidden")
         self.assertIn({"zh-CN": "已有同名活动", "en": "exists"}[self.UI], p.text("#cp-error"))
         self.assertEqual(p.eval("document.querySelector('#cp-name').value"), CAMPAIGN + " ")
-        # an XSS-named campaign is text everywhere
-        p.fill("#cp-name", XSS)
-        p.fill("#cp-note", "")
-        p.click("#cp-save")
-        p.wait("[...document.querySelectorAll('#cp-table tr')].some((r) => r.dataset.campaign === "
-               + json.dumps(XSS) + ")", what="the XSS campaign's row")
-        self.assertIn(XSS, p.eval("[...document.querySelectorAll('#cp-table td.name')].map((t) => t.textContent)"))
-        self.assertIn(XSS, p.eval("[...document.querySelectorAll('#ch-campaign option')].map((o) => o.textContent)"))
+        p.fill("#cp-name", "")  # typing again clears the error
+        self.assertTrue(p.eval("document.querySelector('#cp-error').hidden"))
         # put 42 and 43 in it through the dialog; PATCH sends campaign only when it changes
         for scene in ("42", "43"):
             row = f"#ch-table tr[data-scene='{scene}']"
@@ -660,7 +654,20 @@ class ConsoleBase(wxs.ServerCase):
                f"document.querySelector('#campaign-chart polyline')")
         self.assertEqual(total("scans"), chart0["scans"] + 4)
         self.assertEqual(total("scanners"), chart0["scanners"] + 2)
-        # the XSS campaign on the dashboard: text in the picker, nothing run
+        # an XSS-named campaign is text everywhere (made last: the screenshots above stay plain)
+        self.go(p, "#/channels")
+        p.fill("#cp-name", XSS)
+        p.fill("#cp-note", "")
+        p.click("#cp-save")
+        p.wait("[...document.querySelectorAll('#cp-table tr')].some((r) => r.dataset.campaign === "
+               + json.dumps(XSS) + ")", what="the XSS campaign's row")
+        self.assertIn(XSS, p.eval("[...document.querySelectorAll('#cp-table td.name')].map((t) => t.textContent)"))
+        self.assertIn(XSS, p.eval("[...document.querySelectorAll('#ch-campaign option')].map((o) => o.textContent)"))
+        self.assertIsNone(p.eval("window.__xss === undefined ? null : window.__xss"))
+        self.go(p, "#/dashboard")
+        p.wait("[...document.querySelectorAll('#campaigns tr')].some((r) => r.dataset.campaign === "
+               + json.dumps(XSS) + ")", what="the XSS campaign's dashboard row")
+        self.assertIn(XSS, p.eval("[...document.querySelectorAll('#campaigns td.name')].map((t) => t.textContent)"))
         self.assertIn(XSS, p.eval("[...document.querySelectorAll('#campaign-pick option')].map((o) => o.textContent)"))
         self.assertIsNone(p.eval("window.__xss === undefined ? null : window.__xss"))
         self.assertEqual(p.eval("document.querySelectorAll('main img').length"), 0)
