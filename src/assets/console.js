@@ -295,8 +295,9 @@
 
   async function loadDashboard() {
     $("#status").textContent = t("common.loading");
-    const [ch, pr, dy, cp] = await Promise.all(["channel", "promoter", "day", "campaign"].map((by) => getJSON(statsQuery(by))));
-    state.campaigns = await getJSON("/api/campaigns");
+    const [ch, pr, dy, cp, list] = await Promise.all(["channel", "promoter", "day", "campaign"].map((by) => getJSON(statsQuery(by)))
+      .concat(getJSON("/api/campaigns")));
+    state.campaigns = list;
     state.since = ch.since; state.until = ch.until;
     $("#since").value = ch.since; $("#until").value = ch.until;
     renderCards(ch.totals); renderChannels(ch); renderDashPromoters(pr); renderChart(dy); renderDashCampaigns(cp);

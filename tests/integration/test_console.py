@@ -7,7 +7,10 @@ errors inline, create a code, download its PNG and decode it with zbarimg
 to the URL the fake returned, a signed scan push moving the counts, a
 promoter link that shows only that promoter's rows and 404s once revoked,
 a channel named like an XSS payload shown as text, every visible string
-in the page's language.
+in the page's language. Campaigns: made in the page (its errors inline),
+channels put in one through the dialog, the filter, the dashboard's
+by-campaign row and per-campaign chart moving with signed scan pushes
+(unique scanners exact), the by-campaign CSV, an XSS-named campaign.
 
 WXS_CONSOLE_SHOTS=DIR writes a screenshot of each page in each language
 (docs/console/ keeps them). Skipped only when /usr/bin/chromium is absent
@@ -654,6 +657,16 @@ class ConsoleBase(wxs.ServerCase):
                f"document.querySelector('#campaign-chart polyline')")
         self.assertEqual(total("scans"), chart0["scans"] + 4)
         self.assertEqual(total("scanners"), chart0["scanners"] + 2)
+        # the by-campaign CSV: the same figures, the campaign's name as written
+        p.fill("#csv-by", "campaign")
+        body, name = p.download(lambda: p.click("#csv"))
+        self.assertIn("campaign", name)
+        lines = body.decode("utf-8-sig").splitlines()
+        self.assertTrue(lines[0].startswith("campaign,channels,"), lines[0])
+        head = lines[0].split(",")
+        row = next(r.split(",") for r in lines[1:] if r.startswith(CAMPAIGN + ","))
+        self.assertEqual(int(row[head.index("unique_scanners")]), base["unique_scanners"] + 2)
+        p.fill("#csv-by", "channel")
         # an XSS-named campaign is text everywhere (made last: the screenshots above stay plain)
         self.go(p, "#/channels")
         p.fill("#cp-name", XSS)
