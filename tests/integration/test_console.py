@@ -594,6 +594,14 @@ class ConsoleBase(wxs.ServerCase):
             p.click(f"{row} [data-action=edit]")
             p.wait("document.querySelector('#ch-dialog').open")
             self.assertEqual(p.eval("document.querySelector('#f-campaign').value"), "")
+            if scene == "42":  # a campaign gone meanwhile (another tab): campaign_unknown, translated, nothing changed
+                p.eval("document.querySelector('#f-campaign').append(new Option('无此活动', '无此活动'))")
+                p.fill("#f-campaign", "无此活动")
+                p.click("#ch-form-save")
+                p.wait("!document.querySelector('#ch-form-error').hidden")
+                self.assertIn({"zh-CN": "活动：没有这个活动", "en": "does not exist"}[self.UI], p.text("#ch-form-error"))
+                self.assertIsNone(json.loads(api(self.env, "GET", "/api/channels/42").body)["campaign"])
+                p.eval("window.__bodies = []")
             p.fill("#f-campaign", CAMPAIGN)
             p.click("#ch-form-save")
             p.wait(f"(document.querySelector(\"{row} td.campaign\") || {{}}).textContent === {json.dumps(CAMPAIGN)}",
