@@ -351,14 +351,14 @@
     $("#promoter-names").replaceChildren(...names.map((n) => el("option", { value: n })));
   }
 
-  /* The campaign filter and the dialog's campaign select: every campaign
-   * (GET /api/campaigns), a campaign being data (never translated). */
   /* A select showing a campaign's name (data) is not translated; its
    * "all" and "none" choices are. */
   function markData(sel) {
     if (sel.value && sel.value !== NONE) sel.setAttribute("translate", "no"); else sel.removeAttribute("translate");
   }
 
+  /* The campaign filter and the dialog's campaign select: every campaign
+   * (GET /api/campaigns), a campaign being data (never translated). */
   function fillCampaignSelects() {
     const names = state.campaigns.map((c) => c.name);
     const sel = $("#ch-campaign"), keep = sel.value;
