@@ -69,6 +69,7 @@ static const struct {
 } reasons[] = {
     {200, "OK", NULL},
     {201, "Created", NULL},
+    {304, "Not Modified", NULL},
     {400, "Bad Request", "bad_request"},
     {401, "Unauthorized", "unauthorized"},
     {403, "Forbidden", "forbidden"},
@@ -115,7 +116,8 @@ static void reply(struct areq *r, int status, const char *ctype, const char *bod
     struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
     unsigned cls = (unsigned)status / 100;
     evhttp_add_header(h, "Content-Type", ctype);
-    evhttp_add_header(h, "Cache-Control", "no-store");
+    if (!evhttp_find_header(h, "Cache-Control"))
+        evhttp_add_header(h, "Cache-Control", "no-store");
     evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
     evhttp_add_header(h, "X-Frame-Options", "DENY");
     if (!evhttp_find_header(h, "Content-Security-Policy")) /* an API answer runs nothing */
@@ -183,21 +185,83 @@ static void h_health(struct areq *r)
     health_check(server_health(r->a->srv), r->a, health_answer, held);
 }
 
+/* ---- the console's files (src/assets, embedded) ---- */
+
+/* The pages load only their own files from this origin: no inline script or
+ * style, so an injected tag or on* attribute cannot run (CONTRACT, "Web
+ * console"). blob: images are the QR previews fetched with the token. */
+#define CONSOLE_CSP                                                                                \
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "                \
+    "img-src 'self' data: blob:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+static const struct {
+    const char *ext;
+    const char *ctype;
+} asset_types[] = {
+    {".html", "text/html; charset=utf-8"},
+    {".js", "text/javascript; charset=utf-8"},
+    {".css", "text/css; charset=utf-8"},
+    {".svg", "image/svg+xml"},
+    {".png", "image/png"},
+    {".json", "application/json"},
+};
+
+static const char *asset_type(const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; i < WXS_ARRAY_LEN(asset_types); i++) {
+        size_t e = strlen(asset_types[i].ext);
+        if (n > e && strcmp(name + n - e, asset_types[i].ext) == 0)
+            return asset_types[i].ctype;
+    }
+    return "application/octet-stream";
+}
+
+static const struct asset *asset_find(const char *name)
+{
+    for (const struct asset *as = assets; as->name; as++)
+        if (strcmp(as->name, name) == 0)
+            return as;
+    return NULL;
+}
+
+/* Does If-None-Match name this ETag (a list, or "*")? */
+static bool etag_matches(struct evhttp_request *req, const char *etag)
+{
+    const char *inm = evhttp_find_header(evhttp_request_get_input_headers(req), "If-None-Match");
+    if (!inm)
+        return false;
+    return strcmp(inm, "*") == 0 || strstr(inm, etag) != NULL;
+}
+
+/* One embedded file: revalidated on every use (no-cache) so a new build is
+ * picked up at once, 304 when the browser already has these bytes. */
+static void reply_asset(struct areq *r, const char *name)
+{
+    const struct asset *as = asset_find(name);
+    if (!as)
+        return reply_error(r, 404, "not found");
+    struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+    evhttp_add_header(h, "ETag", as->etag);
+    evhttp_add_header(h, "Cache-Control", "no-cache");
+    evhttp_add_header(h, "Content-Security-Policy", CONSOLE_CSP);
+    evhttp_add_header(h, "Referrer-Policy", "no-referrer");
+    if (etag_matches(r->req, as->etag))
+        return reply(r, 304, asset_type(as->name), "", 0);
+    reply(r, 200, asset_type(as->name), (const char *)as->data, as->size);
+}
+
 static void h_index(struct areq *r)
 {
-    for (const struct asset *as = assets; as->name; as++) {
-        if (strcmp(as->name, "index.html") != 0)
-            continue;
-        struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
-        /* the page talks only to this origin and runs only its own inline code */
-        evhttp_add_header(h, "Content-Security-Policy",
-                          "default-src 'none'; script-src 'unsafe-inline'; "
-                          "style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; "
-                          "base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
-        evhttp_add_header(h, "Referrer-Policy", "no-referrer");
-        return reply(r, 200, "text/html; charset=utf-8", (const char *)as->data, as->size);
-    }
-    reply(r, 404, "text/plain; charset=utf-8", "no dashboard in this build\n", 27);
+    reply_asset(r, "index.html");
+}
+
+#define ASSET_PATH "/assets/"
+
+/* GET /assets/NAME: a file of src/assets by its plain name. */
+static void h_asset(struct areq *r)
+{
+    reply_asset(r, r->path + strlen(ASSET_PATH));
 }
 
 /* ---- /metrics ---- */
@@ -1187,6 +1251,7 @@ static const struct route {
     {EVHTTP_REQ_PATCH, CHANNEL_PATH, h_channel_patch, true, false},
     {EVHTTP_REQ_DELETE, CHANNEL_PATH, h_channel_delete, true, false},
     {EVHTTP_REQ_POST, "/api/qrcodes", h_qrcodes_add, false, false},
+    {EVHTTP_REQ_GET, ASSET_PATH, h_asset, true, false},
     {EVHTTP_REQ_GET, "/api/campaigns", h_campaigns_list, false, false},
     {EVHTTP_REQ_POST, "/api/campaigns", h_campaigns_add, false, false},
 };

@@ -290,6 +290,19 @@ done:
     evhttp_clear_headers(&q);
 }
 
+/* The page, the same bytes for every token: with 404 for an unknown or
+ * revoked one, so that the browser still runs its script, which says so
+ * in the reader's language (its .json answers 404 too). */
+static void public_page(struct ajob *j, int status)
+{
+    const struct asset *as = asset_named("promoter.html");
+    buf_reset(&j->out);
+    if (!as || buf_append(&j->out, as->data, as->size) < 0)
+        return public_not_found(j);
+    j->status = status;
+    j->ctype = "text/html; charset=utf-8";
+}
+
 /* j->query: "TOKEN" (the page) or "TOKEN.json?QUERY" (its data). The
  * lookup is by the token's hash, the same path for every token. */
 static void run_public(struct ajob *j, struct store *st, struct stats *stats)
@@ -308,18 +321,13 @@ static void run_public(struct ajob *j, struct store *st, struct stats *stats)
     int rc = promoter_link_find(st, hash, &promoter, &created);
     if (rc < 0)
         log_warn("admin: promoter page: %s", store_errmsg(st));
-    if (rc != 0 || strlen(j->query) != PROMOTER_LINK_TOKEN_LEN) {
-        public_not_found(j);
-    } else if (json) {
+    bool found = rc == 0 && strlen(j->query) == PROMOTER_LINK_TOKEN_LEN;
+    if (json && found)
         public_json(j, stats, promoter, qs);
-    } else {
-        const struct asset *as = asset_named("promoter.html");
-        buf_reset(&j->out);
-        if (!as || buf_append(&j->out, as->data, as->size) < 0)
-            return free(promoter), public_not_found(j);
-        j->status = 200;
-        j->ctype = "text/html; charset=utf-8";
-    }
+    else if (json)
+        public_not_found(j);
+    else
+        public_page(j, found ? 200 : 404);
     free(promoter);
 }
 
@@ -329,7 +337,8 @@ static const struct {
     const char *path, *asset, *ctype;
 } public_files[] = {
     {"promoter.js", "promoter.js", "text/javascript; charset=utf-8"},
-    {"promoter.css", "promoter.css", "text/css; charset=utf-8"},
+    {"i18n.js", "i18n.js", "text/javascript; charset=utf-8"},
+    {"console.css", "console.css", "text/css; charset=utf-8"},
 };
 
 void admin_h_public(struct areq *r)
