@@ -218,6 +218,22 @@ void db_bind_blob(struct db_stmt *s, int i, const void *p, size_t n)
         s->ops->bind_blob(s, i, p, n);
 }
 
+void db_bind_text_array(struct db_stmt *s, int i, const char *const *v, size_t n)
+{
+    if (s && s->ops->bind_text_array)
+        s->ops->bind_text_array(s, i, v, n);
+    else if (s)
+        s->ops->bind_null(s, i);
+}
+
+void db_bind_int64_array(struct db_stmt *s, int i, const int64_t *v, size_t n)
+{
+    if (s && s->ops->bind_int64_array)
+        s->ops->bind_int64_array(s, i, v, n);
+    else if (s)
+        s->ops->bind_null(s, i);
+}
+
 int db_step(struct db_stmt *s)
 {
     return s ? s->ops->step(s) : DB_EOTHER;

@@ -69,6 +69,11 @@ enum db_cap {
      * drops its RETURNING and the caller, seeing DB_DONE with one row
      * changed, asks db_last_insert_id() instead. */
     DB_CAP_INSERT_ID = 1u << 5,
+    /* db_bind_text_array() and db_bind_int64_array(): a whole column of
+     * values as one parameter (PostgreSQL's text[] / bigint[]), so a batch
+     * reads its rows with `= ANY(?1)` and writes them with one multi-row
+     * statement (unnest) instead of one statement per row. */
+    DB_CAP_ARRAYS = 1u << 6,
 };
 
 /* One statement's text. `name` is unique ("module.what") and is how a
@@ -152,6 +157,12 @@ void db_bind_null(struct db_stmt *s, int i);
 void db_bind_blob(struct db_stmt *s, int i, const void *p, size_t n);
 /* Text, or NULL for NULL or "" (the columns where empty means none). */
 void db_bind_text_opt(struct db_stmt *s, int i, const char *v);
+
+/* DB_CAP_ARRAYS: parameter i as an array of n values (copied; a NULL
+ * element of v is SQL NULL). The SQL casts it (?1::text[], ?2::bigint[]).
+ * Elsewhere the parameter is bound NULL. */
+void db_bind_text_array(struct db_stmt *s, int i, const char *const *v, size_t n);
+void db_bind_int64_array(struct db_stmt *s, int i, const int64_t *v, size_t n);
 
 /* DB_ROW, DB_DONE or a DB_E*. */
 int db_step(struct db_stmt *s);

@@ -55,6 +55,9 @@ struct db_ops {
     void (*bind_int64)(struct db_stmt *s, int i, int64_t v);
     void (*bind_null)(struct db_stmt *s, int i);
     void (*bind_blob)(struct db_stmt *s, int i, const void *p, size_t n);
+    /* DB_CAP_ARRAYS only */
+    void (*bind_text_array)(struct db_stmt *s, int i, const char *const *v, size_t n);
+    void (*bind_int64_array)(struct db_stmt *s, int i, const int64_t *v, size_t n);
     int (*step)(struct db_stmt *s);
     /* db_run_later(); NULL = db_run() */
     int (*run_later)(struct db_stmt *s);

@@ -644,6 +644,30 @@ static int pg_exec(struct db *db, const char *sql)
 
 /* ---- transactions ---- */
 
+static bool later_reserve(struct pg_db *d);
+
+/* A statement without parameters sent in pipeline mode, its answer read
+ * with the next call that waits for one (as db_run_later's). 0, or the
+ * class of the failure to send (pipeline mode then left). */
+static int send_later(struct pg_db *d, const char *sql, const char *name)
+{
+    if (!later_reserve(d) || (d->later == 0 && PQpipelineStatus(d->conn) == PQ_PIPELINE_OFF &&
+                              PQenterPipelineMode(d->conn) != 1))
+        return fail_text(d, DB_ENOMEM, "cannot enter pipeline mode");
+    if (PQsendQueryParams(d->conn, sql, 0, NULL, NULL, NULL, NULL, 0) != 1) {
+        int rc = fail_call(d, "cannot send a statement to run later: ");
+        pipeline_abandon(d);
+        return rc;
+    }
+    d->later_names[d->later++] = name;
+    return 0;
+}
+
+/* A write transaction's BEGIN goes out with its first statement (one round
+ * trip less per transaction): it is sent in pipeline mode and its answer
+ * read with that statement's. A failure of BEGIN is then the failure of
+ * the first statement, inside the transaction: db_rollback() follows, as
+ * for any failed statement. */
 static int pg_begin(struct db *db, enum db_tx kind)
 {
     struct pg_db *d = PG(db);
@@ -652,10 +676,13 @@ static int pg_begin(struct db *db, enum db_tx kind)
         return fail_text(d, DB_EOTHER, "a transaction is already open");
     if ((rc = conn_ready(d)) < 0 || (d->timeout_pending && (rc = session_setup(d)) < 0))
         return rc;
-    rc = run(d,
-             kind == DB_TX_WRITE ? "BEGIN ISOLATION LEVEL READ COMMITTED"
-                                 : "BEGIN ISOLATION LEVEL REPEATABLE READ",
-             false);
+    if (kind == DB_TX_WRITE && !d->broken && d->later == 0)
+        rc = send_later(d, "BEGIN ISOLATION LEVEL READ COMMITTED", "BEGIN");
+    else
+        rc = run(d,
+                 kind == DB_TX_WRITE ? "BEGIN ISOLATION LEVEL READ COMMITTED"
+                                     : "BEGIN ISOLATION LEVEL REPEATABLE READ",
+                 false);
     if (rc == 0) {
         d->tx_open = true;
         d->tx_write = kind == DB_TX_WRITE;
@@ -966,6 +993,69 @@ static void pg_bind_blob(struct db_stmt *s, int i, const void *p, size_t n)
     st->formats[i - 1] = 1;
 }
 
+/* An array literal ({"a","b",NULL}, {1,2}) built by put(v, k, out) per
+ * element, owned by the parameter. */
+static void bind_array(struct pg_stmt *st, int i, size_t n, bool text, const void *v,
+                       int (*put)(struct buf *b, const void *v, size_t k))
+{
+    struct buf b = {0};
+    if (i < 1 || i > st->nparams)
+        return;
+    clear_param(st, i - 1);
+    int rc = buf_append(&b, "{", 1);
+    for (size_t k = 0; rc == 0 && k < n; k++) {
+        if (k && (rc = buf_append(&b, ",", 1)) < 0)
+            break;
+        if (text && !((const char *const *)v)[k])
+            rc = buf_puts(&b, "NULL");
+        else
+            rc = put(&b, v, k);
+    }
+    if (rc < 0 || buf_append(&b, "}", 1) < 0) {
+        buf_free(&b);
+        return; /* binds NULL; the statement's result tells */
+    }
+    st->own[i - 1] = b.data;
+    st->values[i - 1] = b.data;
+}
+
+/* Every element quoted: a quote or a backslash escaped with a backslash. */
+static int put_text_elem(struct buf *b, const void *v, size_t k)
+{
+    const char *t = ((const char *const *)v)[k], *p = t;
+    if (buf_append(b, "\"", 1) < 0)
+        return -1;
+    for (;;) {
+        size_t run = strcspn(p, "\"\\");
+        if (buf_append(b, p, run) < 0)
+            return -1;
+        p += run;
+        if (!*p)
+            break;
+        char esc[2] = {'\\', *p++};
+        if (buf_append(b, esc, 2) < 0)
+            return -1;
+    }
+    return buf_append(b, "\"", 1);
+}
+
+static int put_int64_elem(struct buf *b, const void *v, size_t k)
+{
+    char num[24];
+    int n = snprintf(num, sizeof(num), "%lld", (long long)((const int64_t *)v)[k]);
+    return buf_append(b, num, (size_t)n);
+}
+
+static void pg_bind_text_array(struct db_stmt *s, int i, const char *const *v, size_t n)
+{
+    bind_array(PGS(s), i, n, true, v, put_text_elem);
+}
+
+static void pg_bind_int64_array(struct db_stmt *s, int i, const int64_t *v, size_t n)
+{
+    bind_array(PGS(s), i, n, false, v, put_int64_elem);
+}
+
 static PGresult *stmt_exec(struct pg_db *d, struct pg_stmt *st)
 {
     if (!st->persistent)
@@ -1136,7 +1226,7 @@ extern const struct db_override db_pgsql_overrides[]; /* db_pgsql_sql.c */
 
 const struct db_ops db_pgsql_ops = {
     .name = "postgresql",
-    .caps = 0,
+    .caps = DB_CAP_ARRAYS,
     .overrides = db_pgsql_overrides,
     .open = pg_open,
     .close = pg_close,
@@ -1152,6 +1242,8 @@ const struct db_ops db_pgsql_ops = {
     .bind_int64 = pg_bind_int64,
     .bind_null = pg_bind_null,
     .bind_blob = pg_bind_blob,
+    .bind_text_array = pg_bind_text_array,
+    .bind_int64_array = pg_bind_int64_array,
     .step = pg_step,
     .run_later = pg_run_later,
     .reset = pg_reset,
