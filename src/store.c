@@ -7,6 +7,7 @@
 
 #include "log.h"
 #include "schema.h"
+#include "store_batch.h"
 
 /* The store's statements, prepared on a connection's first use of each:
  * the callback hot path must not re-parse SQL per request. */
@@ -57,6 +58,7 @@ struct store {
     store_event_hook hook[STORE_MAX_HOOKS];
     struct store_hook_slot hook_slot[STORE_MAX_HOOKS]; /* one per hook[] entry */
     size_t nhooks;
+    struct store_batch *batch; /* DB_CAP_ARRAYS: the events queued for store_batch_commit */
 };
 
 static const char *const ev_kind_names[] = {"subscribe", "SCAN", "unsubscribe", "message", "other"};
@@ -184,6 +186,7 @@ void store_close(struct store *st)
     for (size_t i = 0; i < STORE_MAX_HOOKS; i++)
         if (st->hook_slot[i].free_state)
             st->hook_slot[i].free_state(st->hook_slot[i].state);
+    store_batch_free(st->batch);
     db_close(st->db);
     free(st);
 }
@@ -373,6 +376,8 @@ int store_batch_add(struct store *st, struct event_rec *r)
     r->duplicate = false;
     r->prior_reply = NULL;
     r->event_id = 0;
+    if (db_caps(st->db) & DB_CAP_ARRAYS) /* applied as one batch at the commit */
+        return store_batch_queue(&st->batch, r);
     return commit_one(st, r);
 }
 
@@ -390,11 +395,14 @@ int store_batch_flush(struct store *st)
 
 int store_batch_commit(struct store *st)
 {
+    if (store_batch_apply(st->db, st->batch, st->hook, st->hook_slot, st->nhooks) < 0)
+        return -1;
     return hooks_end_batch(st, true) < 0 || db_commit(st->db) < 0 ? -1 : 0;
 }
 
 void store_batch_abort(struct store *st)
 {
+    store_batch_drop(st->batch);
     hooks_end_batch(st, false);
     db_rollback(st->db);
 }

@@ -113,6 +113,11 @@ struct event_applied {
     const char *prev_last_scene;  /* the fan's latest scene before this event */
     int64_t prev_last_sub_at;     /* ... and when (0 = never) */
     struct store_hook_slot *slot; /* the running hook's per-handle state */
+    /* Per-batch application (DB_CAP_ARRAYS, store_batch.c): every openid of
+     * the batch, sorted and distinct, each locked; a hook may read the rows
+     * of all of them at its first event. NULL on the per-event path. */
+    const char *const *batch_openids;
+    size_t batch_nopenids;
 };
 
 /* A hook runs inside the commit's transaction; < 0 rolls the whole batch
