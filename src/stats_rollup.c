@@ -45,6 +45,8 @@ enum hook_q {
     H_SCAN_SET,
     H_SCAN_NEW,
     H_STALE,
+    H_SCAN_BATCH_READ,
+    H_SCAN_BATCH_WRITE,
     H_COUNT
 };
 
@@ -99,6 +101,17 @@ static const struct db_query hook_q[H_COUNT] = {
      * them (zone_current() compares this name with the configured zone) */
     [H_STALE] = {"stats.mark_stale",
                  "UPDATE stats_meta SET value = '(rebuild)' WHERE key = 'timezone'"},
+    /* DB_CAP_ARRAYS, a batch applied whole (store_batch.c): the rows of
+     * every openid of the batch read at its first scan (the openids'
+     * locks are held: no row lock needed), edited in memory, the changed
+     * ones written in one statement at the end of the batch */
+    [H_SCAN_BATCH_READ] =
+        {"stats.scanners_read",
+         "SELECT openid, days FROM stats_scanners WHERE openid = ANY(?1::text[])"},
+    [H_SCAN_BATCH_WRITE] = {"stats.scanners_write",
+                            "INSERT INTO stats_scanners(openid, days) "
+                            "SELECT * FROM unnest(?1::text[], ?2::text[]) "
+                            "ON CONFLICT(openid) DO UPDATE SET days = excluded.days"},
 };
 
 /* The zone's offset around the last event: events of a commit are close in
@@ -144,6 +157,19 @@ struct agg {
     size_t order_cap;
 };
 
+/* A scanner's row during a batch applied whole: as read, then as edited. */
+struct scan_ent {
+    bool exists, dirty;
+    struct buf days;
+};
+
+/* The batch's scanner rows, parallel to its sorted openids. */
+struct scan_cache {
+    const char *const *openids; /* the batch's (store_batch.c), NULL = not loaded */
+    size_t n, cap;
+    struct scan_ent *e;
+};
+
 /* Per connection (kept in the hook's slot; a one-off for stats_fan_changed). */
 struct hook_state {
     struct db *db;
@@ -159,6 +185,9 @@ struct hook_state {
     struct buf scan_row; /* a new scanner's row */
     struct buf scan_tmp; /* wxs_scan_add(): the row with the scene's day added */
     struct buf scan_out; /* the row with both days added, without C functions */
+    struct scan_cache sc;
+    const char *const *batch_openids; /* of the running event (event_applied) */
+    size_t batch_nopenids;
 };
 
 #define AGG_KEEP_CAP 1024 /* a table grown past this by one big batch is let go */
@@ -301,6 +330,9 @@ static void hook_state_free(void *p)
     buf_free(&hs->scan_row);
     buf_free(&hs->scan_tmp);
     buf_free(&hs->scan_out);
+    for (size_t i = 0; i < hs->sc.cap; i++)
+        buf_free(&hs->sc.e[i].days);
+    free(hs->sc.e);
     free(hs);
 }
 
@@ -456,6 +488,127 @@ static int row_write(struct hook_state *hs, const struct agg_ent *e)
     return db_run_later(s) < 0 ? -1 : 0;
 }
 
+static int count_first_scan(struct hook_state *hs, const char *scene, int64_t day);
+static int scan_edit(struct hook_state *hs, const char *t, size_t n, const char *scene, int64_t day,
+                     struct buf *scratch, const char **out, size_t *outn);
+
+static void scan_cache_clear(struct scan_cache *c)
+{
+    c->openids = NULL;
+    c->n = 0;
+}
+
+/* The changed scanner rows of the batch in one statement, its answer read
+ * later. */
+static int scan_cache_write(struct hook_state *hs)
+{
+    struct scan_cache *c = &hs->sc;
+    const char **ids = NULL, **days = NULL;
+    size_t n = 0;
+    int ret = -1;
+    if (!c->openids)
+        return 0;
+    if (!(ids = malloc(c->n * sizeof(*ids))) || !(days = malloc(c->n * sizeof(*days))))
+        goto done;
+    for (size_t i = 0; i < c->n; i++)
+        if (c->e[i].dirty) {
+            ids[n] = c->openids[i];
+            days[n++] = c->e[i].days.data;
+        }
+    ret = 0;
+    if (n) {
+        struct db_stmt *s = stmt(hs, H_SCAN_BATCH_WRITE);
+        db_bind_text_array(s, 1, ids, n);
+        db_bind_text_array(s, 2, days, n);
+        ret = db_run_later(s) < 0 ? -1 : 0;
+    }
+done:
+    free(ids);
+    free(days);
+    return ret;
+}
+
+static int cmp_openid(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The rows of every openid of the batch, read once at its first scan. */
+static int scan_cache_load(struct hook_state *hs)
+{
+    struct scan_cache *c = &hs->sc;
+    size_t n = hs->batch_nopenids;
+    if (n > c->cap) {
+        struct scan_ent *e = realloc(c->e, n * sizeof(*e));
+        if (!e)
+            return -1;
+        memset(e + c->cap, 0, (n - c->cap) * sizeof(*e));
+        c->e = e;
+        c->cap = n;
+    }
+    for (size_t i = 0; i < n; i++) {
+        c->e[i].exists = c->e[i].dirty = false;
+        buf_reset(&c->e[i].days);
+    }
+    struct db_stmt *s = stmt(hs, H_SCAN_BATCH_READ);
+    db_bind_text_array(s, 1, (const char **)hs->batch_openids, n);
+    int rc;
+    while ((rc = db_step(s)) == DB_ROW) {
+        const char *id = db_col_text(s, 0), *days = db_col_text(s, 1);
+        const char *const *p =
+            id ? bsearch(&id, hs->batch_openids, n, sizeof(*p), cmp_openid) : NULL;
+        if (!p || !days)
+            continue;
+        struct scan_ent *e = &c->e[p - hs->batch_openids];
+        e->exists = true;
+        if (buf_puts(&e->days, days) < 0) {
+            rc = DB_ENOMEM;
+            break;
+        }
+    }
+    db_reset(s);
+    if (rc != DB_DONE)
+        return -1;
+    c->openids = hs->batch_openids;
+    c->n = n;
+    return 0;
+}
+
+/* count_scan() in a batch applied whole: the row in memory edited with
+ * scan_edit() (a new scanner's row is the scan's alone). 1 when the
+ * openid is not one of the batch's (the caller goes the per-event way). */
+static int count_scan_cached(struct hook_state *hs, const char *scene, const char *openid,
+                             int64_t day)
+{
+    struct scan_cache *c = &hs->sc;
+    if (c->openids != hs->batch_openids && scan_cache_load(hs) < 0)
+        return -1;
+    const char *const *p = bsearch(&openid, c->openids, c->n, sizeof(*p), cmp_openid);
+    if (!p)
+        return 1;
+    struct scan_ent *e = &c->e[p - c->openids];
+    const char *out;
+    size_t outn;
+    if (!e->exists) {
+        if (buf_append(&e->days, hs->scan_row.data, hs->scan_row.len) < 0)
+            return -1;
+        e->exists = e->dirty = true;
+        return count_first_scan(hs, scene, day);
+    }
+    buf_reset(&hs->scan_out);
+    if (scan_edit(hs, e->days.data, e->days.len, scene, day, &hs->scan_out, &out, &outn) < 0)
+        return -1;
+    if (out == e->days.data)
+        return 0;
+    struct buf tmp = {0};
+    if (buf_append(&tmp, out, outn) < 0)
+        return -1;
+    buf_free(&e->days);
+    e->days = tmp;
+    e->dirty = true;
+    return 0;
+}
+
 /* Store, at the end of a batch (or of a part of it: store_batch_flush):
  * write the summed deltas in key order (commit), or drop them (the batch
  * is rolled back). */
@@ -464,7 +617,10 @@ static int hook_end_batch(void *state, bool commit)
     struct hook_state *hs = state;
     struct agg *a = &hs->agg;
     size_t n = 0;
-    int ret = commit && a->n ? agg_sort(a, &n) : 0;
+    int ret = commit ? scan_cache_write(hs) : 0;
+    scan_cache_clear(&hs->sc);
+    if (ret == 0 && commit && a->n)
+        ret = agg_sort(a, &n);
     for (size_t i = 0; ret == 0 && i < n; i++)
         ret = row_write(hs, a->order[i]);
     agg_clear(a);
@@ -676,7 +832,14 @@ static int count_scan(struct hook_state *hs, const char *scene, const char *open
     if (scandays_append(row, "", day) < 0 || scandays_append(row, scene, day) < 0)
         return -1;
     hs->scan_seen = hs->scan_damaged = false;
-    if (!(hs->caps & DB_CAP_C_FUNCTIONS)) {
+    int cached = (hs->caps & DB_CAP_ARRAYS) && hs->batch_openids
+                     ? count_scan_cached(hs, scene, openid, day)
+                     : 1;
+    if (cached < 0)
+        return -1;
+    if (cached == 0) {
+        hs->scan_seen = true; /* counted there, first scan or not */
+    } else if (!(hs->caps & DB_CAP_C_FUNCTIONS)) {
         if (count_scan_locked(hs, scene, openid, day) < 0)
             return -1;
         hs->scan_seen = true; /* counted there, first scan or not */
@@ -779,6 +942,8 @@ int stats_event_hook(struct db *db, const struct event_applied *ev)
     struct hook_state *hs = hook_state_get(db, ev->slot);
     if (!hs)
         return -1;
+    hs->batch_openids = ev->batch_openids;
+    hs->batch_nopenids = ev->batch_nopenids;
     int rc = hook_day(hs, ev->rec->create_time, &day);
     if (rc != 0)
         return rc < 0 ? -1 : 0;

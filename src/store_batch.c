@@ -510,7 +510,7 @@ int store_batch_apply(struct db *db, struct store_batch *b, const store_event_ho
 done:
     if (ret < 0)
         log_debug("store: batch of %zu: %s", b->n, db_errmsg(db));
-    apply_clear(b);
-    b->n = 0;
+    b->n = 0; /* the openids stay until the next batch: the hooks' end of
+                 batch (after this) still reads them */
     return ret;
 }
