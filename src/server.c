@@ -11,6 +11,7 @@
 #include <sys/queue.h>
 #include <event2/keyvalq_struct.h>
 
+#include "channel.h"
 #include "http_accept.h"
 #include "http_deadline.h"
 #include "http_framing.h"
@@ -590,6 +591,58 @@ int server_reload(struct server *srv, struct cfg *cfg)
  * is answered 503). Touches only the batch's items, its own fields, the
  * batch's config (a reload never changes it under the batch) and the
  * thread's own connection. */
+/* Commit thread, a store that applies a batch whole (PostgreSQL: a batch
+ * costs a few statements, not a few per push): at the seal, each of the n
+ * pushes is routed twice, first to note the scenes whose channel rows the
+ * routing reads (then read in one statement), then for real with those
+ * rows; the batch is stored at the commit. */
+static bool commit_whole(struct server *srv, struct store *st, struct batch *b, size_t n)
+{
+    const char *what = "routing";
+    size_t i = 0;
+    b->begun = store_batch_begin(st) == 0;
+    if (!b->begun || channel_cache_collect(st) < 0) {
+        what = b->begun ? "routing (out of memory)" : "BEGIN";
+        goto fail;
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        i = 0;
+        for (struct batch_chunk *c = b->head; i < n; c = c->next) {
+            for (size_t k = 0; k < BATCH_CHUNK && i < n; k++, i++) {
+                struct pending *p = &c->p[k];
+                buf_free(&p->route.reply); /* the first pass's */
+                if (route_message(b->live->cfg, st, &p->msg, &p->route) < 0)
+                    goto fail;
+                rec_from_pending(&c->recs[k], p, b->now);
+                if (pass == 1 && store_batch_add(st, &c->recs[k]) < 0) {
+                    what = "storing";
+                    goto fail;
+                }
+            }
+        }
+        if (pass == 0 && channel_cache_load(st) < 0) {
+            what = "reading the channels";
+            goto fail;
+        }
+    }
+    channel_cache_end(st);
+    if (store_batch_commit(st) < 0) {
+        batch_fail(b, st, "COMMIT", n);
+        return false;
+    }
+    return true;
+fail:
+    channel_cache_end(st);
+    batch_fail(b, st, what, i + 1);
+    /* every record as on_committed() reads it (no prior reply: the batch
+     * was not applied) */
+    i = 0;
+    for (struct batch_chunk *c = b->head; i < n; c = c->next)
+        for (size_t k = 0; k < BATCH_CHUNK && i < n; k++, i++)
+            rec_from_pending(&c->recs[k], &c->p[k], b->now);
+    return false;
+}
+
 static bool commit_work(void *arg, struct store *st, void *batch, size_t from, size_t to,
                         bool sealed)
 {
@@ -599,6 +652,8 @@ static bool commit_work(void *arg, struct store *st, void *batch, size_t from, s
         b->now = util_now();
         b->live = live_get(srv);
     }
+    if (store_batch_whole(st))
+        return sealed ? commit_whole(srv, st, b, to) : true;
     for (size_t i = from; i < to; i++, b->at++) {
         if (b->at == BATCH_CHUNK)
             b->cur = b->cur->next, b->at = 0;

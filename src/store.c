@@ -59,6 +59,8 @@ struct store {
     struct store_hook_slot hook_slot[STORE_MAX_HOOKS]; /* one per hook[] entry */
     size_t nhooks;
     struct store_batch *batch; /* DB_CAP_ARRAYS: the events queued for store_batch_commit */
+    struct channel_cache *chcache;
+    void (*chcache_free)(struct channel_cache *c);
 };
 
 static const char *const ev_kind_names[] = {"subscribe", "SCAN", "unsubscribe", "message", "other"};
@@ -84,6 +86,23 @@ static const struct db_query q_size = {
 int store_size_bytes(struct store *st, int64_t *out)
 {
     return db_one_int64(st->db, &q_size, out);
+}
+
+struct channel_cache *store_channel_cache(struct store *st)
+{
+    return st->chcache;
+}
+
+void store_set_channel_cache(struct store *st, struct channel_cache *c,
+                             void (*free_fn)(struct channel_cache *c))
+{
+    st->chcache = c;
+    st->chcache_free = free_fn;
+}
+
+bool store_batch_whole(struct store *st)
+{
+    return (db_caps(st->db) & DB_CAP_ARRAYS) != 0;
 }
 
 int store_hook_add(struct store *st, store_event_hook hook)
@@ -187,6 +206,8 @@ void store_close(struct store *st)
         if (st->hook_slot[i].free_state)
             st->hook_slot[i].free_state(st->hook_slot[i].state);
     store_batch_free(st->batch);
+    if (st->chcache_free)
+        st->chcache_free(st->chcache);
     db_close(st->db);
     free(st);
 }
@@ -376,7 +397,7 @@ int store_batch_add(struct store *st, struct event_rec *r)
     r->duplicate = false;
     r->prior_reply = NULL;
     r->event_id = 0;
-    if (db_caps(st->db) & DB_CAP_ARRAYS) /* applied as one batch at the commit */
+    if (store_batch_whole(st)) /* applied as one batch at the commit */
         return store_batch_queue(&st->batch, r);
     return commit_one(st, r);
 }

@@ -124,6 +124,17 @@ struct event_applied {
  * back (and the batch is answered 503). */
 typedef int (*store_event_hook)(struct db *db, const struct event_applied *ev);
 
+/* The channel rows read for a batch in one statement (channel.c's
+ * channel_cache_*), kept on the handle that applies the batch; NULL when
+ * none. The handle frees it on close with free_fn. */
+struct channel_cache;
+struct channel_cache *store_channel_cache(struct store *st);
+void store_set_channel_cache(struct store *st, struct channel_cache *c,
+                             void (*free_fn)(struct channel_cache *c));
+/* Whether a batch is applied at its commit, whole (store_batch.c), rather
+ * than event by event as store_batch_add() is called. */
+bool store_batch_whole(struct store *st);
+
 #define STORE_MAX_HOOKS 8
 /* Register a hook on this handle; hooks run in the order added, for every
  * first-delivered event of store_commit_events() and store_batch_add().
