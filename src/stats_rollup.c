@@ -47,6 +47,9 @@ enum hook_q {
     H_STALE,
     H_SCAN_BATCH_READ,
     H_SCAN_BATCH_WRITE,
+    H_DAILY_MANY,
+    H_FIRST_MANY,
+    H_CHURN_MANY,
     H_COUNT
 };
 
@@ -112,6 +115,31 @@ static const struct db_query hook_q[H_COUNT] = {
                             "INSERT INTO stats_scanners(openid, days) "
                             "SELECT * FROM unnest(?1::text[], ?2::text[]) "
                             "ON CONFLICT(openid) DO UPDATE SET days = excluded.days"},
+    /* DB_CAP_ARRAYS: a table's summed rows in one statement, in the
+     * write-out's key order (unnest keeps the arrays' order) */
+    [H_DAILY_MANY] = {"stats.daily_upsert_many",
+                      "INSERT INTO stats_daily(day, scene, scans, new_fans, returning_fans, "
+                      "unsubscribes, quick_unsubs, retained, first_scanners) "
+                      "SELECT * FROM unnest(?1::bigint[], ?2::text[], ?3::bigint[], ?4::bigint[], "
+                      "?5::bigint[], ?6::bigint[], ?7::bigint[], ?8::bigint[], ?9::bigint[]) "
+                      "ON CONFLICT(day, scene) DO UPDATE SET "
+                      "scans = stats_daily.scans + excluded.scans, "
+                      "new_fans = stats_daily.new_fans + excluded.new_fans, "
+                      "returning_fans = stats_daily.returning_fans + excluded.returning_fans, "
+                      "unsubscribes = stats_daily.unsubscribes + excluded.unsubscribes, "
+                      "quick_unsubs = stats_daily.quick_unsubs + excluded.quick_unsubs, "
+                      "retained = stats_daily.retained + excluded.retained, "
+                      "first_scanners = stats_daily.first_scanners + excluded.first_scanners"},
+    [H_FIRST_MANY] = {"stats.scan_first_upsert_many",
+                      "INSERT INTO stats_scan_first(day, scene, prev_day, n) "
+                      "SELECT * FROM unnest(?1::bigint[], ?2::text[], ?3::bigint[], ?4::bigint[]) "
+                      "ON CONFLICT(day, scene, prev_day) DO UPDATE SET "
+                      "n = stats_scan_first.n + excluded.n"},
+    [H_CHURN_MANY] = {"stats.churn_upsert_many",
+                      "INSERT INTO stats_churn(unsub_day, scene, sub_day, n) "
+                      "SELECT * FROM unnest(?1::bigint[], ?2::text[], ?3::bigint[], ?4::bigint[]) "
+                      "ON CONFLICT(unsub_day, scene, sub_day) DO UPDATE SET "
+                      "n = stats_churn.n + excluded.n"},
 };
 
 /* The zone's offset around the last event: events of a commit are close in
@@ -609,6 +637,73 @@ static int count_scan_cached(struct hook_state *hs, const char *scene, const cha
     return 0;
 }
 
+/* DB_CAP_ARRAYS: the sorted rows v[0..n) (one table's run of the
+ * write-out) in one statement, rows whose deltas cancel out left out. */
+static int rows_write_many(struct hook_state *hs, struct agg_ent *const *v, size_t n)
+{
+    enum agg_table t = v[0]->table;
+    int64_t *col[9] = {0};
+    const char **scenes = malloc(n * sizeof(*scenes));
+    int ncols = t == AGG_DAILY ? 8 : 3, ret = -1;
+    size_t m = 0;
+    for (int k = 0; k < ncols; k++)
+        if (!(col[k] = malloc(n * sizeof(*col[k]))))
+            goto done;
+    if (!scenes)
+        goto done;
+    for (size_t i = 0; i < n; i++) {
+        const struct daily_delta *d = &v[i]->d;
+        if (t == AGG_DAILY ? daily_zero(d) : !d->scans)
+            continue;
+        scenes[m] = v[i]->scene;
+        col[0][m] = v[i]->day;
+        if (t == AGG_DAILY) {
+            const int64_t x[] = {d->scans,        d->new_fans, d->returning_fans, d->unsubscribes,
+                                 d->quick_unsubs, d->retained, d->first_scanners};
+            for (int k = 0; k < 7; k++)
+                col[k + 1][m] = x[k];
+        } else {
+            col[1][m] = v[i]->prev_day;
+            col[2][m] = d->scans;
+        }
+        m++;
+    }
+    ret = 0;
+    if (m) {
+        struct db_stmt *s = stmt(hs, t == AGG_DAILY   ? H_DAILY_MANY
+                                     : t == AGG_FIRST ? H_FIRST_MANY
+                                                      : H_CHURN_MANY);
+        db_bind_int64_array(s, 1, col[0], m);
+        db_bind_text_array(s, 2, scenes, m);
+        for (int k = 1; k < ncols; k++)
+            db_bind_int64_array(s, k + 2, col[k], m);
+        ret = db_run_later(s) < 0 ? -1 : 0;
+    }
+done:
+    for (int k = 0; k < ncols; k++)
+        free(col[k]);
+    free(scenes);
+    return ret;
+}
+
+/* The write-out: row by row, or with DB_CAP_ARRAYS one statement per
+ * table. */
+static int rows_write(struct hook_state *hs, struct agg_ent *const *v, size_t n)
+{
+    int ret = 0;
+    if (!(hs->caps & DB_CAP_ARRAYS)) {
+        for (size_t i = 0; ret == 0 && i < n; i++)
+            ret = row_write(hs, v[i]);
+        return ret;
+    }
+    for (size_t i = 0, j; ret == 0 && i < n; i = j) {
+        for (j = i + 1; j < n && v[j]->table == v[i]->table; j++)
+            ;
+        ret = rows_write_many(hs, v + i, j - i);
+    }
+    return ret;
+}
+
 /* Store, at the end of a batch (or of a part of it: store_batch_flush):
  * write the summed deltas in key order (commit), or drop them (the batch
  * is rolled back). */
@@ -621,8 +716,8 @@ static int hook_end_batch(void *state, bool commit)
     scan_cache_clear(&hs->sc);
     if (ret == 0 && commit && a->n)
         ret = agg_sort(a, &n);
-    for (size_t i = 0; ret == 0 && i < n; i++)
-        ret = row_write(hs, a->order[i]);
+    if (ret == 0 && n)
+        ret = rows_write(hs, a->order, n);
     agg_clear(a);
     hs->version_read = false;
     if (!(hs->caps & DB_CAP_DATA_VERSION))
