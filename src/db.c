@@ -252,6 +252,13 @@ int db_run_later(struct db_stmt *s)
     return s->db->ops->run_later ? s->db->ops->run_later(s) : db_run(s);
 }
 
+int db_send(struct db_stmt *s)
+{
+    if (!s)
+        return DB_EOTHER;
+    return s->db->ops->send ? s->db->ops->send(s) : 0;
+}
+
 int db_run(struct db_stmt *s)
 {
     int rc;

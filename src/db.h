@@ -183,6 +183,15 @@ int db_one_int64(struct db *db, const struct db_query *q, int64_t *out) WXS_MUST
  * and the transaction fails either way. The statement is reset. */
 int db_run_later(struct db_stmt *s) WXS_MUSTCHECK;
 
+/* A read inside a transaction sent now, its rows read later with db_step()
+ * (PostgreSQL's pipeline mode: several reads and the writes before them
+ * in one round trip). Between db_send() and db_step() only other sends,
+ * db_run_later() and the db_step() that reads them all may be called on
+ * the statement's connection's pipeline; db_reset() forgets the answer.
+ * Where nothing can be sent ahead (SQLite, no transaction), this does
+ * nothing and db_step() runs the statement. 0 or a DB_E*. */
+int db_send(struct db_stmt *s) WXS_MUSTCHECK;
+
 /* Column getters of the current row (0-based). Text is valid until the
  * next step or reset; NULL for SQL NULL. */
 bool db_col_null(struct db_stmt *s, int i);

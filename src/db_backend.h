@@ -61,6 +61,8 @@ struct db_ops {
     int (*step)(struct db_stmt *s);
     /* db_run_later(); NULL = db_run() */
     int (*run_later)(struct db_stmt *s);
+    /* db_send(); NULL = nothing sent (db_step() runs the statement) */
+    int (*send)(struct db_stmt *s);
     void (*reset)(struct db_stmt *s);
     bool (*col_null)(struct db_stmt *s, int i);
     int64_t (*col_int64)(struct db_stmt *s, int i);

@@ -70,6 +70,7 @@ struct pg_db {
     int syncs;                /* pipeline syncs sent whose PGRES_PIPELINE_SYNC is not read yet */
     bool broken;              /* the session could not leave pipeline mode: reset it when allowed */
     const char **later_names; /* the db_query names of the `later` statements, in order */
+    struct pg_stmt **later_stmts; /* ... and the db_send() ones whose rows are kept (else NULL) */
     int later_cap;
     char errbuf[1024]; /* the last failure's message, kept across later calls */
 };
@@ -88,6 +89,8 @@ struct pg_stmt {
     char (*num)[24]; /* int64 parameters in decimal */
     PGresult *res;   /* the executed statement's rows, NULL before the first step */
     int row, nrows;  /* row = the current one */
+    bool sent;       /* db_send(): its answer is due, read with the pipeline's */
+    bool fresh;      /* res is db_send()'s answer, not stepped yet */
     struct pg_blob {
         unsigned char *p; /* PQunescapeBytea's, PQfreemem'd */
         size_t n;
@@ -436,7 +439,15 @@ static int collect(struct pg_db *d, PGresult **own)
             return rc;
         }
         bool mine = own && i == n - 1;
-        if (PQresultStatus(res) == PGRES_PIPELINE_ABORTED) {
+        struct pg_stmt *keep = !mine && i < d->later ? d->later_stmts[i] : NULL;
+        if (keep && rc == 0 && PQresultStatus(res) == PGRES_TUPLES_OK) {
+            note_changes(d, res);
+            keep->res = res; /* db_step() walks it */
+            keep->nrows = PQntuples(res);
+            keep->row = 0;
+            keep->sent = false;
+            keep->fresh = true;
+        } else if (PQresultStatus(res) == PGRES_PIPELINE_ABORTED) {
             if (rc == 0)
                 rc = fail_text(d, DB_EOTHER, "a statement of the pipeline was not run");
             PQclear(res);
@@ -558,6 +569,7 @@ static void pg_close(struct db *db)
     struct pg_db *d = PG(db);
     PQfinish(d->conn);
     free(d->later_names);
+    free(d->later_stmts);
     free(d);
 }
 
@@ -659,6 +671,7 @@ static int send_later(struct pg_db *d, const char *sql, const char *name)
         pipeline_abandon(d);
         return rc;
     }
+    d->later_stmts[d->later] = NULL;
     d->later_names[d->later++] = name;
     return 0;
 }
@@ -874,6 +887,11 @@ static void clear_param(struct pg_stmt *st, int k)
 static void pg_reset(struct db_stmt *s)
 {
     struct pg_stmt *st = PGS(s);
+    struct pg_db *d = PG(s->db);
+    for (int i = 0; st->sent && i < d->later; i++) /* its answer will be dropped */
+        if (d->later_stmts[i] == st)
+            d->later_stmts[i] = NULL;
+    st->sent = st->fresh = false;
     clear_blobs(st);
     PQclear(st->res);
     st->res = NULL;
@@ -1074,6 +1092,10 @@ static bool later_reserve(struct pg_db *d)
     if (!p)
         return false;
     d->later_names = p;
+    struct pg_stmt **q = realloc(d->later_stmts, (size_t)cap * sizeof(*q));
+    if (!q)
+        return false;
+    d->later_stmts = q;
     d->later_cap = cap;
     return true;
 }
@@ -1097,7 +1119,51 @@ static int pg_run_later(struct db_stmt *s)
         pipeline_abandon(d); /* the transaction fails: db_rollback() ends it */
         return rc;
     }
+    d->later_stmts[d->later] = NULL;
     d->later_names[d->later++] = s->name;
+    return 0;
+}
+
+/* db_send(): as db_run_later(), the rows kept for db_step(). Where the
+ * statement cannot go into the pipeline (no transaction, not prepared in
+ * this session...), nothing is sent: db_step() runs it. */
+static int pg_send(struct db_stmt *s)
+{
+    struct pg_stmt *st = PGS(s);
+    struct pg_db *d = PG(s->db);
+    if (st->sent || st->res)
+        return fail_text(d, DB_EOTHER, "db_send: the statement was not reset");
+    if (!d->tx_open || d->broken || !st->persistent || st->gen != d->gen ||
+        PQstatus(d->conn) != CONNECTION_OK || !later_reserve(d) ||
+        (d->later == 0 && PQenterPipelineMode(d->conn) != 1))
+        return 0;
+    int ok = PQsendQueryPrepared(d->conn, st->name, st->nparams, st->values, st->lengths,
+                                 st->formats, 0);
+    for (int k = 0; k < st->nparams; k++) /* libpq copied them */
+        clear_param(st, k);
+    if (!ok) {
+        int rc = fail_call(d, "cannot send a statement ahead: ");
+        pipeline_abandon(d);
+        return rc;
+    }
+    st->sent = true;
+    d->later_stmts[d->later] = st;
+    d->later_names[d->later++] = s->name;
+    return 0;
+}
+
+/* Room for the current row's decoded blobs. */
+static int blobs_reserve(struct pg_db *d, struct pg_stmt *st)
+{
+    int ncols = PQnfields(st->res);
+    if (ncols > st->nblobs) {
+        struct pg_blob *b = realloc(st->blobs, (size_t)ncols * sizeof(*b));
+        if (!b)
+            return fail_text(d, DB_ENOMEM, "out of memory");
+        memset(b + st->nblobs, 0, (size_t)(ncols - st->nblobs) * sizeof(*b));
+        st->blobs = b;
+        st->nblobs = ncols;
+    }
     return 0;
 }
 
@@ -1106,6 +1172,18 @@ static int pg_step(struct db_stmt *s)
     struct pg_stmt *st = PGS(s);
     struct pg_db *d = PG(s->db);
     int rc;
+    if (st->sent) { /* sent by db_send(): its answer comes with the pipeline's */
+        if ((rc = flush_later(d)) < 0)
+            return rc;
+        if (st->sent)
+            return fail_text(d, DB_EOTHER, "the answer of a statement sent ahead is missing");
+    }
+    if (st->fresh) {
+        st->fresh = false;
+        if ((rc = blobs_reserve(d, st)) < 0)
+            return rc;
+        return st->nrows > 0 ? DB_ROW : DB_DONE;
+    }
     if (st->res) { /* the next row of the fetched result */
         clear_blobs(st);
         if (st->row + 1 >= st->nrows) {
@@ -1146,15 +1224,8 @@ static int pg_step(struct db_stmt *s)
     st->res = res;
     st->nrows = PQntuples(res);
     st->row = 0;
-    int ncols = PQnfields(res);
-    if (ncols > st->nblobs) {
-        struct pg_blob *b = realloc(st->blobs, (size_t)ncols * sizeof(*b));
-        if (!b)
-            return fail_text(d, DB_ENOMEM, "out of memory");
-        memset(b + st->nblobs, 0, (size_t)(ncols - st->nblobs) * sizeof(*b));
-        st->blobs = b;
-        st->nblobs = ncols;
-    }
+    if ((rc = blobs_reserve(d, st)) < 0)
+        return rc;
     return st->nrows > 0 ? DB_ROW : DB_DONE;
 }
 
@@ -1246,6 +1317,7 @@ const struct db_ops db_pgsql_ops = {
     .bind_int64_array = pg_bind_int64_array,
     .step = pg_step,
     .run_later = pg_run_later,
+    .send = pg_send,
     .reset = pg_reset,
     .col_null = pg_col_null,
     .col_int64 = pg_col_int64,
