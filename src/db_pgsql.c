@@ -1131,8 +1131,16 @@ static int pg_send(struct db_stmt *s)
 {
     struct pg_stmt *st = PGS(s);
     struct pg_db *d = PG(s->db);
-    if (st->sent || st->res)
-        return fail_text(d, DB_EOTHER, "db_send: the statement was not reset");
+    /* an answer still held (a failed batch's, or rows not read to the
+     * end) is dropped; the parameters just bound stay */
+    for (int i = 0; st->sent && i < d->later; i++)
+        if (d->later_stmts[i] == st)
+            d->later_stmts[i] = NULL;
+    st->sent = st->fresh = false;
+    clear_blobs(st);
+    PQclear(st->res);
+    st->res = NULL;
+    st->row = st->nrows = 0;
     if (!d->tx_open || d->broken || !st->persistent || st->gen != d->gen ||
         PQstatus(d->conn) != CONNECTION_OK || !later_reserve(d) ||
         (d->later == 0 && PQenterPipelineMode(d->conn) != 1))

@@ -594,8 +594,10 @@ int server_reload(struct server *srv, struct cfg *cfg)
 /* Commit thread, a store that applies a batch whole (PostgreSQL: a batch
  * costs a few statements, not a few per push): at the seal, each of the n
  * pushes is routed twice, first to note the scenes whose channel rows the
- * routing reads (then read in one statement), then for real with those
- * rows; the batch is stored at the commit. */
+ * routing reads and to queue the events (whose keys routing does not
+ * change), then for real with those rows. The channel rows and the
+ * batch's own reads (store_batch_prefetch) travel in one round trip; the
+ * batch is stored at the commit. */
 static bool commit_whole(struct server *srv, struct store *st, struct batch *b, size_t n)
 {
     const char *what = "routing";
@@ -614,13 +616,13 @@ static bool commit_whole(struct server *srv, struct store *st, struct batch *b, 
                 if (route_message(b->live->cfg, st, &p->msg, &p->route) < 0)
                     goto fail;
                 rec_from_pending(&c->recs[k], p, b->now);
-                if (pass == 1 && store_batch_add(st, &c->recs[k]) < 0) {
+                if (pass == 0 && store_batch_add(st, &c->recs[k]) < 0) {
                     what = "storing";
                     goto fail;
                 }
             }
         }
-        if (pass == 0 && channel_cache_load(st) < 0) {
+        if (pass == 0 && (store_batch_prefetch(st) < 0 || channel_cache_load(st) < 0)) {
             what = "reading the channels";
             goto fail;
         }

@@ -216,6 +216,10 @@ struct hook_state {
     struct scan_cache sc;
     const char *const *batch_openids; /* of the running event (event_applied) */
     size_t batch_nopenids;
+    /* sent ahead by hook_begin_batch(), read at the first need */
+    const char *const *sc_sent; /* the scanners' rows of these openids */
+    bool memo_sent;             /* the zone's offset around memo_sent_t */
+    int64_t memo_sent_t;
 };
 
 #define AGG_KEEP_CAP 1024 /* a table grown past this by one big batch is let go */
@@ -387,6 +391,27 @@ static int hook_end_batch(void *state, bool commit);
 static int sql_scan_add(void *ctx, int argc, const struct db_value *argv, struct db_value *out,
                         struct buf *scratch, const char **errmsg);
 
+/* A batch applied whole starts (store_hook_slot.begin_batch): the zone's
+ * offset around its first event and its openids' scanner rows are sent
+ * ahead, read with the batch's own reads in one round trip. */
+static int hook_begin_batch(void *state, const char *const *openids, size_t n, int64_t t)
+{
+    struct hook_state *hs = state;
+    struct db_stmt *o = stmt(hs, H_OFFSET), *s = stmt(hs, H_SCAN_BATCH_READ);
+    if (!(hs->caps & DB_CAP_ARRAYS))
+        return 0;
+    db_reset(o);
+    db_reset(s);
+    hs->memo_sent_t = tz_clamp(t);
+    db_bind_int64(o, 1, hs->memo_sent_t);
+    db_bind_text_array(s, 1, openids, n);
+    if (db_send(o) < 0 || db_send(s) < 0)
+        return -1;
+    hs->memo_sent = true;
+    hs->sc_sent = openids;
+    return 0;
+}
+
 /* The slot's state, made on the first event of this connection. */
 static struct hook_state *hook_state_get(struct db *db, struct store_hook_slot *slot)
 {
@@ -405,6 +430,7 @@ static struct hook_state *hook_state_get(struct db *db, struct store_hook_slot *
     slot->state = hs;
     slot->free_state = hook_state_free;
     slot->end_batch = hook_end_batch;
+    slot->begin_batch = hook_begin_batch;
     return hs;
 }
 
@@ -412,7 +438,9 @@ static int memo_load(struct hook_state *hs, int64_t t)
 {
     struct db_stmt *s = stmt(hs, H_OFFSET);
     struct tz_memo *m = &hs->memo;
-    db_bind_int64(s, 1, t);
+    if (!hs->memo_sent) /* else bound and sent by hook_begin_batch() */
+        db_bind_int64(s, 1, t);
+    hs->memo_sent = false;
     int rc = db_step(s);
     *m = (struct tz_memo){.valid = rc == DB_ROW || rc == DB_DONE, .off_rollups = rc == DB_DONE};
     if (rc == DB_ROW) {
@@ -449,6 +477,8 @@ static int hook_day(struct hook_state *hs, int64_t t, int64_t *day)
 {
     struct tz_memo *m = &hs->memo;
     t = tz_clamp(t);
+    if (hs->memo_sent && memo_load(hs, hs->memo_sent_t) < 0) /* the answer sent for */
+        return -1;
     if (!(memo_fresh(hs) && (m->off_rollups || (t >= m->lo && t < m->hi))) && memo_load(hs, t) < 0)
         return -1;
     if (m->off_rollups)
@@ -579,7 +609,11 @@ static int scan_cache_load(struct hook_state *hs)
         buf_reset(&c->e[i].days);
     }
     struct db_stmt *s = stmt(hs, H_SCAN_BATCH_READ);
-    db_bind_text_array(s, 1, (const char **)hs->batch_openids, n);
+    if (hs->sc_sent != hs->batch_openids) { /* else sent by hook_begin_batch() */
+        db_reset(s);
+        db_bind_text_array(s, 1, (const char **)hs->batch_openids, n);
+    }
+    hs->sc_sent = NULL;
     int rc;
     while ((rc = db_step(s)) == DB_ROW) {
         const char *id = db_col_text(s, 0), *days = db_col_text(s, 1);
@@ -714,6 +748,12 @@ static int hook_end_batch(void *state, bool commit)
     size_t n = 0;
     int ret = commit ? scan_cache_write(hs) : 0;
     scan_cache_clear(&hs->sc);
+    if (hs->sc_sent) /* sent ahead, never needed: the answer is dropped */
+        db_reset(stmt(hs, H_SCAN_BATCH_READ));
+    if (hs->memo_sent)
+        db_reset(stmt(hs, H_OFFSET));
+    hs->sc_sent = NULL;
+    hs->memo_sent = false;
     if (ret == 0 && commit && a->n)
         ret = agg_sort(a, &n);
     if (ret == 0 && n)

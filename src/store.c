@@ -100,6 +100,11 @@ void store_set_channel_cache(struct store *st, struct channel_cache *c,
     st->chcache_free = free_fn;
 }
 
+int store_batch_prefetch(struct store *st)
+{
+    return store_batch_send(st->db, st->batch, st->hook_slot, st->nhooks);
+}
+
 bool store_batch_whole(struct store *st)
 {
     return (db_caps(st->db) & DB_CAP_ARRAYS) != 0;

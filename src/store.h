@@ -99,6 +99,10 @@ struct store_hook_slot {
     void *state;
     void (*free_state)(void *state);
     int (*end_batch)(void *state, bool commit);
+    /* A batch applied whole (store_batch_whole()) starts: its sorted,
+     * distinct openids, the first event's time; the hook may send its own
+     * reads ahead (db_send) with the batch's. Optional. */
+    int (*begin_batch)(void *state, const char *const *openids, size_t n, int64_t t);
 };
 
 /* What the commit decided for one first-delivered event, handed to the
@@ -131,6 +135,11 @@ struct channel_cache;
 struct channel_cache *store_channel_cache(struct store *st);
 void store_set_channel_cache(struct store *st, struct channel_cache *c,
                              void (*free_fn)(struct channel_cache *c));
+/* A store_batch_whole() store: send the reads of the events added so far
+ * ahead (db_send), so that the caller's next statement that waits reads
+ * them with its own answer; the commit applies them. 0 or -1 (the batch
+ * must then be aborted). */
+int store_batch_prefetch(struct store *st) WXS_MUSTCHECK;
 /* Whether a batch is applied at its commit, whole (store_batch.c), rather
  * than event by event as store_batch_add() is called. */
 bool store_batch_whole(struct store *st);

@@ -21,22 +21,25 @@ static const struct db_query q_no_seqscan = {"store.batch_no_seqscan",
                                              "SET LOCAL enable_seqscan = off"};
 /* The batch's fans (t = 0) and the dedup keys already stored (t = 1), read
  * after the locks: nobody else changes those fans or adds those keys
- * until the commit. */
+ * until the commit; and an event id for each event of the batch (t = 2:
+ * the insert then needs no answer, and the hooks have the ids). */
 static const struct db_query q_read = {
     "store.batch_read",
     "SELECT 0, openid, first_scene, first_sub_at, last_scene, last_sub_at, subscribed, "
     "unsub_at, subscribe_count FROM fans WHERE openid = ANY(?1::text[]) "
     "UNION ALL SELECT 1, dedup_key, reply, NULL, NULL, NULL, NULL, NULL, NULL "
-    "FROM events WHERE dedup_key = ANY(?2::text[])"};
+    "FROM events WHERE dedup_key = ANY(?2::text[]) "
+    "UNION ALL SELECT 2, nextval(pg_get_serial_sequence('events', 'id'))::text, NULL, NULL, "
+    "NULL, NULL, NULL, NULL, NULL FROM generate_series(1, ?3)"};
 /* No ON CONFLICT: a key the read did not see means the locks did not
  * hold it (a bug); the unique violation fails the batch (503) rather than
  * count an event twice. */
 static const struct db_query q_insert = {
     "store.batch_insert",
-    "INSERT INTO events(dedup_key, kind, openid, create_time, received_at, msg_type, event, "
-    "event_key, scene, is_new_fan, reply) SELECT * FROM unnest(?1::text[], ?2::int[], "
-    "?3::text[], ?4::bigint[], ?5::bigint[], ?6::text[], ?7::text[], ?8::text[], ?9::text[], "
-    "?10::int[], ?11::text[]) RETURNING id, dedup_key"};
+    "INSERT INTO events(id, dedup_key, kind, openid, create_time, received_at, msg_type, event, "
+    "event_key, scene, is_new_fan, reply) SELECT * FROM unnest(?12::bigint[], ?1::text[], "
+    "?2::int[], ?3::text[], ?4::bigint[], ?5::bigint[], ?6::text[], ?7::text[], ?8::text[], "
+    "?9::text[], ?10::int[], ?11::text[])"};
 /* Each changed fan's row as the batch left it. */
 static const struct db_query q_fans = {
     "store.batch_fans",
@@ -76,6 +79,9 @@ struct decided {
 struct store_batch {
     struct event_rec **recs;
     size_t n, cap;
+    bool sent;    /* store_batch_send() sent the reads of these events */
+    int64_t *ids; /* t = 2 rows: ids for the new events, in order */
+    size_t nids;
     /* per apply */
     const char **openids; /* sorted, distinct */
     size_t nopenids;
@@ -127,6 +133,10 @@ static void apply_clear(struct store_batch *b)
     for (size_t i = 0; i < b->ndec; i++)
         free(b->dec[i].prev_last_scene);
     free(b->openids);
+    free(b->ids);
+    b->ids = NULL;
+    b->nids = 0;
+    b->sent = false;
     free(b->fans);
     free(b->stored);
     free(b->dec);
@@ -221,13 +231,16 @@ static int read_stored(struct store_batch *b, struct db_stmt *s)
     return k->key && (k->reply || db_col_null(s, 2)) ? 0 : -1;
 }
 
-/* One round trip: the locks (sent ahead), then the fans and stored keys. */
-static int lock_and_read(struct db *db, struct store_batch *b)
+/* The locks and the read sent, their answers read with the next
+ * statement that waits (each hook with begin_batch sends its own reads
+ * along). */
+static int send_reads(struct db *db, struct store_batch *b, struct store_hook_slot *slots,
+                      size_t nhooks)
 {
     const char **keys = malloc(b->n * sizeof(*keys));
-    int ret = -1, rc;
-    if (!keys)
-        return -1;
+    int ret = -1;
+    if (!keys || collect_openids(b) < 0)
+        goto done;
     for (size_t i = 0; i < b->n; i++)
         keys[i] = b->recs[i]->dedup_key;
     if (db_run_later(db_stmt(db, &q_no_seqscan)) < 0)
@@ -239,18 +252,48 @@ static int lock_and_read(struct db *db, struct store_batch *b)
     struct db_stmt *s = db_stmt(db, &q_read);
     db_bind_text_array(s, 1, b->openids, b->nopenids);
     db_bind_text_array(s, 2, keys, b->n);
-    while ((rc = db_step(s)) == DB_ROW)
-        if ((db_col_int(s, 0) == 0 ? read_fan(b, s) : read_stored(b, s)) < 0)
-            break;
-    db_reset(s);
-    if (rc != DB_DONE)
+    db_bind_int64(s, 3, (int64_t)b->n);
+    if (db_send(s) < 0)
         goto done;
-    if (b->nstored)
-        qsort(b->stored, b->nstored, sizeof(*b->stored), cmp_stored);
+    for (size_t h = 0; h < nhooks; h++)
+        if (slots[h].begin_batch && slots[h].state &&
+            slots[h].begin_batch(slots[h].state, b->openids, b->nopenids, b->recs[0]->create_time) <
+                0)
+            goto done;
+    b->sent = true;
     ret = 0;
 done:
     free(keys);
     return ret;
+}
+
+static int read_id(struct store_batch *b, struct db_stmt *s)
+{
+    if (!b->ids && !(b->ids = malloc(b->n * sizeof(*b->ids))))
+        return -1;
+    if (b->nids < b->n)
+        b->ids[b->nids++] = db_col_int64(s, 1);
+    return 0;
+}
+
+/* The answers of send_reads(): the fans, the stored keys, the ids. */
+static int read_results(struct db *db, struct store_batch *b)
+{
+    static int (*const readers[])(struct store_batch * b,
+                                  struct db_stmt * s) = {read_fan, read_stored, read_id};
+    struct db_stmt *s = db_stmt(db, &q_read);
+    int rc;
+    while ((rc = db_step(s)) == DB_ROW) {
+        unsigned t = (unsigned)db_col_int(s, 0);
+        if (t >= WXS_ARRAY_LEN(readers) || readers[t](b, s) < 0)
+            break;
+    }
+    db_reset(s);
+    if (rc != DB_DONE || b->nids != b->n)
+        return -1;
+    if (b->nstored)
+        qsort(b->stored, b->nstored, sizeof(*b->stored), cmp_stored);
+    return 0;
 }
 
 /* A duplicate: stored before the batch, or earlier in it. 1 (prior_reply
@@ -376,17 +419,18 @@ static int cols_alloc(struct cols *c, size_t n, size_t nt, size_t nv, size_t nnu
     return 0;
 }
 
-/* One multi-row insert; the ids come back with their keys. */
+/* One multi-row insert with the ids read ahead, its answer read later. */
 static int insert_events(struct db *db, struct store_batch *b)
 {
     struct cols c;
-    int ret = -1, rc;
-    size_t n = b->ndec, got = 0;
+    int ret = -1;
+    size_t n = b->ndec;
     if (cols_alloc(&c, n, 7, 4, 0) < 0)
         goto done;
     for (size_t k = 0; k < n; k++) {
         const struct decided *d = &b->dec[k];
-        const struct event_rec *r = b->recs[d->i];
+        struct event_rec *r = b->recs[d->i];
+        r->event_id = b->ids[k];
         c.t[0][k] = r->dedup_key;
         c.v[0][k] = (int)r->kind;
         c.t[1][k] = r->openid;
@@ -411,20 +455,8 @@ static int insert_events(struct db *db, struct store_batch *b)
     db_bind_text_array(s, 9, c.t[5], n);
     db_bind_int64_array(s, 10, c.v[3], n);
     db_bind_text_array(s, 11, c.t[6], n);
-    while ((rc = db_step(s)) == DB_ROW) {
-        const char *key = db_col_text(s, 1);
-        size_t k = got < n && key && strcmp(b->recs[b->dec[got].i]->dedup_key, key) == 0 ? got : n;
-        for (size_t j = 0; k == n && key && j < n; j++) /* RETURNING in another order */
-            if (strcmp(b->recs[b->dec[j].i]->dedup_key, key) == 0)
-                k = j;
-        if (k < n)
-            b->recs[b->dec[k].i]->event_id = db_col_int64(s, 0);
-        got++;
-    }
-    db_reset(s);
-    if (rc == DB_DONE && got != n)
-        log_warn("store: a batch insert of %zu events returned %zu rows", n, got);
-    ret = rc == DB_DONE && got == n ? 0 : -1;
+    db_bind_int64_array(s, 12, b->ids, n);
+    ret = db_run_later(s) < 0 ? -1 : 0;
 done:
     cols_free(&c);
     return ret;
@@ -502,14 +534,24 @@ static int run_hooks(struct db *db, struct store_batch *b, const store_event_hoo
     return 0;
 }
 
+int store_batch_send(struct db *db, struct store_batch *b, struct store_hook_slot *slots,
+                     size_t nhooks)
+{
+    if (!b || b->n == 0 || b->sent)
+        return 0;
+    apply_clear(b);
+    return send_reads(db, b, slots, nhooks);
+}
+
 int store_batch_apply(struct db *db, struct store_batch *b, const store_event_hook *hooks,
                       struct store_hook_slot *slots, size_t nhooks)
 {
     int ret = -1;
     if (!b || b->n == 0)
         return 0;
-    apply_clear(b);
-    if (collect_openids(b) < 0 || lock_and_read(db, b) < 0 || decide(b) < 0)
+    if (!b->sent && store_batch_send(db, b, slots, nhooks) < 0)
+        goto done;
+    if (read_results(db, b) < 0 || decide(b) < 0)
         goto done;
     if (b->ndec && (insert_events(db, b) < 0 || write_fans(db, b) < 0 ||
                     run_hooks(db, b, hooks, slots, nhooks) < 0))
@@ -520,5 +562,6 @@ done:
         log_debug("store: batch of %zu: %s", b->n, db_errmsg(db));
     b->n = 0; /* the openids stay until the next batch: the hooks' end of
                  batch (after this) still reads them */
+    b->sent = false;
     return ret;
 }

@@ -23,6 +23,12 @@ struct store_batch;
 /* Queue r (its outputs reset) for the next store_batch_apply(). -1 when
  * out of memory. */
 int store_batch_queue(struct store_batch **b, struct event_rec *r) WXS_MUSTCHECK;
+/* Send the reads of the queued events (their locks, fans, stored keys,
+ * and each hook's begin_batch reads) ahead, to be read with the caller's
+ * next statement that waits (one round trip for all); store_batch_apply()
+ * does it itself when nobody did. 0 or -1. */
+int store_batch_send(struct db *db, struct store_batch *b, struct store_hook_slot *slots,
+                     size_t nhooks) WXS_MUSTCHECK;
 /* Store the queued events inside the open transaction and run every
  * hook for each first delivery, in order; the queue is emptied. 0 or -1
  * (the transaction must then be rolled back). */
