@@ -331,6 +331,11 @@ int db_commit(struct db *db)
     return db->ops->commit(db);
 }
 
+int db_commit_pipelined(struct db *db)
+{
+    return db->ops->commit_pipelined ? db->ops->commit_pipelined(db) : db_commit(db);
+}
+
 void db_rollback(struct db *db)
 {
     db->ops->rollback(db);

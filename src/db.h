@@ -224,6 +224,12 @@ int db_begin(struct db *db, enum db_tx kind) WXS_MUSTCHECK;
  * may leave the transaction open). DB_EUNCERTAIN: the connection was lost
  * during COMMIT. */
 int db_commit(struct db *db) WXS_MUSTCHECK;
+/* db_commit() with COMMIT sent in the round trip of the statements run
+ * later (PostgreSQL's pipeline; elsewhere db_commit()). The price: a
+ * connection lost before the answers came is DB_EUNCERTAIN even where no
+ * statement had failed (COMMIT may have run). A statement run later that
+ * failed leaves the transaction open for db_rollback(), as db_commit(). */
+int db_commit_pipelined(struct db *db) WXS_MUSTCHECK;
 /* Always ends the transaction (errors are ignored: there is nothing a
  * caller can do) and leaves db_errmsg() and db_errclass() as they were:
  * they still say why the transaction failed. */

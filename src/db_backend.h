@@ -72,6 +72,7 @@ struct db_ops {
     int64_t (*last_insert_id)(struct db *db); /* DB_CAP_INSERT_ID only */
     int (*begin)(struct db *db, enum db_tx kind);
     int (*commit)(struct db *db);
+    int (*commit_pipelined)(struct db *db); /* NULL = commit */
     void (*rollback)(struct db *db);
     int (*data_version)(struct db *db, uint64_t *out);
     int (*function)(struct db *db, const char *name, int nargs, bool deterministic, db_fn fn,

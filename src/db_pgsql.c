@@ -703,6 +703,45 @@ static int pg_begin(struct db *db, enum db_tx kind)
     return rc;
 }
 
+static int pg_commit(struct db *db);
+
+/* db_commit_pipelined(): COMMIT sent behind the statements run later, in
+ * their round trip. A failure of one of them (COMMIT then not run: the
+ * pipeline skips it) leaves the transaction open for db_rollback(), as
+ * pg_commit() does; a connection lost on the way is DB_EUNCERTAIN (COMMIT
+ * may have run). Without statements run later: pg_commit(). */
+static int pg_commit_pipelined(struct db *db)
+{
+    struct pg_db *d = PG(db);
+    PGresult *res = NULL;
+    int rc;
+    if (!d->tx_open || d->later == 0 || d->broken || PQstatus(d->conn) != CONNECTION_OK)
+        return pg_commit(db);
+    if (PQsendQueryParams(d->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) != 1 ||
+        PQpipelineSync(d->conn) != 1) {
+        rc = fail_call(d, "cannot send COMMIT with the statements queued by db_run_later: ");
+        pipeline_abandon(d);
+        return rc; /* COMMIT never went out whole: still open, db_rollback() ends it */
+    }
+    d->syncs++;
+    rc = collect(d, &res);
+    if (rc < 0 && PQstatus(d->conn) != CONNECTION_OK) {
+        PQclear(res);
+        d->tx_open = false;
+        return d->errclass = DB_EUNCERTAIN;
+    }
+    if (rc < 0) {
+        PQclear(res);
+        return rc; /* a statement before COMMIT failed: still open */
+    }
+    d->tx_open = false;
+    rc = check(d, res, d->tx_write);
+    if (rc == 0 && strcmp(PQcmdStatus(res), "COMMIT") != 0)
+        rc = fail_text(d, DB_EOTHER, "the transaction was rolled back");
+    PQclear(res);
+    return rc;
+}
+
 /* COMMIT is sent only once every statement run later has answered. A
  * failure before that point (one of them failed, or the pipeline did, or
  * the connection is broken) is returned with the transaction still open:
@@ -1334,6 +1373,7 @@ const struct db_ops db_pgsql_ops = {
     .changes = pg_changes,
     .begin = pg_begin,
     .commit = pg_commit,
+    .commit_pipelined = pg_commit_pipelined,
     .rollback = pg_rollback,
     .data_version = NULL,
     .function = NULL,

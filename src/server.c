@@ -99,6 +99,7 @@ struct server {
     struct gcommit *gc;    /* the commit thread and its connection */
     struct health *health; /* /healthz of both listeners, off the loop */
     bool closing;          /* server_free: answer, never submit again */
+    bool seal_at_open;     /* the commit store applies a batch whole (store_batch_whole) */
     uint64_t inflight;     /* requests accepted and not yet fully answered */
     bool draining;
     void (*drain_done)(void *);
@@ -698,6 +699,11 @@ static void on_committed(void *arg, void *batch, bool ok, uint64_t us)
     struct batch *next = &srv->b[srv->fill];
     if (next->n && !srv->closing)
         batch_open(srv, next);
+    /* A store that applies a batch whole reads nothing before the seal:
+     * sealed now, the commit thread starts on it while these replies are
+     * written (the pushes that come meanwhile fill the other batch). */
+    if (srv->open && srv->seal_at_open)
+        batch_seal(srv);
     srv->answering_batch = true;
     size_t i = 0;
     for (struct batch_chunk *c = b->head; i < n; c = c->next) {
@@ -860,6 +866,7 @@ int server_new(struct server **out, struct event_base *base, const struct cfg *c
     if (gcommit_new(&srv->gc, base, cfg, commit_hooks, WXS_ARRAY_LEN(commit_hooks), commit_work,
                     on_committed, srv, &commit_st, err, errlen) < 0)
         goto fail;
+    srv->seal_at_open = store_batch_whole(commit_st);
     if (health_new(&srv->health, base, cfg, err, errlen) < 0)
         goto fail;
     char why[256];

@@ -423,7 +423,11 @@ int store_batch_commit(struct store *st)
 {
     if (store_batch_apply(st->db, st->batch, st->hook, st->hook_slot, st->nhooks) < 0)
         return -1;
-    return hooks_end_batch(st, true) < 0 || db_commit(st->db) < 0 ? -1 : 0;
+    if (hooks_end_batch(st, true) < 0)
+        return -1;
+    /* a batch applied whole sends its writes and COMMIT in one round trip
+     * (a lost connection is then "uncertain": answered 503 all the same) */
+    return (store_batch_whole(st) ? db_commit_pipelined(st->db) : db_commit(st->db)) < 0 ? -1 : 0;
 }
 
 void store_batch_abort(struct store *st)
