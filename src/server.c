@@ -72,7 +72,15 @@ struct batch {
     size_t at;
     bool begun, failed;
     int64_t now;
+    int lane;      /* the commit lane it went to */
+    bool inflight; /* opened on its lane, not yet answered */
 };
+
+/* Commit lanes (a commit thread and its connection each). One where
+ * the store serialises writers anyway (SQLite); two where it does not
+ * (PostgreSQL): one batch is built and its reads answered while the
+ * other commits, each on its own server session. */
+#define SERVER_LANES 2
 
 struct server {
     const struct cfg *cfg;
@@ -93,10 +101,11 @@ struct server {
     /* Two batches: the loop fills b[fill] (handing each push to the commit
      * thread when the batch is open there) while the other one may be
      * committing. */
-    struct batch b[2];
+    struct batch b[SERVER_LANES + 1]; /* one per lane in flight, one filling */
     int fill;
-    struct batch *open;    /* b[fill] while it is open on the commit thread */
-    struct gcommit *gc;    /* the commit thread and its connection */
+    struct batch *open;               /* b[fill] while it is open on the commit thread */
+    struct gcommit *gc[SERVER_LANES]; /* the commit threads and their connections */
+    int nlanes;
     struct health *health; /* /healthz of both listeners, off the loop */
     bool closing;          /* server_free: answer, never submit again */
     bool seal_at_open;     /* the commit store applies a batch whole (store_batch_whole) */
@@ -337,16 +346,27 @@ static void handle_get(struct server *srv, struct evhttp_request *req, const str
 
 /* ---- POST: pushes ---- */
 
-/* Open b on the commit thread with the pushes it holds. */
-static void batch_open(struct server *srv, struct batch *b)
+/* Open b on commit lane `lane` with the pushes it holds. */
+static void batch_open(struct server *srv, struct batch *b, int lane)
 {
     b->cur = b->head;
     b->at = 0;
     b->begun = b->failed = false;
+    b->lane = lane;
+    b->inflight = true;
     srv->open = b;
-    gcommit_open(srv->gc, b, b->n);
+    gcommit_open(srv->gc[lane], b, b->n);
     /* sealed after this loop turn's reads */
     event_active(srv->commit_ev, EV_TIMEOUT, 0);
+}
+
+/* A commit lane with no batch, or -1. */
+static int lane_idle(const struct server *srv)
+{
+    for (int l = 0; l < srv->nlanes; l++)
+        if (!gcommit_busy(srv->gc[l]))
+            return l;
+    return -1;
 }
 
 static int batch_push(struct server *srv, struct pending *p)
@@ -368,10 +388,11 @@ static int batch_push(struct server *srv, struct pending *p)
     }
     b->tail->p[k] = *p;
     b->n++;
-    if (b->n == 1 && !gcommit_busy(srv->gc) && !srv->closing)
-        batch_open(srv, b);
+    int lane;
+    if (b->n == 1 && !srv->closing && (lane = lane_idle(srv)) >= 0)
+        batch_open(srv, b, lane);
     else if (srv->open == b)
-        gcommit_more(srv->gc, b->n);
+        gcommit_more(srv->gc[b->lane], b->n);
     return 0;
 }
 
@@ -532,9 +553,15 @@ static void batch_seal(struct server *srv)
 {
     if (!srv->open)
         return;
-    gcommit_seal(srv->gc);
+    gcommit_seal(srv->gc[srv->open->lane]);
     srv->open = NULL;
-    srv->fill ^= 1; /* answered and empty: one batch is in flight at most */
+    /* the next to fill: one not in flight (answered and empty; or the one
+     * on_committed() is answering, empty when it returns) */
+    for (int k = 0; k < srv->nlanes + 1; k++)
+        if (!srv->b[k].inflight) {
+            srv->fill = k;
+            break;
+        }
 }
 
 /* Commit thread: the batch failed (nothing of it is stored): roll back
@@ -694,11 +721,12 @@ static void on_committed(void *arg, void *batch, bool ok, uint64_t us)
     size_t n = b->n;
     observe_commit(srv, us, n, ok);
     bool stored = false;
+    b->inflight = false;
     /* What gathered meanwhile goes to the commit thread before this batch
      * is answered: the thread works while the loop writes replies. */
     struct batch *next = &srv->b[srv->fill];
-    if (next->n && !srv->closing)
-        batch_open(srv, next);
+    if (next->n && !next->inflight && !srv->closing)
+        batch_open(srv, next, b->lane);
     /* A store that applies a batch whole reads nothing before the seal:
      * sealed now, the commit thread starts on it while these replies are
      * written (the pushes that come meanwhile fill the other batch). */
@@ -863,10 +891,17 @@ int server_new(struct server **out, struct event_base *base, const struct cfg *c
     }
     *srv->live = (struct live_cfg){.cfg = cfg, .refs = 1};
     struct store *commit_st;
-    if (gcommit_new(&srv->gc, base, cfg, commit_hooks, WXS_ARRAY_LEN(commit_hooks), commit_work,
+    if (gcommit_new(&srv->gc[0], base, cfg, commit_hooks, WXS_ARRAY_LEN(commit_hooks), commit_work,
                     on_committed, srv, &commit_st, err, errlen) < 0)
         goto fail;
+    srv->nlanes = 1;
     srv->seal_at_open = store_batch_whole(commit_st);
+    for (int l = 1; srv->seal_at_open && l < SERVER_LANES; l++, srv->nlanes++) {
+        struct store *lane_st;
+        if (gcommit_new(&srv->gc[l], base, cfg, commit_hooks, WXS_ARRAY_LEN(commit_hooks),
+                        commit_work, on_committed, srv, &lane_st, err, errlen) < 0)
+            goto fail;
+    }
     if (health_new(&srv->health, base, cfg, err, errlen) < 0)
         goto fail;
     char why[256];
@@ -949,11 +984,13 @@ void server_free(struct server *srv)
     if (!srv)
         return;
     srv->closing = true;
-    if (srv->gc)
+    if (srv->gc[0])
         batch_seal(srv);
-    gcommit_stop(srv->gc);      /* answers a batch in flight while its requests live */
-    store_ckpt_stop(srv->ckpt); /* detaches from the commit connection */
-    gcommit_free(srv->gc);
+    for (int l = 0; l < srv->nlanes; l++)
+        gcommit_stop(srv->gc[l]); /* answers a batch in flight while its requests live */
+    store_ckpt_stop(srv->ckpt);   /* detaches from the commit connection */
+    for (int l = 0; l < SERVER_LANES; l++)
+        gcommit_free(srv->gc[l]);
     health_free(srv->health);      /* answers its waiting probes while their requests live */
     http_accept_free(srv->accept); /* before evhttp_free frees its listener */
     if (srv->http)
@@ -964,7 +1001,7 @@ void server_free(struct server *srv)
         event_free(srv->commit_ev);
     if (srv->drain_ev)
         event_free(srv->drain_ev);
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < SERVER_LANES + 1; k++) {
         size_t i = 0, n = srv->b[k].n; /* never committed, never answered */
         for (struct batch_chunk *c = srv->b[k].head, *next; c; c = next, i += BATCH_CHUNK) {
             for (size_t j = 0; j < BATCH_CHUNK && i + j < n; j++) {
