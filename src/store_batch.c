@@ -22,15 +22,16 @@ static const struct db_query q_no_seqscan = {"store.batch_no_seqscan",
 /* The batch's fans (t = 0) and the dedup keys already stored (t = 1), read
  * after the locks: nobody else changes those fans or adds those keys
  * until the commit; and an event id for each event of the batch (t = 2:
- * the insert then needs no answer, and the hooks have the ids). */
+ * the insert then needs no answer, and the hooks have the ids; the
+ * sequence is looked up once per statement, an initplan, not per id). */
 static const struct db_query q_read = {
     "store.batch_read",
     "SELECT 0, openid, first_scene, first_sub_at, last_scene, last_sub_at, subscribed, "
     "unsub_at, subscribe_count FROM fans WHERE openid = ANY(?1::text[]) "
     "UNION ALL SELECT 1, dedup_key, reply, NULL, NULL, NULL, NULL, NULL, NULL "
     "FROM events WHERE dedup_key = ANY(?2::text[]) "
-    "UNION ALL SELECT 2, nextval(pg_get_serial_sequence('events', 'id'))::text, NULL, NULL, "
-    "NULL, NULL, NULL, NULL, NULL FROM generate_series(1, ?3)"};
+    "UNION ALL SELECT 2, nextval((SELECT pg_get_serial_sequence('events', 'id')::regclass))::text, "
+    "NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM generate_series(1, ?3)"};
 /* No ON CONFLICT: a key the read did not see means the locks did not
  * hold it (a bug); the unique violation fails the batch (503) rather than
  * count an event twice. */
