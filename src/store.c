@@ -7,7 +7,7 @@
 
 #include "log.h"
 #include "schema.h"
-#include "store_batch.h"
+#include "store_internal.h"
 
 /* The store's statements, prepared on a connection's first use of each:
  * the callback hot path must not re-parse SQL per request. */

@@ -1,4 +1,4 @@
-#include "store_batch.h"
+#include "store_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,5 +1,6 @@
-/* store_batch: a group commit's events applied per batch, not per event,
- * on a backend with DB_CAP_ARRAYS (PostgreSQL). Internal to store.c.
+/* store_internal: between store.c and store_batch.c, which applies a
+ * group commit's events per batch, not per event, on a backend with
+ * DB_CAP_ARRAYS (PostgreSQL).
  *
  * store.c's per-event path (commit_one) costs each event about six
  * statements (the openid's lock, the fan's row, the insert, the fan's
@@ -12,8 +13,8 @@
  * one multi-row upsert; the decisions between them (dedup, attribution,
  * the fan's state event after event) are made here in C, in the events'
  * order, exactly as commit_one makes them. */
-#ifndef WXS_STORE_BATCH_H
-#define WXS_STORE_BATCH_H
+#ifndef WXS_STORE_INTERNAL_H
+#define WXS_STORE_INTERNAL_H
 #include <stddef.h>
 
 #include "store.h"
