@@ -80,7 +80,9 @@ struct batch {
  * the store serialises writers anyway (SQLite); two where it does not
  * (PostgreSQL): one batch is built and its reads answered while the
  * other commits, each on its own server session. */
-#define SERVER_LANES 2
+#ifndef SERVER_LANES
+#define SERVER_LANES 2 /* -DSERVER_LANES=1: one lane everywhere (benchmarks) */
+#endif
 
 struct server {
     const struct cfg *cfg;
