@@ -1098,9 +1098,9 @@ static int put_text_elem(struct buf *b, const void *v, size_t k)
 
 static int put_int64_elem(struct buf *b, const void *v, size_t k)
 {
-    char num[24];
-    int n = snprintf(num, sizeof(num), "%lld", (long long)((const int64_t *)v)[k]);
-    return buf_append(b, num, (size_t)n);
+    char num[24]; /* no printf: a batch's arrays hold hundreds of numbers */
+    char *end = util_put_i64(num, num + sizeof(num) - 1, ((const int64_t *)v)[k]);
+    return buf_append(b, num, (size_t)(end - num));
 }
 
 static void pg_bind_text_array(struct db_stmt *s, int i, const char *const *v, size_t n)

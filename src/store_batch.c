@@ -467,7 +467,7 @@ static const char *opt_num(char *out, bool has, int64_t v)
 {
     if (!has)
         return NULL;
-    snprintf(out, 24, "%lld", (long long)v);
+    *util_put_i64(out, out + 23, v) = '\0';
     return out;
 }
 
