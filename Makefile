@@ -8,7 +8,7 @@ CMAKE_ARGS ?=
 PREFIX     ?= /usr/local
 DEBOUT     ?= build-deb
 
-.PHONY: all deps build install deb run test bench fuzz format clean
+.PHONY: all deps build install deb run test bench fuzz format clean release-check
 
 all: build
 
@@ -30,6 +30,11 @@ deb:
 	@sh scripts/deps.sh
 	@sh scripts/deps.sh --deb
 	@sh scripts/deb.sh $(DEBOUT)
+
+# `make release-check`: CMakeLists.txt, debian/changelog, CHANGELOG.md and
+# the built binaries' --version state one version (before tagging vX.Y.Z).
+release-check: build
+	@sh scripts/release-check.sh $(BUILD)
 
 run: build
 	@sh scripts/run.sh $(BUILD)

@@ -67,7 +67,7 @@ static void on_progress(void *arg, const struct backfill_progress *p)
         plain_line(v, p);
 }
 
-int cli_backfill(struct cli *cli, int argc, char **argv)
+static int cmd_backfill(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {{"restart", no_argument, NULL, 'r'}, {NULL, 0, NULL, 0}};
     struct bf_view view = {.tty = isatty(STDERR_FILENO) == 1, .start_us = util_mono_us()};
@@ -77,13 +77,11 @@ int cli_backfill(struct cli *cli, int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (c != 'r')
-            return 2;
+            return cli_usage(cli);
         o.restart = true;
     }
-    if (optind != argc) {
-        fprintf(stderr, "usage: wxscene backfill [--restart]\n");
-        return 2;
-    }
+    if (optind != argc)
+        return cli_usage(cli);
     int rc = backfill_run(cli->cfg, cli->store, &o, &p, err, sizeof(err));
     if (view.tty)
         fputc('\n', stderr);
@@ -100,3 +98,11 @@ int cli_backfill(struct cli *cli, int argc, char **argv)
            (long long)p.known, (long long)p.gone, (long long)p.calls);
     return 0;
 }
+
+/* The one place backfill's options are described. */
+static const struct cli_cmd cmds[] = {
+    {NULL, cmd_backfill, "[--restart]", "attribution of existing fans from user/info",
+     "  resumes an interrupted walk; --restart walks the followers from the start\n"},
+};
+
+const struct cli_verb cli_verb_backfill = {"backfill", cmds, WXS_ARRAY_LEN(cmds)};

@@ -1,4 +1,4 @@
-/* wxscene channel add|edit|list|import */
+/* wxscene channel add|edit|list|import|archive: the commands and their usage (cli_verb_channel) */
 #include <getopt.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -62,14 +62,11 @@ static int cmd_add(struct cli *cli, int argc, char **argv)
             force_str = true;
             break;
         default:
-            return 2;
+            return cli_usage(cli);
         }
     }
-    if (optind + 1 != argc || !c.name) {
-        fprintf(stderr, "usage: wxscene channel add SCENE --name NAME [--promoter NAME] "
-                        "[--reply TEXT] [--scan-reply TEXT] [--tag TAGNAME] [--str]\n");
-        return 2;
-    }
+    if (optind + 1 != argc || !c.name)
+        return cli_usage(cli);
     c.scene = argv[optind];
     if (channel_scene_from_text(&scene, c.scene, force_str, err, sizeof(err)) < 0 ||
         channel_validate(&c, NULL, err, sizeof(err)) < 0) {
@@ -85,12 +82,6 @@ static int cmd_add(struct cli *cli, int argc, char **argv)
 }
 
 /* ---- edit ---- */
-
-#define EDIT_USAGE                                                                                 \
-    "usage: wxscene channel edit SCENE [--name NAME] [--promoter NAME] [--reply TEXT] "            \
-    "[--scan-reply TEXT] [--tag TAGNAME]\n"                                                        \
-    "  at least one option; an empty --promoter, --scan-reply or --tag removes it;\n"              \
-    "  --reply \"\" answers nothing; the scene cannot change\n"
 
 static int cmd_edit(struct cli *cli, int argc, char **argv)
 {
@@ -118,12 +109,12 @@ static int cmd_edit(struct cli *cli, int argc, char **argv)
         while (i < WXS_ARRAY_LEN(map) && map[i].opt != o)
             i++;
         if (i == WXS_ARRAY_LEN(map))
-            return fprintf(stderr, EDIT_USAGE), 2;
+            return cli_usage(cli);
         *(char **)((char *)&c + map[i].off) = optarg;
         set |= map[i].bit;
     }
     if (optind + 1 != argc || !set)
-        return fprintf(stderr, EDIT_USAGE), 2;
+        return cli_usage(cli);
     /* a refused value is a usage error, as in channel add; a scene that
      * is not there (or archived) or a failing store is a runtime one */
     int rc = channel_edit(cli->store, argv[optind], &c, set, &got, NULL, err, sizeof(err));
@@ -171,14 +162,6 @@ static int list_row(const struct channel *c, void *arg)
     return 0;
 }
 
-static int list_usage(void)
-{
-    fprintf(stderr,
-            "usage: wxscene channel list [--format table|csv|json] [--bom]\n"
-            "  --bom  CSV starts with a UTF-8 byte order mark (Excel on Chinese Windows)\n");
-    return 2;
-}
-
 static int cmd_list(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {{"format", required_argument, NULL, 'f'},
@@ -191,10 +174,10 @@ static int cmd_list(struct cli *cli, int argc, char **argv)
         if (o == 'B')
             bom = true;
         else if (o != 'f' || parse_format(optarg, &lc.fmt) < 0)
-            return list_usage();
+            return cli_usage(cli);
     }
     if (optind != argc)
-        return list_usage();
+        return cli_usage(cli);
     if (bom && lc.fmt != FMT_CSV) {
         fprintf(stderr, "wxscene: channel list: --bom only applies to --format csv\n");
         return 2;
@@ -425,10 +408,8 @@ static int import_insert(struct store *st, void *arg)
 
 static int cmd_import(struct cli *cli, int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: wxscene channel import FILE.csv\n");
-        return 2;
-    }
+    if (argc != 2)
+        return cli_usage(cli);
     struct import_ctx ic = {.file = argv[1]};
     int rc = 1;
     FILE *fp = strcmp(argv[1], "-") == 0 ? stdin : fopen(argv[1], "r");
@@ -452,21 +433,25 @@ static int cmd_import(struct cli *cli, int argc, char **argv)
     return rc;
 }
 
-int cli_channel(struct cli *cli, int argc, char **argv)
-{
-    static const struct {
-        const char *name;
-        int (*fn)(struct cli *, int, char **);
-    } subs[] = {{"add", cmd_add},
-                {"list", cmd_list},
-                {"import", cmd_import},
-                {"edit", cmd_edit},
-                {"archive", cli_qr_channel_archive}};
-    if (argc >= 2) {
-        for (size_t i = 0; i < WXS_ARRAY_LEN(subs); i++)
-            if (strcmp(argv[1], subs[i].name) == 0)
-                return subs[i].fn(cli, argc - 1, argv + 1);
-    }
-    fprintf(stderr, "usage: wxscene channel add|edit|list|import|archive ...\n");
-    return 2;
-}
+/* The one place channel's commands and their options are described. */
+static const struct cli_cmd cmds[] = {
+    {"add", cmd_add,
+     "SCENE --name NAME [--promoter NAME] [--reply TEXT] [--scan-reply TEXT] [--tag TAGNAME] "
+     "[--str]",
+     NULL,
+     "  SCENE: a number 1..4294967295 is a scene_id, anything else (or --str) a scene_str\n"
+     "  --reply/--scan-reply: the welcome for new fans / the answer to fans who scan again\n"
+     "  --tag: WeChat tag given to the channel's fans (30 bytes at most)\n"},
+    {"edit", cmd_edit,
+     "SCENE [--name NAME] [--promoter NAME] [--reply TEXT] [--scan-reply TEXT] [--tag TAGNAME]",
+     "empty --promoter/--scan-reply/--tag removes it",
+     "  at least one option; --reply \"\" answers nothing; the scene cannot change\n"},
+    {"list", cmd_list, "[--format table|csv|json] [--bom]", NULL,
+     "  --bom  CSV starts with a UTF-8 byte order mark (Excel on Chinese Windows)\n"},
+    {"import", cmd_import, "FILE.csv", "columns: scene,name,promoter,reply,scan_reply[,tag]",
+     "  UTF-8 (with or without BOM) or GB18030/GBK; a header row in English or Chinese\n"
+     "  (场景值,名称,推广员,欢迎语,扫码回复,标签); every row or none is imported; - reads stdin\n"},
+    {"archive", cli_qr_channel_archive, "SCENE", NULL, CLI_ARCHIVE_MORE},
+};
+
+const struct cli_verb cli_verb_channel = {"channel", cmds, WXS_ARRAY_LEN(cmds)};

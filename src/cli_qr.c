@@ -98,17 +98,7 @@ struct create_args {
     int scale;
 };
 
-static void create_usage(void)
-{
-    fprintf(stderr,
-            "usage: wxscene qr create SCENE (--temp SECONDS | --perm) [--str] "
-            "[--out FILE.png|FILE.svg|FILE.jpg]\n"
-            "                         [--name NAME [--promoter NAME]] [--scale N] [--json]\n"
-            "       wxscene qr create --perm --alloc --name NAME ...  (next free scene id)\n"
-            "  SECONDS: 1..2592000, or Nd / Nh / Nm (at most 30d)\n");
-}
-
-static int create_opt(struct create_args *a, int o)
+static int create_opt(const struct cli *cli, struct create_args *a, int o)
 {
     switch (o) {
     case 't':
@@ -145,12 +135,11 @@ static int create_opt(struct create_args *a, int o)
         a->json = true;
         return 0;
     default:
-        create_usage();
-        return 2;
+        return cli_usage(cli);
     }
 }
 
-static int create_parse(int argc, char **argv, struct create_args *a)
+static int create_parse(const struct cli *cli, int argc, char **argv, struct create_args *a)
 {
     static const struct option opts[] = {{"temp", required_argument, NULL, 't'},
                                          {"perm", no_argument, NULL, 'p'},
@@ -165,14 +154,13 @@ static int create_parse(int argc, char **argv, struct create_args *a)
     int o, rc;
     enum qr_image_format fmt;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1)
-        if ((rc = create_opt(a, o)) != 0)
+        if ((rc = create_opt(cli, a, o)) != 0)
             return rc;
     a->rq.temporary = a->temp;
     if (a->temp == a->perm || optind + (a->rq.allocate ? 0 : 1) != argc) {
         if (a->temp && a->perm)
             fprintf(stderr, "wxscene: qr create: --temp and --perm exclude each other\n");
-        create_usage();
-        return 2;
+        return cli_usage(cli);
     }
     a->rq.scene = a->rq.allocate ? NULL : argv[optind];
     if (a->rq.promoter && !a->rq.name) {
@@ -252,7 +240,7 @@ static int qr_cmd_create(struct cli *cli, int argc, char **argv)
     struct qr_code c = {0};
     struct wxapi *api = NULL;
     struct tz *z = NULL;
-    int rc = create_parse(argc, argv, &a);
+    int rc = create_parse(cli, argc, argv, &a);
     if (rc != 0)
         return rc;
     if (qr_validate(&a.rq, &spec, &e) < 0) /* before even looking at the credentials */
@@ -284,7 +272,7 @@ done:
 
 /* ---- qr batch ---- */
 
-static int batch_parse(int argc, char **argv, struct qr_batch_opts *o)
+static int batch_parse(const struct cli *cli, int argc, char **argv, struct qr_batch_opts *o)
 {
     static const struct option opts[] = {{"out", required_argument, NULL, 'o'},
                                          {"format", required_argument, NULL, 'f'},
@@ -311,14 +299,7 @@ static int batch_parse(int argc, char **argv, struct qr_batch_opts *o)
     o->csv_path = argv[optind];
     return 0;
 usage:
-    fprintf(stderr, "usage: wxscene qr batch FILE.csv --out DIR [--format png|svg] [--scale N] "
-                    "[--no-bom]\n"
-                    "  FILE.csv columns: scene,name,promoter,kind,expire  (kind: temp | perm, "
-                    "or temp_id, temp_str, perm_id, perm_str)\n"
-                    "  re-running with the same --out DIR resumes an interrupted batch\n"
-                    "  DIR/index.csv: for Excel, with a UTF-8 BOM (--no-bom: without), expiries "
-                    "in [stats] timezone\n");
-    return 2;
+    return cli_usage(cli);
 }
 
 static int qr_cmd_batch(struct cli *cli, int argc, char **argv)
@@ -333,7 +314,7 @@ static int qr_cmd_batch(struct cli *cli, int argc, char **argv)
     struct qr_error e;
     struct wxapi *api = NULL;
     struct tz *z = NULL;
-    int rc = batch_parse(argc, argv, &o);
+    int rc = batch_parse(cli, argc, argv, &o);
     if (rc != 0)
         return rc;
     if (!(o.tz = z = account_tz(cli, "batch")))
@@ -447,7 +428,8 @@ static int list_row(const struct qr_code *c, void *arg)
     return rc;
 }
 
-static int list_parse(int argc, char **argv, struct qr_filter *f, struct list_ctx *x)
+static int list_parse(const struct cli *cli, int argc, char **argv, struct qr_filter *f,
+                      struct list_ctx *x)
 {
     static const struct option opts[] = {{"expiring", required_argument, NULL, 'e'},
                                          {"expired", no_argument, NULL, 'x'},
@@ -482,13 +464,7 @@ static int list_parse(int argc, char **argv, struct qr_filter *f, struct list_ct
     if (optind == argc)
         return 0;
 usage:
-    fprintf(stderr, "usage: wxscene qr list [--expiring DAYS] [--expired] "
-                    "[--format table|csv|json] [--bom]\n"
-                    "  --expiring DAYS  temporary codes expiring within 1..30 days, soonest "
-                    "first\n  --expired        also temporary codes already expired\n"
-                    "  --bom            CSV starts with a UTF-8 byte order mark (Excel)\n"
-                    "  expiries are in [stats] timezone, the account's local time\n");
-    return 2;
+    return cli_usage(cli);
 }
 
 static int qr_cmd_list(struct cli *cli, int argc, char **argv)
@@ -498,7 +474,7 @@ static int qr_cmd_list(struct cli *cli, int argc, char **argv)
     struct qr_error e = {0};
     struct tz *z = NULL;
     char expires[96];
-    int rc = list_parse(argc, argv, &f, &x);
+    int rc = list_parse(cli, argc, argv, &f, &x);
     if (rc != 0)
         return rc;
     if (!(x.z = z = account_tz(cli, "list")) || (x.fmt == LIST_JSON && !(x.arr = json_array()))) {
@@ -570,10 +546,7 @@ done:
     wxapi_free(api);
     return rc;
 usage:
-    fprintf(stderr, "usage: wxscene qr image SCENE --out FILE.png|FILE.svg|FILE.jpg [--scale N]\n"
-                    "  the newest code of SCENE; .png/.svg are rendered here, .jpg is "
-                    "downloaded from showqrcode\n");
-    return 2;
+    return cli_usage(cli);
 }
 
 /* ---- qr perm-ids ---- */
@@ -677,8 +650,7 @@ static int qr_cmd_perm_ids(struct cli *cli, int argc, char **argv)
         goto usage;
     return release ? perm_release(cli, release, yes) : perm_show(cli);
 usage:
-    fprintf(stderr, "usage: wxscene qr perm-ids [--release ID --yes]\n");
-    return 2;
+    return cli_usage(cli);
 }
 
 /* ---- qr archive (channel archive) ---- */
@@ -689,12 +661,8 @@ int cli_qr_channel_archive(struct cli *cli, int argc, char **argv)
 {
     struct qr_error e;
     uint64_t retired = 0;
-    if (argc != 2 || argv[1][0] == '-') {
-        fprintf(stderr, "usage: wxscene channel archive SCENE\n  the channel keeps its "
-                        "history and gets no new codes; its permanent scene id is retired "
-                        "until you free it (qr perm-ids --release)\n");
-        return 2;
-    }
+    if (argc != 2 || argv[1][0] == '-')
+        return cli_usage(cli);
     if (qr_channel_archive(cli->store, argv[1], &retired, &e) < 0) {
         fprintf(stderr, "wxscene: channel archive: %s\n", e.msg);
         return exit_code(&e);
@@ -708,44 +676,35 @@ int cli_qr_channel_archive(struct cli *cli, int argc, char **argv)
     return 0;
 }
 
-/* ---- dispatch ---- */
+/* ---- the commands ---- */
 
-static const struct qr_verb {
-    const char *name;
-    int (*fn)(struct cli *cli, int argc, char **argv);
-    const char *usage;
-} qr_verbs[] = {
+/* The one place qr's commands and their options are described. */
+static const struct cli_cmd cmds[] = {
     {"create", qr_cmd_create,
-     "qr create SCENE (--temp SECONDS | --perm) [--str] [--out FILE.png|FILE.svg|FILE.jpg] "
-     "[--name NAME [--promoter NAME]] [--scale N] [--json] | qr create --perm --alloc --name "
-     "NAME ..."},
-    {"batch", qr_cmd_batch,
-     "qr batch FILE.csv --out DIR [--format png|svg] [--scale N] [--no-bom]"},
-    {"list", qr_cmd_list,
-     "qr list [--expiring DAYS] [--expired] [--format table|csv|json] [--bom]"},
-    {"image", qr_cmd_image, "qr image SCENE --out FILE.png|FILE.svg|FILE.jpg [--scale N]"},
-    {"perm-ids", qr_cmd_perm_ids, "qr perm-ids [--release ID --yes]"},
-    {"archive", cli_qr_channel_archive, "qr archive SCENE  (same as channel archive)"},
+     "SCENE (--temp SECONDS | --perm) [--str] [--out FILE.png|FILE.svg|FILE.jpg] "
+     "[--name NAME [--promoter NAME]] [--scale N] [--json]\n"
+     "--perm --alloc --name NAME [--promoter NAME] [--out FILE] [--scale N] [--json]",
+     NULL,
+     "  SECONDS: 1..2592000, or Nd / Nh / Nm (at most 30d)\n"
+     "  --alloc: the next free permanent scene id; --name/--promoter: a new channel\n"},
+    {"batch", qr_cmd_batch, "FILE.csv --out DIR [--format png|svg] [--scale N] [--no-bom]",
+     "columns: scene,name,promoter,kind,expire",
+     "  kind: temp | perm, or temp_id, temp_str, perm_id, perm_str\n"
+     "  re-running with the same --out DIR resumes an interrupted batch\n"
+     "  DIR/index.csv: for Excel, with a UTF-8 BOM (--no-bom: without), expiries in\n"
+     "  [stats] timezone\n"},
+    {"list", qr_cmd_list, "[--expiring DAYS] [--expired] [--format table|csv|json] [--bom]", NULL,
+     "  --expiring DAYS  temporary codes expiring within 1..30 days, soonest first\n"
+     "  --expired        also temporary codes already expired\n"
+     "  --bom            CSV starts with a UTF-8 byte order mark (Excel)\n"
+     "  expiries are in [stats] timezone, the account's local time\n"},
+    {"image", qr_cmd_image, "SCENE --out FILE.png|FILE.svg|FILE.jpg [--scale N]", NULL,
+     "  the newest code of SCENE; .png/.svg are rendered here, .jpg is downloaded from\n"
+     "  showqrcode\n"},
+    {"perm-ids", qr_cmd_perm_ids, "[--release ID --yes]", NULL,
+     "  permanent scene ids used, the next free one, retired ones; --release ID --yes frees a\n"
+     "  retired id once its printed codes are gone\n"},
+    {"archive", cli_qr_channel_archive, "SCENE", "same as channel archive", CLI_ARCHIVE_MORE},
 };
 
-static int qr_usage(void)
-{
-    fprintf(stderr, "usage:\n");
-    for (size_t i = 0; i < WXS_ARRAY_LEN(qr_verbs); i++)
-        fprintf(stderr, "  wxscene %s\n", qr_verbs[i].usage);
-    return 2;
-}
-
-int cli_qr(struct cli *cli, int argc, char **argv)
-{
-    if (argc < 2)
-        return qr_usage();
-    for (size_t i = 0; i < WXS_ARRAY_LEN(qr_verbs); i++) {
-        if (strcmp(argv[1], qr_verbs[i].name) == 0) {
-            optind = 0; /* the subcommand's own options */
-            return qr_verbs[i].fn(cli, argc - 1, argv + 1);
-        }
-    }
-    fprintf(stderr, "wxscene: qr: unknown command \"%s\"\n", argv[1]);
-    return qr_usage();
-}
+const struct cli_verb cli_verb_qr = {"qr", cmds, WXS_ARRAY_LEN(cmds)};

@@ -9,14 +9,6 @@
 #include "cli.h"
 #include "stats_output.h"
 
-#define STATS_USAGE                                                                                \
-    "usage: wxscene stats [--since YYYY-MM-DD] [--until YYYY-MM-DD] [--by channel|promoter|day]\n" \
-    "                     [--format table|csv|json] [--bom] [--rebuild]\n"                         \
-    "  default range: the 30 days ending today in [stats] timezone; dates are inclusive;\n"        \
-    "  a range may be of any length (--since 2000-01-01 --until 2100-01-01: everything)\n"         \
-    "  --bom      CSV starts with a UTF-8 byte order mark (for spreadsheets)\n"                    \
-    "  --rebuild  recompute the rollups from the events first (locks the database meanwhile)\n"
-
 enum out_format { FMT_TABLE, FMT_CSV, FMT_JSON };
 
 struct stats_args {
@@ -44,7 +36,7 @@ static int parse_format(const char *s, enum out_format *f)
 }
 
 /* 0 ok, 2 usage error (already reported). */
-static int parse_args(int argc, char **argv, struct stats_args *a)
+static int parse_args(const struct cli *cli, int argc, char **argv, struct stats_args *a)
 {
     static const struct option opts[] = {{"since", required_argument, NULL, 's'},
                                          {"until", required_argument, NULL, 'u'},
@@ -82,13 +74,12 @@ static int parse_args(int argc, char **argv, struct stats_args *a)
             a->rebuild = true;
             break;
         default:
-            fputs(STATS_USAGE, stderr);
-            return 2;
+            return cli_usage(cli);
         }
     }
     if (optind != argc) {
-        fprintf(stderr, "wxscene: stats: unexpected argument '%s'\n%s", argv[optind], STATS_USAGE);
-        return 2;
+        fprintf(stderr, "wxscene: stats: unexpected argument '%s'\n", argv[optind]);
+        return cli_usage(cli);
     }
     if (a->bom && a->fmt != FMT_CSV) {
         fprintf(stderr, "wxscene: stats: --bom only applies to --format csv\n");
@@ -119,7 +110,7 @@ static int print_report(const struct stats_report *r, const struct stats_args *a
     return rc;
 }
 
-int cli_stats(struct cli *cli, int argc, char **argv)
+static int cmd_stats(struct cli *cli, int argc, char **argv)
 {
     struct stats_args a = {.by = STATS_BY_CHANNEL, .fmt = FMT_TABLE};
     struct stats *s = NULL;
@@ -127,7 +118,7 @@ int cli_stats(struct cli *cli, int argc, char **argv)
     char err[512];
     int64_t d0, d1;
     bool rebuilt = false;
-    int rc = parse_args(argc, argv, &a);
+    int rc = parse_args(cli, argc, argv, &a);
     if (rc != 0)
         return rc;
     rc = 1;
@@ -162,3 +153,17 @@ done:
     stats_close(s);
     return rc;
 }
+
+/* The one place stats' options are described. */
+static const struct cli_cmd cmds[] = {
+    {NULL, cmd_stats,
+     "[--since YYYY-MM-DD] [--until YYYY-MM-DD] [--by channel|promoter|day] "
+     "[--format table|csv|json] [--bom] [--rebuild]",
+     NULL,
+     "  default range: the 30 days ending today in [stats] timezone; dates are inclusive;\n"
+     "  a range may be of any length (--since 2000-01-01 --until 2100-01-01: everything)\n"
+     "  --bom      CSV starts with a UTF-8 byte order mark (for spreadsheets)\n"
+     "  --rebuild  recompute the rollups from the events first (locks the database meanwhile)\n"},
+};
+
+const struct cli_verb cli_verb_stats = {"stats", cmds, WXS_ARRAY_LEN(cmds)};

@@ -8,18 +8,12 @@
 #include "store_copy.h"
 #include "token.h"
 
-static int store_usage(void)
-{
-    fprintf(stderr, "usage: wxscene store migrate\n"
-                    "       wxscene store copy --to URL   (a postgresql:// URI or conninfo, or a "
-                    "SQLite file)\n"
-                    "       wxscene store backup FILE [--without-token] [--force]\n");
-    return 2;
-}
-
 /* main() opened the store, which applies what is pending: say where it is. */
-static int store_migrate(struct cli *cli)
+static int store_migrate(struct cli *cli, int argc, char **argv)
 {
+    (void)argv;
+    if (argc != 1)
+        return cli_usage(cli);
     int v = 0;
     if (db_schema_version(store_db(cli->store), &v) < 0) {
         fprintf(stderr, "wxscene: store migrate: %s\n", store_errmsg(cli->store));
@@ -38,11 +32,11 @@ static int store_copy_cmd(struct cli *cli, int argc, char **argv)
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (o != 't')
-            return store_usage();
+            return cli_usage(cli);
         to = optarg;
     }
     if (!to || optind != argc)
-        return store_usage();
+        return cli_usage(cli);
     if (cli->cfg->backend == STORE_SQLITE && strcmp(to, cli->cfg->store_path) == 0) {
         fprintf(stderr, "wxscene: store copy: --to names this config's own store\n");
         return 2;
@@ -151,10 +145,10 @@ static int store_backup_cmd(struct cli *cli, int argc, char **argv)
         else if (c == 'f')
             o.force = true;
         else
-            return store_usage();
+            return cli_usage(cli);
     }
     if (optind + 1 != argc)
-        return store_usage();
+        return cli_usage(cli);
     const char *file = argv[optind];
     if (!store_embedded(cli->store))
         return backup_postgresql(cli, file);
@@ -176,15 +170,17 @@ static int store_backup_cmd(struct cli *cli, int argc, char **argv)
     return 0;
 }
 
-int cli_store(struct cli *cli, int argc, char **argv)
-{
-    if (argc < 2)
-        return store_usage();
-    if (strcmp(argv[1], "migrate") == 0)
-        return argc == 2 ? store_migrate(cli) : store_usage();
-    if (strcmp(argv[1], "copy") == 0)
-        return store_copy_cmd(cli, argc - 1, argv + 1);
-    if (strcmp(argv[1], "backup") == 0)
-        return store_backup_cmd(cli, argc - 1, argv + 1);
-    return store_usage();
-}
+/* The one place store's commands and their options are described. */
+static const struct cli_cmd cmds[] = {
+    {"migrate", store_migrate, "", "apply pending migrations, print the schema version", NULL},
+    {"copy", store_copy_cmd, "--to URL",
+     "copy the whole store into an empty one, e.g. postgresql://..., verified",
+     "  URL: a postgresql:// URI or conninfo, or a SQLite file\n"},
+    {"backup", store_backup_cmd, "FILE [--without-token] [--force]",
+     "an online, checked copy of a SQLite store",
+     "  --without-token  leave the cached access_token out of the copy\n"
+     "  --force          replace an existing FILE\n"
+     "  on PostgreSQL: prints the pg_dump command for the configured url\n"},
+};
+
+const struct cli_verb cli_verb_store = {"store", cmds, WXS_ARRAY_LEN(cmds)};

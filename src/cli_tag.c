@@ -45,13 +45,11 @@ static int tag_sync(struct cli *cli, int argc, char **argv)
     int c, rc = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (c != 'r')
-            return 2;
+            return cli_usage(cli);
         retry_parked = true;
     }
-    if (optind != argc) {
-        fprintf(stderr, "usage: wxscene tag sync [--retry-parked]\n");
-        return 2;
-    }
+    if (optind != argc)
+        return cli_usage(cli);
     int64_t requeued = 0;
     if (retry_parked && tag_requeue_parked(cli->store, &requeued) < 0) {
         fprintf(stderr, "%s: tag sync: %s\n", cli->prog, store_errmsg(cli->store));
@@ -90,10 +88,8 @@ static int tag_status(struct cli *cli, int argc, char **argv)
     struct db_stmt *s;
     int rc;
     (void)argv;
-    if (argc != 1) {
-        fprintf(stderr, "usage: wxscene tag status\n");
-        return 2;
-    }
+    if (argc != 1)
+        return cli_usage(cli);
     if (!(s = db_prepare(store_db(cli->store), sql))) {
         fprintf(stderr, "%s: tag status: %s\n", cli->prog, store_errmsg(cli->store));
         return 1;
@@ -130,13 +126,12 @@ static int tag_status(struct cli *cli, int argc, char **argv)
     return rc == DB_DONE ? 0 : 1;
 }
 
-int cli_tag(struct cli *cli, int argc, char **argv)
-{
-    if (argc >= 2 && strcmp(argv[1], "sync") == 0)
-        return tag_sync(cli, argc - 1, argv + 1);
-    if (argc >= 2 && strcmp(argv[1], "status") == 0)
-        return tag_status(cli, argc - 1, argv + 1);
-    fprintf(stderr, "usage: wxscene tag sync [--retry-parked]\n"
-                    "       wxscene tag status\n");
-    return 2;
-}
+/* The one place tag's commands and their options are described. */
+static const struct cli_cmd cmds[] = {
+    {"sync", tag_sync, "[--retry-parked]", "push channel tags to WeChat",
+     "  sends the tag outbox now (what wxscened's worker does in the background);\n"
+     "  --retry-parked queues the parked ones again first\n"},
+    {"status", tag_status, "", NULL, "  the outbox per tag: pending, done, parked, cancelled\n"},
+};
+
+const struct cli_verb cli_verb_tag = {"tag", cmds, WXS_ARRAY_LEN(cmds)};

@@ -14,56 +14,44 @@
 #include "log.h"
 #include "wx_xml.h"
 
-static const struct verb {
-    const char *name;
-    int (*fn)(struct cli *cli, int argc, char **argv);
-    const char *help;
-} verbs[] = {
-    {"channel", cli_channel,
-     "channel add SCENE --name NAME [--promoter NAME] [--reply TEXT] [--scan-reply TEXT] "
-     "[--tag TAGNAME] [--str]\n"
-     "  channel edit SCENE [--name NAME] [--promoter NAME] [--reply TEXT] [--scan-reply TEXT] "
-     "[--tag TAGNAME]   (empty --promoter/--scan-reply/--tag removes it)\n"
-     "  channel list [--format table|csv|json] [--bom]\n"
-     "  channel import FILE.csv   (columns: scene,name,promoter,reply,scan_reply[,tag])\n"
-     "  channel archive SCENE"},
-    {"qr", cli_qr,
-     "qr create SCENE (--temp SECONDS | --perm) [--str] [--out FILE.png|FILE.svg|FILE.jpg] "
-     "[--name NAME [--promoter NAME]] [--scale N] [--json]\n"
-     "  qr create --perm --alloc --name NAME ...   (the next free permanent scene id)\n"
-     "  qr batch FILE.csv --out DIR [--format png|svg] [--scale N] [--no-bom]   (columns: "
-     "scene,name,promoter,kind,expire)\n"
-     "  qr list [--expiring DAYS] [--expired] [--format table|csv|json] [--bom]\n"
-     "  qr image SCENE --out FILE.png|FILE.svg|FILE.jpg [--scale N]\n"
-     "  qr perm-ids [--release ID --yes] | qr archive SCENE"},
-    {"tag", cli_tag, "tag sync [--retry-parked] | tag status   (push channel tags to WeChat)"},
-    {"backfill", cli_backfill,
-     "backfill [--restart]   (attribution of existing fans from user/info)"},
-    {"store", cli_store,
-     "store migrate | store copy --to URL   (apply migrations; copy the whole store into an "
-     "empty one, e.g. postgresql://..., verified)\n"
-     "  store backup FILE [--without-token] [--force]   (an online, checked copy of a SQLite "
-     "store)"},
-    {"stats", cli_stats,
-     "stats [--since YYYY-MM-DD] [--until YYYY-MM-DD] [--by channel|promoter|day] "
-     "[--format table|csv|json] [--bom] [--rebuild]"},
+/* The verbs; each one's commands and their usage live in its cli_<verb>.c
+ * (struct cli_verb), the only place an option is described. */
+static const struct cli_verb *const verbs[] = {
+    &cli_verb_channel,  &cli_verb_qr,    &cli_verb_tag,
+    &cli_verb_backfill, &cli_verb_store, &cli_verb_stats,
 };
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: wxscene [--config FILE] VERB ...\n"
                "  --config FILE  configuration (default $WXSCENE_CONFIG, then ./wxscene.ini)\n"
-               "  --help, --version\n\nverbs:\n");
+               "  --help, --version   (VERB --help, VERB SUB --help: one verb or command)\n"
+               "\nverbs:\n");
     for (size_t i = 0; i < WXS_ARRAY_LEN(verbs); i++)
-        fprintf(f, "  %s\n", verbs[i].help);
+        cli_verb_summary(f, verbs[i]);
 }
 
-static const struct verb *find_verb(const char *name)
+static const struct cli_verb *find_verb(const char *name)
 {
     for (size_t i = 0; i < WXS_ARRAY_LEN(verbs); i++)
-        if (strcmp(verbs[i].name, name) == 0)
-            return &verbs[i];
+        if (strcmp(verbs[i]->name, name) == 0)
+            return verbs[i];
     return NULL;
+}
+
+/* "wxscene VERB --help" and "wxscene VERB SUB --help" (--help or -h
+ * anywhere before a "--"): the verb's or the command's usage on stdout,
+ * before any config or store is opened. Returns true when it printed. */
+static bool verb_help(const struct cli_verb *v, int argc, char **argv)
+{
+    bool asked = false;
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0 && !asked; i++)
+        asked = strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0;
+    if (!asked)
+        return false;
+    const struct cli_cmd *c = cli_cmd_find(v, argc >= 2 ? argv[1] : NULL);
+    cli_cmd_help(stdout, v, c);
+    return true;
 }
 
 /* An operator who runs the CLI as root (or as themselves) beside a
@@ -95,12 +83,14 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    const struct verb *v = find_verb(argv[verb_at]);
+    const struct cli_verb *v = find_verb(argv[verb_at]);
     if (!v) {
         fprintf(stderr, "wxscene: unknown verb '%s'\n", argv[verb_at]);
         usage(stderr);
         return 2;
     }
+    if (verb_help(v, argc - verb_at, argv + verb_at))
+        return 0;
     signal(SIGPIPE, SIG_IGN);
     log_set_level(LOG_WARN);
     if (cfg_load(&cfg, config, err, sizeof(err)) < 0) {
@@ -116,8 +106,7 @@ int main(int argc, char **argv)
     wx_xml_global_init();
     curl_global_init(CURL_GLOBAL_DEFAULT);
     struct cli cli = {.cfg = cfg, .store = st, .prog = "wxscene"};
-    optind = 0; /* reset getopt for the verb's own options */
-    rc = v->fn(&cli, argc - verb_at, argv + verb_at);
+    rc = cli_verb_run(&cli, v, argc - verb_at, argv + verb_at);
     curl_global_cleanup();
     store_close(st);
     cfg_free(cfg);

@@ -25,25 +25,18 @@ def parse_metrics(text):
     return out
 
 
-class AdminTest(unittest.TestCase):
+class AdminTest(wxs.ServerCase):
     @classmethod
-    def setUpClass(cls):
-        cls.env = e = wxs.Env()
-        e.cli("channel", "add", "42", "--name", "Store 42", "--promoter", "Li")
-        e.start_server()
-
-    @classmethod
-    def tearDownClass(cls):
-        rc = cls.env.stop_server()
-        cls.env.cleanup()
-        assert rc == 0, rc
+    def prepare(cls, env):
+        env.cli("channel", "add", "42", "--name", "Store 42", "--promoter", "Li")
 
     def get(self, path, headers=None):
-        return wxs.request(self.env.admin_port, "GET", path, headers=headers)
+        """GET as given: no token unless headers carry one."""
+        return self.admin("GET", path, headers=headers, auth=False)
 
     def post(self, path, body, headers=None):
-        h = {"Content-Type": "application/json", **(AUTH if headers is None else headers)}
-        return wxs.request(self.env.admin_port, "POST", path, body=body, headers=h)
+        """POST JSON with the token, or with exactly these headers."""
+        return self.admin("POST", path, body, headers=headers, auth=headers is None)
 
     def test_healthz_without_token(self):
         r = self.get("/healthz")
@@ -101,8 +94,7 @@ class AdminTest(unittest.TestCase):
                 self.assertEqual(json.loads(r.body)["error"], "missing or wrong bearer token")
         self.assertEqual(self.post("/api/channels", b"{}", headers={}).status, 401)
         self.assertEqual(self.get("/api/nothing-here", AUTH).status, 404)
-        self.assertEqual(wxs.request(self.env.admin_port, "DELETE", "/api/channels",
-                                     headers=AUTH).status, 405)
+        self.assertEqual(self.admin("DELETE", "/api/channels").status, 405)
 
     def new_fans_42(self):
         got = json.loads(self.get("/api/stats?since=&until=", AUTH).body)
@@ -239,45 +231,36 @@ class AdminTest(unittest.TestCase):
         self.assertNotIn(TOKEN, self.env.server_log())
 
 
-class AdminConfigTest(unittest.TestCase):
+class EmptyTokenTest(wxs.ServerCase):
+    config = {"admin": {"token": ""}}
+
     def test_empty_token_disables_the_api_with_403(self):
-        e = wxs.Env()
-        try:
-            e.write_config(admin={"token": ""})
-            e.start_server()
-            for h in ({}, {"Authorization": "Bearer "}, AUTH):
-                r = wxs.request(e.admin_port, "GET", "/api/stats", headers=h)
-                self.assertEqual(r.status, 403)
-                self.assertIn("disabled", json.loads(r.body)["error"])
-            self.assertEqual(wxs.request(e.admin_port, "GET", "/healthz").status, 200)
-            self.assertEqual(wxs.request(e.admin_port, "GET", "/metrics").status, 200)
-        finally:
-            self.assertEqual(e.stop_server(), 0)
-            e.cleanup()
+        for h in ({}, {"Authorization": "Bearer "}, AUTH):
+            r = self.admin("GET", "/api/stats", headers=h, auth=False)
+            self.assertEqual(r.status, 403)
+            self.assertIn("disabled", r.json()["error"])
+        self.assertEqual(self.admin("GET", "/healthz", auth=False).status, 200)
+        self.assertEqual(self.admin("GET", "/metrics", auth=False).status, 200)
+
+
+class NoAdminListenerTest(wxs.ServerCase):
+    config = {"admin": {"listen": ""}}
 
     def test_empty_listen_means_no_admin_listener(self):
-        e = wxs.Env()
-        try:
-            e.write_config(admin={"listen": ""})
-            e.start_server()
-            with self.assertRaises(OSError):
-                socket.create_connection(("127.0.0.1", e.admin_port), timeout=1).close()
-        finally:
-            self.assertEqual(e.stop_server(), 0)
-            e.cleanup()
+        with self.assertRaises(OSError):
+            socket.create_connection(("127.0.0.1", self.env.admin_port), timeout=1).close()
+
+
+class TokenFromEnvironmentTest(wxs.ServerCase):
+    config = {"admin": {"token": ""}}
+    server_env = {"WXSCENE_ADMIN_TOKEN": "fromenv123"}
+    admin_token = "fromenv123"
 
     def test_token_from_the_environment(self):
-        e = wxs.Env()
-        try:
-            e.write_config(admin={"token": ""})
-            e.start_server(env={"WXSCENE_ADMIN_TOKEN": "fromenv123"})
-            ok = wxs.request(e.admin_port, "GET", "/api/channels",
-                             headers={"Authorization": "Bearer fromenv123"})
-            self.assertEqual(ok.status, 200)
-        finally:
-            self.assertEqual(e.stop_server(), 0)
-            e.cleanup()
+        self.assertEqual(self.admin("GET", "/api/channels").status, 200)
 
+
+class AdminConfigTest(unittest.TestCase):
     def test_admin_port_taken_is_a_startup_error(self):
         e = wxs.Env()
         s = socket.socket()

@@ -19,22 +19,13 @@ def reply_content(resp):
     return {c.tag: (c.text or "") for c in root}
 
 
-class CallbackTest(unittest.TestCase):
+class CallbackTest(wxs.ServerCase):
     @classmethod
-    def setUpClass(cls):
-        cls.env = wxs.Env()
-        e = cls.env
+    def prepare(cls, e):
         e.cli("channel", "add", "42", "--name", "Store 42", "--promoter", "Li",
               "--reply", "Hi from {channel} (scene {scene})", "--scan-reply", "Welcome back to {channel}")
         e.cli("channel", "add", "flyer", "--name", "Spring flyer", "--reply", "tricky ]]> text ]]]]> end")
         e.cli("channel", "add", "007", "--str", "--name", "Agent")
-        e.start_server()
-
-    @classmethod
-    def tearDownClass(cls):
-        rc = cls.env.stop_server()
-        cls.env.cleanup()
-        assert rc == 0, rc
 
     def events(self, where="true", *args):
         return self.env.sql(f"SELECT openid, kind, scene, is_new_fan, reply FROM events WHERE {where}", *args)

@@ -10,9 +10,6 @@ import urllib.parse
 
 import wxs
 
-TOKEN = "admintoken"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
 
 def listed(env):
     return {c["scene"]: c for c in json.loads(env.cli("channel", "list", "--format", "json").stdout)}
@@ -25,16 +22,13 @@ def add_error(env, *args):
     return p.stderr.removeprefix("wxscene: channel add: ")
 
 
-class CliEditTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.env = e = wxs.Env()
-        e.cli("channel", "add", "42", "--name", "Store 42", "--promoter", "Li", "--reply", "Hi",
-              "--scan-reply", "Again", "--tag", "store")
+class CliEditTest(wxs.ServerCase):
+    with_server = False  # the CLI on the store alone
 
     @classmethod
-    def tearDownClass(cls):
-        cls.env.cleanup()
+    def prepare(cls, e):
+        e.cli("channel", "add", "42", "--name", "Store 42", "--promoter", "Li", "--reply", "Hi",
+              "--scan-reply", "Again", "--tag", "store")
 
     def edit(self, *args, check=True):
         return self.env.cli("channel", "edit", *args, check=check)
@@ -95,29 +89,20 @@ class CliEditTest(unittest.TestCase):
         self.assertEqual(p.returncode, 2)
 
 
-class ApiEditTest(unittest.TestCase):
+class ApiEditTest(wxs.ServerCase):
+    config = {"tag": {"worker": "false"}}  # the outbox stays as the edits leave it
+
     @classmethod
-    def setUpClass(cls):
-        cls.env = e = wxs.Env()
-        e.write_config(tag={"worker": "false"})  # the outbox stays as the edits leave it
+    def prepare(cls, e):
         e.cli("channel", "add", "42", "--name", "Store 42", "--promoter", "Li", "--tag", "old")
         e.cli("channel", "add", "春季/传单", "--name", "春季传单", "--promoter", "王芳")
-        e.start_server()
-
-    @classmethod
-    def tearDownClass(cls):
-        rc = cls.env.stop_server()
-        cls.env.cleanup()
-        assert rc == 0, rc
 
     def call(self, method, scene, body=None, headers=None, raw_path=None):
+        """/api/channels/{scene} (percent-encoded) with the token, or with
+        exactly these headers; (response, its JSON)."""
         path = raw_path or "/api/channels/" + urllib.parse.quote(scene, safe="")
-        h = dict(AUTH if headers is None else headers)
-        if body is not None:
-            h["Content-Type"] = "application/json"
-            body = body if isinstance(body, bytes) else json.dumps(body).encode()
-        r = wxs.request(self.env.admin_port, method, path, body=body, headers=h)
-        return r, (json.loads(r.body) if r.body else None)
+        r = self.admin(method, path, body, headers=headers, auth=headers is None)
+        return r, r.json()
 
     def test_get_one_channel(self):
         r, c = self.call("GET", "42")

@@ -61,17 +61,18 @@ class CsvAsserts:
         return {r[0]: r for r in self.rows(text)[1:]}
 
 
-class StatsCsvTest(CsvAsserts, unittest.TestCase):
+class StatsCsvTest(CsvAsserts, wxs.ServerCase):
     """Hostile channel fields from the CLI and hostile scenes in signed
     pushes, through stats --format csv and the admin CSV download."""
 
     @classmethod
-    def setUpClass(cls):
-        cls.env = e = wxs.Env()
+    def prepare(cls, e):
         e.cli("channel", "add", "hl", "--name", HYPERLINK, "--promoter", DDE,
               "--reply", "-2+3", "--scan-reply", SUM, "--tag", "@tag")
         e.cli("channel", "add", "neg", "--name", "Neg", "--promoter", "-Li")
-        e.start_server()
+
+    @classmethod
+    def started(cls, e):
         pushes = [
             # neg: a fan from before the range leaves inside it: net_fans -1
             ("oNeg", t("2026-10-01"), "subscribe", "qrscene_neg"),
@@ -85,12 +86,6 @@ class StatsCsvTest(CsvAsserts, unittest.TestCase):
         for openid, when, event, key in pushes:
             r = e.push(wxs.event_xml(openid, when, event, key))
             assert r.status == 200, r
-
-    @classmethod
-    def tearDownClass(cls):
-        rc = cls.env.stop_server()
-        cls.env.cleanup()
-        assert rc == 0, rc
 
     RANGE = ("--since", "2026-10-05", "--until", "2026-10-06")
 

@@ -83,14 +83,15 @@ class Rows(html.parser.HTMLParser):
 
 @unittest.skipUnless(os.access(CHROMIUM, os.X_OK),
                      f"{CHROMIUM} not found: run scripts/deps.sh --browser to install Debian's chromium")
-class DashboardTest(unittest.TestCase):
+class DashboardTest(wxs.ServerCase):
     @classmethod
-    def setUpClass(cls):
-        cls.env = e = wxs.Env()
+    def prepare(cls, e):
         for scene, name, promoter in CHANNELS:
             args = ["channel", "add", scene, "--name", name] + (["--promoter", promoter] if promoter else [])
             e.cli(*args)
-        e.start_server()
+
+    @classmethod
+    def started(cls, e):
         now = int(time.time())
         pushes = []
         # 42: 5 new fans on 5 days, one of them leaves a day later; 2 scans by a fan.
@@ -120,10 +121,8 @@ class DashboardTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        rc = cls.env.stop_server()
-        cls.env.cleanup()
         shutil.rmtree(cls.user_dir, ignore_errors=True)
-        assert rc == 0, rc
+        super().tearDownClass()
 
     def browse(self, fragment):
         url = f"http://127.0.0.1:{self.env.admin_port}/{fragment}"

@@ -62,26 +62,18 @@ class Pusher:
         self.conn.close()
 
 
-class ServerCase(unittest.TestCase):
-    """A fresh Env per test class; helpers shared by the tests below."""
+class ServerCase(wxs.ServerCase):
+    """wxs.ServerCase with a short [server] request_timeout (plus the
+    class's server_config); helpers shared by the tests below. Its clean
+    exit (0) at the end also means no sanitizer report in the ASan build."""
 
     server_config = {}
 
     @classmethod
     def setUpClass(cls):
-        cls.env = wxs.Env()
-        cls.env.write_config(server={"request_timeout": REQUEST_TIMEOUT, **cls.server_config})
-        cls.env.start_server()
+        cls.config = {"server": {"request_timeout": REQUEST_TIMEOUT, **cls.server_config}}
         cls.seq = 0
-
-    @classmethod
-    def tearDownClass(cls):
-        # A clean exit (0) also means no sanitizer report in the ASan build.
-        rc = cls.env.stop_server()
-        log = cls.env.server_log()
-        cls.env.cleanup()
-        if rc != 0:
-            raise AssertionError(f"wxscened exited {rc}:\n{log[-4000:]}")
+        super().setUpClass()
 
     @classmethod
     def next_id(cls):

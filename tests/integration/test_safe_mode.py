@@ -60,27 +60,23 @@ def fields(xml_bytes):
     return {c.tag: (c.text or "") for c in root}
 
 
-class SafeServer:
-    """Mixin: one wxscened per class; helpers for encrypted pushes."""
+class SafeServer(wxs.ServerCase):
+    """One wxscened per class in MODE (wxs.ServerCase); helpers for
+    encrypted pushes."""
     MODE = "safe"
     EXTRA = {}
     ENV = None
 
     @classmethod
     def setUpClass(cls):
-        cls.env = wxs.Env()
-        wechat = {"mode": cls.MODE, "encoding_aes_key": KEY, "appid": APPID}
-        wechat.update(cls.EXTRA)
-        cls.env.write_config(wechat=wechat)
-        cls.env.cli("channel", "add", "42", "--name", "Store 42", "--reply",
-                    "Hi from {channel} (scene {scene})", "--scan-reply", "Back at {channel}")
-        cls.env.start_server(env=cls.ENV)
+        cls.config = {"wechat": {"mode": cls.MODE, "encoding_aes_key": KEY, "appid": APPID, **cls.EXTRA}}
+        cls.server_env = cls.ENV
+        super().setUpClass()
 
     @classmethod
-    def tearDownClass(cls):
-        rc = cls.env.stop_server()
-        cls.env.cleanup()
-        assert rc == 0, rc
+    def prepare(cls, env):
+        env.cli("channel", "add", "42", "--name", "Store 42", "--reply",
+                "Hi from {channel} (scene {scene})", "--scan-reply", "Back at {channel}")
 
     def push_enc(self, inner, key=KEY, appid=APPID, random16=None, body=None, **q):
         """Encrypt inner (a plaintext push) and send it; body(encrypt) may
@@ -111,7 +107,7 @@ class SafeServer:
         return outer, fields(plain)
 
 
-class SafeModeTest(SafeServer, unittest.TestCase):
+class SafeModeTest(SafeServer):
     def test_subscribe_with_scene_encrypted_reply(self):
         before = server_now()
         r, _ = self.push_enc(wxs.event_xml("oSafe1", 1700000100, "subscribe", "qrscene_42"))
@@ -313,7 +309,7 @@ class SafeModeTest(SafeServer, unittest.TestCase):
         self.assertEqual(wxs.request(self.env.port, "GET", "/wx?" + q).status, 401)
 
 
-class RotationTest(SafeServer, unittest.TestCase):
+class RotationTest(SafeServer):
     EXTRA = {"encoding_aes_key_prev": OLD_KEY}
 
     def test_previous_key_accepted_reply_uses_new_key(self):
@@ -346,7 +342,7 @@ class RotationTest(SafeServer, unittest.TestCase):
         self.assertEqual(self.rows("oRotX"), [])
 
 
-class RotationEnvTest(SafeServer, unittest.TestCase):
+class RotationEnvTest(SafeServer):
     """The previous key from WXSCENE_ENCODING_AES_KEY_PREV, not the file."""
     ENV = {"WXSCENE_ENCODING_AES_KEY_PREV": OLD_KEY}
 
@@ -356,7 +352,7 @@ class RotationEnvTest(SafeServer, unittest.TestCase):
         self.assertNotIn(OLD_KEY, self.env.server_log())
 
 
-class CompatModeTest(SafeServer, unittest.TestCase):
+class CompatModeTest(SafeServer):
     MODE = "compat"
 
     def test_plain_push_plain_reply(self):
@@ -399,7 +395,7 @@ class CompatModeTest(SafeServer, unittest.TestCase):
         self.assertEqual(self.rows("oCompatBad"), [])
 
 
-class PlainModeTest(SafeServer, unittest.TestCase):
+class PlainModeTest(SafeServer):
     MODE = "plain"  # a key is configured, but the mode says plain
 
     def test_encrypted_push_rejected(self):
@@ -412,7 +408,7 @@ class PlainModeTest(SafeServer, unittest.TestCase):
         self.assertEqual(fields(r.body)["Content"], "Hi from Store 42 (scene 42)")
 
 
-class OfficialVectorTest(unittest.TestCase):
+class OfficialVectorTest(wxs.ServerCase):
     """V3: the official Python sample's push, verbatim, accepted by the server."""
     TOKEN, KEY, APPID = "spamtest", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", "wx2c2769f8efd9abc2"
     TS, NONCE, MSG_SIG = "1409735669", "1320562132", "5d197aaffba7e9b25a30732f161a50dee96bd5fa"
@@ -423,17 +419,10 @@ class OfficialVectorTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.env = wxs.Env()
-        cls.env.write_config(server={"timestamp_window": 0},
-                             wechat={"mode": "safe", "token": cls.TOKEN, "encoding_aes_key": cls.KEY,
-                                     "appid": cls.APPID})
-        cls.env.start_server()
-
-    @classmethod
-    def tearDownClass(cls):
-        rc = cls.env.stop_server()
-        cls.env.cleanup()
-        assert rc == 0, rc
+        cls.config = {"server": {"timestamp_window": 0},
+                      "wechat": {"mode": "safe", "token": cls.TOKEN, "encoding_aes_key": cls.KEY,
+                                 "appid": cls.APPID}}
+        super().setUpClass()
 
     def query(self, msg_signature):
         return urllib.parse.urlencode({

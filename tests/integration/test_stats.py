@@ -101,15 +101,16 @@ BY_DAY = {
 }
 
 
-class StatsTest(unittest.TestCase):
+class StatsTest(wxs.ServerCase):
     @classmethod
-    def setUpClass(cls):
-        cls.env = e = wxs.Env()
+    def prepare(cls, e):
         e.cli("channel", "add", "42", "--name", "Store 42", "--promoter", "Li")
         e.cli("channel", "add", "43", "--name", "门店 43", "--promoter", "Li")
         e.cli("channel", "add", "77", "--name", "Kiosk 77", "--promoter", "Wang")
         e.cli("channel", "add", "88", "--name", "Street team", "--promoter", "Zhao")
-        e.start_server()
+
+    @classmethod
+    def started(cls, e):
         for openid, day, hms, event, key, deliveries in LOG:
             xml = wxs.event_xml(openid, t(day, hms), event, key)
             for _ in range(deliveries):
@@ -123,12 +124,6 @@ class StatsTest(unittest.TestCase):
             if i < 6:
                 r = e.push(wxs.event_xml(f"z{i}", t("2026-10-20", f"10:{i:02d}:50"), UNSUB))
                 assert r.status == 200, r
-
-    @classmethod
-    def tearDownClass(cls):
-        rc = cls.env.stop_server()
-        cls.env.cleanup()
-        assert rc == 0, rc
 
     def stats(self, *args, check=True):
         return self.env.cli("stats", *args, check=check)

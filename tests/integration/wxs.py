@@ -1,6 +1,10 @@
 """Shared helpers for the integration tests: a temp config and database,
 the real binaries started the way users start them, signed requests.
 
+Env is one temp config, store and pair of ports; ServerCase is the
+fixture most test classes want (one wxscened per class, started and
+stopped as users do, with cli/push/admin helpers).
+
 Only the Python standard library (plus Debian python3-* packages where a
 test needs them). Binaries come from $WXSCENED / $WXSCENE (set by ctest),
 else from build/.
@@ -8,6 +12,7 @@ else from build/.
 import contextlib
 import hashlib
 import http.client
+import json
 import os
 import random
 import shutil
@@ -17,6 +22,7 @@ import sqlite3
 import subprocess
 import tempfile
 import time
+import unittest
 import urllib.parse
 
 SRC = os.environ.get("WXS_SRC", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
@@ -100,6 +106,10 @@ class Response:
     @property
     def text(self):
         return self.body.decode("utf-8", "replace")
+
+    def json(self):
+        """The body as JSON (None when empty)."""
+        return json.loads(self.body) if self.body else None
 
     def __repr__(self):
         return f"<Response {self.status} {self.body[:200]!r}>"
@@ -371,3 +381,84 @@ class Env:
             con = pg_connect()
             con.cursor().execute(f"DROP DATABASE IF EXISTS {self.pg_db} WITH (FORCE)")
             con.close()
+
+
+ADMIN_TOKEN = DEFAULT_CONFIG["admin"]["token"]
+
+
+class ServerCase(unittest.TestCase):
+    """One wxscened per test class, started as users start it: an Env (temp
+    config, a SQLite file or a PostgreSQL database of its own, free ports),
+    `prepare(env)` for what must be in the store first (channels, ...), the
+    server started and waited for (/healthz 200), `started(env)` for what
+    the class's tests share through the server (pushes), and at the end stopped
+    with SIGTERM: a non-zero exit (a sanitizer report, a crash) fails the
+    class with the end of its log.
+
+    Subclasses set:
+      config      sections for Env.write_config, e.g. {"tag": {"worker": "false"}}
+      server_env  extra environment variables for wxscened
+      with_server False: the Env and its store only (CLI tests)
+    and use self.env, self.cli(), self.push(), self.admin()."""
+
+    config = {}
+    server_env = None
+    with_server = True
+    admin_token = ADMIN_TOKEN
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.env = Env()
+        try:
+            if cls.config:
+                cls.env.write_config(**cls.config)
+            cls.prepare(cls.env)
+            if cls.with_server:
+                cls.env.start_server(env=cls.server_env)
+                cls.started(cls.env)
+        except BaseException:
+            cls.env.cleanup()
+            raise
+
+    @classmethod
+    def prepare(cls, env):
+        """Before the server starts: what the class's tests expect in the
+        store (channels added with env.cli, ...)."""
+
+    @classmethod
+    def started(cls, env):
+        """After the server is up: pushes and calls every test of the class
+        relies on."""
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.env.stop_server()
+        log = cls.env.server_log()
+        cls.env.cleanup()
+        super().tearDownClass()
+        if rc not in (None, 0):
+            raise AssertionError(f"wxscened exited {rc}:\n{log[-4000:]}")
+
+    def cli(self, *args, **kw):
+        """wxscene --config <this class's config> ARGS (Env.cli)."""
+        return self.env.cli(*args, **kw)
+
+    def push(self, xml, query=None, **qextra):
+        """A signed push to the callback (Env.push)."""
+        return self.env.push(xml, query, **qextra)
+
+    def admin(self, method, path, body=None, headers=None, auth=True, timeout=10):
+        """A request to the admin listener. auth: send the bearer token
+        (unless headers carry an Authorization of their own); body: bytes
+        as they are, str as UTF-8, anything else as JSON, with
+        Content-Type: application/json unless headers say otherwise."""
+        h = {"Authorization": f"Bearer {self.admin_token}"} if auth else {}
+        h.update(headers or {})
+        if body is not None:
+            if isinstance(body, str):
+                body = body.encode("utf-8")
+            elif not isinstance(body, bytes):
+                body = json.dumps(body).encode()
+            h.setdefault("Content-Type", "application/json")
+        return request(self.env.admin_port, method, path, body=body, headers=h, timeout=timeout)

@@ -5,8 +5,10 @@ DESTDIR (the file list, the units' paths), then the installed unit's
 ExecStart command line run from that throwaway root, with the installed
 example config given a test token and a temp database: /healthz answers
 200 and SIGTERM stops it with 0. The Debian sources are checked too
-(maintainer scripts parse with `sh -n`; debian/changelog, CHANGELOG.md and
-CMake agree on the version).
+(maintainer scripts parse with `sh -n`; debian/changelog, CHANGELOG.md,
+CMake, both binaries' --version and the running server's
+wxscene_build_info agree on the version, and scripts/release-check.sh
+says so, and fails on a copy of the tree where one of them differs).
 
 Opt-in, WXS_TEST_DEB=1 (a release build of the package from a copy of the
 tree, scripts/deb.sh: about a minute on 2 cores; needs `scripts/deps.sh
@@ -123,6 +125,10 @@ class Installed:
                 time.sleep(0.1)
             log.seek(0)
             self.test.assertEqual(status, 200, log.read().decode("utf-8", "replace"))
+            # the version the running server reports is the project's
+            metrics = wxs.request(self.admin_port, "GET", "/metrics", timeout=10).text
+            self.test.assertRegex(metrics, r'(?m)^wxscene_build_info\{version="%s",'
+                                  % re.escape(project_version()))
             p.send_signal(signal.SIGTERM)
             self.test.assertEqual(p.wait(timeout=30), 0)
         finally:
@@ -190,11 +196,113 @@ class TestDebianSources(unittest.TestCase):
         self.assertEqual(subprocess.run(["grep", "-Eq", m.group(1), done]).returncode, 1)
 
     def test_versions_agree(self):
+        """CMake's version is the one every other place states: the
+        changelogs (newest entries, same date) and both binaries."""
         v = project_version()
         first = read(os.path.join(SRC, "debian", "changelog")).splitlines()[0]
         self.assertRegex(first, rf"^wxscene \({re.escape(v)}(-\d+)?\) ")
-        released = re.findall(r"^## \[(\d[^\]]*)\]", read(os.path.join(SRC, "CHANGELOG.md")), re.M)
-        self.assertEqual(released[0], v)
+        changelog = read(os.path.join(SRC, "CHANGELOG.md"))
+        heads = re.findall(r"^## \[([^\]]*)\](?: - (\S+))?$", changelog, re.M)
+        self.assertEqual(heads[0], ("Unreleased", ""))
+        self.assertEqual(heads[1][0], v)
+        self.assertRegex(heads[1][1], r"^\d{4}-\d{2}-\d{2}$")
+        for b in ("wxscene", "wxscened"):
+            p = subprocess.run([os.path.join(BUILD, b), "--version"], capture_output=True,
+                               text=True, timeout=30)
+            self.assertEqual((p.returncode, p.stdout), (0, f"{b} {v}\n"))
+
+
+class TestReleaseCheck(unittest.TestCase):
+    """scripts/release-check.sh (`make release-check`): passes on this tree
+    and this build, and fails naming the file on a copy where one place
+    states another version."""
+
+    SCRIPT = os.path.join(SRC, "scripts", "release-check.sh")
+
+    def run_check(self, src_script, build):
+        return subprocess.run(["sh", src_script, build], capture_output=True, text=True, timeout=60)
+
+    def test_this_tree_agrees(self):
+        p = self.run_check(self.SCRIPT, BUILD)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn(f"release-check: {project_version()} agrees", p.stdout)
+
+    def copy(self):
+        """The files the script reads, in a throwaway tree (no .git)."""
+        root = tempfile.mkdtemp(prefix="wxs-relcheck-")
+        self.addCleanup(shutil.rmtree, root, True)
+        for rel in ("CMakeLists.txt", "CHANGELOG.md", "debian/changelog",
+                    "scripts/release-check.sh"):
+            os.makedirs(os.path.join(root, os.path.dirname(rel)), exist_ok=True)
+            shutil.copy(os.path.join(SRC, rel), os.path.join(root, rel))
+        return root
+
+    def edit(self, path, old, new):
+        text = read(path)
+        self.assertIn(old, text)
+        with open(path, "w") as f:
+            f.write(text.replace(old, new, 1))
+
+    def test_a_disagreement_fails_naming_the_file(self):
+        v = project_version()
+        bumped = v.rsplit(".", 1)[0] + "." + str(int(v.rsplit(".", 1)[1]) + 1)
+        cases = [
+            ("CMakeLists.txt", f"project(wxscene VERSION {v}", f"project(wxscene VERSION {bumped}",
+             "debian/changelog: newest entry"),
+            ("debian/changelog", f"wxscene ({v})", f"wxscene ({bumped})", "debian/changelog"),
+            ("CHANGELOG.md", f"## [{v}] - ", f"## [{bumped}] - ", "CHANGELOG.md: newest release"),
+            ("CHANGELOG.md", "## [Unreleased]\n", "", "CHANGELOG.md: the first section"),
+            ("CHANGELOG.md", f"## [{v}] - 20", f"## [{v}] - 19", "is dated"),
+        ]
+        for rel, old, new, needle in cases:
+            with self.subTest(file=rel, change=new):
+                root = self.copy()
+                script = os.path.join(root, "scripts", "release-check.sh")
+                self.assertEqual(self.run_check(script, BUILD).returncode, 0)
+                self.edit(os.path.join(root, rel), old, new)
+                p = self.run_check(script, BUILD)
+                self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+                self.assertIn(needle, p.stderr)
+
+    def test_release_tag_must_be_the_version_and_annotated(self):
+        root = self.copy()
+        script = os.path.join(root, "scripts", "release-check.sh")
+        v = project_version()
+
+        def git(*args):
+            subprocess.run(["git", "-C", root, "-c", "user.name=t", "-c", "user.email=t@localhost",
+                            *args], check=True, capture_output=True)
+
+        git("init", "-q")
+        git("add", ".")
+        git("commit", "-q", "-m", "release")
+        git("tag", "-a", "v0.0.1", "-m", "wrong")
+        p = self.run_check(script, BUILD)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(f"HEAD is tagged v0.0.1, CMakeLists.txt says {v}", p.stderr)
+        git("tag", "-d", "v0.0.1")
+        git("tag", f"v{v}")  # lightweight
+        p = self.run_check(script, BUILD)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("lightweight", p.stderr)
+        git("tag", "-d", f"v{v}")
+        git("tag", "-a", f"v{v}", "-m", f"wxscene {v}")
+        p = self.run_check(script, BUILD)
+        self.assertEqual(p.returncode, 0, p.stderr)
+
+    def test_binaries_of_another_version_fail(self):
+        """A build dir whose binaries say another version (an old build
+        left in place): release-check names the binary."""
+        build = tempfile.mkdtemp(prefix="wxs-relcheck-build-")
+        self.addCleanup(shutil.rmtree, build, True)
+        for b in ("wxscene", "wxscened"):
+            path = os.path.join(build, b)
+            with open(path, "w") as f:
+                f.write(f"#!/bin/sh\necho {b} 0.0.9\n")
+            os.chmod(path, 0o755)
+        p = self.run_check(self.SCRIPT, build)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(f"{build}/wxscened --version prints 'wxscened 0.0.9'", p.stderr)
 
 
 @unittest.skipUnless(DEB, "the .deb build is opt-in: WXS_TEST_DEB=1 (builds it, about a minute) "
