@@ -393,6 +393,8 @@ static int batch_push(struct server *srv, struct pending *p)
     int lane;
     if (b->n == 1 && !srv->closing && (lane = lane_idle(srv)) >= 0)
         batch_open(srv, b, lane);
+    else if (srv->open == b && srv->seal_at_open)
+        gcommit_more_quiet(srv->gc[b->lane], b->n); /* nothing to do before the seal */
     else if (srv->open == b)
         gcommit_more(srv->gc[b->lane], b->n);
     return 0;
