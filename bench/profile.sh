@@ -9,6 +9,9 @@
 # functions that cost most (inclusive), per request.
 # Output: bench/out/profile/callgrind.out (open with callgrind_annotate or
 # kcachegrind) and summary.txt.
+# env: PROFILE_SETUP='command' runs (bash -c, with the config file as $1)
+#      before the server starts, e.g. to add channels and follow-ups
+#      (bench/followups_vs_none.sh's comparison: docs/benchmarks.md).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${1:-$root/build}" && pwd)
@@ -19,6 +22,9 @@ rm -rf "$out"
 mkdir -p "$out"
 export LOGDIR="$out" WXS_BENCH_LOG_LEVEL=${WXS_BENCH_LOG_LEVEL:-info} WXS_BENCH_ADMIN=127.0.0.1:$admin
 bash "$root/bench/serve.sh" --config-only "$port"
+if [ -n "${PROFILE_SETUP:-}" ]; then
+  bash -c "$PROFILE_SETUP" profile-setup "$out/wxscene.ini"
+fi
 valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out/callgrind.out" \
   "$build/wxscened" --config "$out/wxscene.ini" 2>"$out/server.log" &
 pid=$!

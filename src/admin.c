@@ -12,10 +12,15 @@
 #include <jansson.h>
 #include <sys/queue.h>
 
+#include "admin_console.h"
+#include "admin_api.h"
 #include "admin_qr.h"
 #include "assets.h"
+#include "campaign.h"
 #include "channel.h"
+#include "chreply.h"
 #include "dbwork.h"
+#include "followup.h"
 #include "health.h"
 #include "http_accept.h"
 #include "http_deadline.h"
@@ -28,7 +33,11 @@
 #include "token.h"
 #include "tz.h"
 
-#define ADMIN_MAX_BODY    65536
+/* A channel import (20,000 rows of up to ~800 bytes); any other body is
+ * refused above ADMIN_MAX_JSON once read (libevent 2.1 has no hook
+ * between the headers and the body to bound it per path). */
+#define ADMIN_MAX_BODY    (16 << 20)
+#define ADMIN_MAX_JSON    65536
 #define ADMIN_MAX_HEADERS 16384
 
 struct admin {
@@ -50,34 +59,35 @@ struct admin {
     struct event *drain_ev;
 };
 
-/* One request at the edge: every handler ends in exactly one reply(). */
-struct areq {
-    struct admin *a;
-    struct evhttp_request *req;
-    const char *method;
-    const char *path;
-    uint64_t start_us;
-    bool close; /* answer with Connection: close (http_framing_check) */
-};
-
 /* ---- replies ---- */
 
+/* code: the stable key of an error answer that has no more precise one
+ * (docs/admin-api.md "Error codes"). */
 static const struct {
     int status;
-    const char *reason;
+    const char *reason, *code;
 } reasons[] = {
-    {200, "OK"},
-    {201, "Created"},
-    {400, "Bad Request"},
-    {401, "Unauthorized"},
-    {403, "Forbidden"},
-    {404, "Not Found"},
-    {405, "Method Not Allowed"},
-    {409, "Conflict"},
-    {413, "Payload Too Large"},
-    {500, "Internal Server Error"},
-    {503, "Service Unavailable"},
+    {200, "OK", NULL},
+    {201, "Created", NULL},
+    {304, "Not Modified", NULL},
+    {400, "Bad Request", "bad_request"},
+    {401, "Unauthorized", "unauthorized"},
+    {403, "Forbidden", "forbidden"},
+    {404, "Not Found", "not_found"},
+    {405, "Method Not Allowed", "method_not_allowed"},
+    {409, "Conflict", "conflict"},
+    {413, "Payload Too Large", "too_large"},
+    {500, "Internal Server Error", "internal"},
+    {503, "Service Unavailable", "unavailable"},
 };
+
+static const char *code_of(int status)
+{
+    for (size_t i = 0; i < WXS_ARRAY_LEN(reasons); i++)
+        if (reasons[i].status == status)
+            return reasons[i].code;
+    return "error";
+}
 
 static const char *reason_of(int status)
 {
@@ -87,18 +97,37 @@ static const char *reason_of(int status)
     return "Error";
 }
 
+/* The path as the access log shows it: a promoter link's token is a
+ * credential (anyone holding it sees the page), so /p/... is logged
+ * without it. */
+static const char *logged_path(const char *path)
+{
+    if (!path)
+        return "?";
+    size_t n = strlen(path);
+    bool json = n > 5 && strcmp(path + n - 5, ".json") == 0;
+    if (strncmp(path, "/p/", 3) != 0 || memchr(path + 3, '.', n - 3 - (json ? 5 : 0)))
+        return path; /* not a link, or one of the page's files (a token has no '.') */
+    return json ? "/p/(token).json" : "/p/(token)";
+}
+
 static void reply(struct areq *r, int status, const char *ctype, const char *body, size_t len)
 {
     struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
     unsigned cls = (unsigned)status / 100;
     evhttp_add_header(h, "Content-Type", ctype);
-    evhttp_add_header(h, "Cache-Control", "no-store");
+    if (!evhttp_find_header(h, "Cache-Control"))
+        evhttp_add_header(h, "Cache-Control", "no-store");
     evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+    evhttp_add_header(h, "X-Frame-Options", "DENY");
+    if (!evhttp_find_header(h, "Content-Security-Policy")) /* an API answer runs nothing */
+        evhttp_add_header(h, "Content-Security-Policy",
+                          "default-src 'none'; frame-ancestors 'none'");
     if (r->close)
         evhttp_add_header(h, "Connection", "close");
     http_framing_add_body(r->req, body, len);
     r->a->requests_by_status[cls < 6 ? cls : 0]++;
-    log_info("admin: %s %s %d %.3fms", r->method, r->path ? r->path : "?", status,
+    log_info("admin: %s %s %d %.3fms", r->method, logged_path(r->path), status,
              (double)(util_mono_us() - r->start_us) / 1000.0);
     http_deadline_send_reply(r->a->deadline, r->req, status, reason_of(status));
 }
@@ -127,7 +156,7 @@ static void reply_json(struct areq *r, int status, json_t *j)
 
 static void reply_error(struct areq *r, int status, const char *msg)
 {
-    reply_json(r, status, json_pack("{s:s}", "error", msg));
+    reply_json(r, status, json_pack("{s:s, s:s}", "error", msg, "code", code_of(status)));
 }
 
 /* ---- open endpoints ---- */
@@ -156,21 +185,83 @@ static void h_health(struct areq *r)
     health_check(server_health(r->a->srv), r->a, health_answer, held);
 }
 
+/* ---- the console's files (src/assets, embedded) ---- */
+
+/* The pages load only their own files from this origin: no inline script or
+ * style, so an injected tag or on* attribute cannot run (CONTRACT, "Web
+ * console"). blob: images are the QR previews fetched with the token. */
+#define CONSOLE_CSP                                                                                \
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "                \
+    "img-src 'self' data: blob:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+static const struct {
+    const char *ext;
+    const char *ctype;
+} asset_types[] = {
+    {".html", "text/html; charset=utf-8"},
+    {".js", "text/javascript; charset=utf-8"},
+    {".css", "text/css; charset=utf-8"},
+    {".svg", "image/svg+xml"},
+    {".png", "image/png"},
+    {".json", "application/json"},
+};
+
+static const char *asset_type(const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; i < WXS_ARRAY_LEN(asset_types); i++) {
+        size_t e = strlen(asset_types[i].ext);
+        if (n > e && strcmp(name + n - e, asset_types[i].ext) == 0)
+            return asset_types[i].ctype;
+    }
+    return "application/octet-stream";
+}
+
+static const struct asset *asset_find(const char *name)
+{
+    for (const struct asset *as = assets; as->name; as++)
+        if (strcmp(as->name, name) == 0)
+            return as;
+    return NULL;
+}
+
+/* Does If-None-Match name this ETag (a list, or "*")? */
+static bool etag_matches(struct evhttp_request *req, const char *etag)
+{
+    const char *inm = evhttp_find_header(evhttp_request_get_input_headers(req), "If-None-Match");
+    if (!inm)
+        return false;
+    return strcmp(inm, "*") == 0 || strstr(inm, etag) != NULL;
+}
+
+/* One embedded file: revalidated on every use (no-cache) so a new build is
+ * picked up at once, 304 when the browser already has these bytes. */
+static void reply_asset(struct areq *r, const char *name)
+{
+    const struct asset *as = asset_find(name);
+    if (!as)
+        return reply_error(r, 404, "not found");
+    struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+    evhttp_add_header(h, "ETag", as->etag);
+    evhttp_add_header(h, "Cache-Control", "no-cache");
+    evhttp_add_header(h, "Content-Security-Policy", CONSOLE_CSP);
+    evhttp_add_header(h, "Referrer-Policy", "no-referrer");
+    if (etag_matches(r->req, as->etag))
+        return reply(r, 304, asset_type(as->name), "", 0);
+    reply(r, 200, asset_type(as->name), (const char *)as->data, as->size);
+}
+
 static void h_index(struct areq *r)
 {
-    for (const struct asset *as = assets; as->name; as++) {
-        if (strcmp(as->name, "index.html") != 0)
-            continue;
-        struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
-        /* the page talks only to this origin and runs only its own inline code */
-        evhttp_add_header(h, "Content-Security-Policy",
-                          "default-src 'none'; script-src 'unsafe-inline'; "
-                          "style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; "
-                          "base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
-        evhttp_add_header(h, "Referrer-Policy", "no-referrer");
-        return reply(r, 200, "text/html; charset=utf-8", (const char *)as->data, as->size);
-    }
-    reply(r, 404, "text/plain; charset=utf-8", "no dashboard in this build\n", 27);
+    reply_asset(r, "index.html");
+}
+
+#define ASSET_PATH "/assets/"
+
+/* GET /assets/NAME: a file of src/assets by its plain name. */
+static void h_asset(struct areq *r)
+{
+    reply_asset(r, r->path + strlen(ASSET_PATH));
 }
 
 /* ---- /metrics ---- */
@@ -228,7 +319,10 @@ static int metrics_server(struct buf *b, const struct server_stats *s)
     bad = bad || metric_head(b, rp, "counter", "Answers to pushes by type.") < 0 ||
           buf_printf(b, "%s{type=\"text\"} %llu\n%s{type=\"success\"} %llu\n", rp,
                      (unsigned long long)s->replies_text, rp,
-                     (unsigned long long)s->replies_success) < 0;
+                     (unsigned long long)s->replies_success) < 0 ||
+          buf_printf(b, "%s{type=\"news\"} %llu\n%s{type=\"image\"} %llu\n", rp,
+                     (unsigned long long)s->replies_news, rp,
+                     (unsigned long long)s->replies_image) < 0;
     for (size_t i = 0; !bad && i < WXS_ARRAY_LEN(counters); i++)
         bad = metric_head(b, counters[i].name, "counter", counters[i].help) < 0 ||
               buf_printf(
@@ -264,6 +358,7 @@ struct mjob {
     struct areq r;
     bool ok;
     int64_t tag_pending, tag_parked, store_bytes;
+    struct followup_counts fu; /* the follow-up outbox by state */
 };
 
 static int metric_gauge(struct buf *b, const char *name, const char *help, int64_t v)
@@ -298,6 +393,30 @@ static int metrics_process(struct buf *b, const struct admin *a)
                : 0;
 }
 
+/* The follow-up outbox by state (followup.h): pending and sending wait,
+ * parked need an operator, sent is the running total. */
+static int metrics_followups(struct buf *b, const struct followup_counts *c)
+{
+    static const char name[] = "wxscene_followup_queue";
+    return metric_head(b, name, "gauge",
+                       "Follow-up outbox rows (one per subscribe) by state (parked: see wxscene "
+                       "followup status).") < 0 ||
+                   buf_printf(b,
+                              "%s{state=\"pending\"} %lld\n%s{state=\"sending\"} %lld\n"
+                              "%s{state=\"sent\"} %lld\n%s{state=\"parked\"} %lld\n",
+                              name, (long long)c->pending, name, (long long)c->sending, name,
+                              (long long)c->sent, name, (long long)c->parked) < 0 ||
+                   metric_gauge(b, "wxscene_followup_messages_sent",
+                                "Follow-up messages WeChat accepted (all time).",
+                                c->messages_sent) < 0 ||
+                   metric_gauge(b, "wxscene_followup_messages_uncertain",
+                                "Follow-up messages whose call got no answer or was cut by a "
+                                "crash: may have arrived, never resent.",
+                                c->uncertain) < 0
+               ? -1
+               : 0;
+}
+
 static int metrics_store(struct buf *b, const struct mjob *m)
 {
     if (!m || !m->ok) /* the worker could not say: the gauges are absent */
@@ -309,6 +428,7 @@ static int metrics_store(struct buf *b, const struct mjob *m)
                                 "Tag outbox rows parked until an operator acts (tag sync "
                                 "--retry-parked).",
                                 m->tag_parked) < 0 ||
+                   metrics_followups(b, &m->fu) < 0 ||
                    metric_gauge(b, "wxscene_store_size_bytes",
                                 "Size of the store: the SQLite database file, or the PostgreSQL "
                                 "database.",
@@ -348,7 +468,7 @@ static void mjob_run(struct dbwork_job *dj, struct store *st, void *stats)
     struct mjob *m = (struct mjob *)((char *)dj - offsetof(struct mjob, job));
     (void)stats;
     m->ok = st && tag_queue_counts(st, &m->tag_pending, &m->tag_parked) == 0 &&
-            store_size_bytes(st, &m->store_bytes) == 0;
+            followup_counts(st, &m->fu) == 0 && store_size_bytes(st, &m->store_bytes) == 0;
 }
 
 static void mjob_done(struct dbwork_job *dj, bool ran)
@@ -384,23 +504,6 @@ static const char *qparam(const struct evkeyvalq *q, const char *name)
 
 /* ---- the worker: requests that read or write the database ---- */
 
-/* The loop parses what it can; the worker (its own connection and
- * statistics handle) queries and builds the whole answer; the loop sends
- * it. */
-struct ajob {
-    struct dbwork_job job;
-    struct areq r; /* answered in ajob_done() */
-    void (*run)(struct ajob *j, struct store *st, struct stats *stats);
-    char *query;  /* the query string (GET /api/stats) or the decoded scene
-                     (/api/channels/{scene}), malloc'd */
-    json_t *body; /* the parsed JSON body (POST), owned */
-    /* the answer */
-    int status;
-    const char *ctype;
-    struct buf out;
-    char disposition[160]; /* Content-Disposition, "" = none */
-};
-
 static void ajob_json(struct ajob *j, int status, json_t *v)
 {
     char *s = v ? json_dumps(v, JSON_COMPACT) : NULL;
@@ -420,7 +523,14 @@ static void ajob_json(struct ajob *j, int status, json_t *v)
 
 static void ajob_error(struct ajob *j, int status, const char *msg)
 {
-    ajob_json(j, status, json_pack("{s:s}", "error", msg));
+    ajob_json(j, status, json_pack("{s:s, s:s}", "error", msg, "code", code_of(status)));
+}
+
+/* 400 (or status) naming a field: {"error", "field", "code"}. */
+static void ajob_field(struct ajob *j, int status, const char *field, const char *code,
+                       const char *msg)
+{
+    ajob_json(j, status, json_pack("{s:s, s:s?, s:s}", "error", msg, "field", field, "code", code));
 }
 
 static void ajob_free(struct ajob *j)
@@ -428,6 +538,7 @@ static void ajob_free(struct ajob *j)
     free(j->query);
     json_decref(j->body);
     buf_free(&j->out);
+    buf_free(&j->in);
     free(j);
 }
 
@@ -445,9 +556,11 @@ static void ajob_done(struct dbwork_job *dj, bool ran)
     if (!ran) {
         reply_error(&j->r, 503, "the server is stopping");
     } else {
+        struct evkeyvalq *h = evhttp_request_get_output_headers(j->r.req);
         if (j->disposition[0])
-            evhttp_add_header(evhttp_request_get_output_headers(j->r.req), "Content-Disposition",
-                              j->disposition);
+            evhttp_add_header(h, "Content-Disposition", j->disposition);
+        for (const char *const *p = j->headers; p && p[0]; p += 2)
+            evhttp_add_header(h, p[0], p[1]);
         reply(&j->r, j->status, j->ctype, j->out.data ? j->out.data : "", j->out.len);
     }
     ajob_free(j);
@@ -455,8 +568,9 @@ static void ajob_done(struct dbwork_job *dj, bool ran)
 
 /* Hand the request to the worker (query and body are taken); 503 when the
  * worker is busy or stopping. */
-static void ajob_submit(struct areq *r, void (*run)(struct ajob *, struct store *, struct stats *),
-                        char *query, json_t *body)
+static void ajob_submit_in(struct areq *r,
+                           void (*run)(struct ajob *, struct store *, struct stats *), char *query,
+                           json_t *body, bool with_body)
 {
     struct ajob *j = calloc(1, sizeof(*j));
     if (!j) {
@@ -470,11 +584,26 @@ static void ajob_submit(struct areq *r, void (*run)(struct ajob *, struct store 
                        .query = query,
                        .body = body,
                        .status = 500,
-                       .ctype = "application/json"};
+                       .ctype = "application/json",
+                       .cfg = r->a->cfg};
+    struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
+    size_t n = evbuffer_get_length(in);
+    if (with_body && n &&
+        (buf_append(&j->in, (const char *)evbuffer_pullup(in, -1), n) < 0 ||
+         buf_append(&j->in, "", 0) < 0)) {
+        ajob_free(j);
+        return reply_error(r, 500, "out of memory");
+    }
     if (dbwork_submit(r->a->work, &j->job) < 0) {
         ajob_free(j);
         reply_error(r, 503, "too many requests in progress; retry later");
     }
+}
+
+static void ajob_submit(struct areq *r, void (*run)(struct ajob *, struct store *, struct stats *),
+                        char *query, json_t *body)
+{
+    ajob_submit_in(r, run, query, body, false);
 }
 
 /* Worker state: a statistics handle on the worker's connection. */
@@ -515,21 +644,35 @@ static void run_stats(struct ajob *j, struct store *st, struct stats *stats)
     enum stats_by by = STATS_BY_CHANNEL;
     char err[512];
     int64_t d0, d1;
+    int qrc;
     if (evhttp_parse_query_str(j->query ? j->query : "", &q) < 0) {
         ajob_error(j, 400, "the query string is malformed");
         goto done;
     }
     const char *by_s = qparam(&q, "by"), *fmt = qparam(&q, "format"), *bom = qparam(&q, "bom");
+    const char *scene = qparam(&q, "scene"), *promoter = qparam(&q, "promoter");
+    const char *campaign = qparam(&q, "campaign");
     if (by_s && stats_parse_by(by_s, &by) < 0) {
-        snprintf(err, sizeof(err), "by: '%s' is not channel, promoter or day", by_s);
+        snprintf(err, sizeof(err), "by: '%s' is not channel, promoter, day or campaign", by_s);
         ajob_error(j, 400, err);
+    } else if (campaign && ((by != STATS_BY_DAY && by != STATS_BY_CHANNEL) || scene || promoter)) {
+        ajob_field(j, 400, "campaign", "campaign_scope",
+                   "campaign: filters the report by=day or by=channel, without scene or promoter");
     } else if (fmt && strcmp(fmt, "json") != 0 && strcmp(fmt, "csv") != 0) {
         snprintf(err, sizeof(err), "format: '%s' is not json or csv", fmt);
         ajob_error(j, 400, err);
     } else if (stats_range(stats, by, qparam(&q, "since"), qparam(&q, "until"), "since", "until",
                            &d0, &d1, err, sizeof(err)) < 0) {
         ajob_error(j, 400, err);
-    } else if (stats_query(stats, by, d0, d1, &rep, err, sizeof(err)) < 0) {
+    } else if ((scene || promoter) && by != STATS_BY_DAY) {
+        ajob_json(j, 400,
+                  json_pack("{s:s, s:s, s:s}", "error", "scene and promoter need by=day", "field",
+                            scene ? "scene" : "promoter", "code", "scope_needs_day"));
+    } else if ((qrc = campaign ? stats_query_in(stats, by, d0, d1, campaign, &rep, err, sizeof(err))
+                               : stats_query_scoped(stats, by, scene, promoter, d0, d1, &rep, err,
+                                                    sizeof(err))) == STATS_ENOCAMPAIGN) {
+        ajob_field(j, 404, "campaign", "campaign_unknown", err);
+    } else if (qrc < 0) {
         log_warn("admin: %s", err);
         ajob_error(j, 500, "the statistics query failed (see the server log)");
     } else if (fmt && strcmp(fmt, "csv") == 0) {
@@ -553,15 +696,47 @@ static void h_stats(struct areq *r)
 
 /* ---- /api/channels ---- */
 
+/* o with "campaign": the channel's campaign's name, or null. NULL (o
+ * freed) on error. */
+static json_t *with_campaign(struct store *st, json_t *o, const char *scene)
+{
+    char *name = NULL;
+    if (o && (campaign_of_channel(st, scene, &name) < 0 ||
+              json_object_set_new(o, "campaign", name ? json_string(name) : json_null()) < 0)) {
+        json_decref(o);
+        o = NULL;
+    }
+    free(name);
+    return o;
+}
+
+struct list_ctx {
+    struct store *st;
+    json_t *arr;
+};
+
 static int list_one(const struct channel *c, void *arg)
 {
-    return json_array_append_new(arg, channel_to_json(c));
+    struct list_ctx *x = arg;
+    return json_array_append_new(x->arr, with_campaign(x->st, channel_to_json(c), c->scene));
+}
+
+static json_t *channel_one_json(const struct channel *c);
+
+static int list_one_all(const struct channel *c, void *arg)
+{
+    struct list_ctx *x = arg;
+    return json_array_append_new(x->arr, with_campaign(x->st, channel_one_json(c), c->scene));
 }
 
 static void run_channels_list(struct ajob *j, struct store *st, struct stats *stats)
 {
     json_t *arr = json_array();
-    if (!arr || channel_foreach(st, list_one, arr) < 0) {
+    bool all = admin_query_flag(j->query, "archived");
+    struct list_ctx x = {st, arr};
+    (void)stats;
+    if (!arr ||
+        (all ? channel_foreach_all(st, list_one_all, &x) : channel_foreach(st, list_one, &x)) < 0) {
         log_warn("admin: channel list: %s", store_errmsg(st));
         json_decref(arr);
         return ajob_error(j, 500, "cannot list the channels (see the server log)");
@@ -571,7 +746,11 @@ static void run_channels_list(struct ajob *j, struct store *st, struct stats *st
 
 static void h_channels_list(struct areq *r)
 {
-    ajob_submit(r, run_channels_list, NULL, NULL);
+    const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(r->req));
+    char *copy = query ? strdup(query) : NULL;
+    if (query && !copy)
+        return reply_error(r, 500, "out of memory");
+    ajob_submit(r, run_channels_list, copy, NULL);
 }
 
 static json_t *read_json_body(struct areq *r, char *err, size_t errlen)
@@ -581,6 +760,8 @@ static json_t *read_json_body(struct areq *r, char *err, size_t errlen)
     json_error_t jerr;
     if (len == 0)
         return snprintf(err, errlen, "empty body: send a JSON object"), NULL;
+    if (len > ADMIN_MAX_JSON)
+        return snprintf(err, errlen, "the body is larger than %d bytes", ADMIN_MAX_JSON), NULL;
     const char *p = (const char *)evbuffer_pullup(in, -1);
     json_t *j = p ? json_loadb(p, len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
     if (!j)
@@ -591,24 +772,73 @@ static json_t *read_json_body(struct areq *r, char *err, size_t errlen)
     return j;
 }
 
-/* 400 for a rejected field: {"error": "FIELD: why", "field": FIELD}
- * (field null when the body has a key no channel has). */
-static void ajob_invalid(struct ajob *j, const char *field, const char *msg)
+/* A refusal of channel.h as the API answers it: {"error": "FIELD: why",
+ * "field": FIELD (null for a key no channel has), "code": "FIELD_KIND",
+ * "params": {"min", "max", "length"} for a length}. */
+static void ajob_why(struct ajob *j, int status, const struct channel_why *w)
 {
-    ajob_json(j, 400, json_pack("{s:s, s:s?}", "error", msg, "field", field));
+    json_t *o = json_pack("{s:s, s:s?, s:s}", "error", w->msg, "field", w->field, "code", w->code);
+    if (o && (w->min || w->max) &&
+        json_object_set_new(o, "params",
+                            json_pack("{s:I, s:I, s:I}", "min", (json_int_t)w->min, "max",
+                                      (json_int_t)w->max, "length", (json_int_t)w->len)) < 0) {
+        json_decref(o);
+        o = NULL;
+    }
+    ajob_json(j, status, o);
+}
+
+/* "campaign" (a name; "" or null: none) taken out of a channel's JSON
+ * body, which channel.c reads without it. 0 with *out (malloc'd; NULL
+ * when the key is absent, "" for none), or -1 with err said. */
+static int take_campaign(json_t *body, char **out, char *err, size_t errlen)
+{
+    json_t *v = json_object_get(body, "campaign");
+    *out = NULL;
+    if (!v)
+        return 0;
+    if (!json_is_null(v) &&
+        (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v)))
+        return snprintf(err, errlen, "campaign: must be a campaign's name, \"\" or null"), -1;
+    if (!(*out = strdup(json_is_null(v) ? "" : json_string_value(v))))
+        return snprintf(err, errlen, "out of memory"), -1;
+    json_object_del(body, "campaign");
+    return 0;
+}
+
+/* A campaign_set_channel() refusal (the channel's other fields were
+ * accepted): an unknown campaign, or a channel gone or archived. */
+static void campaign_fail(struct ajob *j, struct store *st, int rc, const char *err)
+{
+    if (rc == CAMPAIGN_ENOTFOUND) {
+        ajob_field(j, 400, "campaign", "campaign_unknown", err);
+    } else if (rc == CAMPAIGN_ENOCHANNEL && channel_state(st, j->query) == CHANNEL_ABSENT) {
+        ajob_field(j, 404, "scene", "not_found", err);
+    } else if (rc == CAMPAIGN_ENOCHANNEL) {
+        ajob_field(j, 409, "scene", "archived", err);
+    } else {
+        log_warn("admin: channel campaign: %s", err);
+        ajob_error(j, 500, "the store failed (see the server log)");
+    }
 }
 
 static void run_channels_add(struct ajob *j, struct store *st, struct stats *stats)
 {
     struct channel c, got = {0};
     struct channel_scene scene;
-    const char *field = NULL;
-    char err[512];
+    struct channel_why w = {0};
+    char err[512], *campaign = NULL;
     int rc;
-    if (channel_from_json(j->body, &c, &scene, &field, err, sizeof(err)) < 0) {
-        ajob_invalid(j, field, err);
-    } else if ((rc = channel_add(st, &c, err, sizeof(err))) == CHANNEL_EEXISTS) {
-        ajob_error(j, 409, err);
+    if (take_campaign(j->body, &campaign, err, sizeof(err)) < 0) {
+        ajob_field(j, 400, "campaign", "campaign_type", err);
+    } else if (channel_from_json_why(j->body, &c, &scene, &w) < 0) {
+        ajob_why(j, 400, &w);
+    } else if ((rc = campaign_channel_add(st, &c, campaign, err, sizeof(err))) == CHANNEL_EEXISTS) {
+        ajob_json(j, 409,
+                  json_pack("{s:s, s:s, s:s, s:{s:s}}", "error", err, "field", "scene", "code",
+                            "scene_exists", "params", "scene", c.scene));
+    } else if (rc == CAMPAIGN_ENOTFOUND) {
+        ajob_field(j, 400, "campaign", "campaign_unknown", err);
     } else if (rc < 0) {
         log_warn("admin: channel add: %s", err);
         ajob_error(j, 500, err);
@@ -616,9 +846,10 @@ static void run_channels_add(struct ajob *j, struct store *st, struct stats *sta
         log_warn("admin: channel add: read back: %s", store_errmsg(st));
         ajob_error(j, 500, "the channel was added but cannot be read back");
     } else {
-        ajob_json(j, 201, channel_to_json(&got));
+        ajob_json(j, 201, with_campaign(st, channel_to_json(&got), got.scene));
     }
     channel_clear(&got);
+    free(campaign);
 }
 
 static void h_channels_add(struct areq *r)
@@ -646,9 +877,9 @@ static int hex_digit(char c)
  * any character a URL cannot carry as it is): decoded strictly, every '%'
  * followed by two hex digits, no NUL, 1..64 bytes of valid UTF-8 (what a
  * channel's scene can be). Caller frees; NULL with "scene: why" in err. */
-static char *scene_from_path(const char *seg, char *err, size_t errlen)
+static char *segment_decode(const char *seg, const char *what, size_t max, char *err, size_t errlen)
 {
-    char out[CHANNEL_SCENE_MAX + 1];
+    char out[256];
     size_t n = 0;
     for (const char *p = seg; *p; p++) {
         int ch = (unsigned char)*p;
@@ -656,30 +887,34 @@ static char *scene_from_path(const char *seg, char *err, size_t errlen)
             int hi = hex_digit(p[1]), lo = hi < 0 ? -1 : hex_digit(p[2]);
             if (lo < 0) {
                 snprintf(err, errlen,
-                         "scene: bad percent-encoding at byte %zu of the path segment (want %%XX, "
+                         "%s: bad percent-encoding at byte %zu of the path segment (want %%XX, "
                          "two hex digits)",
-                         (size_t)(p - seg) + 1);
+                         what, (size_t)(p - seg) + 1);
                 return NULL;
             }
             ch = hi * 16 + lo;
             p += 2;
         }
         if (ch == 0)
-            return snprintf(err, errlen, "scene: %%00 (a NUL byte) is not allowed"), NULL;
-        if (n == CHANNEL_SCENE_MAX) {
-            snprintf(err, errlen, "scene: longer than %d bytes once percent-decoded",
-                     CHANNEL_SCENE_MAX);
+            return snprintf(err, errlen, "%s: %%00 (a NUL byte) is not allowed", what), NULL;
+        if (n == max || n + 1 == sizeof(out)) {
+            snprintf(err, errlen, "%s: longer than %zu bytes once percent-decoded", what, max);
             return NULL;
         }
         out[n++] = (char)ch;
     }
     out[n] = '\0';
     if (!util_utf8_valid(out, n))
-        return snprintf(err, errlen, "scene: not valid UTF-8 once percent-decoded"), NULL;
+        return snprintf(err, errlen, "%s: not valid UTF-8 once percent-decoded", what), NULL;
     char *dup = strdup(out);
     if (!dup)
         snprintf(err, errlen, "out of memory");
     return dup;
+}
+
+static char *scene_from_path(const char *seg, char *err, size_t errlen)
+{
+    return segment_decode(seg, "scene", CHANNEL_SCENE_MAX, err, errlen);
 }
 
 /* One channel as the API shows it: channel_to_json() and archived_at
@@ -695,11 +930,26 @@ static json_t *channel_one_json(const struct channel *c)
     return j;
 }
 
+/* One channel as GET and PATCH answer it: channel_one_json() and its
+ * reply kind (chreply_json_add: reply_kind, news, image). */
+static void ajob_channel(struct ajob *j, struct store *st, int status, const struct channel *c)
+{
+    json_t *out = with_campaign(st, channel_one_json(c), c->scene);
+    if (out && chreply_json_add(st, c->scene, out) < 0) {
+        log_warn("admin: channel reply kind: %s", store_errmsg(st));
+        json_decref(out);
+        return ajob_error(j, 500, "cannot read the channel (see the server log)");
+    }
+    ajob_json(j, status, out);
+}
+
 static void ajob_not_found(struct ajob *j, const char *scene)
 {
     char err[160];
     snprintf(err, sizeof(err), "channel %s does not exist", scene);
-    ajob_json(j, 404, json_pack("{s:s, s:s}", "error", err, "field", "scene"));
+    ajob_json(j, 404,
+              json_pack("{s:s, s:s, s:s, s:{s:s}}", "error", err, "field", "scene", "code",
+                        "not_found", "params", "scene", scene));
 }
 
 static void run_channel_get(struct ajob *j, struct store *st, struct stats *stats)
@@ -713,37 +963,102 @@ static void run_channel_get(struct ajob *j, struct store *st, struct stats *stat
     } else if (rc == 1) {
         ajob_not_found(j, j->query);
     } else {
-        ajob_json(j, 200, channel_one_json(&c));
+        ajob_channel(j, st, 200, &c);
     }
     channel_clear(&c);
 }
 
+struct patch_tx {
+    const char *scene, *campaign;
+    struct channel c, got;
+    unsigned set;
+    const struct chreply_change *kind;
+    struct channel_why w;
+    int rc, crc; /* channel_edit_why's (or the state's), campaign_set_channel's */
+    char err[512];
+};
+
+/* The channel's fields (channel_edit_why), its reply kind and its
+ * campaign in one transaction; a change of the kind or the campaign alone
+ * still needs the channel active. */
+static int patch_tx(struct store *st, void *arg)
+{
+    struct patch_tx *p = arg;
+    if (p->set) {
+        p->rc = channel_edit_why(st, p->scene, &p->c, p->set, &p->got, &p->w);
+    } else {
+        int state = channel_state(st, p->scene);
+        p->rc = state < 0                   ? -1
+                : state == CHANNEL_ABSENT   ? CHANNEL_ENOTFOUND
+                : state == CHANNEL_ARCHIVED ? CHANNEL_EARCHIVED
+                                            : channel_get(st, p->scene, &p->got);
+        if (p->rc == 1)
+            p->rc = CHANNEL_ENOTFOUND;
+        if (p->rc == CHANNEL_EARCHIVED) {
+            p->w.field = "scene";
+            snprintf(p->w.code, sizeof(p->w.code), "channel_archived");
+            snprintf(p->w.msg, sizeof(p->w.msg), "channel %s is archived: it cannot be edited",
+                     p->scene);
+        } else if (p->rc == -1) {
+            snprintf(p->w.msg, sizeof(p->w.msg), "%s", store_errmsg(st));
+        }
+    }
+    if (p->rc == 0 && chreply_apply(st, p->scene, p->kind) < 0)
+        p->rc = -1, snprintf(p->w.msg, sizeof(p->w.msg), "%s", store_errmsg(st));
+    if (p->rc == 0 && p->campaign &&
+        (p->crc = campaign_set_channel(st, p->scene, p->campaign, p->err, sizeof(p->err))) < 0)
+        return -1;
+    return p->rc < 0 ? -1 : 0;
+}
+
 /* PATCH: the same channel_edit() as `wxscene channel edit`, so the same
- * rules and messages. */
+ * rules and messages; "reply_kind", "news" and "image_media_id" change the
+ * reply's kind (chreply_change_from_json; code FIELD_invalid); "campaign"
+ * is set in the same transaction. */
 static void run_channel_patch(struct ajob *j, struct store *st, struct stats *stats)
 {
-    struct channel c, got = {0};
-    const char *field = NULL;
-    unsigned set;
-    char err[512];
-    int rc;
+    struct chreply_change kind = {0};
+    struct patch_tx p = {.scene = j->query, .kind = &kind};
+    char err[512], *campaign = NULL;
     (void)stats;
-    if (channel_change_from_json(j->body, j->query, &c, &set, &field, err, sizeof(err)) < 0)
-        return ajob_invalid(j, field, err);
-    rc = channel_edit(st, j->query, &c, set, &got, &field, err, sizeof(err));
-    if (rc == 0) {
-        ajob_json(j, 200, channel_one_json(&got));
-    } else if (rc == CHANNEL_ENOTFOUND) {
+    if (take_campaign(j->body, &campaign, err, sizeof(err)) < 0) {
+        ajob_field(j, 400, "campaign", "campaign_type", err);
+        return;
+    }
+    p.campaign = campaign;
+    if (chreply_change_from_json(j->body, &kind, &p.w.field, p.w.msg, sizeof(p.w.msg)) < 0) {
+        snprintf(p.w.code, sizeof(p.w.code), "%s_invalid", p.w.field ? p.w.field : "body");
+        ajob_why(j, 400, &p.w);
+        free(campaign); /* kind.taken: the callee's own on failure */
+        return;
+    }
+    /* "campaign" or the reply kind alone change nothing else */
+    bool fields =
+        !json_is_object(j->body) || json_object_size(j->body) > 0 || (!kind.set && !campaign);
+    if (fields && channel_change_from_json_why(j->body, j->query, &p.c, &p.set, &p.w) < 0) {
+        ajob_why(j, 400, &p.w);
+        goto done;
+    }
+    if (store_tx(st, patch_tx, &p) < 0 && p.rc == 0 && p.crc == 0)
+        p.rc = -1, snprintf(p.w.msg, sizeof(p.w.msg), "%s", store_errmsg(st));
+    if (p.rc == 0 && p.crc < 0) {
+        campaign_fail(j, st, p.crc, p.err);
+    } else if (p.rc == 0) {
+        ajob_channel(j, st, 200, &p.got);
+    } else if (p.rc == CHANNEL_ENOTFOUND) {
         ajob_not_found(j, j->query);
-    } else if (rc == CHANNEL_EARCHIVED) {
-        ajob_error(j, 409, err);
-    } else if (rc == CHANNEL_EINVALID) {
-        ajob_invalid(j, field, err);
+    } else if (p.rc == CHANNEL_EARCHIVED) {
+        ajob_why(j, 409, &p.w);
+    } else if (p.rc == CHANNEL_EINVALID) {
+        ajob_why(j, 400, &p.w);
     } else {
-        log_warn("admin: channel edit: %s", err);
+        log_warn("admin: channel edit: %s", p.w.msg);
         ajob_error(j, 500, "cannot edit the channel (see the server log)");
     }
-    channel_clear(&got);
+done:
+    json_decref(kind.taken);
+    channel_clear(&p.got);
+    free(campaign);
 }
 
 /* DELETE = `wxscene channel archive`: the channel keeps its row and its
@@ -763,8 +1078,10 @@ static void run_channel_delete(struct ajob *j, struct store *st, struct stats *s
     if (state == CHANNEL_ABSENT)
         return ajob_not_found(j, j->query);
     if (qr_channel_archive(st, j->query, &retired, &e) < 0) {
-        if (e.rc == QR_ECONFLICT)
-            return ajob_error(j, 409, e.msg);
+        if (e.rc == QR_ECONFLICT) /* archive_tx: the one conflict */
+            return ajob_json(j, 409,
+                             json_pack("{s:s, s:s, s:s}", "error", e.msg, "field", "scene", "code",
+                                       "already_archived"));
         if (e.rc == QR_EINVALID) /* gone since channel_state() */
             return ajob_not_found(j, j->query);
         log_warn("admin: channel archive: %s", e.msg);
@@ -774,7 +1091,7 @@ static void run_channel_delete(struct ajob *j, struct store *st, struct stats *s
         log_warn("admin: channel archive: read back: %s", store_errmsg(st));
         return ajob_error(j, 500, "the channel was archived but cannot be read back");
     }
-    out = channel_one_json(&c);
+    out = with_campaign(st, channel_one_json(&c), c.scene);
     if (out && json_object_set_new(out, "retired_scene_id",
                                    retired ? json_integer((json_int_t)retired) : json_null()) < 0) {
         json_decref(out);
@@ -794,7 +1111,9 @@ static void channel_one_submit(struct areq *r,
     char *scene = scene_from_path(r->path + strlen(CHANNEL_PATH), err, sizeof(err));
     if (!scene) {
         json_decref(body);
-        return reply_json(r, 400, json_pack("{s:s, s:s}", "error", err, "field", "scene"));
+        return reply_json(
+            r, 400,
+            json_pack("{s:s, s:s, s:s}", "error", err, "field", "scene", "code", "scene_invalid"));
     }
     ajob_submit(r, run, scene, body);
 }
@@ -816,6 +1135,60 @@ static void h_channel_patch(struct areq *r)
 static void h_channel_delete(struct areq *r)
 {
     channel_one_submit(r, run_channel_delete, NULL);
+}
+
+/* ---- /api/campaigns ---- */
+
+static int campaign_one(const struct campaign *c, void *arg)
+{
+    return json_array_append_new(arg, campaign_to_json(c));
+}
+
+static void run_campaigns_list(struct ajob *j, struct store *st, struct stats *stats)
+{
+    json_t *arr = json_array();
+    (void)stats;
+    if (!arr || campaign_foreach(st, campaign_one, arr) < 0) {
+        log_warn("admin: campaign list: %s", store_errmsg(st));
+        json_decref(arr);
+        return ajob_error(j, 500, "cannot list the campaigns (see the server log)");
+    }
+    ajob_json(j, 200, arr);
+}
+
+static void h_campaigns_list(struct areq *r)
+{
+    ajob_submit(r, run_campaigns_list, NULL, NULL);
+}
+
+/* POST: the same campaign_add() as `wxscene campaign add`. */
+static void run_campaigns_add(struct ajob *j, struct store *st, struct stats *stats)
+{
+    struct campaign c = {0};
+    const char *name, *note, *field;
+    char err[512];
+    int rc;
+    (void)stats;
+    if (campaign_from_json(j->body, &name, &note, &field, err, sizeof(err)) < 0) {
+        ajob_field(j, 400, field, "campaign_invalid", err);
+    } else if ((rc = campaign_add(st, name, note, &c, err, sizeof(err))) == CAMPAIGN_EEXISTS) {
+        ajob_field(j, 409, "name", "campaign_exists", err);
+    } else if (rc < 0) {
+        log_warn("admin: campaign add: %s", err);
+        ajob_error(j, 500, "the store failed (see the server log)");
+    } else {
+        ajob_json(j, 201, campaign_to_json(&c));
+    }
+    campaign_clear(&c);
+}
+
+static void h_campaigns_add(struct areq *r)
+{
+    char err[512];
+    json_t *body = read_json_body(r, err, sizeof(err));
+    if (!body)
+        return reply_error(r, 400, err);
+    ajob_submit(r, run_campaigns_add, NULL, body);
 }
 
 /* POST /api/qrcodes: the WeChat API call runs on the admin_qr worker; the
@@ -853,22 +1226,41 @@ static const struct route {
     const char *path;
     void (*fn)(struct areq *r);
     bool segment;
+    bool rest; /* path is a prefix followed by anything non-empty */
 } routes[] = {
-    {EVHTTP_REQ_GET, "/healthz", h_health, false},
-    {EVHTTP_REQ_GET, "/metrics", h_metrics, false},
-    {EVHTTP_REQ_GET, "/", h_index, false},
-    {EVHTTP_REQ_GET, "/api/stats", h_stats, false},
-    {EVHTTP_REQ_GET, "/api/channels", h_channels_list, false},
-    {EVHTTP_REQ_POST, "/api/channels", h_channels_add, false},
-    {EVHTTP_REQ_GET, CHANNEL_PATH, h_channel_get, true},
-    {EVHTTP_REQ_PATCH, CHANNEL_PATH, h_channel_patch, true},
-    {EVHTTP_REQ_DELETE, CHANNEL_PATH, h_channel_delete, true},
-    {EVHTTP_REQ_POST, "/api/qrcodes", h_qrcodes_add, false},
+    /* the console's (admin_console.c, admin_promoter.c), before
+     * /api/channels/{scene} so that its fixed names win */
+    {EVHTTP_REQ_GET, "/api/config", admin_h_config, false, false},
+    {EVHTTP_REQ_GET, "/api/channels/template.csv", admin_h_template, false, false},
+    {EVHTTP_REQ_POST, "/api/channels/import", admin_h_import, false, false},
+    {EVHTTP_REQ_GET, "/api/qrcodes", admin_h_qrcodes_list, false, false},
+    {EVHTTP_REQ_GET, "/api/qrcodes/perm", admin_h_qrcodes_perm, false, false},
+    {EVHTTP_REQ_POST, "/api/qrcodes/zip", admin_h_qrcodes_zip, false, false},
+    {EVHTTP_REQ_GET, "/api/qrcodes/", admin_h_qrcode_image, false, true},
+    {EVHTTP_REQ_GET, "/api/promoters", admin_h_promoters, false, false},
+    {EVHTTP_REQ_POST, "/api/promoters/", admin_h_link_make, false, true},
+    {EVHTTP_REQ_DELETE, "/api/promoters/", admin_h_link_revoke, false, true},
+    {EVHTTP_REQ_GET, "/p/", admin_h_public, true, false},
+    {EVHTTP_REQ_GET, "/healthz", h_health, false, false},
+    {EVHTTP_REQ_GET, "/metrics", h_metrics, false, false},
+    {EVHTTP_REQ_GET, "/", h_index, false, false},
+    {EVHTTP_REQ_GET, "/api/stats", h_stats, false, false},
+    {EVHTTP_REQ_GET, "/api/channels", h_channels_list, false, false},
+    {EVHTTP_REQ_POST, "/api/channels", h_channels_add, false, false},
+    {EVHTTP_REQ_GET, CHANNEL_PATH, h_channel_get, true, false},
+    {EVHTTP_REQ_PATCH, CHANNEL_PATH, h_channel_patch, true, false},
+    {EVHTTP_REQ_DELETE, CHANNEL_PATH, h_channel_delete, true, false},
+    {EVHTTP_REQ_POST, "/api/qrcodes", h_qrcodes_add, false, false},
+    {EVHTTP_REQ_GET, ASSET_PATH, h_asset, true, false},
+    {EVHTTP_REQ_GET, "/api/campaigns", h_campaigns_list, false, false},
+    {EVHTTP_REQ_POST, "/api/campaigns", h_campaigns_add, false, false},
 };
 
 static bool route_matches(const struct route *rt, const char *path)
 {
     size_t n = strlen(rt->path);
+    if (rt->rest)
+        return strncmp(rt->path, path, n) == 0 && path[n];
     if (!rt->segment)
         return strcmp(rt->path, path) == 0;
     return strncmp(rt->path, path, n) == 0 && path[n] && !strchr(path + n, '/');
@@ -922,6 +1314,8 @@ static void on_request_done(struct evhttp_request *req, void *arg)
         drain_finish(a);
 }
 
+static const struct admin_ops admin_ops;
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     struct admin *a = arg;
@@ -930,6 +1324,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     enum evhttp_cmd_type m = evhttp_request_get_command(req);
     struct areq r = {.a = a,
+                     .ops = &admin_ops,
                      .req = req,
                      .method = method_name(m),
                      .path = uri ? evhttp_uri_get_path(uri) : NULL,
@@ -942,7 +1337,7 @@ static void on_request(struct evhttp_request *req, void *arg)
         return reply_error(&r, 405, "method not allowed");
     if (!r.path || !*r.path)
         return reply_error(&r, 400, "no path");
-    if (strncmp(r.path, "/api/", 5) == 0) {
+    if (strncmp(r.path, "/api/", 5) == 0 && strcmp(r.path, "/api/config") != 0) {
         if (!a->cfg->admin_token[0])
             return reply_error(&r, 403, "the admin API is disabled: set [admin] token");
         if (!authorized(a, req)) {
@@ -951,6 +1346,10 @@ static void on_request(struct evhttp_request *req, void *arg)
             return reply_error(&r, 401, "missing or wrong bearer token");
         }
     }
+    /* only an import may be larger than a JSON body */
+    if (evbuffer_get_length(evhttp_request_get_input_buffer(req)) > ADMIN_MAX_JSON &&
+        strcmp(r.path, "/api/channels/import") != 0)
+        return reply_error(&r, 413, "the body is larger than 65536 bytes");
     for (size_t i = 0; i < WXS_ARRAY_LEN(routes); i++) {
         if (!route_matches(&routes[i], r.path))
             continue;
@@ -1069,3 +1468,20 @@ fail:
     admin_free(a);
     return -1;
 }
+
+/* ---- the services a route's module sees (admin_api.h) ---- */
+
+static const struct cfg *areq_cfg(const struct areq *r)
+{
+    return r->a->cfg;
+}
+
+static const struct admin_ops admin_ops = {
+    .reply = reply,
+    .reply_json = reply_json,
+    .submit = ajob_submit_in,
+    .ajob_json = ajob_json,
+    .read_json = read_json_body,
+    .segment_decode = segment_decode,
+    .cfg = areq_cfg,
+};

@@ -2,8 +2,10 @@
  * the callback server's event_base. GET /healthz, GET /metrics (Prometheus
  * text), GET / (the dashboard, src/assets/index.html), and behind a bearer
  * token ([admin] token, compared in constant time) GET /api/stats,
- * GET|POST /api/channels. With an empty token /api/... answers 403 (disabled);
- * a missing or wrong token is 401. One log line per request. */
+ * GET|POST /api/channels, and the web console's API (admin_console.h:
+ * GET /api/config and GET /p/... need no token). With an empty token
+ * /api/... answers 403 (disabled); a missing or wrong token is 401. One
+ * log line per request. */
 #ifndef WXS_ADMIN_H
 #define WXS_ADMIN_H
 #include <event2/event.h>

@@ -55,9 +55,18 @@ static void state_close(void *state)
 
 static const struct dbwork_state qr_state_ops = {state_open, state_close};
 
+/* {"error", "field"?, "errcode"?, "code"}: code FIELD_invalid for bad
+ * input, wechat_error when WeChat refused, else qr_conflict (409) or
+ * unavailable. */
 static json_t *error_body(const char *msg, const char *field, long errcode)
 {
-    json_t *o = json_pack("{s:s}", "error", msg);
+    char code[48];
+    snprintf(code, sizeof(code), "%s%s",
+             field     ? field
+             : errcode ? "wechat_error"
+                       : "unavailable",
+             field ? "_invalid" : "");
+    json_t *o = json_pack("{s:s, s:s}", "error", msg, "code", code);
     if (o && field)
         json_object_set_new(o, "field", json_string(field));
     if (o && errcode)
@@ -107,6 +116,10 @@ static void job_run(struct dbwork_job *dj, struct store *st, void *state)
         j->status = status_of(&e);
         j->body = error_body(e.msg, e.rc == QR_EINVALID ? e.field : NULL,
                              e.rc == QR_EAPI ? e.api.errcode : 0);
+        if (j->body && e.rc == QR_ECONFLICT)
+            json_object_set_new(j->body, "code", json_string("qr_conflict"));
+        else if (j->body && e.rc == QR_EINTERNAL)
+            json_object_set_new(j->body, "code", json_string("internal"));
         log_info("admin: qrcode %s: %s", rq.scene ? rq.scene : "(allocate)", e.msg);
         return;
     }

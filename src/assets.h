@@ -7,6 +7,7 @@ struct asset {
     const char *name;
     const unsigned char *data;
     size_t size;
+    const char *etag; /* "\"16 hex digits of its SHA-256\"" */
 };
 /* Terminated by a row with name NULL. */
 extern const struct asset assets[];

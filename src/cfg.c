@@ -67,6 +67,7 @@ static const struct cfg_key cfg_keys[] = {
      2048, F_RELOAD, NULL},
     {"admin", "listen", T_STR, OFF(admin_listen), "127.0.0.1:8081", 0, 262, 0, NULL},
     {"admin", "token", T_STR, OFF(admin_token), "", 0, 256, F_SECRET, "WXSCENE_ADMIN_TOKEN"},
+    {"admin", "public_url", T_STR, OFF(admin_public_url), "", 0, 512, 0, NULL},
     {"stats", "timezone", T_STR, OFF(timezone), "Asia/Shanghai", 1, 64, 0, NULL},
     {"stats", "retention_days", T_INT, OFF(retention_days), "7", 1, 3650, 0, NULL},
     {"tag", "worker", T_BOOL, OFF(tag_worker), "true", 0, 0, 0, NULL},
@@ -74,6 +75,10 @@ static const struct cfg_key cfg_keys[] = {
     {"tag", "batch_size", T_INT, OFF(tag_batch_size), "50", 1, 50, 0, NULL},
     {"tag", "retry_base", T_INT, OFF(tag_retry_base), "30", 1, 86400, 0, NULL},
     {"tag", "retry_max", T_INT, OFF(tag_retry_max), "3600", 1, 604800, 0, NULL},
+    {"followup", "worker", T_BOOL, OFF(followup_worker), "true", 0, 0, 0, NULL},
+    {"followup", "interval", T_INT, OFF(followup_interval), "2", 1, 3600, 0, NULL},
+    {"followup", "retry_base", T_INT, OFF(followup_retry_base), "30", 1, 86400, 0, NULL},
+    {"followup", "retry_max", T_INT, OFF(followup_retry_max), "3600", 1, 604800, 0, NULL},
     {"backfill", "rate", T_INT, OFF(backfill_rate), "10", 1, 1000, 0, NULL},
 };
 
@@ -303,6 +308,21 @@ static int cfg_rule(struct cfg_rule_error *e, const char *section, const char *n
     return -1;
 }
 
+/* [admin] public_url: where the promoter links are published (nginx in
+ * front), e.g. https://wx.example.com or https://example.com/wx: http(s),
+ * a host, no query, fragment, blank or control character. A trailing '/'
+ * is allowed (links never get two). */
+static int cfg_public_url_check(const char *u)
+{
+    size_t skip = strncmp(u, "https://", 8) == 0 ? 8 : strncmp(u, "http://", 7) == 0 ? 7 : 0;
+    if (!skip || !u[skip] || u[skip] == '/' || strpbrk(u, "?#") != NULL)
+        return -1;
+    for (const unsigned char *p = (const unsigned char *)u; *p; p++)
+        if (*p <= ' ' || *p == 0x7f || *p == '"' || *p == '<' || *p == '>' || *p == '\\')
+            return -1;
+    return 0;
+}
+
 /* Rules that span keys or need more than a range. */
 static int cfg_check(const struct cfg *c, struct cfg_rule_error *e)
 {
@@ -323,6 +343,11 @@ static int cfg_check(const struct cfg *c, struct cfg_rule_error *e)
         return cfg_rule(e, "server", "listen", NULL, "'%s' is not host:port", c->listen);
     if (c->admin_listen[0] && cfg_split_hostport(c->admin_listen, host, sizeof(host), &port) < 0)
         return cfg_rule(e, "admin", "listen", NULL, "'%s' is not host:port", c->admin_listen);
+    if (c->admin_public_url[0] && cfg_public_url_check(c->admin_public_url) < 0)
+        return cfg_rule(e, "admin", "public_url", NULL,
+                        "'%s' is not an http:// or https:// URL with a host and no query or "
+                        "fragment",
+                        c->admin_public_url);
     if (c->callback_path[0] != '/' || strpbrk(c->callback_path, "?# \t") != NULL)
         return cfg_rule(e, "server", "callback_path", NULL,
                         "must start with / and contain no ?, #, blanks");

@@ -49,19 +49,24 @@ struct cfg {
     char *reply_unknown_scene;
 
     /* [admin] */
-    char *admin_listen; /* empty = no admin listener */
-    char *admin_token;  /* empty = the /api/ endpoints are disabled */
+    char *admin_listen;     /* empty = no admin listener */
+    char *admin_token;      /* empty = the /api/ endpoints are disabled */
+    char *admin_public_url; /* base of promoter links, "" = relative /p/TOKEN */
 
     /* [stats] */
     char *timezone;         /* account time zone, e.g. Asia/Shanghai */
     int64_t retention_days; /* retained-after-N-days window for promoters */
 
     /* [tag] */
-    bool tag_worker;        /* wxscened runs the tagging outbox worker */
-    int64_t tag_interval;   /* seconds between outbox sweeps */
-    int64_t tag_batch_size; /* openids per batchtagging call, 1..50 */
-    int64_t tag_retry_base; /* seconds before the first retry; doubled per attempt */
-    int64_t tag_retry_max;  /* cap of the retry delay, seconds */
+    bool tag_worker;             /* wxscened runs the tagging outbox worker */
+    int64_t tag_interval;        /* seconds between outbox sweeps */
+    int64_t tag_batch_size;      /* openids per batchtagging call, 1..50 */
+    int64_t tag_retry_base;      /* seconds before the first retry; doubled per attempt */
+    int64_t tag_retry_max;       /* cap of the retry delay, seconds */
+    bool followup_worker;        /* wxscened runs the follow-up outbox worker */
+    int64_t followup_interval;   /* seconds between follow-up outbox sweeps */
+    int64_t followup_retry_base; /* seconds before the first retry; doubled per attempt */
+    int64_t followup_retry_max;  /* cap of the retry delay, seconds */
 
     /* [backfill] */
     int64_t backfill_rate; /* WeChat API calls per second */

@@ -1,5 +1,6 @@
 #include "channel.h"
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,30 @@
 #include "db.h"
 
 #define QRSCENE_PREFIX "qrscene_"
+
+/* Every refusal is written here once: the English message, the field and
+ * the stable code FIELD_KIND ("name_length") the console translates. */
+static int why_fail(struct channel_why *w, const char *field, const char *kind, const char *fmt,
+                    ...) __attribute__((format(printf, 4, 5)));
+static int why_fail(struct channel_why *w, const char *field, const char *kind, const char *fmt,
+                    ...)
+{
+    va_list ap;
+    w->field = field;
+    snprintf(w->code, sizeof(w->code), "%s%s%s", field ? field : "", field ? "_" : "", kind);
+    va_start(ap, fmt);
+    vsnprintf(w->msg, sizeof(w->msg), fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* The old (field, err) form of a refusal. */
+static void why_copy(const struct channel_why *w, const char **field, char *err, size_t errlen)
+{
+    if (field)
+        *field = w->field;
+    snprintf(err, errlen, "%s", w->msg);
+}
 
 /* The channel columns channel_from_row() reads, in order. */
 #define CHANNEL_COLUMNS "scene, name, promoter, reply, scan_reply, tag, created_at, archived_at"
@@ -33,6 +58,8 @@ static const struct db_query q_active = {
 /* Only the fields the edit sets (?7..?11 = 1) are written: two edits of
  * different fields at once (CLI and console) both land, on either backend,
  * without a read-modify-write race. */
+static const struct db_query q_all = {"channel.all", "SELECT " CHANNEL_COLUMNS
+                                                     " FROM channels ORDER BY created_at, scene"};
 static const struct db_query q_edit = {
     "channel.edit", "UPDATE channels SET name = CASE WHEN ?7 = 1 THEN ?2 ELSE name END, "
                     "promoter = CASE WHEN ?8 = 1 THEN ?3 ELSE promoter END, "
@@ -67,82 +94,96 @@ bool channel_scene_is_id(const char *text)
 
 /* One text field's rules: length in bytes, UTF-8, no control character
  * but tab and newline. */
-static int check_text(const char *field, const char *v, size_t min, size_t max, char *err,
-                      size_t errlen)
+static int check_text(const char *field, const char *v, size_t min, size_t max,
+                      struct channel_why *w)
 {
     size_t n = v ? strlen(v) : 0;
     if (n < min || n > max) {
-        snprintf(err, errlen, "%s: length %zu is outside %zu..%zu bytes", field, n, min, max);
-        return -1;
+        w->min = (int64_t)min, w->max = (int64_t)max, w->len = (int64_t)n;
+        return why_fail(w, field, n < min && n == 0 ? "required" : "length",
+                        "%s: length %zu is outside %zu..%zu bytes", field, n, min, max);
     }
-    if (v && !util_utf8_valid(v, n)) {
-        snprintf(err, errlen, "%s: not valid UTF-8", field);
-        return -1;
-    }
+    if (v && !util_utf8_valid(v, n))
+        return why_fail(w, field, "utf8", "%s: not valid UTF-8", field);
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)v[i];
-        if (ch < 0x20 && ch != '\n' && ch != '\t') {
-            snprintf(err, errlen, "%s: control character at byte %zu", field, i + 1);
-            return -1;
-        }
+        if (ch < 0x20 && ch != '\n' && ch != '\t')
+            return why_fail(w, field, "control", "%s: control character at byte %zu", field, i + 1);
     }
     return 0;
 }
 
 /* A scene's text as any kind of code may carry it (the EventKey it comes
  * back as): a text field without blanks, tabs, newlines or DEL. */
-static int check_scene_text(const char *scene, char *err, size_t errlen)
+static int check_scene_text(const char *scene, struct channel_why *w)
 {
-    if (check_text("scene", scene, 1, CHANNEL_SCENE_MAX, err, errlen) < 0)
+    if (check_text("scene", scene, 1, CHANNEL_SCENE_MAX, w) < 0)
         return -1;
-    for (const unsigned char *p = (const unsigned char *)scene; *p; p++) {
-        if (*p <= ' ' || *p == 0x7f) {
-            snprintf(err, errlen, "scene: blanks and control characters are not allowed");
-            return -1;
-        }
-    }
+    for (const unsigned char *p = (const unsigned char *)scene; *p; p++)
+        if (*p <= ' ' || *p == 0x7f)
+            return why_fail(w, "scene", "blank",
+                            "scene: blanks and control characters are not allowed");
     return 0;
 }
 
 int channel_scene_from_text(struct channel_scene *out, const char *text, bool force_str, char *err,
                             size_t errlen)
 {
+    struct channel_why w = {0};
+    if (channel_scene_parse(out, text, force_str, &w) == 0)
+        return 0;
+    why_copy(&w, NULL, err, errlen);
+    return -1;
+}
+
+int channel_scene_parse(struct channel_scene *out, const char *text, bool force_str,
+                        struct channel_why *w)
+{
     memset(out, 0, sizeof(*out));
-    if (check_scene_text(text, err, errlen) < 0)
+    if (check_scene_text(text, w) < 0)
         return -1;
     uint64_t id = 0;
     bool id_text = !force_str && text[0] != '0' && all_digits(text);
-    if (id_text && util_parse_u64(text, 1, CHANNEL_SCENE_ID_MAX, &id) < 0) {
-        snprintf(err, errlen, "scene: %s is above %u, the largest scene_id", text,
-                 CHANNEL_SCENE_ID_MAX);
-        return -1;
-    }
+    if (id_text && util_parse_u64(text, 1, CHANNEL_SCENE_ID_MAX, &id) < 0)
+        return why_fail(w, "scene", "range", "scene: %s is above %u, the largest scene_id", text,
+                        CHANNEL_SCENE_ID_MAX);
     out->kind = id_text ? CHANNEL_SCENE_ID : CHANNEL_SCENE_STR;
     out->id = (uint32_t)id;
     util_strlcpy(out->text, text, sizeof(out->text));
     return 0;
 }
 
+static int scene_from_json(struct channel_scene *out, const struct json_t *v, bool force_str,
+                           struct channel_why *w);
+
 int channel_scene_from_json(struct channel_scene *out, const struct json_t *v, bool force_str,
                             char *err, size_t errlen)
+{
+    struct channel_why w = {0};
+    if (scene_from_json(out, v, force_str, &w) == 0)
+        return 0;
+    why_copy(&w, NULL, err, errlen);
+    return -1;
+}
+
+static int scene_from_json(struct channel_scene *out, const struct json_t *v, bool force_str,
+                           struct channel_why *w)
 {
     memset(out, 0, sizeof(*out));
     if (json_is_string(v)) {
         if (strlen(json_string_value(v)) != json_string_length(v))
-            return snprintf(err, errlen, "scene: contains a NUL character"), -1;
-        return channel_scene_from_text(out, json_string_value(v), force_str, err, errlen);
+            return why_fail(w, "scene", "nul", "scene: contains a NUL character");
+        return channel_scene_parse(out, json_string_value(v), force_str, w);
     }
-    if (!json_is_integer(v)) {
-        snprintf(err, errlen, "scene: must be an integer 1..%u (a scene_id) or a string",
-                 CHANNEL_SCENE_ID_MAX);
-        return -1;
-    }
+    if (!json_is_integer(v))
+        return why_fail(w, "scene", "type",
+                        "scene: must be an integer 1..%u (a scene_id) or a string",
+                        CHANNEL_SCENE_ID_MAX);
     json_int_t n = json_integer_value(v);
-    if (n < 1 || n > (json_int_t)CHANNEL_SCENE_ID_MAX) {
-        snprintf(err, errlen, "scene: %lld is not a scene_id 1..%u (send a string for a scene_str)",
-                 (long long)n, CHANNEL_SCENE_ID_MAX);
-        return -1;
-    }
+    if (n < 1 || n > (json_int_t)CHANNEL_SCENE_ID_MAX)
+        return why_fail(w, "scene", "range",
+                        "scene: %lld is not a scene_id 1..%u (send a string for a scene_str)",
+                        (long long)n, CHANNEL_SCENE_ID_MAX);
     out->kind = force_str ? CHANNEL_SCENE_STR : CHANNEL_SCENE_ID;
     out->id = force_str ? 0 : (uint32_t)n;
     snprintf(out->text, sizeof(out->text), "%lld", (long long)n);
@@ -249,20 +290,26 @@ static char **field_ptr(const struct channel_field *f, struct channel *c)
 
 int channel_validate(const struct channel *c, const char **field, char *err, size_t errlen)
 {
+    struct channel_why w = {0};
+    if (channel_check(c, &w) == 0)
+        return 0;
+    why_copy(&w, field, err, errlen);
+    return -1;
+}
+
+int channel_check(const struct channel *c, struct channel_why *w)
+{
     for (size_t i = 0; i < WXS_ARRAY_LEN(fields); i++) {
         const struct channel_field *f = &fields[i];
         const char *v = *field_ptr(f, (struct channel *)c);
         char *tidy = f->tidy && v ? channel_text_tidy(v) : NULL;
         if (f->tidy && v && !tidy)
-            return snprintf(err, errlen, "%s: out of memory", f->name), -1;
-        int bad = i == 0 ? check_scene_text(v, err, errlen)
-                         : check_text(f->name, tidy ? tidy : v, f->min, f->max, err, errlen);
+            return why_fail(w, f->name, "memory", "%s: out of memory", f->name);
+        int bad = i == 0 ? check_scene_text(v, w)
+                         : check_text(f->name, tidy ? tidy : v, f->min, f->max, w);
         free(tidy);
-        if (bad < 0) {
-            if (field)
-                *field = f->name;
+        if (bad < 0)
             return -1;
-        }
     }
     return 0;
 }
@@ -270,25 +317,21 @@ int channel_validate(const struct channel *c, const char **field, char *err, siz
 /* One key of the admin API's object into c (a string borrowed from the
  * JSON, or NULL for null); the scene is read by the caller. */
 static int json_field_set(const struct channel_field *f, const json_t *v, struct channel *c,
-                          char *err, size_t errlen)
+                          struct channel_why *w)
 {
     if (json_is_null(v) && !f->required)
         return 0;
-    if (!json_is_string(v)) {
-        snprintf(err, errlen, "%s: must be a string%s", f->name, f->required ? "" : " or null");
-        return -1;
-    }
-    if (strlen(json_string_value(v)) != json_string_length(v)) {
-        snprintf(err, errlen, "%s: contains a NUL character", f->name);
-        return -1;
-    }
+    if (!json_is_string(v))
+        return why_fail(w, f->name, "type", "%s: must be a string%s", f->name,
+                        f->required ? "" : " or null");
+    if (strlen(json_string_value(v)) != json_string_length(v))
+        return why_fail(w, f->name, "nul", "%s: contains a NUL character", f->name);
     *field_ptr(f, c) = (char *)json_string_value(v);
     return 0;
 }
 
 /* Every key of obj but the scene into c; "str" into *force_str. */
-static int json_fields(const json_t *obj, struct channel *c, bool *force_str, const char **field,
-                       char *err, size_t errlen)
+static int json_fields(const json_t *obj, struct channel *c, bool *force_str, struct channel_why *w)
 {
     const char *key;
     json_t *v;
@@ -298,18 +341,16 @@ static int json_fields(const json_t *obj, struct channel *c, bool *force_str, co
         for (size_t i = 0; i < WXS_ARRAY_LEN(fields); i++)
             if (strcmp(key, fields[i].name) == 0)
                 f = &fields[i];
-        *field = f ? f->name : strcmp(key, "str") == 0 ? "str" : NULL;
-        if (!f && *field) {
+        if (!f && strcmp(key, "str") == 0) {
             if (!json_is_boolean(v))
-                return snprintf(err, errlen, "str: must be true or false"), -1;
+                return why_fail(w, "str", "type", "str: must be true or false");
             *force_str = json_is_true(v);
         } else if (!f) {
-            snprintf(err, errlen,
-                     "unknown field '%.64s' (expected scene, name, promoter, reply, scan_reply, "
-                     "tag, str)",
-                     key);
-            return -1;
-        } else if (f != &fields[0] && json_field_set(f, v, c, err, errlen) < 0) {
+            return why_fail(w, NULL, "unknown_field",
+                            "unknown field '%.64s' (expected scene, name, promoter, reply, "
+                            "scan_reply, tag, str)",
+                            key);
+        } else if (f != &fields[0] && json_field_set(f, v, c, w) < 0) {
             return -1;
         }
     }
@@ -319,22 +360,29 @@ static int json_fields(const json_t *obj, struct channel *c, bool *force_str, co
 int channel_from_json(const struct json_t *obj, struct channel *c, struct channel_scene *scene,
                       const char **field, char *err, size_t errlen)
 {
+    struct channel_why w = {0};
+    if (channel_from_json_why(obj, c, scene, &w) == 0)
+        return 0;
+    why_copy(&w, field, err, errlen);
+    return -1;
+}
+
+int channel_from_json_why(const struct json_t *obj, struct channel *c, struct channel_scene *scene,
+                          struct channel_why *w)
+{
     bool force_str = false;
     const json_t *sv = json_object_get(obj, "scene");
     memset(c, 0, sizeof(*c));
-    if (json_fields(obj, c, &force_str, field, err, errlen) < 0)
+    if (json_fields(obj, c, &force_str, w) < 0)
         return -1;
-    *field = "scene";
     if (!sv || json_is_null(sv))
-        return snprintf(err, errlen, "scene: required"), -1;
-    if (channel_scene_from_json(scene, sv, force_str, err, errlen) < 0)
+        return why_fail(w, "scene", "required", "scene: required");
+    if (scene_from_json(scene, sv, force_str, w) < 0)
         return -1;
     c->scene = scene->text;
-    if (!c->name) {
-        *field = "name";
-        return snprintf(err, errlen, "name: required"), -1;
-    }
-    return channel_validate(c, field, err, errlen);
+    if (!c->name)
+        return why_fail(w, "name", "required", "name: required");
+    return channel_check(c, w);
 }
 
 const char *channel_column(const char *cell)
@@ -456,6 +504,140 @@ int channel_add(struct store *st, const struct channel *c, char *err, size_t err
     return CHANNEL_EEXISTS;
 }
 
+/* ---- many at once (an import) ---- */
+
+#define ADD_CHUNK 256 /* rows per INSERT: 7 parameters each, under every backend's limit */
+
+/* "INSERT ... VALUES (?1..?7), (?8..?14), ... ON CONFLICT DO NOTHING
+ * RETURNING scene" for n rows. NULL when out of memory. */
+static char *add_many_sql(size_t n)
+{
+    struct buf b = {0};
+    int bad = buf_puts(&b, "INSERT INTO channels(scene, name, promoter, reply, scan_reply, tag, "
+                           "created_at) VALUES ");
+    for (size_t i = 0; !bad && i < n; i++) {
+        size_t k = 7 * i;
+        bad = buf_printf(&b, "%s(?%zu, ?%zu, ?%zu, ?%zu, ?%zu, ?%zu, ?%zu)", i ? ", " : "", k + 1,
+                         k + 2, k + 3, k + 4, k + 5, k + 6, k + 7) < 0;
+    }
+    if (bad || buf_puts(&b, " ON CONFLICT(scene) DO NOTHING RETURNING scene") < 0) {
+        buf_free(&b);
+        return NULL;
+    }
+    return b.data;
+}
+
+static int by_text(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The rows of the chunk that RETURNING did not name hit a scene already
+ * taken: each reported as channel_add() words it. */
+static int add_many_conflicts(struct store *st, const struct channel *const *cs, size_t base,
+                              size_t n, char **added, size_t nadded, channel_exists_fn exists,
+                              void *arg)
+{
+    char msg[200];
+    qsort(added, nadded, sizeof(*added), by_text);
+    for (size_t i = 0; i < n; i++) {
+        const char *key = cs[i]->scene;
+        if (bsearch(&key, added, nadded, sizeof(*added), by_text))
+            continue;
+        int state = channel_state(st, cs[i]->scene);
+        if (state < 0)
+            return -1;
+        snprintf(msg, sizeof(msg), "channel %s exists%s", cs[i]->scene,
+                 state == CHANNEL_ARCHIVED ? ", archived" : "");
+        exists(base + i, msg, arg);
+    }
+    return 0;
+}
+
+/* One INSERT of cs[0..n) (n <= ADD_CHUNK; rows base.. of the caller's). */
+static int add_chunk(struct store *st, const struct channel *const *cs, size_t base, size_t n,
+                     int64_t now, channel_exists_fn exists, void *arg, char *err, size_t errlen)
+{
+    struct db *db = store_db(st);
+    char *added[ADD_CHUNK], *sql = add_many_sql(n);
+    struct db_stmt *s = sql ? db_prepare(db, sql) : NULL;
+    size_t nadded = 0;
+    int rc = -1, step = DB_DONE;
+    for (size_t i = 0; s && i < n; i++) {
+        const struct channel *c = cs[i];
+        int k = (int)(7 * i);
+        db_bind_text(s, k + 1, c->scene);
+        db_bind_text(s, k + 2, c->name);
+        db_bind_text_opt(s, k + 3, c->promoter);
+        db_bind_text(s, k + 4, c->reply);
+        db_bind_text(s, k + 5, c->scan_reply);
+        db_bind_text_opt(s, k + 6, c->tag);
+        db_bind_int64(s, k + 7, c->created_at ? c->created_at : now);
+    }
+    while (s && (step = db_step(s)) == DB_ROW && nadded < n)
+        if ((added[nadded] = db_col_strdup(s, 0)))
+            nadded++;
+    if (!sql)
+        snprintf(err, errlen, "out of memory");
+    else if (!s || step < 0)
+        snprintf(err, errlen, "%s", db_errmsg(db));
+    else if (add_many_conflicts(st, cs, base, n, added, nadded, exists, arg) < 0)
+        snprintf(err, errlen, "%s", db_errmsg(db));
+    else
+        rc = 0;
+    db_finalize(s);
+    free(sql);
+    for (size_t i = 0; i < nadded; i++)
+        free(added[i]);
+    return rc;
+}
+
+/* An embedded database has no round trip to save: one cached single-row
+ * statement a row is faster there (SQLite runs each RETURNING through a
+ * temporary table, and a 1,800-parameter statement is parsed per chunk). */
+static int add_rows(struct store *st, const struct channel *const *cs, size_t n, int64_t now,
+                    channel_exists_fn exists, void *arg, char *err, size_t errlen)
+{
+    struct db *db = store_db(st);
+    char msg[200];
+    for (size_t i = 0; i < n; i++) {
+        const struct channel *c = cs[i];
+        struct db_stmt *s = db_stmt(db, &q_add);
+        db_bind_text(s, 1, c->scene);
+        db_bind_text(s, 2, c->name);
+        db_bind_text_opt(s, 3, c->promoter);
+        db_bind_text(s, 4, c->reply);
+        db_bind_text(s, 5, c->scan_reply);
+        db_bind_text_opt(s, 6, c->tag);
+        db_bind_int64(s, 7, c->created_at ? c->created_at : now);
+        int rc = db_step(s);
+        db_reset(s);
+        int state = rc == DB_DONE ? channel_state(st, c->scene) : CHANNEL_ACTIVE;
+        if (rc < 0 || state < 0)
+            return snprintf(err, errlen, "%s", db_errmsg(db)), -1;
+        if (rc == DB_DONE) {
+            snprintf(msg, sizeof(msg), "channel %s exists%s", c->scene,
+                     state == CHANNEL_ARCHIVED ? ", archived" : "");
+            exists(i, msg, arg);
+        }
+    }
+    return 0;
+}
+
+int channel_add_many(struct store *st, const struct channel *const *cs, size_t n,
+                     channel_exists_fn exists, void *arg, char *err, size_t errlen)
+{
+    int64_t now = util_now();
+    if (db_caps(store_db(st)) & DB_CAP_EMBEDDED)
+        return add_rows(st, cs, n, now, exists, arg, err, errlen);
+    for (size_t i = 0; i < n; i += ADD_CHUNK) {
+        size_t k = n - i < ADD_CHUNK ? n - i : ADD_CHUNK;
+        if (add_chunk(st, cs + i, i, k, now, exists, arg, err, errlen) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* The fields a change may set, as bits, in the order of fields[] (1..5):
  * the CHANNEL_SET_* bits of channel.h (name 1 << 0 ... tag 1 << 4). */
 static unsigned set_bit(size_t field_index)
@@ -514,70 +696,94 @@ done:
 int channel_edit(struct store *st, const char *scene, const struct channel *c, unsigned set,
                  struct channel *out, const char **field, char *err, size_t errlen)
 {
-    struct channel cur = {0}, m;
-    if (field)
+    struct channel_why w = {0};
+    int rc = channel_edit_why(st, scene, c, set, out, &w);
+    if (rc != 0)
+        why_copy(&w, field, err, errlen);
+    else if (field)
         *field = NULL;
+    return rc;
+}
+
+int channel_edit_why(struct store *st, const char *scene, const struct channel *c, unsigned set,
+                     struct channel *out, struct channel_why *w)
+{
+    struct channel cur = {0}, m;
+    w->field = NULL;
     if (out)
         memset(out, 0, sizeof(*out));
     if (!set || (set & ~CHANNEL_SET_ALL))
-        return snprintf(err, errlen, "nothing to change"), CHANNEL_EINVALID;
+        return why_fail(w, NULL, "nothing_to_change", "nothing to change"), CHANNEL_EINVALID;
     int rc = channel_get(st, scene, &cur);
     if (rc < 0)
-        return snprintf(err, errlen, "%s", store_errmsg(st)), -1;
+        return why_fail(w, NULL, "internal", "%s", store_errmsg(st));
     if (rc == 1)
-        return snprintf(err, errlen, "channel %s does not exist", scene), CHANNEL_ENOTFOUND;
+        return why_fail(w, NULL, "not_found", "channel %s does not exist", scene),
+               CHANNEL_ENOTFOUND;
     if (cur.archived_at) {
-        snprintf(err, errlen,
+        why_fail(w, NULL, "archived",
                  "channel %s is archived: it cannot be edited (its scene keeps its history)",
                  scene);
         rc = CHANNEL_EARCHIVED;
     } else {
         merge(&cur, c, set, &m);
-        rc = channel_validate(&m, field, err, errlen) < 0 ? CHANNEL_EINVALID
-                                                          : edit_write(st, &m, set, err, errlen);
+        rc = channel_check(&m, w) < 0 ? CHANNEL_EINVALID
+                                      : edit_write(st, &m, set, w->msg, sizeof(w->msg));
+        if (rc == CHANNEL_EARCHIVED)
+            snprintf(w->code, sizeof(w->code), "archived");
+        else if (rc == -1)
+            snprintf(w->code, sizeof(w->code), "internal");
     }
     channel_clear(&cur);
     if (rc == 0 && out && channel_get(st, scene, out) != 0)
-        return snprintf(err, errlen, "%s", store_errmsg(st)), -1;
+        return why_fail(w, NULL, "internal", "%s", store_errmsg(st));
     return rc;
 }
 
 int channel_change_from_json(const struct json_t *obj, const char *scene, struct channel *c,
                              unsigned *set, const char **field, char *err, size_t errlen)
 {
+    struct channel_why w = {0};
+    if (channel_change_from_json_why(obj, scene, c, set, &w) == 0)
+        return 0;
+    why_copy(&w, field, err, errlen);
+    return -1;
+}
+
+int channel_change_from_json_why(const struct json_t *obj, const char *scene, struct channel *c,
+                                 unsigned *set, struct channel_why *w)
+{
     const char *key;
     json_t *v;
     memset(c, 0, sizeof(*c));
     *set = 0;
-    *field = NULL;
+    w->field = NULL;
     if (!json_is_object(obj))
-        return snprintf(err, errlen, "the body must be a JSON object"), -1;
+        return why_fail(w, NULL, "body_type", "the body must be a JSON object");
     json_object_foreach((json_t *)obj, key, v)
     {
         size_t i = 0;
         while (i < WXS_ARRAY_LEN(fields) && strcmp(key, fields[i].name) != 0)
             i++;
         if (i == WXS_ARRAY_LEN(fields)) {
-            *field = key;
-            snprintf(err, errlen,
+            why_fail(w, NULL, "unknown_field",
                      "unknown field '%.64s' (expected name, promoter, reply, scan_reply, tag)",
                      key);
+            w->field = key;
             return -1;
         }
-        *field = fields[i].name;
         if (i == 0) { /* the scene is the URL's */
             struct channel_scene sc;
-            if (channel_scene_from_json(&sc, v, false, err, errlen) < 0 ||
-                strcmp(sc.text, scene) != 0)
-                return snprintf(err, errlen, "scene: cannot be changed"), -1;
+            if (scene_from_json(&sc, v, false, w) < 0 || strcmp(sc.text, scene) != 0)
+                return why_fail(w, "scene", "immutable", "scene: cannot be changed");
             continue;
         }
-        if (json_field_set(&fields[i], v, c, err, errlen) < 0)
+        if (json_field_set(&fields[i], v, c, w) < 0)
             return -1;
         *set |= set_bit(i);
     }
     if (!*set)
-        return *field = NULL, snprintf(err, errlen, "nothing to change"), -1;
+        return why_fail(w, NULL, "nothing_to_change", "nothing to change");
     return 0;
 }
 
@@ -596,9 +802,23 @@ int channel_rename_archived(struct store *st, const char *scene)
     return db_run(s) < 0 ? -1 : 0;
 }
 
+static int foreach_of(struct store *st, const struct db_query *qq,
+                      int (*fn)(const struct channel *c, void *arg), void *arg);
+
 int channel_foreach(struct store *st, int (*fn)(const struct channel *c, void *arg), void *arg)
 {
-    struct db_stmt *s = db_stmt(store_db(st), &q_active);
+    return foreach_of(st, &q_active, fn, arg);
+}
+
+int channel_foreach_all(struct store *st, int (*fn)(const struct channel *c, void *arg), void *arg)
+{
+    return foreach_of(st, &q_all, fn, arg);
+}
+
+static int foreach_of(struct store *st, const struct db_query *qq,
+                      int (*fn)(const struct channel *c, void *arg), void *arg)
+{
+    struct db_stmt *s = db_stmt(store_db(st), qq);
     int rc = DB_DONE, ret = 0;
     while (ret == 0 && (rc = db_step(s)) == DB_ROW) {
         struct channel c;

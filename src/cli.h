@@ -41,7 +41,7 @@ struct cli_verb {
 };
 
 extern const struct cli_verb cli_verb_channel, cli_verb_qr, cli_verb_tag, cli_verb_backfill,
-    cli_verb_store, cli_verb_stats;
+    cli_verb_store, cli_verb_stats, cli_verb_campaign, cli_verb_followup;
 
 /* The command of v called name (NULL: none; a verb without sub-verbs has
  * exactly one command, found by any name). */
@@ -74,4 +74,14 @@ int cli_qr_channel_archive(struct cli *cli, int argc, char **argv);
 #define CLI_ARCHIVE_MORE                                                                           \
     "  the channel keeps its history and gets no new codes; its permanent scene id is\n"           \
     "  retired until you free it (qr perm-ids --release)\n"
+/* channel followup add|list|remove (cli_followup.c): one command of
+ * channel with three forms, its usage shared with the command table. */
+int cli_channel_followup(struct cli *cli, int argc, char **argv);
+#define CLI_FOLLOWUP_ARGS                                                                          \
+    "add SCENE (--text TEXT | --news TITLE --news-url URL [--news-description TEXT] "              \
+    "[--news-picurl URL] | --image FILE)\nlist SCENE\nremove SCENE N"
+#define CLI_FOLLOWUP_MORE                                                                          \
+    "  sent in order after the passive reply, through the customer-service API, within\n"          \
+    "  WeChat's 48 h window; --image uploads the file once as permanent material; remove\n"        \
+    "  N moves the later ones up (fans already queued keep what they were queued with)\n"
 #endif

@@ -7,10 +7,15 @@
 
 #include <jansson.h>
 
+#include "campaign.h"
 #include "channel.h"
+#include "channel_import.h"
+#include "chreply.h"
 #include "cli.h"
 #include "csv.h"
+#include "media.h"
 #include "table.h"
+#include "wxapi.h"
 
 enum out_format { FMT_TABLE, FMT_CSV, FMT_JSON };
 
@@ -27,6 +32,136 @@ static int parse_format(const char *s, enum out_format *f)
     return 0;
 }
 
+/* ---- the reply kind options of add and edit (issue 20) ---- */
+
+/* --reply-news TITLE --news-url URL [--news-description TEXT]
+ * [--news-picurl URL] | --reply-image FILE, as add and edit read them. */
+struct kind_opts {
+    struct reply_news news; /* news.title set = --reply-news */
+    bool news_part;         /* a --news-* option was given */
+    const char *image;      /* --reply-image FILE */
+    char media_id[REPLY_MEDIA_ID_MAX + 1];
+};
+
+/* One of the kind options ('N' --reply-news, 'U' --news-url, 'D'
+ * --news-description, 'P' --news-picurl, 'I' --reply-image, in the getopt
+ * tables of add and edit) into ko; false when o is not one. */
+static bool kind_opt(struct kind_opts *ko, int o, const char *arg)
+{
+    switch (o) {
+    case 'N':
+        ko->news.title = arg;
+        return true;
+    case 'U':
+        ko->news.url = arg, ko->news_part = true;
+        return true;
+    case 'D':
+        ko->news.description = arg, ko->news_part = true;
+        return true;
+    case 'P':
+        ko->news.picurl = arg, ko->news_part = true;
+        return true;
+    case 'I':
+        ko->image = arg;
+        return true;
+    default:
+        return false;
+    }
+}
+
+static bool kind_given(const struct kind_opts *ko)
+{
+    return ko->news.title || ko->image;
+}
+
+/* The options make sense together, the article is valid and the image
+ * is one WeChat takes: 0, or 2 (usage) with the message printed. */
+static int kind_check(const struct kind_opts *ko, const char *verb)
+{
+    char err[512];
+    const char *why =
+        ko->news.title && ko->image        ? "--reply-news and --reply-image exclude each other"
+        : ko->news_part && !ko->news.title ? "--news-* options need --reply-news TITLE"
+                                           : NULL;
+    if (why)
+        return fprintf(stderr, "wxscene: channel %s: %s\n", verb, why), 2;
+    if (ko->news.title && reply_news_validate(&ko->news, NULL, err, sizeof(err)) < 0)
+        return fprintf(stderr, "wxscene: channel %s: %s\n", verb, err), 2;
+    void *data;
+    size_t len;
+    const char *type;
+    if (ko->image && media_read_image(ko->image, &data, &len, &type, err, sizeof(err)) < 0)
+        return fprintf(stderr, "wxscene: channel %s: --reply-image: %s\n", verb, err), 2;
+    if (ko->image)
+        free(data);
+    return 0;
+}
+
+/* --reply-image: the file's permanent media_id, uploaded now unless the
+ * same bytes were before. 0, 1 (runtime) or 2 (usage: a bad file or no
+ * credentials), with the message printed. */
+static int kind_upload(struct cli *cli, struct kind_opts *ko, const char *verb)
+{
+    struct wxapi *api = NULL;
+    char err[768];
+    bool uploaded = false;
+    if (!ko->image)
+        return 0;
+    if (!cli->cfg->appid[0] || !cli->cfg->appsecret[0]) {
+        fprintf(stderr,
+                "wxscene: channel %s: --reply-image: %s: [wechat] appid and appsecret are "
+                "needed to upload the image\n",
+                verb, cli->cfg->path);
+        return 2;
+    }
+    int rc = wxapi_new(&api, cli->cfg, cli->store, err, sizeof(err)) < 0 ||
+                     media_image_id(cli->store, api, ko->image, ko->media_id, sizeof(ko->media_id),
+                                    &uploaded, err, sizeof(err)) < 0
+                 ? 1
+                 : 0;
+    wxapi_free(api);
+    if (rc)
+        fprintf(stderr, "wxscene: channel %s: --reply-image: %s\n", verb, err);
+    else
+        printf("image %s %s (media_id %s)\n", ko->image,
+               uploaded ? "uploaded as permanent material" : "already uploaded", ko->media_id);
+    return rc;
+}
+
+/* Store the kind the options ask for (text_too: --reply was given, the
+ * reply goes back to text unless a kind option says otherwise). */
+static int kind_store(struct store *st, const char *scene, const struct kind_opts *ko,
+                      bool text_too)
+{
+    if (ko->news.title)
+        return chreply_set_news(st, scene, &ko->news);
+    if (ko->image) {
+        const char *base = strrchr(ko->image, '/') ? strrchr(ko->image, '/') + 1 : ko->image;
+        return chreply_set_image(st, scene, ko->media_id, base);
+    }
+    return text_too ? chreply_set_text(st, scene) : 0;
+}
+
+struct add_tx {
+    const struct channel *c;
+    const struct kind_opts *ko;
+    const char *campaign; /* NULL or "": none */
+    char err[512];
+    int rc;
+};
+
+/* The channel, its reply kind and its campaign in one transaction. */
+static int add_tx(struct store *st, void *arg)
+{
+    struct add_tx *a = arg;
+    a->rc = channel_add(st, a->c, a->err, sizeof(a->err));
+    if (a->rc == 0 && kind_store(st, a->c->scene, a->ko, false) < 0)
+        a->rc = -1, snprintf(a->err, sizeof(a->err), "%s", store_errmsg(st));
+    if (a->rc == 0 && a->campaign && *a->campaign)
+        a->rc = campaign_set_channel(st, a->c->scene, a->campaign, a->err, sizeof(a->err));
+    return a->rc < 0 ? -1 : 0;
+}
+
 static int cmd_add(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {{"name", required_argument, NULL, 'n'},
@@ -35,13 +170,23 @@ static int cmd_add(struct cli *cli, int argc, char **argv)
                                          {"scan-reply", required_argument, NULL, 's'},
                                          {"tag", required_argument, NULL, 't'},
                                          {"str", no_argument, NULL, 'S'},
+                                         {"reply-news", required_argument, NULL, 'N'},
+                                         {"news-url", required_argument, NULL, 'U'},
+                                         {"news-description", required_argument, NULL, 'D'},
+                                         {"news-picurl", required_argument, NULL, 'P'},
+                                         {"reply-image", required_argument, NULL, 'I'},
+                                         {"campaign", required_argument, NULL, 'c'},
                                          {NULL, 0, NULL, 0}};
     struct channel c = {0};
     struct channel_scene scene;
+    struct kind_opts ko = {0};
+    const char *campaign = NULL;
     bool force_str = false;
     char err[512];
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (kind_opt(&ko, o, optarg))
+            continue;
         switch (o) {
         case 'n':
             c.name = optarg;
@@ -61,34 +206,103 @@ static int cmd_add(struct cli *cli, int argc, char **argv)
         case 'S':
             force_str = true;
             break;
+        case 'c':
+            campaign = optarg;
+            break;
         default:
             return cli_usage(cli);
         }
     }
     if (optind + 1 != argc || !c.name)
         return cli_usage(cli);
+    int krc = kind_check(&ko, "add");
+    if (krc)
+        return krc;
     c.scene = argv[optind];
     if (channel_scene_from_text(&scene, c.scene, force_str, err, sizeof(err)) < 0 ||
         channel_validate(&c, NULL, err, sizeof(err)) < 0) {
         fprintf(stderr, "wxscene: channel add: %s\n", err);
         return 2;
     }
-    if (channel_add(cli->store, &c, err, sizeof(err)) < 0) {
-        fprintf(stderr, "wxscene: channel add: %s\n", err);
+    int state = channel_state(cli->store, c.scene); /* said before an upload would be wasted */
+    if (state < 0)
+        return fprintf(stderr, "wxscene: channel add: %s\n", store_errmsg(cli->store)), 1;
+    if (state != CHANNEL_ABSENT)
+        return fprintf(stderr, "wxscene: channel add: channel %s exists%s\n", c.scene,
+                       state == CHANNEL_ARCHIVED ? ", archived" : ""),
+               1;
+    if ((krc = kind_upload(cli, &ko, "add")) != 0)
+        return krc;
+    struct add_tx a = {.c = &c, .ko = &ko, .campaign = campaign};
+    if (store_tx(cli->store, add_tx, &a) < 0 || a.rc < 0) {
+        fprintf(stderr, "wxscene: channel add: %s\n", a.err[0] ? a.err : store_errmsg(cli->store));
         return 1;
     }
-    printf("channel %s added (%s)\n", c.scene, c.name);
+    printf("channel %s added (%s%s%s)%s%s\n", c.scene, c.name, kind_given(&ko) ? ", reply " : "",
+           ko.news.title ? "news"
+           : ko.image    ? "image"
+                         : "",
+           campaign && *campaign ? ", campaign " : "", campaign && *campaign ? campaign : "");
     return 0;
 }
 
 /* ---- edit ---- */
 
+struct edit_tx {
+    const char *scene;
+    const struct channel *c;
+    unsigned set;
+    const struct kind_opts *ko;
+    const char *campaign; /* NULL: unchanged, "": none */
+    struct channel got;
+    char err[512];
+    int rc;
+};
+
+/* The channel's fields, its reply kind and its campaign in one
+ * transaction: an edit of the kind or the campaign alone still needs the
+ * channel active. */
+static int edit_tx(struct store *st, void *arg)
+{
+    struct edit_tx *e = arg;
+    if (e->set) {
+        e->rc = channel_edit(st, e->scene, e->c, e->set, &e->got, NULL, e->err, sizeof(e->err));
+    } else {
+        int state = channel_state(st, e->scene);
+        e->rc = state < 0                   ? -1
+                : state == CHANNEL_ABSENT   ? CHANNEL_ENOTFOUND
+                : state == CHANNEL_ARCHIVED ? CHANNEL_EARCHIVED
+                                            : channel_get(st, e->scene, &e->got);
+        if (e->rc == 1) /* gone since it was checked */
+            e->rc = CHANNEL_ENOTFOUND;
+        if (e->rc != 0)
+            snprintf(e->err, sizeof(e->err),
+                     e->rc == CHANNEL_ENOTFOUND   ? "channel %s does not exist"
+                     : e->rc == CHANNEL_EARCHIVED ? "channel %s is archived: it cannot be edited"
+                                                  : "%s",
+                     e->rc < -1 ? e->scene : store_errmsg(st));
+    }
+    if (e->rc == 0 && kind_store(st, e->scene, e->ko, (e->set & CHANNEL_SET_REPLY) != 0) < 0)
+        e->rc = -1, snprintf(e->err, sizeof(e->err), "%s", store_errmsg(st));
+    if (e->rc == 0 && e->campaign)
+        e->rc = campaign_set_channel(st, e->scene, e->campaign, e->err, sizeof(e->err));
+    return e->rc < 0 ? -1 : 0;
+}
+
 static int cmd_edit(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"name", required_argument, NULL, 'n'},  {"promoter", required_argument, NULL, 'p'},
-        {"reply", required_argument, NULL, 'r'}, {"scan-reply", required_argument, NULL, 's'},
-        {"tag", required_argument, NULL, 't'},   {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"name", required_argument, NULL, 'n'},
+                                         {"promoter", required_argument, NULL, 'p'},
+                                         {"reply", required_argument, NULL, 'r'},
+                                         {"scan-reply", required_argument, NULL, 's'},
+                                         {"tag", required_argument, NULL, 't'},
+                                         {"reply-news", required_argument, NULL, 'N'},
+                                         {"news-url", required_argument, NULL, 'U'},
+                                         {"news-description", required_argument, NULL, 'D'},
+                                         {"news-picurl", required_argument, NULL, 'P'},
+                                         {"reply-image", required_argument, NULL, 'I'},
+                                         {"campaign", required_argument, NULL, 'c'},
+                                         {NULL, 0, NULL, 0}};
     static const struct {
         int opt;
         unsigned bit;
@@ -100,12 +314,19 @@ static int cmd_edit(struct cli *cli, int argc, char **argv)
         {'s', CHANNEL_SET_SCAN_REPLY, offsetof(struct channel, scan_reply)},
         {'t', CHANNEL_SET_TAG, offsetof(struct channel, tag)},
     };
-    struct channel c = {0}, got = {0};
+    struct channel c = {0};
+    struct kind_opts ko = {0};
+    const char *campaign = NULL;
     unsigned set = 0;
-    char err[512];
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (kind_opt(&ko, o, optarg))
+            continue;
         size_t i = 0;
+        if (o == 'c') {
+            campaign = optarg;
+            continue;
+        }
         while (i < WXS_ARRAY_LEN(map) && map[i].opt != o)
             i++;
         if (i == WXS_ARRAY_LEN(map))
@@ -113,23 +334,42 @@ static int cmd_edit(struct cli *cli, int argc, char **argv)
         *(char **)((char *)&c + map[i].off) = optarg;
         set |= map[i].bit;
     }
-    if (optind + 1 != argc || !set)
+    if (optind + 1 != argc || (!set && !kind_given(&ko) && !campaign))
         return cli_usage(cli);
+    int rc = kind_check(&ko, "edit");
+    if (rc)
+        return rc;
+    int state = channel_state(cli->store, argv[optind]); /* before an upload is wasted */
+    if (state == CHANNEL_ABSENT || state == CHANNEL_ARCHIVED)
+        return fprintf(stderr, "wxscene: channel edit: channel %s %s\n", argv[optind],
+                       state == CHANNEL_ABSENT ? "does not exist"
+                                               : "is archived: it cannot be edited"),
+               1;
+    if ((rc = kind_upload(cli, &ko, "edit")) != 0)
+        return rc;
     /* a refused value is a usage error, as in channel add; a scene that
-     * is not there (or archived) or a failing store is a runtime one */
-    int rc = channel_edit(cli->store, argv[optind], &c, set, &got, NULL, err, sizeof(err));
-    if (rc < 0) {
-        fprintf(stderr, "wxscene: channel edit: %s\n", err);
-        return rc == CHANNEL_EINVALID ? 2 : 1;
+     * is not there (or archived), an unknown campaign or a failing store
+     * is a runtime one */
+    struct edit_tx e = {
+        .scene = argv[optind], .c = &c, .set = set, .ko = &ko, .campaign = campaign};
+    if (store_tx(cli->store, edit_tx, &e) < 0 || e.rc < 0) {
+        fprintf(stderr, "wxscene: channel edit: %s\n", e.err[0] ? e.err : store_errmsg(cli->store));
+        channel_clear(&e.got);
+        return e.rc == CHANNEL_EINVALID ? 2 : 1;
     }
-    printf("channel %s edited (%s)\n", got.scene, got.name);
-    channel_clear(&got);
+    printf("channel %s edited (%s)%s%s\n", e.got.scene, e.got.name,
+           !campaign   ? ""
+           : *campaign ? ", campaign "
+                       : ", in no campaign",
+           campaign ? campaign : "");
+    channel_clear(&e.got);
     return 0;
 }
 
 /* ---- list ---- */
 
 struct list_ctx {
+    struct store *st; /* each row's campaign */
     enum out_format fmt;
     json_t *arr;
     struct buf line;
@@ -141,24 +381,52 @@ static const char *nz(const char *s)
     return s ? s : "";
 }
 
-static int list_row(const struct channel *c, void *arg)
+static int list_cells(struct list_ctx *lc, const struct channel *c, const char *campaign)
 {
-    struct list_ctx *lc = arg;
-    if (lc->fmt == FMT_JSON)
-        return json_array_append_new(lc->arr, channel_to_json(c)) == 0 ? 0 : -1;
-    if (lc->fmt == FMT_CSV) {
-        const char *cols[] = {c->scene, c->name, c->promoter, c->reply, c->scan_reply, c->tag};
-        buf_reset(&lc->line);
-        for (size_t i = 0; i < WXS_ARRAY_LEN(cols); i++)
-            if ((i && buf_puts(&lc->line, ",") < 0) || csv_field(&lc->line, nz(cols[i])) < 0)
-                return -1;
-        printf("%s\n", lc->line.data);
-        return 0;
-    }
-    const char *cells[] = {c->scene, c->name, nz(c->promoter), nz(c->tag)};
+    const char *cells[] = {c->scene, c->name, nz(c->promoter), nz(c->tag), nz(campaign)};
     for (size_t i = 0; i < WXS_ARRAY_LEN(cells); i++)
         if (table_add(&lc->t, cells[i]) < 0)
             return -1;
+    return 0;
+}
+
+/* The channel's JSON with its campaign (null: in none). */
+static json_t *row_json(const struct channel *c, const char *campaign)
+{
+    json_t *o = channel_to_json(c);
+    if (o &&
+        json_object_set_new(o, "campaign", campaign ? json_string(campaign) : json_null()) < 0) {
+        json_decref(o);
+        o = NULL;
+    }
+    return o;
+}
+
+/* Table and JSON show the channel's campaign (the CSV is import's
+ * format, which has no campaign column). */
+static int list_row_campaign(struct list_ctx *lc, const struct channel *c)
+{
+    char *campaign = NULL;
+    if (campaign_of_channel(lc->st, c->scene, &campaign) < 0)
+        return -1;
+    int rc = lc->fmt == FMT_JSON
+                 ? (json_array_append_new(lc->arr, row_json(c, campaign)) == 0 ? 0 : -1)
+                 : list_cells(lc, c, campaign);
+    free(campaign);
+    return rc;
+}
+
+static int list_row(const struct channel *c, void *arg)
+{
+    struct list_ctx *lc = arg;
+    if (lc->fmt == FMT_JSON || lc->fmt == FMT_TABLE)
+        return list_row_campaign(lc, c);
+    const char *cols[] = {c->scene, c->name, c->promoter, c->reply, c->scan_reply, c->tag};
+    buf_reset(&lc->line);
+    for (size_t i = 0; i < WXS_ARRAY_LEN(cols); i++)
+        if ((i && buf_puts(&lc->line, ",") < 0) || csv_field(&lc->line, nz(cols[i])) < 0)
+            return -1;
+    printf("%s\n", lc->line.data);
     return 0;
 }
 
@@ -186,9 +454,11 @@ static int cmd_list(struct cli *cli, int argc, char **argv)
         return 1;
     if (lc.fmt == FMT_CSV)
         printf("%sscene,name,promoter,reply,scan_reply,tag\n", bom ? CSV_BOM : "");
-    lc.t.ncols = 4;
+    lc.t.ncols = 5;
+    lc.st = cli->store;
     if (lc.fmt == FMT_TABLE && (table_add(&lc.t, "SCENE") < 0 || table_add(&lc.t, "NAME") < 0 ||
-                                table_add(&lc.t, "PROMOTER") < 0 || table_add(&lc.t, "TAG") < 0))
+                                table_add(&lc.t, "PROMOTER") < 0 || table_add(&lc.t, "TAG") < 0 ||
+                                table_add(&lc.t, "CAMPAIGN") < 0))
         goto done;
     if (channel_foreach(cli->store, list_row, &lc) < 0) {
         fprintf(stderr, "wxscene: channel list: %s\n", store_errmsg(cli->store));
@@ -216,220 +486,51 @@ done:
 
 /* ---- import ---- */
 
-static const char *const import_cols[] = {"scene", "name",       "promoter",
-                                          "reply", "scan_reply", "tag"};
-
-struct import_row {
-    struct channel c;
-    size_t line; /* where the row starts in the file */
-};
-
-struct import_ctx {
-    struct import_row *rows;
-    size_t n, cap;
-    const char *file;
-    int map[WXS_ARRAY_LEN(import_cols)]; /* column -> field index, -1 = absent */
-    size_t ncols;                        /* fields a row may have */
-    const char *encoding;                /* the file's (csv_encoding) */
-};
-
-static void import_free(struct import_ctx *ic)
+/* Each refusal as "wxscene: FILE:LINE: message" (the file alone for row 0),
+ * then how many more were not listed. */
+static void import_report(const struct channel_import *ci, const char *file)
 {
-    for (size_t i = 0; i < ic->n; i++)
-        channel_clear(&ic->rows[i].c);
-    free(ic->rows);
-}
-
-static char *opt_dup(const char *s)
-{
-    return (s && *s) ? strdup(s) : NULL;
-}
-
-/* Validate and keep one data row; the error names the row and column. */
-static int import_row(struct import_ctx *ic, char **f, size_t nf, size_t line)
-{
-    char err[512];
-    struct channel_scene scene;
-    if (ic->ncols == 0 && (nf < 5 || nf > 6)) {
-        fprintf(stderr, "wxscene: %s:%zu: expected 5 or 6 columns (%s), got %zu\n", ic->file, line,
-                "scene,name,promoter,reply,scan_reply[,tag]", nf);
-        return -1;
+    size_t listed = channel_import_errors_listed(ci);
+    for (size_t i = 0; i < listed; i++) {
+        const struct channel_import_error *e = channel_import_error(ci, i);
+        if (e->row)
+            fprintf(stderr, "wxscene: %s:%zu: %s\n", file, e->row, e->message);
+        else
+            fprintf(stderr, "wxscene: %s: %s\n", file, e->message);
     }
-    if (ic->ncols && nf > ic->ncols) {
-        fprintf(stderr, "wxscene: %s:%zu: %zu columns, the header names %zu\n", ic->file, line, nf,
-                ic->ncols);
-        return -1;
-    }
-    if (ic->n == ic->cap) {
-        size_t cap = ic->cap ? ic->cap * 2 : 64;
-        struct import_row *nr = realloc(ic->rows, cap * sizeof(*nr));
-        if (!nr)
-            return -1;
-        ic->rows = nr;
-        ic->cap = cap;
-    }
-    ic->rows[ic->n].line = line;
-    struct channel *c = &ic->rows[ic->n++].c;
-    memset(c, 0, sizeof(*c));
-    const char *v[WXS_ARRAY_LEN(import_cols)];
-    for (size_t i = 0; i < WXS_ARRAY_LEN(v); i++) {
-        int k = ic->ncols ? ic->map[i] : (int)i;
-        v[i] = k >= 0 && (size_t)k < nf ? f[k] : "";
-    }
-    c->scene = strdup(v[0]);
-    c->name = strdup(v[1]);
-    c->promoter = opt_dup(v[2]);
-    c->reply = opt_dup(v[3]);
-    c->scan_reply = opt_dup(v[4]);
-    c->tag = opt_dup(v[5]);
-    if (!c->scene || !c->name)
-        return -1;
-    if (channel_scene_from_text(&scene, c->scene, false, err, sizeof(err)) < 0 ||
-        channel_validate(c, NULL, err, sizeof(err)) < 0) {
-        fprintf(stderr, "wxscene: %s:%zu: %s\n", ic->file, line, err);
-        return -1;
-    }
-    return 0;
-}
-
-static int by_scene(const void *a, const void *b)
-{
-    const struct import_row *x = *(const struct import_row *const *)a;
-    const struct import_row *y = *(const struct import_row *const *)b;
-    int c = strcmp(x->c.scene, y->c.scene);
-    return c ? c : (x->line > y->line) - (x->line < y->line);
-}
-
-/* Scenes are the file's keys: one sort finds every repeat in O(n log n)
- * (comparing each row with all before it took 19 s for 100k rows). Returns
- * the number of repeats, -1 when out of memory. */
-static long import_duplicates(const struct import_ctx *ic)
-{
-    const struct import_row **by = malloc((ic->n ? ic->n : 1) * sizeof(*by));
-    size_t n = 0;
-    long dups = 0;
-    if (!by)
-        return -1;
-    for (size_t i = 0; i < ic->n; i++)
-        if (ic->rows[i].c.scene)
-            by[n++] = &ic->rows[i];
-    qsort(by, n, sizeof(*by), by_scene);
-    for (size_t i = 1, first = 0; i < n; i++) {
-        if (strcmp(by[i]->c.scene, by[first]->c.scene) != 0) {
-            first = i;
-        } else if (dups++ < 20) {
-            fprintf(stderr,
-                    "wxscene: %s:%zu: scene: %s appears twice in the file (first on line %zu)\n",
-                    ic->file, by[i]->line, by[i]->c.scene, by[first]->line);
-        }
-    }
-    free(by);
-    return dups;
-}
-
-/* A first record whose first two cells name columns (scene,name or
- * 场景值,名称, in any order) is a header: the columns are then taken by
- * name, English or Chinese (channel_column). 1 header, 0 data, -1 a bad
- * header (said). */
-static int read_header(struct import_ctx *ic, char **f, size_t nf, size_t line)
-{
-    int bad = 0;
-    if (nf < 2 || !channel_column(f[0]) || !channel_column(f[1]))
-        return 0;
-    for (size_t i = 0; i < WXS_ARRAY_LEN(import_cols); i++)
-        ic->map[i] = -1;
-    for (size_t k = 0; k < nf; k++) {
-        const char *col = channel_column(f[k]);
-        size_t i = 0;
-        while (col && strcmp(col, import_cols[i]) != 0)
-            i++;
-        if (!col || ic->map[i] >= 0) {
-            fprintf(stderr, "wxscene: %s:%zu: column %zu: %s \"%s\" (expected %s)\n", ic->file,
-                    line, k + 1, col ? "a second" : "unknown column", f[k],
-                    "scene,name,promoter,reply,scan_reply,tag or "
-                    "场景值,名称,推广员,欢迎语,扫码回复,标签");
-            bad = 1;
-        } else {
-            ic->map[i] = (int)k;
-        }
-    }
-    for (size_t i = 0; i < 2; i++) {
-        if (ic->map[i] < 0) {
-            fprintf(stderr, "wxscene: %s:%zu: the header has no %s column\n", ic->file, line,
-                    i ? "name (名称)" : "scene (场景值)");
-            bad = 1;
-        }
-    }
-    ic->ncols = nf;
-    return bad ? -1 : 1;
-}
-
-static int import_read(struct import_ctx *ic, FILE *fp)
-{
-    struct csv_reader *r;
-    char **f, err[256];
-    size_t nf, line;
-    int rc, bad = 0;
-    bool first = true;
-    if (csv_open(&r, fp) < 0)
-        return -1;
-    while ((rc = csv_next(r, &f, &nf, &line, err, sizeof(err))) == 1) {
-        int head = first ? read_header(ic, f, nf, line) : 0;
-        first = false;
-        if (head < 0)
-            bad++;
-        if (head == 0 && import_row(ic, f, nf, line) < 0 && ++bad >= 20)
-            break;
-    }
-    if (rc < 0) {
-        fprintf(stderr, "wxscene: %s:%zu: %s\n", ic->file, line, err);
-        bad++;
-    } else {
-        ic->encoding = csv_encoding(r);
-    }
-    csv_close(r);
-    if (import_duplicates(ic) != 0)
-        bad++;
-    return bad ? -1 : 0;
-}
-
-static int import_insert(struct store *st, void *arg)
-{
-    struct import_ctx *ic = arg;
-    char err[512];
-    for (size_t i = 0; i < ic->n; i++) {
-        if (channel_add(st, &ic->rows[i].c, err, sizeof(err)) < 0) {
-            fprintf(stderr, "wxscene: %s:%zu: %s\n", ic->file, ic->rows[i].line, err);
-            return -1;
-        }
-    }
-    return 0;
+    if (channel_import_error_count(ci) > listed)
+        fprintf(stderr, "wxscene: %s: %zu more errors not listed\n", file,
+                channel_import_error_count(ci) - listed);
 }
 
 static int cmd_import(struct cli *cli, int argc, char **argv)
 {
     if (argc != 2)
         return cli_usage(cli);
-    struct import_ctx ic = {.file = argv[1]};
+    struct channel_import *ci = NULL;
     int rc = 1;
     FILE *fp = strcmp(argv[1], "-") == 0 ? stdin : fopen(argv[1], "r");
     if (!fp) {
         fprintf(stderr, "wxscene: %s: %m\n", argv[1]);
         return 1;
     }
-    if (import_read(&ic, fp) < 0) {
+    if (channel_import_new(&ci, 20) < 0) {
+        fprintf(stderr, "wxscene: out of memory\n");
+    } else if (channel_import_read(ci, fp) < 0) {
+        import_report(ci, argv[1]);
         fprintf(stderr, "wxscene: channel import: nothing imported\n");
         rc = 2;
-    } else if (store_tx(cli->store, import_insert, &ic) < 0) {
+    } else if (channel_import_write(ci, cli->store) < 0) {
+        import_report(ci, argv[1]);
         fprintf(stderr, "wxscene: channel import: nothing imported\n");
     } else {
-        printf("imported %zu channels from %s (read as %s)\n", ic.n, ic.file,
-               ic.encoding ? ic.encoding : "UTF-8");
+        printf("imported %zu channels from %s (read as %s)\n", channel_import_rows(ci), argv[1],
+               channel_import_encoding(ci));
         rc = 0;
     }
     if (fp != stdin)
         fclose(fp);
-    import_free(&ic);
+    channel_import_free(ci);
     return rc;
 }
 
@@ -437,21 +538,31 @@ static int cmd_import(struct cli *cli, int argc, char **argv)
 static const struct cli_cmd cmds[] = {
     {"add", cmd_add,
      "SCENE --name NAME [--promoter NAME] [--reply TEXT] [--scan-reply TEXT] [--tag TAGNAME] "
-     "[--str]",
+     "[--campaign NAME] [--str] [--reply-news TITLE --news-url URL [--news-description TEXT] "
+     "[--news-picurl URL] | --reply-image FILE]",
      NULL,
      "  SCENE: a number 1..4294967295 is a scene_id, anything else (or --str) a scene_str\n"
+     "  --campaign: an existing campaign (wxscene campaign add) the channel joins\n"
      "  --reply/--scan-reply: the welcome for new fans / the answer to fans who scan again\n"
+     "  --reply-news/--reply-image: the welcome is a news card (title 1..64 characters, http(s)\n"
+     "  URLs) or an image (.png .jpg .gif .bmp, 10 MB at most, uploaded once as permanent\n"
+     "  material); --scan-reply stays text\n"
      "  --tag: WeChat tag given to the channel's fans (30 bytes at most)\n"},
     {"edit", cmd_edit,
-     "SCENE [--name NAME] [--promoter NAME] [--reply TEXT] [--scan-reply TEXT] [--tag TAGNAME]",
-     "empty --promoter/--scan-reply/--tag removes it",
-     "  at least one option; --reply \"\" answers nothing; the scene cannot change\n"},
+     "SCENE [--name NAME] [--promoter NAME] [--reply TEXT] [--scan-reply TEXT] [--tag TAGNAME] "
+     "[--campaign NAME] [--reply-news TITLE --news-url URL [--news-description TEXT] "
+     "[--news-picurl URL] | --reply-image FILE]",
+     "empty --promoter/--scan-reply/--tag/--campaign removes it",
+     "  at least one option; --reply \"\" answers nothing; --reply TEXT makes a news or image\n"
+     "  welcome text again; the scene cannot change\n"},
     {"list", cmd_list, "[--format table|csv|json] [--bom]", NULL,
      "  --bom  CSV starts with a UTF-8 byte order mark (Excel on Chinese Windows)\n"},
     {"import", cmd_import, "FILE.csv", "columns: scene,name,promoter,reply,scan_reply[,tag]",
      "  UTF-8 (with or without BOM) or GB18030/GBK; a header row in English or Chinese\n"
      "  (场景值,名称,推广员,欢迎语,扫码回复,标签); every row or none is imported; - reads stdin\n"},
     {"archive", cli_qr_channel_archive, "SCENE", NULL, CLI_ARCHIVE_MORE},
+    {"followup", cli_channel_followup, CLI_FOLLOWUP_ARGS,
+     "up to 3 customer-service messages after the reply", CLI_FOLLOWUP_MORE},
 };
 
 const struct cli_verb cli_verb_channel = {"channel", cmds, WXS_ARRAY_LEN(cmds)};

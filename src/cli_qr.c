@@ -89,12 +89,33 @@ static int parse_scale(const char *s, int *out)
     return 0;
 }
 
+/* --logo FILE: read and checked before anything is asked of WeChat. */
+static int load_logo(const char *verb, const char *path, int scale, struct qr_logo **out)
+{
+    char err[512];
+    *out = NULL;
+    if (!path)
+        return 0;
+    if (scale < QR_LOGO_MIN_SCALE) {
+        fprintf(stderr,
+                "wxscene: qr %s: --scale: a code with a logo needs at least %d pixels "
+                "per module\n",
+                verb, QR_LOGO_MIN_SCALE);
+        return 2;
+    }
+    if (qr_logo_load(path, out, err, sizeof(err)) < 0) {
+        fprintf(stderr, "wxscene: qr %s: %s\n", verb, err);
+        return 2;
+    }
+    return 0;
+}
+
 /* ---- qr create ---- */
 
 struct create_args {
     struct qr_request rq;
     bool temp, perm, json;
-    const char *out;
+    const char *out, *logo;
     int scale;
 };
 
@@ -131,6 +152,9 @@ static int create_opt(const struct cli *cli, struct create_args *a, int o)
         return 0;
     case 'x':
         return parse_scale(optarg, &a->scale);
+    case 'L':
+        a->logo = optarg;
+        return 0;
     case 'j':
         a->json = true;
         return 0;
@@ -149,6 +173,7 @@ static int create_parse(const struct cli *cli, int argc, char **argv, struct cre
                                          {"name", required_argument, NULL, 'n'},
                                          {"promoter", required_argument, NULL, 'P'},
                                          {"scale", required_argument, NULL, 'x'},
+                                         {"logo", required_argument, NULL, 'L'},
                                          {"json", no_argument, NULL, 'j'},
                                          {NULL, 0, NULL, 0}};
     int o, rc;
@@ -173,6 +198,11 @@ static int create_parse(const struct cli *cli, int argc, char **argv, struct cre
                 "wxscene: qr create: --out: %s: the name must end in .png, .svg or "
                 ".jpg\n",
                 a->out);
+        return 2;
+    }
+    if (a->logo && (!a->out || fmt == QR_IMG_JPG)) {
+        fprintf(stderr, "wxscene: qr create: --logo needs --out FILE.png or FILE.svg (the code "
+                        "is rendered here)\n");
         return 2;
     }
     return 0;
@@ -240,19 +270,22 @@ static int qr_cmd_create(struct cli *cli, int argc, char **argv)
     struct qr_code c = {0};
     struct wxapi *api = NULL;
     struct tz *z = NULL;
+    struct qr_logo *logo = NULL;
     int rc = create_parse(cli, argc, argv, &a);
     if (rc != 0)
         return rc;
     if (qr_validate(&a.rq, &spec, &e) < 0) /* before even looking at the credentials */
         return report("create", &e);
-    if ((rc = need_api(cli, "create", &api)) != 0)
+    if ((rc = load_logo("create", a.logo, a.scale, &logo)) != 0)
         return rc;
+    if ((rc = need_api(cli, "create", &api)) != 0)
+        goto done;
     if (!a.json && !(z = account_tz(cli, "create"))) { /* before asking WeChat */
         rc = 1;
         goto done;
     }
     if (qr_create(cli->store, api, &a.rq, NULL, &c, &e) < 0 ||
-        (a.out && qr_write_image(api, &c, a.out, a.scale, &e) < 0)) {
+        (a.out && qr_write_image(api, &c, a.out, a.scale, logo, &e) < 0)) {
         rc = report("create", &e);
         goto done;
     }
@@ -267,22 +300,25 @@ done:
     qr_code_clear(&c);
     wxapi_free(api);
     tz_free(z);
+    qr_logo_free(logo);
     return rc;
 }
 
 /* ---- qr batch ---- */
 
-static int batch_parse(const struct cli *cli, int argc, char **argv, struct qr_batch_opts *o)
+static int batch_parse(const struct cli *cli, int argc, char **argv, struct qr_batch_opts *o,
+                       const char **logo)
 {
-    static const struct option opts[] = {{"out", required_argument, NULL, 'o'},
-                                         {"format", required_argument, NULL, 'f'},
-                                         {"scale", required_argument, NULL, 'x'},
-                                         {"no-bom", no_argument, NULL, 'n'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"out", required_argument, NULL, 'o'},    {"logo", required_argument, NULL, 'L'},
+        {"format", required_argument, NULL, 'f'}, {"scale", required_argument, NULL, 'x'},
+        {"no-bom", no_argument, NULL, 'n'},       {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (c == 'o') {
             o->out_dir = optarg;
+        } else if (c == 'L') {
+            *logo = optarg;
         } else if (c == 'n') {
             o->bom = false;
         } else if (c == 'f' && (strcmp(optarg, "png") == 0 || strcmp(optarg, "svg") == 0)) {
@@ -314,17 +350,24 @@ static int qr_cmd_batch(struct cli *cli, int argc, char **argv)
     struct qr_error e;
     struct wxapi *api = NULL;
     struct tz *z = NULL;
-    int rc = batch_parse(cli, argc, argv, &o);
-    if (rc != 0)
+    struct qr_logo *logo = NULL;
+    const char *logo_path = NULL;
+    int rc = batch_parse(cli, argc, argv, &o, &logo_path);
+    if (rc != 0 || (rc = load_logo("batch", logo_path, o.scale, &logo)) != 0)
         return rc;
-    if (!(o.tz = z = account_tz(cli, "batch")))
+    o.logo = logo;
+    if (!(o.tz = z = account_tz(cli, "batch"))) {
+        qr_logo_free(logo);
         return 1;
+    }
     if ((rc = need_api(cli, "batch", &api)) != 0) {
         tz_free(z);
+        qr_logo_free(logo);
         return rc;
     }
     rc = qr_batch_run(cli->store, api, &o, &res, &e);
     tz_free(z);
+    qr_logo_free(logo);
     fflush(stdout);
     if (rc < 0) {
         rc = report("batch", &e);
@@ -514,36 +557,44 @@ static int qr_cmd_image(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {{"out", required_argument, NULL, 'o'},
                                          {"scale", required_argument, NULL, 'x'},
+                                         {"logo", required_argument, NULL, 'L'},
                                          {NULL, 0, NULL, 0}};
-    const char *out = NULL;
+    const char *out = NULL, *logo_path = NULL;
     int scale = QR_DEFAULT_SCALE, c, rc = 0;
     struct qr_code code = {0};
     struct qr_error e;
     struct wxapi *api = NULL;
+    struct qr_logo *logo = NULL;
     enum qr_image_format fmt;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (c == 'o')
             out = optarg;
+        else if (c == 'L')
+            logo_path = optarg;
         else if (c != 'x' || parse_scale(optarg, &scale) != 0)
             goto usage;
     }
     if (optind + 1 != argc || !out || qr_image_format_of(out, &fmt) < 0)
         goto usage;
+    if ((rc = load_logo("image", logo_path, scale, &logo)) != 0)
+        return rc;
     int found = qr_code_latest(cli->store, argv[optind], &code, &e);
     if (found != 0) {
         fprintf(stderr, "wxscene: qr image: %s\n",
                 found < 0 ? e.msg : "no code for this scene (qr create first)");
-        return 1;
-    }
-    if (fmt == QR_IMG_JPG && (rc = need_api(cli, "image", &api)) != 0)
+        rc = 1;
         goto done;
-    if (qr_write_image(api, &code, out, scale, &e) < 0)
+    }
+    if (fmt == QR_IMG_JPG && !logo && (rc = need_api(cli, "image", &api)) != 0)
+        goto done;
+    if (qr_write_image(api, &code, out, scale, logo, &e) < 0)
         rc = report("image", &e);
     else
         printf("%s: %s (%s)\n", out, code.url, qr_kind_name(code.kind));
 done:
     qr_code_clear(&code);
     wxapi_free(api);
+    qr_logo_free(logo);
     return rc;
 usage:
     return cli_usage(cli);
@@ -682,14 +733,18 @@ int cli_qr_channel_archive(struct cli *cli, int argc, char **argv)
 static const struct cli_cmd cmds[] = {
     {"create", qr_cmd_create,
      "SCENE (--temp SECONDS | --perm) [--str] [--out FILE.png|FILE.svg|FILE.jpg] "
-     "[--name NAME [--promoter NAME]] [--scale N] [--json]\n"
-     "--perm --alloc --name NAME [--promoter NAME] [--out FILE] [--scale N] [--json]",
+     "[--name NAME [--promoter NAME]] [--scale N] [--logo FILE.png] [--json]\n"
+     "--perm --alloc --name NAME [--promoter NAME] [--out FILE] [--scale N] [--logo FILE.png] "
+     "[--json]",
      NULL,
      "  SECONDS: 1..2592000, or Nd / Nh / Nm (at most 30d)\n"
-     "  --alloc: the next free permanent scene id; --name/--promoter: a new channel\n"},
-    {"batch", qr_cmd_batch, "FILE.csv --out DIR [--format png|svg] [--scale N] [--no-bom]",
-     "columns: scene,name,promoter,kind,expire",
+     "  --alloc: the next free permanent scene id; --name/--promoter: a new channel\n"
+     "  --logo: the brand PNG in the centre (error correction H; --scale 2 or more)\n"},
+    {"batch", qr_cmd_batch,
+     "FILE.csv --out DIR [--format png|svg] [--scale N] [--logo FILE.png] [--no-bom]",
+     "columns: scene,name,promoter,kind,expire[,logo]",
      "  kind: temp | perm, or temp_id, temp_str, perm_id, perm_str\n"
+     "  --logo FILE.png: the brand logo in every code; a logo column (标志): one per row\n"
      "  re-running with the same --out DIR resumes an interrupted batch\n"
      "  DIR/index.csv: for Excel, with a UTF-8 BOM (--no-bom: without), expiries in\n"
      "  [stats] timezone\n"},
@@ -698,7 +753,8 @@ static const struct cli_cmd cmds[] = {
      "  --expired        also temporary codes already expired\n"
      "  --bom            CSV starts with a UTF-8 byte order mark (Excel)\n"
      "  expiries are in [stats] timezone, the account's local time\n"},
-    {"image", qr_cmd_image, "SCENE --out FILE.png|FILE.svg|FILE.jpg [--scale N]", NULL,
+    {"image", qr_cmd_image, "SCENE --out FILE.png|FILE.svg|FILE.jpg [--scale N] [--logo FILE.png]",
+     NULL,
      "  the newest code of SCENE; .png/.svg are rendered here, .jpg is downloaded from\n"
      "  showqrcode\n"},
     {"perm-ids", qr_cmd_perm_ids, "[--release ID --yes]", NULL,

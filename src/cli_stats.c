@@ -12,7 +12,7 @@
 enum out_format { FMT_TABLE, FMT_CSV, FMT_JSON };
 
 struct stats_args {
-    const char *since, *until;
+    const char *since, *until, *campaign;
     enum stats_by by;
     enum out_format fmt;
     bool bom, rebuild;
@@ -44,6 +44,7 @@ static int parse_args(const struct cli *cli, int argc, char **argv, struct stats
                                          {"format", required_argument, NULL, 'f'},
                                          {"bom", no_argument, NULL, 'B'},
                                          {"rebuild", no_argument, NULL, 'R'},
+                                         {"campaign", required_argument, NULL, 'c'},
                                          {NULL, 0, NULL, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
@@ -56,9 +57,10 @@ static int parse_args(const struct cli *cli, int argc, char **argv, struct stats
             break;
         case 'b':
             if (stats_parse_by(optarg, &a->by) < 0)
-                return fprintf(stderr,
-                               "wxscene: stats: --by: '%s' is not channel, promoter or day\n",
-                               optarg),
+                return fprintf(
+                           stderr,
+                           "wxscene: stats: --by: '%s' is not channel, promoter, day or campaign\n",
+                           optarg),
                        2;
             break;
         case 'f':
@@ -73,6 +75,9 @@ static int parse_args(const struct cli *cli, int argc, char **argv, struct stats
         case 'R':
             a->rebuild = true;
             break;
+        case 'c':
+            a->campaign = optarg;
+            break;
         default:
             return cli_usage(cli);
         }
@@ -80,6 +85,10 @@ static int parse_args(const struct cli *cli, int argc, char **argv, struct stats
     if (optind != argc) {
         fprintf(stderr, "wxscene: stats: unexpected argument '%s'\n", argv[optind]);
         return cli_usage(cli);
+    }
+    if (a->campaign && a->by != STATS_BY_DAY && a->by != STATS_BY_CHANNEL) {
+        fprintf(stderr, "wxscene: stats: --campaign applies to --by day or --by channel\n");
+        return 2;
     }
     if (a->bom && a->fmt != FMT_CSV) {
         fprintf(stderr, "wxscene: stats: --bom only applies to --format csv\n");
@@ -139,8 +148,10 @@ static int cmd_stats(struct cli *cli, int argc, char **argv)
         rc = 2;
         goto done;
     }
-    if (stats_query(s, a.by, d0, d1, &r, err, sizeof(err)) < 0) {
-        fprintf(stderr, "wxscene: stats: %s\n", err);
+    int qrc = stats_query_in(s, a.by, d0, d1, a.campaign, &r, err, sizeof(err));
+    if (qrc < 0) {
+        fprintf(stderr, "wxscene: stats: %s%s\n", qrc == STATS_ENOCAMPAIGN ? "--campaign: " : "",
+                err);
         goto done;
     }
     if (print_report(r, &a, cli->cfg->timezone) < 0) {
@@ -157,11 +168,12 @@ done:
 /* The one place stats' options are described. */
 static const struct cli_cmd cmds[] = {
     {NULL, cmd_stats,
-     "[--since YYYY-MM-DD] [--until YYYY-MM-DD] [--by channel|promoter|day] "
-     "[--format table|csv|json] [--bom] [--rebuild]",
+     "[--since YYYY-MM-DD] [--until YYYY-MM-DD] [--by channel|promoter|day|campaign] "
+     "[--campaign NAME] [--format table|csv|json] [--bom] [--rebuild]",
      NULL,
      "  default range: the 30 days ending today in [stats] timezone; dates are inclusive;\n"
      "  a range may be of any length (--since 2000-01-01 --until 2100-01-01: everything)\n"
+     "  --campaign NAME  only the channels of campaign NAME (--by day or --by channel)\n"
      "  --bom      CSV starts with a UTF-8 byte order mark (for spreadsheets)\n"
      "  --rebuild  recompute the rollups from the events first (locks the database meanwhile)\n"},
 };

@@ -202,6 +202,11 @@ done:
     return rc;
 }
 
+bool csv_loaded(const struct csv_reader *r)
+{
+    return r->text != NULL;
+}
+
 const char *csv_encoding(const struct csv_reader *r)
 {
     static const char *const names[] = {

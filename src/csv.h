@@ -10,6 +10,7 @@
  * list -> channel import) gives the original values; see csv_field(). */
 #ifndef WXS_CSV_H
 #define WXS_CSV_H
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include "util.h"
@@ -38,6 +39,12 @@ void csv_close(struct csv_reader *r);
 /* The encoding the file was read in ("UTF-8", "UTF-8 with BOM", "GB18030"),
  * valid once csv_next() returned a record or the end. Static string. */
 const char *csv_encoding(const struct csv_reader *r);
+
+/* Whether the whole file was read and its encoding settled: after a -1
+ * from csv_next(), false means the file itself was refused (its encoding:
+ * UTF-16, neither UTF-8 nor GB18030; or its size), true a malformed
+ * record. */
+bool csv_loaded(const struct csv_reader *r);
 
 /* Next record: 1 = got one (*fields valid until the next call, *line = the
  * file line it starts on, the first line being 1), 0 = end, -1 = malformed

@@ -19,6 +19,21 @@
 #define SCAN  "pg_temp.stats_rebuild_scan"
 
 const struct db_override db_pgsql_overrides[] = {
+    /* followup.c: two instances never claim the same row (nor wait on each
+     * other's claim) */
+    {"followup.arm",
+     "INSERT INTO followup_outbox(event_id, openid, scene, msgs, total, state, created_at, "
+     "updated_at) SELECT ?1, ?2, ?4, string_agg(id::text, ',' ORDER BY pos), count(*), "
+     "'pending', ?3, ?3 FROM followup_msgs WHERE scene = ?4 AND removed_at IS NULL "
+     "HAVING count(*) > 0"},
+    {"followup.claim",
+     "UPDATE followup_outbox SET state = 'sending', attempts = attempts + 1, owner_host = ?1, "
+     "owner_pid = ?2, claim_until = ?3, updated_at = ?4 WHERE state = 'pending' AND id = "
+     "(SELECT o.id FROM followup_outbox o WHERE o.state = 'pending' AND o.next_try <= ?4 AND "
+     "NOT EXISTS (SELECT 1 FROM followup_outbox p WHERE p.openid = o.openid AND p.id < o.id AND "
+     "(p.state = 'sending' OR (p.state = 'pending' AND p.attempts > 0))) ORDER BY o.id LIMIT 1 "
+     "FOR UPDATE SKIP LOCKED) "
+     "RETURNING id, openid, msgs, total, done, attempts"},
     /* store.c: /metrics' store size */
     {"store.size", "SELECT pg_database_size(current_database())"},
     /* store.c: the events of one openid one transaction at a time, across
@@ -93,5 +108,14 @@ const struct db_override db_pgsql_overrides[] = {
     {"copy.seq_tag_outbox",
      "SELECT setval(pg_get_serial_sequence('tag_outbox', 'id'), coalesce(max(id), 0) + 1, "
      "false) FROM tag_outbox"},
+    {"copy.seq_campaigns",
+     "SELECT setval(pg_get_serial_sequence('campaigns', 'id'), coalesce(max(id), 0) + 1, false) "
+     "FROM campaigns"},
+    {"copy.seq_followup_msgs",
+     "SELECT setval(pg_get_serial_sequence('followup_msgs', 'id'), coalesce(max(id), 0) + 1, "
+     "false) FROM followup_msgs"},
+    {"copy.seq_followup_outbox",
+     "SELECT setval(pg_get_serial_sequence('followup_outbox', 'id'), coalesce(max(id), 0) + 1, "
+     "false) FROM followup_outbox"},
     {NULL, NULL},
 };

@@ -17,8 +17,8 @@
 /* The verbs; each one's commands and their usage live in its cli_<verb>.c
  * (struct cli_verb), the only place an option is described. */
 static const struct cli_verb *const verbs[] = {
-    &cli_verb_channel,  &cli_verb_qr,    &cli_verb_tag,
-    &cli_verb_backfill, &cli_verb_store, &cli_verb_stats,
+    &cli_verb_channel,  &cli_verb_qr,    &cli_verb_campaign, &cli_verb_tag,
+    &cli_verb_backfill, &cli_verb_store, &cli_verb_stats,    &cli_verb_followup,
 };
 
 static void usage(FILE *f)

@@ -18,6 +18,7 @@
 #include "server.h"
 #include "stats.h"
 #include "store.h"
+#include "fuworker.h"
 #include "tagworker.h"
 #include "wx_xml.h"
 
@@ -33,8 +34,9 @@ struct app {
      * replaces it), to compare the next one with; NULL = cfg */
     const struct cfg *reloaded;
     int signals;
-    int draining;             /* listeners (callback, admin) still answering */
-    struct tagworker *tagger; /* NULL when [tag] worker = false */
+    int draining;               /* listeners (callback, admin) still answering */
+    struct tagworker *tagger;   /* NULL when [tag] worker = false */
+    struct fuworker *followups; /* NULL when [followup] worker = false */
 };
 
 static void usage(FILE *f)
@@ -63,6 +65,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     }
     log_info("signal %d: draining", (int)sig);
     tagworker_stop(app->tagger);
+    fuworker_stop(app->followups);
     app->draining = 2;
     server_drain(app->srv, on_drained, app);
     admin_drain(app->admin, on_drained, app);
@@ -171,6 +174,11 @@ static int app_init(struct app *app, const char *config)
         log_error("%s", err);
         return 1;
     }
+    if (app->cfg->followup_worker &&
+        fuworker_start(&app->followups, app->cfg, err, sizeof(err)) < 0) {
+        log_error("%s", err);
+        return 1;
+    }
     return 0;
 }
 
@@ -195,6 +203,7 @@ static int app_run(struct app *app)
 static void app_free(struct app *app)
 {
     tagworker_free(app->tagger);
+    fuworker_free(app->followups);
     admin_free(app->admin);
     server_free(app->srv);
     if (app->sigterm)

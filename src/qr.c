@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "channel.h"
+#include "chreply.h"
+#include "followup.h"
 #include "qr_internal.h"
 #include "qr_perm.h"
 
@@ -486,6 +488,10 @@ static int channel_prepare(struct store *st, struct create_ctx *x)
                        "channel %s is archived; a new code would bring its scans back", scene);
     /* a released id: the archived channel keeps its record under another scene */
     if (state == CHANNEL_ARCHIVED && channel_rename_archived(st, scene) < 0)
+        return qr_db_fail(db, x->err, "moving archived channel %s aside", scene);
+    /* ... and its news/image welcome and follow-ups are not the new channel's */
+    if (state == CHANNEL_ARCHIVED &&
+        (chreply_set_text(st, scene) < 0 || followup_forget(st, scene) < 0))
         return qr_db_fail(db, x->err, "moving archived channel %s aside", scene);
     if (!x->rq->name)
         return 0;

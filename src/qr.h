@@ -131,23 +131,53 @@ enum qr_image_format { QR_IMG_PNG, QR_IMG_SVG, QR_IMG_JPG };
 /* By the file name's extension (.png, .svg, .jpg/.jpeg); -1 if none fits. */
 int qr_image_format_of(const char *path, enum qr_image_format *out) WXS_MUSTCHECK;
 
+/* A brand logo for the centre of rendered codes (qr_logo.c): a PNG of at
+ * most QR_LOGO_FILE_MAX bytes and QR_LOGO_DIM_MAX pixels a side. With a
+ * logo a code is encoded at level H, version >= QR_LOGO_MIN_VERSION, and
+ * the logo with its white pad covers at most QR_LOGO_SHARE of the side. */
+#define QR_LOGO_FILE_MAX    (1024u * 1024u)
+#define QR_LOGO_DIM_MAX     2048
+#define QR_LOGO_MIN_VERSION 5
+#define QR_LOGO_SHARE       0.24
+#define QR_LOGO_MIN_SCALE   2 /* pixels per module: below, the logo is a smudge */
+struct qr_logo;
+/* Read and decode path; errors name the file ("--logo: FILE: ..."). Caller
+ * qr_logo_free()s *out. */
+int qr_logo_load(const char *path, struct qr_logo **out, char *err, size_t errlen) WXS_MUSTCHECK;
+void qr_logo_free(struct qr_logo *l);
+/* Where the logo goes in a symbol of width modules (no quiet zone) drawn
+ * at scale px per module: the white box in modules (mod_x = mod_y, the box
+ * is centred and square), the logo's square in pixels inside it (px_x from
+ * the symbol's edge, quiet zone excluded). -1 when the symbol is too small. */
+struct qr_logo_box {
+    int mod_x, mod_side;
+    int px_x, px_side;
+};
+int qr_logo_box(int width, int scale, struct qr_logo_box *b) WXS_MUSTCHECK;
+/* The logo fitted into side x side pixels (aspect kept, box filter,
+ * composited over white): side * side * 3 bytes of RGB, caller frees;
+ * NULL on out of memory. */
+unsigned char *qr_logo_scaled(const struct qr_logo *l, int side);
+/* The SVG elements (white box, logo as a base64 PNG <image>) in module
+ * units, offset by the quiet zone, appended to out. */
+int qr_logo_svg(const struct qr_logo *l, const struct qr_logo_box *b, int quiet,
+                struct buf *out) WXS_MUSTCHECK;
+
 /* Render text as a QR code (level M, 4-module quiet zone, scale px per
- * module) into path, atomically (temp file + rename). */
+ * module; with a logo: level H, see above) into path, atomically (temp
+ * file + rename). logo may be NULL. */
 /* The same images in memory (the admin API can send them as they are);
  * appended to out. */
-int qr_png_encode(const char *text, int scale, struct buf *out, char *err,
-                  size_t errlen) WXS_MUSTCHECK;
-int qr_svg_encode(const char *text, int scale, struct buf *out, char *err,
-                  size_t errlen) WXS_MUSTCHECK;
-int qr_render_png(const char *text, int scale, const char *path, char *err,
-                  size_t errlen) WXS_MUSTCHECK;
-int qr_render_svg(const char *text, int scale, const char *path, char *err,
-                  size_t errlen) WXS_MUSTCHECK;
+int qr_png_encode(const char *text, int scale, const struct qr_logo *logo, struct buf *out,
+                  char *err, size_t errlen) WXS_MUSTCHECK;
+int qr_svg_encode(const char *text, int scale, const struct qr_logo *logo, struct buf *out,
+                  char *err, size_t errlen) WXS_MUSTCHECK;
 
-/* Write c's image to path: PNG/SVG rendered locally from c->url, JPG
- * downloaded from showqrcode (api may be NULL for PNG/SVG). */
+/* Write c's image to path: PNG/SVG rendered locally from c->url (with
+ * logo when not NULL), JPG downloaded from showqrcode (api may be NULL for
+ * PNG/SVG; a logo is refused for JPG: WeChat renders it). */
 int qr_write_image(struct wxapi *api, const struct qr_code *c, const char *path, int scale,
-                   struct qr_error *err) WXS_MUSTCHECK;
+                   const struct qr_logo *logo, struct qr_error *err) WXS_MUSTCHECK;
 
 /* ---- channels ---- */
 

@@ -24,7 +24,7 @@ static const struct db_query q_batch_start = {
 static const struct db_query q_batch_finish = {
     "qr_batch.finish", "UPDATE qr_batches SET finished_at = ?2 WHERE id = ?1"};
 
-enum col { COL_SCENE, COL_NAME, COL_PROMOTER, COL_KIND, COL_EXPIRE, COL_N };
+enum col { COL_SCENE, COL_NAME, COL_PROMOTER, COL_KIND, COL_EXPIRE, COL_LOGO, COL_N };
 
 /* Column names as the header spells them; the positional order without one. */
 static const struct {
@@ -38,6 +38,14 @@ static const struct {
     [COL_PROMOTER] = {"promoter", NULL, NULL, false},
     [COL_KIND] = {"kind", NULL, "类型", true},
     [COL_EXPIRE] = {"expire", "expire_seconds", "有效期", false},
+    [COL_LOGO] = {"logo", NULL, "标志", false}, /* a PNG for this row (qr_logo.c) */
+};
+
+/* The logos a batch's logo column names, each file read once. */
+#define BATCH_LOGOS_MAX 16
+struct logo_file {
+    char *path;
+    struct qr_logo *logo;
 };
 
 /* Accepted kind spellings: temp/perm follow the scene text (digits = id). */
@@ -55,6 +63,7 @@ struct row {
     char *fields[COL_N];
     int numeric;
     struct qr_request rq;
+    const struct qr_logo *logo; /* the logo column's, NULL = the batch's --logo (or none) */
 };
 
 struct batch {
@@ -65,6 +74,8 @@ struct batch {
     const char *encoding; /* the CSV's (csv_encoding) */
     size_t invalid;
     char id[PATH_MAX]; /* realpath of the output directory */
+    struct logo_file logos[BATCH_LOGOS_MAX];
+    size_t nlogos;
 };
 
 static void row_error(struct batch *b, size_t line, const char *col, const char *fmt, ...)
@@ -89,6 +100,10 @@ static void batch_free(struct batch *b)
         for (int c = 0; c < COL_N; c++)
             free(b->rows[i].fields[c]);
     free(b->rows);
+    for (size_t i = 0; i < b->nlogos; i++) {
+        free(b->logos[i].path);
+        qr_logo_free(b->logos[i].logo);
+    }
 }
 
 /* ---- reading and validating ---- */
@@ -122,7 +137,7 @@ static bool read_header(struct batch *b, char **f, size_t nf, size_t line)
         if (c < 0)
             row_error(b, line, NULL,
                       "unknown column \"%s\" (expected scene,name,promoter,kind,"
-                      "expire)",
+                      "expire[,logo])",
                       f[i]);
         else if (b->map[c] >= 0)
             row_error(b, line, NULL, "column %s appears twice", columns[c].name);
@@ -155,7 +170,8 @@ static int row_add(struct batch *b, char **f, size_t nf, size_t line)
             return -1;
     }
     if (nf > COL_N && b->map[COL_EXPIRE] == COL_EXPIRE)
-        row_error(b, line, NULL, "%zu columns; expected scene,name,promoter,kind,expire", nf);
+        row_error(b, line, NULL, "%zu columns; expected scene,name,promoter,kind,expire[,logo]",
+                  nf);
     return 0;
 }
 
@@ -261,6 +277,43 @@ static void check_row(struct batch *b, struct row *r)
     }
 }
 
+/* The row's logo column: a PNG path (relative to the current directory),
+ * read once per distinct path and checked like --logo. */
+static void check_logo(struct batch *b, struct row *r)
+{
+    static const char prefix[] = "--logo: ";
+    const char *path = r->fields[COL_LOGO];
+    char why[512];
+    size_t i = 0;
+    if (!path[0])
+        return;
+    while (i < b->nlogos && strcmp(b->logos[i].path, path) != 0)
+        i++;
+    if (i == b->nlogos && b->nlogos == BATCH_LOGOS_MAX) {
+        row_error(b, r->line, "logo", "more than %d different logos in one batch", BATCH_LOGOS_MAX);
+        return;
+    }
+    if (i == b->nlogos) {
+        struct qr_logo *l = NULL;
+        if (qr_logo_load(path, &l, why, sizeof(why)) < 0) {
+            bool named = strncmp(why, prefix, sizeof(prefix) - 1) == 0;
+            row_error(b, r->line, "logo", "%s", why + (named ? sizeof(prefix) - 1 : 0));
+            return;
+        }
+        if (!(b->logos[i].path = strdup(path))) {
+            qr_logo_free(l);
+            row_error(b, r->line, "logo", "out of memory");
+            return;
+        }
+        b->logos[b->nlogos++].logo = l;
+    }
+    if (b->o->scale < QR_LOGO_MIN_SCALE)
+        row_error(b, r->line, "logo", "a code with a logo needs --scale %d or more",
+                  QR_LOGO_MIN_SCALE);
+    else
+        r->logo = b->logos[i].logo;
+}
+
 /* An existing channel must say what the row says. */
 static void check_channel(struct store *st, struct batch *b, struct row *r)
 {
@@ -364,8 +417,10 @@ static int check_duplicates(struct batch *b)
 static int validate_all(struct store *st, struct batch *b, struct qr_error *err)
 {
     size_t before = b->invalid;
-    for (size_t i = 0; i < b->n; i++)
+    for (size_t i = 0; i < b->n; i++) {
         check_row(b, &b->rows[i]);
+        check_logo(b, &b->rows[i]);
+    }
     if (b->invalid == before && check_duplicates(b) < 0)
         return qr_fail(err, QR_EINTERNAL, NULL, "out of memory");
     for (size_t i = 0; b->invalid == before && i < b->n; i++)
@@ -465,8 +520,8 @@ static const char *format_ext(enum qr_image_format f)
 }
 
 /* The row's image: rendered unless a finished earlier run left it. */
-static int row_image(struct batch *b, const struct qr_code *c, char *name, size_t namelen,
-                     struct qr_error *err)
+static int row_image(struct batch *b, const struct row *r, const struct qr_code *c, char *name,
+                     size_t namelen, struct qr_error *err)
 {
     char path[PATH_MAX + 256];
     if (qr_batch_image_name(c->scene, format_ext(b->o->format), name, namelen) < 0)
@@ -474,7 +529,7 @@ static int row_image(struct batch *b, const struct qr_code *c, char *name, size_
     snprintf(path, sizeof(path), "%s/%s", b->id, name);
     if (c->reused && access(path, F_OK) == 0)
         return 0;
-    return qr_write_image(NULL, c, path, b->o->scale, err);
+    return qr_write_image(NULL, c, path, b->o->scale, r->logo ? r->logo : b->o->logo, err);
 }
 
 static int index_line(const struct batch *b, struct buf *idx, const struct row *r,
@@ -527,7 +582,7 @@ static int run_row(struct store *st, struct wxapi *api, struct batch *b, const s
                 err->msg);
         return err->rc;
     }
-    int rc = row_image(b, &c, image, sizeof(image), err);
+    int rc = row_image(b, r, &c, image, sizeof(image), err);
     if (rc == 0 && index_line(b, idx, r, &c, image) < 0)
         rc = qr_fail(err, QR_EINTERNAL, NULL, "out of memory");
     if (rc == 0)

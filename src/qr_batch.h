@@ -24,6 +24,7 @@ struct qr_batch_opts {
     const char *out_dir;         /* created if absent */
     enum qr_image_format format; /* QR_IMG_PNG or QR_IMG_SVG (local rendering) */
     int scale;                   /* pixels per module */
+    const struct qr_logo *logo;  /* NULL, or in the centre of every image */
     FILE *report;                /* one line per row */
     FILE *errors;                /* one line per validation error */
     /* index.csv: for Excel (a UTF-8 BOM first when bom), expiries as local

@@ -37,9 +37,12 @@ int qr_image_format_of(const char *path, enum qr_image_format *out)
     return -1;
 }
 
-static QRcode *encode(const char *text, char *err, size_t errlen)
+/* Level M by default; with a logo level H and a version big enough that
+ * the modules round the logo stay readable when printed small. */
+static QRcode *encode(const char *text, const struct qr_logo *logo, char *err, size_t errlen)
 {
-    QRcode *q = QRcode_encodeString8bit(text, 0, QR_ECLEVEL_M);
+    QRcode *q = logo ? QRcode_encodeString8bit(text, QR_LOGO_MIN_VERSION, QR_ECLEVEL_H)
+                     : QRcode_encodeString8bit(text, 0, QR_ECLEVEL_M);
     if (!q)
         snprintf(err, errlen, "cannot encode a QR code: %s", strerror(errno));
     return q;
@@ -101,33 +104,64 @@ static void png_flush_noop(png_structp png)
     (void)png;
 }
 
+/* What one image is drawn from: the symbol, the scale, and with a logo
+ * its box and the logo scaled into it (RGB rows instead of 1-bit ones). */
+struct drawing {
+    const QRcode *q;
+    int scale, size; /* size: pixels a side, quiet zone included */
+    const struct qr_logo *logo;
+    struct qr_logo_box box;
+    unsigned char *pic; /* box.px_side^2 RGB, with a logo */
+};
+
 /* One 1-bit row: module colour per pixel, 0 = black. */
-static void png_row(const QRcode *q, int scale, int y, png_bytep row, size_t rowbytes)
+static void png_row(const struct drawing *d, int y, png_bytep row)
 {
-    int size = (q->width + 2 * QR_QUIET) * scale;
-    memset(row, 0xff, rowbytes);
-    for (int x = 0; x < size; x++)
-        if (dark(q, x / scale - QR_QUIET, y / scale - QR_QUIET))
+    memset(row, 0xff, (size_t)(d->size + 7) / 8);
+    for (int x = 0; x < d->size; x++)
+        if (dark(d->q, x / d->scale - QR_QUIET, y / d->scale - QR_QUIET))
             row[x / 8] &= (png_byte) ~(0x80 >> (x % 8));
+}
+
+/* One RGB row with the logo: modules outside the box, white inside it,
+ * the scaled logo in its square. */
+static void png_row_logo(const struct drawing *d, int y, png_bytep row)
+{
+    const struct qr_logo_box *b = &d->box;
+    int q0 = QR_QUIET * d->scale, my = y / d->scale - QR_QUIET;
+    int box0 = b->mod_x, box1 = b->mod_x + b->mod_side, ly = y - q0 - b->px_x;
+    for (int x = 0; x < d->size; x++) {
+        int mx = x / d->scale - QR_QUIET, lx = x - q0 - b->px_x;
+        png_bytep px = row + (size_t)x * 3;
+        if (ly >= 0 && ly < b->px_side && lx >= 0 && lx < b->px_side)
+            memcpy(px, d->pic + ((size_t)ly * (size_t)b->px_side + (size_t)lx) * 3, 3);
+        else if (mx >= box0 && mx < box1 && my >= box0 && my < box1)
+            memset(px, 0xff, 3);
+        else
+            memset(px, dark(d->q, mx, my) ? 0x00 : 0xff, 3);
+    }
 }
 
 /* libpng reports errors by longjmp: nothing allocated after setjmp may be
  * lost, so the row buffer is allocated by the caller. */
-static int png_encode(const QRcode *q, int scale, png_bytep row, struct buf *out)
+static int png_encode(const struct drawing *d, png_bytep row, struct buf *out)
 {
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
     png_infop info = png ? png_create_info_struct(png) : NULL;
-    int size = (q->width + 2 * QR_QUIET) * scale;
     if (!info || setjmp(png_jmpbuf(png))) {
         png_destroy_write_struct(&png, &info);
         return -1;
     }
     png_set_write_fn(png, out, png_to_buf, png_flush_noop);
-    png_set_IHDR(png, info, (png_uint_32)size, (png_uint_32)size, 1, PNG_COLOR_TYPE_GRAY,
-                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_set_IHDR(png, info, (png_uint_32)d->size, (png_uint_32)d->size, d->logo ? 8 : 1,
+                 d->logo ? PNG_COLOR_TYPE_RGB : PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_write_info(png, info);
-    for (int y = 0; y < size; y++) {
-        png_row(q, scale, y, row, (size_t)(size + 7) / 8);
+    for (int y = 0; y < d->size; y++) {
+        if (d->logo)
+            png_row_logo(d, y, row);
+        else
+            png_row(d, y, row);
         png_write_row(png, row);
     }
     png_write_end(png, NULL);
@@ -135,74 +169,97 @@ static int png_encode(const QRcode *q, int scale, png_bytep row, struct buf *out
     return 0;
 }
 
-int qr_png_encode(const char *text, int scale, struct buf *out, char *err, size_t errlen)
+/* Check the scale and place the logo: 0, or -1 with err said. */
+static int drawing_init(struct drawing *d, const QRcode *q, int scale, const struct qr_logo *logo,
+                        bool pixels, char *err, size_t errlen)
 {
-    QRcode *q = encode(text, err, errlen);
+    int min = logo ? QR_LOGO_MIN_SCALE : 1;
+    *d = (struct drawing){.q = q, .scale = scale, .logo = logo};
+    if (scale < min || scale > 64) {
+        snprintf(err, errlen, "scale %d out of range %d..64%s", scale, min,
+                 logo ? " with a logo" : "");
+        return -1;
+    }
+    d->size = (q->width + 2 * QR_QUIET) * scale;
+    if (logo && qr_logo_box(q->width, scale, &d->box) < 0) {
+        snprintf(err, errlen, "the code is too small for a logo");
+        return -1;
+    }
+    if (logo && pixels && !(d->pic = qr_logo_scaled(logo, d->box.px_side))) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+int qr_png_encode(const char *text, int scale, const struct qr_logo *logo, struct buf *out,
+                  char *err, size_t errlen)
+{
+    QRcode *q = encode(text, logo, err, errlen);
+    struct drawing d = {0};
     png_bytep row = NULL;
     int rc = -1;
-    if (!q)
+    if (!q || drawing_init(&d, q, scale, logo, true, err, errlen) < 0)
         goto done;
-    if (scale < 1 || scale > 64) {
-        snprintf(err, errlen, "scale %d out of range 1..64", scale);
-        goto done;
-    }
-    row = malloc((size_t)((q->width + 2 * QR_QUIET) * scale + 7) / 8);
-    if (!row || png_encode(q, scale, row, out) < 0) {
+    row = malloc(logo ? (size_t)d.size * 3 : (size_t)(d.size + 7) / 8);
+    if (!row || png_encode(&d, row, out) < 0) {
         snprintf(err, errlen, "cannot write the PNG image");
         goto done;
     }
     rc = 0;
 done:
     free(row);
+    free(d.pic);
     QRcode_free(q);
     return rc;
 }
 
-/* One path of unit squares, scaled by the viewBox: small and crisp. */
-int qr_svg_encode(const char *text, int scale, struct buf *out, char *err, size_t errlen)
+/* One path of unit squares, scaled by the viewBox: small and crisp. With a
+ * logo the box's modules are left out and the logo drawn over a white box. */
+int qr_svg_encode(const char *text, int scale, const struct qr_logo *logo, struct buf *out,
+                  char *err, size_t errlen)
 {
-    QRcode *q = encode(text, err, errlen);
-    if (!q)
-        return -1;
-    int n = q->width + 2 * QR_QUIET;
-    int rc =
-        buf_printf(out,
-                   "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-                   "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-                   "viewBox=\"0 0 %d %d\" shape-rendering=\"crispEdges\">\n"
-                   "<rect width=\"%d\" height=\"%d\" fill=\"#fff\"/>\n<path fill=\"#000\" d=\"",
-                   n * scale, n * scale, n, n, n, n);
+    QRcode *q = encode(text, logo, err, errlen);
+    struct drawing d;
+    int rc = -1;
+    if (!q || drawing_init(&d, q, scale, logo, false, err, errlen) < 0)
+        goto done;
+    int n = q->width + 2 * QR_QUIET, b0 = d.box.mod_x, b1 = d.box.mod_x + d.box.mod_side;
+    rc = buf_printf(out,
+                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                    "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+                    "viewBox=\"0 0 %d %d\" shape-rendering=\"crispEdges\">\n"
+                    "<rect width=\"%d\" height=\"%d\" fill=\"#fff\"/>\n<path fill=\"#000\" d=\"",
+                    n * scale, n * scale, n, n, n, n);
     for (int y = 0; rc == 0 && y < q->width; y++)
         for (int x = 0; rc == 0 && x < q->width; x++)
-            if (dark(q, x, y))
+            if (dark(q, x, y) && !(logo && x >= b0 && x < b1 && y >= b0 && y < b1))
                 rc = buf_printf(out, "M%d %dh1v1h-1z", x + QR_QUIET, y + QR_QUIET);
     if (rc == 0)
-        rc = buf_puts(out, "\"/>\n</svg>\n");
+        rc = buf_puts(out, "\"/>\n");
+    if (rc == 0 && logo)
+        rc = qr_logo_svg(logo, &d.box, QR_QUIET, out);
+    if (rc == 0)
+        rc = buf_puts(out, "</svg>\n");
     if (rc < 0)
         snprintf(err, errlen, "out of memory");
+done:
     QRcode_free(q);
     return rc;
 }
 
-static int render(int (*enc)(const char *, int, struct buf *, char *, size_t), const char *text,
-                  int scale, const char *path, char *err, size_t errlen)
+/* Encode with enc and write the result to path atomically. */
+static int render(int (*enc)(const char *, int, const struct qr_logo *, struct buf *, char *,
+                             size_t),
+                  const char *text, int scale, const struct qr_logo *logo, const char *path,
+                  char *err, size_t errlen)
 {
     struct buf b = {0};
-    int rc = enc(text, scale, &b, err, errlen);
+    int rc = enc(text, scale, logo, &b, err, errlen);
     if (rc == 0)
         rc = qr_write_file(path, b.data, b.len, err, errlen);
     buf_free(&b);
     return rc;
-}
-
-int qr_render_png(const char *text, int scale, const char *path, char *err, size_t errlen)
-{
-    return render(qr_png_encode, text, scale, path, err, errlen);
-}
-
-int qr_render_svg(const char *text, int scale, const char *path, char *err, size_t errlen)
-{
-    return render(qr_svg_encode, text, scale, path, err, errlen);
 }
 
 static int download(struct wxapi *api, const struct qr_code *c, const char *path,
@@ -224,7 +281,7 @@ static int download(struct wxapi *api, const struct qr_code *c, const char *path
 }
 
 int qr_write_image(struct wxapi *api, const struct qr_code *c, const char *path, int scale,
-                   struct qr_error *err)
+                   const struct qr_logo *logo, struct qr_error *err)
 {
     enum qr_image_format fmt;
     char why[512];
@@ -232,9 +289,12 @@ int qr_write_image(struct wxapi *api, const struct qr_code *c, const char *path,
     if (qr_image_format_of(path, &fmt) < 0)
         return qr_fail(err, QR_EINVALID, "out", "%s: the image name must end in .png, .svg or .jpg",
                        path);
+    if (fmt == QR_IMG_JPG && logo)
+        return qr_fail(err, QR_EINVALID, "out",
+                       "%s: a logo needs a .png or .svg image (WeChat renders the .jpg)", path);
     if (fmt == QR_IMG_JPG)
         return download(api, c, path, err);
-    int rc = fmt == QR_IMG_PNG ? qr_render_png(c->url, scale, path, why, sizeof(why))
-                               : qr_render_svg(c->url, scale, path, why, sizeof(why));
+    int rc = render(fmt == QR_IMG_PNG ? qr_png_encode : qr_svg_encode, c->url, scale, logo, path,
+                    why, sizeof(why));
     return rc < 0 ? qr_fail(err, QR_EINTERNAL, NULL, "%s", why) : 0;
 }

@@ -5,6 +5,7 @@
 #include <strings.h>
 
 #include "channel.h"
+#include "chreply.h"
 #include "reply.h"
 
 typedef int (*route_fn)(const struct cfg *cfg, struct store *st, const struct wx_msg *m,
@@ -97,8 +98,24 @@ static int set_reply(struct route_out *out, const char *tmpl, const char *scene,
     return 0;
 }
 
+/* The channel's news or image reply (chreply.h) in its stored form, when
+ * it has one: 0 set, 1 none (its text answers), -1 error. */
+static int kind_reply(struct store *st, const char *scene, const struct channel *ch,
+                      struct route_out *out)
+{
+    struct chreply r;
+    int rc = chreply_get(st, scene, &r);
+    if (rc != 0)
+        return rc;
+    buf_reset(&out->reply);
+    rc = chreply_encode(&r, scene, ch->name, &out->reply);
+    chreply_clear(&r);
+    out->has_reply = rc == 0;
+    return rc;
+}
+
 /* The reply for a scanned scene: the channel's own text (scan_reply for
- * SCAN when set), else the [reply] defaults. */
+ * SCAN when set) or its news or image reply, else the [reply] defaults. */
 static int scene_reply(const struct cfg *cfg, struct store *st, const struct wx_msg *m,
                        struct route_out *out, bool scan)
 {
@@ -113,7 +130,9 @@ static int scene_reply(const struct cfg *cfg, struct store *st, const struct wx_
     const char *tmpl = (scan && ch.scan_reply) ? ch.scan_reply : ch.reply;
     if (!tmpl)
         tmpl = cfg->reply_subscribe;
-    int ret = set_reply(out, tmpl, scene, ch.name);
+    int ret = scan && ch.scan_reply ? 1 : kind_reply(st, scene, &ch, out);
+    if (ret == 1)
+        ret = set_reply(out, tmpl, scene, ch.name);
     channel_clear(&ch);
     return ret;
 }

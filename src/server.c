@@ -17,6 +17,7 @@
 #include "http_framing.h"
 #include "log.h"
 #include "netmask.h"
+#include "followup.h"
 #include "reply.h"
 #include "route.h"
 #include "gcommit.h"
@@ -523,8 +524,8 @@ static void rec_from_pending(struct event_rec *r, const struct pending *p, int64
     r->untagged = p->route.untagged;
 }
 
-/* The answer to one committed push: the passive text reply (encrypted when
- * the push was), or "success". */
+/* The answer to one committed push: the passive reply of its stored kind
+ * (text, news or image; encrypted when the push was), or "success". */
 static void answer_pending(struct server *srv, struct pending *p, const char *text)
 {
     struct reqinfo ri = {.kind = ev_kind_name(p->route.kind), .start_us = p->start_us};
@@ -534,7 +535,7 @@ static void answer_pending(struct server *srv, struct pending *p, const char *te
         reply_body(srv, p->req, 200, "text/plain; charset=utf-8", "success", 7, &ri);
         return;
     }
-    if (reply_text_xml(&xml, p->msg.from, p->msg.to, util_now(), text) < 0)
+    if (reply_xml(&xml, p->msg.from, p->msg.to, util_now(), text) < 0)
         goto oom;
     if (p->encrypted) {
         char ts[24], nonce[11];
@@ -546,7 +547,13 @@ static void answer_pending(struct server *srv, struct pending *p, const char *te
     } else {
         reply_body(srv, p->req, 200, "application/xml; charset=utf-8", xml.data, xml.len, &ri);
     }
-    srv->stats.replies_text++;
+    enum reply_kind kind = reply_stored_kind(text);
+    if (kind == REPLY_NEWS)
+        srv->stats.replies_news++;
+    else if (kind == REPLY_IMAGE)
+        srv->stats.replies_image++;
+    else
+        srv->stats.replies_text++;
     buf_free(&xml);
     buf_free(&env);
     return;
@@ -889,9 +896,11 @@ static int server_crypt(struct server *srv, char *err, size_t errlen)
 }
 
 /* Same-transaction side effects of every stored push, in order: the tag
- * outbox rows (tag.c), then the statistics rollups (stats.c). */
+ * outbox rows (tag.c), the follow-up outbox rows (followup.c), then the
+ * statistics rollups (stats.c). */
 static const store_event_hook commit_hooks[] = {
     tag_outbox_hook,
+    followup_outbox_hook,
     stats_event_hook,
 };
 

@@ -17,6 +17,8 @@ struct server_stats {
     uint64_t requests_by_status[6]; /* index status/100 (1xx..5xx); [0] = other */
     uint64_t events_by_kind[5];     /* enum ev_kind */
     uint64_t replies_text;          /* passive text replies sent */
+    uint64_t replies_news;          /* passive news (article card) replies sent */
+    uint64_t replies_image;         /* passive image replies sent */
     uint64_t replies_success;       /* "success" acknowledgements */
     uint64_t dedup_hits;            /* retried deliveries answered from the store */
     uint64_t commits;               /* group commits */

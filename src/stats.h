@@ -64,7 +64,7 @@ int stats_fan_changed(struct db *db, const char *old_scene, int64_t old_sub_at, 
 
 /* ---- queries ---- */
 
-enum stats_by { STATS_BY_CHANNEL, STATS_BY_PROMOTER, STATS_BY_DAY };
+enum stats_by { STATS_BY_CHANNEL, STATS_BY_PROMOTER, STATS_BY_DAY, STATS_BY_CAMPAIGN };
 int stats_parse_by(const char *s, enum stats_by *out) WXS_MUSTCHECK;
 const char *stats_by_name(enum stats_by by);
 
@@ -99,10 +99,11 @@ struct stats_row {
     char *scene;    /* by channel: scene, NULL = organic */
     char *name;     /* by channel: channel name, NULL = no channel row */
     char *promoter; /* by channel: the channel's promoter; by promoter: the promoter */
+    char *campaign; /* by campaign: the campaign, NULL = channels in none and organic */
     int64_t day;    /* by day */
     struct stats_counts c;
-    /* by promoter */
-    int64_t channels;           /* channels of the promoter */
+    /* by promoter, by campaign */
+    int64_t channels;           /* channels of the promoter or campaign */
     int64_t quick_unsubs;       /* subscribes undone within 10 minutes */
     int64_t retention_eligible; /* subscribes in range at least retention_days old */
     int64_t retention_retained; /* ... whose fan had not unsubscribed by then */
@@ -129,18 +130,45 @@ struct stats_report {
     size_t nrows;
     struct stats_counts totals;
     int64_t quick_unsubs, retention_eligible, retention_retained; /* by promoter totals */
+    char *campaign;      /* stats_query_in's filter (owned), NULL = none */
+    int64_t campaign_id; /* its id */
+    /* stats_query_scoped's scope while the query runs (borrowed; NULL after) */
+    const char *scope_scene, *scope_promoter;
 };
 
 /* Run a query (one read transaction: every figure is of the same commit).
  * Rows: by channel every active channel plus every scene with activity
  * and the organic row, ranked by net_fans; by promoter the promoters of
  * channels, ranked by net_fans; by day every day of the range (see
- * struct stats_report). The numbers are those of since..until, however
- * long: only the days that can hold data are read. The caller frees *out
- * with stats_report_free(). */
+ * struct stats_report); by campaign every campaign ranked by net_fans,
+ * then the row (campaign NULL) of the channels in none and the organic
+ * subscribes, unique_scanners exact per campaign (stats_campaign.c). The
+ * campaign of a channel is the one it is in when the query runs. The numbers are those of
+ * since..until, however long: only the days that can hold data are read. The caller frees *out with
+ * stats_report_free(). */
 int stats_query(struct stats *s, enum stats_by by, int64_t since, int64_t until,
                 struct stats_report **out, char *err, size_t errlen) WXS_MUSTCHECK;
 void stats_report_free(struct stats_report *r);
+
+/* stats_query() of the channels of one campaign only (the name as
+ * campaign add tidies it; NULL = all channels): by day, the daily rows of
+ * those channels; by channel, their rows. unique_scanners stay exact:
+ * distinct openids across the campaign's channels, per day and over the
+ * range. By promoter or by campaign a campaign is refused. An unknown
+ * campaign: -1 with "campaign NAME does not exist" (STATS_ENOCAMPAIGN). */
+#define STATS_ENOCAMPAIGN (-2)
+int stats_query_in(struct stats *s, enum stats_by by, int64_t since, int64_t until,
+                   const char *campaign, struct stats_report **out, char *err,
+                   size_t errlen) WXS_MUSTCHECK;
+/* stats_query() by day for one channel (scene) or the channels of one
+ * promoter (the per-channel chart, a promoter's page): the same columns,
+ * unique_scanners being the channel's distinct scanners of the day (of
+ * the range in the totals), summed over a promoter's channels (a fan who
+ * scanned two of them counts in both). scene and promoter are borrowed;
+ * both NULL = stats_query(). */
+int stats_query_scoped(struct stats *s, enum stats_by by, const char *scene, const char *promoter,
+                       int64_t since, int64_t until, struct stats_report **out, char *err,
+                       size_t errlen) WXS_MUSTCHECK;
 
 /* Append to out (the caller's buffer) one sentence about why row r is
  * flagged (nothing when it is not). */

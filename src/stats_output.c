@@ -85,6 +85,9 @@ static json_t *row_json(const struct stats_report *r, const struct stats_row *ro
     } else if (r->by == STATS_BY_PROMOTER) {
         bad |= json_object_set_new(o, "promoter", jstr(row->promoter));
         bad |= json_object_set_new(o, "channels", json_integer(row->channels));
+    } else if (r->by == STATS_BY_CAMPAIGN) {
+        bad |= json_object_set_new(o, "campaign", jstr(row->campaign));
+        bad |= json_object_set_new(o, "channels", json_integer(row->channels));
     } else {
         tz_format_date(row->day, date, sizeof(date));
         bad |= json_object_set_new(o, "date", json_string(date));
@@ -112,6 +115,7 @@ static const char *const rows_key[] = {
     [STATS_BY_CHANNEL] = "channels",
     [STATS_BY_PROMOTER] = "promoters",
     [STATS_BY_DAY] = "days",
+    [STATS_BY_CAMPAIGN] = "campaigns",
 };
 
 json_t *stats_report_json(const struct stats_report *r)
@@ -164,6 +168,7 @@ static int csv_header(const struct stats_report *r, struct buf *b)
         [STATS_BY_CHANNEL] = "scene,name,promoter",
         [STATS_BY_PROMOTER] = "promoter,channels",
         [STATS_BY_DAY] = "date",
+        [STATS_BY_CAMPAIGN] = "campaign,channels",
     };
     if (buf_puts(b, lead[r->by]) < 0)
         return -1;
@@ -209,6 +214,8 @@ static int csv_row(const struct stats_report *r, const struct stats_row *row, st
               csv_str(b, false, row->promoter) < 0;
     else if (r->by == STATS_BY_PROMOTER)
         bad = csv_str(b, true, row->promoter) < 0 || csv_int(b, row->channels) < 0;
+    else if (r->by == STATS_BY_CAMPAIGN) /* an empty cell: in no campaign */
+        bad = csv_str(b, true, row->campaign) < 0 || csv_int(b, row->channels) < 0;
     else
         bad = (tz_format_date(row->day, date, sizeof(date)), csv_str(b, true, date) < 0);
     for (size_t i = 0; !bad && i < WXS_ARRAY_LEN(count_fields); i++)
@@ -252,6 +259,7 @@ static int table_head(struct table *t, enum stats_by by)
         [STATS_BY_CHANNEL] = {"SCENE", "NAME", "PROMOTER"},
         [STATS_BY_PROMOTER] = {"PROMOTER", "CHANNELS", NULL},
         [STATS_BY_DAY] = {"DATE", NULL, NULL},
+        [STATS_BY_CAMPAIGN] = {"CAMPAIGN", "CHANNELS", NULL},
     };
     size_t nlead = 0;
     while (nlead < 3 && lead[by][nlead])
@@ -259,7 +267,8 @@ static int table_head(struct table *t, enum stats_by by)
     t->ncols = nlead + WXS_ARRAY_LEN(count_heads) - (by == STATS_BY_PROMOTER) +
                (by == STATS_BY_PROMOTER ? 3 : 0);
     for (size_t i = 0; i < t->ncols; i++)
-        t->numeric[i] = i >= nlead || (by == STATS_BY_PROMOTER && i == 1);
+        t->numeric[i] =
+            i >= nlead || ((by == STATS_BY_PROMOTER || by == STATS_BY_CAMPAIGN) && i == 1);
     for (size_t i = 0; i < nlead; i++)
         if (table_add(t, lead[by][i]) < 0)
             return -1;
@@ -300,6 +309,9 @@ static int table_row(struct table *t, const struct stats_report *r, const struct
               table_add(t, row->scene ? row->name : "") < 0 || table_add(t, row->promoter) < 0;
     else if (r->by == STATS_BY_PROMOTER)
         bad = table_add(t, row->promoter) < 0 || table_int(t, row->channels) < 0;
+    else if (r->by == STATS_BY_CAMPAIGN)
+        bad = table_add(t, row->campaign ? row->campaign : "(no campaign)") < 0 ||
+              table_int(t, row->channels) < 0;
     else
         bad = (tz_format_date(row->day, date, sizeof(date)), table_add(t, date) < 0);
     bad = bad || table_counts(t, &row->c, r->by != STATS_BY_PROMOTER) < 0;
@@ -316,7 +328,9 @@ static int table_totals(struct table *t, const struct stats_report *r)
                               .retention_eligible = r->retention_eligible,
                               .retention_retained = r->retention_retained};
     int bad = table_add(t, "TOTAL") < 0;
-    size_t lead = r->by == STATS_BY_CHANNEL ? 2 : r->by == STATS_BY_PROMOTER ? 1 : 0;
+    size_t lead = r->by == STATS_BY_CHANNEL                                  ? 2
+                  : r->by == STATS_BY_PROMOTER || r->by == STATS_BY_CAMPAIGN ? 1
+                                                                             : 0;
     for (size_t i = 0; !bad && i < lead; i++)
         bad = table_add(t, "") < 0;
     bad = bad || table_counts(t, &r->totals, r->by != STATS_BY_PROMOTER) < 0;
@@ -333,7 +347,8 @@ static int table_title(const struct stats_report *r, const char *tzname, struct 
     char since[16], until[16], first[16], last[16];
     tz_format_date(r->since, since, sizeof(since));
     tz_format_date(r->until, until, sizeof(until));
-    if (buf_printf(out, "%s .. %s (%s), by %s", since, until, tzname, stats_by_name(r->by)) < 0)
+    if (buf_printf(out, "%s .. %s (%s), by %s", since, until, tzname, stats_by_name(r->by)) < 0 ||
+        (r->campaign && buf_printf(out, ", campaign %s", r->campaign) < 0))
         return -1;
     if (r->by == STATS_BY_DAY && r->nrows &&
         (r->rows[0].day != r->since || r->rows[r->nrows - 1].day != r->until)) {

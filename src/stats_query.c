@@ -17,6 +17,7 @@ static const char *const by_names[] = {
     [STATS_BY_CHANNEL] = "channel",
     [STATS_BY_PROMOTER] = "promoter",
     [STATS_BY_DAY] = "day",
+    [STATS_BY_CAMPAIGN] = "campaign",
 };
 
 int stats_parse_by(const char *s, enum stats_by *out)
@@ -164,6 +165,12 @@ static const struct db_query q_days_counts = {
     "SELECT day, sum(scans), sum(new_fans), sum(returning_fans), sum(unsubscribes), "
     "sum(retained) FROM stats_daily WHERE day BETWEEN ?1 AND ?2 GROUP BY day"};
 
+static const struct db_query q_days_counts_campaign = {
+    "stats.day_counts_campaign",
+    "SELECT d.day, sum(d.scans), sum(d.new_fans), sum(d.returning_fans), sum(d.unsubscribes), "
+    "sum(d.retained) FROM stats_daily d JOIN channels c ON c.scene = d.scene "
+    "WHERE d.day BETWEEN ?1 AND ?2 AND c.campaign_id = ?3 GROUP BY d.day"};
+
 static const struct db_query q_days_unique = {
     "stats.day_unique", "SELECT day, sum(n) FROM stats_scan_first WHERE day BETWEEN ?1 AND ?2 "
                         "AND scene = '' GROUP BY day"};
@@ -172,11 +179,30 @@ static const struct db_query q_total_unique = {
     "stats.total_unique", "SELECT coalesce(sum(n), 0) FROM stats_scan_first "
                           "WHERE day BETWEEN ?1 AND ?2 AND prev_day < ?1 AND scene = ''"};
 
-static void row_clear(struct stats_row *r)
+/* The same by day for a scope: the scene ?3, or the channels of promoter
+ * ?4 (a channel's distinct scanners of a day: its first_scanners plus its
+ * stats_scan_first rows of the day; summed over a promoter's channels). */
+#define SCOPE_SCENES "(scene = ?3 OR scene IN (SELECT scene FROM channels WHERE promoter = ?4))"
+static const struct db_query q_scope_counts = {
+    "stats.scope_day_counts",
+    "SELECT day, sum(scans), sum(new_fans), sum(returning_fans), sum(unsubscribes), "
+    "sum(retained), sum(first_scanners) FROM stats_daily WHERE day BETWEEN ?1 AND ?2 "
+    "AND " SCOPE_SCENES " GROUP BY day"};
+static const struct db_query q_scope_unique = {
+    "stats.scope_day_unique", "SELECT day, sum(n) FROM stats_scan_first WHERE day BETWEEN ?1 AND "
+                              "?2 AND " SCOPE_SCENES " GROUP BY day"};
+static const struct db_query q_scope_total = {
+    "stats.scope_total_unique",
+    "SELECT (SELECT coalesce(sum(first_scanners), 0) FROM stats_daily WHERE day BETWEEN ?1 AND ?2 "
+    "AND " SCOPE_SCENES ") + (SELECT coalesce(sum(n), 0) FROM stats_scan_first WHERE day "
+    "BETWEEN ?1 AND ?2 AND prev_day < ?1 AND " SCOPE_SCENES ")"};
+
+void stats_row_clear(struct stats_row *r)
 {
     free(r->scene);
     free(r->name);
     free(r->promoter);
+    free(r->campaign);
 }
 
 void stats_report_free(struct stats_report *r)
@@ -184,12 +210,13 @@ void stats_report_free(struct stats_report *r)
     if (!r)
         return;
     for (size_t i = 0; i < r->nrows; i++)
-        row_clear(&r->rows[i]);
+        stats_row_clear(&r->rows[i]);
     free(r->rows);
+    free(r->campaign);
     free(r);
 }
 
-static struct stats_row *row_new(struct stats_report *r, size_t *cap)
+struct stats_row *stats_row_new(struct stats_report *r, size_t *cap)
 {
     if (r->nrows == *cap) {
         size_t n = *cap ? *cap * 2 : 64;
@@ -213,7 +240,7 @@ static int dup_col(struct db_stmt *q, int i, char **out)
     return (*out = strdup(t)) ? 0 : -1;
 }
 
-static void counts_add(struct stats_counts *to, const struct stats_counts *c)
+void stats_counts_add(struct stats_counts *to, const struct stats_counts *c)
 {
     to->scans += c->scans;
     to->unique_scanners += c->unique_scanners;
@@ -251,7 +278,7 @@ static int scene_row(struct db_stmt *q, struct stats_row *row, int64_t *all_uniq
 
 /* The end of reading q: DB_DONE, or the failure in err (the statement's
  * own message, taken before anything else runs on the connection). */
-static int read_end(struct stats *s, struct db_stmt *q, int rc, char *err, size_t errlen)
+int stats_read_end(struct stats *s, struct db_stmt *q, int rc, char *err, size_t errlen)
 {
     if (rc != DB_DONE)
         snprintf(err, errlen, "statistics query: %s",
@@ -261,8 +288,8 @@ static int read_end(struct stats *s, struct db_stmt *q, int rc, char *err, size_
 }
 
 /* Every scene row of the range (channel view; the promoter view folds them). */
-static int query_scenes(struct stats *s, struct stats_report *r, int64_t *all_unique, char *err,
-                        size_t errlen)
+int stats_query_scenes(struct stats *s, struct stats_report *r, int64_t *all_unique, char *err,
+                       size_t errlen)
 {
     struct db_stmt *q = db_stmt(s->db, &q_scenes);
     size_t cap = 0;
@@ -273,17 +300,17 @@ static int query_scenes(struct stats *s, struct stats_report *r, int64_t *all_un
     db_bind_int64(q, 3, matured < r->to ? matured : r->to);
     db_bind_int64(q, 4, r->retention_days);
     while ((rc = db_step(q)) == DB_ROW) {
-        struct stats_row *row = row_new(r, &cap);
+        struct stats_row *row = stats_row_new(r, &cap);
         if (!row || scene_row(q, row, all_unique) < 0) {
             rc = DB_ENOMEM;
             break;
         }
     }
-    return read_end(s, q, rc, err, errlen);
+    return stats_read_end(s, q, rc, err, errlen);
 }
 
 /* Ranking: most net fans first, then new fans, scans, scene. */
-static int cmp_rank(const void *a, const void *b)
+int stats_cmp_rank(const void *a, const void *b)
 {
     const struct stats_row *x = a, *y = b;
     if (x->c.net_fans != y->c.net_fans)
@@ -292,7 +319,8 @@ static int cmp_rank(const void *a, const void *b)
         return x->c.new_fans > y->c.new_fans ? -1 : 1;
     if (x->c.scans != y->c.scans)
         return x->c.scans > y->c.scans ? -1 : 1;
-    const char *xs = x->scene ? x->scene : x->promoter, *ys = y->scene ? y->scene : y->promoter;
+    const char *xs = x->scene ? x->scene : x->promoter ? x->promoter : x->campaign;
+    const char *ys = y->scene ? y->scene : y->promoter ? y->promoter : y->campaign;
     if (!xs || !ys)
         return xs ? -1 : ys ? 1 : 0;
     return strcmp(xs, ys);
@@ -301,12 +329,13 @@ static int cmp_rank(const void *a, const void *b)
 static int by_channel(struct stats *s, struct stats_report *r, char *err, size_t errlen)
 {
     int64_t all_unique = 0;
-    if (query_scenes(s, r, &all_unique, err, errlen) < 0)
+    if (stats_query_scenes(s, r, &all_unique, err, errlen) < 0 ||
+        (r->campaign && stats_campaign_rows(s, r, &all_unique, err, errlen) < 0))
         return -1;
     for (size_t i = 0; i < r->nrows; i++)
-        counts_add(&r->totals, &r->rows[i].c);
+        stats_counts_add(&r->totals, &r->rows[i].c);
     r->totals.unique_scanners = all_unique;
-    qsort(r->rows, r->nrows, sizeof(*r->rows), cmp_rank);
+    qsort(r->rows, r->nrows, sizeof(*r->rows), stats_cmp_rank);
     return 0;
 }
 
@@ -384,16 +413,16 @@ static void fold_promoters(struct stats_report *r)
         struct stats_row *in = &r->rows[i];
         struct stats_row *acc = out ? &r->rows[out - 1] : NULL;
         if (!in->promoter || !in->scene) {
-            row_clear(in);
+            stats_row_clear(in);
             continue;
         }
         if (acc && strcmp(acc->promoter, in->promoter) == 0) {
-            counts_add(&acc->c, &in->c);
+            stats_counts_add(&acc->c, &in->c);
             acc->channels++;
             acc->quick_unsubs += in->quick_unsubs;
             acc->retention_eligible += in->retention_eligible;
             acc->retention_retained += in->retention_retained;
-            row_clear(in);
+            stats_row_clear(in);
             continue;
         }
         free(in->scene);
@@ -409,18 +438,18 @@ static void fold_promoters(struct stats_report *r)
 static int by_promoter(struct stats *s, struct stats_report *r, char *err, size_t errlen)
 {
     int64_t all_unique = 0;
-    if (query_scenes(s, r, &all_unique, err, errlen) < 0)
+    if (stats_query_scenes(s, r, &all_unique, err, errlen) < 0)
         return -1;
     fold_promoters(r);
     for (size_t i = 0; i < r->nrows; i++) {
         struct stats_row *row = &r->rows[i];
         row->flags = flags_of(row);
-        counts_add(&r->totals, &row->c);
+        stats_counts_add(&r->totals, &row->c);
         r->quick_unsubs += row->quick_unsubs;
         r->retention_eligible += row->retention_eligible;
         r->retention_retained += row->retention_retained;
     }
-    qsort(r->rows, r->nrows, sizeof(*r->rows), cmp_rank);
+    qsort(r->rows, r->nrows, sizeof(*r->rows), stats_cmp_rank);
     return 0;
 }
 
@@ -434,12 +463,38 @@ static struct stats_row *day_row(struct stats_report *r, int64_t day)
                : NULL;
 }
 
-static int day_counts(struct stats *s, struct stats_report *r, char *err, size_t errlen)
+/* A statement over days from..to, scoped when the report is. */
+static struct db_stmt *day_stmt(struct stats *s, const struct stats_report *r,
+                                const struct db_query *all, const struct db_query *scoped)
 {
-    struct db_stmt *q = db_stmt(s->db, &q_days_counts);
-    int rc;
+    bool scope = r->scope_scene || r->scope_promoter;
+    struct db_stmt *q = db_stmt(s->db, scope ? scoped : all);
     db_bind_int64(q, 1, r->from);
     db_bind_int64(q, 2, r->to);
+    if (scope) {
+        db_bind_text(q, 3, r->scope_scene);
+        db_bind_text(q, 4, r->scope_promoter);
+    }
+    return q;
+}
+
+/* The daily counters: of every scene, of a scope, or of a campaign's
+ * channels. */
+static struct db_stmt *day_counts_stmt(struct stats *s, const struct stats_report *r)
+{
+    if (!r->campaign)
+        return day_stmt(s, r, &q_days_counts, &q_scope_counts);
+    struct db_stmt *q = db_stmt(s->db, &q_days_counts_campaign);
+    db_bind_int64(q, 1, r->from);
+    db_bind_int64(q, 2, r->to);
+    db_bind_int64(q, 3, r->campaign_id);
+    return q;
+}
+
+static int day_counts(struct stats *s, struct stats_report *r, char *err, size_t errlen)
+{
+    struct db_stmt *q = day_counts_stmt(s, r);
+    int rc;
     while ((rc = db_step(q)) == DB_ROW) {
         struct stats_row *row = day_row(r, db_col_int64(q, 0));
         if (!row)
@@ -451,35 +506,33 @@ static int day_counts(struct stats *s, struct stats_report *r, char *err, size_t
         c->unsubscribes = db_col_int64(q, 4);
         c->net_fans = c->new_fans + c->returning_fans - c->unsubscribes;
         c->retained_fans = db_col_int64(q, 5);
+        if (r->scope_scene || r->scope_promoter)
+            c->unique_scanners = db_col_int64(q, 6);
     }
-    return read_end(s, q, rc, err, errlen);
+    return stats_read_end(s, q, rc, err, errlen);
 }
 
 static int day_uniques(struct stats *s, struct stats_report *r, char *err, size_t errlen)
 {
-    struct db_stmt *q = db_stmt(s->db, &q_days_unique);
+    struct db_stmt *q = day_stmt(s, r, &q_days_unique, &q_scope_unique);
     int rc;
-    db_bind_int64(q, 1, r->from);
-    db_bind_int64(q, 2, r->to);
     while ((rc = db_step(q)) == DB_ROW) {
         struct stats_row *row = day_row(r, db_col_int64(q, 0));
         if (row)
-            row->c.unique_scanners = db_col_int64(q, 1);
+            row->c.unique_scanners += db_col_int64(q, 1);
     }
-    return read_end(s, q, rc, err, errlen);
+    return stats_read_end(s, q, rc, err, errlen);
 }
 
 static int total_unique(struct stats *s, struct stats_report *r, char *err, size_t errlen)
 {
-    struct db_stmt *q = db_stmt(s->db, &q_total_unique);
-    db_bind_int64(q, 1, r->from);
-    db_bind_int64(q, 2, r->to);
+    struct db_stmt *q = day_stmt(s, r, &q_total_unique, &q_scope_total);
     int rc = db_step(q);
     if (rc == DB_ROW) {
         r->totals.unique_scanners = db_col_int64(q, 0);
         rc = DB_DONE;
     }
-    return read_end(s, q, rc, err, errlen);
+    return stats_read_end(s, q, rc, err, errlen);
 }
 
 /* One row per day: of since..until, or of from..to (the days that can
@@ -498,10 +551,14 @@ static int by_day(struct stats *s, struct stats_report *r, char *err, size_t err
     r->nrows = n;
     for (size_t i = 0; i < n; i++)
         r->rows[i].day = first + (int64_t)i;
-    if (day_counts(s, r, err, errlen) < 0 || day_uniques(s, r, err, errlen) < 0)
+    if (day_counts(s, r, err, errlen) < 0)
+        return -1;
+    if (r->campaign) /* per day and over the range, across the campaign's channels */
+        return stats_campaign_days(s, r, err, errlen);
+    if (day_uniques(s, r, err, errlen) < 0)
         return -1;
     for (size_t i = 0; i < n; i++)
-        counts_add(&r->totals, &r->rows[i].c);
+        stats_counts_add(&r->totals, &r->rows[i].c);
     return total_unique(s, r, err, errlen);
 }
 
@@ -510,6 +567,7 @@ static int (*const by_query[])(struct stats *s, struct stats_report *r, char *er
     [STATS_BY_CHANNEL] = by_channel,
     [STATS_BY_PROMOTER] = by_promoter,
     [STATS_BY_DAY] = by_day,
+    [STATS_BY_CAMPAIGN] = stats_by_campaign,
 };
 
 /* The report inside the open read transaction: since..until narrowed to
@@ -525,30 +583,83 @@ static int query(struct stats *s, struct stats_report *r, char *err, size_t errl
 int stats_query(struct stats *s, enum stats_by by, int64_t since, int64_t until,
                 struct stats_report **out, char *err, size_t errlen)
 {
-    if ((unsigned)by >= WXS_ARRAY_LEN(by_query) || since > until)
-        return snprintf(err, errlen, "bad statistics range"), -1;
-    struct stats_report *r = calloc(1, sizeof(*r));
-    if (!r)
-        return snprintf(err, errlen, "out of memory"), -1;
-    r->by = by;
-    r->since = since;
-    r->until = until;
-    r->retention_days = s->retention_days;
-    /* one read transaction: every query of the report sees the same commit */
+    return stats_query_scoped(s, by, NULL, NULL, since, until, out, err, errlen);
+}
+
+/* The report r (by, range, scope or campaign set) in one read transaction:
+ * every query of the report sees the same commit. */
+static int run(struct stats *s, struct stats_report *r, char *err, size_t errlen)
+{
     if (db_begin(s->db, DB_TX_READ) < 0) {
         snprintf(err, errlen, "statistics query: %s", db_errmsg(s->db));
-        stats_report_free(r);
         return -1;
     }
-    int rc = query(s, r, err, errlen);
+    int rc = r->campaign ? stats_campaign_resolve(s, r, err, errlen) : 0;
+    if (rc == 0)
+        rc = query(s, r, err, errlen);
     if (rc == 0 && db_commit(s->db) < 0) {
         snprintf(err, errlen, "statistics query: %s", db_errmsg(s->db));
         rc = -1;
     }
-    if (rc < 0) {
+    if (rc < 0)
         db_rollback(s->db);
+    return rc;
+}
+
+static struct stats_report *report_new(struct stats *s, enum stats_by by, int64_t since,
+                                       int64_t until)
+{
+    struct stats_report *r = calloc(1, sizeof(*r));
+    if (r) {
+        r->by = by;
+        r->since = since;
+        r->until = until;
+        r->retention_days = s->retention_days;
+    }
+    return r;
+}
+
+int stats_query_scoped(struct stats *s, enum stats_by by, const char *scene, const char *promoter,
+                       int64_t since, int64_t until, struct stats_report **out, char *err,
+                       size_t errlen)
+{
+    if ((scene || promoter) && by != STATS_BY_DAY)
+        return snprintf(err, errlen, "a scene or promoter scope is for a report by day"), -1;
+    if ((unsigned)by >= WXS_ARRAY_LEN(by_query) || since > until)
+        return snprintf(err, errlen, "bad statistics range"), -1;
+    struct stats_report *r = report_new(s, by, since, until);
+    if (!r)
+        return snprintf(err, errlen, "out of memory"), -1;
+    r->scope_scene = scene;
+    r->scope_promoter = promoter;
+    int rc = run(s, r, err, errlen);
+    r->scope_scene = r->scope_promoter = NULL;
+    if (rc < 0) {
         stats_report_free(r);
         return -1;
+    }
+    *out = r;
+    return 0;
+}
+
+int stats_query_in(struct stats *s, enum stats_by by, int64_t since, int64_t until,
+                   const char *campaign, struct stats_report **out, char *err, size_t errlen)
+{
+    if (!campaign)
+        return stats_query(s, by, since, until, out, err, errlen);
+    if ((unsigned)by >= WXS_ARRAY_LEN(by_query) || since > until)
+        return snprintf(err, errlen, "bad statistics range"), -1;
+    if (by != STATS_BY_DAY && by != STATS_BY_CHANNEL)
+        return snprintf(err, errlen, "a campaign filters the report by day or by channel"), -1;
+    struct stats_report *r = report_new(s, by, since, until);
+    if (!r || !(r->campaign = strdup(campaign))) {
+        free(r);
+        return snprintf(err, errlen, "out of memory"), -1;
+    }
+    int rc = run(s, r, err, errlen);
+    if (rc < 0) {
+        stats_report_free(r);
+        return rc == STATS_ENOCAMPAIGN ? rc : -1;
     }
     *out = r;
     return 0;

@@ -169,3 +169,38 @@ int scandays_add(const char *t, size_t n, const char *scope, int64_t day, struct
         return -1;
     return 0;
 }
+
+/* The '' scope leads every row and holds the union of the others' days:
+ * a row whose '' scope has no day in range has none anywhere, and is left
+ * after its first scope (most rows, for a short range over a long
+ * history). Days are ascending within a scope: past `to`, the rest of the
+ * scope is skipped. */
+int scandays_each_in(const char *t, size_t n, int64_t from, int64_t to,
+                     int (*fn)(const char *scope, size_t len, int64_t day, void *arg), void *arg)
+{
+    size_t at = 0;
+    struct scope sc;
+    int rc;
+    while ((rc = scope_next(t, n, &at, &sc)) == 1) {
+        bool any = false;
+        for (size_t i = sc.days; i < sc.end;) {
+            bool neg = t[++i] == '-';
+            int64_t d = 0;
+            for (i += neg; i < sc.end && t[i] >= '0' && t[i] <= '9'; i++)
+                d = d * 10 + (t[i] - '0');
+            if (neg)
+                d = -d;
+            if (d > to)
+                break;
+            if (d < from)
+                continue;
+            any = true;
+            int stop = fn(sc.name, sc.len, d, arg);
+            if (stop != 0)
+                return stop < 0 ? stop : 0;
+        }
+        if (sc.len == 0 && !any)
+            return 0;
+    }
+    return rc < 0 ? -1 : 0;
+}

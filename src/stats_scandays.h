@@ -32,4 +32,11 @@ int scandays_append(struct buf *out, const char *scope, int64_t day) WXS_MUSTCHE
  * scope had the day already (out untouched); -1 = out of memory. */
 int scandays_add(const char *t, size_t n, const char *scope, int64_t day, struct buf *out,
                  int64_t *prev, int64_t *succ) WXS_MUSTCHECK;
+/* Call fn(scope, len, day, arg) for every day of every scope of the row t
+ * (n bytes) within [from, to] (scope is not NUL-terminated; '' = any
+ * scene). fn returning > 0 ends the row early, < 0 stops with that value.
+ * 0, -1 when the row is malformed, or fn's negative value. */
+int scandays_each_in(const char *t, size_t n, int64_t from, int64_t to,
+                     int (*fn)(const char *scope, size_t len, int64_t day, void *arg),
+                     void *arg) WXS_MUSTCHECK;
 #endif

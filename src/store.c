@@ -224,6 +224,17 @@ bool store_writable(struct store *st)
     return db_run(s) == 0;
 }
 
+int store_fan_subscribed(struct store *st, const char *openid)
+{
+    static const struct db_query q = {"store.fan_subscribed",
+                                      "SELECT subscribed FROM fans WHERE openid = ?1"};
+    struct db_stmt *s = db_stmt(st->db, &q);
+    db_bind_text(s, 1, openid);
+    int rc = db_step(s), ret = rc == DB_ROW ? (db_col_int(s, 0) != 0) : rc == DB_DONE ? 0 : -1;
+    db_reset(s);
+    return ret;
+}
+
 int store_tx(struct store *st, int (*fn)(struct store *st, void *arg), void *arg)
 {
     if (db_begin(st->db, DB_TX_WRITE) < 0)

@@ -48,6 +48,10 @@ bool store_writable(struct store *st);
  * several in sorted order. 0, or -1 (db_errmsg() says why). */
 int store_fan_lock(struct db *db, const char *openid) WXS_MUSTCHECK;
 
+/* Whether openid is subscribed now, as its events said: 1, 0 (unsubscribed,
+ * or never seen), -1 on error. For the follow-up worker (followup.c). */
+int store_fan_subscribed(struct store *st, const char *openid) WXS_MUSTCHECK;
+
 /* Run fn inside BEGIN IMMEDIATE .. COMMIT (ROLLBACK when fn returns < 0). */
 /* The store's size in bytes for /metrics: SQLite's database file (its
  * pages, WAL not included), PostgreSQL's pg_database_size(). A query:

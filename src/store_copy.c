@@ -11,7 +11,7 @@
 #include "stats_output.h"
 #include "util.h"
 
-/* Every table of the schema (version 13), in an order that keeps each
+/* Every table of the schema (version 16), in an order that keeps each
  * one's references before it. types: one letter a column, i = integer, t =
  * text, either may be NULL. data: a row here means the target is in use
  * (the others are derived or written by any start: replaced). */
@@ -19,8 +19,10 @@ static const struct table {
     const char *name, *cols, *types, *order;
     bool data;
 } tables[STORE_COPY_TABLES] = {
-    {"channels", "scene, name, promoter, reply, scan_reply, tag, created_at, archived_at",
-     "ttttttii", "scene", true},
+    {"campaigns", "id, name, note, created_at", "itti", "id", true},
+    {"channels",
+     "scene, name, promoter, reply, scan_reply, tag, created_at, archived_at, campaign_id",
+     "ttttttiii", "scene", true},
     {"events",
      "id, dedup_key, kind, openid, create_time, received_at, msg_type, event, event_key, scene, "
      "is_new_fan, reply",
@@ -50,6 +52,17 @@ static const struct table {
     {"backfill_state",
      "id, walk, cursor, total, seen, added, known, gone, started_at, updated_at, finished_at",
      "iitiiiiiiii", "id", true},
+    /* 016: reply kinds, media, follow-ups and their outbox */
+    {"channel_replies",
+     "scene, kind, title, description, picurl, url, media_id, media_file, updated_at", "tttttttti",
+     "scene", true},
+    {"media", "sha256, media_id, url, file_name, bytes, created_at", "ttttii", "sha256", true},
+    {"followup_msgs", "id, scene, pos, kind, body, media_file, created_at, removed_at", "ititttii",
+     "id", true},
+    {"followup_outbox",
+     "id, event_id, openid, scene, msgs, total, done, uncertain, state, attempts, next_try, "
+     "last_error, reason, created_at, updated_at, owner_host, owner_pid, claim_until",
+     "iitttiiitiittiitii", "id", true},
     {"stats_meta", "key, value", "tt", "key", false},
     {"stats_tz", "from_utc, utc_offset", "ii", "from_utc", false},
     {"stats_daily",
@@ -60,15 +73,16 @@ static const struct table {
     {"stats_scan_first", "day, scene, prev_day, n", "itii", "day, scene, prev_day", false},
     {"stats_scanners", "openid, days", "tt", "openid", false},
     {"health", "id, checked_at, seq", "iii", "id", false},
+    {"promoter_links", "promoter, token_sha256, created_at", "tti", "promoter", true},
 };
 
 /* After rows with explicit ids, a backend with id sequences moves them
  * past the largest (SQLite's INTEGER PRIMARY KEY needs nothing: the
  * common text is never run there; db_pgsql_sql.c has the real ones). */
 static const struct db_query q_seq[] = {
-    {"copy.seq_events", "SELECT 1"},
-    {"copy.seq_qr_codes", "SELECT 1"},
-    {"copy.seq_tag_outbox", "SELECT 1"},
+    {"copy.seq_events", "SELECT 1"},        {"copy.seq_qr_codes", "SELECT 1"},
+    {"copy.seq_tag_outbox", "SELECT 1"},    {"copy.seq_campaigns", "SELECT 1"},
+    {"copy.seq_followup_msgs", "SELECT 1"}, {"copy.seq_followup_outbox", "SELECT 1"},
 };
 
 /* Columns of t; 0 when its types do not match its column list. */

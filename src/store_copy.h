@@ -13,7 +13,7 @@
 #include "cfg.h"
 #include "store.h"
 
-#define STORE_COPY_TABLES 18
+#define STORE_COPY_TABLES 24
 
 struct store_copy_report {
     size_t ntables;

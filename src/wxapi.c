@@ -24,11 +24,12 @@ struct wxapi {
 
 /* One HTTP exchange as the retry loop sees it. */
 struct wx_req {
-    const char *what;  /* endpoint for messages, never the URL (it carries secrets) */
-    const char *base;  /* api_base or mp_base */
-    const char *path;  /* "cgi-bin/..." */
-    const char *query; /* encoded, without the token; NULL = none */
-    const char *body;  /* POST body (JSON); NULL = GET */
+    const char *what;              /* endpoint for messages, never the URL (it carries secrets) */
+    const char *base;              /* api_base or mp_base */
+    const char *path;              /* "cgi-bin/..." */
+    const char *query;             /* encoded, without the token; NULL = none */
+    const char *body;              /* POST body (JSON); NULL = GET (or an upload) */
+    const struct wxapi_file *file; /* multipart/form-data POST of one file; NULL = none */
     bool with_token;
     bool idempotent;
     size_t cap;
@@ -187,6 +188,22 @@ static int url_build(struct buf *url, const char *base, const char *path, const 
     return 0;
 }
 
+/* The multipart body of an upload: the file as field rq->file->field,
+ * with its name (WeChat reads the type from the extension). */
+static curl_mime *mime_for(CURL *c, const struct wxapi_file *f)
+{
+    curl_mime *m = curl_mime_init(c);
+    curl_mimepart *part = m ? curl_mime_addpart(m) : NULL;
+    if (!part || curl_mime_name(part, f->field) != CURLE_OK ||
+        curl_mime_filename(part, f->name) != CURLE_OK ||
+        curl_mime_type(part, f->type) != CURLE_OK ||
+        curl_mime_data(part, f->data, f->len) != CURLE_OK) {
+        curl_mime_free(m);
+        return NULL;
+    }
+    return m;
+}
+
 static void curl_setup(struct wxapi *api, struct curl_slist *hdr, struct sink *sink,
                        const struct wx_req *rq)
 {
@@ -214,6 +231,7 @@ static int http_once(struct wxapi *api, const struct wx_req *rq, const char *tok
     struct buf url = {0};
     struct sink sink = {.b = resp, .cap = rq->cap};
     struct curl_slist *hdr = NULL;
+    curl_mime *mime = NULL;
     long status = 0;
     int rc = WXAPI_EINTERNAL;
     buf_reset(resp);
@@ -224,6 +242,13 @@ static int http_once(struct wxapi *api, const struct wx_req *rq, const char *tok
     if (rq->body)
         hdr = curl_slist_append(NULL, "Content-Type: application/json; charset=utf-8");
     curl_setup(api, hdr, &sink, rq);
+    if (rq->file) {
+        if (!(mime = mime_for(api->curl, rq->file))) {
+            set_err(&api->err, rc, "%s: cannot build the upload", rq->what);
+            goto done;
+        }
+        curl_easy_setopt(api->curl, CURLOPT_MIMEPOST, mime);
+    }
     curl_easy_setopt(api->curl, CURLOPT_URL, url.data);
     CURLcode cc = curl_easy_perform(api->curl);
     if (cc == CURLE_WRITE_ERROR) {
@@ -232,7 +257,10 @@ static int http_once(struct wxapi *api, const struct wx_req *rq, const char *tok
         goto done;
     }
     if (cc != CURLE_OK) {
+        long sent = 0;
+        curl_easy_getinfo(api->curl, CURLINFO_REQUEST_SIZE, &sent);
         set_err(&api->err, rc = WXAPI_ENET, "%s: %s", rq->what, curl_easy_strerror(cc));
+        api->err.unsent = sent == 0;
         goto done;
     }
     curl_easy_getinfo(api->curl, CURLINFO_RESPONSE_CODE, &status);
@@ -244,6 +272,7 @@ static int http_once(struct wxapi *api, const struct wx_req *rq, const char *tok
     rc = 0;
 done:
     curl_slist_free_all(hdr);
+    curl_mime_free(mime);
     buf_free(&url);
     return rc;
 }
@@ -509,6 +538,20 @@ int wxapi_post(struct wxapi *api, const char *path, json_t *body, bool idempoten
     int rc = call_json(api, &rq, resp);
     free(text);
     return rc;
+}
+
+int wxapi_upload(struct wxapi *api, const char *path, const char *query,
+                 const struct wxapi_file *file, json_t **resp)
+{
+    struct wx_req rq = {.what = path,
+                        .base = api->cfg->api_base,
+                        .path = path,
+                        .query = query,
+                        .file = file,
+                        .with_token = true,
+                        .idempotent = false, /* a second upload makes a second material */
+                        .cap = WXAPI_JSON_MAX};
+    return call_json(api, &rq, resp);
 }
 
 int wxapi_get(struct wxapi *api, const char *path, const char *query, json_t **resp)

@@ -31,6 +31,7 @@ struct wxapi_error {
     int rc;           /* enum wxapi_rc */
     long errcode;     /* WXAPI_EAPI: WeChat's errcode */
     long http_status; /* WXAPI_EHTTP: the status */
+    bool unsent;      /* WXAPI_ENET: not a byte of the request went out (connect failed) */
     char msg[512];
 };
 
@@ -54,6 +55,22 @@ const struct wxapi_error *wxapi_last_error(const struct wxapi *api);
  * json_decref()s it). */
 int wxapi_post(struct wxapi *api, const char *path, json_t *body, bool idempotent,
                json_t **resp) WXS_MUSTCHECK;
+
+/* One file of a multipart/form-data upload. */
+struct wxapi_file {
+    const char *field; /* the form field ("media") */
+    const char *name;  /* the file name WeChat sees (its extension says the type) */
+    const char *type;  /* the part's Content-Type, e.g. "image/png" */
+    const void *data;
+    size_t len;
+};
+
+/* POST file as multipart/form-data to api_base/path?query&access_token=...
+ * (material/add_material). Never retried after a timeout or a 5xx: the
+ * upload may have been stored. On success *resp is the answer (caller
+ * json_decref()s it). */
+int wxapi_upload(struct wxapi *api, const char *path, const char *query,
+                 const struct wxapi_file *file, json_t **resp) WXS_MUSTCHECK;
 
 /* GET api_base/path?query&access_token=...; query may be NULL and must be
  * already encoded (use wxapi_urlencode). */

@@ -53,6 +53,7 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+import fake_messages  # permanent material, customer-service messages (issue 20)
 import fake_users  # tags, followers, user info (issue 7)
 
 TOKEN_TTL = 7200
@@ -229,8 +230,10 @@ class Raw:
 
 
 class Endpoint:
-    def __init__(self, method, handler, needs_token=True):
+    def __init__(self, method, handler, needs_token=True, raw=False):
+        # raw: the handler gets {"content_type", "raw"} instead of a JSON body (uploads)
         self.method, self.handler, self.needs_token = method, handler, needs_token
+        self.raw = raw
 
 
 ENDPOINTS = {
@@ -240,6 +243,7 @@ ENDPOINTS = {
     "cgi-bin/showqrcode": Endpoint("GET", h_showqrcode, needs_token=False),
 }
 ENDPOINTS.update(fake_users.endpoints(Endpoint, ApiError, errmsg_with_rid))
+ENDPOINTS.update(fake_messages.endpoints(Endpoint, ApiError, errmsg_with_rid))
 
 APP = {"appid": "wx0123456789abcdef", "secret": "0123456789abcdef0123456789abcdef"}
 
@@ -271,6 +275,7 @@ def c_expire(st, body):
 
 def c_reset(st, body):
     st.reset()
+    fake_messages.reset()
     return {"ok": True}
 
 
@@ -350,9 +355,12 @@ class Handler(BaseHTTPRequestHandler):
         with st.lock:
             st.counts[name] = st.counts.get(name, 0) + 1
             st.log.append({"endpoint": name, "query": query,
+                           "content_type": self.headers.get("Content-Type", ""),
                            "body": raw.decode("utf-8", "replace"), "t": time.time()})
             fault = st.take_fault(name)
             release = st.release
+        if ep.raw:
+            raw = {"content_type": self.headers.get("Content-Type", ""), "raw": raw}
         self.answer(st, ep, name, query, raw, fault, release)
 
     def control(self, fn, raw):
@@ -376,7 +384,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json({"errcode": fault["errcode"],
                                    "errmsg": errmsg_with_rid(fault.get("errmsg", "injected"))})
         try:
-            body = json.loads(raw) if ep.method == "POST" else {}
+            body = raw if ep.raw else json.loads(raw) if ep.method == "POST" else {}
             if not isinstance(body, dict):
                 raise ValueError("body is not an object")
         except ValueError:

@@ -1,5 +1,6 @@
-"""The dashboard in a real browser: Debian's headless chromium loads
-GET / from the admin listener, signs in with the token handed over in the
+"""The dashboard (the console's first page) in a real browser, the way a
+script would fetch it: Debian's headless chromium loads GET / from the
+admin listener with --dump-dom, signs in with the token handed over in the
 URL fragment (#token=...), and the DOM it renders is checked: the channel
 table shows the right numbers, a wrong token shows a clear error. A
 screenshot is taken too (WXS_DASHBOARD_PNG=path keeps it, e.g.

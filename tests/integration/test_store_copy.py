@@ -31,7 +31,9 @@ class StoreCopyTest(unittest.TestCase):
         # A store with some of everything: channels (one in Chinese), fans
         # who came, scanned, left and came back, a tag outbox.
         s = self.src
-        s.cli("channel", "add", "42", "--name", "门店 42", "--promoter", "李", "--tag", "spring")
+        s.cli("campaign", "add", "春季活动", "--note", "两个门店")
+        s.cli("channel", "add", "42", "--name", "门店 42", "--promoter", "李", "--tag", "spring",
+              "--campaign", "春季活动")
         s.cli("channel", "add", "7", "--name", "Flyer", "--reply", "Hi {channel}")
         s.start_server()
         t = 1700000000
@@ -58,17 +60,20 @@ class StoreCopyTest(unittest.TestCase):
             con.close()
 
     def test_sqlite_to_postgresql_and_the_server_goes_on_there(self):
+        self.src.sql("INSERT INTO promoter_links VALUES ('李', ?, 1700000000)", "ab" * 32)
         p = self.src.cli("store", "copy", "--to", self.url)
         self.assertIn("3 statistics reports", p.stdout)
         self.assertRegex(p.stdout, r"events\s+68 rows")
-        for table in ("channels", "events", "fans", "tag_outbox", "stats_daily", "stats_scanners"):
+        for table in ("campaigns", "channels", "events", "fans", "tag_outbox", "stats_daily",
+                      "stats_scanners", "promoter_links"):
             self.assertEqual(self.pg(f"SELECT count(*) FROM {table}"),
                              self.src.sql(f"SELECT count(*) FROM {table}"), table)
         self.assertEqual(self.pg("SELECT name, promoter FROM channels WHERE scene = '42'"),
                          [("门店 42", "李")])
+        self.assertEqual(self.pg("SELECT promoter, token_sha256 FROM promoter_links"), [("李", "ab" * 32)])
         # The same config pointed at the copy: same reports, a retry is
         # still a retry, new events get new ids.
-        before = {by: stats_json(self.src, by) for by in ("channel", "promoter", "day")}
+        before = {by: stats_json(self.src, by) for by in ("channel", "promoter", "day", "campaign")}
         pg = wxs.Env(backend="sqlite")
         self.addCleanup(pg.cleanup)
         pg.write_config(tag={"worker": "false"}, store={"backend": "postgresql", "url": self.url})
@@ -82,13 +87,19 @@ class StoreCopyTest(unittest.TestCase):
         new_id = self.pg("SELECT id FROM events WHERE openid = 'oNew'")[0][0]
         self.assertGreater(new_id, self.src.sql("SELECT max(id) FROM events")[0][0])
         self.assertEqual(pg.stop_server(), 0)
+        # the campaigns' ids go on past the copied ones
+        pg.cli("campaign", "add", "秋季活动")
+        pg.cli("channel", "edit", "7", "--campaign", "秋季活动")
+        self.assertEqual(self.pg("SELECT c.scene, g.name FROM channels c JOIN campaigns g "
+                                 "ON g.id = c.campaign_id ORDER BY c.scene"),
+                         [("42", "春季活动"), ("7", "秋季活动")])
 
     def test_non_empty_target_refused_and_left_alone(self):
         self.src.cli("store", "copy", "--to", self.url)
         n = self.pg("SELECT count(*) FROM events")
         p = self.src.cli("store", "copy", "--to", self.url, check=False)
         self.assertEqual(p.returncode, 1)
-        self.assertIn("the target is not empty (table channels has 2 rows)", p.stderr)
+        self.assertIn("the target is not empty (table campaigns has 1 rows)", p.stderr)
         self.assertEqual(self.pg("SELECT count(*) FROM events"), n)
 
     def test_postgresql_back_to_a_sqlite_file(self):

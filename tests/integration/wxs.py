@@ -10,6 +10,7 @@ test needs them). Binaries come from $WXSCENED / $WXSCENE (set by ctest),
 else from build/.
 """
 import contextlib
+import fcntl
 import hashlib
 import http.client
 import json
@@ -65,10 +66,31 @@ def pg_sql(query):
     return query.replace("%", "%%").replace("?", "%s")
 
 
+_PORT_DIR = os.path.join(tempfile.gettempdir(), "wxs-test-ports")
+_port_locks = []
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port for a server under test to listen on. Not one the kernel hands
+    out for port 0: those come from the ephemeral range, where any client
+    connection of the parallel suite (HTTP, PostgreSQL) may take it as its
+    source port between this check and the server's bind ("Address already
+    in use"). Instead a port below that range, held by a file lock for this
+    process's life, so two test processes never pick the same one."""
+    os.makedirs(_PORT_DIR, exist_ok=True)
+    for _ in range(500):
+        port = random.randint(20000, 32000)
+        fd = os.open(os.path.join(_PORT_DIR, str(port)), os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", port))
+        except OSError:
+            os.close(fd)
+            continue
+        _port_locks.append(fd)
+        return port
+    raise RuntimeError(f"no free port in 20000-32000 (locks in {_PORT_DIR})")
 
 
 def signature(*parts):

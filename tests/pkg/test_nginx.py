@@ -1,5 +1,10 @@
 """The nginx files in etc/, as an operator uses them.
 
+The console site (etc/nginx-wxscene-console.conf) is run for real too, over
+TLS in front of wxscened's admin listener: from an allowed address the
+console, its files and the API answer, a state-changing API request from a
+foreign Origin is refused; from any other address only /p/ is reachable.
+
 `nginx -t` on each (the location snippet inside a server block, the whole
 TLS site with its snippet, the upstream of several instances) with a
 self-signed certificate in place of the example paths; then the location
@@ -7,8 +12,11 @@ snippet for real: nginx on a loopback port in front of a running wxscened,
 a signed push through it answered 200 and stored, a wrong signature 401.
 Skipped (77) only when nginx is not installed (scripts/deps.sh installs
 nginx-light)."""
+import http.client
+import json
 import os
 import re
+import ssl
 import shutil
 import signal
 import subprocess
@@ -134,6 +142,85 @@ http {{
                 ng.communicate(timeout=10)
             self.assertEqual(env.sql("SELECT count(*) FROM events WHERE openid = 'oViaNginx'"),
                              [(1,)])
+        finally:
+            env.stop_server()
+            env.cleanup()
+
+    def test_console_site(self):
+        text = read(os.path.join(ETC, "nginx-wxscene-console.conf"))
+        self.assertRegex(text, r"listen 443 ssl")
+        self.nginx_t(self.main_conf(f"include {self.site('nginx-wxscene-console.conf')};"))
+
+    def console_nginx(self, env, office):
+        """The console site on a loopback TLS port in front of ENV's admin
+        listener; office: this machine is one of the allowed addresses."""
+        port = wxs.free_port()
+        text = read(self.site("nginx-wxscene-console.conf"))
+        text = re.sub(r"server \{\s*listen 80;.*?\n\}\n", "", text, flags=re.S)
+        text = re.sub(r"\s*listen \[::\]:443 ssl http2;", "", text)
+        text = text.replace("listen 443 ssl http2;", f"listen 127.0.0.1:{port} ssl;")
+        text = text.replace("127.0.0.1:8081", f"127.0.0.1:{env.admin_port}")
+        if office:
+            text = text.replace("allow 10.0.0.0/8;", "allow 127.0.0.1;")
+        path = os.path.join(self.dir, "console.conf")
+        with open(path, "w") as f:
+            f.write(text)
+        conf = self.main_conf(f"include {path};")
+        ng = subprocess.Popen([NGINX, "-p", self.dir + "/", "-c", conf], stderr=subprocess.PIPE, text=True)
+        ctx = ssl._create_unverified_context()
+
+        def req(method, path, body=None, headers=None):
+            c = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=10)
+            try:
+                c.request(method, path, body=body, headers=headers or {})
+                r = c.getresponse()
+                return r.status, r.read()
+            finally:
+                c.close()
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                req("GET", "/nothing")
+                break
+            except OSError:
+                self.assertLess(time.monotonic(), deadline, "nginx did not listen")
+                time.sleep(0.05)
+        return ng, req
+
+    def test_console_site_publishes_the_console_and_links_only(self):
+        env = wxs.Env()
+        try:
+            env.start_server()
+            auth = {"Authorization": "Bearer admintoken", "Content-Type": "application/json"}
+            link = "/p/" + "x" * 43  # an unknown link: wxscened's page, 404
+            for office in (True, False):
+                ng, req = self.console_nginx(env, office)
+                try:
+                    st, body = req("GET", link)
+                    self.assertEqual(st, 404)
+                    self.assertIn(b"promoter.js", body, "the promoter page comes from wxscened")
+                    self.assertEqual(req("POST", link)[0], 403)
+                    self.assertEqual(req("GET", "/healthz")[0], 404)
+                    self.assertEqual(req("GET", "/metrics")[0], 404)
+                    st, body = req("GET", "/")
+                    if not office:
+                        self.assertEqual(st, 403)
+                        self.assertEqual(req("GET", "/assets/console.js")[0], 403)
+                        self.assertEqual(req("GET", "/api/channels", headers=auth)[0], 403)
+                        continue
+                    self.assertEqual(st, 200)
+                    self.assertIn(b"/assets/console.js", body)
+                    self.assertEqual(req("GET", "/assets/console.js")[0], 200)
+                    self.assertEqual(req("GET", "/api/channels", headers=auth), (200, b"[]"))
+                    new = json.dumps({"scene": 9, "name": "via nginx"})
+                    st, _ = req("POST", "/api/channels", new, dict(auth, Origin="https://evil.example"))
+                    self.assertEqual(st, 403, "a foreign Origin is refused")
+                    st, body = req("POST", "/api/channels", new, dict(auth, Origin="https://console.example.com"))
+                    self.assertEqual(st, 201, body)
+                finally:
+                    ng.send_signal(signal.SIGQUIT)
+                    ng.communicate(timeout=10)
+            self.assertEqual(env.sql("SELECT name FROM channels WHERE scene = '9'"), [("via nginx",)])
         finally:
             env.stop_server()
             env.cleanup()

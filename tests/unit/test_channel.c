@@ -733,6 +733,59 @@ static void test_change_from_json(void **state)
     }
 }
 
+/* channel_add_many: rows over several statements (600 = 3 chunks), taken
+ * scenes reported by their index with channel_add's words (", archived"
+ * too) while the others are added. */
+struct exists_log {
+    size_t n, idx[4];
+    char msg[4][96];
+};
+
+static void on_exists(size_t i, const char *msg, void *arg)
+{
+    struct exists_log *l = arg;
+    if (l->n < 4) {
+        l->idx[l->n] = i;
+        snprintf(l->msg[l->n], sizeof(l->msg[0]), "%s", msg);
+    }
+    l->n++;
+}
+
+static void test_add_many(void **state)
+{
+    struct fixture *f = *state;
+    struct channel taken = {.scene = "s7", .name = "old"}, gone = {.scene = "s500", .name = "old"};
+    struct channel rows[600];
+    const struct channel *cs[600];
+    char scenes[600][8], err[256];
+    struct exists_log log = {0};
+    struct channel got = {0};
+    assert_int_equal(channel_add(f->st, &taken, err, sizeof(err)), 0);
+    assert_int_equal(channel_add(f->st, &gone, err, sizeof(err)), 0);
+    assert_int_equal(channel_archive(f->st, "s500", 1700000000), 0);
+    for (size_t i = 0; i < 600; i++) {
+        snprintf(scenes[i], sizeof(scenes[i]), "s%zu", i);
+        rows[i] = (struct channel){
+            .scene = scenes[i], .name = i == 3 ? "\xc3\xa9" : "门店", .promoter = "张伟"};
+        cs[i] = &rows[i];
+    }
+    assert_int_equal(channel_add_many(f->st, cs, 600, on_exists, &log, err, sizeof(err)), 0);
+    assert_int_equal(log.n, 2);
+    assert_int_equal(log.idx[0], 7);
+    assert_string_equal(log.msg[0], "channel s7 exists");
+    assert_int_equal(log.idx[1], 500);
+    assert_string_equal(log.msg[1], "channel s500 exists, archived");
+    assert_int_equal(channel_get(f->st, "s599", &got), 0);
+    assert_string_equal(got.promoter, "张伟");
+    channel_clear(&got);
+    assert_int_equal(channel_get(f->st, "s3", &got), 0);
+    assert_string_equal(got.name, "\xc3\xa9");
+    channel_clear(&got);
+    assert_int_equal(channel_get(f->st, "s7", &got), 0);
+    assert_string_equal(got.name, "old"); /* a taken scene keeps its row */
+    channel_clear(&got);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -748,6 +801,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_conflict_in_transaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_edit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_add_many, setup, teardown),
         cmocka_unit_test(test_change_from_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <png.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,15 +213,104 @@ static void test_png_and_svg(void **state)
     struct buf png = {0}, svg = {0};
     char err[128];
     (void)state;
-    assert_int_equal(qr_png_encode("http://weixin.qq.com/q/abc", 4, &png, err, sizeof(err)), 0);
+    assert_int_equal(qr_png_encode("http://weixin.qq.com/q/abc", 4, NULL, &png, err, sizeof(err)),
+                     0);
     assert_true(png.len > 8);
     assert_memory_equal(png.data, "\x89PNG\r\n\x1a\n", 8);
-    assert_int_equal(qr_png_encode("x", 0, &png, err, sizeof(err)), -1);
-    assert_int_equal(qr_svg_encode("http://weixin.qq.com/q/abc", 4, &svg, err, sizeof(err)), 0);
+    assert_int_equal(qr_png_encode("x", 0, NULL, &png, err, sizeof(err)), -1);
+    assert_int_equal(qr_svg_encode("http://weixin.qq.com/q/abc", 4, NULL, &svg, err, sizeof(err)),
+                     0);
     assert_non_null(strstr(svg.data, "<svg"));
     assert_non_null(strstr(svg.data, "M4 4h1v1h-1z")); /* finder pattern corner past the border */
     buf_free(&png);
     buf_free(&svg);
+}
+
+/* The logo's box for every QR version and a few scales: centred on the
+ * module grid, an odd number of modules, within QR_LOGO_SHARE of the side
+ * (so well under level H's 30 % budget), clear of the finder patterns and
+ * their separators, and the logo's pixels inside it with a white pad. */
+static void test_logo_box_bounds(void **state)
+{
+    static const int scales[] = {2, 3, 4, 8, 64};
+    (void)state;
+    for (int v = 1; v <= 40; v++) {
+        int w = 17 + 4 * v;
+        for (size_t i = 0; i < sizeof(scales) / sizeof(scales[0]); i++) {
+            int s = scales[i];
+            struct qr_logo_box b;
+            assert_int_equal(qr_logo_box(w, s, &b), 0);
+            assert_int_equal(b.mod_side % 2, 1);
+            assert_true(b.mod_side >= 3);
+            assert_true(b.mod_side <= w * QR_LOGO_SHARE);
+            assert_true((double)b.mod_side * b.mod_side / ((double)w * w) < 0.06);
+            assert_int_equal(2 * b.mod_x + b.mod_side, w);
+            assert_true(b.mod_x >= 8 && b.mod_x + b.mod_side <= w - 8);
+            assert_int_equal(2 * b.px_x + b.px_side, w * s);
+            assert_true(b.px_x >= b.mod_x * s + 1);
+            assert_true(b.px_x + b.px_side <= (b.mod_x + b.mod_side) * s - 1);
+        }
+    }
+    struct qr_logo_box b;
+    assert_int_equal(qr_logo_box(19, 8, &b), -1);
+    assert_int_equal(qr_logo_box(37, 0, &b), -1);
+}
+
+/* A half-transparent blue logo composited over white lands exactly in its
+ * square; the rest of the box is white; outside it only modules. */
+static void test_logo_compositing(void **state)
+{
+    char path[] = "/tmp/wxs-logo-XXXXXX", err[256];
+    unsigned char px[4 * 4 * 4];
+    struct qr_logo *logo = NULL;
+    struct buf out = {0};
+    png_image im;
+    (void)state;
+    for (size_t i = 0; i < sizeof(px); i += 4)
+        memcpy(px + i, "\x00\x00\xff\x80", 4);
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    memset(&im, 0, sizeof(im));
+    im.version = PNG_IMAGE_VERSION;
+    im.width = im.height = 4;
+    im.format = PNG_FORMAT_RGBA;
+    assert_true(png_image_write_to_file(&im, path, 0, px, 0, NULL));
+    assert_int_equal(qr_logo_load(path, &logo, err, sizeof(err)), 0);
+    unlink(path);
+    const int scale = 4, quiet = 4;
+    assert_int_equal(
+        qr_png_encode("http://weixin.qq.com/q/abc", scale, logo, &out, err, sizeof(err)), 0);
+    assert_int_equal(qr_png_encode("x", 1, logo, &out, err, sizeof(err)), -1); /* below min */
+    assert_non_null(strstr(err, "with a logo"));
+    memset(&im, 0, sizeof(im));
+    im.version = PNG_IMAGE_VERSION;
+    assert_true(png_image_begin_read_from_memory(&im, out.data, out.len));
+    im.format = PNG_FORMAT_RGB;
+    unsigned char *rgb = malloc(PNG_IMAGE_SIZE(im));
+    assert_non_null(rgb);
+    assert_true(png_image_finish_read(&im, NULL, rgb, 0, NULL));
+    int n = (int)im.width, w = n / scale - 2 * quiet;
+    assert_true(w >= 17 + 4 * QR_LOGO_MIN_VERSION);
+    struct qr_logo_box b;
+    assert_int_equal(qr_logo_box(w, scale, &b), 0);
+    int lo = (quiet + b.mod_x) * scale, hi = lo + b.mod_side * scale;
+    int l0 = quiet * scale + b.px_x, l1 = l0 + b.px_side;
+    for (int y = 0; y < n; y++) {
+        for (int x = 0; x < n; x++) {
+            const unsigned char *p = rgb + ((size_t)y * (size_t)n + (size_t)x) * 3;
+            if (x >= l0 && x < l1 && y >= l0 && y < l1) {
+                assert_true(p[0] == 127 && p[1] == 127 && p[2] == 255); /* 50 % over white */
+            } else if (x >= lo && x < hi && y >= lo && y < hi) {
+                assert_true(p[0] == 255 && p[1] == 255 && p[2] == 255);
+            } else {
+                assert_true(p[0] == p[1] && p[1] == p[2] && (p[0] == 0 || p[0] == 255));
+            }
+        }
+    }
+    free(rgb);
+    buf_free(&out);
+    qr_logo_free(logo);
 }
 
 static void test_image_format(void **state)
@@ -311,7 +401,8 @@ int main(void)
         cmocka_unit_test(test_kind_names),        cmocka_unit_test(test_image_names),
         cmocka_unit_test(test_request_from_json), cmocka_unit_test(test_code_to_json),
         cmocka_unit_test(test_png_and_svg),       cmocka_unit_test(test_image_format),
-        cmocka_unit_test(test_perm_ledger),
+        cmocka_unit_test(test_perm_ledger),       cmocka_unit_test(test_logo_box_bounds),
+        cmocka_unit_test(test_logo_compositing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

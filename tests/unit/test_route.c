@@ -291,21 +291,25 @@ static void test_upgrade_rewrites_event_keys(void **state)
     sqlite3 *db = db_sqlite_handle(store_db(f->st));
     char err[256];
     assert_int_equal(
-        sqlite3_exec(db,
-                     "INSERT INTO events(dedup_key, kind, openid, create_time, received_at, "
-                     "msg_type, event, event_key, scene, reply) VALUES "
-                     "('e|oOld|1700000000|subscribe|qrscene_42', 0, 'oOld', 1700000000, "
-                     "1700000001, 'event', 'subscribe', 'qrscene_42', '42', 'Hi Store 42'), "
-                     "('m|99887766', 3, 'oOld', 1700000005, 1700000005, 'text', '', '', NULL, "
-                     "NULL); "
-                     "CREATE INDEX fans_last_scene ON fans(last_scene, subscribed); "
-                     "CREATE INDEX events_time ON events(create_time); "
-                     "ALTER TABLE stats_daily DROP COLUMN first_scanners; "
-                     "DROP TABLE stats_scanners; CREATE TABLE stats_scan_days(openid TEXT NOT "
-                     "NULL, scene TEXT NOT NULL, day INTEGER NOT NULL, PRIMARY KEY (openid, "
-                     "scene, day)) WITHOUT ROWID; "
-                     "ALTER TABLE health DROP COLUMN seq; PRAGMA user_version = 6",
-                     NULL, NULL, NULL),
+        sqlite3_exec(
+            db,
+            "INSERT INTO events(dedup_key, kind, openid, create_time, received_at, "
+            "msg_type, event, event_key, scene, reply) VALUES "
+            "('e|oOld|1700000000|subscribe|qrscene_42', 0, 'oOld', 1700000000, "
+            "1700000001, 'event', 'subscribe', 'qrscene_42', '42', 'Hi Store 42'), "
+            "('m|99887766', 3, 'oOld', 1700000005, 1700000005, 'text', '', '', NULL, "
+            "NULL); "
+            "CREATE INDEX fans_last_scene ON fans(last_scene, subscribed); "
+            "CREATE INDEX events_time ON events(create_time); "
+            "ALTER TABLE stats_daily DROP COLUMN first_scanners; "
+            "DROP TABLE stats_scanners; CREATE TABLE stats_scan_days(openid TEXT NOT "
+            "NULL, scene TEXT NOT NULL, day INTEGER NOT NULL, PRIMARY KEY (openid, "
+            "scene, day)) WITHOUT ROWID; "
+            "ALTER TABLE health DROP COLUMN seq; "
+            "DROP INDEX channels_campaign; ALTER TABLE channels DROP COLUMN campaign_id; "
+            "DROP TABLE campaigns; DROP TABLE channel_replies; DROP TABLE media; "
+            "DROP TABLE followup_msgs; DROP TABLE followup_outbox; PRAGMA user_version = 6",
+            NULL, NULL, NULL),
         SQLITE_OK);
     store_close(f->st);
     f->st = NULL;

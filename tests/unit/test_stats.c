@@ -444,12 +444,16 @@ static void test_upgrade_moves_first_scanners(void **state)
     assert_non_null(strstr(now, ",a,")); /* rows for both scenes are there */
     scanners_downgrade(db_sqlite_handle(store_db(fx->st)));
     assert_int_equal(
-        sqlite3_exec(db_sqlite_handle(store_db(fx->st)),
-                     "INSERT INTO stats_scan_first(day, scene, prev_day, n) SELECT day, scene, "
-                     "-2147483648, first_scanners FROM stats_daily WHERE first_scanners <> 0; "
-                     "ALTER TABLE stats_daily DROP COLUMN first_scanners; "
-                     "ALTER TABLE health DROP COLUMN seq; PRAGMA user_version = 8",
-                     NULL, NULL, NULL),
+        sqlite3_exec(
+            db_sqlite_handle(store_db(fx->st)),
+            "INSERT INTO stats_scan_first(day, scene, prev_day, n) SELECT day, scene, "
+            "-2147483648, first_scanners FROM stats_daily WHERE first_scanners <> 0; "
+            "ALTER TABLE stats_daily DROP COLUMN first_scanners; "
+            "ALTER TABLE health DROP COLUMN seq; "
+            "DROP INDEX channels_campaign; ALTER TABLE channels DROP COLUMN campaign_id; "
+            "DROP TABLE campaigns; DROP TABLE channel_replies; DROP TABLE media; "
+            "DROP TABLE followup_msgs; DROP TABLE followup_outbox; PRAGMA user_version = 8",
+            NULL, NULL, NULL),
         SQLITE_OK);
     stats_close(fx->stats);
     store_close(fx->st);
