@@ -10,7 +10,7 @@
   const KEY = "wxscene.admin.token";
   const t = (k, p) => I18N.t(k, p);
   const $ = (s) => document.querySelector(s);
-  const state = { since: null, until: null, page: null, config: null, channels: [], codes: [] };
+  const state = { since: null, until: null, page: null, config: null, channels: [], codes: [], campaigns: [] };
 
   /* ---- small helpers ---- */
 
@@ -218,7 +218,8 @@
         g.append(svg("text", { x: x(i), y: H - 6, "text-anchor": i === days.length - 1 ? "end" : i === 0 ? "start" : "middle" }, d.date.slice(5)));
     });
     for (const [color, vals, name] of series) {
-      g.append(svg("polyline", { points: vals.map((v, i) => x(i) + "," + y(v)).join(" "), fill: "none", stroke: color, "stroke-width": 2, "data-series": name }));
+      g.append(svg("polyline", { points: vals.map((v, i) => x(i) + "," + y(v)).join(" "), fill: "none", stroke: color, "stroke-width": 2, "data-series": name,
+        "data-values": vals.join(",") }));
       if (days.length <= 62) vals.forEach((v, i) => {
         const c = svg("circle", { cx: x(i), cy: y(v), r: 2.5, fill: color });
         c.append(svg("title", {}, days[i].date + " " + t("dash.legend." + name) + ": " + v));
@@ -254,31 +255,75 @@
     $("#scene-chart").dataset.scene = pick.value;
   }
 
+  /* The campaign column of a row: its name, or "no campaign" (null). */
+  const campaignCell = (name) => name === null || name === undefined
+    ? el("span", { class: "muted" }, t("cp.none")) : data(name);
+
+  /* One row per campaign (stats --by campaign), the null row last as
+   * "no campaign"; unique_scanners is the server's exact count. */
+  function renderDashCampaigns(j) {
+    const head = [[t("col.campaign")], [t("col.channels"), null, t("dash.campaign_channels_help")]]
+      .concat(METRICS.map((k) => [t("metric." + k)]));
+    const rows = j.campaigns.map((c) => el("tr", { "data-campaign": c.campaign === null ? "" : c.campaign },
+      el("td", { class: "t name" }, campaignCell(c.campaign)), td(c.channels, { "data-metric": "channels" }),
+      ...METRICS.map((k) => td(k === "net_fans" ? signed(c[k]) : c[k], { "data-metric": k }))));
+    const total = [el("td", { class: "t" }, t("dash.total")), el("td", {}, "")]
+      .concat(METRICS.map((k) => td(j.totals[k], { "data-metric": k })));
+    renderTable($("#campaigns"), head, rows, total);
+  }
+
+  /* The per-campaign daily chart (by=day&campaign=NAME): the campaign
+   * picked, or the first. */
+  async function loadCampaignChart() {
+    const pick = $("#campaign-pick"), keep = pick.value;
+    pick.replaceChildren(...state.campaigns.map((c) => el("option", { value: c.name }, c.name)));
+    if (state.campaigns.some((c) => c.name === keep)) pick.value = keep;
+    pick.hidden = state.campaigns.length === 0;
+    $("#campaign-none").hidden = state.campaigns.length > 0;
+    const box = $("#campaign-chart");
+    if (!pick.value) { box.replaceChildren(); delete box.dataset.campaign; return; }
+    const name = pick.value;
+    const j = await getJSON(statsQuery("day", { campaign: name }));
+    const days = j.days;
+    box.replaceChildren(lineChart(days, [
+      ["#b54708", days.map((d) => d.scans), "scans"],
+      ["#2e6be6", days.map((d) => d.unique_scanners), "scanners"],
+      ["#12a150", days.map((d) => d.new_fans), "new"],
+      ["#d92d20", days.map((d) => d.unsubscribes), "unsubs"]], t("dash.campaign_trend"), 1400));
+    box.dataset.campaign = name;
+  }
+
   async function loadDashboard() {
     $("#status").textContent = t("common.loading");
-    const [ch, pr, dy] = await Promise.all(["channel", "promoter", "day"].map((by) => getJSON(statsQuery(by))));
+    const [ch, pr, dy, cp, list] = await Promise.all(["channel", "promoter", "day", "campaign"].map((by) => getJSON(statsQuery(by)))
+      .concat(getJSON("/api/campaigns")));
+    state.campaigns = list;
     state.since = ch.since; state.until = ch.until;
     $("#since").value = ch.since; $("#until").value = ch.until;
-    renderCards(ch.totals); renderChannels(ch); renderDashPromoters(pr); renderChart(dy);
+    renderCards(ch.totals); renderChannels(ch); renderDashPromoters(pr); renderChart(dy); renderDashCampaigns(cp);
     await loadSceneChart(ch.channels);
+    await loadCampaignChart();
     $("#status").textContent = "";
   }
 
   /* ---- channels ---- */
 
-  function channelMatches(c, q, promoter) {
-    if (promoter === "\u0000none" && c.promoter) return false;
-    if (promoter && promoter !== "\u0000none" && c.promoter !== promoter) return false;
+  /* A filter select's value against a row's value: "" any, NONE unset. */
+  const NONE = "\u0000none";
+  const pickMatches = (pick, v) => !pick || (pick === NONE ? !v : v === pick);
+
+  function channelMatches(c, q, promoter, campaign) {
+    if (!pickMatches(promoter, c.promoter) || !pickMatches(campaign, c.campaign)) return false;
     if (!q) return true;
     q = q.toLowerCase();
-    return [c.scene, c.name, c.promoter, c.tag].some((v) => v && String(v).toLowerCase().includes(q));
+    return [c.scene, c.name, c.promoter, c.tag, c.campaign].some((v) => v && String(v).toLowerCase().includes(q));
   }
 
   function renderChannelList() {
-    const q = $("#ch-search").value.trim(), pr = $("#ch-promoter").value;
+    const q = $("#ch-search").value.trim(), pr = $("#ch-promoter").value, cp = $("#ch-campaign").value;
     const showArchived = $("#ch-archived").checked;
-    const list = state.channels.filter((c) => (showArchived || !c.archived_at) && channelMatches(c, q, pr));
-    const head = [[t("col.scene")], [t("col.name"), "t"], [t("col.promoter"), "t"], [t("col.reply"), "t"],
+    const list = state.channels.filter((c) => (showArchived || !c.archived_at) && channelMatches(c, q, pr, cp));
+    const head = [[t("col.scene")], [t("col.name"), "t"], [t("col.promoter"), "t"], [t("col.campaign"), "t"], [t("col.reply"), "t"],
       [t("col.scan_reply"), "t"], [t("col.tag"), "t"], [t("col.created"), "t"], [t("col.actions"), "t"]];
     const rows = list.map((c) => {
       const actions = c.archived_at
@@ -287,9 +332,10 @@
           el("button", { class: "link", type: "button", "data-action": "archive", on: { click: () => confirmArchive(c) } }, t("ch.archive")));
       return el("tr", { "data-scene": c.scene, class: c.archived_at ? "archived" : null },
         el("td", { class: "t" }, data(c.scene)), el("td", { class: "t name" }, data(c.name)),
-        el("td", { class: "t" }, data(c.promoter)), el("td", { class: "t wrap", title: c.reply || "", translate: "no" }, data(c.reply)),
+        el("td", { class: "t" }, data(c.promoter)), el("td", { class: "t campaign" }, campaignCell(c.campaign)),
+        el("td", { class: "t wrap", title: c.reply || "", translate: "no" }, data(c.reply)),
         el("td", { class: "t wrap", title: c.scan_reply || "", translate: "no" }, data(c.scan_reply)), el("td", { class: "t" }, data(c.tag)),
-        el("td", { class: "t" }, when(c.created_at)), el("td", { class: "t" }, actions));
+        el("td", { class: "t created" }, when(c.created_at)), el("td", { class: "t" }, actions));
     });
     renderTable($("#ch-table"), head, rows, null);
     $("#ch-empty").hidden = list.length > 0;
@@ -305,14 +351,66 @@
     $("#promoter-names").replaceChildren(...names.map((n) => el("option", { value: n })));
   }
 
+  /* A select showing a campaign's name (data) is not translated; its
+   * "all" and "none" choices are. */
+  function markData(sel) {
+    if (sel.value && sel.value !== NONE) sel.setAttribute("translate", "no"); else sel.removeAttribute("translate");
+  }
+
+  /* The campaign filter and the dialog's campaign select: every campaign
+   * (GET /api/campaigns), a campaign being data (never translated). */
+  function fillCampaignSelects() {
+    const names = state.campaigns.map((c) => c.name);
+    const sel = $("#ch-campaign"), keep = sel.value;
+    sel.replaceChildren(el("option", { value: "" }, t("ch.all_campaigns")), el("option", { value: NONE }, t("ch.no_campaign")),
+      ...names.map((n) => el("option", { value: n, translate: "no" }, n)));
+    sel.value = [...sel.options].some((o) => o.value === keep) ? keep : "";
+    markData(sel);
+    $("#f-campaign").replaceChildren(el("option", { value: "" }, t("cp.none")),
+      ...names.map((n) => el("option", { value: n, translate: "no" }, n)));
+  }
+
+  function renderCampaignList() {
+    const head = [[t("cp.name")], [t("cp.note"), "t"], [t("col.channels"), null, t("cp.channels_help")], [t("col.created"), "t"]];
+    const rows = state.campaigns.map((c) => el("tr", { "data-campaign": c.name },
+      el("td", { class: "t name" }, data(c.name)), el("td", { class: "t note", title: c.note || "", translate: "no" }, data(c.note)),
+      td(c.channels), el("td", { class: "t" }, when(c.created_at))));
+    renderTable($("#cp-table"), head, rows, null);
+    $("#cp-empty").hidden = rows.length > 0;
+  }
+
   async function loadChannels() {
     const archived = $("#ch-archived").checked;
-    state.channels = await getJSON("/api/channels" + (archived ? "?archived=1" : ""));
+    [state.channels, state.campaigns] = await Promise.all([getJSON("/api/channels" + (archived ? "?archived=1" : "")),
+      getJSON("/api/campaigns")]);
     fillPromoterFilter();
+    fillCampaignSelects();
+    renderCampaignList();
     renderChannelList();
   }
 
-  const FORM_FIELDS = ["name", "promoter", "reply", "scan_reply", "tag"];
+  /* POST /api/campaigns from the small form; a refusal (a blank or taken
+   * name, a control character) shown under it, the input kept. */
+  async function addCampaign(ev) {
+    ev.preventDefault();
+    const err = $("#cp-error");
+    err.hidden = true;
+    const note = $("#cp-note").value;
+    try {
+      const c = await (await api("POST", "/api/campaigns", { name: $("#cp-name").value, note: note.trim() === "" ? null : note })).json();
+      $("#cp-name").value = ""; $("#cp-note").value = "";
+      notice(t("cp.saved", { name: c.name }));
+      await loadChannels();
+    } catch (e) {
+      if (e instanceof AuthError) return showError(e);
+      err.textContent = e.message;
+      err.hidden = false;
+      const f = e.body && e.body.field;
+      if (f && $("#cp-" + f)) $("#cp-" + f).focus();
+    }
+  }
+
+  const FORM_FIELDS = ["name", "promoter", "reply", "scan_reply", "tag", "campaign"];
   let editing = null;
 
   function openChannelForm(c) {
@@ -321,6 +419,7 @@
     $("#ch-scene-row").hidden = !!c;
     $("#f-scene").value = "";
     for (const f of FORM_FIELDS) $("#f-" + f).value = (c && c[f]) || "";
+    markData($("#f-campaign"));
     $("#ch-form-error").hidden = true;
     $("#ch-dialog").showModal();
     (c ? $("#f-name") : $("#f-scene")).focus();
@@ -638,6 +737,11 @@
     }));
     $("#ch-search").addEventListener("input", renderChannelList);
     $("#ch-promoter").addEventListener("change", renderChannelList);
+    $("#ch-campaign").addEventListener("change", () => { markData($("#ch-campaign")); renderChannelList(); });
+    $("#f-campaign").addEventListener("change", () => markData($("#f-campaign")));
+    $("#cp-form").addEventListener("submit", guarded(addCampaign));
+    for (const f of ["#cp-name", "#cp-note"]) $(f).addEventListener("input", () => { $("#cp-error").hidden = true; });
+    $("#campaign-pick").addEventListener("change", guarded(loadCampaignChart));
     $("#ch-archived").addEventListener("change", guarded(loadChannels));
     $("#ch-add").addEventListener("click", () => openChannelForm(null));
     $("#ch-form").addEventListener("submit", saveChannel);

@@ -7,7 +7,10 @@ errors inline, create a code, download its PNG and decode it with zbarimg
 to the URL the fake returned, a signed scan push moving the counts, a
 promoter link that shows only that promoter's rows and 404s once revoked,
 a channel named like an XSS payload shown as text, every visible string
-in the page's language.
+in the page's language. Campaigns: made in the page (its errors inline),
+channels put in one through the dialog, the filter, the dashboard's
+by-campaign row and per-campaign chart moving with signed scan pushes
+(unique scanners exact), the by-campaign CSV, an XSS-named campaign.
 
 WXS_CONSOLE_SHOTS=DIR writes a screenshot of each page in each language
 (docs/console/ keeps them). Skipped only when /usr/bin/chromium is absent
@@ -53,6 +56,10 @@ EXPECT = {
            "gone": "This link is not valid or has been revoked"},
 }
 
+# A campaign made before the server starts (channels 77 and 88), and the
+# one test_09 makes in the page (channels 42 and 43).
+PREPARED, CAMPAIGN = "春季地推", "地铁 2 号线"
+
 # Latin words a zh-CN page may show: names of things, not sentences.
 ALLOWED_LATIN = {"wxscene", "csv", "png", "svg", "zip", "a4", "id", "utf", "gbk", "gb18030", "excel", "windows",
                  "scene", "name", "promoter", "reply", "scan_reply", "tag", "admin", "token", "wxscene_admin_token",
@@ -75,6 +82,11 @@ VISIBLE_TEXT = r"""(() => {
   });
   return out;
 })()"""
+
+
+def fmt_n(n, ui):
+    """N as the page writes it (toLocaleString: 1,234 in both locales)."""
+    return f"{n:,}"
 
 
 def api(env, method, path, body=None, token=ADMIN, ctype="application/json"):
@@ -173,8 +185,10 @@ class ConsoleBase(wxs.ServerCase):
 
     @classmethod
     def prepare(cls, env):
+        env.cli("campaign", "add", PREPARED, "--note", "海报 + 地推")
         for scene, name, promoter in CHANNELS:
-            env.cli("channel", "add", scene, "--name", name, "--promoter", promoter)
+            extra = ["--campaign", PREPARED] if scene in ("77", "88") else []
+            env.cli("channel", "add", scene, "--name", name, "--promoter", promoter, *extra)
 
     @classmethod
     def started(cls, e):
@@ -367,7 +381,7 @@ class ConsoleBase(wxs.ServerCase):
         at = datetime.datetime.fromtimestamp(got["created_at"], zoneinfo.ZoneInfo(tz))
         self.assertNotEqual(at.utcoffset(), datetime.timedelta(0), "pick a zone that is not UTC")
         hour = at.hour if self.UI == "zh-CN" else (at.hour % 12 or 12)
-        self.assertIn(f"{hour}:{at.minute:02d}", p.text(f"{row} td:nth-child(7)"))
+        self.assertIn(f"{hour}:{at.minute:02d}", p.text(f"{row} td.created"))
         # the XSS name on the dashboard too
         self.go(p, "#/dashboard")
         p.wait("document.querySelector('#channels tr[data-scene=\"5001\"]')")
@@ -548,6 +562,136 @@ class ConsoleBase(wxs.ServerCase):
         pp.wait("document.body.dataset.state === 'error'")
         self.assertIn(self.tr("gone"), pp.text("#pp-error"))
 
+
+    def test_09_campaigns(self):
+        self.assertEqual(api(self.env, "POST", "/api/channels", {"scene": "9009", "name": "Loose"}).status, 201)
+        p = self.open("#/channels")
+        p.eval("window.__bodies = []; const f0 = window.fetch; window.fetch = (u, o) => { "
+               "if (o && o.body && o.method === 'PATCH') window.__bodies.push(JSON.parse(o.body)); return f0(u, o); }")
+        # a refused name: the error under the form, in the page's language, nothing made
+        p.click("#cp-save")
+        p.wait("!document.querySelector('#cp-error').hidden")
+        self.assertIn({"zh-CN": "名称", "en": "name"}[self.UI], p.text("#cp-error"))
+        self.assert_language(p, "campaign form error")
+        p.fill("#cp-name", CAMPAIGN)
+        p.fill("#cp-note", "50 个站点")
+        p.click("#cp-save")
+        p.wait(f"document.querySelector('#cp-table tr[data-campaign=\"{CAMPAIGN}\"]')", what="the new campaign's row")
+        self.assertTrue(p.eval("document.querySelector('#cp-error').hidden"))
+        made = {c["name"]: c for c in json.loads(api(self.env, "GET", "/api/campaigns").body)}
+        self.assertEqual(made[CAMPAIGN]["note"], "50 个站点")
+        # the same name again: 409 shown inline, translated
+        p.fill("#cp-name", CAMPAIGN + " ")
+        p.click("#cp-save")
+        p.wait("!document.querySelector('#cp-error').hidden")
+        self.assertIn({"zh-CN": "已有同名活动", "en": "exists"}[self.UI], p.text("#cp-error"))
+        self.assertEqual(p.eval("document.querySelector('#cp-name').value"), CAMPAIGN + " ")
+        p.fill("#cp-name", "")  # typing again clears the error
+        self.assertTrue(p.eval("document.querySelector('#cp-error').hidden"))
+        # put 42 and 43 in it through the dialog; PATCH sends campaign only when it changes
+        for scene in ("42", "43"):
+            row = f"#ch-table tr[data-scene='{scene}']"
+            p.click(f"{row} [data-action=edit]")
+            p.wait("document.querySelector('#ch-dialog').open")
+            self.assertEqual(p.eval("document.querySelector('#f-campaign').value"), "")
+            if scene == "42":  # a campaign gone meanwhile (another tab): campaign_unknown, translated, nothing changed
+                p.eval("document.querySelector('#f-campaign').append(new Option('无此活动', '无此活动'))")
+                p.fill("#f-campaign", "无此活动")
+                p.click("#ch-form-save")
+                p.wait("!document.querySelector('#ch-form-error').hidden")
+                self.assertIn({"zh-CN": "活动：没有这个活动", "en": "does not exist"}[self.UI], p.text("#ch-form-error"))
+                self.assertIsNone(json.loads(api(self.env, "GET", "/api/channels/42").body)["campaign"])
+                p.eval("window.__bodies = []")
+            p.fill("#f-campaign", CAMPAIGN)
+            p.click("#ch-form-save")
+            p.wait(f"(document.querySelector(\"{row} td.campaign\") || {{}}).textContent === {json.dumps(CAMPAIGN)}",
+                   what=f"channel {scene} in the campaign")
+        self.assertEqual(p.eval("window.__bodies"), [{"campaign": CAMPAIGN}, {"campaign": CAMPAIGN}])
+        row = "#ch-table tr[data-scene='43']"
+        p.click(f"{row} [data-action=edit]")
+        p.wait("document.querySelector('#ch-dialog').open")
+        self.assertEqual(p.eval("document.querySelector('#f-campaign').value"), CAMPAIGN)
+        self.assert_language(p, "edit dialog with a campaign")
+        p.fill("#f-tag", "metro")
+        p.click("#ch-form-save")
+        p.wait("window.__bodies.length === 3 && !document.querySelector('#ch-dialog').open", what="the edit saved")
+        self.assertEqual(p.eval("window.__bodies[2]"), {"tag": "metro"})
+        got = json.loads(api(self.env, "GET", "/api/channels/43").body)
+        self.assertEqual((got["campaign"], got["tag"]), (CAMPAIGN, "metro"))
+        # the filter
+        shown = "[...document.querySelectorAll('#ch-table tbody tr')].map((r) => r.dataset.scene).sort().join(' ')"
+        p.wait("!document.querySelector('#ch-dialog').open")
+        p.fill("#ch-campaign", CAMPAIGN)
+        self.assertEqual(p.eval(shown), "42 43")
+        p.fill("#ch-campaign", PREPARED)
+        self.assertEqual(p.eval(shown), "77 88")
+        p.fill("#ch-campaign", "\u0000none")
+        self.assertIn("9009", p.eval(shown).split())
+        self.assertFalse(set(p.eval(shown).split()) & {"42", "43", "77", "88"})
+        self.assertEqual(set(p.eval("[...document.querySelectorAll('#ch-table td.campaign')].map((t) => t.textContent)")),
+                         {{"zh-CN": "未归入活动", "en": "No campaign"}[self.UI]})
+        p.fill("#ch-campaign", "")
+        self.assert_language(p, "channels page with campaigns")
+        self.shot(p, "channels")
+        self.assertEqual(p.eval("document.querySelectorAll('main img').length"), 0)
+        self.assertIsNone(p.eval("window.__xss === undefined ? null : window.__xss"))
+
+        # the dashboard: the campaign's row and its daily chart move with scans
+        self.go(p, "#/dashboard")
+        crow = f"#campaigns tr[data-campaign=\"{CAMPAIGN}\"]"
+        p.wait(f"document.querySelector('{crow}')", what="the campaign's row")
+        cell = lambda k: f"document.querySelector('{crow} td[data-metric={k}]').textContent"
+        base = {k: int(p.eval(cell(k)).replace(",", "")) for k in ("scans", "unique_scanners", "channels")}
+        self.assertEqual(base["channels"], 2)
+        self.assertEqual(p.text("#campaigns tr[data-campaign=''] td.name"), {"zh-CN": "未归入活动", "en": "No campaign"}[self.UI])
+        p.eval(f"document.querySelector('#campaign-pick').value = {json.dumps(CAMPAIGN)}; "
+               "document.querySelector('#campaign-pick').dispatchEvent(new Event('change'))")
+        p.wait(f"document.querySelector('#campaign-chart').dataset.campaign === {json.dumps(CAMPAIGN)}")
+        series = lambda n: f"document.querySelector('#campaign-chart polyline[data-series={n}]').getAttribute('data-values')"
+        total = lambda n: sum(int(v) for v in p.eval(series(n)).split(","))
+        chart0 = {n: total(n) for n in ("scans", "scanners")}
+        self.assert_language(p, "dashboard with campaigns")
+        self.shot(p, "dashboard")
+        # one fan scans both channels, another scans 42 twice: 4 scans, 2 people
+        now = int(time.time())
+        fan, other = f"cp-fan-{self.UI}", f"cp-other-{self.UI}"
+        for i, (who, scene) in enumerate([(fan, "42"), (fan, "43"), (other, "42"), (other, "42")]):
+            self.assertEqual(self.env.push(wxs.event_xml(who, now + i, "SCAN", scene)).status, 200)
+        p.click("#range-form button[type=submit]")
+        p.wait(f"document.body.dataset.state === 'ready' && {cell('scans')} === {json.dumps(fmt_n(base['scans'] + 4, self.UI))}",
+               what="the campaign's scans to grow by 4")
+        self.assertEqual(p.eval(cell("unique_scanners")), fmt_n(base["unique_scanners"] + 2, self.UI))
+        p.wait(f"document.querySelector('#campaign-chart').dataset.campaign === {json.dumps(CAMPAIGN)} && "
+               f"document.querySelector('#campaign-chart polyline')")
+        self.assertEqual(total("scans"), chart0["scans"] + 4)
+        self.assertEqual(total("scanners"), chart0["scanners"] + 2)
+        # the by-campaign CSV: the same figures, the campaign's name as written
+        p.fill("#csv-by", "campaign")
+        body, name = p.download(lambda: p.click("#csv"))
+        self.assertIn("campaign", name)
+        lines = body.decode("utf-8-sig").splitlines()
+        self.assertTrue(lines[0].startswith("campaign,channels,"), lines[0])
+        head = lines[0].split(",")
+        row = next(r.split(",") for r in lines[1:] if r.startswith(CAMPAIGN + ","))
+        self.assertEqual(int(row[head.index("unique_scanners")]), base["unique_scanners"] + 2)
+        p.fill("#csv-by", "channel")
+        # an XSS-named campaign is text everywhere (made last: the screenshots above stay plain)
+        self.go(p, "#/channels")
+        p.fill("#cp-name", XSS)
+        p.fill("#cp-note", "")
+        p.click("#cp-save")
+        p.wait("[...document.querySelectorAll('#cp-table tr')].some((r) => r.dataset.campaign === "
+               + json.dumps(XSS) + ")", what="the XSS campaign's row")
+        self.assertIn(XSS, p.eval("[...document.querySelectorAll('#cp-table td.name')].map((t) => t.textContent)"))
+        self.assertIn(XSS, p.eval("[...document.querySelectorAll('#ch-campaign option')].map((o) => o.textContent)"))
+        self.assertIsNone(p.eval("window.__xss === undefined ? null : window.__xss"))
+        self.go(p, "#/dashboard")
+        p.wait("[...document.querySelectorAll('#campaigns tr')].some((r) => r.dataset.campaign === "
+               + json.dumps(XSS) + ")", what="the XSS campaign's dashboard row")
+        self.assertIn(XSS, p.eval("[...document.querySelectorAll('#campaigns td.name')].map((t) => t.textContent)"))
+        self.assertIn(XSS, p.eval("[...document.querySelectorAll('#campaign-pick option')].map((o) => o.textContent)"))
+        self.assertIsNone(p.eval("window.__xss === undefined ? null : window.__xss"))
+        self.assertEqual(p.eval("document.querySelectorAll('main img').length"), 0)
 
     def test_08_every_string_in_both_languages(self):
         p = self.open()
