@@ -440,8 +440,14 @@ static int channel_from_row(struct db_stmt *s, struct channel *out)
     return 0;
 }
 
+static int cache_get(struct channel_cache *c, const char *scene, struct channel *out);
+
 int channel_get(struct store *st, const char *scene, struct channel *out)
 {
+    struct channel_cache *c = store_channel_cache(st);
+    int cached = c ? cache_get(c, scene, out) : 2;
+    if (cached != 2)
+        return cached;
     struct db_stmt *s = db_stmt(store_db(st), &q_get);
     int ret = 1;
     db_bind_text(s, 1, scene);
@@ -830,4 +836,168 @@ static int foreach_of(struct store *st, const struct db_query *qq,
         ret = -1;
     db_reset(s);
     return ret;
+}
+
+/* ---- a batch's channel rows (channel_cache_*) ---- */
+
+static const struct db_query q_get_many = {
+    "channel.get_many", "SELECT " CHANNEL_COLUMNS " FROM channels WHERE scene = ANY(?1::text[])"};
+
+enum cache_mode { CACHE_OFF, CACHE_COLLECT, CACHE_LOADED };
+
+struct channel_cache {
+    enum cache_mode mode;
+    char **scenes; /* noted, sorted and distinct once loaded */
+    size_t nscenes, scenes_cap;
+    struct channel *rows; /* the rows found, sorted by scene */
+    size_t nrows, rows_cap;
+};
+
+static void cache_clear(struct channel_cache *c)
+{
+    for (size_t i = 0; i < c->nscenes; i++)
+        free(c->scenes[i]);
+    for (size_t i = 0; i < c->nrows; i++)
+        channel_clear(&c->rows[i]);
+    c->nscenes = c->nrows = 0;
+    c->mode = CACHE_OFF;
+}
+
+static void cache_free(struct channel_cache *c)
+{
+    if (!c)
+        return;
+    cache_clear(c);
+    free(c->scenes);
+    free(c->rows);
+    free(c);
+}
+
+static int cmp_scene(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int cmp_row(const void *a, const void *b)
+{
+    return strcmp(((const struct channel *)a)->scene, ((const struct channel *)b)->scene);
+}
+
+static char *dup_opt(const char *s, bool *ok)
+{
+    char *d = s ? strdup(s) : NULL;
+    if (s && !d)
+        *ok = false;
+    return d;
+}
+
+/* 0 found (a copy in *out), 1 not found, -1 out of memory, 2 not cached. */
+static int cache_get(struct channel_cache *c, const char *scene, struct channel *out)
+{
+    if (c->mode == CACHE_COLLECT) {
+        if (c->nscenes == c->scenes_cap) {
+            size_t cap = c->scenes_cap ? c->scenes_cap * 2 : 64;
+            char **p = realloc(c->scenes, cap * sizeof(*p));
+            if (!p)
+                return -1;
+            c->scenes = p;
+            c->scenes_cap = cap;
+        }
+        if (!(c->scenes[c->nscenes] = strdup(scene)))
+            return -1;
+        c->nscenes++;
+        return 1;
+    }
+    if (c->mode != CACHE_LOADED)
+        return 2;
+    struct channel key = {.scene = (char *)scene};
+    const struct channel *r =
+        c->nrows ? bsearch(&key, c->rows, c->nrows, sizeof(*r), cmp_row) : NULL;
+    if (!r) {
+        const char *k = scene;
+        return c->nscenes && bsearch(&k, c->scenes, c->nscenes, sizeof(k), cmp_scene) ? 1 : 2;
+    }
+    bool ok = true;
+    *out = (struct channel){.scene = dup_opt(r->scene, &ok),
+                            .name = dup_opt(r->name, &ok),
+                            .promoter = dup_opt(r->promoter, &ok),
+                            .reply = dup_opt(r->reply, &ok),
+                            .scan_reply = dup_opt(r->scan_reply, &ok),
+                            .tag = dup_opt(r->tag, &ok),
+                            .created_at = r->created_at,
+                            .archived_at = r->archived_at,
+                            .followup_ids = dup_opt(r->followup_ids, &ok)};
+    if (!ok) {
+        channel_clear(out);
+        return -1;
+    }
+    return 0;
+}
+
+int channel_cache_collect(struct store *st)
+{
+    struct channel_cache *c = store_channel_cache(st);
+    if (!c) {
+        if (!(c = calloc(1, sizeof(*c))))
+            return -1;
+        store_set_channel_cache(st, c, cache_free);
+    }
+    cache_clear(c);
+    c->mode = CACHE_COLLECT;
+    return 0;
+}
+
+int channel_cache_load(struct store *st)
+{
+    struct channel_cache *c = store_channel_cache(st);
+    if (!c || c->mode != CACHE_COLLECT)
+        return -1;
+    c->mode = CACHE_OFF;
+    if (c->nscenes == 0) {
+        c->mode = CACHE_LOADED;
+        return 0;
+    }
+    qsort(c->scenes, c->nscenes, sizeof(*c->scenes), cmp_scene);
+    size_t k = 0;
+    for (size_t i = 0; i < c->nscenes; i++) {
+        if (k && strcmp(c->scenes[k - 1], c->scenes[i]) == 0)
+            free(c->scenes[i]);
+        else
+            c->scenes[k++] = c->scenes[i];
+    }
+    c->nscenes = k;
+    struct db_stmt *s = db_stmt(store_db(st), &q_get_many);
+    db_bind_text_array(s, 1, (const char *const *)c->scenes, c->nscenes);
+    int rc;
+    while ((rc = db_step(s)) == DB_ROW) {
+        if (c->nrows == c->rows_cap) {
+            size_t cap = c->rows_cap ? c->rows_cap * 2 : 16;
+            struct channel *p = realloc(c->rows, cap * sizeof(*p));
+            if (!p) {
+                rc = DB_ENOMEM;
+                break;
+            }
+            c->rows = p;
+            c->rows_cap = cap;
+        }
+        if (channel_from_row(s, &c->rows[c->nrows]) < 0) {
+            rc = DB_ENOMEM;
+            break;
+        }
+        c->nrows++;
+    }
+    db_reset(s);
+    if (rc != DB_DONE)
+        return -1;
+    if (c->nrows)
+        qsort(c->rows, c->nrows, sizeof(*c->rows), cmp_row);
+    c->mode = CACHE_LOADED;
+    return 0;
+}
+
+void channel_cache_end(struct store *st)
+{
+    struct channel_cache *c = store_channel_cache(st);
+    if (c)
+        cache_clear(c);
 }

@@ -175,6 +175,16 @@ enum channel_state {
  * 1 not found, -1 error (store_errmsg() says why). */
 int channel_get(struct store *st, const char *scene, struct channel *out) WXS_MUSTCHECK;
 
+/* A batch's channel rows in one statement (a store with
+ * store_batch_whole()): channel_cache_collect() makes channel_get() on st
+ * note each scene asked for and answer "not found"; channel_cache_load()
+ * reads the rows of every scene noted (one statement, inside the caller's
+ * transaction) and channel_get() answers from them until
+ * channel_cache_end(). 0 or -1 (out of memory, or store_errmsg()). */
+int channel_cache_collect(struct store *st) WXS_MUSTCHECK;
+int channel_cache_load(struct store *st) WXS_MUSTCHECK;
+void channel_cache_end(struct store *st);
+
 /* A channel_state, or -1 on error (store_errmsg()). */
 int channel_state(struct store *st, const char *scene) WXS_MUSTCHECK;
 

@@ -218,6 +218,22 @@ void db_bind_blob(struct db_stmt *s, int i, const void *p, size_t n)
         s->ops->bind_blob(s, i, p, n);
 }
 
+void db_bind_text_array(struct db_stmt *s, int i, const char *const *v, size_t n)
+{
+    if (s && s->ops->bind_text_array)
+        s->ops->bind_text_array(s, i, v, n);
+    else if (s)
+        s->ops->bind_null(s, i);
+}
+
+void db_bind_int64_array(struct db_stmt *s, int i, const int64_t *v, size_t n)
+{
+    if (s && s->ops->bind_int64_array)
+        s->ops->bind_int64_array(s, i, v, n);
+    else if (s)
+        s->ops->bind_null(s, i);
+}
+
 int db_step(struct db_stmt *s)
 {
     return s ? s->ops->step(s) : DB_EOTHER;
@@ -234,6 +250,13 @@ int db_run_later(struct db_stmt *s)
     if (!s)
         return DB_EOTHER;
     return s->db->ops->run_later ? s->db->ops->run_later(s) : db_run(s);
+}
+
+int db_send(struct db_stmt *s)
+{
+    if (!s)
+        return DB_EOTHER;
+    return s->db->ops->send ? s->db->ops->send(s) : 0;
 }
 
 int db_run(struct db_stmt *s)
@@ -306,6 +329,11 @@ int db_begin(struct db *db, enum db_tx kind)
 int db_commit(struct db *db)
 {
     return db->ops->commit(db);
+}
+
+int db_commit_pipelined(struct db *db)
+{
+    return db->ops->commit_pipelined ? db->ops->commit_pipelined(db) : db_commit(db);
 }
 
 void db_rollback(struct db *db)

@@ -69,6 +69,11 @@ enum db_cap {
      * drops its RETURNING and the caller, seeing DB_DONE with one row
      * changed, asks db_last_insert_id() instead. */
     DB_CAP_INSERT_ID = 1u << 5,
+    /* db_bind_text_array() and db_bind_int64_array(): a whole column of
+     * values as one parameter (PostgreSQL's text[] / bigint[]), so a batch
+     * reads its rows with `= ANY(?1)` and writes them with one multi-row
+     * statement (unnest) instead of one statement per row. */
+    DB_CAP_ARRAYS = 1u << 6,
 };
 
 /* One statement's text. `name` is unique ("module.what") and is how a
@@ -153,6 +158,12 @@ void db_bind_blob(struct db_stmt *s, int i, const void *p, size_t n);
 /* Text, or NULL for NULL or "" (the columns where empty means none). */
 void db_bind_text_opt(struct db_stmt *s, int i, const char *v);
 
+/* DB_CAP_ARRAYS: parameter i as an array of n values (copied; a NULL
+ * element of v is SQL NULL). The SQL casts it (?1::text[], ?2::bigint[]).
+ * Elsewhere the parameter is bound NULL. */
+void db_bind_text_array(struct db_stmt *s, int i, const char *const *v, size_t n);
+void db_bind_int64_array(struct db_stmt *s, int i, const int64_t *v, size_t n);
+
 /* DB_ROW, DB_DONE or a DB_E*. */
 int db_step(struct db_stmt *s);
 /* Back to the start with every binding cleared (always call it once the
@@ -171,6 +182,15 @@ int db_one_int64(struct db *db, const struct db_query *q, int64_t *out) WXS_MUST
  * COMMIT is sent: never DB_EUNCERTAIN), its message naming the statement,
  * and the transaction fails either way. The statement is reset. */
 int db_run_later(struct db_stmt *s) WXS_MUSTCHECK;
+
+/* A read inside a transaction sent now, its rows read later with db_step()
+ * (PostgreSQL's pipeline mode: several reads and the writes before them
+ * in one round trip). Between db_send() and db_step() only other sends,
+ * db_run_later() and the db_step() that reads them all may be called on
+ * the statement's connection's pipeline; db_reset() forgets the answer.
+ * Where nothing can be sent ahead (SQLite, no transaction), this does
+ * nothing and db_step() runs the statement. 0 or a DB_E*. */
+int db_send(struct db_stmt *s) WXS_MUSTCHECK;
 
 /* Column getters of the current row (0-based). Text is valid until the
  * next step or reset; NULL for SQL NULL. */
@@ -204,6 +224,12 @@ int db_begin(struct db *db, enum db_tx kind) WXS_MUSTCHECK;
  * may leave the transaction open). DB_EUNCERTAIN: the connection was lost
  * during COMMIT. */
 int db_commit(struct db *db) WXS_MUSTCHECK;
+/* db_commit() with COMMIT sent in the round trip of the statements run
+ * later (PostgreSQL's pipeline; elsewhere db_commit()). The price: a
+ * connection lost before the answers came is DB_EUNCERTAIN even where no
+ * statement had failed (COMMIT may have run). A statement run later that
+ * failed leaves the transaction open for db_rollback(), as db_commit(). */
+int db_commit_pipelined(struct db *db) WXS_MUSTCHECK;
 /* Always ends the transaction (errors are ignored: there is nothing a
  * caller can do) and leaves db_errmsg() and db_errclass() as they were:
  * they still say why the transaction failed. */

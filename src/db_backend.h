@@ -55,9 +55,14 @@ struct db_ops {
     void (*bind_int64)(struct db_stmt *s, int i, int64_t v);
     void (*bind_null)(struct db_stmt *s, int i);
     void (*bind_blob)(struct db_stmt *s, int i, const void *p, size_t n);
+    /* DB_CAP_ARRAYS only */
+    void (*bind_text_array)(struct db_stmt *s, int i, const char *const *v, size_t n);
+    void (*bind_int64_array)(struct db_stmt *s, int i, const int64_t *v, size_t n);
     int (*step)(struct db_stmt *s);
     /* db_run_later(); NULL = db_run() */
     int (*run_later)(struct db_stmt *s);
+    /* db_send(); NULL = nothing sent (db_step() runs the statement) */
+    int (*send)(struct db_stmt *s);
     void (*reset)(struct db_stmt *s);
     bool (*col_null)(struct db_stmt *s, int i);
     int64_t (*col_int64)(struct db_stmt *s, int i);
@@ -67,6 +72,7 @@ struct db_ops {
     int64_t (*last_insert_id)(struct db *db); /* DB_CAP_INSERT_ID only */
     int (*begin)(struct db *db, enum db_tx kind);
     int (*commit)(struct db *db);
+    int (*commit_pipelined)(struct db *db); /* NULL = commit */
     void (*rollback)(struct db *db);
     int (*data_version)(struct db *db, uint64_t *out);
     int (*function)(struct db *db, const char *name, int nargs, bool deterministic, db_fn fn,

@@ -70,6 +70,7 @@ struct pg_db {
     int syncs;                /* pipeline syncs sent whose PGRES_PIPELINE_SYNC is not read yet */
     bool broken;              /* the session could not leave pipeline mode: reset it when allowed */
     const char **later_names; /* the db_query names of the `later` statements, in order */
+    struct pg_stmt **later_stmts; /* ... and the db_send() ones whose rows are kept (else NULL) */
     int later_cap;
     char errbuf[1024]; /* the last failure's message, kept across later calls */
 };
@@ -88,6 +89,8 @@ struct pg_stmt {
     char (*num)[24]; /* int64 parameters in decimal */
     PGresult *res;   /* the executed statement's rows, NULL before the first step */
     int row, nrows;  /* row = the current one */
+    bool sent;       /* db_send(): its answer is due, read with the pipeline's */
+    bool fresh;      /* res is db_send()'s answer, not stepped yet */
     struct pg_blob {
         unsigned char *p; /* PQunescapeBytea's, PQfreemem'd */
         size_t n;
@@ -436,7 +439,15 @@ static int collect(struct pg_db *d, PGresult **own)
             return rc;
         }
         bool mine = own && i == n - 1;
-        if (PQresultStatus(res) == PGRES_PIPELINE_ABORTED) {
+        struct pg_stmt *keep = !mine && i < d->later ? d->later_stmts[i] : NULL;
+        if (keep && rc == 0 && PQresultStatus(res) == PGRES_TUPLES_OK) {
+            note_changes(d, res);
+            keep->res = res; /* db_step() walks it */
+            keep->nrows = PQntuples(res);
+            keep->row = 0;
+            keep->sent = false;
+            keep->fresh = true;
+        } else if (PQresultStatus(res) == PGRES_PIPELINE_ABORTED) {
             if (rc == 0)
                 rc = fail_text(d, DB_EOTHER, "a statement of the pipeline was not run");
             PQclear(res);
@@ -558,6 +569,7 @@ static void pg_close(struct db *db)
     struct pg_db *d = PG(db);
     PQfinish(d->conn);
     free(d->later_names);
+    free(d->later_stmts);
     free(d);
 }
 
@@ -644,6 +656,31 @@ static int pg_exec(struct db *db, const char *sql)
 
 /* ---- transactions ---- */
 
+static bool later_reserve(struct pg_db *d);
+
+/* A statement without parameters sent in pipeline mode, its answer read
+ * with the next call that waits for one (as db_run_later's). 0, or the
+ * class of the failure to send (pipeline mode then left). */
+static int send_later(struct pg_db *d, const char *sql, const char *name)
+{
+    if (!later_reserve(d) || (d->later == 0 && PQpipelineStatus(d->conn) == PQ_PIPELINE_OFF &&
+                              PQenterPipelineMode(d->conn) != 1))
+        return fail_text(d, DB_ENOMEM, "cannot enter pipeline mode");
+    if (PQsendQueryParams(d->conn, sql, 0, NULL, NULL, NULL, NULL, 0) != 1) {
+        int rc = fail_call(d, "cannot send a statement to run later: ");
+        pipeline_abandon(d);
+        return rc;
+    }
+    d->later_stmts[d->later] = NULL;
+    d->later_names[d->later++] = name;
+    return 0;
+}
+
+/* A write transaction's BEGIN goes out with its first statement (one round
+ * trip less per transaction): it is sent in pipeline mode and its answer
+ * read with that statement's. A failure of BEGIN is then the failure of
+ * the first statement, inside the transaction: db_rollback() follows, as
+ * for any failed statement. */
 static int pg_begin(struct db *db, enum db_tx kind)
 {
     struct pg_db *d = PG(db);
@@ -652,14 +689,56 @@ static int pg_begin(struct db *db, enum db_tx kind)
         return fail_text(d, DB_EOTHER, "a transaction is already open");
     if ((rc = conn_ready(d)) < 0 || (d->timeout_pending && (rc = session_setup(d)) < 0))
         return rc;
-    rc = run(d,
-             kind == DB_TX_WRITE ? "BEGIN ISOLATION LEVEL READ COMMITTED"
-                                 : "BEGIN ISOLATION LEVEL REPEATABLE READ",
-             false);
+    if (kind == DB_TX_WRITE && !d->broken && d->later == 0)
+        rc = send_later(d, "BEGIN ISOLATION LEVEL READ COMMITTED", "BEGIN");
+    else
+        rc = run(d,
+                 kind == DB_TX_WRITE ? "BEGIN ISOLATION LEVEL READ COMMITTED"
+                                     : "BEGIN ISOLATION LEVEL REPEATABLE READ",
+                 false);
     if (rc == 0) {
         d->tx_open = true;
         d->tx_write = kind == DB_TX_WRITE;
     }
+    return rc;
+}
+
+static int pg_commit(struct db *db);
+
+/* db_commit_pipelined(): COMMIT sent behind the statements run later, in
+ * their round trip. A failure of one of them (COMMIT then not run: the
+ * pipeline skips it) leaves the transaction open for db_rollback(), as
+ * pg_commit() does; a connection lost on the way is DB_EUNCERTAIN (COMMIT
+ * may have run). Without statements run later: pg_commit(). */
+static int pg_commit_pipelined(struct db *db)
+{
+    struct pg_db *d = PG(db);
+    PGresult *res = NULL;
+    int rc;
+    if (!d->tx_open || d->later == 0 || d->broken || PQstatus(d->conn) != CONNECTION_OK)
+        return pg_commit(db);
+    if (PQsendQueryParams(d->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) != 1 ||
+        PQpipelineSync(d->conn) != 1) {
+        rc = fail_call(d, "cannot send COMMIT with the statements queued by db_run_later: ");
+        pipeline_abandon(d);
+        return rc; /* COMMIT never went out whole: still open, db_rollback() ends it */
+    }
+    d->syncs++;
+    rc = collect(d, &res);
+    if (rc < 0 && PQstatus(d->conn) != CONNECTION_OK) {
+        PQclear(res);
+        d->tx_open = false;
+        return d->errclass = DB_EUNCERTAIN;
+    }
+    if (rc < 0) {
+        PQclear(res);
+        return rc; /* a statement before COMMIT failed: still open */
+    }
+    d->tx_open = false;
+    rc = check(d, res, d->tx_write);
+    if (rc == 0 && strcmp(PQcmdStatus(res), "COMMIT") != 0)
+        rc = fail_text(d, DB_EOTHER, "the transaction was rolled back");
+    PQclear(res);
     return rc;
 }
 
@@ -847,6 +926,11 @@ static void clear_param(struct pg_stmt *st, int k)
 static void pg_reset(struct db_stmt *s)
 {
     struct pg_stmt *st = PGS(s);
+    struct pg_db *d = PG(s->db);
+    for (int i = 0; st->sent && i < d->later; i++) /* its answer will be dropped */
+        if (d->later_stmts[i] == st)
+            d->later_stmts[i] = NULL;
+    st->sent = st->fresh = false;
     clear_blobs(st);
     PQclear(st->res);
     st->res = NULL;
@@ -966,6 +1050,69 @@ static void pg_bind_blob(struct db_stmt *s, int i, const void *p, size_t n)
     st->formats[i - 1] = 1;
 }
 
+/* An array literal ({"a","b",NULL}, {1,2}) built by put(v, k, out) per
+ * element, owned by the parameter. */
+static void bind_array(struct pg_stmt *st, int i, size_t n, bool text, const void *v,
+                       int (*put)(struct buf *b, const void *v, size_t k))
+{
+    struct buf b = {0};
+    if (i < 1 || i > st->nparams)
+        return;
+    clear_param(st, i - 1);
+    int rc = buf_append(&b, "{", 1);
+    for (size_t k = 0; rc == 0 && k < n; k++) {
+        if (k && (rc = buf_append(&b, ",", 1)) < 0)
+            break;
+        if (text && !((const char *const *)v)[k])
+            rc = buf_puts(&b, "NULL");
+        else
+            rc = put(&b, v, k);
+    }
+    if (rc < 0 || buf_append(&b, "}", 1) < 0) {
+        buf_free(&b);
+        return; /* binds NULL; the statement's result tells */
+    }
+    st->own[i - 1] = b.data;
+    st->values[i - 1] = b.data;
+}
+
+/* Every element quoted: a quote or a backslash escaped with a backslash. */
+static int put_text_elem(struct buf *b, const void *v, size_t k)
+{
+    const char *t = ((const char *const *)v)[k], *p = t;
+    if (buf_append(b, "\"", 1) < 0)
+        return -1;
+    for (;;) {
+        size_t run = strcspn(p, "\"\\");
+        if (buf_append(b, p, run) < 0)
+            return -1;
+        p += run;
+        if (!*p)
+            break;
+        char esc[2] = {'\\', *p++};
+        if (buf_append(b, esc, 2) < 0)
+            return -1;
+    }
+    return buf_append(b, "\"", 1);
+}
+
+static int put_int64_elem(struct buf *b, const void *v, size_t k)
+{
+    char num[24]; /* no printf: a batch's arrays hold hundreds of numbers */
+    char *end = util_put_i64(num, num + sizeof(num) - 1, ((const int64_t *)v)[k]);
+    return buf_append(b, num, (size_t)(end - num));
+}
+
+static void pg_bind_text_array(struct db_stmt *s, int i, const char *const *v, size_t n)
+{
+    bind_array(PGS(s), i, n, true, v, put_text_elem);
+}
+
+static void pg_bind_int64_array(struct db_stmt *s, int i, const int64_t *v, size_t n)
+{
+    bind_array(PGS(s), i, n, false, v, put_int64_elem);
+}
+
 static PGresult *stmt_exec(struct pg_db *d, struct pg_stmt *st)
 {
     if (!st->persistent)
@@ -984,6 +1131,10 @@ static bool later_reserve(struct pg_db *d)
     if (!p)
         return false;
     d->later_names = p;
+    struct pg_stmt **q = realloc(d->later_stmts, (size_t)cap * sizeof(*q));
+    if (!q)
+        return false;
+    d->later_stmts = q;
     d->later_cap = cap;
     return true;
 }
@@ -1007,7 +1158,59 @@ static int pg_run_later(struct db_stmt *s)
         pipeline_abandon(d); /* the transaction fails: db_rollback() ends it */
         return rc;
     }
+    d->later_stmts[d->later] = NULL;
     d->later_names[d->later++] = s->name;
+    return 0;
+}
+
+/* db_send(): as db_run_later(), the rows kept for db_step(). Where the
+ * statement cannot go into the pipeline (no transaction, not prepared in
+ * this session...), nothing is sent: db_step() runs it. */
+static int pg_send(struct db_stmt *s)
+{
+    struct pg_stmt *st = PGS(s);
+    struct pg_db *d = PG(s->db);
+    /* an answer still held (a failed batch's, or rows not read to the
+     * end) is dropped; the parameters just bound stay */
+    for (int i = 0; st->sent && i < d->later; i++)
+        if (d->later_stmts[i] == st)
+            d->later_stmts[i] = NULL;
+    st->sent = st->fresh = false;
+    clear_blobs(st);
+    PQclear(st->res);
+    st->res = NULL;
+    st->row = st->nrows = 0;
+    if (!d->tx_open || d->broken || !st->persistent || st->gen != d->gen ||
+        PQstatus(d->conn) != CONNECTION_OK || !later_reserve(d) ||
+        (d->later == 0 && PQenterPipelineMode(d->conn) != 1))
+        return 0;
+    int ok = PQsendQueryPrepared(d->conn, st->name, st->nparams, st->values, st->lengths,
+                                 st->formats, 0);
+    for (int k = 0; k < st->nparams; k++) /* libpq copied them */
+        clear_param(st, k);
+    if (!ok) {
+        int rc = fail_call(d, "cannot send a statement ahead: ");
+        pipeline_abandon(d);
+        return rc;
+    }
+    st->sent = true;
+    d->later_stmts[d->later] = st;
+    d->later_names[d->later++] = s->name;
+    return 0;
+}
+
+/* Room for the current row's decoded blobs. */
+static int blobs_reserve(struct pg_db *d, struct pg_stmt *st)
+{
+    int ncols = PQnfields(st->res);
+    if (ncols > st->nblobs) {
+        struct pg_blob *b = realloc(st->blobs, (size_t)ncols * sizeof(*b));
+        if (!b)
+            return fail_text(d, DB_ENOMEM, "out of memory");
+        memset(b + st->nblobs, 0, (size_t)(ncols - st->nblobs) * sizeof(*b));
+        st->blobs = b;
+        st->nblobs = ncols;
+    }
     return 0;
 }
 
@@ -1016,6 +1219,18 @@ static int pg_step(struct db_stmt *s)
     struct pg_stmt *st = PGS(s);
     struct pg_db *d = PG(s->db);
     int rc;
+    if (st->sent) { /* sent by db_send(): its answer comes with the pipeline's */
+        if ((rc = flush_later(d)) < 0)
+            return rc;
+        if (st->sent)
+            return fail_text(d, DB_EOTHER, "the answer of a statement sent ahead is missing");
+    }
+    if (st->fresh) {
+        st->fresh = false;
+        if ((rc = blobs_reserve(d, st)) < 0)
+            return rc;
+        return st->nrows > 0 ? DB_ROW : DB_DONE;
+    }
     if (st->res) { /* the next row of the fetched result */
         clear_blobs(st);
         if (st->row + 1 >= st->nrows) {
@@ -1056,15 +1271,8 @@ static int pg_step(struct db_stmt *s)
     st->res = res;
     st->nrows = PQntuples(res);
     st->row = 0;
-    int ncols = PQnfields(res);
-    if (ncols > st->nblobs) {
-        struct pg_blob *b = realloc(st->blobs, (size_t)ncols * sizeof(*b));
-        if (!b)
-            return fail_text(d, DB_ENOMEM, "out of memory");
-        memset(b + st->nblobs, 0, (size_t)(ncols - st->nblobs) * sizeof(*b));
-        st->blobs = b;
-        st->nblobs = ncols;
-    }
+    if ((rc = blobs_reserve(d, st)) < 0)
+        return rc;
     return st->nrows > 0 ? DB_ROW : DB_DONE;
 }
 
@@ -1136,7 +1344,7 @@ extern const struct db_override db_pgsql_overrides[]; /* db_pgsql_sql.c */
 
 const struct db_ops db_pgsql_ops = {
     .name = "postgresql",
-    .caps = 0,
+    .caps = DB_CAP_ARRAYS,
     .overrides = db_pgsql_overrides,
     .open = pg_open,
     .close = pg_close,
@@ -1152,8 +1360,11 @@ const struct db_ops db_pgsql_ops = {
     .bind_int64 = pg_bind_int64,
     .bind_null = pg_bind_null,
     .bind_blob = pg_bind_blob,
+    .bind_text_array = pg_bind_text_array,
+    .bind_int64_array = pg_bind_int64_array,
     .step = pg_step,
     .run_later = pg_run_later,
+    .send = pg_send,
     .reset = pg_reset,
     .col_null = pg_col_null,
     .col_int64 = pg_col_int64,
@@ -1162,6 +1373,7 @@ const struct db_ops db_pgsql_ops = {
     .changes = pg_changes,
     .begin = pg_begin,
     .commit = pg_commit,
+    .commit_pipelined = pg_commit_pipelined,
     .rollback = pg_rollback,
     .data_version = NULL,
     .function = NULL,

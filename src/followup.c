@@ -443,6 +443,8 @@ int followup_outbox_hook(struct db *db, const struct event_applied *ev)
     db_bind_text(s, 2, r->openid);
     db_bind_int64(s, 3, r->received_at);
     db_bind_text(s, 4, ev->scene);
+    /* its answer is not read: on PostgreSQL it rides with the batch's
+     * writes (a failure fails the batch there) */
     if (db_run_later(s) < 0) {
         log_warn("followup: outbox: %s", db_errmsg(db));
         return -1;

@@ -233,6 +233,11 @@ void gcommit_more(struct gcommit *g, size_t n)
     wake_if_waiting(g, n);
 }
 
+void gcommit_more_quiet(struct gcommit *g, size_t n)
+{
+    atomic_store(&g->ready, n); /* read by the thread at the seal (sequentially consistent) */
+}
+
 void gcommit_seal(struct gcommit *g)
 {
     atomic_store(&g->sealed, true);

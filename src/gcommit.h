@@ -50,6 +50,9 @@ void gcommit_open(struct gcommit *g, void *batch, size_t n);
 
 /* The open batch now has n items ready (n only grows). */
 void gcommit_more(struct gcommit *g, size_t n);
+/* The same without waking the thread: work that can only start at the
+ * seal (a batch applied whole) would have it wake for nothing. */
+void gcommit_more_quiet(struct gcommit *g, size_t n);
 
 /* No more items for the open batch: commit it. */
 void gcommit_seal(struct gcommit *g);

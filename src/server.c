@@ -11,6 +11,7 @@
 #include <sys/queue.h>
 #include <event2/keyvalq_struct.h>
 
+#include "channel.h"
 #include "http_accept.h"
 #include "http_deadline.h"
 #include "http_framing.h"
@@ -72,7 +73,24 @@ struct batch {
     size_t at;
     bool begun, failed;
     int64_t now;
+    int lane;      /* the commit lane it went to */
+    bool inflight; /* opened on its lane, not yet answered */
 };
+
+/* Commit lanes (a commit thread and its connection each). One where
+ * the store serialises writers anyway (SQLite); two where it does not
+ * (PostgreSQL): one batch is built and its reads answered while the
+ * other commits, each on its own server session. */
+#ifndef SERVER_LANES
+#define SERVER_LANES 2 /* -DSERVER_LANES=1: one lane everywhere (benchmarks) */
+#endif
+/* While one lane commits, the pushes wait for this many before an idle
+ * lane takes them (a batch costs a dozen statements whatever its size:
+ * measured, half the batches were of a push or two without it); a lane
+ * that finishes takes whatever waits. */
+#ifndef SERVER_LANE_MIN
+#define SERVER_LANE_MIN 16
+#endif
 
 struct server {
     const struct cfg *cfg;
@@ -93,12 +111,14 @@ struct server {
     /* Two batches: the loop fills b[fill] (handing each push to the commit
      * thread when the batch is open there) while the other one may be
      * committing. */
-    struct batch b[2];
+    struct batch b[SERVER_LANES + 1]; /* one per lane in flight, one filling */
     int fill;
-    struct batch *open;    /* b[fill] while it is open on the commit thread */
-    struct gcommit *gc;    /* the commit thread and its connection */
+    struct batch *open;               /* b[fill] while it is open on the commit thread */
+    struct gcommit *gc[SERVER_LANES]; /* the commit threads and their connections */
+    int nlanes;
     struct health *health; /* /healthz of both listeners, off the loop */
     bool closing;          /* server_free: answer, never submit again */
+    bool seal_at_open;     /* the commit store applies a batch whole (store_batch_whole) */
     uint64_t inflight;     /* requests accepted and not yet fully answered */
     bool draining;
     void (*drain_done)(void *);
@@ -336,16 +356,36 @@ static void handle_get(struct server *srv, struct evhttp_request *req, const str
 
 /* ---- POST: pushes ---- */
 
-/* Open b on the commit thread with the pushes it holds. */
-static void batch_open(struct server *srv, struct batch *b)
+/* Open b on commit lane `lane` with the pushes it holds. */
+static void batch_open(struct server *srv, struct batch *b, int lane)
 {
     b->cur = b->head;
     b->at = 0;
     b->begun = b->failed = false;
+    b->lane = lane;
+    b->inflight = true;
     srv->open = b;
-    gcommit_open(srv->gc, b, b->n);
+    gcommit_open(srv->gc[lane], b, b->n);
     /* sealed after this loop turn's reads */
     event_active(srv->commit_ev, EV_TIMEOUT, 0);
+}
+
+/* How many commit lanes have no batch. */
+static int lanes_idle(const struct server *srv)
+{
+    int n = 0;
+    for (int l = 0; l < srv->nlanes; l++)
+        n += !gcommit_busy(srv->gc[l]);
+    return n;
+}
+
+/* A commit lane with no batch, or -1. */
+static int lane_idle(const struct server *srv)
+{
+    for (int l = 0; l < srv->nlanes; l++)
+        if (!gcommit_busy(srv->gc[l]))
+            return l;
+    return -1;
 }
 
 static int batch_push(struct server *srv, struct pending *p)
@@ -367,10 +407,16 @@ static int batch_push(struct server *srv, struct pending *p)
     }
     b->tail->p[k] = *p;
     b->n++;
-    if (b->n == 1 && !gcommit_busy(srv->gc) && !srv->closing)
-        batch_open(srv, b);
+    int lane;
+    if (b->n == 1 && !srv->closing && lanes_idle(srv) == srv->nlanes)
+        batch_open(srv, b, 0);
+    else if (b->n == SERVER_LANE_MIN && !b->inflight && srv->seal_at_open && !srv->closing &&
+             (lane = lane_idle(srv)) >= 0)
+        batch_open(srv, b, lane); /* another lane is busy: not for a push or two */
+    else if (srv->open == b && srv->seal_at_open)
+        gcommit_more_quiet(srv->gc[b->lane], b->n); /* nothing to do before the seal */
     else if (srv->open == b)
-        gcommit_more(srv->gc, b->n);
+        gcommit_more(srv->gc[b->lane], b->n);
     return 0;
 }
 
@@ -538,9 +584,15 @@ static void batch_seal(struct server *srv)
 {
     if (!srv->open)
         return;
-    gcommit_seal(srv->gc);
+    gcommit_seal(srv->gc[srv->open->lane]);
     srv->open = NULL;
-    srv->fill ^= 1; /* answered and empty: one batch is in flight at most */
+    /* the next to fill: one not in flight (answered and empty; or the one
+     * on_committed() is answering, empty when it returns) */
+    for (int k = 0; k < srv->nlanes + 1; k++)
+        if (!srv->b[k].inflight) {
+            srv->fill = k;
+            break;
+        }
 }
 
 /* Commit thread: the batch failed (nothing of it is stored): roll back
@@ -598,6 +650,60 @@ int server_reload(struct server *srv, struct cfg *cfg)
  * is answered 503). Touches only the batch's items, its own fields, the
  * batch's config (a reload never changes it under the batch) and the
  * thread's own connection. */
+/* Commit thread, a store that applies a batch whole (PostgreSQL: a batch
+ * costs a few statements, not a few per push): at the seal, each of the n
+ * pushes is routed twice, first to note the scenes whose channel rows the
+ * routing reads and to queue the events (whose keys routing does not
+ * change), then for real with those rows. The channel rows and the
+ * batch's own reads (store_batch_prefetch) travel in one round trip; the
+ * batch is stored at the commit. */
+static bool commit_whole(struct server *srv, struct store *st, struct batch *b, size_t n)
+{
+    const char *what = "routing";
+    size_t i = 0;
+    b->begun = store_batch_begin(st) == 0;
+    if (!b->begun || channel_cache_collect(st) < 0) {
+        what = b->begun ? "routing (out of memory)" : "BEGIN";
+        goto fail;
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        i = 0;
+        for (struct batch_chunk *c = b->head; i < n; c = c->next) {
+            for (size_t k = 0; k < BATCH_CHUNK && i < n; k++, i++) {
+                struct pending *p = &c->p[k];
+                buf_free(&p->route.reply); /* the first pass's */
+                if (route_message(b->live->cfg, st, &p->msg, &p->route) < 0)
+                    goto fail;
+                rec_from_pending(&c->recs[k], p, b->now);
+                if (pass == 0 && store_batch_add(st, &c->recs[k]) < 0) {
+                    what = "storing";
+                    goto fail;
+                }
+            }
+        }
+        if (pass == 0 && (store_batch_prefetch(st) < 0 || channel_cache_load(st) < 0)) {
+            what = "reading the channels";
+            goto fail;
+        }
+    }
+    channel_cache_end(st);
+    if (store_batch_commit(st) < 0) {
+        batch_fail(b, st, "COMMIT", n);
+        return false;
+    }
+    return true;
+fail:
+    channel_cache_end(st);
+    batch_fail(b, st, what, i + 1);
+    /* every record as on_committed() reads it (no prior reply: the batch
+     * was not applied) */
+    i = 0;
+    for (struct batch_chunk *c = b->head; i < n; c = c->next)
+        for (size_t k = 0; k < BATCH_CHUNK && i < n; k++, i++)
+            rec_from_pending(&c->recs[k], &c->p[k], b->now);
+    return false;
+}
+
 static bool commit_work(void *arg, struct store *st, void *batch, size_t from, size_t to,
                         bool sealed)
 {
@@ -607,6 +713,8 @@ static bool commit_work(void *arg, struct store *st, void *batch, size_t from, s
         b->now = util_now();
         b->live = live_get(srv);
     }
+    if (store_batch_whole(st))
+        return sealed ? commit_whole(srv, st, b, to) : true;
     for (size_t i = from; i < to; i++, b->at++) {
         if (b->at == BATCH_CHUNK)
             b->cur = b->cur->next, b->at = 0;
@@ -644,11 +752,17 @@ static void on_committed(void *arg, void *batch, bool ok, uint64_t us)
     size_t n = b->n;
     observe_commit(srv, us, n, ok);
     bool stored = false;
+    b->inflight = false;
     /* What gathered meanwhile goes to the commit thread before this batch
      * is answered: the thread works while the loop writes replies. */
     struct batch *next = &srv->b[srv->fill];
-    if (next->n && !srv->closing)
-        batch_open(srv, next);
+    if (next->n && !next->inflight && !srv->closing)
+        batch_open(srv, next, b->lane);
+    /* A store that applies a batch whole reads nothing before the seal:
+     * sealed now, the commit thread starts on it while these replies are
+     * written (the pushes that come meanwhile fill the other batch). */
+    if (srv->open && srv->seal_at_open)
+        batch_seal(srv);
     srv->answering_batch = true;
     size_t i = 0;
     for (struct batch_chunk *c = b->head; i < n; c = c->next) {
@@ -810,9 +924,17 @@ int server_new(struct server **out, struct event_base *base, const struct cfg *c
     }
     *srv->live = (struct live_cfg){.cfg = cfg, .refs = 1};
     struct store *commit_st;
-    if (gcommit_new(&srv->gc, base, cfg, commit_hooks, WXS_ARRAY_LEN(commit_hooks), commit_work,
+    if (gcommit_new(&srv->gc[0], base, cfg, commit_hooks, WXS_ARRAY_LEN(commit_hooks), commit_work,
                     on_committed, srv, &commit_st, err, errlen) < 0)
         goto fail;
+    srv->nlanes = 1;
+    srv->seal_at_open = store_batch_whole(commit_st);
+    for (int l = 1; srv->seal_at_open && l < SERVER_LANES; l++, srv->nlanes++) {
+        struct store *lane_st;
+        if (gcommit_new(&srv->gc[l], base, cfg, commit_hooks, WXS_ARRAY_LEN(commit_hooks),
+                        commit_work, on_committed, srv, &lane_st, err, errlen) < 0)
+            goto fail;
+    }
     if (health_new(&srv->health, base, cfg, err, errlen) < 0)
         goto fail;
     char why[256];
@@ -895,11 +1017,13 @@ void server_free(struct server *srv)
     if (!srv)
         return;
     srv->closing = true;
-    if (srv->gc)
+    if (srv->gc[0])
         batch_seal(srv);
-    gcommit_stop(srv->gc);      /* answers a batch in flight while its requests live */
-    store_ckpt_stop(srv->ckpt); /* detaches from the commit connection */
-    gcommit_free(srv->gc);
+    for (int l = 0; l < srv->nlanes; l++)
+        gcommit_stop(srv->gc[l]); /* answers a batch in flight while its requests live */
+    store_ckpt_stop(srv->ckpt);   /* detaches from the commit connection */
+    for (int l = 0; l < SERVER_LANES; l++)
+        gcommit_free(srv->gc[l]);
     health_free(srv->health);      /* answers its waiting probes while their requests live */
     http_accept_free(srv->accept); /* before evhttp_free frees its listener */
     if (srv->http)
@@ -910,7 +1034,7 @@ void server_free(struct server *srv)
         event_free(srv->commit_ev);
     if (srv->drain_ev)
         event_free(srv->drain_ev);
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < SERVER_LANES + 1; k++) {
         size_t i = 0, n = srv->b[k].n; /* never committed, never answered */
         for (struct batch_chunk *c = srv->b[k].head, *next; c; c = next, i += BATCH_CHUNK) {
             for (size_t j = 0; j < BATCH_CHUNK && i + j < n; j++) {

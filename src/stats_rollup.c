@@ -45,6 +45,11 @@ enum hook_q {
     H_SCAN_SET,
     H_SCAN_NEW,
     H_STALE,
+    H_SCAN_BATCH_READ,
+    H_SCAN_BATCH_WRITE,
+    H_DAILY_MANY,
+    H_FIRST_MANY,
+    H_CHURN_MANY,
     H_COUNT
 };
 
@@ -99,6 +104,42 @@ static const struct db_query hook_q[H_COUNT] = {
      * them (zone_current() compares this name with the configured zone) */
     [H_STALE] = {"stats.mark_stale",
                  "UPDATE stats_meta SET value = '(rebuild)' WHERE key = 'timezone'"},
+    /* DB_CAP_ARRAYS, a batch applied whole (store_batch.c): the rows of
+     * every openid of the batch read at its first scan (the openids'
+     * locks are held: no row lock needed), edited in memory, the changed
+     * ones written in one statement at the end of the batch */
+    [H_SCAN_BATCH_READ] =
+        {"stats.scanners_read",
+         "SELECT openid, days FROM stats_scanners WHERE openid = ANY(?1::text[])"},
+    [H_SCAN_BATCH_WRITE] = {"stats.scanners_write",
+                            "INSERT INTO stats_scanners(openid, days) "
+                            "SELECT * FROM unnest(?1::text[], ?2::text[]) "
+                            "ON CONFLICT(openid) DO UPDATE SET days = excluded.days"},
+    /* DB_CAP_ARRAYS: a table's summed rows in one statement, in the
+     * write-out's key order (unnest keeps the arrays' order) */
+    [H_DAILY_MANY] = {"stats.daily_upsert_many",
+                      "INSERT INTO stats_daily(day, scene, scans, new_fans, returning_fans, "
+                      "unsubscribes, quick_unsubs, retained, first_scanners) "
+                      "SELECT * FROM unnest(?1::bigint[], ?2::text[], ?3::bigint[], ?4::bigint[], "
+                      "?5::bigint[], ?6::bigint[], ?7::bigint[], ?8::bigint[], ?9::bigint[]) "
+                      "ON CONFLICT(day, scene) DO UPDATE SET "
+                      "scans = stats_daily.scans + excluded.scans, "
+                      "new_fans = stats_daily.new_fans + excluded.new_fans, "
+                      "returning_fans = stats_daily.returning_fans + excluded.returning_fans, "
+                      "unsubscribes = stats_daily.unsubscribes + excluded.unsubscribes, "
+                      "quick_unsubs = stats_daily.quick_unsubs + excluded.quick_unsubs, "
+                      "retained = stats_daily.retained + excluded.retained, "
+                      "first_scanners = stats_daily.first_scanners + excluded.first_scanners"},
+    [H_FIRST_MANY] = {"stats.scan_first_upsert_many",
+                      "INSERT INTO stats_scan_first(day, scene, prev_day, n) "
+                      "SELECT * FROM unnest(?1::bigint[], ?2::text[], ?3::bigint[], ?4::bigint[]) "
+                      "ON CONFLICT(day, scene, prev_day) DO UPDATE SET "
+                      "n = stats_scan_first.n + excluded.n"},
+    [H_CHURN_MANY] = {"stats.churn_upsert_many",
+                      "INSERT INTO stats_churn(unsub_day, scene, sub_day, n) "
+                      "SELECT * FROM unnest(?1::bigint[], ?2::text[], ?3::bigint[], ?4::bigint[]) "
+                      "ON CONFLICT(unsub_day, scene, sub_day) DO UPDATE SET "
+                      "n = stats_churn.n + excluded.n"},
 };
 
 /* The zone's offset around the last event: events of a commit are close in
@@ -144,6 +185,19 @@ struct agg {
     size_t order_cap;
 };
 
+/* A scanner's row during a batch applied whole: as read, then as edited. */
+struct scan_ent {
+    bool exists, dirty;
+    struct buf days;
+};
+
+/* The batch's scanner rows, parallel to its sorted openids. */
+struct scan_cache {
+    const char *const *openids; /* the batch's (store_batch.c), NULL = not loaded */
+    size_t n, cap;
+    struct scan_ent *e;
+};
+
 /* Per connection (kept in the hook's slot; a one-off for stats_fan_changed). */
 struct hook_state {
     struct db *db;
@@ -159,6 +213,13 @@ struct hook_state {
     struct buf scan_row; /* a new scanner's row */
     struct buf scan_tmp; /* wxs_scan_add(): the row with the scene's day added */
     struct buf scan_out; /* the row with both days added, without C functions */
+    struct scan_cache sc;
+    const char *const *batch_openids; /* of the running event (event_applied) */
+    size_t batch_nopenids;
+    /* sent ahead by hook_begin_batch(), read at the first need */
+    const char *const *sc_sent; /* the scanners' rows of these openids */
+    bool memo_sent;             /* the zone's offset around memo_sent_t */
+    int64_t memo_sent_t;
 };
 
 #define AGG_KEEP_CAP 1024 /* a table grown past this by one big batch is let go */
@@ -301,6 +362,9 @@ static void hook_state_free(void *p)
     buf_free(&hs->scan_row);
     buf_free(&hs->scan_tmp);
     buf_free(&hs->scan_out);
+    for (size_t i = 0; i < hs->sc.cap; i++)
+        buf_free(&hs->sc.e[i].days);
+    free(hs->sc.e);
     free(hs);
 }
 
@@ -327,6 +391,27 @@ static int hook_end_batch(void *state, bool commit);
 static int sql_scan_add(void *ctx, int argc, const struct db_value *argv, struct db_value *out,
                         struct buf *scratch, const char **errmsg);
 
+/* A batch applied whole starts (store_hook_slot.begin_batch): the zone's
+ * offset around its first event and its openids' scanner rows are sent
+ * ahead, read with the batch's own reads in one round trip. */
+static int hook_begin_batch(void *state, const char *const *openids, size_t n, int64_t t)
+{
+    struct hook_state *hs = state;
+    struct db_stmt *o = stmt(hs, H_OFFSET), *s = stmt(hs, H_SCAN_BATCH_READ);
+    if (!(hs->caps & DB_CAP_ARRAYS))
+        return 0;
+    db_reset(o);
+    db_reset(s);
+    hs->memo_sent_t = tz_clamp(t);
+    db_bind_int64(o, 1, hs->memo_sent_t);
+    db_bind_text_array(s, 1, openids, n);
+    if (db_send(o) < 0 || db_send(s) < 0)
+        return -1;
+    hs->memo_sent = true;
+    hs->sc_sent = openids;
+    return 0;
+}
+
 /* The slot's state, made on the first event of this connection. */
 static struct hook_state *hook_state_get(struct db *db, struct store_hook_slot *slot)
 {
@@ -345,6 +430,7 @@ static struct hook_state *hook_state_get(struct db *db, struct store_hook_slot *
     slot->state = hs;
     slot->free_state = hook_state_free;
     slot->end_batch = hook_end_batch;
+    slot->begin_batch = hook_begin_batch;
     return hs;
 }
 
@@ -352,7 +438,9 @@ static int memo_load(struct hook_state *hs, int64_t t)
 {
     struct db_stmt *s = stmt(hs, H_OFFSET);
     struct tz_memo *m = &hs->memo;
-    db_bind_int64(s, 1, t);
+    if (!hs->memo_sent) /* else bound and sent by hook_begin_batch() */
+        db_bind_int64(s, 1, t);
+    hs->memo_sent = false;
     int rc = db_step(s);
     *m = (struct tz_memo){.valid = rc == DB_ROW || rc == DB_DONE, .off_rollups = rc == DB_DONE};
     if (rc == DB_ROW) {
@@ -389,6 +477,8 @@ static int hook_day(struct hook_state *hs, int64_t t, int64_t *day)
 {
     struct tz_memo *m = &hs->memo;
     t = tz_clamp(t);
+    if (hs->memo_sent && memo_load(hs, hs->memo_sent_t) < 0) /* the answer sent for */
+        return -1;
     if (!(memo_fresh(hs) && (m->off_rollups || (t >= m->lo && t < m->hi))) && memo_load(hs, t) < 0)
         return -1;
     if (m->off_rollups)
@@ -456,6 +546,198 @@ static int row_write(struct hook_state *hs, const struct agg_ent *e)
     return db_run_later(s) < 0 ? -1 : 0;
 }
 
+static int count_first_scan(struct hook_state *hs, const char *scene, int64_t day);
+static int scan_edit(struct hook_state *hs, const char *t, size_t n, const char *scene, int64_t day,
+                     struct buf *scratch, const char **out, size_t *outn);
+
+static void scan_cache_clear(struct scan_cache *c)
+{
+    c->openids = NULL;
+    c->n = 0;
+}
+
+/* The changed scanner rows of the batch in one statement, its answer read
+ * later. */
+static int scan_cache_write(struct hook_state *hs)
+{
+    struct scan_cache *c = &hs->sc;
+    const char **ids = NULL, **days = NULL;
+    size_t n = 0;
+    int ret = -1;
+    if (!c->openids)
+        return 0;
+    if (!(ids = malloc(c->n * sizeof(*ids))) || !(days = malloc(c->n * sizeof(*days))))
+        goto done;
+    for (size_t i = 0; i < c->n; i++)
+        if (c->e[i].dirty) {
+            ids[n] = c->openids[i];
+            days[n++] = c->e[i].days.data;
+        }
+    ret = 0;
+    if (n) {
+        struct db_stmt *s = stmt(hs, H_SCAN_BATCH_WRITE);
+        db_bind_text_array(s, 1, ids, n);
+        db_bind_text_array(s, 2, days, n);
+        ret = db_run_later(s) < 0 ? -1 : 0;
+    }
+done:
+    free(ids);
+    free(days);
+    return ret;
+}
+
+static int cmp_openid(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The rows of every openid of the batch, read once at its first scan. */
+static int scan_cache_load(struct hook_state *hs)
+{
+    struct scan_cache *c = &hs->sc;
+    size_t n = hs->batch_nopenids;
+    if (n > c->cap) {
+        struct scan_ent *e = realloc(c->e, n * sizeof(*e));
+        if (!e)
+            return -1;
+        memset(e + c->cap, 0, (n - c->cap) * sizeof(*e));
+        c->e = e;
+        c->cap = n;
+    }
+    for (size_t i = 0; i < n; i++) {
+        c->e[i].exists = c->e[i].dirty = false;
+        buf_reset(&c->e[i].days);
+    }
+    struct db_stmt *s = stmt(hs, H_SCAN_BATCH_READ);
+    if (hs->sc_sent != hs->batch_openids) { /* else sent by hook_begin_batch() */
+        db_reset(s);
+        db_bind_text_array(s, 1, (const char **)hs->batch_openids, n);
+    }
+    hs->sc_sent = NULL;
+    int rc;
+    while ((rc = db_step(s)) == DB_ROW) {
+        const char *id = db_col_text(s, 0), *days = db_col_text(s, 1);
+        const char *const *p =
+            id ? bsearch(&id, hs->batch_openids, n, sizeof(*p), cmp_openid) : NULL;
+        if (!p || !days)
+            continue;
+        struct scan_ent *e = &c->e[p - hs->batch_openids];
+        e->exists = true;
+        if (buf_puts(&e->days, days) < 0) {
+            rc = DB_ENOMEM;
+            break;
+        }
+    }
+    db_reset(s);
+    if (rc != DB_DONE)
+        return -1;
+    c->openids = hs->batch_openids;
+    c->n = n;
+    return 0;
+}
+
+/* count_scan() in a batch applied whole: the row in memory edited with
+ * scan_edit() (a new scanner's row is the scan's alone). 1 when the
+ * openid is not one of the batch's (the caller goes the per-event way). */
+static int count_scan_cached(struct hook_state *hs, const char *scene, const char *openid,
+                             int64_t day)
+{
+    struct scan_cache *c = &hs->sc;
+    if (c->openids != hs->batch_openids && scan_cache_load(hs) < 0)
+        return -1;
+    const char *const *p = bsearch(&openid, c->openids, c->n, sizeof(*p), cmp_openid);
+    if (!p)
+        return 1;
+    struct scan_ent *e = &c->e[p - c->openids];
+    const char *out;
+    size_t outn;
+    if (!e->exists) {
+        if (buf_append(&e->days, hs->scan_row.data, hs->scan_row.len) < 0)
+            return -1;
+        e->exists = e->dirty = true;
+        return count_first_scan(hs, scene, day);
+    }
+    buf_reset(&hs->scan_out);
+    if (scan_edit(hs, e->days.data, e->days.len, scene, day, &hs->scan_out, &out, &outn) < 0)
+        return -1;
+    if (out == e->days.data)
+        return 0;
+    struct buf tmp = {0};
+    if (buf_append(&tmp, out, outn) < 0)
+        return -1;
+    buf_free(&e->days);
+    e->days = tmp;
+    e->dirty = true;
+    return 0;
+}
+
+/* DB_CAP_ARRAYS: the sorted rows v[0..n) (one table's run of the
+ * write-out) in one statement, rows whose deltas cancel out left out. */
+static int rows_write_many(struct hook_state *hs, struct agg_ent *const *v, size_t n)
+{
+    enum agg_table t = v[0]->table;
+    int64_t *col[9] = {0};
+    const char **scenes = malloc(n * sizeof(*scenes));
+    int ncols = t == AGG_DAILY ? 8 : 3, ret = -1;
+    size_t m = 0;
+    for (int k = 0; k < ncols; k++)
+        if (!(col[k] = malloc(n * sizeof(*col[k]))))
+            goto done;
+    if (!scenes)
+        goto done;
+    for (size_t i = 0; i < n; i++) {
+        const struct daily_delta *d = &v[i]->d;
+        if (t == AGG_DAILY ? daily_zero(d) : !d->scans)
+            continue;
+        scenes[m] = v[i]->scene;
+        col[0][m] = v[i]->day;
+        if (t == AGG_DAILY) {
+            const int64_t x[] = {d->scans,        d->new_fans, d->returning_fans, d->unsubscribes,
+                                 d->quick_unsubs, d->retained, d->first_scanners};
+            for (int k = 0; k < 7; k++)
+                col[k + 1][m] = x[k];
+        } else {
+            col[1][m] = v[i]->prev_day;
+            col[2][m] = d->scans;
+        }
+        m++;
+    }
+    ret = 0;
+    if (m) {
+        struct db_stmt *s = stmt(hs, t == AGG_DAILY   ? H_DAILY_MANY
+                                     : t == AGG_FIRST ? H_FIRST_MANY
+                                                      : H_CHURN_MANY);
+        db_bind_int64_array(s, 1, col[0], m);
+        db_bind_text_array(s, 2, scenes, m);
+        for (int k = 1; k < ncols; k++)
+            db_bind_int64_array(s, k + 2, col[k], m);
+        ret = db_run_later(s) < 0 ? -1 : 0;
+    }
+done:
+    for (int k = 0; k < ncols; k++)
+        free(col[k]);
+    free(scenes);
+    return ret;
+}
+
+/* The write-out: row by row, or with DB_CAP_ARRAYS one statement per
+ * table. */
+static int rows_write(struct hook_state *hs, struct agg_ent *const *v, size_t n)
+{
+    int ret = 0;
+    if (!(hs->caps & DB_CAP_ARRAYS)) {
+        for (size_t i = 0; ret == 0 && i < n; i++)
+            ret = row_write(hs, v[i]);
+        return ret;
+    }
+    for (size_t i = 0, j; ret == 0 && i < n; i = j) {
+        for (j = i + 1; j < n && v[j]->table == v[i]->table; j++)
+            ;
+        ret = rows_write_many(hs, v + i, j - i);
+    }
+    return ret;
+}
+
 /* Store, at the end of a batch (or of a part of it: store_batch_flush):
  * write the summed deltas in key order (commit), or drop them (the batch
  * is rolled back). */
@@ -464,9 +746,18 @@ static int hook_end_batch(void *state, bool commit)
     struct hook_state *hs = state;
     struct agg *a = &hs->agg;
     size_t n = 0;
-    int ret = commit && a->n ? agg_sort(a, &n) : 0;
-    for (size_t i = 0; ret == 0 && i < n; i++)
-        ret = row_write(hs, a->order[i]);
+    int ret = commit ? scan_cache_write(hs) : 0;
+    scan_cache_clear(&hs->sc);
+    if (hs->sc_sent) /* sent ahead, never needed: the answer is dropped */
+        db_reset(stmt(hs, H_SCAN_BATCH_READ));
+    if (hs->memo_sent)
+        db_reset(stmt(hs, H_OFFSET));
+    hs->sc_sent = NULL;
+    hs->memo_sent = false;
+    if (ret == 0 && commit && a->n)
+        ret = agg_sort(a, &n);
+    if (ret == 0 && n)
+        ret = rows_write(hs, a->order, n);
     agg_clear(a);
     hs->version_read = false;
     if (!(hs->caps & DB_CAP_DATA_VERSION))
@@ -676,7 +967,14 @@ static int count_scan(struct hook_state *hs, const char *scene, const char *open
     if (scandays_append(row, "", day) < 0 || scandays_append(row, scene, day) < 0)
         return -1;
     hs->scan_seen = hs->scan_damaged = false;
-    if (!(hs->caps & DB_CAP_C_FUNCTIONS)) {
+    int cached = (hs->caps & DB_CAP_ARRAYS) && hs->batch_openids
+                     ? count_scan_cached(hs, scene, openid, day)
+                     : 1;
+    if (cached < 0)
+        return -1;
+    if (cached == 0) {
+        hs->scan_seen = true; /* counted there, first scan or not */
+    } else if (!(hs->caps & DB_CAP_C_FUNCTIONS)) {
         if (count_scan_locked(hs, scene, openid, day) < 0)
             return -1;
         hs->scan_seen = true; /* counted there, first scan or not */
@@ -779,6 +1077,8 @@ int stats_event_hook(struct db *db, const struct event_applied *ev)
     struct hook_state *hs = hook_state_get(db, ev->slot);
     if (!hs)
         return -1;
+    hs->batch_openids = ev->batch_openids;
+    hs->batch_nopenids = ev->batch_nopenids;
     int rc = hook_day(hs, ev->rec->create_time, &day);
     if (rc != 0)
         return rc < 0 ? -1 : 0;

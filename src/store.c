@@ -7,6 +7,7 @@
 
 #include "log.h"
 #include "schema.h"
+#include "store_internal.h"
 
 /* The store's statements, prepared on a connection's first use of each:
  * the callback hot path must not re-parse SQL per request. */
@@ -57,6 +58,9 @@ struct store {
     store_event_hook hook[STORE_MAX_HOOKS];
     struct store_hook_slot hook_slot[STORE_MAX_HOOKS]; /* one per hook[] entry */
     size_t nhooks;
+    struct store_batch *batch; /* DB_CAP_ARRAYS: the events queued for store_batch_commit */
+    struct channel_cache *chcache;
+    void (*chcache_free)(struct channel_cache *c);
 };
 
 static const char *const ev_kind_names[] = {"subscribe", "SCAN", "unsubscribe", "message", "other"};
@@ -82,6 +86,28 @@ static const struct db_query q_size = {
 int store_size_bytes(struct store *st, int64_t *out)
 {
     return db_one_int64(st->db, &q_size, out);
+}
+
+struct channel_cache *store_channel_cache(struct store *st)
+{
+    return st->chcache;
+}
+
+void store_set_channel_cache(struct store *st, struct channel_cache *c,
+                             void (*free_fn)(struct channel_cache *c))
+{
+    st->chcache = c;
+    st->chcache_free = free_fn;
+}
+
+int store_batch_prefetch(struct store *st)
+{
+    return store_batch_send(st->db, st->batch, st->hook_slot, st->nhooks);
+}
+
+bool store_batch_whole(struct store *st)
+{
+    return (db_caps(st->db) & DB_CAP_ARRAYS) != 0;
 }
 
 int store_hook_add(struct store *st, store_event_hook hook)
@@ -184,6 +210,9 @@ void store_close(struct store *st)
     for (size_t i = 0; i < STORE_MAX_HOOKS; i++)
         if (st->hook_slot[i].free_state)
             st->hook_slot[i].free_state(st->hook_slot[i].state);
+    store_batch_free(st->batch);
+    if (st->chcache_free)
+        st->chcache_free(st->chcache);
     db_close(st->db);
     free(st);
 }
@@ -384,6 +413,8 @@ int store_batch_add(struct store *st, struct event_rec *r)
     r->duplicate = false;
     r->prior_reply = NULL;
     r->event_id = 0;
+    if (store_batch_whole(st)) /* applied as one batch at the commit */
+        return store_batch_queue(&st->batch, r);
     return commit_one(st, r);
 }
 
@@ -401,11 +432,18 @@ int store_batch_flush(struct store *st)
 
 int store_batch_commit(struct store *st)
 {
-    return hooks_end_batch(st, true) < 0 || db_commit(st->db) < 0 ? -1 : 0;
+    if (store_batch_apply(st->db, st->batch, st->hook, st->hook_slot, st->nhooks) < 0)
+        return -1;
+    if (hooks_end_batch(st, true) < 0)
+        return -1;
+    /* a batch applied whole sends its writes and COMMIT in one round trip
+     * (a lost connection is then "uncertain": answered 503 all the same) */
+    return (store_batch_whole(st) ? db_commit_pipelined(st->db) : db_commit(st->db)) < 0 ? -1 : 0;
 }
 
 void store_batch_abort(struct store *st)
 {
+    store_batch_drop(st->batch);
     hooks_end_batch(st, false);
     db_rollback(st->db);
 }

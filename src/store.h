@@ -107,6 +107,10 @@ struct store_hook_slot {
     void *state;
     void (*free_state)(void *state);
     int (*end_batch)(void *state, bool commit);
+    /* A batch applied whole (store_batch_whole()) starts: its sorted,
+     * distinct openids, the first event's time; the hook may send its own
+     * reads ahead (db_send) with the batch's. Optional. */
+    int (*begin_batch)(void *state, const char *const *openids, size_t n, int64_t t);
 };
 
 /* What the commit decided for one first-delivered event, handed to the
@@ -121,11 +125,32 @@ struct event_applied {
     const char *prev_last_scene;  /* the fan's latest scene before this event */
     int64_t prev_last_sub_at;     /* ... and when (0 = never) */
     struct store_hook_slot *slot; /* the running hook's per-handle state */
+    /* Per-batch application (DB_CAP_ARRAYS, store_batch.c): every openid of
+     * the batch, sorted and distinct, each locked; a hook may read the rows
+     * of all of them at its first event. NULL on the per-event path. */
+    const char *const *batch_openids;
+    size_t batch_nopenids;
 };
 
 /* A hook runs inside the commit's transaction; < 0 rolls the whole batch
  * back (and the batch is answered 503). */
 typedef int (*store_event_hook)(struct db *db, const struct event_applied *ev);
+
+/* The channel rows read for a batch in one statement (channel.c's
+ * channel_cache_*), kept on the handle that applies the batch; NULL when
+ * none. The handle frees it on close with free_fn. */
+struct channel_cache;
+struct channel_cache *store_channel_cache(struct store *st);
+void store_set_channel_cache(struct store *st, struct channel_cache *c,
+                             void (*free_fn)(struct channel_cache *c));
+/* A store_batch_whole() store: send the reads of the events added so far
+ * ahead (db_send), so that the caller's next statement that waits reads
+ * them with its own answer; the commit applies them. 0 or -1 (the batch
+ * must then be aborted). */
+int store_batch_prefetch(struct store *st) WXS_MUSTCHECK;
+/* Whether a batch is applied at its commit, whole (store_batch.c), rather
+ * than event by event as store_batch_add() is called. */
+bool store_batch_whole(struct store *st);
 
 #define STORE_MAX_HOOKS 8
 /* Register a hook on this handle; hooks run in the order added, for every
