@@ -374,6 +374,9 @@ static int fu_end_batch(void *state, bool commit)
     return ret < 0 ? -1 : 0;
 }
 
+/* The connection's held rows (made on its first fast-path subscribe, with
+ * the multi-row statements' texts once per process); NULL when out of
+ * memory: the caller then takes the look-up path. */
 static struct fu_state *fu_state_get(struct db *db, struct store_hook_slot *slot)
 {
     if (slot->state)
