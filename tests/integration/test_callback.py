@@ -339,8 +339,13 @@ class DurabilityTest(unittest.TestCase):
                     socket.create_connection(("127.0.0.1", e.port), timeout=1).close()
                 except (ConnectionRefusedError, ConnectionResetError):
                     break
+                except TimeoutError:
+                    # our probes filled the accept queue before the loop got
+                    # to the signal (a loaded machine): SYNs are dropped, not
+                    # refused; ask again until the listener is closed
+                    pass
                 self.assertLess(time.monotonic(), deadline, "still accepting after SIGTERM")
-                time.sleep(0.002)
+                time.sleep(0.02)
             self.assertIsNone(e.proc.poll(), "exited with requests in flight")
             self.assertEqual(e.sql("SELECT count(*) FROM events"), [(0,)])
             lock.release()
