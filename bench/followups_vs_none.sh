@@ -8,7 +8,7 @@
 # each run a fresh wxscened with a fresh SQLite file, channels 1..100 with a
 # text reply added by `wxscene channel add` (+ 3 `channel followup add` in
 # the followups runs), the shared harness's wrk/push.lua (70 % subscribes
-# with a scene: each writes 3 outbox rows in its transaction in the
+# with a scene: each writes one outbox row in its transaction in the
 # followups runs; 30 % SCANs). [followup] worker = false in both, so only
 # the push path is measured: the worker is a thread of its own whose cost
 # depends on WeChat's answers, not on the callback. wrk -t$THREADS -c$CONNS
@@ -18,6 +18,7 @@
 # run to run; CPU per request is the steadier figure.
 #
 # env: WXSCENED (default build-release/wxscened), WXSCENE (beside it),
+#      CAMPAIGNS=4 (channels spread over that many campaigns, both modes)
 #      ROUNDS=3 THREADS=1 CONNS=64 DURATION=10s WARMUP=2s
 #      SHARED_BENCH=../shared/bench LOGDIR=/tmp/bench-followups
 set -euo pipefail
@@ -25,7 +26,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 wxscened=${1:-${WXSCENED:-$root/build-release/wxscened}}
 wxscene=${WXSCENE:-$(dirname "$wxscened")/wxscene}
-ROUNDS=${ROUNDS:-3} THREADS=${THREADS:-1} CONNS=${CONNS:-64} DURATION=${DURATION:-10s}
+CAMPAIGNS=${CAMPAIGNS:-4} ROUNDS=${ROUNDS:-3} THREADS=${THREADS:-1} CONNS=${CONNS:-64} DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s}
 shared=${SHARED_BENCH:-$root/../shared/bench}
 LOGDIR=${LOGDIR:-/tmp/bench-followups}
@@ -77,11 +78,15 @@ EOC
   chmod 0640 "$1/wxscene.ini"  # it holds a secret: no warning per CLI call
 }
 
-channels() {  # channels DIR MODE: scenes 1..100, with 3 follow-ups each in MODE followups
-  local n
+channels() {  # channels DIR MODE: scenes 1..100 in $CAMPAIGNS campaigns, with 3 follow-ups each in MODE followups
+  local n c camp=()
+  for c in $(seq "$CAMPAIGNS"); do
+    "$wxscene" --config "$1/wxscene.ini" campaign add "地铁-$c" >/dev/null
+  done
   for n in $(seq 100); do
+    [ "$CAMPAIGNS" -gt 0 ] && camp=(--campaign "地铁-$(( (n - 1) % CAMPAIGNS + 1 ))")
     "$wxscene" --config "$1/wxscene.ini" channel add "$n" --name "站点 $n" \
-      --reply "Welcome to {channel}" >/dev/null
+      --reply "Welcome to {channel}" "${camp[@]}" >/dev/null
     if [ "$2" = followups ]; then
       "$wxscene" --config "$1/wxscene.ini" channel followup add "$n" --text "领券: 回复 1" >/dev/null
       "$wxscene" --config "$1/wxscene.ini" channel followup add "$n" --news "本周特惠" \

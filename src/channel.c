@@ -39,7 +39,8 @@ static void why_copy(const struct channel_why *w, const char **field, char *err,
 }
 
 /* The channel columns channel_from_row() reads, in order. */
-#define CHANNEL_COLUMNS "scene, name, promoter, reply, scan_reply, tag, created_at, archived_at"
+#define CHANNEL_COLUMNS                                                                            \
+    "scene, name, promoter, reply, scan_reply, tag, created_at, archived_at, followup_ids"
 
 static const struct db_query q_get = {"channel.get",
                                       "SELECT " CHANNEL_COLUMNS " FROM channels WHERE scene = ?1"};
@@ -220,6 +221,7 @@ void channel_clear(struct channel *c)
     free(c->reply);
     free(c->scan_reply);
     free(c->tag);
+    free(c->followup_ids);
     memset(c, 0, sizeof(*c));
 }
 
@@ -427,9 +429,10 @@ static int channel_from_row(struct db_stmt *s, struct channel *out)
     out->tag = db_col_strdup(s, 5);
     out->created_at = db_col_int64(s, 6);
     out->archived_at = db_col_null(s, 7) ? 0 : db_col_int64(s, 7);
-    bool lost = !out->scene || !out->name || (!db_col_null(s, 2) && !out->promoter) ||
-                (!db_col_null(s, 3) && !out->reply) || (!db_col_null(s, 4) && !out->scan_reply) ||
-                (!db_col_null(s, 5) && !out->tag);
+    out->followup_ids = db_col_strdup(s, 8);
+    bool lost = (!db_col_null(s, 8) && !out->followup_ids) || !out->scene || !out->name ||
+                (!db_col_null(s, 2) && !out->promoter) || (!db_col_null(s, 3) && !out->reply) ||
+                (!db_col_null(s, 4) && !out->scan_reply) || (!db_col_null(s, 5) && !out->tag);
     if (lost) {
         channel_clear(out);
         return -1;
@@ -922,7 +925,8 @@ static int cache_get(struct channel_cache *c, const char *scene, struct channel 
                             .scan_reply = dup_opt(r->scan_reply, &ok),
                             .tag = dup_opt(r->tag, &ok),
                             .created_at = r->created_at,
-                            .archived_at = r->archived_at};
+                            .archived_at = r->archived_at,
+                            .followup_ids = dup_opt(r->followup_ids, &ok)};
     if (!ok) {
         channel_clear(out);
         return -1;

@@ -103,7 +103,11 @@ struct channel {
     char *tag;        /* WeChat tag name, NULL = none */
     int64_t created_at;
     int64_t archived_at; /* 0 = active */
+    char *followup_ids;  /* the live follow-ups' ids in order, "12,13,14"; NULL = none
+                            (followup.c keeps it; schema/017) */
 };
+/* Bytes of channel.followup_ids at most, with its NUL (3 ids of 19 digits). */
+#define CHANNEL_FOLLOWUP_IDS_MAX 64
 /* Free the strings of a channel this module filled (channel_get, the rows
  * the CLI's import builds) and zero it. */
 void channel_clear(struct channel *c);

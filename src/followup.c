@@ -1,6 +1,7 @@
 #include "followup.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,9 +39,38 @@ static const struct db_query q_move = {
 static const struct db_query q_forget = {
     "followup.forget", "UPDATE followup_msgs SET removed_at = ?2 WHERE scene = ?1 AND removed_at "
                        "IS NULL"};
+/* channels.followup_ids (schema/017): the live ids in order, for the
+ * push path (followup_outbox_hook()). */
+static const struct db_query q_live_ids = {
+    "followup.live_ids",
+    "SELECT id FROM followup_msgs WHERE scene = ?1 AND removed_at IS NULL ORDER BY pos"};
+static const struct db_query q_ids_set = {"followup.ids_set",
+                                          "UPDATE channels SET followup_ids = ?2 WHERE scene = ?1"};
 static const struct db_query q_list = {
     "followup.list", "SELECT pos, kind, body, media_file FROM followup_msgs WHERE scene = ?1 AND "
                      "removed_at IS NULL ORDER BY pos"};
+
+/* Every change of a channel's follow-ups ends here, in its transaction:
+ * the channel row's copy of the live ids ("12,13,14", NULL = none) is what
+ * the push path queues (followup_outbox_hook()), so it must never lag. */
+static int ids_sync(struct db *db, const char *scene)
+{
+    char ids[CHANNEL_FOLLOWUP_IDS_MAX] = "";
+    char *p = ids, *end = ids + sizeof(ids) - 1;
+    struct db_stmt *s = db_stmt(db, &q_live_ids);
+    int rc, n = 0;
+    db_bind_text(s, 1, scene);
+    while ((rc = db_step(s)) == DB_ROW && n++ < FOLLOWUP_MAX)
+        p = util_put_i64(util_puts(p, end, n > 1 ? "," : ""), end, db_col_int64(s, 0));
+    *p = '\0';
+    db_reset(s);
+    if (rc != DB_DONE && rc != DB_ROW)
+        return -1;
+    s = db_stmt(db, &q_ids_set);
+    db_bind_text(s, 1, scene);
+    db_bind_text_opt(s, 2, ids[0] ? ids : NULL);
+    return db_run(s) < 0 ? -1 : 0;
+}
 
 int followup_text_validate(const char *text, char *err, size_t errlen)
 {
@@ -101,7 +131,7 @@ static int add_tx(struct store *st, void *arg)
     db_bind_text(s, 4, a->body);
     db_bind_text_opt(s, 5, a->media_file);
     db_bind_int64(s, 6, util_now());
-    if (db_run(s) < 0)
+    if (db_run(s) < 0 || ids_sync(db, a->scene) < 0)
         return a->rc = -1, snprintf(a->err, a->errlen, "%s", store_errmsg(st)), -1;
     return a->rc = 0;
 }
@@ -160,6 +190,8 @@ static int remove_tx(struct store *st, void *arg)
         if (db_run(s) < 0)
             goto fail;
     }
+    if (ids_sync(db, r->scene) < 0)
+        goto fail;
     return r->rc = 0;
 fail:
     snprintf(r->err, r->errlen, "%s", store_errmsg(st));
@@ -179,7 +211,7 @@ int followup_forget(struct store *st, const char *scene)
     struct db_stmt *s = db_stmt(store_db(st), &q_forget);
     db_bind_text(s, 1, scene);
     db_bind_int64(s, 2, util_now());
-    return db_run(s) < 0 ? -1 : 0;
+    return db_run(s) < 0 || ids_sync(store_db(st), scene) < 0 ? -1 : 0;
 }
 
 int followup_foreach(struct store *st, const char *scene,
@@ -232,10 +264,16 @@ json_t *followup_message_json(const char *openid, const char *body)
 /* ---- the outbox writer ---- */
 
 /* One row per subscribe: the ids of the channel's live messages, none
- * when it has no follow-ups. In order without an ORDER BY: a message is
- * appended at the end with a larger id and removals only move later ones
- * up, so id order is pos order whichever way the rows are read (the
- * sub-select with ORDER BY this once was made SQLite build and free a
+ * when it has no follow-ups. The callback's router reads them off the
+ * channel row it loads for the reply anyway (channels.followup_ids,
+ * event_rec.followups), in the event's transaction: a channel without
+ * follow-ups then costs no statement, one with them a row held for the
+ * batch's multi-row INSERT below (docs/benchmarks.md: -5k and -8k
+ * instructions per push). Callers that did not read the channel
+ * (followups NULL) get this look-up. In order without an ORDER BY: a
+ * message is appended at the end with a larger id and removals only move
+ * later ones up, so id order is pos order whichever way the rows are read
+ * (the sub-select with ORDER BY this once was made SQLite build and free a
  * temporary b-tree per push: 40k instructions). PostgreSQL says it with
  * string_agg (db_pgsql_sql.c). */
 static const struct db_query q_arm = {
@@ -243,11 +281,166 @@ static const struct db_query q_arm = {
     "INSERT INTO followup_outbox(event_id, openid, scene, msgs, total, state, created_at, "
     "updated_at) SELECT ?1, ?2, ?4, group_concat(id, ','), count(*), 'pending', ?3, ?3 FROM "
     "followup_msgs WHERE scene = ?4 AND removed_at IS NULL HAVING count(*) > 0"};
+/* Rows of the fast path (the ids the caller read off the channel row in
+ * this transaction: channels.followup_ids, event_rec.followups) are held
+ * in the hook's slot and written at the batch's end, in event order, by
+ * one multi-row INSERT per FU_CHUNK rows: one statement run per batch
+ * instead of one per subscribe, still in the event's transaction (a
+ * rolled-back batch drops them). */
+#define FU_CHUNK 16
+#define FU_COLS  6
+struct fu_row {
+    int64_t event_id, at, total;
+    char *openid, *scene, *msgs;
+};
+struct fu_state {
+    struct db *db;
+    struct fu_row *rows;
+    size_t n, cap;
+};
+
+static char q_multi_sql[FU_CHUNK][FU_CHUNK * 48 + 160];
+static char q_multi_name[FU_CHUNK][24];
+static struct db_query q_multi[FU_CHUNK];
+static pthread_once_t q_multi_once = PTHREAD_ONCE_INIT;
+
+/* q_multi[k - 1]: the INSERT of k rows. */
+static void q_multi_init(void)
+{
+    for (int k = 1; k <= FU_CHUNK; k++) {
+        char *sql = q_multi_sql[k - 1], *end = sql + sizeof(q_multi_sql[0]) - 1;
+        char *p = util_puts(sql, end,
+                            "INSERT INTO followup_outbox(event_id, openid, scene, msgs, total, "
+                            "state, created_at, updated_at) VALUES");
+        for (int i = 0; i < k; i++) {
+            int b = i * FU_COLS;
+            p = util_puts(p, end, i ? ",(?" : "(?");
+            for (int c = 1; c <= 5; c++)
+                p = util_puts(util_put_i64(p, end, b + c), end, c < 5 ? ",?" : ",'pending',?");
+            p = util_puts(util_put_i64(p, end, b + 6), end, ",?");
+            p = util_puts(util_put_i64(p, end, b + 6), end, ")");
+        }
+        *p = '\0';
+        snprintf(q_multi_name[k - 1], sizeof(q_multi_name[0]), "followup.arm%d", k);
+        q_multi[k - 1] = (struct db_query){q_multi_name[k - 1], sql};
+    }
+}
+
+static void fu_rows_clear(struct fu_state *fs)
+{
+    for (size_t i = 0; i < fs->n; i++) {
+        free(fs->rows[i].openid);
+        free(fs->rows[i].scene);
+        free(fs->rows[i].msgs);
+    }
+    fs->n = 0;
+}
+
+static void fu_state_free(void *p)
+{
+    struct fu_state *fs = p;
+    if (!fs)
+        return;
+    fu_rows_clear(fs);
+    free(fs->rows);
+    free(fs);
+}
+
+/* The batch's held-back rows, in order (commit), or dropped. */
+static int fu_end_batch(void *state, bool commit)
+{
+    struct fu_state *fs = state;
+    int ret = 0;
+    for (size_t at = 0; commit && ret == 0 && at < fs->n;) {
+        size_t k = fs->n - at < FU_CHUNK ? fs->n - at : FU_CHUNK;
+        struct db_stmt *s = db_stmt(fs->db, &q_multi[k - 1]);
+        for (size_t i = 0; i < k; i++) {
+            const struct fu_row *r = &fs->rows[at + i];
+            int b = (int)i * FU_COLS;
+            db_bind_int64(s, b + 1, r->event_id);
+            db_bind_text(s, b + 2, r->openid);
+            db_bind_text(s, b + 3, r->scene);
+            db_bind_text(s, b + 4, r->msgs);
+            db_bind_int64(s, b + 5, r->total);
+            db_bind_int64(s, b + 6, r->at);
+        }
+        /* nobody reads the rows back in the batch: on PostgreSQL they go
+         * out in the batch's pipeline, no round trip of their own */
+        if ((ret = db_run_later(s)) < 0)
+            log_warn("followup: outbox: %s", db_errmsg(fs->db));
+        at += k;
+    }
+    fu_rows_clear(fs);
+    return ret < 0 ? -1 : 0;
+}
+
+/* The connection's held rows (made on its first fast-path subscribe, with
+ * the multi-row statements' texts once per process); NULL when out of
+ * memory: the caller then takes the look-up path. */
+static struct fu_state *fu_state_get(struct db *db, struct store_hook_slot *slot)
+{
+    if (slot->state)
+        return slot->state;
+    struct fu_state *fs = calloc(1, sizeof(*fs));
+    if (!fs || pthread_once(&q_multi_once, q_multi_init) != 0) {
+        free(fs);
+        return NULL;
+    }
+    fs->db = db;
+    slot->state = fs;
+    slot->free_state = fu_state_free;
+    slot->end_batch = fu_end_batch;
+    return fs;
+}
+
+/* How many ids a non-empty list "12,13,14" holds. */
+static int64_t ids_count(const char *ids)
+{
+    int64_t n = 1;
+    for (; *ids; ids++)
+        n += *ids == ',';
+    return n;
+}
+
+/* Hold a fast-path row for the batch's end; -1 when out of memory. */
+static int fu_hold(struct fu_state *fs, const struct event_rec *r, const char *scene)
+{
+    if (fs->n == fs->cap) {
+        size_t cap = fs->cap ? fs->cap * 2 : 64;
+        struct fu_row *rows = realloc(fs->rows, cap * sizeof(*rows));
+        if (!rows)
+            return -1;
+        fs->rows = rows;
+        fs->cap = cap;
+    }
+    struct fu_row *row = &fs->rows[fs->n];
+    *row = (struct fu_row){.event_id = r->event_id,
+                           .at = r->received_at,
+                           .total = ids_count(r->followups),
+                           .openid = strdup(r->openid),
+                           .scene = strdup(scene),
+                           .msgs = strdup(r->followups)};
+    fs->n++; /* freed by fu_rows_clear() even when a copy failed */
+    return row->openid && row->scene && row->msgs ? 0 : -1;
+}
+
 int followup_outbox_hook(struct db *db, const struct event_applied *ev)
 {
     const struct event_rec *r = ev->rec;
-    if (r->kind != EV_SUBSCRIBE || !ev->scene)
+    if (r->kind != EV_SUBSCRIBE || !ev->scene || (r->followups && !*r->followups))
         return 0;
+    struct fu_state *fs = r->followups && ev->slot ? fu_state_get(db, ev->slot) : NULL;
+    if (fs) {
+        if (fu_hold(fs, r, ev->scene) < 0) {
+            log_warn("followup: outbox: out of memory");
+            return -1;
+        }
+        return 0;
+    }
+    /* the look-up's row comes after the rows held so far: id order is
+     * event order */
+    if (ev->slot && ev->slot->state && fu_end_batch(ev->slot->state, true) < 0)
+        return -1;
     struct db_stmt *s = db_stmt(db, &q_arm);
     db_bind_int64(s, 1, r->event_id);
     db_bind_text(s, 2, r->openid);

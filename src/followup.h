@@ -7,7 +7,11 @@
  *    a first-delivered subscribe through a channel with follow-ups gets one
  *    pending row holding the ids of the channel's messages then, in the
  *    event's transaction (one row, not one per message: the push path's
- *    cost; a retry is a duplicate: no hook, no row). It never touches the
+ *    cost; a retry is a duplicate: no hook, no row), from the ids the
+ *    router read off the channel row (event_rec.followups, kept by this
+ *    module in channels.followup_ids), held for the batch's end and
+ *    written then in one multi-row INSERT (store_hook_slot.end_batch:
+ *    before COMMIT, or dropped with a rolled-back batch). It never touches the
  *    network, and an unsubscribe writes nothing here: the runner parks the
  *    row of a fan who left ("unsubscribed") when its turn comes;
  *  - the runner, followup_run(), sends them with message/custom/send: a row

@@ -125,6 +125,12 @@ static int scene_reply(const struct cfg *cfg, struct store *st, const struct wx_
     if (rc < 0)
         return -1;
     out->untagged = rc == 1 || !ch.tag || !*ch.tag;
+    /* an id list longer than the buffer (never written by followup.c) is
+     * left to the hook's own look-up */
+    const char *ids = rc == 1 || !ch.followup_ids ? "" : ch.followup_ids;
+    out->followups_read = strlen(ids) < sizeof(out->followups);
+    if (out->followups_read)
+        memcpy(out->followups, ids, strlen(ids) + 1);
     if (rc == 1) /* a scene with no channel row */
         return set_reply(out, cfg->reply_unknown_scene, scene, NULL);
     const char *tmpl = (scan && ch.scan_reply) ? ch.scan_reply : ch.reply;

@@ -5,6 +5,7 @@
 #define WXS_ROUTE_H
 #include <stdbool.h>
 #include "cfg.h"
+#include "channel.h"
 #include "store.h"
 #include "wx_xml.h"
 
@@ -17,6 +18,10 @@ struct route_out {
     bool untagged;    /* the scene's channel was looked up: none, or no tag */
     struct buf reply; /* the reply text when has_reply; caller buf_free()s */
     char dedup_key[ROUTE_DEDUP_MAX];
+    /* the scene's channel was looked up: followups holds its follow-up
+     * ids ("12,13,14"; "" = none) */
+    bool followups_read;
+    char followups[CHANNEL_FOLLOWUP_IDS_MAX];
 };
 
 /* Classify m, look up its channel and build the reply text. -1 only on a

@@ -522,6 +522,7 @@ static void rec_from_pending(struct event_rec *r, const struct pending *p, int64
     r->reply = p->route.has_reply ? p->route.reply.data : NULL;
     r->received_at = now;
     r->untagged = p->route.untagged;
+    r->followups = p->route.followups_read ? p->route.followups : NULL;
 }
 
 /* The answer to one committed push: the passive reply of its stored kind

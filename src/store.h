@@ -87,6 +87,10 @@ struct event_rec {
     bool untagged; /* the caller saw, in this transaction, that the scene's
                       channel has no tag (or does not exist): no outbox row.
                       false = unknown, the tag hook looks itself */
+    /* the scene's channel's follow-up ids as the caller read them in this
+     * transaction (channels.followup_ids: "12,13,14"; "" = none, no outbox
+     * row); NULL = unknown, the follow-up hook looks itself */
+    const char *followups;
     /* out */
     bool duplicate;    /* already stored by an earlier delivery */
     char *prior_reply; /* duplicate: the reply stored the first time (malloc'd, may be NULL) */

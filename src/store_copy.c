@@ -21,8 +21,9 @@ static const struct table {
 } tables[STORE_COPY_TABLES] = {
     {"campaigns", "id, name, note, created_at", "itti", "id", true},
     {"channels",
-     "scene, name, promoter, reply, scan_reply, tag, created_at, archived_at, campaign_id",
-     "ttttttiii", "scene", true},
+     "scene, name, promoter, reply, scan_reply, tag, created_at, archived_at, campaign_id, "
+     "followup_ids",
+     "ttttttiiit", "scene", true},
     {"events",
      "id, dedup_key, kind, openid, create_time, received_at, msg_type, event, event_key, scene, "
      "is_new_fan, reply",

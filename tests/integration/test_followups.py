@@ -195,6 +195,79 @@ class FollowupCase(unittest.TestCase):
         wait_for(lambda: self.sent_to("oCopy"), what="the follow-up")
         self.assertEqual([m["text"]["content"] for m in self.sent_to("oCopy")], ["first version"])
 
+    def test_edits_between_subscribes_on_a_running_server(self):
+        """The push path queues the ids the channel row holds in the event's
+        transaction (channels.followup_ids, schema/017): every edit by
+        another process (the CLI; on PostgreSQL a second instance takes
+        every other push) shows in the next subscribe, none in an earlier
+        one, and a channel left without follow-ups queues nothing."""
+        self.env.cli("channel", "add", "42", "--name", "S")
+        self.env.cli("channel", "add", "43", "--name", "T")
+        self.env.cli("channel", "followup", "add", "42", "--text", "v1 a")
+        self.env.cli("channel", "followup", "add", "42", "--text", "v1 b")
+        self.configure(worker="false")
+        envs = [self.env]
+        if wxs.ON_PG:
+            b = wxs.Env(share=self.env)
+            self.addCleanup(b.cleanup)
+            self.configure(env=b, worker="false")
+            envs.append(b)
+        for e in envs:
+            e.start_server()
+        if len(envs) > 1:
+            self.addCleanup(envs[1].stop_server)
+        ids = "SELECT id FROM followup_msgs WHERE scene = ? AND removed_at IS NULL ORDER BY pos"
+        want = {}
+
+        def sub(openid, scene="42"):
+            live = [r[0] for r in self.env.sql(ids, scene)]
+            self.push(openid, key="qrscene_" + scene, env=envs[len(want) % len(envs)])
+            want[openid] = ",".join(map(str, live))
+
+        sub("oV1")
+        self.env.cli("channel", "followup", "remove", "42", "1")
+        sub("oV2")  # "v1 b" alone
+        self.env.cli("channel", "followup", "add", "42", "--text", "v3")
+        sub("oV3")
+        sub("oOther", "43")  # never had any
+        self.env.cli("channel", "followup", "add", "43", "--text", "t1")
+        sub("oT1", "43")
+        for _ in range(2):
+            self.env.cli("channel", "followup", "remove", "42", "1")
+        sub("oNone")  # all removed: no row
+        got = dict(self.env.sql("SELECT openid, msgs FROM followup_outbox ORDER BY id"))
+        self.assertEqual(got, {k: v for k, v in want.items() if v}, got)
+        self.assertEqual(len(set(got.values())), len(got), "an edit did not show")
+        self.assertEqual(self.env.sql("SELECT total FROM followup_outbox WHERE openid = 'oV3'"),
+                         [(2,)])
+        self.assertEqual(self.env.sql("SELECT followup_ids FROM channels ORDER BY scene"),
+                         [(None,), (want["oT1"],)])
+
+    def test_upgrade_fills_the_channel_rows_ids(self):
+        """schema/017 on a store that had follow-ups before it: the copy on
+        each channel row is filled in order (removed ones left out), and
+        the next subscribe queues exactly those."""
+        self.env.cli("channel", "add", "42", "--name", "S")
+        self.env.cli("channel", "add", "43", "--name", "T")
+        for t in ("a", "b", "c"):
+            self.env.cli("channel", "followup", "add", "42", "--text", t)
+        self.env.cli("channel", "followup", "remove", "42", "1")
+        self.env.cli("channel", "followup", "add", "42", "--text", "d")
+        live = self.env.sql("SELECT id FROM followup_msgs WHERE removed_at IS NULL ORDER BY pos")
+        want = ",".join(str(r[0]) for r in live)
+        self.env.sql("ALTER TABLE channels DROP COLUMN followup_ids")
+        if wxs.ON_PG:
+            self.env.sql("UPDATE schema_version SET version = 16")
+        else:
+            self.env.sql("PRAGMA user_version = 16")
+        self.env.cli("store", "migrate")
+        self.assertEqual(self.env.sql("SELECT scene, followup_ids FROM channels ORDER BY scene"),
+                         [("42", want), ("43", None)])
+        self.configure(worker="false")
+        self.env.start_server()
+        self.push("oUp")
+        self.assertEqual(self.env.sql("SELECT msgs, total FROM followup_outbox"), [(want, 3)])
+
     # ---- the API misbehaving ----
 
     def test_a_hanging_api_never_delays_a_reply(self):

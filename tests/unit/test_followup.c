@@ -1,16 +1,24 @@
 /* followup: what each answer of message/custom/send does to a row
- * (followup_classify), the request body of each kind, the text rules. */
+ * (followup_classify), the request body of each kind, the text rules, and
+ * the outbox writer against a real SQLite file: the rows a batch holds
+ * back are written at its end, in event order, in chunks, or dropped with
+ * it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "channel.h"
+#include "db.h"
 #include "followup.h"
+#include "store.h"
 #include "wxapi.h"
 
 static const struct {
@@ -102,12 +110,94 @@ static void test_text_rules(void **state)
     assert_int_equal(followup_text_validate(big, err, sizeof(err)), 0);
 }
 
+static int64_t outbox_rows(struct store *st)
+{
+    static const struct db_query q = {"t.count", "SELECT count(*) FROM followup_outbox"};
+    int64_t n = -1;
+    assert_int_equal(db_one_int64(store_db(st), &q, &n), 0);
+    return n;
+}
+
+/* 40 subscribes in one batch (more than two chunks), one of them without
+ * the router's ids (the look-up path) in the middle, a flush part way:
+ * every row is there once, with the channel's ids, in event order; an
+ * aborted batch leaves none. */
+static void test_outbox_batch(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/wxs-unit-XXXXXX", path[64], err[256], keys[41][32], fans[41][16];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/t.db", dir);
+    struct store *st;
+    assert_int_equal(store_open(&st, path, STORE_SYNC_NORMAL, err, sizeof(err)), 0);
+    assert_int_equal(store_hook_add(st, followup_outbox_hook), 0);
+    struct channel c = {.scene = "42", .name = "Store"};
+    assert_int_equal(channel_add(st, &c, err, sizeof(err)), 0);
+    int pos;
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(followup_add(st, "42", REPLY_TEXT, "hi", NULL, &pos, err, sizeof(err)), 0);
+    assert_int_equal(followup_remove(st, "42", 1, err, sizeof(err)), 0);
+    struct channel got;
+    assert_int_equal(channel_get(st, "42", &got), 0);
+    assert_string_equal(got.followup_ids, "2,3");
+    struct event_rec r[41];
+    assert_int_equal(store_batch_begin(st), 0);
+    for (int i = 0; i < 41; i++) {
+        snprintf(keys[i], sizeof(keys[i]), "e|%d|o|subscribe", i);
+        snprintf(fans[i], sizeof(fans[i]), "oF%d", i % 7); /* a fan's rows in its order */
+        r[i] = (struct event_rec){.dedup_key = keys[i],
+                                  .kind = EV_SUBSCRIBE,
+                                  .openid = fans[i],
+                                  .create_time = 1000 + i,
+                                  .msg_type = "event",
+                                  .event = "subscribe",
+                                  .event_key = "qrscene_42",
+                                  .scene = "42",
+                                  .received_at = 2000 + i,
+                                  .followups = i == 20 ? NULL : got.followup_ids};
+        assert_int_equal(store_batch_add(st, &r[i]), 0);
+        if (i == 10)
+            assert_int_equal(store_batch_flush(st), 0);
+    }
+    assert_int_equal(store_batch_commit(st), 0);
+    static const struct db_query q_rows = {
+        "t.rows", "SELECT event_id, openid, msgs, total, state, created_at FROM followup_outbox "
+                  "ORDER BY id"};
+    struct db_stmt *s = db_stmt(store_db(st), &q_rows);
+    int n = 0;
+    while (db_step(s) == DB_ROW) {
+        assert_true(n < 41);
+        assert_int_equal(db_col_int64(s, 0), r[n].event_id);
+        assert_string_equal(db_col_text(s, 1), fans[n]);
+        assert_string_equal(db_col_text(s, 2), "2,3");
+        assert_int_equal(db_col_int64(s, 3), 2);
+        assert_string_equal(db_col_text(s, 4), "pending");
+        assert_int_equal(db_col_int64(s, 5), 2000 + n);
+        n++;
+    }
+    db_reset(s);
+    assert_int_equal(n, 41);
+    assert_int_equal(store_batch_begin(st), 0);
+    for (int i = 0; i < 3; i++) {
+        snprintf(keys[i], sizeof(keys[i]), "e|%d|o|subscribe|again", i);
+        r[i].dedup_key = keys[i];
+        assert_int_equal(store_batch_add(st, &r[i]), 0);
+    }
+    store_batch_abort(st);
+    assert_int_equal(outbox_rows(st), 41);
+    channel_clear(&got);
+    store_close(st);
+    snprintf(path, sizeof(path), "rm -rf %s", dir);
+    assert_int_equal(system(path), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_classify),
         cmocka_unit_test(test_message_json),
         cmocka_unit_test(test_text_rules),
+        cmocka_unit_test(test_outbox_batch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -307,6 +307,7 @@ static void test_upgrade_rewrites_event_keys(void **state)
             "scene, day)) WITHOUT ROWID; "
             "ALTER TABLE health DROP COLUMN seq; "
             "DROP INDEX channels_campaign; ALTER TABLE channels DROP COLUMN campaign_id; "
+            "ALTER TABLE channels DROP COLUMN followup_ids; "
             "DROP TABLE campaigns; DROP TABLE channel_replies; DROP TABLE media; "
             "DROP TABLE followup_msgs; DROP TABLE followup_outbox; PRAGMA user_version = 6",
             NULL, NULL, NULL),

@@ -451,6 +451,7 @@ static void test_upgrade_moves_first_scanners(void **state)
             "ALTER TABLE stats_daily DROP COLUMN first_scanners; "
             "ALTER TABLE health DROP COLUMN seq; "
             "DROP INDEX channels_campaign; ALTER TABLE channels DROP COLUMN campaign_id; "
+            "ALTER TABLE channels DROP COLUMN followup_ids; "
             "DROP TABLE campaigns; DROP TABLE channel_replies; DROP TABLE media; "
             "DROP TABLE followup_msgs; DROP TABLE followup_outbox; PRAGMA user_version = 8",
             NULL, NULL, NULL),
