@@ -256,10 +256,11 @@ static bool conn_lost(const struct pg_db *d, const PGresult *res)
  * span several). */
 static void set_msg(struct pg_db *d, const char *a, const char *b)
 {
-    if (b && *b)
-        snprintf(d->errbuf, sizeof(d->errbuf), "%s (%s)", a, b);
-    else
-        snprintf(d->errbuf, sizeof(d->errbuf), "%s", a && *a ? a : "unknown error");
+    /* a message longer than errbuf is cut: the return value is taken so
+     * that -Wformat-truncation knows it is meant */
+    int cut = b && *b ? snprintf(d->errbuf, sizeof(d->errbuf), "%s (%s)", a, b)
+                      : snprintf(d->errbuf, sizeof(d->errbuf), "%s", a && *a ? a : "unknown error");
+    (void)cut;
     size_t n = strlen(d->errbuf);
     while (n && (d->errbuf[n - 1] == '\n' || d->errbuf[n - 1] == ' '))
         d->errbuf[--n] = '\0';
