@@ -1,10 +1,10 @@
 /* fuworker: the follow-up outbox runner (followup.h) on its own thread
- * inside wxscened, shaped like the tag worker (tagworker.h), so follow-ups
- * never sit on the request path nor delay a reply: its own store
- * connection and wxapi handle, a sweep at start (claims a killed
- * predecessor left are parked, never resent), then one every [followup]
- * interval seconds. The callback thread only writes outbox rows in its
- * commit (followup_outbox_hook). */
+ * inside wxscened, a periodic worker (pworker.h) like the tag worker
+ * (tagworker.h), so follow-ups never sit on the request path nor delay a
+ * reply: its own store connection and wxapi handle, a sweep at start
+ * (claims a killed predecessor left are parked, never resent), then one
+ * every [followup] interval seconds. The callback thread only writes outbox
+ * rows in its commit (followup_outbox_hook). */
 #ifndef WXS_FUWORKER_H
 #define WXS_FUWORKER_H
 #include "cfg.h"

@@ -1,8 +1,9 @@
 /* tagworker: the tag outbox runner (tag.h) on its own thread inside
- * wxscened, so tagging never sits on the request path: it has its own store
- * connection (store_open on the same path) and its own wxapi handle, wakes
- * every [tag] interval seconds and drains what is due. The callback thread
- * only writes outbox rows in its commit (tag_outbox_hook). */
+ * wxscened (a periodic worker, pworker.h), so tagging never sits on the
+ * request path: it has its own store connection (store_open on the same
+ * path) and its own wxapi handle, wakes every [tag] interval seconds and
+ * drains what is due. The callback thread only writes outbox rows in its
+ * commit (tag_outbox_hook). */
 #ifndef WXS_TAGWORKER_H
 #define WXS_TAGWORKER_H
 #include "cfg.h"
