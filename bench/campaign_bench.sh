@@ -12,44 +12,18 @@
 #   bench/campaign_bench.sh                       # 10M events for the query
 #   EVENTS=1000000 bench/campaign_bench.sh        # a quicker look
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-EVENTS=${EVENTS:-10000000}
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+gen_init campaign
 PUSH_EVENTS=${PUSH_EVENTS:-1000000}
-CHANNELS=${CHANNELS:-1000}
 CAMPAIGNS=${CAMPAIGNS:-50}
-DAYS=${DAYS:-365}
-BATCH=${BATCH:-100}
-BUILD=${BUILD:-$ROOT/build-bench}
-WORK=${WORK:-$(mktemp -d /var/tmp/wxs-campaign-bench.XXXXXX)}
-KEEP=${KEEP:-0}
-cleanup() { [ "$KEEP" = 1 ] || rm -rf "$WORK"; }
-trap cleanup EXIT
-
-cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
-cmake --build "$BUILD" -j2 --target wxs wxscene >/dev/null
-PKGS="libevent libevent_pthreads libxml-2.0 libcurl sqlite3 libpq libcrypto inih jansson libqrencode libpng libutf8proc"
-# shellcheck disable=SC2046
-cc -O2 -std=c11 -D_GNU_SOURCE -I"$ROOT/src" $(pkg-config --cflags $PKGS) \
-   "$ROOT/bench/stats_gen.c" "$BUILD/libwxs.a" $(pkg-config --libs $PKGS) -lpthread -lm \
-   -o "$BUILD/stats_gen"
-
-config() {
-  cat > "$WORK/$1.ini" <<INI
-[wechat]
-appid = wx0123456789abcdef
-appsecret = bench
-token = benchtoken
-[store]
-path = $WORK/$1.db
-INI
-  chmod 600 "$WORK/$1.ini"
-}
+gen_build
 
 # A store at the current schema whose channels 1..CHANNELS exist, all but
 # the last tenth spread over CAMPAIGNS campaigns (stats_gen then finds
 # them and adds none).
 with_campaigns() {
-  config "$1"
+  gen_config "$1"
   "$BUILD/wxscene" --config "$WORK/$1.ini" campaign list >/dev/null
   local in=$(( CHANNELS - CHANNELS / 10 ))
   sqlite3 "$WORK/$1.db" <<SQL
@@ -62,11 +36,9 @@ SELECT i, 'Channel ' || i, 'Promoter ' || (i % 50), 0,
 SQL
 }
 
-field() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -1; }
-
 # A/B/B/A so that a machine getting busier or quieter does not favour one
 ingest_plain() {
-  rm -f "$WORK"/plain.db*; config plain
+  rm -f "$WORK"/plain.db*; gen_config plain
   "$BUILD/stats_gen" "$WORK/plain.db" "$PUSH_EVENTS" "$CHANNELS" "$DAYS" "$BATCH" | head -1
 }
 ingest_camp() {
@@ -84,15 +56,7 @@ BIG=$("$BUILD/stats_gen" "$WORK/big.db" "$EVENTS" "$CHANNELS" "$DAYS" "$BATCH" |
 echo "$BIG" >&2
 
 # whole `wxscene stats` processes, 5 runs each: best and median (ms)
-runs() {
-  local ms=()
-  for _ in 1 2 3 4 5; do
-    local t0; t0=$(date +%s%N)
-    "$BUILD/wxscene" --config "$WORK/big.ini" stats --format json "$@" >/dev/null
-    ms+=($(( ($(date +%s%N) - t0) / 1000000 )))
-  done
-  printf '%s\n' "${ms[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%d / %d", a[1], a[3]}'
-}
+runs() { stats_ms "$WORK/big.ini" "$@" | awk '{a[NR]=$1} END {printf "%d / %d", a[1], a[3]}'; }
 YEAR=(--since "$(date -u -d "-$(( DAYS - 1 )) days" +%Y-%m-%d)" --until "$(date -u +%Y-%m-%d)")
 CH30=$(runs --by channel); CA30=$(runs --by campaign)
 CH365=$(runs --by channel "${YEAR[@]}"); CA365=$(runs --by campaign "${YEAR[@]}")

@@ -10,26 +10,12 @@
 #
 # Needs ~2x 4 GB of free disk in WORK (default: a temp dir, removed after).
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-EVENTS=${EVENTS:-10000000}
-CHANNELS=${CHANNELS:-1000}
-DAYS=${DAYS:-365}
-BATCH=${BATCH:-100}
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+gen_init stats
 BASE_EVENTS=${BASE_EVENTS:-$EVENTS}   # the no-rollups baseline may be smaller
-BUILD=${BUILD:-$ROOT/build-bench}
 OUT=${OUT:-$ROOT/docs/stats-benchmark.md}
-WORK=${WORK:-$(mktemp -d /var/tmp/wxs-stats-bench.XXXXXX)}
-KEEP=${KEEP:-0}
-cleanup() { [ "$KEEP" = 1 ] || rm -rf "$WORK"; }
-trap cleanup EXIT
-
-cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
-cmake --build "$BUILD" -j2 --target wxs wxscene >/dev/null
-PKGS="libevent libevent_pthreads libxml-2.0 libcurl sqlite3 libpq libcrypto inih jansson libqrencode libpng"
-# shellcheck disable=SC2046
-cc -O2 -std=c11 -D_GNU_SOURCE -I"$ROOT/src" $(pkg-config --cflags $PKGS) \
-   "$ROOT/bench/stats_gen.c" "$BUILD/libwxs.a" $(pkg-config --libs $PKGS) -lpthread -lm \
-   -o "$BUILD/stats_gen"
+gen_build
 
 echo "== ingest with rollups: $EVENTS events" >&2
 ON=$("$BUILD/stats_gen" "$WORK/on.db" "$EVENTS" "$CHANNELS" "$DAYS" "$BATCH")
@@ -39,33 +25,15 @@ OFF=$("$BUILD/stats_gen" "$WORK/off.db" "$BASE_EVENTS" "$CHANNELS" "$DAYS" "$BAT
 echo "$OFF" >&2
 rm -f "$WORK"/off.db*
 
-cat > "$WORK/wxscene.ini" <<INI
-[server]
-listen = 127.0.0.1:1
-[wechat]
-appid = wx0123456789abcdef
-appsecret = bench
-token = benchtoken
-[store]
-path = $WORK/on.db
-[admin]
-listen =
-INI
-# the user's view: the whole `wxscene stats` process, 5 runs, best and median
-CLI_MS=()
-for _ in 1 2 3 4 5; do
-  t0=$(date +%s%N)
-  "$BUILD/wxscene" --config "$WORK/wxscene.ini" stats --format json >/dev/null
-  CLI_MS+=($(( ($(date +%s%N) - t0) / 1000000 )))
-done
-SORTED=$(printf '%s\n' "${CLI_MS[@]}" | sort -n | tr '\n' ' ')
+gen_config on
+# the user's view: the whole `wxscene stats` process, 5 runs, sorted
+SORTED=$(stats_ms "$WORK/on.ini" | tr '\n' ' ')
 DB_MB=$(du -m "$WORK/on.db" | cut -f1)
 ROWS=$(sqlite3 "$WORK/on.db" "SELECT (SELECT count(*) FROM events) || ' events, ' ||
   (SELECT count(*) FROM stats_daily) || ' stats_daily, ' || (SELECT count(*) FROM stats_scan_first)
   || ' stats_scan_first, ' || (SELECT count(*) FROM stats_scanners) || ' stats_scanners, ' ||
   (SELECT count(*) FROM stats_churn) || ' stats_churn rows'" 2>/dev/null || echo "(sqlite3 CLI absent)")
 
-field() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -1; }
 ON_US=$(field "$ON" us_per_event); OFF_US=$(field "$OFF" us_per_event)
 ON_EPS=$(field "$ON" events_per_s); OFF_EPS=$(field "$OFF" events_per_s)
 SLOWER=$(awk -v a="$ON_EPS" -v b="$OFF_EPS" 'BEGIN { printf "%.1f", (1 - a / b) * 100 }')
