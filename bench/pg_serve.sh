@@ -34,7 +34,7 @@ url = $url
 [reply]
 unknown_scene = Welcome from channel {scene}
 [admin]
-listen =
+listen = $([ "$i" = 1 ] && echo "${WXS_BENCH_ADMIN:-}")
 [tag]
 worker = false
 EOT

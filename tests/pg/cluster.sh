@@ -11,6 +11,8 @@
 #   WXS_TEST_PG_URL_2  cluster c2 (with -n 2), ...
 # and WXS_TEST_PG_CTL(_2...): a script, `$WXS_TEST_PG_CTL stop -m fast` or
 # `start`, that runs pg_ctl on that cluster as its server user.
+# WXS_TEST_PG_OPTS: more server settings for every cluster, as pg_ctl -o
+# takes them ("-c name=value ...": a benchmark's, bench/pg_profile.sh).
 # As root, the server runs as the user postgres (or nobody), which owns the
 # temp dir; otherwise as the caller.
 #
@@ -95,7 +97,7 @@ for ((i = 1; i <= n; i++)); do
         exit 1
     fi
     opts="-c listen_addresses='' -c unix_socket_directories='$dir' -c port=5432"
-    opts="$opts -c fsync=off -c full_page_writes=off -c cluster_name=c$i -c max_connections=40"
+    opts="$opts -c fsync=off -c full_page_writes=off -c cluster_name=c$i -c max_connections=40 ${WXS_TEST_PG_OPTS:-}"
     if ! as_server "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 -o "$opts" \
         start >/dev/null; then
         cat "$dir/server.log" >&2
