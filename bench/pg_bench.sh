@@ -56,6 +56,9 @@ for round in $(seq "$rounds"); do
       $((18090 + 10 * n)) "$WXS_TEST_PG_URL dbname=$db"
     rows=$(psql -qAt "$WXS_TEST_PG_URL dbname=$db" -c "SELECT count(*) FROM events")
     echo "store round=$round server=wxscened-pg$n rows=$rows responses=$(responses "wxscened-pg$n")" >>"$logs/store.txt"
+    # a finished round's database goes: autovacuum's visits to it would
+    # load the machine during the next runs (a deployment has one database)
+    sql -c "DROP DATABASE $db"
   done
 done
 printf '%s\n' "${lines[@]}" >"$logs/lines.txt"
