@@ -434,8 +434,7 @@ static int batch_push(struct server *srv, struct pending *p)
     else if (srv->open == b && srv->seal_at_open && batch_full(srv, b)) {
         gcommit_more_quiet(srv->gc[b->lane], b->n);
         batch_seal(srv);
-    }
-    else if (srv->open == b && srv->seal_at_open)
+    } else if (srv->open == b && srv->seal_at_open)
         gcommit_more_quiet(srv->gc[b->lane], b->n); /* nothing to do before the seal */
     else if (srv->open == b)
         gcommit_more(srv->gc[b->lane], b->n);
