@@ -203,6 +203,45 @@ class RetryTest(ServerCase):
         rows = dict(self.env.sql("SELECT openid, count(*) FROM events WHERE openid LIKE 'oRetry%' GROUP BY openid"))
         self.assertEqual(rows, {o: 1 for o in events})
 
+    def test_bursts_of_64_connections_answered_stored_and_counted_once(self):
+        """Waves of 64 pushes written on 64 connections at once (the
+        way wrk's replies come back as one burst): on PostgreSQL an open
+        batch is sealed mid-turn when it holds its lane's share of the
+        requests in flight and the rest fills the next batch (server.c,
+        batch_full). Every push gets its own channel's reply, is stored
+        once and counted once in the daily rollup, whichever batch and
+        lane it went to."""
+        waves, conns = 6, 64
+        scans0 = self.env.sql("SELECT coalesce(sum(scans), 0) FROM stats_daily")[0][0]
+        socks = [socket.create_connection(("127.0.0.1", self.env.port), timeout=10) for _ in range(conns)]
+        try:
+            want = {}
+            for w in range(waves):
+                reqs = []
+                for c in range(conns):
+                    openid, scene = f"oBurst{w}_{c}", (w * conns + c) % 17 + 1
+                    kind, key = ("subscribe", f"qrscene_{scene}") if c % 3 else ("SCAN", str(scene))
+                    body = wxs.event_xml(openid, 1700200000 + w * conns + c, kind, key).encode()
+                    reqs.append(f"POST /wx?{wxs.signed_query(self.env.token)} HTTP/1.1\r\nHost: x\r\n"
+                                f"Content-Type: text/xml\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
+                    want[openid] = welcome(scene)
+                for sk, data in zip(socks, reqs):
+                    sk.sendall(data)
+                for c, sk in enumerate(socks):
+                    r = http.client.HTTPResponse(sk)
+                    r.begin()
+                    body = r.read()
+                    self.assertEqual(r.status, 200, body)
+                    self.assertEqual(content_of(wxs.Response(r.status, body, dict(r.getheaders()))),
+                                     want[f"oBurst{w}_{c}"])
+        finally:
+            for sk in socks:
+                sk.close()
+        rows = dict(self.env.sql("SELECT openid, count(*) FROM events WHERE openid LIKE 'oBurst%' GROUP BY openid"))
+        self.assertEqual(rows, {o: 1 for o in want})
+        scans = self.env.sql("SELECT coalesce(sum(scans), 0) FROM stats_daily")[0][0]
+        self.assertEqual(scans - scans0, waves * conns)
+
     def test_retry_after_channel_change_gets_the_first_reply(self):
         xml = wxs.event_xml("oRetryFirst", 1700200000, "subscribe", "qrscene_7777")
         r1 = self.env.push(xml)
