@@ -396,8 +396,8 @@ static void batch_seal(struct server *srv);
  * one batch came back as one burst read in one loop turn, and every batch
  * held nearly all the clients' requests: one lane committed while the
  * other idled and a third of the machine waited (measured with wrk -c64:
- * batches of 50, 35 % idle; split, 20 per batch, 13 % idle and a quarter
- * more pushes per second: docs/benchmarks.md, "PostgreSQL path"). A batch
+ * batches of 50, 35 % idle; split, 20 per batch, 13 % idle and 35-53 %
+ * more pushes per second: docs/benchmarks.md, "Both lanes at work"). A batch
  * that waits for a lane is not capped: under more load than the lanes
  * keep up with, batches grow as before. */
 static bool batch_full(const struct server *srv, const struct batch *b)
@@ -431,12 +431,11 @@ static int batch_push(struct server *srv, struct pending *p)
     else if (b->n == SERVER_LANE_MIN && !b->inflight && srv->seal_at_open && !srv->closing &&
              (lane = lane_idle(srv)) >= 0)
         batch_open(srv, b, lane); /* another lane is busy: not for a push or two */
-    else if (srv->open == b && srv->seal_at_open && batch_full(srv, b)) {
-        gcommit_more_quiet(srv->gc[b->lane], b->n);
-        batch_seal(srv);
-    } else if (srv->open == b && srv->seal_at_open)
+    else if (srv->open == b && srv->seal_at_open) {
         gcommit_more_quiet(srv->gc[b->lane], b->n); /* nothing to do before the seal */
-    else if (srv->open == b)
+        if (batch_full(srv, b))
+            batch_seal(srv);
+    } else if (srv->open == b)
         gcommit_more(srv->gc[b->lane], b->n);
     return 0;
 }
